@@ -1,0 +1,93 @@
+import { DecodeError, EncodeError, PayloadTooLargeError } from '../errors/cache.errors.js';
+import type { Codec } from './codec.interface.js';
+import type { DecodeLimits } from './decode-limits.js';
+import { STAMP_LENGTH, WIRE_VERSION, type Envelope, type HttpMeta } from './envelope.js';
+
+/**
+ * Byte layout of an entry in a remote store:
+ *
+ *   `NTC` <version digit> <codec id> <stamp: 16 chars> <expiresAt: 15 decimal digits> `|` <payload>
+ *
+ * The fixed-width ASCII header lets Lua scripts read the stamp (compare-and-set) and the
+ * expiry without decoding, and lets a reader reject foreign or old data before parsing. The
+ * payload is the codec's encoding of `{ s: scope, c: createdAt, x?: staleUntil, g?: tags,
+ * h?: http, v: value }`; with the JSON codec it stays readable in redis-cli.
+ */
+export const HEADER_LENGTH = 3 + 1 + 1 + STAMP_LENGTH + 15 + 1;
+const MAGIC = `NTC${WIRE_VERSION}`;
+/** 1-based positions for Lua `string.sub`. */
+export const LUA_STAMP_FROM = 6;
+export const LUA_STAMP_TO = 5 + STAMP_LENGTH;
+
+interface Payload {
+  s: string;
+  c: number;
+  x?: number;
+  g?: readonly string[];
+  h?: { s: number; e: string; hd: ReadonlyArray<readonly [string, string]> };
+  v: unknown;
+}
+
+export function encodeEntry(env: Envelope, codec: Codec, limits: DecodeLimits): Buffer {
+  const payload: Payload = { s: env.scope, c: env.createdAt, v: env.value };
+  if (env.staleUntil !== undefined) payload.x = env.staleUntil;
+  if (env.tags !== undefined && env.tags.length > 0) payload.g = env.tags;
+  if (env.http !== undefined) payload.h = { s: env.http.status, e: env.http.etag, hd: env.http.headers };
+  const body = codec.encode(payload);
+  const size = HEADER_LENGTH + body.byteLength;
+  if (size > limits.maxPayloadBytes) throw new PayloadTooLargeError(size, limits.maxPayloadBytes);
+  // Refuse to write what we would refuse to read (too deep, too long): it could never hit.
+  try {
+    codec.scan(body, limits, limits.maxDepth + 1);
+  } catch (err) {
+    const reason = err instanceof DecodeError ? err.reason : String(err);
+    throw new EncodeError(`${reason}; it could never be read back. Store a flatter or smaller value, or raise the decode limits`, { cause: err });
+  }
+  const header = `${MAGIC}${codec.id}${env.stamp}${String(env.expiresAt).padStart(15, '0')}|`;
+  const out = Buffer.allocUnsafe(size);
+  out.write(header, 0, 'latin1');
+  out.set(body, HEADER_LENGTH);
+  return out;
+}
+
+/**
+ * Decodes bytes read under `expectedScope`. Throws `DecodeError` for anything that is not a
+ * well-formed entry of this wire version written by that scope; callers treat that as a miss.
+ */
+export function decodeEntry(bytes: Uint8Array, codecs: ReadonlyMap<string, Codec>, expectedScope: string, limits: DecodeLimits): Envelope {
+  if (bytes.byteLength > limits.maxPayloadBytes) throw new DecodeError(`entry of ${bytes.byteLength} bytes is over maxPayloadBytes (${limits.maxPayloadBytes})`);
+  if (bytes.byteLength < HEADER_LENGTH) throw new DecodeError('entry shorter than its header');
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const header = buf.toString('latin1', 0, HEADER_LENGTH);
+  if (!header.startsWith('NTC')) throw new DecodeError('not an entry of this library');
+  if (header[3] !== String(WIRE_VERSION)) throw new DecodeError(`wire version ${header[3]} is not ${WIRE_VERSION}`);
+  const codec = codecs.get(header[4]!);
+  if (codec === undefined) throw new DecodeError(`unknown codec id ${JSON.stringify(header[4])}`);
+  if (header[HEADER_LENGTH - 1] !== '|') throw new DecodeError('corrupt header');
+  const stamp = header.slice(5, 5 + STAMP_LENGTH);
+  const expiresText = header.slice(5 + STAMP_LENGTH, HEADER_LENGTH - 1);
+  if (!/^\d{15}$/.test(expiresText)) throw new DecodeError('corrupt expiry');
+  const payload = codec.decode(buf.subarray(HEADER_LENGTH), limits, limits.maxDepth + 1) as Partial<Payload> | null;
+  if (payload === null || typeof payload !== 'object' || !('v' in payload) || typeof payload.s !== 'string' || typeof payload.c !== 'number') {
+    throw new DecodeError('payload is not an envelope');
+  }
+  if (payload.s !== expectedScope) throw new DecodeError("entry belongs to another scope (tenant); it was copied or written under a foreign key");
+  const env: { -readonly [K in keyof Envelope]: Envelope[K] } = {
+    value: payload.v,
+    createdAt: payload.c,
+    expiresAt: Number(expiresText),
+    stamp,
+    scope: payload.s,
+  };
+  if (typeof payload.x === 'number') env.staleUntil = payload.x;
+  if (Array.isArray(payload.g)) env.tags = payload.g.filter((t): t is string => typeof t === 'string');
+  if (payload.h !== undefined) env.http = decodeHttp(payload.h);
+  return env;
+}
+
+function decodeHttp(h: unknown): HttpMeta {
+  const meta = h as { s?: unknown; e?: unknown; hd?: unknown };
+  if (typeof meta.s !== 'number' || typeof meta.e !== 'string' || !Array.isArray(meta.hd)) throw new DecodeError('corrupt HTTP metadata');
+  const headers = meta.hd.filter((p): p is [string, string] => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
+  return { status: meta.s, etag: meta.e, headers };
+}

@@ -1,0 +1,118 @@
+/**
+ * Every error this library throws is a `CacheError` with a stable `code` (for programs) and a
+ * message that names the problem and the fix (for people). The original error, if any, is
+ * kept in `cause`. Messages never contain cached values or raw keys: keys appear only as
+ * their hash (see `keyHash`), because both may carry tenant data.
+ */
+export class CacheError extends Error {
+  /** A stable, machine-readable code such as `ERR_CACHE_CLOSED`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Thrown by chained APIs that must produce a value; `get` itself resolves `undefined` on a miss. */
+export class CacheMissError extends CacheError {
+  constructor(readonly keyHash: string) {
+    super('ERR_CACHE_MISS', `No entry for key #${keyHash}. Use get() (resolves undefined on a miss) or wrap() to compute it.`);
+  }
+}
+
+/** A compare-and-set found a value other than the expected one. */
+export class CasConflictError extends CacheError {
+  constructor(readonly keyHash: string) {
+    super('ERR_CAS_CONFLICT', `compareAndSet on key #${keyHash} lost: the stored value changed. Read it again and retry.`);
+  }
+}
+
+/** Any call after `close()`. */
+export class CacheClosedError extends CacheError {
+  constructor(what = 'cache') {
+    super('ERR_CACHE_CLOSED', `The ${what} is closed. Calls after close() are rejected; create a new instance (or stop using this one during shutdown).`);
+  }
+}
+
+/** A TTL that is not a non-negative number of milliseconds or a duration string. */
+export class InvalidTtlError extends CacheError {
+  constructor(readonly received: unknown, readonly option = 'ttl') {
+    super(
+      'ERR_INVALID_TTL',
+      `Invalid ${option}: ${describe(received)}. Use a non-negative number of milliseconds (0 = no expiry) or a duration string such as '500ms', '30s', '5m', '1h', '1d'.`,
+    );
+  }
+}
+
+/** A bad option, found when the cache or the module is created. Names the option and the fix. */
+export class CacheConfigError extends CacheError {
+  constructor(readonly option: string, problem: string, fix: string, options?: { cause?: unknown }) {
+    super('ERR_CACHE_CONFIG', `Invalid option "${option}": ${problem}. Fix: ${fix}`, options);
+  }
+}
+
+/** The store could not be reached (connect refused, closed connection, offline). */
+export class CacheConnectionError extends CacheError {
+  constructor(readonly op: string, readonly address: string, options?: { cause?: unknown }) {
+    super('ERR_CACHE_CONNECTION', `Cache store at ${address} unreachable during ${op}${causeText(options?.cause)}. Check that the server is up and the URL is right; the cache serves misses meanwhile.`, options);
+  }
+}
+
+/** A store operation failed or timed out. Carries the key hash, never the key or the value. */
+export class CacheOperationError extends CacheError {
+  constructor(readonly op: string, readonly keyHash: string | undefined, options?: { cause?: unknown }) {
+    super('ERR_CACHE_OPERATION', `Cache ${op}${keyHash ? ` on key #${keyHash}` : ''} failed${causeText(options?.cause)}.`, options);
+  }
+}
+
+/** An encoded entry is larger than `maxPayloadBytes`. Nothing is written. */
+export class PayloadTooLargeError extends CacheError {
+  constructor(readonly size: number, readonly limit: number) {
+    super('ERR_PAYLOAD_TOO_LARGE', `Encoded entry is ${size} bytes, over the limit of ${limit} bytes. Cache a smaller value or raise the "maxPayloadBytes" option.`);
+  }
+}
+
+/** Stored bytes that cannot be trusted: garbage, truncated, too deep or too large, another key's entry. */
+export class DecodeError extends CacheError {
+  constructor(readonly reason: string, options?: { cause?: unknown }) {
+    super('ERR_DECODE', `Cached entry could not be decoded: ${reason}. It is treated as a miss and deleted.`, options);
+  }
+}
+
+/** A value the codec cannot carry (a function, a BigInt in JSON, a cycle, `undefined`). Nothing is written. */
+export class EncodeError extends CacheError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('ERR_ENCODE', `Value could not be encoded: ${reason}.`, options);
+  }
+}
+
+/** A tenant id or a key that cannot be used (empty, too long, not a string). */
+export class InvalidKeyError extends CacheError {
+  constructor(what: 'tenant id' | 'key' | 'tag' | 'namespace', problem: string, fix: string) {
+    super(what === 'tenant id' ? 'ERR_INVALID_TENANT' : 'ERR_INVALID_KEY', `Invalid ${what}: ${problem}. ${fix}`);
+  }
+}
+
+/** `current()` was called outside a request (or a `runWithTenant` scope) that has a tenant. */
+export class TenantRequiredError extends CacheError {
+  constructor() {
+    super(
+      'ERR_TENANT_REQUIRED',
+      'No tenant in the current context. Call CacheManager.current() only while handling a request whose tenant was resolved, or use forTenant(id) / runWithTenant(id, fn).',
+    );
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (value === null) return 'null';
+  return typeof value;
+}
+
+function causeText(cause: unknown): string {
+  if (cause instanceof Error && cause.message) return `: ${cause.message.slice(0, 200)}`;
+  return '';
+}
