@@ -1,0 +1,49 @@
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+
+/** Where the cache writes its warnings. Nest's `Logger` fits; so does `console`. */
+export interface CacheLogger {
+  warn(message: string, ...rest: unknown[]): void;
+  error(message: string, ...rest: unknown[]): void;
+  log?(message: string, ...rest: unknown[]): void;
+}
+
+/**
+ * Logs a failure once per burst and counts every occurrence. A burst is a run of failures of
+ * one kind (e.g. `redis get`) with no gap longer than `burstMs`; the first failure of a burst
+ * is logged, the rest are only counted, and the next burst's first line says how many were
+ * suppressed. This keeps a Redis outage under load from flooding the logs while still saying
+ * when it started and that it went on. Messages carry key hashes, never keys or values.
+ */
+export class ErrorReporter {
+  private readonly bursts = new Map<string, { lastAt: number; suppressed: number }>();
+  /** Total failures reported, by kind. */
+  readonly counts = new Map<string, number>();
+
+  constructor(
+    private readonly logger: CacheLogger | undefined,
+    private readonly burstMs = 10_000,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  report(kind: string, message: string): void {
+    this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
+    const now = this.clock.now();
+    const burst = this.bursts.get(kind);
+    if (burst !== undefined && now - burst.lastAt <= this.burstMs) {
+      burst.lastAt = now;
+      burst.suppressed++;
+      return;
+    }
+    const suppressed = burst?.suppressed ?? 0;
+    if (this.bursts.size > 1000) this.bursts.clear(); // kinds are few; never let this grow
+    this.bursts.set(kind, { lastAt: now, suppressed: 0 });
+    this.logger?.warn(suppressed > 0 ? `${message} (${suppressed} similar failures were not logged in the previous burst)` : message);
+  }
+
+  total(): number {
+    let n = 0;
+    for (const c of this.counts.values()) n += c;
+    return n;
+  }
+}
