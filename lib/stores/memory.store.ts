@@ -1,0 +1,424 @@
+/**
+ * The embedded, in-process store.
+ *
+ * Built on lru-cache rather than a home-made map because lru-cache already gives exactly what
+ * this store needs, tested and fast: LRU order in preallocated typed arrays (a hit costs a Map
+ * lookup and a few array writes), per-entry TTL with lazy expiry on read and `purgeStale()` for
+ * the sweep, size accounting with eviction against a byte budget (`maxSize` + per-entry `size`),
+ * a `dispose` hook that says *why* an entry left (`evict`, `expire`, `delete`, `set`) so the
+ * tenant and tag indexes stay consistent and only real evictions are reported, and an injectable
+ * time source (`perf`) so TTLs follow the cache clock in tests.
+ *
+ * Entries are held by reference: no serialisation on the hit path. A hit therefore returns the
+ * very `Envelope` object that was stored (as lru-cache does); callers must treat envelopes and
+ * their values as immutable and must not mutate them.
+ *
+ * Everything below runs synchronously inside each call, so `getOrSet` and `compareAndSet` are
+ * atomic within the process without locks.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Envelope } from '../envelope/envelope.js';
+import { storageKey, type KeyScope, type StorageKey } from '../envelope/keys.js';
+import { CacheClosedError, CacheConfigError, InvalidTtlError } from '../errors/cache.errors.js';
+import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from '../interfaces/cache-store.interface.js';
+import type { MemoryStoreOptions } from '../interfaces/memory-store-options.interface.js';
+import { systemClock, type Clock } from '../utils/clock.js';
+import { parseDuration } from '../utils/duration.js';
+
+export const MEMORY_STORE_DEFAULTS = {
+  maxEntries: 4096,
+  sweepInterval: 60_000,
+} as const;
+
+/** What lru-cache holds for one key: the envelope plus what the indexes need when it leaves. */
+interface Slot {
+  readonly env: Envelope;
+  readonly key: StorageKey;
+  /** Full tag index keys this entry is listed under (deduplicated), or undefined. */
+  readonly tagKeys: readonly string[] | undefined;
+  /** Estimated bytes. */
+  readonly size: number;
+}
+
+/** The indexes of one scope. `keys` is in per-scope recency order when a quota is set. */
+interface ScopeIndex {
+  readonly keys: Set<string>;
+  /** Tag index key (full) → entry keys (full) written with that tag. */
+  readonly tags: Map<string, Set<string>>;
+}
+
+export class MemoryStore implements CacheStore {
+  readonly kind = 'memory';
+
+  private readonly lru: LRUCache<string, Slot>;
+  private readonly clock: Clock;
+  private readonly observer: StoreObserver | undefined;
+  private readonly maxBytes: number | undefined;
+  private readonly quota: number | undefined;
+  private readonly scopes = new Map<string, ScopeIndex>();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private bytes = 0;
+  private evictions = 0;
+  private closed = false;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const maxEntries = options.maxEntries ?? MEMORY_STORE_DEFAULTS.maxEntries;
+    requirePositiveInteger('maxEntries', maxEntries, 'Set it to the most entries this process may hold, e.g. 10_000; there is no unbounded memory cache');
+    if (options.maxBytes !== undefined) requirePositiveInteger('maxBytes', options.maxBytes, 'Set a byte budget such as 64 * 1024 * 1024, or omit it');
+    if (options.maxEntriesPerTenant !== undefined) {
+      requirePositiveInteger('maxEntriesPerTenant', options.maxEntriesPerTenant, 'Set the most entries one tenant may hold, or omit it');
+    }
+    if (options.clock !== undefined && typeof options.clock?.now !== 'function') {
+      throw new CacheConfigError('clock', 'it has no now() method', 'Pass an object with now(): number (ms since the epoch), or omit it');
+    }
+    let sweepMs: number;
+    try {
+      sweepMs = parseDuration(options.sweepInterval ?? MEMORY_STORE_DEFAULTS.sweepInterval, 'sweepInterval');
+    } catch (error) {
+      throw new CacheConfigError('sweepInterval', 'it is not a non-negative duration', "Use milliseconds or a duration string such as '30s'; 0 disables the sweep", { cause: error });
+    }
+
+    this.clock = options.clock ?? systemClock;
+    this.observer = options.observer;
+    this.maxBytes = options.maxBytes;
+    this.quota = options.maxEntriesPerTenant;
+
+    const clock = options.clock;
+    this.lru = new LRUCache<string, Slot>({
+      max: maxEntries,
+      ...(options.maxBytes !== undefined ? { maxSize: options.maxBytes } : {}),
+      // With an injected clock, TTLs follow it, and every staleness check reads it (no 1 ms
+      // caching, which a manual clock would defeat). Without one, lru-cache keeps its monotonic
+      // performance.now() and its cheap debounced reads.
+      ...(clock !== undefined ? { perf: { now: () => clock.now() }, ttlResolution: 0 } : {}),
+      allowStale: false,
+      updateAgeOnGet: false,
+      dispose: (slot, full, reason) => this.onDispose(slot, full, reason),
+    });
+
+    if (sweepMs > 0) {
+      this.timer = setInterval(() => this.sweep(), sweepMs);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * The synchronous hit path: the stored envelope (shared, do not mutate) or `undefined`.
+   * For callers that can use a value without a promise (an L1 in front of a remote store).
+   */
+  getSync(key: StorageKey): Envelope | undefined {
+    if (this.closed) throw new CacheClosedError('memory store');
+    const slot = this.lru.get(key.full);
+    if (slot === undefined) return undefined;
+    if (this.quota !== undefined) this.touch(key);
+    return slot.env;
+  }
+
+  get(key: StorageKey): Promise<Envelope | undefined> {
+    if (this.closed) return closedRejection();
+    const slot = this.lru.get(key.full);
+    if (slot === undefined) return Promise.resolve(undefined);
+    if (this.quota !== undefined) this.touch(key);
+    return Promise.resolve(slot.env);
+  }
+
+  set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
+    return this.run(() => {
+      this.write(key, envelope, checkTtl(ttlMs));
+    });
+  }
+
+  delete(key: StorageKey): Promise<boolean> {
+    return this.run(() => this.lru.delete(key.full));
+  }
+
+  getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
+    return this.run(() => {
+      const ttl = checkTtl(ttlMs);
+      const existing = this.present(key);
+      if (existing !== undefined) return { envelope: existing, set: false };
+      this.write(key, envelope, ttl);
+      return { envelope, set: true };
+    });
+  }
+
+  compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
+    return this.run(() => {
+      const ttl = checkTtl(ttlMs);
+      const existing = this.present(key);
+      if (expectedStamp === null ? existing !== undefined : existing?.stamp !== expectedStamp) return false;
+      this.write(key, envelope, ttl);
+      return true;
+    });
+  }
+
+  clearScope(scope: KeyScope): Promise<number> {
+    return this.run(() => {
+      const index = this.scopes.get(scope.id);
+      if (index === undefined) return 0;
+      // Copy: each delete shrinks the set through dispose.
+      let deleted = 0;
+      for (const full of [...index.keys]) if (this.lru.delete(full)) deleted++;
+      // Anything left (only possible if a dispose failed half-way) must not outlive the clear.
+      this.scopes.delete(scope.id);
+      return deleted;
+    });
+  }
+
+  invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
+    return this.run(() => {
+      let deleted = 0;
+      for (const tagKey of tagKeys) {
+        const members = this.scopes.get(tagKey.scope.id)?.tags.get(tagKey.full);
+        if (members === undefined) continue;
+        for (const full of [...members]) if (this.lru.delete(full)) deleted++;
+      }
+      return deleted;
+    });
+  }
+
+  scopeSize(scope: KeyScope): number | undefined {
+    if (this.closed) throw new CacheClosedError('memory store');
+    // May include expired entries not yet swept or read.
+    return this.scopes.get(scope.id)?.keys.size ?? 0;
+  }
+
+  /** Deletes every expired entry now; resolves how many. The background sweep calls this. */
+  sweep(): number {
+    if (this.closed) return 0;
+    const before = this.lru.size;
+    this.lru.purgeStale();
+    return before - this.lru.size;
+  }
+
+  health(): Promise<StoreHealth> {
+    return Promise.resolve(this.closed ? { ok: false, detail: 'closed' } : { ok: true, latencyMs: 0 });
+  }
+
+  stats(): StoreStats {
+    return { entries: this.lru.size, bytes: this.bytes, evictions: this.evictions, decodeErrors: 0, errors: 0 };
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.lru.clear();
+    this.scopes.clear();
+    this.bytes = 0;
+    return Promise.resolve();
+  }
+
+  /** Index sizes, for leak tests only. @internal */
+  indexSizes(): { scopes: number; keys: number; tags: number; tagMembers: number } {
+    let keys = 0;
+    let tags = 0;
+    let tagMembers = 0;
+    for (const index of this.scopes.values()) {
+      keys += index.keys.size;
+      tags += index.tags.size;
+      for (const members of index.tags.values()) tagMembers += members.size;
+    }
+    return { scopes: this.scopes.size, keys, tags, tagMembers };
+  }
+
+  private run<T>(fn: () => T): Promise<T> {
+    if (this.closed) return closedRejection();
+    try {
+      return Promise.resolve(fn());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The entry if present in the contract's sense: kept, and not past its logical expiry. */
+  private present(key: StorageKey): Envelope | undefined {
+    const slot = this.lru.get(key.full);
+    if (slot === undefined) return undefined;
+    if (this.quota !== undefined) this.touch(key);
+    const { expiresAt } = slot.env;
+    return expiresAt === 0 || expiresAt > this.clock.now() ? slot.env : undefined;
+  }
+
+  private write(key: StorageKey, env: Envelope, ttl: number): void {
+    const full = key.full;
+    const scopeId = key.scope.id;
+    const tagKeys = tagKeysOf(key, env.tags);
+    const size = estimateEntry(full, env);
+    if (this.maxBytes !== undefined && size > this.maxBytes) {
+      // Cannot fit even alone: not stored, and an older value must not keep being served.
+      this.lru.delete(full);
+      return;
+    }
+    const isNew = this.scopes.get(scopeId)?.keys.has(full) !== true;
+    if (isNew && this.quota !== undefined) this.enforceQuota(scopeId, this.quota);
+
+    // Overwriting disposes the old slot (reason 'set') inside this call, which unlists its tags;
+    // adding may evict other entries (reason 'evict'), possibly the last of this scope, so the
+    // scope's index is looked up only afterwards.
+    this.lru.set(full, { env, key, tagKeys, size }, this.maxBytes !== undefined ? { ttl, size } : { ttl });
+    this.bytes += size;
+    const index = this.indexOf(scopeId);
+    if (isNew) {
+      index.keys.add(full);
+    } else if (this.quota !== undefined) {
+      index.keys.delete(full);
+      index.keys.add(full);
+    }
+    if (tagKeys !== undefined) {
+      for (const tag of tagKeys) {
+        let members = index.tags.get(tag);
+        if (members === undefined) index.tags.set(tag, (members = new Set()));
+        members.add(full);
+      }
+    }
+  }
+
+  /** Makes room for one more key in a scope at its quota, by evicting that scope's own LRU entries. */
+  private enforceQuota(scopeId: string, quota: number): void {
+    let index = this.scopes.get(scopeId);
+    // `keys` is kept in per-scope recency order while a quota is set: the first is the LRU.
+    while (index !== undefined && index.keys.size >= quota) {
+      const victim = index.keys.values().next().value as string;
+      const live = this.lru.peek(victim); // undefined if already expired: that is no eviction
+      if (!this.lru.delete(victim)) index.keys.delete(victim); // index out of step; never loop forever
+      else if (live !== undefined) this.noteEviction(live.key);
+      index = this.scopes.get(scopeId);
+    }
+  }
+
+  private touch(key: StorageKey): void {
+    const keys = this.scopes.get(key.scope.id)?.keys;
+    if (keys !== undefined && keys.delete(key.full)) keys.add(key.full);
+  }
+
+  private indexOf(scopeId: string): ScopeIndex {
+    let index = this.scopes.get(scopeId);
+    if (index === undefined) {
+      index = { keys: new Set(), tags: new Map() };
+      this.scopes.set(scopeId, index);
+    }
+    return index;
+  }
+
+  private onDispose(slot: Slot, full: string, reason: LRUCache.DisposeReason): void {
+    this.bytes -= slot.size;
+    const scopeId = slot.key.scope.id;
+    const index = this.scopes.get(scopeId);
+    if (index !== undefined) {
+      if (slot.tagKeys !== undefined) {
+        for (const tag of slot.tagKeys) {
+          const members = index.tags.get(tag);
+          if (members !== undefined && members.delete(full) && members.size === 0) index.tags.delete(tag);
+        }
+      }
+      // 'set' = replaced under the same key, which stays listed.
+      if (reason !== 'set' && index.keys.delete(full) && index.keys.size === 0 && index.tags.size === 0) this.scopes.delete(scopeId);
+    }
+    if (reason === 'evict') this.noteEviction(slot.key);
+  }
+
+  private noteEviction(key: StorageKey): void {
+    this.evictions++;
+    const observer = this.observer;
+    if (observer?.evicted === undefined) return;
+    try {
+      observer.evicted(key);
+    } catch {
+      // Observers must not throw; one that does must not corrupt the LRU bookkeeping.
+    }
+  }
+}
+
+function closedRejection(): Promise<never> {
+  return Promise.reject(new CacheClosedError('memory store'));
+}
+
+function requirePositiveInteger(option: string, value: unknown, fix: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new CacheConfigError(option, `expected a positive integer, got ${typeof value === 'number' ? String(value) : typeof value}`, fix);
+  }
+}
+
+/** ttlMs: 0 = no TTL; otherwise a positive finite number of milliseconds. */
+function checkTtl(ttlMs: number): number {
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidTtlError(ttlMs, 'ttlMs');
+  return ttlMs;
+}
+
+function tagKeysOf(key: StorageKey, tags: readonly string[] | undefined): string[] | undefined {
+  if (tags === undefined || tags.length === 0) return undefined;
+  const out = new Set<string>();
+  for (const tag of tags) out.add(storageKey(key.scope, 'tag', tag).full);
+  return [...out];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Size estimate. Cheap and bounded: it walks at most MAX_NODES values, so a huge or cyclic value
+// costs a fixed amount of work (and is under-counted beyond the cap). It estimates the payload,
+// not V8's heap layout.
+
+const MAX_NODES = 1_000;
+const ENTRY_OVERHEAD = 128; // slot, envelope object, index entries
+const OBJECT_OVERHEAD = 16;
+
+function estimateEntry(full: string, env: Envelope): number {
+  let size = ENTRY_OVERHEAD + 2 * (full.length + env.stamp.length + env.scope.length);
+  if (env.tags !== undefined) for (const tag of env.tags) size += 2 * tag.length + 8;
+  if (env.http !== undefined) {
+    size += 16 + 2 * env.http.etag.length;
+    for (const [name, value] of env.http.headers) size += 2 * (name.length + value.length) + 8;
+  }
+  const budget = { nodes: MAX_NODES };
+  size += estimateValue(env.value, budget);
+  return Math.max(1, Math.ceil(size));
+}
+
+function estimateValue(value: unknown, budget: { nodes: number }): number {
+  if (budget.nodes-- <= 0) return 0;
+  switch (typeof value) {
+    case 'string':
+      return 2 * value.length;
+    case 'number':
+      return 8;
+    case 'boolean':
+      return 4;
+    case 'bigint':
+      return 16;
+    case 'undefined':
+      return 0;
+    case 'symbol':
+    case 'function':
+      return 8;
+  }
+  if (value === null) return 0;
+  if (ArrayBuffer.isView(value)) return OBJECT_OVERHEAD + value.byteLength;
+  if (value instanceof ArrayBuffer) return OBJECT_OVERHEAD + value.byteLength;
+  if (value instanceof Date) return OBJECT_OVERHEAD + 8;
+  let size = OBJECT_OVERHEAD;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length && budget.nodes > 0; i++) size += 8 + estimateValue(value[i], budget);
+    return size;
+  }
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      if (budget.nodes <= 0) break;
+      size += estimateValue(k, budget) + estimateValue(v, budget);
+    }
+    return size;
+  }
+  if (value instanceof Set) {
+    for (const v of value) {
+      if (budget.nodes <= 0) break;
+      size += 8 + estimateValue(v, budget);
+    }
+    return size;
+  }
+  const record = value as Record<string, unknown>;
+  for (const k in record) {
+    if (budget.nodes <= 0) break;
+    if (!Object.prototype.hasOwnProperty.call(record, k)) continue;
+    size += 2 * k.length + 8 + estimateValue(record[k], budget);
+  }
+  return size;
+}
