@@ -1,0 +1,205 @@
+import { GLOBAL_SCOPE, KeyScope, type StorageKey } from '../envelope/keys.js';
+import { CacheClosedError, CacheConfigError, TenantRequiredError } from '../errors/cache.errors.js';
+import type { CacheManagerOptions } from '../interfaces/cache-options.interface.js';
+import type { CacheStore, StoreHealth, StoreObserver, StoreStats } from '../interfaces/cache-store.interface.js';
+import { MemoryStore } from '../stores/memory.store.js';
+import { createStore, isCacheStore } from '../stores/store.factory.js';
+import { ErrorReporter } from '../utils/error-reporter.js';
+import type { CacheCore } from './cache-core.js';
+import { resolveManagerOptions, type ResolvedManagerOptions } from './cache-options.js';
+import { Singleflight } from './singleflight.js';
+import { TenantCache, type TenantStats } from './tenant-cache.js';
+import { TenantContext } from './tenant-context.js';
+import { TenantStatsRegistry, type TenantCounters } from './tenant-stats.js';
+import { TenantStorePool } from './tenant-store-pool.js';
+
+/** Facades kept for reuse; beyond this the oldest is dropped (it is cheap to make again). */
+const MAX_CACHED_FACADES = 10_000;
+
+export interface CacheHealth {
+  readonly ok: boolean;
+  readonly store: StoreHealth;
+  /** Dedicated tenant stores open, when `tenantStores` is configured. */
+  readonly tenantStoresOpen?: number;
+}
+
+export interface CacheStatsReport extends TenantCounters {
+  /** Entries held by the shared store, where it can count them. */
+  readonly sizeEntries: number | undefined;
+  readonly store: StoreStats;
+  /** Per tracked tenant (at most `maxTrackedTenants`); `tenant: null` is the global scope. */
+  readonly tenants: readonly TenantStats[];
+  /** Tenants beyond `maxTrackedTenants`, counted together. */
+  readonly otherTenants: TenantCounters;
+}
+
+/**
+ * Hands out caches bound to one tenant. A singleton: it never depends on the request, and
+ * it holds no module-level state, so two managers (two apps) in one process share nothing.
+ *
+ * ```ts
+ * const cache = await CacheManager.create({ store: { type: 'memory', maxEntries: 10_000 } });
+ * const report = await cache.forTenant('acme').wrap('report:daily', build, { ttl: '1h' });
+ * ```
+ */
+export class CacheManager {
+  private readonly options: ResolvedManagerOptions;
+  private readonly core: CacheCore;
+  private readonly facades = new Map<string, TenantCache>();
+  private readonly globalCache: TenantCache;
+  private closing: Promise<void> | undefined;
+  /** The tenant of the running request (AsyncLocalStorage), set by the Nest integration or `runWithTenant`. */
+  readonly context = new TenantContext();
+
+  /**
+   * Creates a manager whose store is built synchronously: a `CacheStore` instance, a memory
+   * config, or nothing (memory). For `{ type: 'redis' }` use `await CacheManager.create()`.
+   */
+  constructor(options: CacheManagerOptions = {}) {
+    const { resolved, stats, observer } = CacheManager.prepare(options);
+    let store: CacheStore;
+    if (isCacheStore(options.store)) store = options.store;
+    else if (options.store === undefined || options.store.type === 'memory') {
+      const { type: _type, ...memory } = options.store ?? { type: 'memory' as const };
+      store = new MemoryStore({ clock: resolved.clock, ...memory, observer });
+    } else {
+      throw new CacheConfigError('store', `a '${String(options.store.type)}' store is created asynchronously`, 'use `await CacheManager.create(options)` (CacheModule does this for you)');
+    }
+    this.options = resolved;
+    this.core = this.makeCore(store, stats);
+    this.globalCache = new TenantCache(this.core, KeyScope.of(resolved.namespace, GLOBAL_SCOPE));
+  }
+
+  /** Creates a manager with any store config, including Redis (loaded on demand). */
+  static async create(options: CacheManagerOptions = {}): Promise<CacheManager> {
+    if (options.store === undefined || isCacheStore(options.store) || options.store.type === 'memory') return new CacheManager(options);
+    const { resolved, observer } = CacheManager.prepare(options);
+    const store = await createStore(options.store, { clock: resolved.clock, observer, logger: resolved.logger });
+    return new CacheManager({ ...options, store });
+  }
+
+  private static prepare(options: CacheManagerOptions): { resolved: ResolvedManagerOptions; stats: TenantStatsRegistry; observer: StoreObserver } {
+    const resolved = resolveManagerOptions(options);
+    const stats = new TenantStatsRegistry(resolved.maxTrackedTenants);
+    const bump = (key: StorageKey, field: 'evictions' | 'errors'): void => {
+      stats.lookup(key.scope.id)[field]++;
+      stats.total[field]++;
+    };
+    return { resolved, stats, observer: { evicted: (key) => bump(key, 'evictions'), decodeFailed: (key) => bump(key, 'errors') } };
+  }
+
+  private makeCore(store: CacheStore, stats: TenantStatsRegistry): CacheCore {
+    const { options } = this;
+    const reporter = new ErrorReporter(options.logger, options.errorBurstMs, options.clock);
+    const pool =
+      options.tenantStores === undefined
+        ? undefined
+        : new TenantStorePool({
+            factory: options.tenantStores.factory,
+            shared: store,
+            maxOpen: options.tenantStores.maxOpen,
+            idleMs: options.tenantStores.idleMs,
+            retryBackoffMs: options.tenantStores.retryBackoffMs,
+            clock: options.clock,
+            reporter,
+          });
+    return {
+      store,
+      pool,
+      clock: options.clock,
+      defaultTtlMs: options.defaultTtlMs,
+      flights: new Singleflight(),
+      stats,
+      reporter,
+      isClosed: () => this.closing !== undefined,
+    };
+  }
+
+  /** The key namespace of this manager. */
+  get namespace(): string {
+    return this.options.namespace;
+  }
+
+  /** Default TTL in milliseconds. */
+  get defaultTtlMs(): number {
+    return this.options.defaultTtlMs;
+  }
+
+  /** The shared store. */
+  get store(): CacheStore {
+    return this.core.store;
+  }
+
+  /**
+   * The cache of one tenant. Throws `InvalidKeyError` for an empty or over-long (> 256) id.
+   * Cheap to call per request: facades are reused.
+   */
+  forTenant(tenantId: string): TenantCache {
+    let facade = this.facades.get(tenantId);
+    if (facade !== undefined) return facade;
+    facade = new TenantCache(this.core, KeyScope.of(this.options.namespace, tenantId));
+    if (this.facades.size >= MAX_CACHED_FACADES) this.facades.delete(this.facades.keys().next().value as string);
+    this.facades.set(tenantId, facade);
+    return facade;
+  }
+
+  /** The cache shared by all tenants (its keys can never equal any tenant's). */
+  global(): TenantCache {
+    return this.globalCache;
+  }
+
+  /** The cache of the current request's tenant. Throws `TenantRequiredError` outside one. */
+  current(): TenantCache {
+    const tenantId = this.context.get();
+    if (tenantId === undefined) throw new TenantRequiredError();
+    return this.forTenant(tenantId);
+  }
+
+  /** The current request's tenant id, or `undefined`. */
+  currentTenantId(): string | undefined {
+    return this.context.get();
+  }
+
+  /** Runs `fn` with `tenantId` as the current tenant (for jobs and tests outside a request). */
+  runWithTenant<R>(tenantId: string, fn: () => R): R {
+    KeyScope.of(this.options.namespace, tenantId); // validate early, with a clear error
+    return this.context.run(tenantId, fn);
+  }
+
+  /** Logs `message` once per burst of `kind` and counts it (for integrations: the interceptor). */
+  reportError(kind: string, message: string): void {
+    this.core.stats.total.errors++;
+    this.core.reporter.report(kind, message);
+  }
+
+  async health(): Promise<CacheHealth> {
+    if (this.closing !== undefined) return { ok: false, store: { ok: false, detail: 'closed' } };
+    let store: StoreHealth;
+    try {
+      store = await this.core.store.health();
+    } catch (err) {
+      store = { ok: false, detail: (err as Error)?.message ?? 'health check failed' };
+    }
+    return this.core.pool === undefined ? { ok: store.ok, store } : { ok: store.ok, store, tenantStoresOpen: this.core.pool.size };
+  }
+
+  async stats(): Promise<CacheStatsReport> {
+    if (this.closing !== undefined) throw new CacheClosedError('cache manager');
+    const store = this.core.store.stats();
+    const tenants: TenantStats[] = [];
+    for (const { scope, counters } of this.core.stats.tracked()) {
+      const dedicated = this.core.pool !== undefined && scope.tenant !== undefined && this.core.pool.has(scope.tenant);
+      tenants.push({ tenant: scope.tenant ?? null, ...counters, sizeEntries: dedicated ? undefined : this.core.store.scopeSize(scope) });
+    }
+    return { ...this.core.stats.total, sizeEntries: store.entries, store, tenants, otherTenants: { ...this.core.stats.other } };
+  }
+
+  /** Closes the tenant stores and the shared store. Idempotent; later calls reject with `CacheClosedError`. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.core.pool?.close();
+      await this.core.store.close();
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,292 @@
+import { isDeepStrictEqual } from 'node:util';
+import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
+import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../envelope/keys.js';
+import { CacheClosedError, CacheError, CacheOperationError, EncodeError } from '../errors/cache.errors.js';
+import type { SetOptions, WrapOptions } from '../interfaces/cache-options.interface.js';
+import type { CacheStore } from '../interfaces/cache-store.interface.js';
+import { parseDuration } from '../utils/duration.js';
+import type { CacheCore } from './cache-core.js';
+import type { TenantCounters } from './tenant-stats.js';
+
+/** Result of `getOrSet`: the value now stored and whether this call stored it. */
+export interface GetOrSetResult<T> {
+  readonly value: T;
+  readonly set: boolean;
+}
+
+/** Figures of one tenant. */
+export interface TenantStats extends TenantCounters {
+  /** The tenant id; `null` for the global scope. */
+  readonly tenant: string | null;
+  /** Entries held for this tenant, where the store can count them (memory); otherwise undefined. */
+  readonly sizeEntries: number | undefined;
+}
+
+/** A write of a whole entry, for integrations that keep metadata (HTTP responses). */
+export interface EntryWrite<T> extends SetOptions {
+  readonly value: T;
+  readonly http?: HttpMeta;
+}
+
+/**
+ * The cache of one tenant (or of the global scope). Every key it touches is built by
+ * `storageKey()` under its own scope, so it cannot read or write another tenant's entries.
+ *
+ * Error policy: reads (`get`, `has`, `getEntry`, `wrap`) fail open — a store failure is logged
+ * once per burst, counted, and read as a miss (`wrap` then computes). Writes and atomic
+ * operations (`set`, `delete`, `getOrSet`, `compareAndSet`, `invalidateTags`, `clear`) reject
+ * with a `CacheError`, since pretending they happened would be a lie.
+ */
+export class TenantCache {
+  private readonly counters: TenantCounters;
+
+  constructor(
+    private readonly core: CacheCore,
+    /** The scope this facade is bound to. */
+    readonly scope: KeyScope,
+  ) {
+    this.counters = core.stats.countersFor(scope);
+  }
+
+  /** The tenant id, or `undefined` for the global cache. */
+  get tenantId(): string | undefined {
+    return this.scope.tenant;
+  }
+
+  /** The value stored under `key`, or `undefined` on a miss (a stored `null` is `null`). */
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    const env = await this.getEntry<T>(key);
+    return env === undefined ? undefined : env.value;
+  }
+
+  /** Whether a fresh entry exists. */
+  async has(key: string): Promise<boolean> {
+    return (await this.getEntry(key)) !== undefined;
+  }
+
+  /**
+   * The fresh entry under `key` with its metadata, or `undefined`. Counts a hit or a miss;
+   * fails open.
+   */
+  async getEntry<T = unknown>(key: string): Promise<Envelope<T> | undefined> {
+    const k = this.key(key);
+    const env = await this.readRaw(k);
+    if (env === undefined || !this.isFresh(env)) {
+      this.count('misses');
+      return undefined;
+    }
+    this.count('hits');
+    return env as Envelope<T>;
+  }
+
+  /** Stores `value` (anything but `undefined`) under `key`. */
+  async set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
+    await this.setEntry(key, { ...options, value });
+  }
+
+  /** Stores a whole entry (value plus HTTP metadata). */
+  async setEntry<T>(key: string, write: EntryWrite<T>): Promise<void> {
+    const k = this.key(key);
+    const env = this.envelope(write.value, write, write.http);
+    await this.write('set', k, (store) => store.set(k, env, retentionMs(env, env.createdAt)));
+    this.count('puts');
+  }
+
+  /** Deletes `key`; resolves whether an entry was there. */
+  async delete(key: string): Promise<boolean> {
+    const k = this.key(key);
+    return this.write('delete', k, (store) => store.delete(k));
+  }
+
+  /**
+   * Atomically: if `key` holds a fresh value, resolve it (`set: false`); otherwise store
+   * `value` and resolve it (`set: true`). Exactly one of many concurrent callers sets.
+   */
+  async getOrSet<T>(key: string, value: T, options?: SetOptions): Promise<GetOrSetResult<T>> {
+    const k = this.key(key);
+    const env = this.envelope(value, options);
+    const result = await this.write('getOrSet', k, (store) => store.getOrSet(k, env, retentionMs(env, env.createdAt)));
+    if (result.set) this.count('puts');
+    else this.count('hits');
+    return { value: result.envelope.value as T, set: result.set };
+  }
+
+  /**
+   * Atomically replaces the value of `key` with `next` if it currently equals `expected`
+   * (deep equality; `undefined` = "no fresh entry"). Resolves whether it wrote. A write in
+   * between the read and the swap makes it resolve `false`, never overwrite.
+   */
+  async compareAndSet<T>(key: string, expected: T | undefined, next: T, options?: SetOptions): Promise<boolean> {
+    const k = this.key(key);
+    const env = this.envelope(next, options);
+    const ttl = retentionMs(env, env.createdAt);
+    return this.write('compareAndSet', k, async (store) => {
+      const current = await store.get(k);
+      const fresh = current !== undefined && this.isFresh(current) ? current : undefined;
+      if (expected === undefined) {
+        if (fresh !== undefined) return false;
+        return this.countPut(await store.compareAndSet(k, null, env, ttl));
+      }
+      if (fresh === undefined || !isDeepStrictEqual(fresh.value, expected)) return false;
+      return this.countPut(await store.compareAndSet(k, fresh.stamp, env, ttl));
+    });
+  }
+
+  /**
+   * The value of `key`, computing it with `factory` on a miss. Concurrent calls for one key
+   * in this process run `factory` once and share its value or its error; a throwing factory
+   * stores nothing. A factory resolving `undefined` is returned but not cached. Fails open:
+   * if the store is down, `factory` runs and its value is returned.
+   */
+  async wrap<T>(key: string, factory: () => T | Promise<T>, options?: WrapOptions): Promise<T> {
+    const k = this.key(key);
+    const inFlight = this.core.flights.current<T>(k.full);
+    if (inFlight !== undefined) return inFlight;
+    const env = await this.readRaw(k);
+    if (env !== undefined && this.isFresh(env)) {
+      this.count('hits');
+      return env.value as T;
+    }
+    const stale = env !== undefined && this.isStaleUsable(env) ? (env as Envelope<T>) : undefined;
+    if (stale !== undefined && options?.staleWhileRevalidate === true) {
+      this.count('staleServed');
+      void this.core.flights.run(k.full, () => this.compute(k, factory, options, undefined)).catch(() => undefined);
+      return stale.value;
+    }
+    this.count('misses');
+    return this.core.flights.run(k.full, () => this.compute(k, factory, options, stale));
+  }
+
+  private async compute<T>(k: StorageKey, factory: () => T | Promise<T>, options: WrapOptions | undefined, stale: Envelope<T> | undefined): Promise<T> {
+    // Another flight may have finished between our read and this one starting: read again so
+    // a burst of callers runs the factory once, not once per wave.
+    const again = await this.readRaw(k);
+    if (again !== undefined && this.isFresh(again)) return again.value as T;
+    let value: T;
+    try {
+      value = await factory();
+    } catch (err) {
+      if (stale !== undefined && options?.staleIfError !== false) {
+        this.count('staleServed');
+        return stale.value;
+      }
+      throw err;
+    }
+    if (value === undefined) return value;
+    try {
+      const env = this.envelope(value, options);
+      await this.withStore((store) => store.set(k, env, retentionMs(env, env.createdAt)));
+      this.count('puts');
+    } catch (err) {
+      // The value was computed; failing to cache it must not fail the caller.
+      this.fail('set', k, err);
+    }
+    return value;
+  }
+
+  /** Deletes every entry of this tenant written with any of `tags`; resolves how many. */
+  async invalidateTags(tags: readonly string[]): Promise<number> {
+    this.assertOpen();
+    if (tags.length === 0) return 0;
+    const tagKeys = tags.map((tag) => storageKey(this.scope, 'tag', tag));
+    return this.write('invalidateTags', undefined, (store) => store.invalidateTags(tagKeys));
+  }
+
+  /** Deletes every entry of this tenant (only this tenant); resolves how many keys. */
+  async clear(): Promise<number> {
+    this.assertOpen();
+    return this.write('clear', undefined, (store) => store.clearScope(this.scope));
+  }
+
+  /** This tenant's counters and size. */
+  async stats(): Promise<TenantStats> {
+    this.assertOpen();
+    const sizeEntries = await this.withStore(async (store) => store.scopeSize(this.scope)).catch(() => undefined);
+    return { tenant: this.scope.tenant ?? null, ...this.counters, sizeEntries };
+  }
+
+  // ---- internals ----
+
+  private key(key: string): StorageKey {
+    this.assertOpen();
+    return storageKey(this.scope, 'e', key);
+  }
+
+  private assertOpen(): void {
+    if (this.core.isClosed()) throw new CacheClosedError('cache manager');
+  }
+
+  private isFresh(env: Envelope): boolean {
+    return env.expiresAt === 0 || env.expiresAt > this.core.clock.now();
+  }
+
+  private isStaleUsable(env: Envelope): boolean {
+    return env.staleUntil !== undefined && env.staleUntil > this.core.clock.now();
+  }
+
+  private envelope<T>(value: T, options: SetOptions | undefined, http?: HttpMeta): Envelope<T> {
+    if (value === undefined) {
+      throw new EncodeError('undefined cannot be cached, because get() resolves undefined for a miss; store null instead');
+    }
+    const now = this.core.clock.now();
+    const ttl = options?.ttl === undefined ? this.core.defaultTtlMs : parseDuration(options.ttl, 'ttl');
+    const grace = options?.grace === undefined ? 0 : parseDuration(options.grace, 'grace');
+    const expiresAt = ttl === 0 ? 0 : now + ttl;
+    const env: { -readonly [K in keyof Envelope<T>]: Envelope<T>[K] } = { value, createdAt: now, expiresAt, stamp: newStamp(), scope: this.scope.id };
+    if (grace > 0 && expiresAt !== 0) env.staleUntil = expiresAt + grace;
+    if (options?.tags !== undefined && options.tags.length > 0) {
+      for (const tag of options.tags) assertUserKey(tag, 'tag');
+      env.tags = [...new Set(options.tags)];
+    }
+    if (http !== undefined) env.http = http;
+    return env;
+  }
+
+  /** Reads an entry; any store failure is reported and read as a miss. */
+  private async readRaw(k: StorageKey): Promise<Envelope | undefined> {
+    try {
+      return await this.withStore((store) => store.get(k));
+    } catch (err) {
+      if (err instanceof CacheClosedError && this.core.isClosed()) throw err;
+      this.fail('get', k, err);
+      return undefined;
+    }
+  }
+
+  private async write<R>(op: string, k: StorageKey | undefined, fn: (store: CacheStore) => Promise<R>): Promise<R> {
+    try {
+      return await this.withStore(fn);
+    } catch (err) {
+      if (err instanceof CacheClosedError && this.core.isClosed()) throw err;
+      this.fail(op, k, err);
+      throw err instanceof CacheError ? err : new CacheOperationError(op, k === undefined ? undefined : keyHash(k), { cause: err });
+    }
+  }
+
+  private async withStore<R>(fn: (store: CacheStore) => Promise<R>): Promise<R> {
+    const pool = this.core.pool;
+    if (pool === undefined || this.scope.tenant === undefined) return fn(this.core.store);
+    const lease = await pool.acquire(this.scope.tenant);
+    try {
+      return await fn(lease.store);
+    } finally {
+      lease.release();
+    }
+  }
+
+  private fail(op: string, k: StorageKey | undefined, err: unknown): void {
+    this.count('errors');
+    const code = err instanceof CacheError ? err.code : (err as Error)?.name ?? 'Error';
+    this.core.reporter.report(`cache ${op}`, `Cache ${op}${k === undefined ? '' : ` on key #${keyHash(k)}`} failed (${code}).`);
+  }
+
+  private count(field: keyof TenantCounters): void {
+    this.counters[field]++;
+    this.core.stats.total[field]++;
+  }
+
+  private countPut(wrote: boolean): boolean {
+    if (wrote) this.count('puts');
+    return wrote;
+  }
+}

@@ -1,0 +1,19 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * The tenant of the running request, carried through async calls. One instance per
+ * CacheManager (never a module-level global), so two apps in one process stay apart.
+ */
+export class TenantContext {
+  private readonly storage = new AsyncLocalStorage<string>();
+
+  /** Runs `fn` with `tenantId` as the current tenant. */
+  run<R>(tenantId: string, fn: () => R): R {
+    return this.storage.run(tenantId, fn);
+  }
+
+  /** The current tenant id, or `undefined` outside `run`. */
+  get(): string | undefined {
+    return this.storage.getStore();
+  }
+}

@@ -1,0 +1,48 @@
+import type { KeyScope } from '../envelope/keys.js';
+
+/** Counters of one tenant (or of all tenants together). */
+export interface TenantCounters {
+  hits: number;
+  misses: number;
+  puts: number;
+  evictions: number;
+  errors: number;
+  /** Stale entries served (stale-while-revalidate or stale-if-error). */
+  staleServed: number;
+}
+
+export function newCounters(): TenantCounters {
+  return { hits: 0, misses: 0, puts: 0, evictions: 0, errors: 0, staleServed: 0 };
+}
+
+/**
+ * Per-tenant counters with bounded cardinality: the first `maxTracked` scopes seen get their
+ * own counters; the rest share one "other tenants" bucket, so a flood of tenant ids cannot
+ * grow memory. Counters are never evicted, so a facade may keep a reference to its own.
+ */
+export class TenantStatsRegistry {
+  readonly total: TenantCounters = newCounters();
+  /** Tenants beyond the tracking limit, counted together. */
+  readonly other: TenantCounters = newCounters();
+  private readonly byScope = new Map<string, { scope: KeyScope; counters: TenantCounters }>();
+
+  constructor(private readonly maxTracked: number) {}
+
+  countersFor(scope: KeyScope): TenantCounters {
+    const found = this.byScope.get(scope.id);
+    if (found !== undefined) return found.counters;
+    if (this.byScope.size >= this.maxTracked) return this.other;
+    const counters = newCounters();
+    this.byScope.set(scope.id, { scope, counters });
+    return counters;
+  }
+
+  /** Counters of a scope if it is tracked (the store observer uses this: it must not add tenants). */
+  lookup(scopeId: string): TenantCounters {
+    return this.byScope.get(scopeId)?.counters ?? this.other;
+  }
+
+  tracked(): IterableIterator<{ scope: KeyScope; counters: TenantCounters }> {
+    return this.byScope.values();
+  }
+}

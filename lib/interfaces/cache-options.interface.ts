@@ -1,0 +1,89 @@
+import type { CacheStore } from './cache-store.interface.js';
+import type { Clock } from '../utils/clock.js';
+import type { CacheLogger } from '../utils/error-reporter.js';
+import type { Duration } from '../utils/duration.js';
+import type { MemoryStoreOptions } from './memory-store-options.interface.js';
+import type { RedisStoreOptions } from './redis-store-options.interface.js';
+
+/** The embedded in-process store. */
+export interface MemoryStoreConfig extends MemoryStoreOptions {
+  type: 'memory';
+}
+
+/** A Redis (standalone, Sentinel or Cluster) store through ioredis. Requires the `ioredis` package. */
+export type RedisStoreConfig = RedisStoreOptions & { type: 'redis' };
+
+export type StoreConfig = MemoryStoreConfig | RedisStoreConfig;
+
+/** Dedicated stores for some or all tenants (a store per tenant). */
+export interface TenantStoresOptions {
+  /**
+   * Creates the store of one tenant, or returns `undefined` to use the shared store for it.
+   * Called once per tenant even under concurrent first use; a rejection is retried after
+   * `retryBackoff`.
+   */
+  factory: (tenantId: string) => CacheStore | undefined | Promise<CacheStore | undefined>;
+  /** Most dedicated stores open at once; the least recently used is closed first. Default 100. */
+  maxOpen?: number;
+  /** Close a dedicated store unused for this long. Milliseconds or a duration string. Default `'10m'`; 0 = never. */
+  idleTimeout?: Duration;
+  /** After a failed creation, fail fast for this long before trying again. Milliseconds or a duration string. Default `'5s'`. */
+  retryBackoff?: Duration;
+}
+
+/** Options of `CacheManager` (and of `CacheModule.forRoot`, which adds the Nest-specific ones). */
+export interface CacheManagerOptions {
+  /**
+   * Where entries live: a store config (`{ type: 'memory', maxEntries }`,
+   * `{ type: 'redis', url }`) or a `CacheStore` instance. A store instance passed in is
+   * closed by `close()` too. Default `{ type: 'memory' }`.
+   */
+  store?: StoreConfig | CacheStore;
+  /**
+   * Prefix of every storage key, so several apps can share one Redis. 1-64 characters of
+   * `[A-Za-z0-9._-]`. Default `'ntc'`.
+   */
+  namespace?: string;
+  /** TTL of entries written without one. Milliseconds or a duration string; 0 = no expiry. Default `'5m'`. */
+  defaultTtl?: Duration;
+  /** Optional dedicated stores per tenant. Default: none (all tenants share `store`). */
+  tenantStores?: TenantStoresOptions;
+  /**
+   * Most tenants with their own counters in `stats()`; further tenants are counted together
+   * under `(other)`, so a flood of tenant ids cannot grow memory. Default 1000.
+   */
+  maxTrackedTenants?: number;
+  /** Where failures are logged (once per burst). `false` silences them. Default: a console-backed logger. */
+  logger?: CacheLogger | false;
+  /** Failures of one kind closer together than this form one burst, logged once. Milliseconds or a duration string. Default `'10s'`. */
+  errorBurst?: Duration;
+  /** Time source (tests inject a manual clock). Default `Date.now`. */
+  clock?: Clock;
+}
+
+/** Options of one write. */
+export interface SetOptions {
+  /** Milliseconds or a duration string; 0 = no expiry. Default: the manager's `defaultTtl`. */
+  ttl?: Duration;
+  /** Tags for `invalidateTags()`; per tenant. */
+  tags?: readonly string[];
+  /**
+   * Keep the entry this long past its TTL so `wrap` can serve it stale (see `WrapOptions`).
+   * Milliseconds or a duration string. Default 0 (no grace).
+   */
+  grace?: Duration;
+}
+
+/** Options of `wrap()`. */
+export interface WrapOptions extends SetOptions {
+  /**
+   * Within `grace`, return the stale value at once and refresh it in the background
+   * (one refresh per key per process). Default false: a stale entry is recomputed inline.
+   */
+  staleWhileRevalidate?: boolean;
+  /**
+   * Within `grace`, if the factory throws, return the stale value instead of the error.
+   * Default true when `grace` is set.
+   */
+  staleIfError?: boolean;
+}

@@ -1,0 +1,37 @@
+import { CacheConfigError } from '../errors/cache.errors.js';
+import type { StoreConfig } from '../interfaces/cache-options.interface.js';
+import type { CacheStore, StoreObserver } from '../interfaces/cache-store.interface.js';
+import type { Clock } from '../utils/clock.js';
+import type { CacheLogger } from '../utils/error-reporter.js';
+import { MemoryStore } from './memory.store.js';
+
+/** True for a `CacheStore` instance (rather than a config object). */
+export function isCacheStore(value: unknown): value is CacheStore {
+  return typeof value === 'object' && value !== null && typeof (value as CacheStore).get === 'function' && typeof (value as CacheStore).getOrSet === 'function';
+}
+
+/**
+ * Creates a store from its config. The Redis store is imported lazily, so an app on the
+ * memory store never loads ioredis (an optional peer dependency).
+ */
+export async function createStore(config: StoreConfig, context: { clock: Clock; observer: StoreObserver; logger: CacheLogger | undefined }): Promise<CacheStore> {
+  if (config === null || typeof config !== 'object') {
+    throw new CacheConfigError('store', `expected a store config or a CacheStore, got ${config === null ? 'null' : typeof config}`, "pass { type: 'memory' }, { type: 'redis', url }, or a CacheStore instance");
+  }
+  const { type, ...options } = config;
+  switch (type) {
+    case 'memory':
+      return new MemoryStore({ clock: context.clock, ...options, observer: context.observer });
+    case 'redis': {
+      let mod: typeof import('./redis.store.js');
+      try {
+        mod = await import('./redis.store.js');
+      } catch (err) {
+        throw new CacheConfigError('store.type', "'redis' needs the ioredis package, which could not be loaded", 'npm install ioredis', { cause: err });
+      }
+      return new mod.RedisStore({ logger: context.logger, ...options, observer: context.observer } as ConstructorParameters<typeof mod.RedisStore>[0]);
+    }
+    default:
+      throw new CacheConfigError('store.type', `unknown store type ${JSON.stringify(type)}`, "use 'memory' or 'redis', or pass a CacheStore instance");
+  }
+}
