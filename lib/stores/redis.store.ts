@@ -1,0 +1,483 @@
+import { Cluster, Redis } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { CborCodec } from '../envelope/cbor.codec.js';
+import type { Codec } from '../envelope/codec.interface.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../envelope/decode-limits.js';
+import type { Envelope } from '../envelope/envelope.js';
+import { JsonCodec } from '../envelope/json.codec.js';
+import { escapeGlob, keyHash, scopePattern, siblingKey, type KeyScope, type StorageKey } from '../envelope/keys.js';
+import { decodeEntry, encodeEntry } from '../envelope/wire.js';
+import {
+  CacheClosedError,
+  CacheConfigError,
+  CacheConnectionError,
+  CacheError,
+  CacheOperationError,
+  DecodeError,
+  InvalidTtlError,
+} from '../errors/cache.errors.js';
+import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from '../interfaces/cache-store.interface.js';
+import type {
+  RedisClientConnection,
+  RedisClusterConnection,
+  RedisOptionsConnection,
+  RedisStoreOptions,
+  RedisUrlConnection,
+} from '../interfaces/redis-store-options.interface.js';
+import { ErrorReporter } from '../utils/error-reporter.js';
+import { registerScripts, type ScriptedClient } from './redis.scripts.js';
+
+const DEFAULT_COMMAND_TIMEOUT_MS = 500;
+const DEFAULT_CONNECT_TIMEOUT_MS = 2_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 1_000;
+/** Keys per UNLINK in `clearScope`: big enough to be cheap, small enough not to block Redis. */
+const UNLINK_BATCH = 500;
+const SCAN_COUNT = 1_000;
+/** Attempts of `getOrSet` when the present entry turns out to be undecodable (it is deleted in between). */
+const GET_OR_SET_ATTEMPTS = 3;
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const CONNECTION_MESSAGE_RE =
+  /Connection is closed|Stream isn't writeable|enableOfflineQueue|isn't ready|None of startup nodes|Failed to refresh slots|MaxRetriesPerRequest|ECONNREFUSED|ECONNRESET|EPIPE|connect ETIMEDOUT/;
+
+/** Capped exponential backoff with jitter: quick first retries, never more than ~2 s apart. */
+function cappedBackoff(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 10), 2_000) + Math.floor(Math.random() * 100);
+}
+
+/**
+ * A `CacheStore` on Redis (standalone or Cluster) through ioredis.
+ *
+ * - Entries are bytes in the wire format of wire.ts (JSON by default, CBOR or a custom codec);
+ *   reads accept both built-in codecs.
+ * - `getOrSet`, `compareAndSet`, tagged writes, tag invalidation and the delete of undecodable
+ *   entries are Lua scripts (redis.scripts.ts), each confined to one scope's hash slot.
+ * - When the store creates the client it applies cache defaults: commands time out quickly, no
+ *   offline queue, no resend of unanswered commands, auto-pipelining. A store given a `client`
+ *   does not own it: `close()` leaves it open.
+ * - Failures reject with `CacheConnectionError` (server unreachable) or `CacheOperationError`
+ *   (timeout, script error; with the key hash, never the key), are counted in `stats().errors`
+ *   and logged once per burst. An entry whose bytes fail to decode is a miss: it is deleted (only
+ *   if it still holds the same bytes), counted in `decodeErrors` and reported to the observer.
+ */
+export class RedisStore implements CacheStore {
+  readonly kind = 'redis';
+
+  private readonly client: ScriptedClient;
+  private readonly owned: boolean;
+  private readonly isCluster: boolean;
+  private readonly address: string;
+  private readonly keyPrefix: string;
+  private readonly codec: Codec;
+  private readonly codecs: ReadonlyMap<string, Codec>;
+  private readonly limits: DecodeLimits;
+  private readonly reporter: ErrorReporter;
+  private readonly observer: StoreObserver | undefined;
+  private readonly connectTimeout: number;
+  private readonly closeTimeout: number;
+  private readonly healthTimeout: number;
+
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private everReady = false;
+  private initialWait: Promise<void> | undefined;
+  private decodeErrors = 0;
+  private errors = 0;
+
+  private readonly onReady = (): void => {
+    this.everReady = true;
+  };
+  private readonly onError = (err: unknown): void => {
+    this.reporter.report('redis connection', `Redis at ${this.address}: ${errorText(err)}. The cache serves misses until it is reachable again.`);
+  };
+
+  constructor(options: RedisStoreOptions) {
+    // Copied so we never mutate the caller's object; loosely typed to check the union at runtime.
+    const opts = { ...options } as Partial<RedisUrlConnection & RedisOptionsConnection & RedisClusterConnection & RedisClientConnection> & RedisStoreOptions;
+    const given = (['url', 'options', 'cluster', 'client'] as const).filter((k) => opts[k] !== undefined);
+    if (given.length !== 1) {
+      throw new CacheConfigError(
+        'store',
+        given.length === 0 ? 'no Redis connection given' : `${given.join(' and ')} given together`,
+        'pass exactly one of { url }, { options }, { cluster: { nodes, options } } or { client }',
+      );
+    }
+    const commandTimeout = positiveInt(opts.commandTimeout, DEFAULT_COMMAND_TIMEOUT_MS, 'commandTimeout');
+    this.connectTimeout = positiveInt(opts.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeout');
+    this.closeTimeout = positiveInt(opts.closeTimeout, DEFAULT_CLOSE_TIMEOUT_MS, 'closeTimeout');
+    this.healthTimeout = Math.max(commandTimeout, 1_000);
+    this.limits = resolveLimits(opts.limits);
+    ({ codec: this.codec, codecs: this.codecs } = resolveCodecs(opts.codec));
+    this.reporter = opts.reporter ?? new ErrorReporter(opts.logger ?? console);
+    this.observer = opts.observer;
+
+    const nodeDefaults: RedisOptions = {
+      commandTimeout, // a cache answers fast or not at all: a slow Redis must not slow every request
+      connectTimeout: this.connectTimeout, // bound the TCP connect so a black-holed host fails fast
+      enableOfflineQueue: false, // no unbounded queue while disconnected: commands fail fast and the cache serves misses
+      maxRetriesPerRequest: 1, // a cache read is not worth many reconnect attempts; fail and move on
+      autoResendUnfulfilledCommands: false, // a timed-out write must never run again (late) after a reconnect
+      enableAutoPipelining: true, // batches concurrent commands into one round trip
+      retryStrategy: cappedBackoff, // keep reconnecting forever, but with a capped backoff
+    };
+
+    let client: Redis | Cluster;
+    if (opts.url !== undefined) {
+      if (typeof opts.url !== 'string' || opts.url === '') throw new CacheConfigError('url', 'it is not a non-empty string', 'pass a URL such as redis://localhost:6379');
+      client = new Redis(opts.url, nodeDefaults);
+      this.owned = true;
+    } else if (opts.options !== undefined) {
+      client = new Redis({ ...nodeDefaults, ...opts.options });
+      this.owned = true;
+    } else if (opts.cluster !== undefined) {
+      const { nodes, options: clusterOptions } = opts.cluster;
+      if (!Array.isArray(nodes) || nodes.length === 0) throw new CacheConfigError('cluster.nodes', 'no startup node given', 'list at least one node, e.g. [{ host: "10.0.0.1", port: 7000 }]');
+      const { enableOfflineQueue: _q, enableAutoPipelining: _p, retryStrategy: _r, ...perNode } = nodeDefaults;
+      const merged: ClusterOptions = {
+        enableOfflineQueue: false, // see nodeDefaults: fail fast while the cluster is not ready
+        enableAutoPipelining: true, // batches concurrent commands per node
+        clusterRetryStrategy: cappedBackoff, // capped backoff when no startup node answers
+        slotsRefreshTimeout: this.connectTimeout, // bound the slot map refresh like a connect
+        ...clusterOptions,
+        redisOptions: { ...perNode, ...clusterOptions?.redisOptions },
+      };
+      client = new Cluster([...nodes], merged);
+      this.owned = true;
+    } else {
+      client = opts.client as Redis | Cluster;
+      if (!(client instanceof Redis) && !(client instanceof Cluster)) {
+        throw new CacheConfigError('client', 'it is not an ioredis Redis or Cluster instance', 'pass a client created with new Redis(...) or new Cluster(...) from ioredis');
+      }
+      this.owned = false;
+    }
+    this.isCluster = client instanceof Cluster;
+    this.address = describeAddress(client, opts.url);
+    this.keyPrefix = readKeyPrefix(client);
+    this.everReady = client.status === 'ready';
+    client.on('ready', this.onReady);
+    // An 'error' event without a listener would crash the process; log it once per burst instead.
+    client.on('error', this.onError);
+    if (client instanceof Cluster) client.on('node error', this.onError);
+    this.client = registerScripts(client);
+  }
+
+  async get(key: StorageKey): Promise<Envelope | undefined> {
+    const bytes = await this.run('get', key, () => this.client.getBuffer(key.full));
+    if (bytes === null || bytes === undefined) return undefined;
+    return this.decodeOrDrop(key, bytes);
+  }
+
+  async set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    const ttl = checkTtl(ttlMs);
+    const bytes = encodeEntry(envelope, this.codec, this.limits);
+    const tags = this.tagKeys(key, envelope);
+    await this.run('set', key, async (): Promise<void> => {
+      if (tags.length > 0) await this.client.ntcSetTagged(1 + tags.length, key.full, ...tags, bytes, ttl);
+      else if (ttl > 0) await this.client.set(key.full, bytes, 'PX', ttl);
+      else await this.client.set(key.full, bytes);
+    });
+  }
+
+  async delete(key: StorageKey): Promise<boolean> {
+    const n = await this.run('delete', key, () => this.client.unlink(key.full));
+    return n > 0;
+  }
+
+  async getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
+    this.assertOpen();
+    const ttl = checkTtl(ttlMs);
+    const bytes = encodeEntry(envelope, this.codec, this.limits);
+    const tags = this.tagKeys(key, envelope);
+    for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
+      const existing = await this.run('getOrSet', key, () => this.client.ntcGetOrSetBuffer(1 + tags.length, key.full, ...tags, bytes, ttl));
+      if (existing === null || existing === undefined) return { envelope, set: true };
+      // Present by its header but undecodable: it has been deleted now, so the next attempt writes.
+      const current = await this.decodeOrDrop(key, existing);
+      if (current !== undefined) return { envelope: current, set: false };
+    }
+    throw this.fail('getOrSet', key, new DecodeError(`the present entry stayed undecodable over ${GET_OR_SET_ATTEMPTS} attempts`));
+  }
+
+  async compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    const ttl = checkTtl(ttlMs);
+    const bytes = encodeEntry(envelope, this.codec, this.limits);
+    const tags = this.tagKeys(key, envelope);
+    // '' stands for "no entry expected": a real stamp is never empty.
+    const expected = expectedStamp ?? '';
+    const wrote = await this.run('compareAndSet', key, () => this.client.ntcCompareAndSet(1 + tags.length, key.full, ...tags, bytes, ttl, expected));
+    return wrote === 1;
+  }
+
+  async clearScope(scope: KeyScope): Promise<number> {
+    // SCAN ignores ioredis keyPrefix: match on the prefixed name ourselves.
+    const pattern = escapeGlob(this.keyPrefix) + scopePattern(scope);
+    return this.run('clearScope', undefined, async () => {
+      const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client as Redis];
+      const counts = await Promise.all(nodes.map((node) => this.clearOnNode(node, pattern)));
+      return counts.reduce((a, b) => a + b, 0);
+    });
+  }
+
+  async invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
+    this.assertOpen();
+    if (tagKeys.length === 0) return 0;
+    // One script per scope: the keys of a scope share a hash slot, those of two scopes may not.
+    const byScope = new Map<string, Set<string>>();
+    for (const tagKey of tagKeys) {
+      const id = `${tagKey.scope.namespace}:${tagKey.scope.id}`;
+      let keys = byScope.get(id);
+      if (keys === undefined) byScope.set(id, (keys = new Set()));
+      keys.add(tagKey.full);
+    }
+    const counts = await Promise.all(
+      [...byScope.values()].map((keys) => this.run('invalidateTags', undefined, () => this.client.ntcInvalidateTags(keys.size, ...keys))),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Redis cannot count one scope's entries without a scan, so this is always `undefined`. */
+  scopeSize(_scope: KeyScope): number | undefined {
+    return undefined;
+  }
+
+  async health(): Promise<StoreHealth> {
+    if (this.closed) return { ok: false, detail: 'the store is closed' };
+    try {
+      await this.waitForInitialConnection();
+      const started = performance.now();
+      await withTimeout(this.client.ping(), this.healthTimeout, 'PING timed out');
+      return { ok: true, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 };
+    } catch (err) {
+      return { ok: false, detail: `Redis at ${this.address}: ${errorText(err)}` };
+    }
+  }
+
+  stats(): StoreStats {
+    return { entries: undefined, bytes: undefined, evictions: 0, decodeErrors: this.decodeErrors, errors: this.errors };
+  }
+
+  /** Idempotent. Quits a client the store created (bounded by `closeTimeout`, then drops it); leaves a given client open. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    this.client.off('ready', this.onReady);
+    if (!this.owned) {
+      // Not ours: leave it connected and hand its error events back to its owner.
+      this.client.off('error', this.onError);
+      if (this.client instanceof Cluster) this.client.off('node error', this.onError);
+      return;
+    }
+    try {
+      await withTimeout(this.client.quit(), this.closeTimeout, 'QUIT timed out');
+    } catch {
+      // Down or slow: dropping the connection below is all that is left to do.
+    }
+    // Our error listener stays: a late socket error on a client nobody listens to would crash the app.
+    this.client.disconnect();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new CacheClosedError('Redis store');
+  }
+
+  /**
+   * Runs one client call: rejects after close, waits (once, bounded) for the first connection,
+   * and turns failures into `CacheConnectionError`/`CacheOperationError`, counted and reported.
+   */
+  private async run<T>(op: string, key: StorageKey | undefined, call: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    await this.waitForInitialConnection();
+    this.assertOpen();
+    try {
+      return await call();
+    } catch (err) {
+      throw this.fail(op, key, err);
+    }
+  }
+
+  private fail(op: string, key: StorageKey | undefined, err: unknown): CacheError {
+    this.errors++;
+    const hash = key === undefined ? undefined : keyHash(key);
+    if (this.isConnectionError(err)) {
+      const error = new CacheConnectionError(op, this.address, { cause: err });
+      this.reporter.report('redis connection', error.message);
+      return error;
+    }
+    const error = new CacheOperationError(`redis ${op}`, hash, { cause: err });
+    this.reporter.report('redis operation', error.message);
+    return error;
+  }
+
+  private isConnectionError(err: unknown): boolean {
+    const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+    const message = typeof e?.message === 'string' ? e.message : '';
+    if (e?.name === 'ReplyError' || message.includes('Command timed out')) return false;
+    if (typeof e?.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
+    if (e?.name === 'MaxRetriesPerRequestError' || e?.name === 'ClusterAllFailedError' || CONNECTION_MESSAGE_RE.test(message)) return true;
+    return this.client.status !== 'ready';
+  }
+
+  /**
+   * Without an offline queue, a command sent before the first connection is up fails at once.
+   * So the first calls wait for that connection, once and at most `connectTimeout`; afterwards
+   * (and after any later disconnect) commands fail fast.
+   */
+  private waitForInitialConnection(): Promise<void> {
+    if (this.everReady || this.client.status === 'ready') return Promise.resolve();
+    this.initialWait ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.client.off('ready', done);
+        this.client.off('end', done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.connectTimeout);
+      timer.unref();
+      this.client.once('ready', done);
+      this.client.once('end', done);
+      if (this.owned && this.client.status === 'wait') this.client.connect().catch(() => undefined);
+    });
+    return this.initialWait;
+  }
+
+  private async decodeOrDrop(key: StorageKey, bytes: Buffer): Promise<Envelope | undefined> {
+    try {
+      return decodeEntry(bytes, this.codecs, key.scope.id, this.limits);
+    } catch (err) {
+      const error = err instanceof DecodeError ? err : new DecodeError(errorText(err), { cause: err });
+      this.decodeErrors++;
+      try {
+        this.observer?.decodeFailed?.(key, error);
+      } catch {
+        // Observers must not throw; if one does, the read still is a miss.
+      }
+      // Delete only if it still holds these bytes, so a concurrent good write is not lost.
+      try {
+        await this.client.ntcCompareAndDelete(key.full, bytes);
+      } catch (deleteErr) {
+        this.fail('delete undecodable entry', key, deleteErr);
+      }
+      return undefined;
+    }
+  }
+
+  private tagKeys(key: StorageKey, envelope: Envelope): string[] {
+    if (envelope.tags === undefined || envelope.tags.length === 0) return [];
+    return [...new Set(envelope.tags.map((tag) => siblingKey(key, 'tag', tag).full))];
+  }
+
+  private async clearOnNode(node: Redis, pattern: string): Promise<number> {
+    // SCAN returns the stored names (with the prefix); UNLINK through the client adds the
+    // client's own prefix again, so strip exactly that one.
+    const nodePrefix = Buffer.from(readKeyPrefix(node), 'utf8');
+    let cursor = '0';
+    let deleted = 0;
+    do {
+      const [next, found] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+      cursor = next.toString();
+      const names = found.filter((name) => name.subarray(0, nodePrefix.length).equals(nodePrefix)).map((name) => name.subarray(nodePrefix.length));
+      for (let i = 0; i < names.length; i += UNLINK_BATCH) {
+        deleted += await node.unlink(...names.slice(i, i + UNLINK_BATCH));
+      }
+    } while (cursor !== '0');
+    return deleted;
+  }
+}
+
+function checkTtl(ttlMs: number): number {
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidTtlError(ttlMs, 'ttlMs');
+  return Math.ceil(ttlMs);
+}
+
+function positiveInt(value: unknown, fallback: number, option: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new CacheConfigError(option, `${String(value)} is not a positive whole number of milliseconds`, `pass e.g. ${fallback}, or leave it out for the default`);
+  }
+  return value;
+}
+
+function resolveLimits(limits: Partial<DecodeLimits> | undefined): DecodeLimits {
+  const out: DecodeLimits = { ...DEFAULT_DECODE_LIMITS };
+  for (const [name, value] of Object.entries(limits ?? {})) {
+    if (!(name in DEFAULT_DECODE_LIMITS)) throw new CacheConfigError(`limits.${name}`, 'unknown limit', `use ${Object.keys(DEFAULT_DECODE_LIMITS).join(', ')}`);
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) throw new CacheConfigError(`limits.${name}`, `${String(value)} is not a positive integer`, 'pass a positive integer or leave it out');
+    out[name as keyof DecodeLimits] = value;
+  }
+  return out;
+}
+
+function resolveCodecs(option: 'json' | 'cbor' | Codec | undefined): { codec: Codec; codecs: ReadonlyMap<string, Codec> } {
+  const json = new JsonCodec();
+  const cbor = new CborCodec();
+  const codecs = new Map<string, Codec>([
+    [json.id, json],
+    [cbor.id, cbor],
+  ]);
+  if (option === undefined || option === 'json') return { codec: json, codecs };
+  if (option === 'cbor') return { codec: cbor, codecs };
+  if (typeof option !== 'object' || option === null || typeof option.encode !== 'function' || typeof option.decode !== 'function' || typeof option.id !== 'string') {
+    throw new CacheConfigError('codec', 'it is neither "json", "cbor" nor a Codec', 'pass "json" (default), "cbor" or an object implementing Codec');
+  }
+  if (option.id.length !== 1 || option.id.charCodeAt(0) > 0x7e || option.id.charCodeAt(0) < 0x21) {
+    throw new CacheConfigError('codec.id', `${JSON.stringify(option.id)} is not one printable ASCII character`, 'give the codec a one-character id');
+  }
+  if (codecs.has(option.id)) throw new CacheConfigError('codec.id', `"${option.id}" is the id of a built-in codec`, 'choose another one-character id');
+  codecs.set(option.id, option);
+  return { codec: option, codecs };
+}
+
+function readKeyPrefix(client: Redis | Cluster): string {
+  const prefix: unknown = (client.options as { keyPrefix?: unknown }).keyPrefix;
+  if (prefix === undefined || prefix === null || prefix === '') return '';
+  if (typeof prefix !== 'string') throw new CacheConfigError('keyPrefix', 'a Buffer key prefix is not supported', 'use a string keyPrefix');
+  // The first {...} of a key is its Cluster hash tag; a brace in the prefix would take over the
+  // tenant's tag and split one tenant's keys over slots (scripts would fail with CROSSSLOT).
+  if (/[{}]/.test(prefix)) throw new CacheConfigError('keyPrefix', `${JSON.stringify(prefix)} contains a brace`, 'use a prefix without { or }, e.g. "myapp:"');
+  return prefix;
+}
+
+function describeAddress(client: Redis | Cluster, url: string | undefined): string {
+  // Host and port only: URLs and options may carry passwords.
+  if (client instanceof Cluster) {
+    const nodes = (client as unknown as { startupNodes?: Array<{ host?: string; port?: number } | string | number> }).startupNodes ?? [];
+    const shown = nodes.slice(0, 3).map((n) => (typeof n === 'object' ? `${n.host ?? 'localhost'}:${n.port ?? 6379}` : String(n)));
+    return `cluster ${shown.join(',')}${nodes.length > 3 ? ',…' : ''}`;
+  }
+  if (url !== undefined) {
+    try {
+      const parsed = new URL(url);
+      return `${parsed.hostname}:${parsed.port || '6379'}`;
+    } catch {
+      // fall through to the client's parsed options
+    }
+  }
+  const o = client.options as { host?: string; port?: number; path?: string };
+  return o.path ? o.path : `${o.host ?? 'localhost'}:${o.port ?? 6379}`;
+}
+
+function errorText(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.slice(0, 200);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Creates a `RedisStore`; the same as `new RedisStore(options)`. */
+export function createRedisStore(options: RedisStoreOptions): RedisStore {
+  return new RedisStore(options);
+}
