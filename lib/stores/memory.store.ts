@@ -55,6 +55,7 @@ export class MemoryStore implements CacheStore {
   private readonly observer: StoreObserver | undefined;
   private readonly maxBytes: number | undefined;
   private readonly quota: number | undefined;
+  /** Keyed by `scopeIndexKey()`: one index per (namespace, tenant), so namespaces sharing a store stay apart. */
   private readonly scopes = new Map<string, ScopeIndex>();
   private readonly timer: NodeJS.Timeout | undefined;
   private bytes = 0;
@@ -154,13 +155,13 @@ export class MemoryStore implements CacheStore {
 
   clearScope(scope: KeyScope): Promise<number> {
     return this.run(() => {
-      const index = this.scopes.get(scope.id);
+      const index = this.scopes.get(scopeIndexKey(scope));
       if (index === undefined) return 0;
       // Copy: each delete shrinks the set through dispose.
       let deleted = 0;
       for (const full of [...index.keys]) if (this.lru.delete(full)) deleted++;
       // Anything left (only possible if a dispose failed half-way) must not outlive the clear.
-      this.scopes.delete(scope.id);
+      this.scopes.delete(scopeIndexKey(scope));
       return deleted;
     });
   }
@@ -169,7 +170,7 @@ export class MemoryStore implements CacheStore {
     return this.run(() => {
       let deleted = 0;
       for (const tagKey of tagKeys) {
-        const members = this.scopes.get(tagKey.scope.id)?.tags.get(tagKey.full);
+        const members = this.scopes.get(scopeIndexKey(tagKey.scope))?.tags.get(tagKey.full);
         if (members === undefined) continue;
         for (const full of [...members]) if (this.lru.delete(full)) deleted++;
       }
@@ -180,7 +181,7 @@ export class MemoryStore implements CacheStore {
   scopeSize(scope: KeyScope): number | undefined {
     if (this.closed) throw new CacheClosedError('memory store');
     // May include expired entries not yet swept or read.
-    return this.scopes.get(scope.id)?.keys.size ?? 0;
+    return this.scopes.get(scopeIndexKey(scope))?.keys.size ?? 0;
   }
 
   /** Deletes every expired entry now; resolves how many. The background sweep calls this. */
@@ -242,7 +243,7 @@ export class MemoryStore implements CacheStore {
 
   private write(key: StorageKey, env: Envelope, ttl: number): void {
     const full = key.full;
-    const scopeId = key.scope.id;
+    const scopeId = scopeIndexKey(key.scope);
     const tagKeys = tagKeysOf(key, env.tags);
     const size = estimateEntry(full, env);
     if (this.maxBytes !== undefined && size > this.maxBytes) {
@@ -288,7 +289,7 @@ export class MemoryStore implements CacheStore {
   }
 
   private touch(key: StorageKey): void {
-    const keys = this.scopes.get(key.scope.id)?.keys;
+    const keys = this.scopes.get(scopeIndexKey(key.scope))?.keys;
     if (keys !== undefined && keys.delete(key.full)) keys.add(key.full);
   }
 
@@ -303,7 +304,7 @@ export class MemoryStore implements CacheStore {
 
   private onDispose(slot: Slot, full: string, reason: LRUCache.DisposeReason): void {
     this.bytes -= slot.size;
-    const scopeId = slot.key.scope.id;
+    const scopeId = scopeIndexKey(slot.key.scope);
     const index = this.scopes.get(scopeId);
     if (index !== undefined) {
       if (slot.tagKeys !== undefined) {
@@ -328,6 +329,11 @@ export class MemoryStore implements CacheStore {
       // Observers must not throw; one that does must not corrupt the LRU bookkeeping.
     }
   }
+}
+
+/** `<namespace>:{<scope id>}`, the prefix every storage key of the scope starts with: injective, as the namespace holds no `:` or `{`. */
+function scopeIndexKey(scope: KeyScope): string {
+  return `${scope.namespace}:{${scope.id}}`;
 }
 
 function closedRejection(): Promise<never> {

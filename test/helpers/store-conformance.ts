@@ -1,0 +1,473 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
+import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/envelope/keys.js';
+import { CacheClosedError } from '../../lib/errors/cache.errors.js';
+import type { CacheStore } from '../../lib/interfaces/cache-store.interface.js';
+import type { ManualClock } from './manual-clock.js';
+
+export interface ConformanceContext {
+  store: CacheStore;
+  /** Present when the store's time can be moved (memory); absent when it follows real server time (Redis). */
+  clock?: ManualClock;
+  /** Removes every entry the tests wrote (each test also uses its own namespace). */
+  flush(): Promise<void>;
+  /** Closes the store and anything setup() opened; must tolerate an already closed store. */
+  teardown(): Promise<void>;
+}
+
+/**
+ * The semantics every `CacheStore` must share (see cache-store.interface.ts). `setup` is called
+ * once for the suite and again by the tests that need a private instance (close); it must return
+ * a fresh, open store each time. Tests never assume store internals: keys come from
+ * `storageKey()`, each test has its own namespace, and time moves through `clock` when the
+ * store has one, else through a few short real TTLs.
+ */
+export function describeStoreConformance(name: string, setup: () => Promise<ConformanceContext>): void {
+  describe(`CacheStore conformance: ${name}`, () => {
+    const runId = randomBytes(4).toString('hex');
+    let testNo = 0;
+    let ctx: ConformanceContext;
+    let store: CacheStore;
+
+    beforeAll(async () => {
+      ctx = await setup();
+      store = ctx.store;
+    });
+    afterEach(async () => {
+      await ctx.flush();
+    });
+    afterAll(async () => {
+      await ctx?.teardown();
+    });
+
+    /** A namespace no other test (or suite run) uses. */
+    const freshNamespace = (): string => `conf-${runId}-${++testNo}`;
+    const now = (): number => (ctx.clock ? ctx.clock.now() : Date.now());
+
+    interface EnvOptions {
+      /** Logical freshness from now, ms; 0 = never expires (the default). */
+      freshMs?: number;
+      /** Absolute logical expiry, overrides freshMs. */
+      expiresAt?: number;
+      tags?: string[];
+    }
+    const envelope = <T>(key: StorageKey, value: T, opts: EnvOptions = {}): Envelope<T> => {
+      const t = now();
+      const expiresAt = opts.expiresAt ?? (opts.freshMs ? t + opts.freshMs : 0);
+      return { value, createdAt: t, expiresAt, stamp: newStamp(), scope: key.scope.id, ...(opts.tags ? { tags: opts.tags } : {}) };
+    };
+
+    /** Resolves once `get(key)` misses, polling a bounded number of times (stores without a clock). */
+    const waitUntilGone = async (key: StorageKey, maxMs = 3_000): Promise<boolean> => {
+      const deadline = Date.now() + maxMs;
+      while (Date.now() < deadline) {
+        if ((await store.get(key)) === undefined) return true;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return (await store.get(key)) === undefined;
+    };
+
+    describe('get / set / delete', () => {
+      it('get on a missing key resolves undefined', async () => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        expect(await store.get(storageKey(scope, 'e', 'missing'))).toBeUndefined();
+      });
+
+      it.each([
+        ['null', null],
+        ['0', 0],
+        ['empty string', ''],
+        ['false', false],
+        ['true', true],
+        ['a negative float', -12.5],
+        ['a string', 'hello, wörld ✓'],
+        ['a nested object', { a: 1, b: { c: [1, 2, { d: null }], e: '' }, f: false }],
+        ['an array', [0, null, '', false, [], {}]],
+        ['an empty array', []],
+        ['an empty object', {}],
+      ])('round-trips %s, and a hit is never confused with a miss', async (_label, value) => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const key = storageKey(scope, 'e', 'k');
+        const env = envelope(key, value);
+        await store.set(key, env, 60_000);
+        const got = await store.get(key);
+        expect(got).not.toBeUndefined();
+        if (value === null || typeof value !== 'object') expect(got!.value).toBe(value);
+        else expect(got!.value).toEqual(value);
+        expect(got!.stamp).toBe(env.stamp);
+        expect(got!.scope).toBe(scope.id);
+        expect(got!.createdAt).toBe(env.createdAt);
+        expect(got!.expiresAt).toBe(env.expiresAt);
+      });
+
+      it('keeps tags with the entry', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        await store.set(key, envelope(key, 1, { tags: ['p:1', 'list'] }), 60_000);
+        expect([...((await store.get(key))?.tags ?? [])].sort()).toEqual(['list', 'p:1']);
+      });
+
+      it('an overwrite replaces the value and the stamp', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        await store.set(key, envelope(key, 'v1'), 60_000);
+        const v2 = envelope(key, 'v2');
+        await store.set(key, v2, 60_000);
+        const got = await store.get(key);
+        expect(got?.value).toBe('v2');
+        expect(got?.stamp).toBe(v2.stamp);
+      });
+
+      it('delete resolves true for an entry, then false; the entry is gone', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        await store.set(key, envelope(key, null), 60_000);
+        expect(await store.delete(key)).toBe(true);
+        expect(await store.get(key)).toBeUndefined();
+        expect(await store.delete(key)).toBe(false);
+      });
+
+      it('the same user key under two tenants holds two entries', async () => {
+        const ns = freshNamespace();
+        const a = storageKey(KeyScope.of(ns, 'a'), 'e', 'k');
+        const b = storageKey(KeyScope.of(ns, 'b'), 'e', 'k');
+        await store.set(a, envelope(a, 'A'), 60_000);
+        await store.set(b, envelope(b, 'B'), 60_000);
+        expect((await store.get(a))?.value).toBe('A');
+        expect((await store.get(b))?.value).toBe('B');
+        await store.delete(a);
+        expect((await store.get(b))?.value).toBe('B');
+      });
+    });
+
+    describe('ttl', () => {
+      it('an entry is gone once its ttl has passed', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        if (ctx.clock) {
+          await store.set(key, envelope(key, 'v'), 1_000);
+          ctx.clock.advance(500);
+          expect((await store.get(key))?.value).toBe('v');
+          ctx.clock.advance(501);
+          expect(await store.get(key)).toBeUndefined();
+        } else {
+          await store.set(key, envelope(key, 'v'), 50);
+          expect(await waitUntilGone(key)).toBe(true);
+        }
+      });
+
+      it('ttl 0 keeps the entry', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        await store.set(key, envelope(key, 'v'), 0);
+        ctx.clock?.advance(365 * 86_400_000);
+        expect((await store.get(key))?.value).toBe('v');
+      });
+
+      it('get still returns an entry past its logical expiry while it is kept (stale is the caller\'s call)', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const env = envelope(key, 'stale', { expiresAt: now() - 1_000 });
+        await store.set(key, env, 60_000);
+        expect((await store.get(key))?.stamp).toBe(env.stamp);
+      });
+
+      it.each([-1, Number.NaN, Number.POSITIVE_INFINITY])('rejects ttlMs %s', async (ttl) => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        await expect(store.set(key, envelope(key, 1), ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_TTL' });
+        await expect(store.getOrSet(key, envelope(key, 1), ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_TTL' });
+        await expect(store.compareAndSet(key, null, envelope(key, 1), ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_TTL' });
+        expect(await store.get(key)).toBeUndefined();
+      });
+    });
+
+    describe('getOrSet', () => {
+      it('writes when absent (set: true)', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const env = envelope(key, { n: 1 });
+        const result = await store.getOrSet(key, env, 60_000);
+        expect(result.set).toBe(true);
+        expect(result.envelope.stamp).toBe(env.stamp);
+        expect((await store.get(key))?.stamp).toBe(env.stamp);
+      });
+
+      it('returns the present entry and its stamp without writing (set: false)', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const first = envelope(key, 'first', { freshMs: 60_000 });
+        await store.set(key, first, 60_000);
+        const result = await store.getOrSet(key, envelope(key, 'second'), 60_000);
+        expect(result.set).toBe(false);
+        expect(result.envelope.stamp).toBe(first.stamp);
+        expect(result.envelope.value).toBe('first');
+        expect((await store.get(key))?.stamp).toBe(first.stamp);
+      });
+
+      it('a stored null is present', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const first = envelope(key, null);
+        await store.set(key, first, 60_000);
+        const result = await store.getOrSet(key, envelope(key, 'other'), 60_000);
+        expect(result).toMatchObject({ set: false, envelope: { stamp: first.stamp, value: null } });
+      });
+
+      it('treats an entry past its logical expiry (still kept) as absent', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        await store.set(key, envelope(key, 'old', { expiresAt: now() - 1_000 }), 60_000);
+        const fresh = envelope(key, 'new', { freshMs: 60_000 });
+        const result = await store.getOrSet(key, fresh, 60_000);
+        expect(result.set).toBe(true);
+        expect(result.envelope.stamp).toBe(fresh.stamp);
+        expect((await store.get(key))?.stamp).toBe(fresh.stamp);
+      });
+
+      it('the entries getOrSet and compareAndSet write get the ttl', async () => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const viaGetOrSet = storageKey(scope, 'e', 'g');
+        const viaCas = storageKey(scope, 'e', 'c');
+        const ttl = ctx.clock ? 1_000 : 50;
+        expect((await store.getOrSet(viaGetOrSet, envelope(viaGetOrSet, 'v'), ttl)).set).toBe(true);
+        expect(await store.compareAndSet(viaCas, null, envelope(viaCas, 'v'), ttl)).toBe(true);
+        if (ctx.clock) {
+          ctx.clock.advance(1_001);
+          expect(await store.get(viaGetOrSet)).toBeUndefined();
+          expect(await store.get(viaCas)).toBeUndefined();
+        } else {
+          expect(await waitUntilGone(viaGetOrSet)).toBe(true);
+          expect(await waitUntilGone(viaCas)).toBe(true);
+        }
+      });
+
+      it('100 concurrent calls on an absent key: exactly one writes, all see the same entry', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const candidates = Array.from({ length: 100 }, (_, i) => envelope(key, { i }));
+        const results = await Promise.all(candidates.map((env) => store.getOrSet(key, env, 60_000)));
+        const winners = results.filter((r) => r.set);
+        expect(winners).toHaveLength(1);
+        const stamp = winners[0]!.envelope.stamp;
+        expect(candidates.map((c) => c.stamp)).toContain(stamp);
+        expect(new Set(results.map((r) => r.envelope.stamp))).toEqual(new Set([stamp]));
+        expect((await store.get(key))?.stamp).toBe(stamp);
+      });
+    });
+
+    describe('compareAndSet', () => {
+      it('with null: writes when absent, refuses when present', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const first = envelope(key, 1);
+        expect(await store.compareAndSet(key, null, first, 60_000)).toBe(true);
+        expect((await store.get(key))?.stamp).toBe(first.stamp);
+        expect(await store.compareAndSet(key, null, envelope(key, 2), 60_000)).toBe(false);
+        expect((await store.get(key))?.stamp).toBe(first.stamp);
+      });
+
+      it('with the stored stamp: writes; with another stamp: refuses and leaves the entry', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const v0 = envelope(key, 0);
+        await store.set(key, v0, 60_000);
+        expect(await store.compareAndSet(key, newStamp(), envelope(key, 'wrong'), 60_000)).toBe(false);
+        expect((await store.get(key))?.stamp).toBe(v0.stamp);
+        const v1 = envelope(key, 1);
+        expect(await store.compareAndSet(key, v0.stamp, v1, 60_000)).toBe(true);
+        expect((await store.get(key))?.stamp).toBe(v1.stamp);
+        // v0's stamp is history now: a late writer holding it loses.
+        expect(await store.compareAndSet(key, v0.stamp, envelope(key, 'late'), 60_000)).toBe(false);
+        expect((await store.get(key))?.stamp).toBe(v1.stamp);
+      });
+
+      it('with a stamp on an absent key: refuses and writes nothing', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        expect(await store.compareAndSet(key, newStamp(), envelope(key, 1), 60_000)).toBe(false);
+        expect(await store.get(key)).toBeUndefined();
+      });
+
+      it('an entry past its logical expiry is absent: null wins, its old stamp loses', async () => {
+        const ns = freshNamespace();
+        const scope = KeyScope.of(ns, 'acme');
+        const a = storageKey(scope, 'e', 'a');
+        await store.set(a, envelope(a, 'old', { expiresAt: now() - 1_000 }), 60_000);
+        const fresh = envelope(a, 'new');
+        expect(await store.compareAndSet(a, null, fresh, 60_000)).toBe(true);
+        expect((await store.get(a))?.stamp).toBe(fresh.stamp);
+
+        const b = storageKey(scope, 'e', 'b');
+        const old = envelope(b, 'old', { expiresAt: now() - 1_000 });
+        await store.set(b, old, 60_000);
+        expect(await store.compareAndSet(b, old.stamp, envelope(b, 'new'), 60_000)).toBe(false);
+        expect((await store.get(b))?.stamp).toBe(old.stamp);
+      });
+
+      it('100 concurrent calls expecting the same stamp: exactly one wins and its value is stored', async () => {
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const v0 = envelope(key, 'v0');
+        await store.set(key, v0, 60_000);
+        const candidates = Array.from({ length: 100 }, (_, i) => envelope(key, `v${i + 1}`));
+        const outcomes = await Promise.all(candidates.map((env) => store.compareAndSet(key, v0.stamp, env, 60_000)));
+        expect(outcomes.filter(Boolean)).toHaveLength(1);
+        const winner = candidates[outcomes.indexOf(true)]!;
+        const stored = await store.get(key);
+        expect(stored?.stamp).toBe(winner.stamp);
+        expect(stored?.value).toBe(winner.value);
+      });
+    });
+
+    describe('tenant isolation', () => {
+      // Prefixes of each other, and characters that mean something to globs, hash tags and lines.
+      const tenants = ['a', 'a:b', 'ab', 'a*', 'b', '*', '?', '[', ']', '{', '}', '{a}', '\\', '\n', 'a\nb', '%', 'a%2A', 'g', 't.a', 'ü'];
+
+      it('clearScope removes every entry of one tenant and leaves every other tenant and the global scope intact', async () => {
+        const ns = freshNamespace();
+        const refs: TenantRef[] = [...tenants, GLOBAL_SCOPE];
+        const keysOf = new Map<TenantRef, StorageKey[]>();
+        for (const ref of refs) {
+          const scope = KeyScope.of(ns, ref);
+          const keys = [storageKey(scope, 'e', 'k1'), storageKey(scope, 'e', 'k2'), storageKey(scope, 'e', '*')];
+          keysOf.set(ref, keys);
+          for (const [i, key] of keys.entries()) await store.set(key, envelope(key, `${String(ref)}/${i}`, i === 0 ? { tags: ['t'] } : {}), 60_000);
+        }
+        const cleared = new Set<TenantRef>();
+        for (const ref of refs) {
+          const deleted = await store.clearScope(KeyScope.of(ns, ref));
+          expect(deleted).toBeGreaterThanOrEqual(3); // entries, plus tag indexes where they are keys
+          cleared.add(ref);
+          for (const other of refs) {
+            for (const [i, key] of keysOf.get(other)!.entries()) {
+              const got = await store.get(key);
+              if (cleared.has(other)) expect(got, `${JSON.stringify(String(other))} after clearing ${JSON.stringify(String(ref))}`).toBeUndefined();
+              else expect(got?.value, `${JSON.stringify(String(other))} after clearing ${JSON.stringify(String(ref))}`).toBe(`${String(other)}/${i}`);
+            }
+          }
+        }
+      });
+
+      it('clearScope also drops the tenant\'s tag indexes', async () => {
+        const ns = freshNamespace();
+        const scope = KeyScope.of(ns, 'a');
+        const old = storageKey(scope, 'e', 'old');
+        await store.set(old, envelope(old, 1, { tags: ['t'] }), 60_000);
+        await store.clearScope(scope);
+        expect(await store.clearScope(scope)).toBe(0);
+        // A new entry with the same tag: invalidating the tag deletes it alone.
+        const fresh = storageKey(scope, 'e', 'new');
+        await store.set(fresh, envelope(fresh, 2, { tags: ['t'] }), 60_000);
+        expect(await store.invalidateTags([storageKey(scope, 'tag', 't')])).toBe(1);
+        expect(await store.get(fresh)).toBeUndefined();
+      });
+
+      it('the global scope is separate from every tenant, including one named like it', async () => {
+        const ns = freshNamespace();
+        const global = storageKey(KeyScope.of(ns, GLOBAL_SCOPE), 'e', 'k');
+        const namedG = storageKey(KeyScope.of(ns, 'g'), 'e', 'k');
+        await store.set(global, envelope(global, 'global'), 60_000);
+        await store.set(namedG, envelope(namedG, 'tenant g'), 60_000);
+        expect((await store.get(global))?.value).toBe('global');
+        await store.clearScope(KeyScope.of(ns, 'g'));
+        expect((await store.get(global))?.value).toBe('global');
+        await store.set(namedG, envelope(namedG, 'tenant g'), 60_000);
+        await store.clearScope(KeyScope.of(ns, GLOBAL_SCOPE));
+        expect(await store.get(global)).toBeUndefined();
+        expect((await store.get(namedG))?.value).toBe('tenant g');
+      });
+
+      it('clearScope of another namespace leaves this one intact', async () => {
+        const ns1 = freshNamespace();
+        const ns2 = freshNamespace();
+        const key = storageKey(KeyScope.of(ns1, 'a'), 'e', 'k');
+        await store.set(key, envelope(key, 1), 60_000);
+        expect(await store.clearScope(KeyScope.of(ns2, 'a'))).toBe(0);
+        expect((await store.get(key))?.value).toBe(1);
+      });
+
+      it('scopeSize counts one tenant\'s entries where the store can count', async () => {
+        const ns = freshNamespace();
+        const scope = KeyScope.of(ns, 'a');
+        for (const k of ['1', '2', '3']) {
+          const key = storageKey(scope, 'e', k);
+          await store.set(key, envelope(key, k), 60_000);
+        }
+        const other = storageKey(KeyScope.of(ns, 'ab'), 'e', '1');
+        await store.set(other, envelope(other, 1), 60_000);
+        const size = store.scopeSize(scope);
+        if (size !== undefined) {
+          expect(size).toBe(3);
+          await store.clearScope(scope);
+          expect(store.scopeSize(scope)).toBe(0);
+          expect(store.scopeSize(KeyScope.of(ns, 'ab'))).toBe(1);
+        }
+      });
+    });
+
+    describe('invalidateTags', () => {
+      it('deletes the tagged entries of that tenant only, and leaves untagged entries', async () => {
+        const ns = freshNamespace();
+        const a = KeyScope.of(ns, 'a');
+        const b = KeyScope.of(ns, 'ab');
+        const put = async (scope: KeyScope, k: string, tags?: string[]): Promise<StorageKey> => {
+          const key = storageKey(scope, 'e', k);
+          await store.set(key, envelope(key, k, tags ? { tags } : {}), 60_000);
+          return key;
+        };
+        const a1 = await put(a, '1', ['x']);
+        const a2 = await put(a, '2', ['x', 'y']);
+        const a3 = await put(a, '3', ['y']);
+        const a4 = await put(a, '4');
+        const b1 = await put(b, '1', ['x']);
+        const g1 = await put(KeyScope.of(ns, GLOBAL_SCOPE), '1', ['x']);
+
+        expect(await store.invalidateTags([storageKey(a, 'tag', 'x')])).toBe(2);
+        expect(await store.get(a1)).toBeUndefined();
+        expect(await store.get(a2)).toBeUndefined();
+        expect((await store.get(a3))?.value).toBe('3');
+        expect((await store.get(a4))?.value).toBe('4');
+        expect((await store.get(b1))?.value).toBe('1');
+        expect((await store.get(g1))?.value).toBe('1');
+
+        expect(await store.invalidateTags([storageKey(a, 'tag', 'y'), storageKey(a, 'tag', 'nope')])).toBe(1);
+        expect(await store.get(a3)).toBeUndefined();
+        expect((await store.get(a4))?.value).toBe('4');
+        expect(await store.invalidateTags([storageKey(a, 'tag', 'x')])).toBe(0);
+        expect(await store.invalidateTags([])).toBe(0);
+        expect((await store.get(b1))?.value).toBe('1');
+      });
+
+      it('tag names with hostile characters match only themselves', async () => {
+        const ns = freshNamespace();
+        const scope = KeyScope.of(ns, 'a');
+        const star = storageKey(scope, 'e', 'star');
+        const plain = storageKey(scope, 'e', 'plain');
+        await store.set(star, envelope(star, 1, { tags: ['p:*'] }), 60_000);
+        await store.set(plain, envelope(plain, 2, { tags: ['p:1'] }), 60_000);
+        expect(await store.invalidateTags([storageKey(scope, 'tag', 'p:*')])).toBe(1);
+        expect((await store.get(plain))?.value).toBe(2);
+      });
+    });
+
+    describe('health, stats, close', () => {
+      it('is healthy and reports stats while open', async () => {
+        expect((await store.health()).ok).toBe(true);
+        const stats = store.stats();
+        expect(typeof stats.evictions).toBe('number');
+        expect(typeof stats.decodeErrors).toBe('number');
+        expect(typeof stats.errors).toBe('number');
+      });
+
+      it('after close every operation rejects with CacheClosedError, health is not ok, and close is idempotent', async () => {
+        const own = await setup();
+        try {
+          const key = storageKey(KeyScope.of(freshNamespace(), 'a'), 'e', 'k');
+          const env = envelope(key, 1);
+          await own.store.set(key, env, 60_000);
+          await own.store.close();
+          await expect(own.store.close()).resolves.toBeUndefined();
+          const calls: Array<[string, () => Promise<unknown>]> = [
+            ['get', () => own.store.get(key)],
+            ['set', () => own.store.set(key, env, 1_000)],
+            ['delete', () => own.store.delete(key)],
+            ['getOrSet', () => own.store.getOrSet(key, env, 1_000)],
+            ['compareAndSet', () => own.store.compareAndSet(key, null, env, 1_000)],
+            ['clearScope', () => own.store.clearScope(key.scope)],
+            ['invalidateTags', () => own.store.invalidateTags([storageKey(key.scope, 'tag', 't')])],
+          ];
+          for (const [op, call] of calls) await expect(call(), op).rejects.toBeInstanceOf(CacheClosedError);
+          expect((await own.store.health()).ok).toBe(false);
+        } finally {
+          await own.teardown();
+        }
+      });
+    });
+  });
+}

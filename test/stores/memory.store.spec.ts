@@ -1,0 +1,354 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
+import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey } from '../../lib/envelope/keys.js';
+import { CacheClosedError, CacheConfigError } from '../../lib/errors/cache.errors.js';
+import type { StoreObserver } from '../../lib/interfaces/cache-store.interface.js';
+import type { MemoryStoreOptions } from '../../lib/interfaces/memory-store-options.interface.js';
+import { MemoryStore } from '../../lib/stores/memory.store.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { describeStoreConformance } from '../helpers/store-conformance.js';
+
+describeStoreConformance('MemoryStore', async () => {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ clock, maxEntries: 10_000 });
+  return {
+    store,
+    clock,
+    flush: async () => {
+      // Each test has its own namespace; nothing to flush between tests.
+    },
+    teardown: () => store.close(),
+  };
+});
+
+const NS = `mem-${randomBytes(4).toString('hex')}`;
+const stores: MemoryStore[] = [];
+
+function makeStore(options: MemoryStoreOptions = {}): MemoryStore {
+  const store = new MemoryStore({ sweepInterval: 0, ...options });
+  stores.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+function key(tenant: string | typeof GLOBAL_SCOPE, k: string): StorageKey {
+  return storageKey(KeyScope.of(NS, tenant), 'e', k);
+}
+
+function env<T>(k: StorageKey, value: T, extra: Partial<Envelope<T>> = {}): Envelope<T> {
+  return { value, createdAt: Date.now(), expiresAt: 0, stamp: newStamp(), scope: k.scope.id, ...extra };
+}
+
+describe('MemoryStore', () => {
+  describe('options', () => {
+    it.each<[keyof MemoryStoreOptions, unknown]>([
+      ['maxEntries', 0],
+      ['maxEntries', -1],
+      ['maxEntries', Number.NaN],
+      ['maxEntries', Number.POSITIVE_INFINITY],
+      ['maxEntries', 1.5],
+      ['maxEntries', '100'],
+      ['maxBytes', 0],
+      ['maxBytes', -10],
+      ['maxBytes', Number.POSITIVE_INFINITY],
+      ['maxEntriesPerTenant', 0],
+      ['maxEntriesPerTenant', Number.NaN],
+      ['sweepInterval', -1],
+      ['sweepInterval', 'often'],
+      ['sweepInterval', Number.NaN],
+      ['clock', { now: 5 }],
+    ])('%s = %s is refused with a CacheConfigError naming the option', (option, value) => {
+      let caught: unknown;
+      try {
+        makeStore({ [option]: value } as MemoryStoreOptions);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(CacheConfigError);
+      expect((caught as CacheConfigError).option).toBe(option);
+      expect((caught as Error).message).toContain(`"${option}"`);
+    });
+
+    it('accepts defaults and duration strings', () => {
+      expect(() => makeStore()).not.toThrow();
+      expect(() => makeStore({ sweepInterval: '30s', maxBytes: 1024, maxEntriesPerTenant: 10 })).not.toThrow();
+    });
+
+    it('does not mutate the options object', () => {
+      const options = Object.freeze({ maxEntries: 10, sweepInterval: '1m' });
+      expect(() => makeStore(options)).not.toThrow();
+      expect(options).toEqual({ maxEntries: 10, sweepInterval: '1m' });
+    });
+  });
+
+  describe('hit path', () => {
+    it('returns the stored envelope by reference (no copy, no serialisation)', async () => {
+      const store = makeStore();
+      const k = key('a', 'k');
+      const e = env(k, { big: [1, 2, 3] });
+      await store.set(k, e, 0);
+      expect(await store.get(k)).toBe(e);
+      expect(store.getSync(k)).toBe(e);
+    });
+
+    it('getSync misses with undefined and throws CacheClosedError after close', async () => {
+      const store = makeStore();
+      expect(store.getSync(key('a', 'none'))).toBeUndefined();
+      await store.close();
+      expect(() => store.getSync(key('a', 'none'))).toThrow(CacheClosedError);
+    });
+  });
+
+  describe('bounds', () => {
+    it('maxEntries holds under 10x inserts and evicts least recently used first', async () => {
+      const store = makeStore({ maxEntries: 100 });
+      const keep = key('a', 'hot');
+      await store.set(keep, env(keep, 'hot'), 0);
+      for (let i = 0; i < 1_000; i++) {
+        const k = key('a', `k${i}`);
+        await store.set(k, env(k, i), 0);
+        await store.get(keep); // stays recently used
+        expect(store.stats().entries).toBeLessThanOrEqual(100);
+      }
+      expect(store.stats().entries).toBe(100);
+      expect(store.scopeSize(keep.scope)).toBe(100);
+      expect((await store.get(keep))?.value).toBe('hot');
+      expect(await store.get(key('a', 'k0'))).toBeUndefined();
+      expect((await store.get(key('a', 'k999')))?.value).toBe(999);
+      expect(store.stats().evictions).toBe(901);
+    });
+
+    it('maxBytes holds, and the byte estimate follows writes, overwrites and deletes', async () => {
+      const maxBytes = 20_000;
+      const store = makeStore({ maxBytes, maxEntries: 10_000 });
+      for (let i = 0; i < 500; i++) {
+        const k = key('a', `k${i}`);
+        await store.set(k, env(k, 'x'.repeat(500)), 0); // ~1 KB each
+        expect(store.stats().bytes).toBeLessThanOrEqual(maxBytes);
+      }
+      const { entries, bytes } = store.stats();
+      expect(entries).toBeGreaterThan(5);
+      expect(entries).toBeLessThan(25);
+      expect(bytes).toBeGreaterThan(maxBytes / 2);
+      expect(store.stats().evictions).toBe(500 - entries!);
+
+      await store.clearScope(KeyScope.of(NS, 'a'));
+      expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
+    });
+
+    it('an entry larger than maxBytes is not stored and removes the older value under its key', async () => {
+      const store = makeStore({ maxBytes: 4_096 });
+      const k = key('a', 'k');
+      await store.set(k, env(k, 'small'), 0);
+      await store.set(k, env(k, 'x'.repeat(10_000)), 0);
+      expect(await store.get(k)).toBeUndefined();
+      expect(store.stats()).toMatchObject({ entries: 0, bytes: 0, evictions: 0 });
+    });
+
+    it('estimates Buffers by byteLength and stays bounded on huge or cyclic values', async () => {
+      const store = makeStore();
+      const small = key('a', 'small');
+      await store.set(small, env(small, 1), 0);
+      const base = store.stats().bytes!;
+      const buf = key('a', 'buf');
+      await store.set(buf, env(buf, Buffer.alloc(100_000)), 0);
+      expect(store.stats().bytes! - base).toBeGreaterThanOrEqual(100_000);
+
+      const cyclic: Record<string, unknown> = { name: 'loop' };
+      cyclic.self = cyclic;
+      const huge = Array.from({ length: 1_000_000 }, (_, i) => i);
+      const c = key('a', 'cyclic');
+      const h = key('a', 'huge');
+      const started = performance.now();
+      await store.set(c, env(c, cyclic), 0);
+      await store.set(h, env(h, huge), 0);
+      expect(performance.now() - started).toBeLessThan(200);
+      expect((await store.get(c))?.value).toBe(cyclic);
+    });
+  });
+
+  describe('per-tenant quota', () => {
+    it('a tenant inserting 10,000 entries never evicts another tenant\'s entries', async () => {
+      const evicted: StorageKey[] = [];
+      const store = makeStore({ maxEntries: 1_000, maxEntriesPerTenant: 100, observer: { evicted: (k) => evicted.push(k) } });
+      const others = ['b', 'a:b', 'ab'].flatMap((t) => Array.from({ length: 50 }, (_, i) => key(t, `k${i}`)));
+      for (const k of others) await store.set(k, env(k, k.full), 0);
+      const global = key(GLOBAL_SCOPE, 'shared');
+      await store.set(global, env(global, 'shared'), 0);
+
+      for (let i = 0; i < 10_000; i++) {
+        const k = key('a', `k${i}`);
+        await store.set(k, env(k, i), 0);
+      }
+      for (const k of others) expect((await store.get(k))?.value).toBe(k.full);
+      expect((await store.get(global))?.value).toBe('shared');
+      expect(store.scopeSize(KeyScope.of(NS, 'a'))).toBe(100);
+      expect(store.stats().entries).toBe(100 + others.length + 1);
+      expect(evicted).toHaveLength(9_900);
+      expect(evicted.every((k) => k.scope.tenant === 'a')).toBe(true);
+      expect(evicted[0]!.full).toBe(key('a', 'k0').full);
+    });
+
+    it('evicts the tenant\'s least recently used entry, not its oldest', async () => {
+      const store = makeStore({ maxEntriesPerTenant: 3 });
+      const [k1, k2, k3, k4] = ['1', '2', '3', '4'].map((k) => key('a', k)) as [StorageKey, StorageKey, StorageKey, StorageKey];
+      for (const k of [k1, k2, k3]) await store.set(k, env(k, k.full), 0);
+      await store.get(k1); // k2 is now the least recently used
+      await store.set(k4, env(k4, 4), 0);
+      expect(await store.get(k2)).toBeUndefined();
+      expect(await store.get(k1)).toBeDefined();
+      expect(await store.get(k3)).toBeDefined();
+      // Overwriting a key already held is not a new key: nothing is evicted.
+      await store.set(k3, env(k3, 'again'), 0);
+      expect(store.scopeSize(k1.scope)).toBe(3);
+      expect(store.stats().evictions).toBe(1);
+    });
+  });
+
+  describe('observer', () => {
+    it('evicted() gets the evicted key on LRU eviction, and nothing on delete, overwrite, clear or expiry', async () => {
+      const clock = new ManualClock();
+      const evicted = vi.fn<NonNullable<StoreObserver['evicted']>>();
+      const store = makeStore({ maxEntries: 2, clock, observer: { evicted } });
+      const [k1, k2, k3] = ['1', '2', '3'].map((k) => key('a', k)) as [StorageKey, StorageKey, StorageKey];
+
+      await store.set(k1, env(k1, 1), 0);
+      await store.set(k1, env(k1, 'overwrite'), 0);
+      await store.set(k2, env(k2, 2), 1_000);
+      await store.delete(k1);
+      clock.advance(1_001);
+      expect(await store.get(k2)).toBeUndefined(); // expired
+      await store.set(k1, env(k1, 1), 0);
+      await store.clearScope(k1.scope);
+      expect(evicted).not.toHaveBeenCalled();
+
+      await store.set(k1, env(k1, 1), 0);
+      await store.set(k2, env(k2, 2), 0);
+      await store.set(k3, env(k3, 3), 0);
+      expect(evicted).toHaveBeenCalledTimes(1);
+      expect(evicted.mock.calls[0]![0]).toBe(k1);
+      expect(store.stats().evictions).toBe(1);
+    });
+
+    it('a throwing observer does not break the store', async () => {
+      const store = makeStore({ maxEntries: 1, observer: { evicted: () => { throw new Error('observer bug'); } } });
+      const [k1, k2] = [key('a', '1'), key('a', '2')];
+      await store.set(k1, env(k1, 1), 0);
+      await expect(store.set(k2, env(k2, 2), 0)).resolves.toBeUndefined();
+      expect((await store.get(k2))?.value).toBe(2);
+      expect(store.indexSizes()).toMatchObject({ scopes: 1, keys: 1 });
+    });
+  });
+
+  describe('ttl and sweep', () => {
+    it('follows the injected clock: hit until the ttl passes, then a miss', async () => {
+      const clock = new ManualClock();
+      const store = makeStore({ clock });
+      const k = key('a', 'k');
+      await store.set(k, env(k, 'v'), 60_000);
+      clock.advance(60_000);
+      expect((await store.get(k))?.value).toBe('v');
+      clock.advance(1);
+      expect(await store.get(k)).toBeUndefined();
+      expect(store.scopeSize(k.scope)).toBe(0);
+    });
+
+    it('getOrSet uses the clock for logical expiry', async () => {
+      const clock = new ManualClock();
+      const store = makeStore({ clock });
+      const k = key('a', 'k');
+      const first = env(k, 1, { expiresAt: clock.now() + 1_000 });
+      await store.set(k, first, 0);
+      expect((await store.getOrSet(k, env(k, 2), 0)).set).toBe(false);
+      clock.advance(1_000);
+      expect((await store.getOrSet(k, env(k, 3), 0)).set).toBe(true);
+    });
+
+    it('sweep() purges expired entries nobody reads, and their indexes', async () => {
+      const clock = new ManualClock();
+      const store = makeStore({ clock });
+      for (let i = 0; i < 10; i++) {
+        const k = key('a', `short${i}`);
+        await store.set(k, env(k, i, { tags: ['t'] }), 1_000);
+      }
+      const long = key('a', 'long');
+      await store.set(long, env(long, 'long', { tags: ['t'] }), 0);
+      expect(store.sweep()).toBe(0);
+      clock.advance(1_001);
+      expect(store.sweep()).toBe(10);
+      expect(store.stats().entries).toBe(1);
+      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1 });
+    });
+
+    it('the background sweep runs every sweepInterval', async () => {
+      vi.useFakeTimers();
+      const clock = new ManualClock();
+      const store = makeStore({ clock, sweepInterval: '10s' });
+      const k = key('a', 'k');
+      await store.set(k, env(k, 1), 1_000);
+      clock.advance(5_000);
+      expect(store.stats().entries).toBe(1); // expired but not yet swept
+      vi.advanceTimersByTime(10_000);
+      expect(store.stats().entries).toBe(0);
+    });
+
+    it('close() stops the sweep timer', async () => {
+      vi.useFakeTimers();
+      const store = makeStore({ sweepInterval: 1_000 });
+      expect(vi.getTimerCount()).toBe(1);
+      await store.close();
+      expect(vi.getTimerCount()).toBe(0);
+    });
+  });
+
+  describe('indexes', () => {
+    it('stay consistent through overwrite, delete, expiry, eviction, tags and clear (no leaks)', async () => {
+      const clock = new ManualClock();
+      const store = makeStore({ clock, maxEntries: 50 });
+      const scope = KeyScope.of(NS, 'a');
+      const tag = (t: string): StorageKey => storageKey(scope, 'tag', t);
+
+      const k = key('a', 'retag');
+      await store.set(k, env(k, 1, { tags: ['x'] }), 0);
+      await store.set(k, env(k, 2, { tags: ['z', 'z'] }), 0); // overwrite with other tags
+      expect(await store.invalidateTags([tag('x')])).toBe(0);
+      expect((await store.get(k))?.value).toBe(2);
+      await store.delete(k);
+      await store.set(k, env(k, 3), 0);
+      expect(await store.invalidateTags([tag('z')])).toBe(0);
+      expect((await store.get(k))?.value).toBe(3);
+
+      for (let i = 0; i < 200; i++) {
+        const e = key(i % 2 ? 'a' : 'b', `k${i}`);
+        await store.set(e, env(e, i, { tags: [`t${i % 7}`, 'all'] }), i % 3 === 0 ? 1_000 : 0);
+      }
+      clock.advance(2_000);
+      store.sweep();
+      const sizes = store.indexSizes();
+      expect(sizes.keys).toBe(store.stats().entries);
+      expect(sizes.tagMembers).toBeLessThanOrEqual(3 * sizes.keys);
+
+      await store.clearScope(scope);
+      await store.clearScope(KeyScope.of(NS, 'b'));
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+      expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
+    });
+  });
+
+  describe('close', () => {
+    it('clears the data, stats stay readable, scopeSize throws CacheClosedError', async () => {
+      const store = makeStore();
+      const k = key('a', 'k');
+      await store.set(k, env(k, 1), 0);
+      await store.close();
+      expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
+      expect(() => store.scopeSize(k.scope)).toThrow(CacheClosedError);
+      expect(await store.health()).toEqual({ ok: false, detail: 'closed' });
+    });
+  });
+});
