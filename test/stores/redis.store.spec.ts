@@ -1,0 +1,224 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
+import { KeyScope, storageKey, type StorageKey } from '../../lib/envelope/keys.js';
+import { DEFAULT_DECODE_LIMITS } from '../../lib/envelope/decode-limits.js';
+import { JsonCodec } from '../../lib/envelope/json.codec.js';
+import { encodeEntry, HEADER_LENGTH } from '../../lib/envelope/wire.js';
+import { CacheClosedError, CacheConfigError } from '../../lib/errors/cache.errors.js';
+import { createRedisStore, RedisStore } from '../../lib/stores/redis.store.js';
+import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { describeStoreConformance } from '../helpers/store-conformance.js';
+
+const quietLogger = { warn: vi.fn(), error: vi.fn() };
+
+function envelope<T>(key: StorageKey, value: T, extra: Partial<Envelope<T>> = {}): Envelope<T> {
+  return { value, createdAt: Date.now(), expiresAt: 0, stamp: newStamp(), scope: key.scope.id, ...extra };
+}
+
+describeWithRedis('RedisStore on a standalone redis-server', () => {
+  let server: RedisServer;
+  let raw: Redis;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    raw = new Redis(server.port, server.host);
+  });
+  afterAll(async () => {
+    raw?.disconnect();
+    await server?.stop();
+  });
+
+  describeStoreConformance('redis standalone', async () => {
+    const store = new RedisStore({ url: server.url, logger: quietLogger });
+    return {
+      store,
+      flush: async () => {
+        await raw.flushdb();
+      },
+      teardown: () => store.close(),
+    };
+  });
+
+  describe('Redis specifics', () => {
+    const stores: RedisStore[] = [];
+    const open = (options: ConstructorParameters<typeof RedisStore>[0]): RedisStore => {
+      const store = new RedisStore({ logger: quietLogger, ...options } as ConstructorParameters<typeof RedisStore>[0]);
+      stores.push(store);
+      return store;
+    };
+    afterAll(async () => {
+      await Promise.all(stores.map((s) => s.close()));
+    });
+
+    it('clearScope with a keyPrefix deletes the prefixed keys of that scope and nothing under other prefixes', async () => {
+      // Glob characters in the prefix must match literally: 'p*x:' must not sweep 'pAx:'.
+      const prefixed = open({ options: { host: server.host, port: server.port, keyPrefix: 'p*x:' } });
+      const otherPrefix = open({ options: { host: server.host, port: server.port, keyPrefix: 'pAx:' } });
+      const unprefixed = open({ url: server.url });
+      const scope = KeyScope.of('kp', 'tenant-1');
+      const keys = ['a', 'b', 'c'].map((k) => storageKey(scope, 'e', k));
+      for (const store of [prefixed, otherPrefix, unprefixed]) {
+        for (const key of keys) await store.set(key, envelope(key, key.full, { tags: ['t'] }), 60_000);
+      }
+      expect(await raw.exists(`p*x:${keys[0]!.full}`)).toBe(1);
+      expect(await raw.exists(`pAx:${keys[0]!.full}`)).toBe(1);
+
+      // 3 entries + 1 tag index, all under 'p*x:'.
+      expect(await prefixed.clearScope(scope)).toBe(4);
+      for (const key of keys) {
+        expect(await prefixed.get(key)).toBeUndefined();
+        expect(await raw.exists(`p*x:${key.full}`)).toBe(0);
+        expect((await otherPrefix.get(key))?.value).toBe(key.full);
+        expect((await unprefixed.get(key))?.value).toBe(key.full);
+      }
+      expect(await prefixed.clearScope(scope)).toBe(0);
+    });
+
+    it('refuses a keyPrefix with a brace (it would steal the tenant hash tag)', () => {
+      expect(() => new RedisStore({ options: { host: server.host, port: server.port, keyPrefix: '{app}:', lazyConnect: true } })).toThrow(CacheConfigError);
+    });
+
+    it('refuses zero or two connection options', () => {
+      expect(() => new RedisStore({} as never)).toThrow(/exactly one of/);
+      expect(() => new RedisStore({ url: server.url, client: raw } as never)).toThrow(/url and client/);
+    });
+
+    it('round-trips binary and rich values with CBOR, and a JSON store still reads them', async () => {
+      const cbor = open({ url: server.url, codec: 'cbor' });
+      const json = open({ url: server.url });
+      const key = storageKey(KeyScope.of('bin', 'a'), 'e', 'k');
+      const allBytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+      const value = { buf: allBytes, u8: new Uint8Array([0, 255, 1]), date: new Date(1_700_000_000_000), map: new Map([['a', 1]]), set: new Set([1, 2]), big: 2n ** 70n, nul: null };
+      await cbor.set(key, envelope(key, value), 60_000);
+      for (const reader of [cbor, json]) {
+        const got = (await reader.get(key))?.value as typeof value;
+        expect(Buffer.from(got.buf).equals(allBytes)).toBe(true);
+        expect(Array.from(got.u8)).toEqual([0, 255, 1]);
+        expect(got.date).toEqual(value.date);
+        expect(got.map).toEqual(value.map);
+        expect(got.set).toEqual(value.set);
+        expect(got.big).toBe(2n ** 70n);
+        expect(got.nul).toBeNull();
+      }
+      // Raw bytes survive byte for byte (no UTF-8 round trip on the way).
+      const stored = await raw.getBuffer(key.full);
+      expect(stored!.subarray(0, 5).toString('latin1')).toBe('NTC1c');
+    });
+
+    it('stores JSON entries readable in redis-cli', async () => {
+      const store = open({ url: server.url });
+      const key = storageKey(KeyScope.of('readable', 'acme'), 'e', 'product:1');
+      const env = envelope(key, { name: 'Mug', price: 12.5 }, { expiresAt: 1_900_000_000_000 });
+      await store.set(key, env, 60_000);
+      const text = await raw.get(key.full);
+      expect(text!.slice(0, 5)).toBe('NTC1j');
+      expect(text!.slice(5, 21)).toBe(env.stamp);
+      expect(text!.slice(21, 36)).toBe('001900000000000');
+      expect(JSON.parse(text!.slice(HEADER_LENGTH))).toMatchObject({ s: key.scope.id, v: { name: 'Mug', price: 12.5 } });
+      const pttl = await raw.pttl(key.full);
+      expect(pttl).toBeGreaterThan(50_000);
+      expect(pttl).toBeLessThanOrEqual(60_000);
+    });
+
+    it('keeps a tag index alive at least as long as its entries (longer TTL extends it, shorter never shrinks it, ttl 0 persists it)', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('tagttl', 'a');
+      const tagKey = storageKey(scope, 'tag', 't');
+      const put = async (k: string, ttl: number): Promise<void> => {
+        const key = storageKey(scope, 'e', k);
+        await store.set(key, envelope(key, k, { tags: ['t'] }), ttl);
+      };
+      await put('short', 10_000);
+      expect(await raw.pttl(tagKey.full)).toBeGreaterThan(9_000);
+      expect(await raw.pttl(tagKey.full)).toBeLessThanOrEqual(10_000);
+      await put('long', 120_000);
+      expect(await raw.pttl(tagKey.full)).toBeGreaterThan(110_000);
+      await put('short2', 5_000);
+      expect(await raw.pttl(tagKey.full)).toBeGreaterThan(110_000);
+      await put('forever', 0);
+      expect(await raw.pttl(tagKey.full)).toBe(-1);
+      await put('short3', 5_000);
+      expect(await raw.pttl(tagKey.full)).toBe(-1);
+      expect(await raw.scard(tagKey.full)).toBe(5);
+    });
+
+    it('getOrSet and compareAndSet write over bytes that only look like an entry', async () => {
+      const store = open({ url: server.url });
+      const key = storageKey(KeyScope.of('overwrite', 'a'), 'e', 'k');
+      // A valid header that says "present", with a payload that is not JSON.
+      await raw.set(key.full, `NTC1j${'x'.repeat(16)}000000000000000|{not json`);
+      const fresh = envelope(key, 'fresh');
+      const result = await store.getOrSet(key, fresh, 60_000);
+      expect(result).toMatchObject({ set: true, envelope: { stamp: fresh.stamp } });
+      expect(store.stats().decodeErrors).toBe(1);
+      // No header at all: never present, so compareAndSet(null) writes.
+      await raw.set(key.full, 'garbage');
+      const next = envelope(key, 'next');
+      expect(await store.compareAndSet(key, null, next, 60_000)).toBe(true);
+      expect((await store.get(key))?.stamp).toBe(next.stamp);
+    });
+
+    it('deletes an undecodable entry only if it still holds the same bytes', async () => {
+      const client = new Redis(server.port, server.host);
+      const key = storageKey(KeyScope.of('cad', 'a'), 'e', 'k');
+      const good = envelope(key, 'good');
+      const goodBytes = encodeEntry(good, new JsonCodec(), DEFAULT_DECODE_LIMITS);
+      const observer = {
+        decodeFailed: vi.fn(() => {
+          // Sent synchronously, on the store's own connection, before the store sends its
+          // compare-and-delete: the delete must then find other bytes and leave them.
+          void client.set(key.full, goodBytes);
+        }),
+      };
+      const store = open({ client, observer });
+      try {
+        await raw.set(key.full, 'garbage bytes');
+        expect(await store.get(key)).toBeUndefined();
+        expect(observer.decodeFailed).toHaveBeenCalledTimes(1);
+        expect(store.stats().decodeErrors).toBe(1);
+        expect((await store.get(key))?.stamp).toBe(good.stamp);
+      } finally {
+        await store.close();
+        client.disconnect();
+      }
+    });
+
+    it('close() leaves a client it was given open, and then rejects every call', async () => {
+      const client = new Redis(server.port, server.host);
+      try {
+        const store = open({ client });
+        const key = storageKey(KeyScope.of('ext', 'a'), 'e', 'k');
+        await store.set(key, envelope(key, 1), 60_000);
+        await store.close();
+        expect(client.status).toBe('ready');
+        expect(await client.ping()).toBe('PONG');
+        expect(await client.exists(key.full)).toBe(1);
+        await expect(store.get(key)).rejects.toBeInstanceOf(CacheClosedError);
+        expect(client.listenerCount('error')).toBe(0);
+      } finally {
+        client.disconnect();
+      }
+    });
+
+    it('close() quits a client the store created', async () => {
+      const store = createRedisStore({ url: server.url, logger: quietLogger });
+      expect((await store.health()).ok).toBe(true);
+      const internal = (store as unknown as { client: Redis }).client;
+      await store.close();
+      // The socket closes right after QUIT's reply; 'end' follows on the next turns.
+      if (internal.status !== 'end') await new Promise((resolve) => internal.once('end', resolve));
+      expect(internal.status).toBe('end');
+      expect((await store.health()).ok).toBe(false);
+    });
+
+    it('health reports the PING latency; stats have no entry counts and no evictions', async () => {
+      const store = open({ url: server.url });
+      const health = await store.health();
+      expect(health.ok).toBe(true);
+      expect(health.latencyMs).toBeGreaterThanOrEqual(0);
+      expect(store.stats()).toEqual({ entries: undefined, bytes: undefined, evictions: 0, decodeErrors: 0, errors: 0 });
+      expect(store.scopeSize(KeyScope.of('x', 'a'))).toBeUndefined();
+    });
+  });
+});
