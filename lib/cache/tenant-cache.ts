@@ -8,6 +8,8 @@ import { parseDuration } from '../utils/duration.js';
 import type { CacheCore } from './cache-core.js';
 import type { TenantCounters } from './tenant-stats.js';
 
+const READ_FAILED: unique symbol = Symbol('read failed');
+
 /** Result of `getOrSet`: the value now stored and whether this call stored it. */
 export interface GetOrSetResult<T> {
   readonly value: T;
@@ -142,26 +144,31 @@ export class TenantCache {
     const k = this.key(key);
     const inFlight = this.core.flights.current<T>(k.full);
     if (inFlight !== undefined) return inFlight;
-    const env = await this.readRaw(k);
+    const read = await this.readOrFailure(k);
+    const env = read === READ_FAILED ? undefined : read;
     if (env !== undefined && this.isFresh(env)) {
       this.count('hits');
       return env.value as T;
     }
     const stale = env !== undefined && this.isStaleUsable(env) ? (env as Envelope<T>) : undefined;
+    // With the store down, skip the second read in compute(): it would only fail again.
+    const recheck = read !== READ_FAILED;
     if (stale !== undefined && options?.staleWhileRevalidate === true) {
       this.count('staleServed');
-      void this.core.flights.run(k.full, () => this.compute(k, factory, options, undefined)).catch(() => undefined);
+      void this.core.flights.run(k.full, () => this.compute(k, factory, options, undefined, false)).catch(() => undefined);
       return stale.value;
     }
     this.count('misses');
-    return this.core.flights.run(k.full, () => this.compute(k, factory, options, stale));
+    return this.core.flights.run(k.full, () => this.compute(k, factory, options, stale, recheck));
   }
 
-  private async compute<T>(k: StorageKey, factory: () => T | Promise<T>, options: WrapOptions | undefined, stale: Envelope<T> | undefined): Promise<T> {
+  private async compute<T>(k: StorageKey, factory: () => T | Promise<T>, options: WrapOptions | undefined, stale: Envelope<T> | undefined, recheck: boolean): Promise<T> {
     // Another flight may have finished between our read and this one starting: read again so
     // a burst of callers runs the factory once, not once per wave.
-    const again = await this.readRaw(k);
-    if (again !== undefined && this.isFresh(again)) return again.value as T;
+    if (recheck) {
+      const again = await this.readRaw(k);
+      if (again !== undefined && this.isFresh(again)) return again.value as T;
+    }
     let value: T;
     try {
       value = await factory();
@@ -244,12 +251,17 @@ export class TenantCache {
 
   /** Reads an entry; any store failure is reported and read as a miss. */
   private async readRaw(k: StorageKey): Promise<Envelope | undefined> {
+    const read = await this.readOrFailure(k);
+    return read === READ_FAILED ? undefined : read;
+  }
+
+  private async readOrFailure(k: StorageKey): Promise<Envelope | undefined | typeof READ_FAILED> {
     try {
       return await this.withStore((store) => store.get(k));
     } catch (err) {
       if (err instanceof CacheClosedError && this.core.isClosed()) throw err;
       this.fail('get', k, err);
-      return undefined;
+      return READ_FAILED;
     }
   }
 

@@ -31,7 +31,8 @@ export class TenantStatsRegistry {
   countersFor(scope: KeyScope): TenantCounters {
     const found = this.byScope.get(scope.id);
     if (found !== undefined) return found.counters;
-    if (this.byScope.size >= this.maxTracked) return this.other;
+    // The global scope is always tracked and does not count against the tenant limit.
+    if (!scope.isGlobal && this.byScope.size - (this.byScope.has('g') ? 1 : 0) >= this.maxTracked) return this.other;
     const counters = newCounters();
     this.byScope.set(scope.id, { scope, counters });
     return counters;
