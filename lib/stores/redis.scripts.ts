@@ -125,24 +125,54 @@ end
 return n
 `;
 
-/** The commands `registerScripts` adds to a client (names prefixed so they cannot clash with a user's). */
-export interface TenantCacheScripts {
-  ntcSetTagged(numKeys: number, ...args: Array<string | Buffer | number>): Promise<number>;
-  ntcGetOrSetBuffer(numKeys: number, ...args: Array<string | Buffer | number>): Promise<Buffer | null>;
-  ntcCompareAndSet(numKeys: number, ...args: Array<string | Buffer | number>): Promise<number>;
-  ntcCompareAndDelete(key: string, bytes: Buffer): Promise<number>;
-  ntcInvalidateTags(numKeys: number, ...keys: string[]): Promise<number>;
-}
+type ScriptArg = string | Buffer | number;
+type ScriptFn = (...args: ScriptArg[]) => Promise<unknown>;
 
-export type ScriptedClient = (Redis | Cluster) & TenantCacheScripts;
+/**
+ * Calls the scripts on one client. Each script is defined (`defineCommand`, names prefixed
+ * `ntc` so they cannot clash with a user's) once per number of keys, with that fixed
+ * `numberOfKeys`: then the first argument ioredis sees is the entry key, so Cluster
+ * auto-pipelining groups the call by the right slot (with a variable key count the first
+ * argument is the count, and ioredis would batch calls of different slots together), and
+ * ioredis `keyPrefix` is applied to every key.
+ */
+export class RedisScripts {
+  private readonly defined = new Set<string>();
 
-/** Defines the scripts on `client` (idempotent) and returns it typed with them. */
-export function registerScripts(client: Redis | Cluster): ScriptedClient {
-  // A variable number of keys (the tag indexes) for the writers: numberOfKeys is passed per call.
-  client.defineCommand('ntcSetTagged', { lua: SET_TAGGED_LUA });
-  client.defineCommand('ntcGetOrSet', { lua: GET_OR_SET_LUA });
-  client.defineCommand('ntcCompareAndSet', { lua: COMPARE_AND_SET_LUA });
-  client.defineCommand('ntcCompareAndDelete', { lua: COMPARE_AND_DELETE_LUA, numberOfKeys: 1 });
-  client.defineCommand('ntcInvalidateTags', { lua: INVALIDATE_TAGS_LUA });
-  return client as ScriptedClient;
+  constructor(private readonly client: Redis | Cluster) {}
+
+  /** KEYS: entry then tag indexes. Writes unconditionally. */
+  async setTagged(keys: readonly string[], bytes: Buffer, ttlMs: number): Promise<void> {
+    await this.call('ntcSetTagged', SET_TAGGED_LUA, keys, [bytes, ttlMs], false);
+  }
+
+  /** KEYS: entry then tag indexes. Resolves the present entry's bytes, or null when it wrote. */
+  async getOrSet(keys: readonly string[], bytes: Buffer, ttlMs: number): Promise<Buffer | null> {
+    return ((await this.call('ntcGetOrSet', GET_OR_SET_LUA, keys, [bytes, ttlMs], true)) as Buffer | null | undefined) ?? null;
+  }
+
+  /** KEYS: entry then tag indexes; `expected` '' = no present entry. Resolves whether it wrote. */
+  async compareAndSet(keys: readonly string[], bytes: Buffer, ttlMs: number, expected: string): Promise<boolean> {
+    return Number(await this.call('ntcCompareAndSet', COMPARE_AND_SET_LUA, keys, [bytes, ttlMs, expected], false)) === 1;
+  }
+
+  /** Deletes `key` only if it still holds exactly `bytes`. */
+  async compareAndDelete(key: string, bytes: Buffer): Promise<boolean> {
+    return Number(await this.call('ntcCompareAndDelete', COMPARE_AND_DELETE_LUA, [key], [bytes], false)) === 1;
+  }
+
+  /** KEYS: tag indexes of one scope. Resolves how many entries were deleted. */
+  async invalidateTags(tagKeys: readonly string[]): Promise<number> {
+    return Number(await this.call('ntcInvalidateTags', INVALIDATE_TAGS_LUA, tagKeys, [], false));
+  }
+
+  private call(base: string, lua: string, keys: readonly string[], args: readonly ScriptArg[], buffer: boolean): Promise<unknown> {
+    const name = `${base}${keys.length}`;
+    if (!this.defined.has(name)) {
+      this.client.defineCommand(name, { lua, numberOfKeys: keys.length });
+      this.defined.add(name);
+    }
+    const fn = (this.client as unknown as Record<string, ScriptFn>)[buffer ? `${name}Buffer` : name]!;
+    return fn.call(this.client, ...keys, ...args);
+  }
 }

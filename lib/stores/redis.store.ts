@@ -25,7 +25,7 @@ import type {
   RedisUrlConnection,
 } from '../interfaces/redis-store-options.interface.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
-import { registerScripts, type ScriptedClient } from './redis.scripts.js';
+import { RedisScripts } from './redis.scripts.js';
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 500;
 const DEFAULT_CONNECT_TIMEOUT_MS = 2_000;
@@ -63,7 +63,8 @@ function cappedBackoff(times: number): number {
 export class RedisStore implements CacheStore {
   readonly kind = 'redis';
 
-  private readonly client: ScriptedClient;
+  private readonly client: Redis | Cluster;
+  private readonly scripts: RedisScripts;
   private readonly owned: boolean;
   private readonly isCluster: boolean;
   private readonly address: string;
@@ -158,7 +159,8 @@ export class RedisStore implements CacheStore {
     // An 'error' event without a listener would crash the process; log it once per burst instead.
     client.on('error', this.onError);
     if (client instanceof Cluster) client.on('node error', this.onError);
-    this.client = registerScripts(client);
+    this.client = client;
+    this.scripts = new RedisScripts(client);
   }
 
   async get(key: StorageKey): Promise<Envelope | undefined> {
@@ -173,7 +175,7 @@ export class RedisStore implements CacheStore {
     const bytes = encodeEntry(envelope, this.codec, this.limits);
     const tags = this.tagKeys(key, envelope);
     await this.run('set', key, async (): Promise<void> => {
-      if (tags.length > 0) await this.client.ntcSetTagged(1 + tags.length, key.full, ...tags, bytes, ttl);
+      if (tags.length > 0) await this.scripts.setTagged([key.full, ...tags], bytes, ttl);
       else if (ttl > 0) await this.client.set(key.full, bytes, 'PX', ttl);
       else await this.client.set(key.full, bytes);
     });
@@ -190,7 +192,7 @@ export class RedisStore implements CacheStore {
     const bytes = encodeEntry(envelope, this.codec, this.limits);
     const tags = this.tagKeys(key, envelope);
     for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
-      const existing = await this.run('getOrSet', key, () => this.client.ntcGetOrSetBuffer(1 + tags.length, key.full, ...tags, bytes, ttl));
+      const existing = await this.run('getOrSet', key, () => this.scripts.getOrSet([key.full, ...tags], bytes, ttl));
       if (existing === null || existing === undefined) return { envelope, set: true };
       // Present by its header but undecodable: it has been deleted now, so the next attempt writes.
       const current = await this.decodeOrDrop(key, existing);
@@ -206,8 +208,7 @@ export class RedisStore implements CacheStore {
     const tags = this.tagKeys(key, envelope);
     // '' stands for "no entry expected": a real stamp is never empty.
     const expected = expectedStamp ?? '';
-    const wrote = await this.run('compareAndSet', key, () => this.client.ntcCompareAndSet(1 + tags.length, key.full, ...tags, bytes, ttl, expected));
-    return wrote === 1;
+    return this.run('compareAndSet', key, () => this.scripts.compareAndSet([key.full, ...tags], bytes, ttl, expected));
   }
 
   async clearScope(scope: KeyScope): Promise<number> {
@@ -232,7 +233,7 @@ export class RedisStore implements CacheStore {
       keys.add(tagKey.full);
     }
     const counts = await Promise.all(
-      [...byScope.values()].map((keys) => this.run('invalidateTags', undefined, () => this.client.ntcInvalidateTags(keys.size, ...keys))),
+      [...byScope.values()].map((keys) => this.run('invalidateTags', undefined, () => this.scripts.invalidateTags([...keys]))),
     );
     return counts.reduce((a, b) => a + b, 0);
   }
@@ -359,7 +360,7 @@ export class RedisStore implements CacheStore {
       }
       // Delete only if it still holds these bytes, so a concurrent good write is not lost.
       try {
-        await this.client.ntcCompareAndDelete(key.full, bytes);
+        await this.scripts.compareAndDelete(key.full, bytes);
       } catch (deleteErr) {
         this.fail('delete undecodable entry', key, deleteErr);
       }

@@ -1,0 +1,141 @@
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
+import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/envelope/keys.js';
+import { RedisStore } from '../../lib/stores/redis.store.js';
+import { describeWithRedis, startRedisCluster, type RedisClusterHandle } from '../helpers/redis-server.js';
+import { describeStoreConformance } from '../helpers/store-conformance.js';
+
+const quietLogger = { warn: vi.fn(), error: vi.fn() };
+
+function envelope<T>(key: StorageKey, value: T, tags?: string[]): Envelope<T> {
+  return { value, createdAt: Date.now(), expiresAt: 0, stamp: newStamp(), scope: key.scope.id, ...(tags ? { tags } : {}) };
+}
+
+describeWithRedis(
+  'RedisStore on a 3-primary Redis Cluster',
+  () => {
+    let cluster: RedisClusterHandle;
+    let raw: Cluster;
+
+    const flushAll = async (): Promise<void> => {
+      await Promise.all(raw.nodes('master').map((node) => node.flushdb()));
+    };
+
+    beforeAll(async () => {
+      cluster = await startRedisCluster(3);
+      raw = new Cluster([...cluster.startupNodes]);
+      await raw.ping();
+    });
+    afterAll(async () => {
+      raw?.disconnect();
+      await cluster?.stop();
+    });
+
+    describeStoreConformance('redis cluster', async () => {
+      const store = new RedisStore({ cluster: { nodes: [...cluster.startupNodes] }, logger: quietLogger });
+      return { store, flush: flushAll, teardown: () => store.close() };
+    });
+
+    describe('Cluster specifics', () => {
+      let store: RedisStore;
+      beforeAll(() => {
+        store = new RedisStore({ cluster: { nodes: [...cluster.startupNodes] }, logger: quietLogger });
+      });
+      afterAll(async () => {
+        await store?.close();
+        await flushAll();
+      });
+
+      /** Which primary holds the slot of a key (by its port). */
+      const ownerPort = async (fullKey: string): Promise<number> => {
+        const slot = Number(await raw.call('CLUSTER', 'KEYSLOT', fullKey));
+        const slots = (await raw.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+        const range = slots.find(([from, to]) => slot >= from && slot <= to)!;
+        return Number(range[2][1]);
+      };
+
+      it('clearScope removes one tenant\'s keys wherever its slot lives, and no other tenant\'s', async () => {
+        const ns = 'spread';
+        const tenants: TenantRef[] = [...Array.from({ length: 40 }, (_, i) => `tenant-${i}`), GLOBAL_SCOPE];
+        const keysOf = new Map<TenantRef, StorageKey[]>();
+        const portOf = new Map<TenantRef, number>();
+        for (const tenant of tenants) {
+          const scope = KeyScope.of(ns, tenant);
+          const keys = ['a', 'b', 'c', '*'].map((k) => storageKey(scope, 'e', k));
+          keysOf.set(tenant, keys);
+          for (const key of keys) await store.set(key, envelope(key, key.full, ['t']), 60_000);
+          portOf.set(tenant, await ownerPort(keys[0]!.full));
+        }
+        // The tenants really are spread over all three primaries.
+        expect(new Set(portOf.values()).size).toBe(3);
+
+        // Clear one tenant from each primary (and the global scope), then check everyone.
+        const byPort = new Map<number, TenantRef>();
+        for (const [tenant, port] of portOf) if (!byPort.has(port) && tenant !== GLOBAL_SCOPE) byPort.set(port, tenant);
+        const victims = new Set<TenantRef>([...byPort.values(), GLOBAL_SCOPE]);
+        for (const victim of victims) {
+          // 4 entries + 1 tag index.
+          expect(await store.clearScope(KeyScope.of(ns, victim))).toBe(5);
+        }
+        for (const tenant of tenants) {
+          for (const key of keysOf.get(tenant)!) {
+            const exists = await raw.exists(key.full);
+            expect(exists, `${String(tenant)} ${victims.has(tenant) ? 'cleared' : 'kept'}`).toBe(victims.has(tenant) ? 0 : 1);
+          }
+        }
+      });
+
+      it('invalidates tags of several tenants (several slots) in one call, each tenant\'s own entries only', async () => {
+        const ns = 'tags';
+        const tenants = Array.from({ length: 12 }, (_, i) => `t${i}`);
+        const tagged: StorageKey[] = [];
+        const untouched: StorageKey[] = [];
+        for (const tenant of tenants) {
+          const scope = KeyScope.of(ns, tenant);
+          for (const k of ['1', '2']) {
+            const key = storageKey(scope, 'e', k);
+            await store.set(key, envelope(key, k, ['x', 'shared']), 60_000);
+            tagged.push(key);
+          }
+          const other = storageKey(scope, 'e', 'other');
+          await store.set(other, envelope(other, 'o', ['y']), 60_000);
+          untouched.push(other);
+        }
+        const ports = new Set(await Promise.all(tagged.map((k) => ownerPort(k.full))));
+        expect(ports.size).toBeGreaterThan(1);
+
+        const half = tenants.slice(0, 6);
+        const deleted = await store.invalidateTags(half.flatMap((t) => [storageKey(KeyScope.of(ns, t), 'tag', 'x'), storageKey(KeyScope.of(ns, t), 'tag', 'shared')]));
+        expect(deleted).toBe(half.length * 2);
+        for (const key of tagged) {
+          const gone = half.includes(key.scope.tenant!);
+          expect(await raw.exists(key.full)).toBe(gone ? 0 : 1);
+        }
+        for (const key of untouched) expect((await store.get(key))?.value).toBe('o');
+      });
+
+      it('clearScope honours a keyPrefix on the cluster', async () => {
+        const prefixed = new RedisStore({ cluster: { nodes: [...cluster.startupNodes], options: { keyPrefix: 'cp:' } }, logger: quietLogger });
+        try {
+          const scopes = Array.from({ length: 9 }, (_, i) => KeyScope.of('prefixed', `t${i}`));
+          for (const scope of scopes) {
+            const key = storageKey(scope, 'e', 'k');
+            await prefixed.set(key, envelope(key, 1), 60_000);
+            await store.set(key, envelope(key, 2), 60_000);
+            expect(await raw.exists(`cp:${key.full}`)).toBe(1);
+          }
+          for (const scope of scopes) expect(await prefixed.clearScope(scope)).toBe(1);
+          for (const scope of scopes) {
+            const key = storageKey(scope, 'e', 'k');
+            expect(await raw.exists(`cp:${key.full}`)).toBe(0);
+            expect((await store.get(key))?.value).toBe(2);
+          }
+        } finally {
+          await prefixed.close();
+        }
+      });
+    });
+  },
+  { needsCli: true },
+);
