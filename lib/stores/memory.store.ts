@@ -84,7 +84,8 @@ export class MemoryStore implements CacheStore {
     this.maxBytes = options.maxBytes;
     this.quota = options.maxEntriesPerTenant;
 
-    const clock = options.clock;
+    // The system clock passed explicitly (as factories do) is no injection: keep lru-cache's own.
+    const clock = options.clock === systemClock ? undefined : options.clock;
     this.lru = new LRUCache<string, Slot>({
       max: maxEntries,
       ...(options.maxBytes !== undefined ? { maxSize: options.maxBytes } : {}),
