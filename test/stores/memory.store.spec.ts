@@ -6,6 +6,7 @@ import { CacheClosedError, CacheConfigError } from '../../lib/errors/cache.error
 import type { StoreObserver } from '../../lib/interfaces/cache-store.interface.js';
 import type { MemoryStoreOptions } from '../../lib/interfaces/memory-store-options.interface.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
+import { systemClock } from '../../lib/utils/clock.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { describeStoreConformance } from '../helpers/store-conformance.js';
 
@@ -256,6 +257,15 @@ describe('MemoryStore', () => {
       clock.advance(1);
       expect(await store.get(k)).toBeUndefined();
       expect(store.scopeSize(k.scope)).toBe(0);
+    });
+
+    it('an explicitly passed systemClock works like no clock (lru-cache keeps its monotonic time)', async () => {
+      const store = makeStore({ clock: systemClock });
+      const k = key('a', 'k');
+      const e = env(k, 'v', { expiresAt: Date.now() + 60_000 });
+      await store.set(k, e, 60_000);
+      expect(await store.get(k)).toBe(e);
+      expect((await store.getOrSet(k, env(k, 'other'), 60_000)).set).toBe(false);
     });
 
     it('getOrSet uses the clock for logical expiry', async () => {
