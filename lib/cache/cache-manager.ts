@@ -3,7 +3,7 @@ import { CacheClosedError, CacheConfigError, TenantRequiredError } from '../erro
 import type { CacheManagerOptions } from '../interfaces/cache-options.interface.js';
 import type { CacheStore, StoreHealth, StoreObserver, StoreStats } from '../interfaces/cache-store.interface.js';
 import { MemoryStore } from '../stores/memory.store.js';
-import { createStore, isCacheStore } from '../stores/store.factory.js';
+import { combineObservers, createStore, isCacheStore } from '../stores/store.factory.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
 import type { CacheCore } from './cache-core.js';
 import { resolveManagerOptions, type ResolvedManagerOptions } from './cache-options.js';
@@ -61,7 +61,7 @@ export class CacheManager {
     if (isCacheStore(options.store)) store = options.store;
     else if (options.store === undefined || options.store.type === 'memory') {
       const { type: _type, ...memory } = options.store ?? { type: 'memory' as const };
-      store = new MemoryStore({ clock: resolved.clock, ...memory, observer });
+      store = new MemoryStore({ ...memory, clock: resolved.clock, observer: combineObservers(observer, memory.observer) });
     } else {
       throw new CacheConfigError('store', `a '${String(options.store.type)}' store is created asynchronously`, 'use `await CacheManager.create(options)` (CacheModule does this for you)');
     }

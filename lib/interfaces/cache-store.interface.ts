@@ -46,7 +46,8 @@ export interface StoreObserver {
  *   `expiresAt` has not passed (0 = never). `get` returns any entry still kept, even one past
  *   `expiresAt` (the caller decides whether stale is acceptable).
  * - Entries whose bytes fail to decode are deleted, counted and read as `undefined`.
- * - After `close()` every call rejects with `CacheClosedError`; `close()` is idempotent.
+ * - After `close()` every data operation rejects with `CacheClosedError` (`health()` resolves
+ *   `ok: false`, `stats()` stays readable); `close()` is idempotent.
  */
 export interface CacheStore {
   /** `'memory'`, `'redis'`, … for logs and health. */

@@ -21,7 +21,9 @@ export async function createStore(config: StoreConfig, context: { clock: Clock; 
   const { type, ...options } = config;
   switch (type) {
     case 'memory':
-      return new MemoryStore({ clock: context.clock, ...options, observer: context.observer });
+      // The manager's clock wins: entries' expiresAt are computed with it, so the store's
+      // retention must follow the same time. A user's observer is called alongside ours.
+      return new MemoryStore({ ...options, clock: context.clock, observer: combineObservers(context.observer, (options as { observer?: StoreObserver }).observer) });
     case 'redis': {
       let mod: typeof import('./redis.store.js');
       try {
@@ -29,9 +31,33 @@ export async function createStore(config: StoreConfig, context: { clock: Clock; 
       } catch (err) {
         throw new CacheConfigError('store.type', "'redis' needs the ioredis package, which could not be loaded", 'npm install ioredis', { cause: err });
       }
-      return new mod.RedisStore({ logger: context.logger, ...options, observer: context.observer } as ConstructorParameters<typeof mod.RedisStore>[0]);
+      const userObserver = (options as { observer?: StoreObserver }).observer;
+      return new mod.RedisStore({ logger: context.logger, ...options, observer: combineObservers(context.observer, userObserver) } as ConstructorParameters<typeof mod.RedisStore>[0]);
     }
     default:
       throw new CacheConfigError('store.type', `unknown store type ${JSON.stringify(type)}`, "use 'memory' or 'redis', or pass a CacheStore instance");
   }
+}
+
+/** Calls both observers; a throwing user observer never breaks the store's bookkeeping. */
+export function combineObservers(ours: StoreObserver, theirs: StoreObserver | undefined): StoreObserver {
+  if (theirs === undefined) return ours;
+  return {
+    evicted: (key) => {
+      ours.evicted?.(key);
+      try {
+        theirs.evicted?.(key);
+      } catch {
+        // An observer must not throw; ignore it if it does.
+      }
+    },
+    decodeFailed: (key, error) => {
+      ours.decodeFailed?.(key, error);
+      try {
+        theirs.decodeFailed?.(key, error);
+      } catch {
+        // As above.
+      }
+    },
+  };
 }

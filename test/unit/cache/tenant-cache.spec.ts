@@ -311,6 +311,22 @@ describe('CacheManager', () => {
     expect(stats).toMatchObject({ hits: 1, misses: 1, puts: 7, evictions: 2, sizeEntries: 5 });
   });
 
+  it("calls a user's store observer alongside its own, and the manager's clock drives the store", async () => {
+    const clock = new ManualClock();
+    const evicted = vi.fn();
+    const manager = new CacheManager({ store: { type: 'memory', maxEntries: 1, sweepInterval: 0, observer: { evicted }, clock: new ManualClock(1) }, clock, logger: false });
+    managers.push(manager);
+    const cache = manager.forTenant('a');
+    await cache.set('one', 1, { ttl: 1000 });
+    await cache.set('two', 2, { ttl: 1000 });
+    expect(evicted).toHaveBeenCalledTimes(1);
+    expect((await manager.stats()).evictions).toBe(1);
+    clock.advance(999);
+    expect(await cache.get('two')).toBe(2);
+    clock.advance(1);
+    expect(await cache.get('two')).toBeUndefined();
+  });
+
   it('health reflects the store', async () => {
     const { manager, chaos } = setup({ chaos: true });
     expect((await manager.health()).ok).toBe(true);
