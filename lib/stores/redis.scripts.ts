@@ -42,39 +42,39 @@ local function get_entry(key)
   return v
 end
 
--- KEYS[1] the entry, KEYS[2..] its tag indexes; bytes and ttl (ms, 0 = no expiry).
+-- KEYS[1] the entry; ARGV[4..] its tag indexes (same slot, already prefixed); ttl in ms, 0 = no expiry.
 local function write_entry(bytes, ttl)
-  for i = 2, #KEYS do
-    local t = redis.call('TYPE', KEYS[i])
-    if t.ok ~= 'set' and t.ok ~= 'none' then redis.call('UNLINK', KEYS[i]) end
+  for i = 4, #ARGV do
+    local t = redis.call('TYPE', ARGV[i])
+    if t.ok ~= 'set' and t.ok ~= 'none' then redis.call('UNLINK', ARGV[i]) end
   end
   if ttl > 0 then
     redis.call('SET', KEYS[1], bytes, 'PX', ttl)
   else
     redis.call('SET', KEYS[1], bytes)
   end
-  for i = 2, #KEYS do
-    local existed = redis.call('EXISTS', KEYS[i])
-    redis.call('SADD', KEYS[i], KEYS[1])
+  for i = 4, #ARGV do
+    local existed = redis.call('EXISTS', ARGV[i])
+    redis.call('SADD', ARGV[i], KEYS[1])
     if ttl == 0 then
-      redis.call('PERSIST', KEYS[i])
+      redis.call('PERSIST', ARGV[i])
     elseif existed == 1 then
-      redis.call('PEXPIRE', KEYS[i], ttl, 'GT')
+      redis.call('PEXPIRE', ARGV[i], ttl, 'GT')
     else
-      redis.call('PEXPIRE', KEYS[i], ttl)
+      redis.call('PEXPIRE', ARGV[i], ttl)
     end
   end
 end
 `;
 
-/** KEYS[1] entry, KEYS[2..] tag indexes; ARGV[1] bytes, ARGV[2] ttl ms. Returns 1. */
+/** KEYS[1] entry; ARGV[1] bytes, ARGV[2] ttl ms, ARGV[3] unused, ARGV[4..] tag indexes. Returns 1. */
 export const SET_TAGGED_LUA = `${PRELUDE}
 write_entry(ARGV[1], tonumber(ARGV[2]))
 return 1
 `;
 
 /**
- * KEYS[1] entry, KEYS[2..] tag indexes; ARGV[1] bytes, ARGV[2] ttl ms.
+ * KEYS[1] entry; ARGV[1] bytes, ARGV[2] ttl ms, ARGV[3] unused, ARGV[4..] tag indexes.
  * Returns the bytes of the present entry, or nil after writing ARGV[1].
  */
 export const GET_OR_SET_LUA = `${PRELUDE}
@@ -85,8 +85,8 @@ return nil
 `;
 
 /**
- * KEYS[1] entry, KEYS[2..] tag indexes; ARGV[1] bytes, ARGV[2] ttl ms, ARGV[3] the expected stamp
- * ('' = expect no present entry). Returns 1 if it wrote, 0 if not.
+ * KEYS[1] entry; ARGV[1] bytes, ARGV[2] ttl ms, ARGV[3] the expected stamp ('' = expect no
+ * present entry), ARGV[4..] tag indexes. Returns 1 if it wrote, 0 if not.
  */
 export const COMPARE_AND_SET_LUA = `${PRELUDE}
 local cur = get_entry(KEYS[1])
@@ -108,19 +108,21 @@ return 0
 `;
 
 /**
- * KEYS = tag indexes of one scope. Unlinks every member entry and the indexes themselves.
- * Returns how many entries were deleted (members that had already expired are not counted).
+ * KEYS[1] and ARGV[1..]: tag indexes of one scope. Unlinks every member entry and the indexes
+ * themselves. Returns how many entries were deleted (members already expired are not counted).
  */
 export const INVALIDATE_TAGS_LUA = `
+local indexes = { KEYS[1] }
+for i = 1, #ARGV do indexes[#indexes + 1] = ARGV[i] end
 local n = 0
-for i = 1, #KEYS do
-  if redis.call('TYPE', KEYS[i]).ok == 'set' then
-    local members = redis.call('SMEMBERS', KEYS[i])
+for _, index in ipairs(indexes) do
+  if redis.call('TYPE', index).ok == 'set' then
+    local members = redis.call('SMEMBERS', index)
     for j = 1, #members, 500 do
       n = n + redis.call('UNLINK', unpack(members, j, math.min(j + 499, #members)))
     end
   end
-  redis.call('UNLINK', KEYS[i])
+  redis.call('UNLINK', index)
 end
 return n
 `;
@@ -128,51 +130,68 @@ return n
 type ScriptArg = string | Buffer | number;
 type ScriptFn = (...args: ScriptArg[]) => Promise<unknown>;
 
+const SCRIPTS = {
+  ntcSetTagged: SET_TAGGED_LUA,
+  ntcGetOrSet: GET_OR_SET_LUA,
+  ntcCompareAndSet: COMPARE_AND_SET_LUA,
+  ntcCompareAndDelete: COMPARE_AND_DELETE_LUA,
+  ntcInvalidateTags: INVALIDATE_TAGS_LUA,
+} as const;
+
 /**
- * Calls the scripts on one client. Each script is defined (`defineCommand`, names prefixed
- * `ntc` so they cannot clash with a user's) once per number of keys, with that fixed
- * `numberOfKeys`: then the first argument ioredis sees is the entry key, so Cluster
- * auto-pipelining groups the call by the right slot (with a variable key count the first
- * argument is the count, and ioredis would batch calls of different slots together), and
- * ioredis `keyPrefix` is applied to every key.
+ * Calls the scripts on one client; defines them (`defineCommand`, names prefixed `ntc` so they
+ * cannot clash with a user's) when created, before any pipeline exists: an ioredis pipeline
+ * copies the commands defined when it is made, so defining one later would break auto-pipelines
+ * already pending.
+ *
+ * Every script declares exactly one key: the entry (or the first tag index). It routes the call
+ * (on a Cluster its slot is every other key's slot, thanks to the `{scope}` hash tag) and ioredis
+ * applies `keyPrefix` to it. The other keys of the scope (tag indexes) go as arguments, prefixed
+ * by the caller. A fixed key count matters: with a variable one, the first argument ioredis sees
+ * is the count, and Cluster auto-pipelining would batch calls of different slots together.
  */
 export class RedisScripts {
-  private readonly defined = new Set<string>();
-
-  constructor(private readonly client: Redis | Cluster) {}
-
-  /** KEYS: entry then tag indexes. Writes unconditionally. */
-  async setTagged(keys: readonly string[], bytes: Buffer, ttlMs: number): Promise<void> {
-    await this.call('ntcSetTagged', SET_TAGGED_LUA, keys, [bytes, ttlMs], false);
+  constructor(
+    private readonly client: Redis | Cluster,
+    /** The client's `keyPrefix`, added to the keys passed as arguments. */
+    private readonly keyPrefix: string,
+  ) {
+    for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua, numberOfKeys: 1 });
   }
 
-  /** KEYS: entry then tag indexes. Resolves the present entry's bytes, or null when it wrote. */
-  async getOrSet(keys: readonly string[], bytes: Buffer, ttlMs: number): Promise<Buffer | null> {
-    return ((await this.call('ntcGetOrSet', GET_OR_SET_LUA, keys, [bytes, ttlMs], true)) as Buffer | null | undefined) ?? null;
+  /** Writes unconditionally and indexes the entry under `tagKeys`. */
+  async setTagged(key: string, tagKeys: readonly string[], bytes: Buffer, ttlMs: number): Promise<void> {
+    await this.call('ntcSetTagged', key, [bytes, ttlMs, '', ...this.prefixed(tagKeys)], false);
   }
 
-  /** KEYS: entry then tag indexes; `expected` '' = no present entry. Resolves whether it wrote. */
-  async compareAndSet(keys: readonly string[], bytes: Buffer, ttlMs: number, expected: string): Promise<boolean> {
-    return Number(await this.call('ntcCompareAndSet', COMPARE_AND_SET_LUA, keys, [bytes, ttlMs, expected], false)) === 1;
+  /** Resolves the present entry's bytes, or null when it wrote. */
+  async getOrSet(key: string, tagKeys: readonly string[], bytes: Buffer, ttlMs: number): Promise<Buffer | null> {
+    return ((await this.call('ntcGetOrSet', key, [bytes, ttlMs, '', ...this.prefixed(tagKeys)], true)) as Buffer | null | undefined) ?? null;
+  }
+
+  /** `expected` '' = no present entry. Resolves whether it wrote. */
+  async compareAndSet(key: string, tagKeys: readonly string[], bytes: Buffer, ttlMs: number, expected: string): Promise<boolean> {
+    return Number(await this.call('ntcCompareAndSet', key, [bytes, ttlMs, expected, ...this.prefixed(tagKeys)], false)) === 1;
   }
 
   /** Deletes `key` only if it still holds exactly `bytes`. */
   async compareAndDelete(key: string, bytes: Buffer): Promise<boolean> {
-    return Number(await this.call('ntcCompareAndDelete', COMPARE_AND_DELETE_LUA, [key], [bytes], false)) === 1;
+    return Number(await this.call('ntcCompareAndDelete', key, [bytes], false)) === 1;
   }
 
-  /** KEYS: tag indexes of one scope. Resolves how many entries were deleted. */
+  /** `tagKeys`: non-empty, all of one scope. Resolves how many entries were deleted. */
   async invalidateTags(tagKeys: readonly string[]): Promise<number> {
-    return Number(await this.call('ntcInvalidateTags', INVALIDATE_TAGS_LUA, tagKeys, [], false));
+    const [first, ...rest] = tagKeys;
+    if (first === undefined) return 0;
+    return Number(await this.call('ntcInvalidateTags', first, this.prefixed(rest), false));
   }
 
-  private call(base: string, lua: string, keys: readonly string[], args: readonly ScriptArg[], buffer: boolean): Promise<unknown> {
-    const name = `${base}${keys.length}`;
-    if (!this.defined.has(name)) {
-      this.client.defineCommand(name, { lua, numberOfKeys: keys.length });
-      this.defined.add(name);
-    }
+  private prefixed(keys: readonly string[]): string[] {
+    return this.keyPrefix === '' ? [...keys] : keys.map((k) => this.keyPrefix + k);
+  }
+
+  private call(name: keyof typeof SCRIPTS, key: string, args: readonly ScriptArg[], buffer: boolean): Promise<unknown> {
     const fn = (this.client as unknown as Record<string, ScriptFn>)[buffer ? `${name}Buffer` : name]!;
-    return fn.call(this.client, ...keys, ...args);
+    return fn.call(this.client, key, ...args);
   }
 }

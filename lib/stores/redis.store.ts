@@ -160,7 +160,7 @@ export class RedisStore implements CacheStore {
     client.on('error', this.onError);
     if (client instanceof Cluster) client.on('node error', this.onError);
     this.client = client;
-    this.scripts = new RedisScripts(client);
+    this.scripts = new RedisScripts(client, this.keyPrefix);
   }
 
   async get(key: StorageKey): Promise<Envelope | undefined> {
@@ -175,7 +175,7 @@ export class RedisStore implements CacheStore {
     const bytes = encodeEntry(envelope, this.codec, this.limits);
     const tags = this.tagKeys(key, envelope);
     await this.run('set', key, async (): Promise<void> => {
-      if (tags.length > 0) await this.scripts.setTagged([key.full, ...tags], bytes, ttl);
+      if (tags.length > 0) await this.scripts.setTagged(key.full, tags, bytes, ttl);
       else if (ttl > 0) await this.client.set(key.full, bytes, 'PX', ttl);
       else await this.client.set(key.full, bytes);
     });
@@ -192,7 +192,7 @@ export class RedisStore implements CacheStore {
     const bytes = encodeEntry(envelope, this.codec, this.limits);
     const tags = this.tagKeys(key, envelope);
     for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
-      const existing = await this.run('getOrSet', key, () => this.scripts.getOrSet([key.full, ...tags], bytes, ttl));
+      const existing = await this.run('getOrSet', key, () => this.scripts.getOrSet(key.full, tags, bytes, ttl));
       if (existing === null || existing === undefined) return { envelope, set: true };
       // Present by its header but undecodable: it has been deleted now, so the next attempt writes.
       const current = await this.decodeOrDrop(key, existing);
@@ -208,7 +208,15 @@ export class RedisStore implements CacheStore {
     const tags = this.tagKeys(key, envelope);
     // '' stands for "no entry expected": a real stamp is never empty.
     const expected = expectedStamp ?? '';
-    return this.run('compareAndSet', key, () => this.scripts.compareAndSet([key.full, ...tags], bytes, ttl, expected));
+    for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
+      const wrote = await this.run('compareAndSet', key, () => this.scripts.compareAndSet(key.full, tags, bytes, ttl, expected));
+      if (wrote || expectedStamp !== null) return wrote;
+      // "No entry present" lost to an entry whose header looks valid; if its payload does not
+      // decode (another tenant's entry, corrupt bytes) it is no entry: drop it and try again.
+      const current = await this.run('compareAndSet', key, () => this.client.getBuffer(key.full));
+      if (current !== null && (await this.decodeOrDrop(key, current)) !== undefined) return false;
+    }
+    return false;
   }
 
   async clearScope(scope: KeyScope): Promise<number> {
