@@ -14,6 +14,21 @@ const MAX_TAG_CHAIN = 4;
 export function scanCbor(bytes: Uint8Array, limits: DecodeLimits, depthLimit: number): void {
   // Per open container: items still expected (-1 = indefinite length).
   const remaining: number[] = [];
+  // FIX (codec tests): items seen so far and the major type of each open container, so that
+  // indefinite-length arrays and maps (0x9f, 0xbf), which have no count to check up front, are
+  // held to maxArrayLength / maxMapPairs too; they used to bypass both. Kept in step with `remaining`.
+  const seen: number[] = [];
+  const majors: number[] = [];
+  const open = (major: number, items: number): void => {
+    remaining.push(items);
+    seen.push(0);
+    majors.push(major);
+  };
+  const close = (): void => {
+    remaining.pop();
+    seen.pop();
+    majors.pop();
+  };
   let pos = 0;
   let tagChain = 0;
   const len = bytes.length;
@@ -24,10 +39,15 @@ export function scanCbor(bytes: Uint8Array, limits: DecodeLimits, depthLimit: nu
   const itemDone = (): void => {
     while (remaining.length > 0) {
       const top = remaining.length - 1;
-      if (remaining[top] === -1) return;
+      if (remaining[top] === -1) {
+        const n = ++seen[top]!;
+        if (majors[top] === 4 && n > limits.maxArrayLength) fail(`array longer than ${limits.maxArrayLength} elements`);
+        if (majors[top] === 5 && n > limits.maxMapPairs * 2) fail(`map with more than ${limits.maxMapPairs} pairs`);
+        return;
+      }
       remaining[top]!--;
       if (remaining[top]! > 0) return;
-      remaining.pop();
+      close();
     }
   };
 
@@ -36,7 +56,7 @@ export function scanCbor(bytes: Uint8Array, limits: DecodeLimits, depthLimit: nu
     const initial = bytes[pos++]!;
     if (initial === 0xff) {
       if (remaining.length === 0 || remaining[remaining.length - 1] !== -1) fail('unexpected CBOR break');
-      remaining.pop();
+      close();
       itemDone();
       continue;
     }
@@ -80,7 +100,7 @@ export function scanCbor(bytes: Uint8Array, limits: DecodeLimits, depthLimit: nu
       case 3:
         if (indefinite) {
           if (remaining.length >= depthLimit) fail(`nesting deeper than ${depthLimit - 1} levels`);
-          remaining.push(-1);
+          open(major, -1);
         } else {
           if (pos + arg > len) fail('truncated CBOR string');
           pos += arg;
@@ -91,14 +111,14 @@ export function scanCbor(bytes: Uint8Array, limits: DecodeLimits, depthLimit: nu
       case 5: {
         if (remaining.length >= depthLimit) fail(`nesting deeper than ${depthLimit - 1} levels`);
         if (indefinite) {
-          remaining.push(-1);
+          open(major, -1);
           break;
         }
         if (major === 4 && arg > limits.maxArrayLength) fail(`array longer than ${limits.maxArrayLength} elements`);
         if (major === 5 && arg > limits.maxMapPairs) fail(`map with more than ${limits.maxMapPairs} pairs`);
         const items = major === 4 ? arg : arg * 2;
         if (items === 0) itemDone();
-        else remaining.push(items);
+        else open(major, items);
         break;
       }
       case 6:

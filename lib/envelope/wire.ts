@@ -44,6 +44,12 @@ export function encodeEntry(env: Envelope, codec: Codec, limits: DecodeLimits): 
     throw new EncodeError(`${reason}; it could never be read back. Store a flatter or smaller value, or raise the decode limits`, { cause: err });
   }
   const header = `${MAGIC}${codec.id}${env.stamp}${String(env.expiresAt).padStart(15, '0')}|`;
+  // FIX (codec tests): the header is fixed-width; a stamp of another length or an expiry that is
+  // not 0..999999999999999 (negative, fractional, NaN, 16+ digits) used to shift it, writing an
+  // entry no reader accepts (and, when shorter, leaving allocUnsafe bytes in the stored entry).
+  if (header.length !== HEADER_LENGTH || !/^\d{15}$/.test(header.slice(5 + STAMP_LENGTH, HEADER_LENGTH - 1))) {
+    throw new EncodeError(`the entry header is malformed (stamp must be ${STAMP_LENGTH} characters, expiresAt an integer from 0 to 999999999999999 ms)`);
+  }
   const out = Buffer.allocUnsafe(size);
   out.write(header, 0, 'latin1');
   out.set(body, HEADER_LENGTH);
@@ -86,6 +92,8 @@ export function decodeEntry(bytes: Uint8Array, codecs: ReadonlyMap<string, Codec
 }
 
 function decodeHttp(h: unknown): HttpMeta {
+  // FIX (envelope fuzz): `h: null` used to throw a TypeError here instead of a DecodeError.
+  if (h === null || typeof h !== 'object') throw new DecodeError('corrupt HTTP metadata');
   const meta = h as { s?: unknown; e?: unknown; hd?: unknown };
   if (typeof meta.s !== 'number' || typeof meta.e !== 'string' || !Array.isArray(meta.hd)) throw new DecodeError('corrupt HTTP metadata');
   const headers = meta.hd.filter((p): p is [string, string] => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
