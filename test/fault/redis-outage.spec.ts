@@ -1,0 +1,230 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
+import { keyHash, KeyScope, storageKey, type StorageKey } from '../../lib/envelope/keys.js';
+import { CacheConnectionError, CacheOperationError } from '../../lib/errors/cache.errors.js';
+import { RedisStore } from '../../lib/stores/redis.store.js';
+import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+/** The user key is secret-looking on purpose: it must never show up in errors or logs. */
+const SECRET = 'user:4242:ssn';
+
+function envelope<T>(key: StorageKey, value: T): Envelope<T> {
+  return { value, createdAt: Date.now(), expiresAt: 0, stamp: newStamp(), scope: key.scope.id };
+}
+
+/** Settles `promise`, failing the test (instead of hanging it) if it takes longer than `ms`. */
+async function settlesWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`hang guard: did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, guard]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const untilHealthy = (store: RedisStore): Promise<void> =>
+  vi.waitFor(
+    async () => {
+      expect((await store.health()).ok).toBe(true);
+    },
+    { timeout: 15_000, interval: 50 },
+  );
+
+const loggedText = (logger: { warn: ReturnType<typeof vi.fn>; error: ReturnType<typeof vi.fn> }): string =>
+  [...logger.warn.mock.calls, ...logger.error.mock.calls].map((args) => args.map(String).join(' ')).join('\n');
+
+describeWithRedis('RedisStore when Redis fails', () => {
+  describe('server killed, then restarted on the same port', () => {
+    let server: RedisServer;
+    let store: RedisStore;
+    const logger = { warn: vi.fn(), error: vi.fn() };
+
+    beforeAll(async () => {
+      server = await startRedis();
+      store = new RedisStore({ url: server.url, commandTimeout: 200, logger });
+    });
+    afterAll(async () => {
+      await store?.close();
+      await server?.stop();
+    });
+
+    it('fails fast with CacheConnectionError, logs once for the burst, counts every failure, and recovers', async () => {
+      const key = storageKey(KeyScope.of('outage', 'acme'), 'e', SECRET);
+      await store.set(key, envelope(key, 'before'), 60_000);
+      expect((await store.health()).ok).toBe(true);
+      expect(logger.warn).not.toHaveBeenCalled();
+
+      await server.kill();
+      // Wait until the client has seen the connection go (a command racing the FIN would time
+      // out instead, which is the paused case below).
+      await vi.waitFor(async () => expect((await store.health()).ok).toBe(false), { timeout: 10_000, interval: 20 });
+      const health = await store.health();
+      expect(health.ok).toBe(false);
+      expect(health.detail).toMatch(/Redis at 127\.0\.0\.1:\d+/);
+
+      const errorsBefore = store.stats().errors;
+      const burst = [...Array.from({ length: 99 }, () => store.get(key)), store.set(key, envelope(key, 'during'), 60_000)];
+      const results = await settlesWithin(Promise.allSettled(burst), 10_000);
+
+      const reasons = results.map((r) => (r.status === 'rejected' ? r.reason : new Error('resolved')));
+      for (const reason of reasons) {
+        expect(reason).toBeInstanceOf(CacheConnectionError);
+        expect((reason as Error).message).not.toContain(SECRET);
+      }
+      expect((reasons[0] as CacheConnectionError).address).toBe(`127.0.0.1:${server.port}`);
+      expect(store.stats().errors - errorsBefore).toBe(100);
+      // One line for the whole outage so far (client 'error' events and failed calls alike).
+      expect(logger.warn).toHaveBeenCalledTimes(1);
+      expect(loggedText(logger)).not.toContain(SECRET);
+
+      await server.restart();
+      await untilHealthy(store);
+      const after = envelope(key, 'after');
+      await store.set(key, after, 60_000);
+      expect((await store.get(key))?.stamp).toBe(after.stamp);
+    });
+  });
+
+  describe('server paused (SIGSTOP): it keeps the connection but answers nothing', () => {
+    let server: RedisServer;
+    let store: RedisStore;
+    const logger = { warn: vi.fn(), error: vi.fn() };
+
+    beforeAll(async () => {
+      server = await startRedis();
+      store = new RedisStore({ url: server.url, commandTimeout: 200, logger });
+      await untilHealthy(store);
+    });
+    afterAll(async () => {
+      server?.resume();
+      await store?.close();
+      await server?.stop();
+    });
+
+    it('rejects within the command timeout with CacheOperationError carrying the key hash, then recovers', async () => {
+      const key = storageKey(KeyScope.of('paused', 'acme'), 'e', SECRET);
+      const late = envelope(key, 'late');
+      server.pause();
+      try {
+        const [getErr, setErr, health] = await settlesWithin(
+          Promise.all([store.get(key).then(() => undefined, (e: unknown) => e), store.set(key, late, 60_000).then(() => undefined, (e: unknown) => e), store.health()]),
+          10_000,
+        );
+        for (const err of [getErr, setErr]) {
+          expect(err).toBeInstanceOf(CacheOperationError);
+          expect((err as CacheOperationError).keyHash).toBe(keyHash(key));
+          expect((err as Error).message).toContain(keyHash(key));
+          expect((err as Error).message).not.toContain(SECRET);
+          expect(((err as Error).cause as Error).message).toBe('Command timed out');
+        }
+        expect(health.ok).toBe(false);
+        expect(loggedText(logger)).not.toContain(SECRET);
+      } finally {
+        server.resume();
+      }
+      await untilHealthy(store);
+
+      // What a client cannot undo: the timed-out SET had reached the server, which runs it when
+      // it resumes. It runs before anything sent after it on the same connection, so it can
+      // never land over a newer write from this store.
+      expect((await store.get(key))?.stamp).toBe(late.stamp);
+      const newer = envelope(key, 'newer');
+      await store.set(key, newer, 60_000);
+      expect((await store.get(key))?.stamp).toBe(newer.stamp);
+    });
+  });
+
+  describe('connection dropped while a write is unanswered', () => {
+    let server: RedisServer;
+    let raw: Redis;
+    let proxy: BlackholeProxy;
+
+    beforeAll(async () => {
+      server = await startRedis();
+      raw = new Redis(server.port, server.host);
+      proxy = await BlackholeProxy.start(server.port);
+    });
+    afterAll(async () => {
+      raw?.disconnect();
+      await proxy?.close();
+      await server?.stop();
+    });
+
+    // The control row (ioredis' own default, resend on) shows the test catches a resend.
+    it.each([
+      ['never resends it after reconnecting (store default)', {}, 0],
+      ['control: with autoResendUnfulfilledCommands on, ioredis would write it late', { autoResendUnfulfilledCommands: true }, 1],
+    ] as const)('%s', async (_label, override, expected) => {
+      const store = new RedisStore({ options: { host: '127.0.0.1', port: proxy.port, commandTimeout: 200, ...override }, logger: { warn: vi.fn(), error: vi.fn() } });
+      try {
+        await untilHealthy(store);
+        const key = storageKey(KeyScope.of('resend', 'acme'), 'e', `k-${expected}`);
+        proxy.blackhole = true; // the SET goes out but never reaches Redis, and no reply comes
+        await expect(settlesWithin(store.set(key, envelope(key, 'timed out'), 60_000), 10_000)).rejects.toBeInstanceOf(CacheOperationError);
+        proxy.blackhole = false;
+        proxy.dropConnections(); // ioredis reconnects; a resend would happen right at 'ready'
+        await untilHealthy(store); // PING after 'ready': any resent command ran before it
+        expect(await raw.exists(key.full)).toBe(expected);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+});
+
+/** A TCP proxy to Redis that can swallow client data and drop every connection on demand. */
+class BlackholeProxy {
+  /** While true, bytes from clients are dropped: requests vanish and no reply ever comes. */
+  blackhole = false;
+  private readonly sockets = new Set<Socket>();
+  private readonly server: Server;
+
+  private constructor(
+    targetPort: number,
+    private listeningPort = 0,
+  ) {
+    this.server = createServer((client) => {
+      const upstream = connect(targetPort, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          this.sockets.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.on('data', (chunk) => {
+        if (!this.blackhole) upstream.write(chunk);
+      });
+      upstream.on('data', (chunk) => client.write(chunk));
+    });
+  }
+
+  get port(): number {
+    return this.listeningPort;
+  }
+
+  static async start(targetPort: number): Promise<BlackholeProxy> {
+    const proxy = new BlackholeProxy(targetPort);
+    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
+    const address = proxy.server.address();
+    if (address === null || typeof address === 'string') throw new Error('proxy has no port');
+    proxy.listeningPort = address.port;
+    return proxy;
+  }
+
+  dropConnections(): void {
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.dropConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
