@@ -121,11 +121,18 @@ describeWithRedis(
           const scopes = Array.from({ length: 9 }, (_, i) => KeyScope.of('prefixed', `t${i}`));
           for (const scope of scopes) {
             const key = storageKey(scope, 'e', 'k');
+            const tagged = storageKey(scope, 'e', 'tagged');
             await prefixed.set(key, envelope(key, 1), 60_000);
+            await prefixed.set(tagged, envelope(tagged, 1, ['x', 'y']), 60_000);
             await store.set(key, envelope(key, 2), 60_000);
             expect(await raw.exists(`cp:${key.full}`)).toBe(1);
+            expect(await raw.exists(`cp:${storageKey(scope, 'tag', 'y').full}`)).toBe(1);
           }
-          for (const scope of scopes) expect(await prefixed.clearScope(scope)).toBe(1);
+          // Tag indexes are prefixed too: invalidating through them finds the prefixed entries.
+          expect(await prefixed.invalidateTags(scopes.slice(0, 3).flatMap((scope) => [storageKey(scope, 'tag', 'x'), storageKey(scope, 'tag', 'y')]))).toBe(3);
+          for (const scope of scopes.slice(0, 3)) expect(await raw.exists(`cp:${storageKey(scope, 'e', 'tagged').full}`)).toBe(0);
+          // Left per scope: the entry 'k' everywhere, plus 'tagged' and its two indexes where not invalidated.
+          for (const [i, scope] of scopes.entries()) expect(await prefixed.clearScope(scope)).toBe(i < 3 ? 1 : 4);
           for (const scope of scopes) {
             const key = storageKey(scope, 'e', 'k');
             expect(await raw.exists(`cp:${key.full}`)).toBe(0);

@@ -52,8 +52,8 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
     });
 
     it('clearScope with a keyPrefix deletes the prefixed keys of that scope and nothing under other prefixes', async () => {
-      // Glob characters in the prefix must match literally: 'p*x:' must not sweep 'pAx:'.
-      const prefixed = open({ options: { host: server.host, port: server.port, keyPrefix: 'p*x:' } });
+      // Glob characters in the prefix must match literally: 'p*[x]:' must not sweep 'pAx:'.
+      const prefixed = open({ options: { host: server.host, port: server.port, keyPrefix: 'p*[x]:' } });
       const otherPrefix = open({ options: { host: server.host, port: server.port, keyPrefix: 'pAx:' } });
       const unprefixed = open({ url: server.url });
       const scope = KeyScope.of('kp', 'tenant-1');
@@ -61,14 +61,14 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       for (const store of [prefixed, otherPrefix, unprefixed]) {
         for (const key of keys) await store.set(key, envelope(key, key.full, { tags: ['t'] }), 60_000);
       }
-      expect(await raw.exists(`p*x:${keys[0]!.full}`)).toBe(1);
+      expect(await raw.exists(`p*[x]:${keys[0]!.full}`)).toBe(1);
       expect(await raw.exists(`pAx:${keys[0]!.full}`)).toBe(1);
 
-      // 3 entries + 1 tag index, all under 'p*x:'.
+      // 3 entries + 1 tag index, all under 'p*[x]:'.
       expect(await prefixed.clearScope(scope)).toBe(4);
       for (const key of keys) {
         expect(await prefixed.get(key)).toBeUndefined();
-        expect(await raw.exists(`p*x:${key.full}`)).toBe(0);
+        expect(await raw.exists(`p*[x]:${key.full}`)).toBe(0);
         expect((await otherPrefix.get(key))?.value).toBe(key.full);
         expect((await unprefixed.get(key))?.value).toBe(key.full);
       }
