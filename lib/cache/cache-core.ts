@@ -1,6 +1,7 @@
 import type { CacheStore } from '../interfaces/cache-store.interface.js';
 import type { Clock } from '../utils/clock.js';
 import type { ErrorReporter } from '../utils/error-reporter.js';
+import type { CacheTelemetry } from '../observability/cache-telemetry.js';
 import type { Singleflight } from './singleflight.js';
 import type { TenantStorePool } from './tenant-store-pool.js';
 import type { TenantStatsRegistry } from './tenant-stats.js';
@@ -14,5 +15,6 @@ export interface CacheCore {
   readonly flights: Singleflight;
   readonly stats: TenantStatsRegistry;
   readonly reporter: ErrorReporter;
+  readonly telemetry: CacheTelemetry;
   readonly isClosed: () => boolean;
 }

@@ -4,6 +4,7 @@ import type { CacheManagerOptions } from '../interfaces/cache-options.interface.
 import type { CacheStore, StoreHealth, StoreObserver, StoreStats } from '../interfaces/cache-store.interface.js';
 import { MemoryStore } from '../stores/memory.store.js';
 import { combineObservers, createStore, isCacheStore } from '../stores/store.factory.js';
+import { CacheTelemetry } from '../observability/cache-telemetry.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
 import type { CacheCore } from './cache-core.js';
 import { resolveManagerOptions, type ResolvedManagerOptions } from './cache-options.js';
@@ -15,6 +16,20 @@ import { TenantStorePool } from './tenant-store-pool.js';
 
 /** Facades kept for reuse; beyond this the oldest is dropped (it is cheap to make again). */
 const MAX_CACHED_FACADES = 10_000;
+
+interface Prepared {
+  resolved: ResolvedManagerOptions;
+  stats: TenantStatsRegistry;
+  telemetry: CacheTelemetry;
+  observer: StoreObserver;
+}
+
+/**
+ * `create()` builds the store before the manager, with an observer bound to the manager's
+ * stats; this hands those same objects to the constructor (keyed by the options object it
+ * passes), so the store never reports to a registry nobody reads.
+ */
+const preparedFor = new WeakMap<CacheManagerOptions, Prepared>();
 
 export interface CacheHealth {
   readonly ok: boolean;
@@ -56,7 +71,8 @@ export class CacheManager {
    * config, or nothing (memory). For `{ type: 'redis' }` use `await CacheManager.create()`.
    */
   constructor(options: CacheManagerOptions = {}) {
-    const { resolved, stats, observer } = CacheManager.prepare(options);
+    const prepared = preparedFor.get(options) ?? CacheManager.prepare(options);
+    const { resolved, stats, observer } = prepared;
     let store: CacheStore;
     if (isCacheStore(options.store)) store = options.store;
     else if (options.store === undefined || options.store.type === 'memory') {
@@ -66,29 +82,33 @@ export class CacheManager {
       throw new CacheConfigError('store', `a '${String(options.store.type)}' store is created asynchronously`, 'use `await CacheManager.create(options)` (CacheModule does this for you)');
     }
     this.options = resolved;
-    this.core = this.makeCore(store, stats);
+    this.core = this.makeCore(store, stats, prepared.telemetry);
     this.globalCache = new TenantCache(this.core, KeyScope.of(resolved.namespace, GLOBAL_SCOPE));
   }
 
   /** Creates a manager with any store config, including Redis (loaded on demand). */
   static async create(options: CacheManagerOptions = {}): Promise<CacheManager> {
     if (options.store === undefined || isCacheStore(options.store) || options.store.type === 'memory') return new CacheManager(options);
-    const { resolved, observer } = CacheManager.prepare(options);
-    const store = await createStore(options.store, { clock: resolved.clock, observer, logger: resolved.logger });
-    return new CacheManager({ ...options, store });
+    const prepared = CacheManager.prepare(options);
+    const store = await createStore(options.store, { clock: prepared.resolved.clock, observer: prepared.observer, logger: prepared.resolved.logger });
+    const withStore = { ...options, store };
+    preparedFor.set(withStore, prepared);
+    return new CacheManager(withStore);
   }
 
-  private static prepare(options: CacheManagerOptions): { resolved: ResolvedManagerOptions; stats: TenantStatsRegistry; observer: StoreObserver } {
+  private static prepare(options: CacheManagerOptions): Prepared {
     const resolved = resolveManagerOptions(options);
     const stats = new TenantStatsRegistry(resolved.maxTrackedTenants);
+    const telemetry = new CacheTelemetry(resolved.telemetry);
     const bump = (key: StorageKey, field: 'evictions' | 'errors'): void => {
       stats.lookup(key.scope.id)[field]++;
       stats.total[field]++;
+      telemetry.record(field === 'evictions' ? 'eviction' : 'error', telemetry.attributesFor(key.scope), () => ({ tenant: key.scope.tenant ?? null, op: field === 'errors' ? 'decode' : 'evict' }));
     };
-    return { resolved, stats, observer: { evicted: (key) => bump(key, 'evictions'), decodeFailed: (key) => bump(key, 'errors') } };
+    return { resolved, stats, telemetry, observer: { evicted: (key) => bump(key, 'evictions'), decodeFailed: (key) => bump(key, 'errors') } };
   }
 
-  private makeCore(store: CacheStore, stats: TenantStatsRegistry): CacheCore {
+  private makeCore(store: CacheStore, stats: TenantStatsRegistry, telemetry: CacheTelemetry): CacheCore {
     const { options } = this;
     const reporter = new ErrorReporter(options.logger, options.errorBurstMs, options.clock);
     const pool =
@@ -111,6 +131,7 @@ export class CacheManager {
       flights: new Singleflight(),
       stats,
       reporter,
+      telemetry,
       isClosed: () => this.closing !== undefined,
     };
   }
@@ -167,9 +188,27 @@ export class CacheManager {
   }
 
   /** Logs `message` once per burst of `kind` and counts it (for integrations: the interceptor). */
-  reportError(kind: string, message: string): void {
-    this.core.stats.total.errors++;
+  reportError(kind: string, message: string, tenantId?: string): void {
+    this.count(tenantId, 'errors', kind);
     this.core.reporter.report(kind, message);
+  }
+
+  /**
+   * Counts a request that skipped the cache (for integrations: the interceptor), per tenant
+   * when there is one, in stats, metrics and on the `bypass` diagnostics channel.
+   */
+  recordBypass(tenantId: string | undefined, reason: string): void {
+    this.count(tenantId, 'bypasses', reason);
+  }
+
+  private count(tenantId: string | undefined, field: 'errors' | 'bypasses', reason: string): void {
+    const facade = tenantId === undefined ? undefined : this.facades.get(tenantId);
+    const scope = facade?.scope;
+    const counters = scope === undefined ? this.core.stats.other : this.core.stats.countersFor(scope);
+    counters[field]++;
+    this.core.stats.total[field]++;
+    const attributes = scope === undefined ? {} : this.core.telemetry.attributesFor(scope);
+    this.core.telemetry.record(field === 'errors' ? 'error' : 'bypass', attributes, () => ({ tenant: tenantId ?? null, reason }));
   }
 
   async health(): Promise<CacheHealth> {

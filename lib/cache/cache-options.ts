@@ -4,6 +4,7 @@ import type { CacheManagerOptions } from '../interfaces/cache-options.interface.
 import { systemClock, type Clock } from '../utils/clock.js';
 import { parseDuration } from '../utils/duration.js';
 import type { CacheLogger } from '../utils/error-reporter.js';
+import type { TelemetryOptions } from '../observability/cache-telemetry.js';
 
 export const DEFAULT_NAMESPACE = 'ntc';
 export const DEFAULT_TTL = '5m';
@@ -16,12 +17,14 @@ export interface ResolvedManagerOptions {
   logger: CacheLogger | undefined;
   errorBurstMs: number;
   clock: Clock;
+  telemetry: TelemetryOptions;
   tenantStores:
     | { factory: NonNullable<CacheManagerOptions['tenantStores']>['factory']; maxOpen: number; idleMs: number; retryBackoffMs: number }
     | undefined;
 }
 
-const MANAGER_KEYS = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock'];
+const MANAGER_KEYS = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry'];
+const TELEMETRY_KEYS = ['tenantAttribute', 'maxTenantLabels', 'name'];
 const TENANT_STORE_KEYS = ['factory', 'maxOpen', 'idleTimeout', 'retryBackoff'];
 
 const consoleLogger: CacheLogger = {
@@ -72,8 +75,16 @@ export function resolveManagerOptions(options: CacheManagerOptions, extraKeys: r
   if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
     throw new CacheConfigError(`${prefix}clock`, 'expected an object with now()', 'omit it, or pass { now: () => ms }');
   }
+  const telemetry = options.telemetry ?? {};
+  if (telemetry === null || typeof telemetry !== 'object') throw new CacheConfigError(`${prefix}telemetry`, 'expected an object', "pass { tenantAttribute: 'bounded', maxTenantLabels: 50 } or omit it");
+  rejectUnknownKeys(telemetry, TELEMETRY_KEYS, `${prefix}telemetry.`);
+  if (telemetry.tenantAttribute !== undefined && telemetry.tenantAttribute !== 'bounded' && telemetry.tenantAttribute !== 'none') {
+    throw new CacheConfigError(`${prefix}telemetry.tenantAttribute`, `expected 'bounded' or 'none', got ${JSON.stringify(telemetry.tenantAttribute)}`, "use 'bounded' (default) or 'none'");
+  }
+  const resolvedTelemetry: TelemetryOptions = { ...telemetry, maxTenantLabels: positiveInteger(telemetry.maxTenantLabels, 50, `${prefix}telemetry.maxTenantLabels`) };
   return {
     namespace,
+    telemetry: resolvedTelemetry,
     defaultTtlMs: duration(options.defaultTtl, DEFAULT_TTL, `${prefix}defaultTtl`),
     maxTrackedTenants: positiveInteger(options.maxTrackedTenants, 1000, `${prefix}maxTrackedTenants`),
     logger,

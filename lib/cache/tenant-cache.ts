@@ -4,11 +4,24 @@ import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } fr
 import { CacheClosedError, CacheError, CacheOperationError, EncodeError } from '../errors/cache.errors.js';
 import type { SetOptions, WrapOptions } from '../interfaces/cache-options.interface.js';
 import type { CacheStore } from '../interfaces/cache-store.interface.js';
+import type { Attributes } from '@opentelemetry/api';
+import type { CacheEvent } from '../observability/cache-channels.js';
 import { parseDuration } from '../utils/duration.js';
 import type { CacheCore } from './cache-core.js';
 import type { TenantCounters } from './tenant-stats.js';
 
 const READ_FAILED: unique symbol = Symbol('read failed');
+
+const TELEMETRY_KIND = {
+  hits: 'hit',
+  misses: 'miss',
+  puts: 'put',
+  evictions: 'eviction',
+  errors: 'error',
+  staleServed: 'staleServed',
+  stampedeWaits: 'stampedeWait',
+  bypasses: 'bypass',
+} as const satisfies Record<keyof TenantCounters, string>;
 
 /** Result of `getOrSet`: the value now stored and whether this call stored it. */
 export interface GetOrSetResult<T> {
@@ -41,6 +54,9 @@ export interface EntryWrite<T> extends SetOptions {
  */
 export class TenantCache {
   private readonly counters: TenantCounters;
+  private readonly attributes: Attributes;
+  private readonly readAttributes: Attributes;
+  private readonly writeAttributes: Attributes;
 
   constructor(
     private readonly core: CacheCore,
@@ -48,6 +64,10 @@ export class TenantCache {
     readonly scope: KeyScope,
   ) {
     this.counters = core.stats.countersFor(scope);
+    // Built once per tenant, so recording a metric allocates nothing.
+    this.attributes = core.telemetry.attributesFor(scope);
+    this.readAttributes = { ...this.attributes, 'cache.operation': 'read' };
+    this.writeAttributes = { ...this.attributes, 'cache.operation': 'write' };
   }
 
   /** The tenant id, or `undefined` for the global cache. */
@@ -143,7 +163,10 @@ export class TenantCache {
   async wrap<T>(key: string, factory: () => T | Promise<T>, options?: WrapOptions): Promise<T> {
     const k = this.key(key);
     const inFlight = this.core.flights.current<T>(k.full);
-    if (inFlight !== undefined) return inFlight;
+    if (inFlight !== undefined) {
+      this.count('stampedeWaits');
+      return inFlight;
+    }
     const read = await this.readOrFailure(k);
     const env = read === READ_FAILED ? undefined : read;
     if (env !== undefined && this.isFresh(env)) {
@@ -158,6 +181,13 @@ export class TenantCache {
       void this.core.flights.run(k.full, () => this.compute(k, factory, options, undefined, false)).catch(() => undefined);
       return stale.value;
     }
+    // A caller that joins a computation in flight waits for it: counted as a stampede wait,
+    // not as another miss, so the hit ratio reflects computations.
+    const joined = this.core.flights.current<T>(k.full);
+    if (joined !== undefined) {
+      this.count('stampedeWaits');
+      return joined;
+    }
     this.count('misses');
     return this.core.flights.run(k.full, () => this.compute(k, factory, options, stale, recheck));
   }
@@ -171,7 +201,7 @@ export class TenantCache {
     }
     let value: T;
     try {
-      value = await factory();
+      value = await this.core.telemetry.inSpan('cache.compute', this.attributes, async () => factory());
     } catch (err) {
       if (stale !== undefined && options?.staleIfError !== false) {
         this.count('staleServed');
@@ -256,22 +286,28 @@ export class TenantCache {
   }
 
   private async readOrFailure(k: StorageKey): Promise<Envelope | undefined | typeof READ_FAILED> {
+    const started = performance.now();
     try {
       return await this.withStore((store) => store.get(k));
     } catch (err) {
       if (err instanceof CacheClosedError && this.core.isClosed()) throw err;
       this.fail('get', k, err);
       return READ_FAILED;
+    } finally {
+      this.core.telemetry.storeLatency.record(performance.now() - started, this.readAttributes);
     }
   }
 
   private async write<R>(op: string, k: StorageKey | undefined, fn: (store: CacheStore) => Promise<R>): Promise<R> {
+    const started = performance.now();
     try {
       return await this.withStore(fn);
     } catch (err) {
       if (err instanceof CacheClosedError && this.core.isClosed()) throw err;
       this.fail(op, k, err);
       throw err instanceof CacheError ? err : new CacheOperationError(op, k === undefined ? undefined : keyHash(k), { cause: err });
+    } finally {
+      this.core.telemetry.storeLatency.record(performance.now() - started, this.writeAttributes);
     }
   }
 
@@ -287,15 +323,18 @@ export class TenantCache {
   }
 
   private fail(op: string, k: StorageKey | undefined, err: unknown): void {
-    this.count('errors');
     const code = err instanceof CacheError ? err.code : (err as Error)?.name ?? 'Error';
+    this.count('errors', () => ({ tenant: this.scope.tenant ?? null, op, code, keyHash: k === undefined ? undefined : keyHash(k) }));
     this.core.reporter.report(`cache ${op}`, `Cache ${op}${k === undefined ? '' : ` on key #${keyHash(k)}`} failed (${code}).`);
   }
 
-  private count(field: keyof TenantCounters): void {
+  private count(field: keyof TenantCounters, event?: () => CacheEvent): void {
     this.counters[field]++;
     this.core.stats.total[field]++;
+    this.core.telemetry.record(TELEMETRY_KIND[field], this.attributes, event ?? this.plainEvent);
   }
+
+  private readonly plainEvent = (): CacheEvent => ({ tenant: this.scope.tenant ?? null });
 
   private countPut(wrote: boolean): boolean {
     if (wrote) this.count('puts');

@@ -9,10 +9,14 @@ export interface TenantCounters {
   errors: number;
   /** Stale entries served (stale-while-revalidate or stale-if-error). */
   staleServed: number;
+  /** Callers that joined a computation already in flight instead of running their own. */
+  stampedeWaits: number;
+  /** Requests that skipped the cache (not cacheable); counted by the HTTP integration. */
+  bypasses: number;
 }
 
 export function newCounters(): TenantCounters {
-  return { hits: 0, misses: 0, puts: 0, evictions: 0, errors: 0, staleServed: 0 };
+  return { hits: 0, misses: 0, puts: 0, evictions: 0, errors: 0, staleServed: 0, stampedeWaits: 0, bypasses: 0 };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { CacheStore } from './cache-store.interface.js';
+import type { TelemetryOptions } from '../observability/cache-telemetry.js';
 import type { Clock } from '../utils/clock.js';
 import type { CacheLogger } from '../utils/error-reporter.js';
 import type { Duration } from '../utils/duration.js';
@@ -59,6 +60,12 @@ export interface CacheManagerOptions {
   errorBurst?: Duration;
   /** Time source (tests inject a manual clock). Default `Date.now`. */
   clock?: Clock;
+  /**
+   * OpenTelemetry metrics and spans (through `@opentelemetry/api`: a no-op unless the app
+   * registers an SDK) and their tenant attribute. Default `{ tenantAttribute: 'bounded',
+   * maxTenantLabels: 50 }`.
+   */
+  telemetry?: TelemetryOptions;
 }
 
 /** Options of one write. */

@@ -1,0 +1,94 @@
+import { metrics, trace, SpanStatusCode, type Attributes, type Counter, type Histogram, type Tracer } from '@opentelemetry/api';
+import type { KeyScope } from '../envelope/keys.js';
+import { cacheChannels, type CacheEvent, type CacheEventKind } from './cache-channels.js';
+
+/** Label of tenants beyond `maxTenantLabels`, and of the global scope. */
+export const OTHER_TENANT_LABEL = '(other)';
+export const GLOBAL_TENANT_LABEL = '(global)';
+
+export interface TelemetryOptions {
+  /**
+   * Whether metrics carry the tenant as the `cache.tenant` attribute. With `'bounded'` the
+   * first `maxTenantLabels` tenants seen get their own label and the rest share `(other)`, so
+   * a flood of tenant ids cannot explode metric cardinality. Default `'bounded'`.
+   */
+  tenantAttribute?: 'bounded' | 'none';
+  /** Tenants labelled individually with `tenantAttribute: 'bounded'`. Default 50. */
+  maxTenantLabels?: number;
+  /** Instrumentation scope name of the meter and tracer. Default `'nestjs-tenant-cache'`. */
+  name?: string;
+}
+
+type CounterKind = 'hit' | 'miss' | 'staleServed' | 'bypass' | 'put' | 'eviction' | 'error' | 'stampedeWait';
+
+/**
+ * Metrics (OpenTelemetry API), spans and diagnostics_channel events of one CacheManager.
+ * Without an OpenTelemetry SDK in the app, the API is a no-op and this costs a function call
+ * per event; attributes are built once per tenant, never per operation.
+ */
+export class CacheTelemetry {
+  private readonly counters: Record<CounterKind, Counter>;
+  /** Store operation latency, milliseconds. */
+  readonly storeLatency: Histogram;
+  readonly tracer: Tracer;
+  private readonly labels = new Map<string, Attributes>();
+  private readonly tenantAttribute: 'bounded' | 'none';
+  private readonly maxTenantLabels: number;
+  private readonly otherAttributes: Attributes = Object.freeze({ 'cache.tenant': OTHER_TENANT_LABEL });
+  private readonly noTenantAttributes: Attributes = Object.freeze({});
+
+  constructor(options: TelemetryOptions = {}) {
+    const name = options.name ?? 'nestjs-tenant-cache';
+    this.tenantAttribute = options.tenantAttribute ?? 'bounded';
+    this.maxTenantLabels = options.maxTenantLabels ?? 50;
+    const meter = metrics.getMeter(name);
+    const counter = (metric: string, description: string) => meter.createCounter(metric, { description, unit: '{operation}' });
+    this.counters = {
+      hit: counter('cache.hits', 'Reads answered by a fresh entry'),
+      miss: counter('cache.misses', 'Reads that found no fresh entry'),
+      staleServed: counter('cache.stale_served', 'Stale entries served (stale-while-revalidate or stale-if-error)'),
+      bypass: counter('cache.bypasses', 'Requests that did not use the cache (not cacheable, no tenant)'),
+      put: counter('cache.puts', 'Entries written'),
+      eviction: counter('cache.evictions', 'Entries dropped for room'),
+      error: counter('cache.errors', 'Store failures (served as misses or reported to the caller)'),
+      stampedeWait: counter('cache.stampede_waits', 'Callers that waited for a computation already in flight instead of running their own'),
+    };
+    this.storeLatency = meter.createHistogram('cache.store.duration', { description: 'Store operation latency', unit: 'ms' });
+    this.tracer = trace.getTracer(name);
+  }
+
+  /** The metric attributes of a scope, built once and reused (bounded cardinality). */
+  attributesFor(scope: KeyScope): Attributes {
+    if (this.tenantAttribute === 'none') return this.noTenantAttributes;
+    const found = this.labels.get(scope.id);
+    if (found !== undefined) return found;
+    // The global scope has its own label and does not count against the tenant limit.
+    const tenantLabels = this.labels.size - (this.labels.has('g') ? 1 : 0);
+    if (!scope.isGlobal && tenantLabels >= this.maxTenantLabels) return this.otherAttributes;
+    const attributes = Object.freeze({ 'cache.tenant': scope.tenant ?? GLOBAL_TENANT_LABEL });
+    this.labels.set(scope.id, attributes);
+    return attributes;
+  }
+
+  /** Counts one event and publishes it on its diagnostics channel if anyone listens. */
+  record(kind: CounterKind, attributes: Attributes, event?: () => CacheEvent): void {
+    this.counters[kind].add(1, attributes);
+    const ch = cacheChannels[kind as CacheEventKind];
+    if (ch.hasSubscribers && event !== undefined) ch.publish(event());
+  }
+
+  /** Runs `fn` in a span named `name`; records an exception and error status if it throws. */
+  async inSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+    return this.tracer.startActiveSpan(name, { attributes }, async (span) => {
+      try {
+        return await fn();
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+  }
+}
