@@ -5,7 +5,7 @@ import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
 import { keyHash, KeyScope, storageKey, type StorageKey } from '../../lib/envelope/keys.js';
 import { CacheConnectionError, CacheOperationError } from '../../lib/errors/cache.errors.js';
 import { RedisStore } from '../../lib/stores/redis.store.js';
-import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { describeWithRedis, freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 /** The user key is secret-looking on purpose: it must never show up in errors or logs. */
 const SECRET = 'user:4242:ssn';
@@ -39,6 +39,24 @@ const loggedText = (logger: { warn: ReturnType<typeof vi.fn>; error: ReturnType<
   [...logger.warn.mock.calls, ...logger.error.mock.calls].map((args) => args.map(String).join(' ')).join('\n');
 
 describeWithRedis('RedisStore when Redis fails', () => {
+  describe('no server at startup', () => {
+    it('waits at most connectTimeout once, then fails fast with CacheConnectionError and stays alive', async () => {
+      const port = await freePort();
+      const logger = { warn: vi.fn(), error: vi.fn() };
+      const store = new RedisStore({ url: `redis://127.0.0.1:${port}`, connectTimeout: 300, logger });
+      try {
+        const key = storageKey(KeyScope.of('startup', 'acme'), 'e', SECRET);
+        const results = await settlesWithin(Promise.allSettled(Array.from({ length: 20 }, () => store.get(key))), 10_000);
+        for (const r of results) expect(r.status === 'rejected' && r.reason instanceof CacheConnectionError).toBe(true);
+        expect((await store.health()).ok).toBe(false);
+        expect(store.stats().errors).toBe(20);
+        expect(logger.warn).toHaveBeenCalledTimes(1);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe('server killed, then restarted on the same port', () => {
     let server: RedisServer;
     let store: RedisStore;
