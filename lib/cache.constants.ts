@@ -1,0 +1,31 @@
+/**
+ * Tokens and metadata keys of the Nest integration. `lib/index.ts` exports the public ones;
+ * the ones marked internal stay inside the package.
+ */
+
+/**
+ * The tenant id of the current request (REQUEST-scoped provider): `string | undefined`.
+ * Inject it with `@Inject(TENANT_ID)` or `@InjectTenant()`. Injecting it makes the consumer
+ * request-scoped (that is Nest's rule for REQUEST providers); singletons should call
+ * `CacheManager.currentTenantId()` instead.
+ */
+export const TENANT_ID = Symbol('nestjs-tenant-cache:TENANT_ID');
+
+/** The options given to `CacheModule.forRoot` / returned by the `forRootAsync` factory, as given. */
+export const CACHE_MODULE_OPTIONS = Symbol('nestjs-tenant-cache:CACHE_MODULE_OPTIONS');
+
+/** Metadata key of `@Cached()` (on a controller class or a handler). */
+export const CACHED_METADATA = 'nestjs-tenant-cache:cached';
+/** Metadata key of `@InvalidateTags()` (on a handler). */
+export const INVALIDATE_TAGS_METADATA = 'nestjs-tenant-cache:invalidate-tags';
+/** Metadata key of `@NoCache()` (on a handler). */
+export const NO_CACHE_METADATA = 'nestjs-tenant-cache:no-cache';
+
+/** Response header telling whether the response came from the cache: `HIT`, `MISS` or `BYPASS`. */
+export const X_CACHE_HEADER = 'x-cache';
+
+/** @internal `ResolvedCacheModuleOptions`: the module options, validated at start-up. */
+export const RESOLVED_CACHE_OPTIONS = Symbol('nestjs-tenant-cache:RESOLVED_CACHE_OPTIONS');
+
+/** @internal The tenant strategy normalised to a `TenantResolverFn` (a class resolver instantiated once). */
+export const TENANT_RESOLVER_FN = Symbol('nestjs-tenant-cache:TENANT_RESOLVER_FN');

@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { ConfigurableCacheModule } from './cache.module-definition.js';
+import { CACHE_EXPORTS } from './cache.providers.js';
+
+/**
+ * Multi-tenant caching for a Nest app:
+ *
+ * ```ts
+ * CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory', maxEntries: 10_000 }, isGlobal: true })
+ * CacheModule.forRootAsync({ imports: [ConfigModule], inject: [ConfigService], useFactory: (config) => ({ … }) })
+ * ```
+ *
+ * Provides `CacheManager` (inject it by its class), the REQUEST-scoped `TENANT_ID`, and
+ * registers `CachedInterceptor` and `InvalidateTagsInterceptor` globally (see the
+ * `interceptor` extra). Options are validated when the app boots; the manager (stores,
+ * connections) is closed on application shutdown.
+ */
+@Module({
+  imports: [DiscoveryModule],
+  exports: CACHE_EXPORTS,
+})
+export class CacheModule extends ConfigurableCacheModule {}

@@ -1,0 +1,27 @@
+import { SetMetadata } from '@nestjs/common';
+import { INVALIDATE_TAGS_METADATA } from '../cache.constants.js';
+import type { InvalidateTagsOptions, TagsSource } from '../interfaces/cached-options.interface.js';
+
+/** What `@InvalidateTags()` stores as metadata. */
+export interface InvalidateTagsMetadata {
+  readonly tags: TagsSource;
+  readonly options: InvalidateTagsOptions;
+}
+
+/**
+ * After the handler succeeds (it did not throw and the status is below 400), deletes the
+ * entries of the request's tenant written with any of `tags`, before the response is sent:
+ *
+ * ```ts
+ * @Put(':id')
+ * @InvalidateTags((req) => [`product:${req.params.id}`])
+ * update(…) { … }
+ * ```
+ *
+ * A failed invalidation does not fail the request: it is logged (once per burst), counted,
+ * and retried in the background with backoff (`invalidationRetry`).
+ */
+export function InvalidateTags(tags: TagsSource, options: InvalidateTagsOptions = {}): MethodDecorator {
+  const metadata: InvalidateTagsMetadata = { tags, options: { ...options } };
+  return SetMetadata(INVALIDATE_TAGS_METADATA, metadata);
+}

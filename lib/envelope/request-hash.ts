@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** What the key of a cached HTTP response is computed from. */
+export interface RequestHashInput {
+  /** The module's `keyVersion`. */
+  readonly keyVersion: string;
+  /** Controller class name. */
+  readonly controller: string;
+  /** Handler method name. */
+  readonly handler: string;
+  /** Upper-case HTTP method; pass `GET` for `HEAD` so both share one entry. */
+  readonly method: string;
+  /** The route template (`/products/:id`), as the platform reports it. */
+  readonly routePath: string;
+  /** The request target as received (path and query, undecoded): `req.originalUrl ?? req.url`. */
+  readonly url: string;
+  /** Lowercased header names the route varies on, sorted, without duplicates. */
+  readonly vary: readonly string[];
+  readonly headers: IncomingHttpHeaders;
+  /** The route's custom key part, if any. */
+  readonly custom: string | undefined;
+  /** `'tenant'`, `'user'` or `'global'`. */
+  readonly scope: string;
+  /** The tenant id (`undefined` for the global scope). */
+  readonly tenant: string | undefined;
+  /** The user id for `scope: 'user'`. */
+  readonly user: string | undefined;
+  /** Canonical JSON of the body, for methods other than GET/HEAD that a route opts into. */
+  readonly body?: string | undefined;
+}
+
+/**
+ * The key of a cached HTTP response: SHA-256, base64url (43 characters), over a canonical
+ * encoding of every input. Each field is written as `<length>:<value>` (or `-` when absent),
+ * so no two different inputs encode alike whatever the fields contain, and the encoding is
+ * hashed as UTF-16 so even lone surrogates stay distinct. Hence nothing from the URL reaches a
+ * storage key unhashed, and:
+ * - the path is the raw request path (`/a/b`, `/a/b/`, `/a/b.css`, `/a/b;x`, `/a%2Fb`, `/A/b`
+ *   all differ), which determines its decoded form and the route parameters;
+ * - query parameters are sorted by name (stable, so a repeated parameter keeps its order), so
+ *   `?a=1&b=2` and `?b=2&a=1` share an entry; names and values are compared decoded;
+ * - each vary header counts by its exact value, absent and empty being different.
+ */
+export function requestHash(input: RequestHashInput): string {
+  let s = 'ntc-http-1|';
+  s += field(input.keyVersion) + field(input.controller) + field(input.handler) + field(input.method) + field(input.routePath);
+  const url = input.url;
+  const q = url.indexOf('?');
+  s += field(q === -1 ? url : url.slice(0, q));
+  s += q === -1 || q === url.length - 1 ? '0;' : canonicalQuery(url.slice(q + 1));
+  const vary = input.vary;
+  s += `${vary.length};`;
+  for (let i = 0; i < vary.length; i++) {
+    const name = vary[i]!;
+    s += field(name);
+    const value = input.headers[name];
+    if (value === undefined) s += '-';
+    else if (typeof value === 'string') s += field(value);
+    else s += `*${value.length};${value.map(field).join('')}`;
+  }
+  s += opt(input.custom) + field(input.scope) + opt(input.tenant) + opt(input.user) + opt(input.body);
+  return createHash('sha256').update(s, 'utf16le').digest('base64url');
+}
+
+function field(value: string): string {
+  return `${value.length}:${value}`;
+}
+
+function opt(value: string | undefined): string {
+  return value === undefined ? '-' : field(value);
+}
+
+/** `count;` then each parameter sorted by decoded name: name, then `=value` or `~` (no `=`). */
+function canonicalQuery(query: string): string {
+  const hash = query.indexOf('#');
+  if (hash !== -1) query = query.slice(0, hash);
+  const pairs: [string, string][] = [];
+  for (const part of query.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = decode(eq === -1 ? part : part.slice(0, eq));
+    pairs.push([name, eq === -1 ? '~' : `=${decode(part.slice(eq + 1))}`]);
+  }
+  if (pairs.length > 1) pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let out = `${pairs.length};`;
+  for (const [name, value] of pairs) out += field(name) + field(value);
+  return out;
+}
+
+/** Form-decodes a query component; one that is not valid percent-encoding is kept raw, marked. */
+function decode(component: string): string {
+  if (component.indexOf('%') === -1 && component.indexOf('+') === -1) return `d${component}`;
+  try {
+    return `d${decodeURIComponent(component.replace(/\+/g, ' '))}`;
+  } catch {
+    return `r${component}`;
+  }
+}
+
+/**
+ * JSON with object keys sorted, for keying request bodies: `{a:1,b:2}` and `{b:2,a:1}` encode
+ * alike. Returns `undefined` for a body that is not JSON-like (a stream, a cycle).
+ */
+export function canonicalJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value, (_key, v: unknown) => {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+      // A null prototype, so a "__proto__" key is kept as data.
+      const sorted: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+      for (const k of Object.keys(v as object).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+      return sorted;
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/** A strong ETag of a body: a quoted SHA-256 (base64url). */
+export function strongEtag(body: string): string {
+  return `"${createHash('sha256').update(body).digest('base64url')}"`;
+}
+
+/** Whether an `If-None-Match` header value matches `etag` (weak comparison, as RFC 9110 asks for GET/HEAD). */
+export function ifNoneMatchMatches(header: string | string[] | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (text.trim() === '*') return true;
+  for (const raw of text.split(',')) {
+    let tag = raw.trim();
+    if (tag.startsWith('W/')) tag = tag.slice(2);
+    if (tag === etag) return true;
+  }
+  return false;
+}

@@ -1,0 +1,89 @@
+// The public surface of nestjs-tenant-cache. Explicit named exports only: anything not listed
+// here is internal. RedisStore is exported as a type only, so an app on the memory store never
+// loads ioredis (an optional peer); `{ store: { type: 'redis', … } }` loads it on demand.
+
+// ---- Nest module ----
+export { CacheModule } from './cache.module.js';
+export { CACHE_MODULE_OPTIONS, CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA, TENANT_ID, X_CACHE_HEADER } from './cache.constants.js';
+export { DEFAULT_CACHEABLE_HEADERS, DEFAULT_VARY } from './cache.providers.js';
+export type {
+  CacheModuleExtras,
+  CacheModuleOptions,
+  CacheModuleOptionsFactory,
+  InvalidationRetryOptions,
+  MissingTenantPolicy,
+} from './interfaces/cache-module-options.interface.js';
+
+// ---- decorators ----
+export { Cached } from './decorators/cached.decorator.js';
+export { InvalidateTags } from './decorators/invalidate-tags.decorator.js';
+export { NoCache } from './decorators/no-cache.decorator.js';
+export { InjectTenant } from './decorators/inject-tenant.decorator.js';
+export type { CachedOptions, CacheScope, InvalidateTagsOptions, TagsSource, UserIdResolver } from './interfaces/cached-options.interface.js';
+
+// ---- interceptors (for subclassing or manual registration) ----
+export { CachedInterceptor } from './interceptors/cached.interceptor.js';
+export type { StoredBody } from './interceptors/cached.interceptor.js';
+export { InvalidateTagsInterceptor } from './interceptors/invalidate-tags.interceptor.js';
+export { CacheRuntime } from './interceptors/cache-runtime.js';
+export type { CachedRoute, RouteMeta } from './interceptors/route-registry.js';
+
+// ---- tenant resolution ----
+export { fromHeader, fromSubdomain, fromUser } from './tenant/tenant-strategies.js';
+export type { SubdomainOptions } from './tenant/tenant-strategies.js';
+export type { CacheRequest, TenantResolution, TenantResolver, TenantResolverFn, TenantStrategy } from './interfaces/tenant-resolver.interface.js';
+
+// ---- the cache ----
+export { CacheManager } from './cache/cache-manager.js';
+export type { CacheHealth, CacheStatsReport } from './cache/cache-manager.js';
+export { TenantCache } from './cache/tenant-cache.js';
+export type { EntryWrite, GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
+export type { TenantContext } from './cache/tenant-context.js';
+export type { TenantCounters } from './cache/tenant-stats.js';
+export type {
+  CacheManagerOptions,
+  MemoryStoreConfig,
+  RedisStoreConfig,
+  SetOptions,
+  StoreConfig,
+  TenantStoresOptions,
+  WrapOptions,
+} from './interfaces/cache-options.interface.js';
+
+// ---- stores ----
+export { MemoryStore } from './stores/memory.store.js';
+export type { RedisStore } from './stores/redis.store.js';
+export type { MemoryStoreOptions } from './interfaces/memory-store-options.interface.js';
+export type { RedisStoreOptions } from './interfaces/redis-store-options.interface.js';
+export type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './interfaces/cache-store.interface.js';
+export type { Envelope, HttpMeta } from './envelope/envelope.js';
+export type { KeyScope, StorageKey } from './envelope/keys.js';
+
+// ---- health and observability ----
+export { CacheHealthIndicator } from './health/cache.health-indicator.js';
+export type { CacheHealthResult } from './health/cache.health-indicator.js';
+export { CACHE_CHANNELS } from './observability/cache-channels.js';
+export type { CacheEvent, CacheEventKind } from './observability/cache-channels.js';
+export type { TelemetryOptions } from './observability/cache-telemetry.js';
+
+// ---- errors ----
+export {
+  CacheClosedError,
+  CacheConfigError,
+  CacheConnectionError,
+  CacheError,
+  CacheMissError,
+  CacheOperationError,
+  CasConflictError,
+  DecodeError,
+  EncodeError,
+  InvalidKeyError,
+  InvalidTtlError,
+  PayloadTooLargeError,
+  TenantRequiredError,
+} from './errors/cache.errors.js';
+
+// ---- utilities ----
+export type { Clock } from './utils/clock.js';
+export type { Duration } from './utils/duration.js';
+export type { CacheLogger } from './utils/error-reporter.js';

@@ -1,0 +1,112 @@
+import { Inject, Injectable, type ExecutionContext, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, Reflector } from '@nestjs/core';
+import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.constants.js';
+import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
+import { CacheManager } from '../cache/cache-manager.js';
+import type { TenantCache } from '../cache/tenant-cache.js';
+import { CacheClosedError, CacheError } from '../errors/cache.errors.js';
+import type { CacheRequest, TenantResolverFn } from '../interfaces/tenant-resolver.interface.js';
+import { resolveTenant } from '../tenant/tenant-resolution.js';
+import { RouteRegistry } from './route-registry.js';
+
+/** Longest delay between two invalidation retries. */
+const MAX_RETRY_DELAY_MS = 30_000;
+
+/**
+ * What the interceptors and the `TENANT_ID` provider share, one per CacheModule instance (a
+ * singleton; it never depends on the request): the validated options, the manager, the tenant
+ * resolver, the route metadata computed at start-up, and the background invalidation retries.
+ * It also closes the manager when the app shuts down.
+ */
+@Injectable()
+export class CacheRuntime implements OnModuleInit, OnApplicationShutdown {
+  readonly routes: RouteRegistry;
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private shuttingDown = false;
+  private readonly report = (kind: string, message: string): void => this.manager.reportError(kind, message);
+
+  constructor(
+    @Inject(RESOLVED_CACHE_OPTIONS) readonly options: ResolvedCacheModuleOptions,
+    readonly manager: CacheManager,
+    @Inject(TENANT_RESOLVER_FN) private readonly resolver: TenantResolverFn,
+    private readonly discovery: DiscoveryService,
+    reflector: Reflector,
+  ) {
+    this.routes = new RouteRegistry(options, reflector, options.logger);
+  }
+
+  /** Scans every controller: validates `@Cached()` options, warns about uncacheable handlers. */
+  onModuleInit(): void {
+    const controllers = new Set<object>();
+    for (const wrapper of this.discovery.getControllers()) {
+      if (typeof wrapper.metatype === 'function') controllers.add(wrapper.metatype);
+    }
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+    this.routes.scan(controllers as Set<Function>);
+  }
+
+  /** The validated tenant id of a request, or `undefined`; synchronous when the resolver is. */
+  resolveTenant(request: CacheRequest, context: ExecutionContext | undefined): string | undefined | Promise<string | undefined> {
+    return resolveTenant(this.resolver, request, context, this.report);
+  }
+
+  /**
+   * Invalidates `tags` in `cache`. A failure does not reject: it is logged (once per burst),
+   * counted, and retried in the background with exponential backoff.
+   */
+  async invalidate(cache: TenantCache, tags: readonly string[]): Promise<void> {
+    if (tags.length === 0) return;
+    try {
+      await cache.invalidateTags(tags);
+    } catch (err) {
+      if (!this.shouldRetry(err)) return;
+      const { retries } = this.options.invalidationRetry;
+      this.report('invalidate tags', `Invalidating ${tags.length} tag(s) failed (${codeOf(err)}); retrying in the background up to ${retries} time(s).`);
+      this.scheduleRetry(cache, tags, 1);
+    }
+  }
+
+  private scheduleRetry(cache: TenantCache, tags: readonly string[], attempt: number): void {
+    const { retries, backoffMs } = this.options.invalidationRetry;
+    if (attempt > retries) {
+      this.report('invalidate tags gave up', `Invalidating ${tags.length} tag(s) still failed after ${retries} retries; entries with those tags stay until they expire.`);
+      return;
+    }
+    const delay = Math.min(backoffMs * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS);
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      cache.invalidateTags(tags).then(
+        () => undefined,
+        (err: unknown) => {
+          if (!this.shouldRetry(err)) return;
+          this.report('invalidate tags', `Retry ${attempt} of invalidating ${tags.length} tag(s) failed (${codeOf(err)}).`);
+          this.scheduleRetry(cache, tags, attempt + 1);
+        },
+      );
+    }, delay);
+    timer.unref();
+    this.retries.add(timer);
+  }
+
+  private shouldRetry(err: unknown): boolean {
+    return !this.shuttingDown && !(err instanceof CacheClosedError);
+  }
+
+  /** Retries in flight (for tests and diagnostics). */
+  get pendingRetries(): number {
+    return this.retries.size;
+  }
+
+  /** Stops the retries and closes the manager (its stores and connections). Idempotent. */
+  async onApplicationShutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
+    await this.manager.close();
+  }
+}
+
+function codeOf(err: unknown): string {
+  if (err instanceof CacheError) return err.code;
+  return err instanceof Error ? err.name : typeof err;
+}

@@ -1,0 +1,288 @@
+import { BadRequestException, Injectable, StreamableFile, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { isObservable, map, Observable, of } from 'rxjs';
+import { X_CACHE_HEADER } from '../cache.constants.js';
+import type { TenantCache } from '../cache/tenant-cache.js';
+import type { Envelope, HttpMeta } from '../envelope/envelope.js';
+import { canonicalJson, ifNoneMatchMatches, requestHash, strongEtag } from '../envelope/request-hash.js';
+import type { CacheRequest } from '../interfaces/tenant-resolver.interface.js';
+import { CacheRuntime } from './cache-runtime.js';
+import { headerText, isFastifyReply, setHeader, setStatus, type HttpResponseLike } from './http-response.js';
+import type { CachedRoute, RouteMeta } from './route-registry.js';
+
+/** The stored body of a cached response: the bytes sent, as a string; `null` for no body. */
+export type StoredBody = string | null;
+
+/** Never stored or replayed from a handler: cookies, our own headers, per-message framing. */
+const NEVER_STORED = new Set(['set-cookie', 'x-cache', 'etag', 'age', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
+const JSON_TYPE = 'application/json; charset=utf-8';
+/** What each platform sends a string as when the handler sets no Content-Type. */
+const EXPRESS_TEXT_TYPE = 'text/html; charset=utf-8';
+const FASTIFY_TEXT_TYPE = 'text/plain; charset=utf-8';
+const NO_STORE_RE = /(?:^|[\s,])(?:no-store|private)(?:$|[\s,=])/i;
+
+/**
+ * Serves `@Cached()` routes from the cache of the request's tenant, and runs every HTTP handler
+ * with its tenant as the current one (`CacheManager.current()`, through AsyncLocalStorage).
+ *
+ * CacheModule registers it globally (`APP_INTERCEPTOR`); it does nothing but set the tenant
+ * context on routes without cache decorators. A singleton: it never injects the
+ * REQUEST-scoped `TENANT_ID`, so controllers stay singletons too.
+ *
+ * Override a protected hook in a subclass and pass it as `CacheModule.forRoot({ interceptor })`:
+ * `resolveTenant`, `isRequestCacheable`, `trackBy`, `isResponseCacheable`, `serialize`.
+ */
+@Injectable()
+export class CachedInterceptor implements NestInterceptor {
+  constructor(protected readonly runtime: CacheRuntime) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> | Promise<Observable<unknown>> {
+    if (context.getType() !== 'http') return next.handle();
+    const route = this.runtime.routes.lookup(context.getClass(), context.getHandler());
+    const tenant = this.resolveTenant(context);
+    if (typeof tenant === 'object') return tenant.then((id) => this.handle(context, next, route, id));
+    return this.handle(context, next, route, tenant);
+  }
+
+  /** The tenant of the request (validated), or `undefined`. Default: the module's `tenant` strategy. */
+  protected resolveTenant(context: ExecutionContext): string | undefined | Promise<string | undefined> {
+    return this.runtime.resolveTenant(context.getArgByIndex<CacheRequest>(0), context);
+  }
+
+  /**
+   * Whether this request may be served from and stored in the cache (before the tenant and
+   * the key): the route can be cached, the method is listed, no `Authorization` unless the
+   * route names a `scope`, and the route's `condition` holds.
+   */
+  protected isRequestCacheable(context: ExecutionContext, route: CachedRoute): boolean {
+    if (route.bypass !== undefined) return false;
+    const req = context.getArgByIndex<CacheRequest>(0);
+    if (!route.methods.has(req.method ?? '')) return false;
+    if (!route.explicitScope && req.headers.authorization !== undefined) return false;
+    if (route.condition !== undefined) {
+      try {
+        return route.condition(req) === true;
+      } catch (err) {
+        this.reportUserError('condition', err);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The key of the request within its tenant's cache (the request hash), or `undefined` to
+   * bypass the cache (a `scope: 'user'` route without a user, a key function that fails).
+   */
+  protected trackBy(context: ExecutionContext, route: CachedRoute, tenant: string | undefined): string | undefined {
+    const req = context.getArgByIndex<CacheRequest>(0);
+    let user: string | undefined;
+    let custom: string | undefined;
+    let body: string | undefined;
+    try {
+      if (route.scope === 'user') {
+        user = route.userId(req);
+        if (typeof user !== 'string' || user === '') return undefined;
+      }
+      if (route.key !== undefined) {
+        custom = typeof route.key === 'string' ? route.key : route.key(req);
+        if (typeof custom !== 'string') return undefined;
+      }
+    } catch (err) {
+      this.reportUserError(route.scope === 'user' && user === undefined ? 'userId' : 'key', err);
+      return undefined;
+    }
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    if (method !== 'GET') {
+      body = canonicalJson(req.body ?? null);
+      if (body === undefined) return undefined;
+    }
+    return `http:${requestHash({
+      keyVersion: this.runtime.options.keyVersion,
+      controller: route.controller,
+      handler: route.handler,
+      method,
+      routePath: routeTemplate(req),
+      url: (req.originalUrl as string | undefined) ?? req.url ?? '',
+      vary: route.vary,
+      headers: req.headers,
+      custom,
+      scope: route.scope,
+      tenant: route.scope === 'global' ? undefined : tenant,
+      user,
+      body,
+    })}`;
+  }
+
+  /**
+   * Whether the handler's response may be stored: a 2xx status, no `Set-Cookie`, no
+   * `Cache-Control: no-store` or `private`, no `Vary: *`, and a body that is not a stream.
+   */
+  protected isResponseCacheable(context: ExecutionContext, _route: CachedRoute, value: unknown): boolean {
+    const res = context.getArgByIndex<HttpResponseLike>(1);
+    const status = res.statusCode;
+    if (status < 200 || status > 299) return false;
+    if (value instanceof StreamableFile) return false;
+    if (res.getHeader('set-cookie') !== undefined) return false;
+    const cacheControl = headerText(res.getHeader('cache-control'));
+    if (cacheControl !== undefined && NO_STORE_RE.test(cacheControl)) return false;
+    const vary = headerText(res.getHeader('vary'));
+    if (vary !== undefined && vary.split(',').some((v) => v.trim() === '*')) return false;
+    return true;
+  }
+
+  /**
+   * The bytes the platform would send for `value`, as a string, and the Content-Type it would
+   * send them with; `undefined` for a value that is not cached (a stream, binary data).
+   * Objects and arrays are JSON; `null`/`undefined` are no body.
+   */
+  protected serialize(value: unknown, res: HttpResponseLike): { body: StoredBody; contentType: string | undefined } | undefined {
+    if (value === undefined || value === null) return { body: null, contentType: undefined };
+    const fastify = isFastifyReply(res);
+    switch (typeof value) {
+      case 'string':
+        return { body: value, contentType: fastify ? FASTIFY_TEXT_TYPE : EXPRESS_TEXT_TYPE };
+      case 'number':
+      case 'boolean':
+        // Express sends String(value) as HTML; Fastify serialises it as JSON.
+        return fastify ? { body: JSON.stringify(value), contentType: JSON_TYPE } : { body: String(value), contentType: EXPRESS_TEXT_TYPE };
+      case 'object': {
+        if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || isObservable(value) || typeof (value as { pipe?: unknown }).pipe === 'function') return undefined;
+        if (typeof (value as { getReader?: unknown }).getReader === 'function' || (typeof Response !== 'undefined' && value instanceof Response)) return undefined;
+        if (typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function') return undefined;
+        const json = JSON.stringify(value);
+        return json === undefined ? undefined : { body: json, contentType: JSON_TYPE };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  // ---- internals ----
+
+  private handle(context: ExecutionContext, next: CallHandler, meta: RouteMeta | null, tenant: string | undefined): Observable<unknown> | Promise<Observable<unknown>> {
+    const route = meta?.cached;
+    if (route === undefined) {
+      if (tenant === undefined && meta?.invalidate?.scope === 'tenant' && this.runtime.options.onMissingTenant === 'reject') throw missingTenant();
+      return this.withTenant(tenant, next);
+    }
+    const res = context.getArgByIndex<HttpResponseLike>(1);
+    if (tenant === undefined && route.scope !== 'global') {
+      if (this.runtime.options.onMissingTenant === 'reject') throw missingTenant();
+      return this.bypass(res, tenant, next, 'no tenant');
+    }
+    if (!this.isRequestCacheable(context, route)) return this.bypass(res, tenant, next, 'request not cacheable');
+    const key = this.trackBy(context, route, tenant);
+    if (key === undefined) return this.bypass(res, tenant, next, 'no key');
+    const manager = this.runtime.manager;
+    const cache = route.scope === 'global' ? manager.global() : manager.forTenant(tenant!);
+    return this.lookup(context, next, route, cache, key, tenant, res);
+  }
+
+  private async lookup(context: ExecutionContext, next: CallHandler, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike): Promise<Observable<unknown>> {
+    let entry: Envelope<StoredBody> | undefined;
+    try {
+      entry = await cache.getEntry<StoredBody>(key); // fails open: a store error reads as a miss
+    } catch {
+      return this.bypass(res, tenant, next, 'cache closed'); // during shutdown
+    }
+    if (entry !== undefined && entry.http !== undefined) return of(this.replay(context.getArgByIndex<CacheRequest>(0), res, entry, entry.http));
+    const before = res.getHeaders();
+    return this.withTenant(tenant, next).pipe(map((value) => this.store(context, route, cache, key, tenant, res, before, value)));
+  }
+
+  /** Sends a stored response: status, recorded headers, the exact body; 304 when `If-None-Match` matches. */
+  private replay(req: CacheRequest, res: HttpResponseLike, entry: Envelope<StoredBody>, http: HttpMeta): unknown {
+    setHeader(res, X_CACHE_HEADER, 'HIT');
+    setHeader(res, 'age', String(Math.max(0, Math.floor((this.runtime.options.clock.now() - entry.createdAt) / 1000))));
+    setHeader(res, 'etag', http.etag);
+    const notModified = ifNoneMatchMatches(req.headers['if-none-match'], http.etag);
+    for (const [name, value] of http.headers) {
+      if (!notModified || name !== 'content-type') setHeader(res, name, value);
+    }
+    if (notModified) {
+      setStatus(res, 304);
+      return undefined;
+    }
+    if (res.statusCode !== http.status) setStatus(res, http.status);
+    return entry.value ?? undefined;
+  }
+
+  /** After the handler (a miss): store the response if it may be, and send exactly what was stored. */
+  private store(context: ExecutionContext, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, before: Record<string, unknown>, value: unknown): unknown {
+    const serialized = this.isResponseCacheable(context, route, value) ? this.serialize(value, res) : undefined;
+    if (serialized === undefined) {
+      setHeader(res, X_CACHE_HEADER, 'BYPASS');
+      this.runtime.manager.recordBypass(tenant, 'response not cacheable');
+      return value;
+    }
+    const req = context.getArgByIndex<CacheRequest>(0);
+    let tags: readonly string[] | undefined;
+    try {
+      tags = typeof route.tags === 'function' ? route.tags(req) : route.tags;
+    } catch (err) {
+      this.reportUserError('tags', err, tenant);
+      setHeader(res, X_CACHE_HEADER, 'BYPASS');
+      return value;
+    }
+    const { body, contentType } = serialized;
+    if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
+    const etag = strongEtag(body ?? '');
+    const http: HttpMeta = { status: res.statusCode, headers: this.recordedHeaders(res, before), etag };
+    // Not awaited: the response does not wait for the write. A failed write is already
+    // logged (once per burst) and counted by the cache; the response is served regardless.
+    cache.setEntry<StoredBody>(key, { value: body, ttl: route.ttlMs, tags, http }).catch(() => undefined);
+    setHeader(res, X_CACHE_HEADER, 'MISS');
+    setHeader(res, 'etag', etag);
+    if (ifNoneMatchMatches(req.headers['if-none-match'], etag)) {
+      setStatus(res, 304);
+      return undefined;
+    }
+    return body ?? undefined;
+  }
+
+  /** The allowlisted headers the handler set or changed, plus the Content-Type. */
+  private recordedHeaders(res: HttpResponseLike, before: Record<string, unknown>): [string, string][] {
+    const after = res.getHeaders();
+    const allow = this.runtime.options.cacheableHeaders;
+    const out: [string, string][] = [];
+    for (const name of Object.keys(after)) {
+      const lower = name.toLowerCase();
+      if (NEVER_STORED.has(lower)) continue;
+      const value = headerText(after[name]);
+      if (value === undefined) continue;
+      if (lower !== 'content-type' && (!allow(lower) || headerText(before[name]) === value)) continue;
+      out.push([lower, value]);
+    }
+    return out;
+  }
+
+  private bypass(res: HttpResponseLike, tenant: string | undefined, next: CallHandler, reason: string): Observable<unknown> {
+    setHeader(res, X_CACHE_HEADER, 'BYPASS');
+    this.runtime.manager.recordBypass(tenant, reason);
+    return this.withTenant(tenant, next);
+  }
+
+  /** Runs the handler (and the interceptors after this one) with `tenant` as the current tenant. */
+  private withTenant(tenant: string | undefined, next: CallHandler): Observable<unknown> {
+    if (tenant === undefined) return next.handle();
+    const context = this.runtime.manager.context;
+    return new Observable((subscriber) => context.run(tenant, () => next.handle().subscribe(subscriber)));
+  }
+
+  private reportUserError(option: string, err: unknown, tenant?: string): void {
+    const name = err instanceof Error ? err.name : typeof err;
+    this.runtime.manager.reportError(`@Cached() ${option}`, `A @Cached() ${option} function threw (${name}); the request bypassed the cache.`, tenant);
+  }
+}
+
+function missingTenant(): BadRequestException {
+  return new BadRequestException('The tenant of this request could not be resolved.');
+}
+
+/** The route template as the platform reports it (Express `req.route.path`, Fastify `routeOptions.url`). */
+function routeTemplate(req: CacheRequest): string {
+  const express = (req.route as { path?: unknown } | undefined)?.path;
+  if (express !== undefined) return String(express);
+  const fastify = (req.routeOptions as { url?: unknown } | undefined)?.url;
+  return fastify === undefined ? '' : String(fastify);
+}

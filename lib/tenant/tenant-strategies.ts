@@ -1,0 +1,123 @@
+import type { CacheRequest, TenantResolverFn } from '../interfaces/tenant-resolver.interface.js';
+
+/**
+ * The tenant is the value of a request header, e.g. `fromHeader('x-tenant-id')`. Works on
+ * Express and Fastify (both expose lowercased `req.headers`). A repeated header uses its
+ * first value; a blank one is no tenant.
+ *
+ * Only use a header the client cannot forge for another tenant (one your gateway sets after
+ * authenticating, or one a guard checks against the user): the cache trusts it.
+ */
+export function fromHeader(name: string): TenantResolverFn {
+  if (typeof name !== 'string' || name.trim() === '') throw new TypeError('fromHeader(name): expected a header name such as "x-tenant-id"');
+  const header = name.trim().toLowerCase();
+  const resolver: TenantResolverFn = (req) => {
+    const value = req.headers[header];
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first === undefined) return undefined;
+    const trimmed = first.trim();
+    return trimmed === '' ? undefined : trimmed;
+  };
+  return named(resolver, `fromHeader(${header})`);
+}
+
+/** Options of `fromSubdomain()`. */
+export interface SubdomainOptions {
+  /**
+   * The domain tenants are subdomains of, e.g. `'example.com'` (or several). With it, only
+   * `<tenant>.example.com` resolves (exactly one label more); other hosts have no tenant.
+   * Without it, the leftmost label of any host with at least three labels is the tenant.
+   * Default: none.
+   */
+  baseDomain?: string | readonly string[];
+  /** Leftmost labels that are not tenants (case-insensitive). Default `['www']`. */
+  ignore?: readonly string[];
+  /**
+   * Read `X-Forwarded-Host` (first value) before `Host`. Only enable behind a proxy that sets
+   * it, otherwise a client can pick its tenant. Default false.
+   */
+  trustForwardedHost?: boolean;
+}
+
+const IPV4_RE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
+const LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * The tenant is the leftmost label of the host: `acme.example.com` → `'acme'`. Ports are
+ * ignored; IP addresses, `localhost`, bare domains and ignored labels (`www`) have no tenant.
+ * The result is lowercased (host names are case-insensitive).
+ */
+export function fromSubdomain(options: SubdomainOptions = {}): TenantResolverFn {
+  const bases = options.baseDomain === undefined ? [] : (typeof options.baseDomain === 'string' ? [options.baseDomain] : [...options.baseDomain]).map((b) => b.toLowerCase().replace(/^\.+|\.+$/g, ''));
+  if (bases.some((b) => b === '')) throw new TypeError('fromSubdomain({ baseDomain }): expected a domain such as "example.com"');
+  const ignore = new Set((options.ignore ?? ['www']).map((label) => label.toLowerCase()));
+  const forwarded = options.trustForwardedHost === true;
+  const resolver: TenantResolverFn = (req) => {
+    const host = hostOf(req, forwarded);
+    if (host === undefined) return undefined;
+    let label: string | undefined;
+    if (bases.length > 0) {
+      for (const base of bases) {
+        if (host.length > base.length + 1 && host.endsWith(base) && host[host.length - base.length - 1] === '.') {
+          const rest = host.slice(0, host.length - base.length - 1);
+          if (!rest.includes('.')) label = rest;
+          break;
+        }
+      }
+    } else {
+      const labels = host.split('.');
+      if (labels.length >= 3) label = labels[0];
+    }
+    if (label === undefined || !LABEL_RE.test(label) || ignore.has(label)) return undefined;
+    return label;
+  };
+  return named(resolver, 'fromSubdomain()');
+}
+
+/** The host name of a request, lowercased, without port or trailing dot; `undefined` for an IP. */
+function hostOf(req: CacheRequest, forwarded: boolean): string | undefined {
+  let raw: string | string[] | undefined = forwarded ? req.headers['x-forwarded-host'] : undefined;
+  if (Array.isArray(raw)) raw = raw[0];
+  if (typeof raw === 'string') raw = raw.split(',')[0];
+  raw ??= req.headers.host ?? (req.headers[':authority'] as string | undefined);
+  if (typeof raw !== 'string') return undefined;
+  let host = raw.trim().toLowerCase();
+  if (host.startsWith('[')) return undefined; // IPv6 literal
+  const colon = host.indexOf(':');
+  if (colon !== -1) host = host.slice(0, colon);
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (host === '' || IPV4_RE.test(host)) return undefined;
+  return host;
+}
+
+/**
+ * The tenant is a field of `req.user` (set by the app's authentication guard or middleware)
+ * at a dotted path: `fromUser('tenantId')`, `fromUser('org.id')`. Strings and finite numbers
+ * are accepted (numbers as their decimal string).
+ *
+ * Interceptors run after guards, so `@Cached()` sees the user. The REQUEST-scoped `TENANT_ID`
+ * provider is built by Nest before guards run: with this strategy it only sees a user set by
+ * a middleware; in handlers use `CacheManager.currentTenantId()`.
+ */
+export function fromUser(path: string): TenantResolverFn {
+  if (typeof path !== 'string' || path === '' || path.split('.').some((part) => part === '')) {
+    throw new TypeError('fromUser(path): expected a property path such as "tenantId" or "org.id"');
+  }
+  const parts = path.split('.');
+  const resolver: TenantResolverFn = (req) => {
+    let value: unknown = req.user;
+    for (const part of parts) {
+      if (value === null || typeof value !== 'object') return undefined;
+      value = (value as Record<string, unknown>)[part];
+    }
+    if (typeof value === 'string') return value;
+    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+    return undefined;
+  };
+  return named(resolver, `fromUser(${path})`);
+}
+
+function named(fn: TenantResolverFn, name: string): TenantResolverFn {
+  Object.defineProperty(fn, 'name', { value: name });
+  return fn;
+}
