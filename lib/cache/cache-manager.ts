@@ -3,6 +3,7 @@ import { CacheClosedError, CacheConfigError, TenantRequiredError } from '../erro
 import type { CacheManagerOptions } from '../interfaces/cache-options.interface.js';
 import type { CacheStore, StoreHealth, StoreObserver, StoreStats } from '../interfaces/cache-store.interface.js';
 import { MemoryStore } from '../stores/memory.store.js';
+import { CircuitBreakerStore, type CircuitState } from '../stores/circuit-breaker.store.js';
 import { combineObservers, createStore, isCacheStore } from '../stores/store.factory.js';
 import { CacheTelemetry } from '../observability/cache-telemetry.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
@@ -36,6 +37,8 @@ export interface CacheHealth {
   readonly store: StoreHealth;
   /** Dedicated tenant stores open, when `tenantStores` is configured. */
   readonly tenantStoresOpen?: number;
+  /** State of the circuit breaker around a remote store. */
+  readonly circuit?: CircuitState;
 }
 
 export interface CacheStatsReport extends TenantCounters {
@@ -82,6 +85,17 @@ export class CacheManager {
       throw new CacheConfigError('store', `a '${String(options.store.type)}' store is created asynchronously`, 'use `await CacheManager.create(options)` (CacheModule does this for you)');
     }
     this.options = resolved;
+    // Remote stores get a circuit breaker: while one keeps failing, calls fail fast (served by
+    // the handler at once) instead of each waiting for its own timeout.
+    if (store.kind !== 'memory' && resolved.circuitBreaker !== false && !(store instanceof CircuitBreakerStore)) {
+      const telemetry = prepared.telemetry;
+      const reporter = new ErrorReporter(resolved.logger, 0, resolved.clock);
+      const kind = store.kind;
+      store = new CircuitBreakerStore(store, resolved.circuitBreaker, resolved.clock, (state) => {
+        telemetry.recordCircuit(state, kind);
+        if (state !== 'half-open') reporter.report(`circuit ${state}`, state === 'open' ? `Circuit to the ${kind} store opened after repeated failures; serving without the cache until a probe succeeds.` : `Circuit to the ${kind} store closed; caching again.`);
+      });
+    }
     this.core = this.makeCore(store, stats, prepared.telemetry);
     this.globalCache = new TenantCache(this.core, KeyScope.of(resolved.namespace, GLOBAL_SCOPE));
   }
@@ -219,7 +233,13 @@ export class CacheManager {
     } catch (err) {
       store = { ok: false, detail: (err as Error)?.message ?? 'health check failed' };
     }
-    return this.core.pool === undefined ? { ok: store.ok, store } : { ok: store.ok, store, tenantStoresOpen: this.core.pool.size };
+    const circuit = this.core.store instanceof CircuitBreakerStore ? this.core.store.circuitState : undefined;
+    return {
+      ok: store.ok,
+      store,
+      ...(this.core.pool === undefined ? {} : { tenantStoresOpen: this.core.pool.size }),
+      ...(circuit === undefined ? {} : { circuit }),
+    };
   }
 
   async stats(): Promise<CacheStatsReport> {

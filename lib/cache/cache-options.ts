@@ -18,12 +18,14 @@ export interface ResolvedManagerOptions {
   errorBurstMs: number;
   clock: Clock;
   telemetry: TelemetryOptions;
+  circuitBreaker: { failureThreshold: number; cooldownMs: number } | false;
   tenantStores:
     | { factory: NonNullable<CacheManagerOptions['tenantStores']>['factory']; maxOpen: number; idleMs: number; retryBackoffMs: number }
     | undefined;
 }
 
-const MANAGER_KEYS = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry'];
+const MANAGER_KEYS = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker'];
+const CIRCUIT_KEYS = ['failureThreshold', 'cooldown'];
 const TELEMETRY_KEYS = ['tenantAttribute', 'maxTenantLabels', 'name'];
 const TENANT_STORE_KEYS = ['factory', 'maxOpen', 'idleTimeout', 'retryBackoff'];
 
@@ -82,9 +84,20 @@ export function resolveManagerOptions(options: CacheManagerOptions, extraKeys: r
     throw new CacheConfigError(`${prefix}telemetry.tenantAttribute`, `expected 'bounded' or 'none', got ${JSON.stringify(telemetry.tenantAttribute)}`, "use 'bounded' (default) or 'none'");
   }
   const resolvedTelemetry: TelemetryOptions = { ...telemetry, maxTenantLabels: positiveInteger(telemetry.maxTenantLabels, 50, `${prefix}telemetry.maxTenantLabels`) };
+  let circuitBreaker: ResolvedManagerOptions['circuitBreaker'] = { failureThreshold: 5, cooldownMs: 5_000 };
+  if (options.circuitBreaker === false) circuitBreaker = false;
+  else if (options.circuitBreaker !== undefined) {
+    if (options.circuitBreaker === null || typeof options.circuitBreaker !== 'object') throw new CacheConfigError(`${prefix}circuitBreaker`, 'expected an object or false', "pass { failureThreshold: 5, cooldown: '5s' }, false to disable, or omit it");
+    rejectUnknownKeys(options.circuitBreaker, CIRCUIT_KEYS, `${prefix}circuitBreaker.`);
+    circuitBreaker = {
+      failureThreshold: positiveInteger(options.circuitBreaker.failureThreshold, 5, `${prefix}circuitBreaker.failureThreshold`),
+      cooldownMs: duration(options.circuitBreaker.cooldown, '5s', `${prefix}circuitBreaker.cooldown`),
+    };
+  }
   return {
     namespace,
     telemetry: resolvedTelemetry,
+    circuitBreaker,
     defaultTtlMs: duration(options.defaultTtl, DEFAULT_TTL, `${prefix}defaultTtl`),
     maxTrackedTenants: positiveInteger(options.maxTrackedTenants, 1000, `${prefix}maxTrackedTenants`),
     logger,

@@ -116,3 +116,11 @@ function causeText(cause: unknown): string {
   if (cause instanceof Error && cause.message) return `: ${cause.message.slice(0, 200)}`;
   return '';
 }
+
+/** The circuit breaker around a remote store is open: calls fail fast instead of waiting on a failing store. */
+export class CircuitOpenError extends CacheConnectionError {
+  constructor(op: string, store: string, retryInMs: number) {
+    super(op, `${store} (circuit open, next probe in ${Math.max(0, Math.ceil(retryInMs))} ms)`);
+    (this as { code: string }).code = 'ERR_CIRCUIT_OPEN';
+  }
+}

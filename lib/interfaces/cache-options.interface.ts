@@ -66,6 +66,12 @@ export interface CacheManagerOptions {
    * maxTenantLabels: 50 }`.
    */
   telemetry?: TelemetryOptions;
+  /**
+   * Circuit breaker around a remote (non-memory) store: after `failureThreshold` consecutive
+   * failures (default 5), calls fail fast for `cooldown` (ms or duration string, default
+   * `'5s'`), then one probe decides. `false` disables it. Default enabled.
+   */
+  circuitBreaker?: { failureThreshold?: number; cooldown?: Duration } | false;
 }
 
 /** Options of one write. */

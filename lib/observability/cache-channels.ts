@@ -20,6 +20,7 @@ export const CACHE_CHANNELS = Object.freeze({
   eviction: 'nestjs-tenant-cache:eviction',
   error: 'nestjs-tenant-cache:error',
   stampedeWait: 'nestjs-tenant-cache:stampede-wait',
+  circuit: 'nestjs-tenant-cache:circuit',
 });
 
 export type CacheEventKind = keyof typeof CACHE_CHANNELS;
@@ -35,6 +36,8 @@ export interface CacheEvent {
   readonly keyHash?: string;
   /** Why a request bypassed the cache, for `bypass` events. */
   readonly reason?: string;
+  /** The new circuit state, for `circuit` events. */
+  readonly state?: string;
 }
 
 export const cacheChannels = {
@@ -46,4 +49,5 @@ export const cacheChannels = {
   eviction: channel(CACHE_CHANNELS.eviction),
   error: channel(CACHE_CHANNELS.error),
   stampedeWait: channel(CACHE_CHANNELS.stampedeWait),
+  circuit: channel(CACHE_CHANNELS.circuit),
 } as const;

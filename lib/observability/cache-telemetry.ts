@@ -30,6 +30,7 @@ export class CacheTelemetry {
   private readonly counters: Record<CounterKind, Counter>;
   /** Store operation latency, milliseconds. */
   readonly storeLatency: Histogram;
+  private readonly circuitTransitions: Counter;
   readonly tracer: Tracer;
   private readonly labels = new Map<string, Attributes>();
   private readonly tenantAttribute: 'bounded' | 'none';
@@ -54,6 +55,7 @@ export class CacheTelemetry {
       stampedeWait: counter('cache.stampede_waits', 'Callers that waited for a computation already in flight instead of running their own'),
     };
     this.storeLatency = meter.createHistogram('cache.store.duration', { description: 'Store operation latency', unit: 'ms' });
+    this.circuitTransitions = meter.createCounter('cache.circuit.transitions', { description: 'Circuit breaker state changes around the remote store; the attribute cache.circuit.state is the new state', unit: '{transition}' });
     this.tracer = trace.getTracer(name);
   }
 
@@ -75,6 +77,12 @@ export class CacheTelemetry {
     this.counters[kind].add(1, attributes);
     const ch = cacheChannels[kind as CacheEventKind];
     if (ch.hasSubscribers && event !== undefined) ch.publish(event());
+  }
+
+  /** Records a circuit breaker state change (metric and `circuit` diagnostics event). */
+  recordCircuit(state: string, store: string): void {
+    this.circuitTransitions.add(1, { 'cache.circuit.state': state, 'cache.store': store });
+    if (cacheChannels.circuit.hasSubscribers) cacheChannels.circuit.publish({ tenant: null, state, op: store });
   }
 
   /** Runs `fn` in a span named `name`; records an exception and error status if it throws. */
