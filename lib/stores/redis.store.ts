@@ -66,7 +66,6 @@ export class RedisStore implements CacheStore {
   private readonly client: Redis | Cluster;
   private readonly scripts: RedisScripts;
   private readonly owned: boolean;
-  private readonly isCluster: boolean;
   private readonly address: string;
   private readonly keyPrefix: string;
   private readonly codec: Codec;
@@ -151,9 +150,14 @@ export class RedisStore implements CacheStore {
       }
       this.owned = false;
     }
-    this.isCluster = client instanceof Cluster;
     this.address = describeAddress(client, opts.url);
-    this.keyPrefix = readKeyPrefix(client);
+    try {
+      this.keyPrefix = readKeyPrefix(client);
+    } catch (err) {
+      // Refused after connecting: do not leave our client reconnecting in the background.
+      if (this.owned) client.disconnect();
+      throw err;
+    }
     this.everReady = client.status === 'ready';
     client.on('ready', this.onReady);
     // An 'error' event without a listener would crash the process; log it once per burst instead.

@@ -76,7 +76,9 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
     });
 
     it('refuses a keyPrefix with a brace (it would steal the tenant hash tag)', () => {
-      expect(() => new RedisStore({ options: { host: server.host, port: server.port, keyPrefix: '{app}:', lazyConnect: true } })).toThrow(CacheConfigError);
+      const external = new Redis({ host: server.host, port: server.port, keyPrefix: 'app}:', lazyConnect: true });
+      expect(() => new RedisStore({ client: external })).toThrow(CacheConfigError);
+      expect(() => new RedisStore({ options: { host: server.host, port: server.port, keyPrefix: '{app}:' } })).toThrow(/contains a brace/);
     });
 
     it('refuses zero or two connection options', () => {
