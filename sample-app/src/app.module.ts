@@ -1,6 +1,6 @@
 import { Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { CacheModule, fromHeader } from 'nestjs-tenant-cache';
+import { CacheModule, fromHeader, type CacheModuleOptions } from 'nestjs-tenant-cache';
 import { OpsModule } from './ops/ops.module.js';
 import { ProductsModule } from './products/products.module.js';
 import { ReportsModule } from './reports/reports.module.js';
@@ -12,15 +12,15 @@ import { TENANT_HEADER } from './tenant.js';
  *   unset: the embedded memory store (one process, nothing to install).
  * - `CACHE_NAMESPACE` (default `sample`): prefix of every key, so apps can share one Redis.
  */
-export function cacheOptions(config: ConfigService) {
+export function cacheOptions(config: ConfigService): CacheModuleOptions {
   const redisUrl = config.get<string>('REDIS_URL');
   return {
-    store: redisUrl ? ({ type: 'redis', url: redisUrl } as const) : ({ type: 'memory', maxEntries: 10_000 } as const),
+    store: redisUrl ? { type: 'redis', url: redisUrl } : { type: 'memory', maxEntries: 10_000 },
     tenant: fromHeader(TENANT_HEADER),
     defaultTtl: '5m',
     namespace: config.get<string>('CACHE_NAMESPACE', 'sample'),
     // A request without a tenant is served but never cached (X-Cache: BYPASS); 'reject' answers 400.
-    onMissingTenant: 'bypass' as const,
+    onMissingTenant: 'bypass',
   };
 }
 
