@@ -9,6 +9,7 @@ import {
   CacheMissError,
   CacheOperationError,
   CasConflictError,
+  CircuitOpenError,
   DecodeError,
   EncodeError,
   InvalidKeyError,
@@ -35,6 +36,7 @@ const CASES: Array<{ make: () => CacheError; cls: new (...args: never[]) => Cach
   { make: () => new InvalidKeyError('key', 'it is empty', 'Use a non-empty key.'), cls: InvalidKeyError, code: 'ERR_INVALID_KEY', withCause: false },
   { make: () => new InvalidKeyError('tenant id', 'it is empty', 'Resolve a tenant.'), cls: InvalidKeyError, code: 'ERR_INVALID_TENANT', withCause: false },
   { make: () => new TenantRequiredError(), cls: TenantRequiredError, code: 'ERR_TENANT_REQUIRED', withCause: false },
+  { make: () => new CircuitOpenError('get', 'redis localhost:6379', 1234.2), cls: CircuitOpenError, code: 'ERR_CIRCUIT_OPEN', withCause: false },
 ];
 
 describe('every error class', () => {
@@ -163,6 +165,13 @@ describe('messages', () => {
 
   it('InvalidKeyError says the problem and the fix', () => {
     expect(new InvalidKeyError('tag', 'it is empty', 'Use a non-empty tag.').message).toBe('Invalid tag: it is empty. Use a non-empty tag.');
+  });
+
+  it('CircuitOpenError is a CacheConnectionError that names the store and the next probe', () => {
+    const err = new CircuitOpenError('get', 'redis localhost:6379', 1234.2);
+    expect(err).toBeInstanceOf(CacheConnectionError);
+    expect(err.message).toMatch(/redis localhost:6379 \(circuit open, next probe in 1235 ms\) unreachable during get/);
+    expect(new CircuitOpenError('get', 's', -5).message).toMatch(/next probe in 0 ms/);
   });
 
   it('CacheClosedError names what is closed', () => {
