@@ -1,0 +1,68 @@
+/**
+ * Every case of `npm run bench`, as data. Adding a case is one entry here (plus, for a new app or
+ * store, a factory in http/apps.mjs or an entry in micro.mjs).
+ *
+ * HTTP case fields:
+ *   id       short stable key (results JSON, targets)
+ *   name     label in the table and the chart
+ *   adapter  'fastify' | 'express'
+ *   app      factory name in http/apps.mjs; `options` is passed to it
+ *   path     URL path (default /item); headers: request headers (default x-tenant-id: acme)
+ *   limit    true for the adapter's constant handler: the denominator of the ratio column
+ *   hit      true if every measured request must be a cache hit (checked: X-Cache and handler runs)
+ *   redis    true if the case needs the bench's redis-server
+ */
+export const ADAPTERS = ['fastify', 'express'];
+
+export const DEFAULT_HEADERS = { 'x-tenant-id': 'acme', accept: 'application/json' };
+
+export const httpCases = ADAPTERS.flatMap((adapter) => [
+  { id: `${adapter}.constant`, name: `${adapter}: constant handler (limit)`, adapter, app: 'constant', limit: true },
+  { id: `${adapter}.slow`, name: `${adapter}: 5 ms handler, uncached`, adapter, app: 'slow' },
+  { id: `${adapter}.ncm.memory`, name: `${adapter}: @nestjs/cache-manager hit, memory`, adapter, app: 'nestCacheManager', options: { store: 'memory' }, hit: true },
+  { id: `${adapter}.ncm.redis`, name: `${adapter}: @nestjs/cache-manager hit, Redis`, adapter, app: 'nestCacheManager', options: { store: 'redis' }, hit: true, redis: true },
+  { id: `${adapter}.ours.memory`, name: `${adapter}: ours hit, memory`, adapter, app: 'ours', options: { store: 'memory' }, hit: true },
+  { id: `${adapter}.ours.redis`, name: `${adapter}: ours hit, Redis`, adapter, app: 'ours', options: { store: 'redis' }, hit: true, redis: true },
+]);
+
+/** 200 concurrent requests to one cold key (a fresh one per trial); the figure is how often the handler ran. */
+export const STAMPEDE_CONCURRENCY = 200;
+export const stampedeCases = [
+  { id: 'stampede.ours.memory', name: 'ours, memory', adapter: 'fastify', app: 'ours', options: { store: 'memory' } },
+  { id: 'stampede.ncm.memory', name: '@nestjs/cache-manager, memory', adapter: 'fastify', app: 'nestCacheManager', options: { store: 'memory' } },
+  { id: 'stampede.ours.redis', name: 'ours, Redis', adapter: 'fastify', app: 'ours', options: { store: 'redis' }, redis: true },
+  { id: 'stampede.ncm.redis', name: '@nestjs/cache-manager, Redis', adapter: 'fastify', app: 'nestCacheManager', options: { store: 'redis' }, redis: true },
+];
+
+/**
+ * Memory-bound runs (each in its own process, with --expose-gc): 1,000,000 sets of 1 KB values
+ * into a MemoryStore with maxBytes 64 MiB. `maxEntries` is high so that bytes, not the entry count,
+ * bound the store; `value` is 'string' (a distinct flat 1,024-byte string per set) or 'object'
+ * (a distinct ~1 KB JSON-shaped object per set).
+ */
+export const MEMORY_BOUND_BYTES = 64 * 1024 * 1024;
+export const memoryCases = [
+  { id: 'memory.string.1m', name: '1 KB strings, maxEntries 1,000,000', value: 'string', maxEntries: 1_000_000, sets: 1_000_000 },
+  { id: 'memory.string.100k', name: '1 KB strings, maxEntries 100,000', value: 'string', maxEntries: 100_000, sets: 1_000_000 },
+  { id: 'memory.object.1m', name: '1 KB objects, maxEntries 1,000,000', value: 'object', maxEntries: 1_000_000, sets: 1_000_000 },
+];
+
+// ---- targets: ratios from one run -------------------------------------------------------------
+
+const http = (r, id) => r.http[id]?.median;
+const ratio = (a, b) => (a === undefined || b === undefined ? undefined : a / b);
+const micro = (r, id) => r.micro[id]?.median;
+
+/** Each target: a value from the results (undefined = not measured), compared with `threshold`. */
+export const targets = [
+  { id: 'fastify.ours.memory/constant', label: 'Fastify: ours memory hit / constant handler', op: '>=', threshold: 0.85, value: (r) => ratio(http(r, 'fastify.ours.memory'), http(r, 'fastify.constant')) },
+  { id: 'fastify.ours.memory/ncm.memory', label: 'Fastify: ours memory hit / @nestjs/cache-manager memory hit', op: '>=', threshold: 1.35, value: (r) => ratio(http(r, 'fastify.ours.memory'), http(r, 'fastify.ncm.memory')) },
+  { id: 'fastify.ours.redis/constant', label: 'Fastify: ours Redis hit / constant handler', op: '>=', threshold: 0.75, value: (r) => ratio(http(r, 'fastify.ours.redis'), http(r, 'fastify.constant')) },
+  { id: 'express.ours.memory/constant', label: 'Express: ours memory hit / constant handler (within 5%)', op: '>=', threshold: 0.95, value: (r) => ratio(http(r, 'express.ours.memory'), http(r, 'express.constant')) },
+  { id: 'express.ours.redis/constant', label: 'Express: ours Redis hit / constant handler (within 5%)', op: '>=', threshold: 0.95, value: (r) => ratio(http(r, 'express.ours.redis'), http(r, 'express.constant')) },
+  { id: 'stampede.ours.memory', label: `Stampede: handler runs for ${STAMPEDE_CONCURRENCY} concurrent cold requests, ours memory (worst trial)`, op: '<=', threshold: 1, value: (r) => r.stampede['stampede.ours.memory']?.max },
+  { id: 'stampede.ours.redis', label: `Stampede: handler runs for ${STAMPEDE_CONCURRENCY} concurrent cold requests, ours Redis (worst trial)`, op: '<=', threshold: 1, value: (r) => r.stampede['stampede.ours.redis']?.max },
+  { id: 'micro.memory.get.10k', label: 'Micro: ours memory get / raw lru-cache get, 10k entries', op: '>=', threshold: 0.7, value: (r) => ratio(micro(r, 'memory.get.10k.ours'), micro(r, 'memory.get.10k.lru')) },
+  { id: 'micro.redis.get.50', label: 'Micro: ours Redis get / raw ioredis get, 50 in flight', op: '>=', threshold: 0.85, value: (r) => ratio(micro(r, 'redis.get.50.ours'), micro(r, 'redis.get.50.raw')) },
+  { id: 'memory.string.1m', label: 'Memory: heap growth after 1,000,000 sets of 1 KB into the 64 MiB-bounded store (MB)', op: '<=', threshold: 77, value: (r) => r.memory['memory.string.1m']?.heapGrowthMB },
+];

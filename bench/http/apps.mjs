@@ -1,0 +1,97 @@
+/**
+ * The Nest applications the HTTP cases run, one per process. Each factory takes the case's
+ * `options` plus `{ redisUrl }` and returns the root module class.
+ *
+ * Every app serves:
+ *   GET /item           the route under test (constant, 5 ms, or the 5 ms handler behind a cache)
+ *   GET /stampede/:id   a 100 ms handler behind the same cache (cold-key stampede case)
+ *   GET /__runs         how many times the handlers ran (to prove hits are hits and count stampedes)
+ *
+ * To add an app: add a factory here and reference it from a case in cases.mjs.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Controller, Get, Module, Param, UseInterceptors } from '@nestjs/common';
+import { decorateClass, decorateMethod, paramTypes } from '../lib/decorate.mjs';
+import { PAYLOAD } from '../lib/payload.mjs';
+
+export const SLOW_HANDLER_MS = 5;
+export const STAMPEDE_HANDLER_MS = 100;
+/** Long enough that nothing expires during a run: the hit cases measure hits only. */
+const TTL_MS = 600_000;
+
+let runs = 0;
+
+/**
+ * A controller class whose `item` and `stampede` handlers carry `cacheDecorators` (none for the
+ * uncached apps), plus the counter route (never cached).
+ */
+function makeController({ slow, cacheDecorators = [] }) {
+  class ItemController {
+    item() {
+      runs++;
+      return slow ? sleep(SLOW_HANDLER_MS).then(() => PAYLOAD) : PAYLOAD;
+    }
+    async stampede(id) {
+      runs++;
+      await sleep(STAMPEDE_HANDLER_MS);
+      return { ...PAYLOAD, id };
+    }
+  }
+  decorateMethod(ItemController, 'item', ...cacheDecorators, Get('item'));
+  decorateMethod(ItemController, 'stampede', ...cacheDecorators, Get('stampede/:id'));
+  Param('id')(ItemController.prototype, 'stampede', 0);
+  Reflect.defineMetadata('design:paramtypes', [String], ItemController.prototype, 'stampede');
+  paramTypes(ItemController);
+  decorateClass(ItemController, Controller());
+  return ItemController;
+}
+
+class RunsController {
+  runs() {
+    return { runs };
+  }
+}
+decorateMethod(RunsController, 'runs', Get('__runs'));
+decorateClass(RunsController, Controller());
+
+function rootModule({ imports = [], controller }) {
+  class AppModule {}
+  decorateClass(AppModule, Module({ imports, controllers: [controller, RunsController] }));
+  return AppModule;
+}
+
+export const apps = {
+  /** The limit: the handler returns a constant. */
+  async constant() {
+    return rootModule({ controller: makeController({ slow: false }) });
+  },
+
+  /** What caching saves: a handler that takes 5 ms (an indexed query, a small remote call). */
+  async slow() {
+    return rootModule({ controller: makeController({ slow: true }) });
+  },
+
+  /** @nestjs/cache-manager's CacheInterceptor in front of the 5 ms handler (memory = cache-manager's default Keyv Map; redis = @keyv/redis). */
+  async nestCacheManager({ store, redisUrl }) {
+    const { CacheModule, CacheInterceptor } = await import('@nestjs/cache-manager');
+    const stores = [];
+    if (store === 'redis') {
+      const { default: KeyvRedis } = await import('@keyv/redis');
+      stores.push(new KeyvRedis(redisUrl));
+    }
+    return rootModule({
+      imports: [CacheModule.register({ ttl: TTL_MS, ...(stores.length > 0 ? { stores } : {}) })],
+      controller: makeController({ slow: true, cacheDecorators: [UseInterceptors(CacheInterceptor)] }),
+    });
+  },
+
+  /** nestjs-tenant-cache, the BUILT package (dist/, by its own name), `@Cached()` on the 5 ms handler. */
+  async ours({ store, redisUrl }) {
+    const { CacheModule, Cached, fromHeader } = await import('nestjs-tenant-cache');
+    const storeConfig = store === 'redis' ? { type: 'redis', url: redisUrl } : { type: 'memory', maxEntries: 10_000 };
+    return rootModule({
+      imports: [CacheModule.forRoot({ store: storeConfig, tenant: fromHeader('x-tenant-id') })],
+      controller: makeController({ slow: true, cacheDecorators: [Cached({ ttl: TTL_MS })] }),
+    });
+  },
+};

@@ -1,0 +1,297 @@
+/** Console tables, the SVG chart and bench/README.md, all from one results object. */
+import { execSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+// ---- machine ----------------------------------------------------------------------------------
+
+function versionOf(pkg) {
+  try {
+    return JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')).version;
+  } catch {
+    try {
+      // Packages whose exports map hides package.json: walk up from the entry point.
+      let dir = require.resolve(pkg);
+      for (let i = 0; i < 6; i++) {
+        dir = dir.slice(0, dir.lastIndexOf('/'));
+        try {
+          const json = JSON.parse(readFileSync(`${dir}/package.json`, 'utf8'));
+          if (json.name === pkg) return json.version;
+        } catch {}
+      }
+    } catch {}
+    return 'unknown';
+  }
+}
+
+export function machineInfo() {
+  let cpu = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    cpu = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu;
+  } catch {}
+  let nproc = os.availableParallelism();
+  try {
+    nproc = Number(execSync('nproc', { encoding: 'utf8' }).trim());
+  } catch {}
+  const packages = {};
+  for (const p of ['@nestjs/core', '@nestjs/platform-fastify', 'fastify', '@nestjs/platform-express', 'express', '@nestjs/cache-manager', 'cache-manager', 'keyv', '@keyv/redis', 'ioredis', 'lru-cache', 'autocannon']) packages[p] = versionOf(p);
+  return { nproc, cpu, node: process.version, os: `${os.type()} ${os.release()} ${os.arch()}`, memoryGB: Math.round(os.totalmem() / 2 ** 30), packages };
+}
+
+// ---- formatting -------------------------------------------------------------------------------
+
+const int = (n) => (n === undefined ? '-' : Math.round(n).toLocaleString('en-US'));
+const fixed = (n, d = 2) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
+const compact = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : int(n));
+const targetValue = (t) => (t.value === undefined ? '-' : t.threshold >= 2 ? fixed(t.value, 1) : fixed(t.value, 2));
+
+function table(headers, rows, align) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const cell = (v, i) => (align?.[i] === 'l' ? String(v).padEnd(widths[i]) : String(v).padStart(widths[i]));
+  const line = (r) => r.map(cell).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function markdownTable(headers, rows, align) {
+  const sep = headers.map((_, i) => (align?.[i] === 'l' ? ':--' : '--:'));
+  return [headers, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+// ---- sections (shared by console and README) ---------------------------------------------------
+
+function httpRows(results) {
+  return Object.entries(results.http).map(([, r]) => [
+    r.name,
+    int(r.median),
+    `${int(r.min)}-${int(r.max)}`,
+    fixed(r.ratioToLimit),
+    fixed(r.p99Ms, 1),
+    r.handlerRunsWhileMeasured === undefined ? '' : String(r.handlerRunsWhileMeasured),
+    r.non2xx + r.errors === 0 ? '' : `${r.non2xx} non-2xx, ${r.errors} errors`,
+  ]);
+}
+const HTTP_HEADERS = ['case', 'req/s (median)', 'min-max', 'x constant', 'p99 ms', 'handler runs while measured', 'problems'];
+const HTTP_ALIGN = ['l', 'r', 'r', 'r', 'r', 'r', 'l'];
+
+function stampedeRows(results) {
+  return Object.values(results.stampede).map((r) => [r.name, `${r.adapter}`, String(r.median), `${r.min}-${r.max}`, r.samples.join(', '), String(r.non200)]);
+}
+const STAMPEDE_HEADERS = ['case', 'adapter', 'handler runs (median)', 'min-max', 'per trial', 'non-200 responses'];
+
+function microRows(results) {
+  const byGroup = new Map();
+  for (const [id, r] of Object.entries(results.micro)) {
+    if (!byGroup.has(r.group)) byGroup.set(r.group, []);
+    byGroup.get(r.group).push([id, r]);
+  }
+  const rows = [];
+  for (const [, members] of byGroup) {
+    const base = members.find(([id]) => id.endsWith('.lru') || id.endsWith('.raw'))?.[1];
+    for (const [, r] of members) rows.push([r.name, int(r.median), `${int(r.min)}-${int(r.max)}`, base ? fixed(r.median / base.median) : '']);
+  }
+  return rows;
+}
+const MICRO_HEADERS = ['case', 'ops/s (median)', 'min-max', 'x raw'];
+
+function memoryRows(results) {
+  return Object.values(results.memory).map((r) => [
+    r.name,
+    int(r.sets),
+    int(r.entriesHeld),
+    fixed(r.estimatedBytesMB, 1),
+    fixed(r.heapGrowthMB, 1),
+    fixed(r.constructionHeapMB, 1),
+    fixed(r.heapGrowthSinceConstructMB, 1),
+    fixed(r.externalGrowthMB, 1),
+    fixed(r.rssGrowthMB, 1),
+    int(r.setsPerSec),
+  ]);
+}
+const MEMORY_HEADERS = ['case (maxBytes 64 MiB)', 'sets', 'entries held', 'estimated MB', 'heap growth MB', 'of which construction', 'since construction', 'external MB', 'RSS growth MB', 'sets/s'];
+
+function targetRows(results) {
+  return results.targets.map((t) => [t.label, targetValue(t), `${t.op} ${t.threshold}`, t.status]);
+}
+const TARGET_HEADERS = ['target', 'measured', 'needed', 'result'];
+
+export function printReport(results) {
+  const out = [];
+  const m = results.machine;
+  out.push(`\nnestjs-tenant-cache bench, ${results.date}${results.quick ? ' (QUICK: smoke run, not for quoting)' : ''}`);
+  out.push(`${m.nproc} cores, ${m.cpu}, Node ${m.node}, redis ${m.redis}`);
+  if (Object.keys(results.http).length > 0) out.push(`\nHTTP (${results.method.connections} connections, ${results.method.rounds} rounds x ${results.method.roundSeconds} s, interleaved)\n${table(HTTP_HEADERS, httpRows(results), HTTP_ALIGN)}`);
+  if (Object.keys(results.stampede).length > 0) out.push(`\nStampede (${results.method.stampedeConcurrency} concurrent requests to a cold key)\n${table(STAMPEDE_HEADERS, stampedeRows(results), ['l', 'l'])}`);
+  if (Object.keys(results.micro).length > 0) out.push(`\nMicro\n${table(MICRO_HEADERS, microRows(results), ['l'])}`);
+  if (Object.keys(results.memory).length > 0) out.push(`\nMemory bound\n${table(MEMORY_HEADERS, memoryRows(results), ['l'])}`);
+  const skipped = Object.entries(results.unavailable);
+  if (skipped.length > 0) out.push(`\nNot measured\n${skipped.map(([id, why]) => `  ${id}: ${why}`).join('\n')}`);
+  out.push(`\nTargets (ratios within this run)\n${table(TARGET_HEADERS, targetRows(results), ['l'])}\n`);
+  console.log(out.join('\n'));
+}
+
+// ---- chart ------------------------------------------------------------------------------------
+
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function colorOf(id) {
+  if (id.endsWith('.constant')) return '#9e9e9e';
+  if (id.endsWith('.slow')) return '#cfcfcf';
+  if (id.includes('.ncm.')) return '#f28e2b';
+  if (id.includes('.ours.')) return '#4e79a7';
+  return '#76b7b2';
+}
+
+/** Horizontal bars (median req/s, min-max whisker, ratio to the adapter's constant handler) and the targets. */
+export function renderChart(results) {
+  const W = 960;
+  const labelW = 330;
+  const barX = labelW + 10;
+  const barW = 440;
+  const rowH = 26;
+  const rows = Object.entries(results.http);
+  const maxValue = Math.max(1, ...rows.map(([, r]) => r.max));
+  const scale = (v) => (v / maxValue) * barW;
+  const parts = [];
+  let y = 54;
+  parts.push(`<text x="16" y="26" font-size="17" font-weight="bold">nestjs-tenant-cache: HTTP req/s, median of ${results.method.rounds} interleaved rounds (whisker: min-max)</text>`);
+  parts.push(`<text x="16" y="44" font-size="12" fill="#555">${esc(`${results.machine.nproc} cores ${results.machine.cpu}, Node ${results.machine.node}, ${results.method.connections} connections, ${results.date.slice(0, 10)}`)}</text>`);
+  let adapter;
+  for (const [id, r] of rows) {
+    if (r.adapter !== adapter) {
+      adapter = r.adapter;
+      y += 10;
+      parts.push(`<text x="16" y="${y + 12}" font-size="14" font-weight="bold">${esc(adapter === 'fastify' ? 'Fastify' : 'Express')}</text>`);
+      y += 22;
+    }
+    const w = scale(r.median);
+    parts.push(`<text x="${labelW}" y="${y + 16}" font-size="12" text-anchor="end">${esc(r.name.replace(/^\w+: /, ''))}</text>`);
+    parts.push(`<rect x="${barX}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${colorOf(id)}"/>`);
+    const x1 = barX + scale(r.min);
+    const x2 = barX + scale(r.max);
+    parts.push(`<line x1="${x1.toFixed(1)}" x2="${x2.toFixed(1)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="#222" stroke-width="1"/>`);
+    parts.push(`<line x1="${x1.toFixed(1)}" x2="${x1.toFixed(1)}" y1="${y + 8}" y2="${y + rowH - 8}" stroke="#222"/><line x1="${x2.toFixed(1)}" x2="${x2.toFixed(1)}" y1="${y + 8}" y2="${y + rowH - 8}" stroke="#222"/>`);
+    const ratio = r.ratioToLimit === undefined ? '' : ` (${fixed(r.ratioToLimit)}x constant)`;
+    parts.push(`<text x="${(Math.max(barX + w, x2) + 6).toFixed(1)}" y="${y + 16}" font-size="12">${esc(int(r.median) + ratio)}</text>`);
+    y += rowH;
+  }
+  if (results.targets?.length) {
+    y += 24;
+    parts.push(`<text x="16" y="${y}" font-size="15" font-weight="bold">Targets (ratios within this run)</text>`);
+    y += 8;
+    for (const t of results.targets) {
+      y += 20;
+      const color = t.status === 'PASS' ? '#2e7d32' : t.status === 'MISS' ? '#c62828' : '#777';
+      parts.push(`<text x="16" y="${y}" font-size="12">${esc(t.label)}</text>`);
+      parts.push(`<text x="${W - 200}" y="${y}" font-size="12" text-anchor="end">${esc(`${targetValue(t)} (${t.op} ${t.threshold})`)}</text>`);
+      parts.push(`<text x="${W - 16}" y="${y}" font-size="12" font-weight="bold" text-anchor="end" fill="${color}">${t.status}</text>`);
+    }
+  }
+  const H = y + 24;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`;
+}
+
+// ---- README -----------------------------------------------------------------------------------
+
+const NOTES_START = '<!-- notes:start (hand-written; kept across runs) -->';
+const NOTES_END = '<!-- notes:end -->';
+
+export function renderReadme(results, previous = '') {
+  const m = results.machine;
+  const r = results.method;
+  const i = previous.indexOf(NOTES_START);
+  const j = previous.indexOf(NOTES_END);
+  const notes = i >= 0 && j > i ? previous.slice(i + NOTES_START.length, j).trim() : '_No notes yet._';
+  const pk = Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ');
+  return `# Benchmarks
+
+Side-by-side numbers for nestjs-tenant-cache against the framework's own limit and against
+@nestjs/cache-manager, produced by one command. Everything on this page below "How to run" except
+the notes is generated by \`bench/run.mjs\` from \`results/latest.json\`.
+
+## How to run
+
+\`\`\`sh
+npm run bench                 # builds the library (dist/), then runs every case (about ${Math.max(1, Math.round((results.seconds ?? 480) / 60))} minutes)
+BENCH_QUICK=1 npm run bench   # ~1-minute smoke run; writes results/quick.tmp.json only
+BENCH_ONLY=micro,memory npm run bench   # a subset (http, stampede, micro, memory); also quick.tmp.json only
+\`\`\`
+
+Needs \`redis-server\` on the PATH; the runner starts its own on a free port (never 6379) and stops it.
+
+## Last full run
+
+- Date: ${results.date}
+- Machine: ${m.nproc} cores (\`nproc\`), ${m.cpu}, ${m.memoryGB} GB RAM, ${m.os}
+- Node ${m.node}; redis-server ${m.redis}
+- Packages: ${pk}
+- Duration: ${results.seconds} s
+
+![HTTP throughput and targets](results/chart.svg)
+
+### Targets
+
+${markdownTable(TARGET_HEADERS, targetRows(results).map((row) => [row[0], row[1], row[2], `**${row[3]}**`]), ['l'])}
+
+### HTTP
+
+${markdownTable(HTTP_HEADERS, httpRows(results), HTTP_ALIGN)}
+
+### Stampede
+
+${markdownTable(STAMPEDE_HEADERS, stampedeRows(results), ['l', 'l'])}
+
+### Micro
+
+${markdownTable(MICRO_HEADERS, microRows(results), ['l'])}
+
+### Memory bound
+
+${markdownTable(MEMORY_HEADERS, memoryRows(results), ['l'])}
+${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entries(results.unavailable).map(([id, why]) => `- \`${id}\`: ${esc(why)}`).join('\n')}\n` : ''}
+## Method
+
+- **One process per app**, as in production: every HTTP app is a separate Node process
+  (\`http/server.mjs\`), listening on 127.0.0.1. The load generator (autocannon ${m.packages.autocannon}, programmatic API)
+  runs in the runner process, so on this ${m.nproc}-core machine the app and the load generator each
+  have about one core; in the Redis cases redis-server shares them too.
+- **Load**: ${r.connections} connections, pipelining ${r.pipelining}, \`GET /item\` with \`x-tenant-id: acme\`.
+  Every handler returns the same ${r.payloadBytes}-byte JSON body. The uncached handler and every cached
+  handler wait 5 ms (\`setTimeout\`) before answering, so a miss is visible; the cached cases are
+  primed and checked before measuring (the second request must answer \`X-Cache: HIT\`), and the
+  column "handler runs while measured" proves every measured request was a hit (0).
+- **Interleaved rounds**: a ${r.warmupSeconds} s warm-up per case, then ${r.rounds} rounds; each round runs every case
+  for ${r.roundSeconds} s, starting one case later than the previous round (A B C, B C A, ...), so drift
+  (thermal, other tenants of the VM, GC) spreads over all cases. Figures are the median over rounds
+  with the min-max; ratios are medians of the same run divided.
+- **Cases are data** (\`cases.mjs\`): an HTTP case is one line naming an app factory (\`http/apps.mjs\`),
+  an adapter, options and the route; micro cases live in \`micro.mjs\`; targets are declared next to
+  the cases they divide.
+- **@nestjs/cache-manager**: \`CacheModule.register({ ttl })\` with \`@UseInterceptors(CacheInterceptor)\`;
+  memory = cache-manager's default Keyv (a \`Map\`), Redis = \`@keyv/redis\`. Dev dependencies of the bench only.
+- **Ours**: the built package imported by its name (\`nestjs-tenant-cache\` resolves to \`dist/\`),
+  \`CacheModule.forRoot({ store, tenant: fromHeader('x-tenant-id') })\` and \`@Cached({ ttl })\`;
+  memory store \`{ maxEntries: 10_000 }\`, Redis store \`{ url }\` with its default client settings.
+- **Stampede**: ${r.stampedeTrials} trials per case; each opens ${r.stampedeConcurrency} keep-alive connections first, then sends
+  ${r.stampedeConcurrency} concurrent \`GET /stampede/<fresh key>\` to a 100 ms handler and counts how often it ran.
+- **Micro** (\`micro.mjs\`, own process): our stores from \`dist/\` against raw lru-cache / \`Map\` /
+  ioredis with the same settings (lru-cache: same \`max\`, per-entry TTL, \`allowStale: false\`,
+  \`updateAgeOnGet: false\`; ioredis: the options RedisStore gives the clients it creates, incl.
+  auto-pipelining), uniformly random keys from a fixed sequence, 1 warm-up + ${results.quick ? 2 : 5} interleaved rounds
+  per group. "Awaited" means \`await store.get(k)\` in a loop, as callers use the async contract.
+  Raw ioredis uses \`getBuffer\`, the command RedisStore issues, so the gap is exactly the store's
+  own work (key handling, decode of the wire format into an envelope).
+- **Memory bound** (\`memory.mjs\`, own process, \`--expose-gc\`): 1,000,000 awaited sets of distinct
+  1 KB values (strings: flat 1,024-byte strings; objects: JSON-shaped objects of ~1 KB serialised)
+  into \`new MemoryStore({ maxBytes: 64 MiB, maxEntries })\`; heap growth = \`heapUsed\` after full GCs
+  minus \`heapUsed\` before the store was constructed (so lru-cache's preallocated arrays count).
+
+## Notes
+
+${NOTES_START}
+${notes}
+${NOTES_END}
+`;
+}

@@ -1,0 +1,310 @@
+/**
+ * Micro benchmarks, in their own process (forked by run.mjs; argv[2] = JSON { quick, redisUrl }).
+ * Cases of one group run interleaved (A B C A B C ...) for a fixed time per round; the figure is
+ * the median ops/s over the measured rounds, after one warm-up round.
+ *
+ * Each case is `{ id, name, group, setup }`; `setup()` resolves `{ batch(n, offset), teardown? }`
+ * where `batch` performs n operations and returns something derived from the results (so nothing
+ * is optimised away). Each case owns its loop, so no shared call site is megamorphic.
+ *
+ * Our stores come from the BUILT library (dist/); they are internals, hence relative paths.
+ */
+import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import { performance } from 'node:perf_hooks';
+import { newStamp } from '../dist/envelope/envelope.js';
+import { KeyScope, storageKey } from '../dist/envelope/keys.js';
+import { MemoryStore } from '../dist/stores/memory.store.js';
+import { RedisStore } from '../dist/stores/redis.store.js';
+import { PAYLOAD } from './lib/payload.mjs';
+import { summarize } from './lib/stats.mjs';
+
+const config = JSON.parse(process.argv[2] ?? '{}');
+const ROUNDS = config.quick ? 2 : 5;
+const ROUND_MS = config.quick ? 150 : 400;
+const TTL_MS = 600_000;
+
+const IDX_BITS = 16;
+const IDX_MASK = (1 << IDX_BITS) - 1;
+/** A fixed pseudo-random access sequence (same for every case of a size). */
+function accessSequence(n) {
+  const idx = new Uint32Array(1 << IDX_BITS);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < idx.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    idx[i] = (x >>> 0) % n;
+  }
+  return idx;
+}
+
+function envelopeFor(scope, value) {
+  const now = Date.now();
+  return { value, createdAt: now, expiresAt: now + TTL_MS, stamp: newStamp(), scope: scope.id };
+}
+
+/** N storage keys (prebuilt, as TenantCache hands them to the store), their envelopes, an access sequence. */
+function dataset(n) {
+  const scope = KeyScope.of('bench', 'acme');
+  const keys = new Array(n);
+  const envs = new Array(n);
+  for (let i = 0; i < n; i++) {
+    keys[i] = storageKey(scope, 'e', `item:${i}`);
+    envs[i] = envelopeFor(scope, { ...PAYLOAD, id: i });
+  }
+  return { scope, keys, fulls: keys.map((k) => k.full), envs, idx: accessSequence(n) };
+}
+
+// ---- memory: get and set at 10k and 100k entries ---------------------------------------------
+
+function memoryCases(n, label) {
+  let data;
+  const ds = () => (data ??= dataset(n));
+  const group = (op) => `memory.${op}.${label}`;
+  return [
+    {
+      id: `memory.get.${label}.ours`, name: `ours MemoryStore.get (awaited), ${label}`, group: group('get'),
+      async setup() {
+        const { keys, envs, idx } = ds();
+        const store = new MemoryStore({ maxEntries: n, sweepInterval: 0 });
+        for (let i = 0; i < n; i++) await store.set(keys[i], envs[i], TTL_MS);
+        return {
+          async batch(count, off) {
+            let hits = 0;
+            for (let i = 0; i < count; i++) if ((await store.get(keys[idx[(off + i) & IDX_MASK]])) !== undefined) hits++;
+            return hits;
+          },
+          teardown: () => store.close(),
+        };
+      },
+    },
+    {
+      id: `memory.get.${label}.oursSync`, name: `ours MemoryStore.getSync, ${label}`, group: group('get'),
+      async setup() {
+        const { keys, envs, idx } = ds();
+        const store = new MemoryStore({ maxEntries: n, sweepInterval: 0 });
+        for (let i = 0; i < n; i++) await store.set(keys[i], envs[i], TTL_MS);
+        return {
+          batch(count, off) {
+            let hits = 0;
+            for (let i = 0; i < count; i++) if (store.getSync(keys[idx[(off + i) & IDX_MASK]]) !== undefined) hits++;
+            return hits;
+          },
+          teardown: () => store.close(),
+        };
+      },
+    },
+    {
+      id: `memory.get.${label}.lru`, name: `raw lru-cache get, ${label}`, group: group('get'),
+      async setup() {
+        const { fulls, envs, idx } = ds();
+        // The settings our store gives lru-cache: same max, per-entry TTL, no stale reads, no age update.
+        const lru = new LRUCache({ max: n, allowStale: false, updateAgeOnGet: false });
+        for (let i = 0; i < n; i++) lru.set(fulls[i], envs[i], { ttl: TTL_MS });
+        return {
+          batch(count, off) {
+            let hits = 0;
+            for (let i = 0; i < count; i++) if (lru.get(fulls[idx[(off + i) & IDX_MASK]]) !== undefined) hits++;
+            return hits;
+          },
+        };
+      },
+    },
+    {
+      id: `memory.get.${label}.map`, name: `Map get, ${label}`, group: group('get'),
+      async setup() {
+        const { fulls, envs, idx } = ds();
+        const map = new Map();
+        for (let i = 0; i < n; i++) map.set(fulls[i], envs[i]);
+        return {
+          batch(count, off) {
+            let hits = 0;
+            for (let i = 0; i < count; i++) if (map.get(fulls[idx[(off + i) & IDX_MASK]]) !== undefined) hits++;
+            return hits;
+          },
+        };
+      },
+    },
+    {
+      id: `memory.set.${label}.ours`, name: `ours MemoryStore.set (awaited), ${label}`, group: group('set'),
+      async setup() {
+        const { keys, envs, idx } = ds();
+        const store = new MemoryStore({ maxEntries: n, sweepInterval: 0 });
+        for (let i = 0; i < n; i++) await store.set(keys[i], envs[i], TTL_MS);
+        return {
+          async batch(count, off) {
+            for (let i = 0; i < count; i++) {
+              const j = idx[(off + i) & IDX_MASK];
+              await store.set(keys[j], envs[j], TTL_MS);
+            }
+            return count;
+          },
+          teardown: () => store.close(),
+        };
+      },
+    },
+    {
+      id: `memory.set.${label}.lru`, name: `raw lru-cache set, ${label}`, group: group('set'),
+      async setup() {
+        const { fulls, envs, idx } = ds();
+        const lru = new LRUCache({ max: n, allowStale: false, updateAgeOnGet: false });
+        for (let i = 0; i < n; i++) lru.set(fulls[i], envs[i], { ttl: TTL_MS });
+        return {
+          batch(count, off) {
+            for (let i = 0; i < count; i++) {
+              const j = idx[(off + i) & IDX_MASK];
+              lru.set(fulls[j], envs[j], { ttl: TTL_MS });
+            }
+            return lru.size;
+          },
+        };
+      },
+    },
+    {
+      id: `memory.set.${label}.map`, name: `Map set, ${label}`, group: group('set'),
+      async setup() {
+        const { fulls, envs, idx } = ds();
+        const map = new Map();
+        for (let i = 0; i < n; i++) map.set(fulls[i], envs[i]);
+        return {
+          batch(count, off) {
+            for (let i = 0; i < count; i++) {
+              const j = idx[(off + i) & IDX_MASK];
+              map.set(fulls[j], envs[j]);
+            }
+            return map.size;
+          },
+        };
+      },
+    },
+  ];
+}
+
+// ---- Redis: get, sequential and 50 in flight ---------------------------------------------------
+
+const REDIS_KEYS = 1_000;
+/** The ioredis options RedisStore applies to the clients it creates (redis.store.ts nodeDefaults). */
+const STORE_CLIENT_OPTIONS = {
+  commandTimeout: 500,
+  connectTimeout: 2_000,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  autoResendUnfulfilledCommands: false,
+  enableAutoPipelining: true,
+  retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), 2_000),
+};
+
+async function ready(client) {
+  if (client.status === 'ready') return;
+  await new Promise((resolve, reject) => {
+    client.once('ready', resolve);
+    client.once('error', reject);
+  });
+}
+
+function redisCases(redisUrl) {
+  if (!redisUrl) return [];
+  let seeded;
+  const seed = () =>
+    (seeded ??= (async () => {
+      const data = dataset(REDIS_KEYS);
+      const writer = new RedisStore({ url: redisUrl, logger: { error() {}, warn() {} } });
+      for (let i = 0; i < REDIS_KEYS; i++) await writer.set(data.keys[i], data.envs[i], TTL_MS);
+      await writer.close();
+      return data;
+    })());
+  const ours = (inFlight) => async () => {
+    const { keys, idx } = await seed();
+    const store = new RedisStore({ url: redisUrl });
+    if ((await store.get(keys[0])) === undefined) throw new Error('seeded key missing');
+    return { batch: (count, off) => inParallel(inFlight, count, off, async (i) => (await store.get(keys[idx[i & IDX_MASK] % REDIS_KEYS])) !== undefined), teardown: () => store.close() };
+  };
+  const raw = (inFlight) => async () => {
+    const { fulls, idx } = await seed();
+    const client = new Redis(redisUrl, STORE_CLIENT_OPTIONS);
+    await ready(client);
+    if ((await client.getBuffer(fulls[0])) === null) throw new Error('seeded key missing');
+    return { batch: (count, off) => inParallel(inFlight, count, off, async (i) => (await client.getBuffer(fulls[idx[i & IDX_MASK] % REDIS_KEYS])) !== null), teardown: () => client.quit() };
+  };
+  return [
+    { id: 'redis.get.1.ours', name: 'ours RedisStore.get, sequential', group: 'redis.get.1', setup: ours(1) },
+    { id: 'redis.get.1.raw', name: 'raw ioredis getBuffer, sequential', group: 'redis.get.1', setup: raw(1) },
+    { id: 'redis.get.50.ours', name: 'ours RedisStore.get, 50 in flight', group: 'redis.get.50', setup: ours(50) },
+    { id: 'redis.get.50.raw', name: 'raw ioredis getBuffer, 50 in flight', group: 'redis.get.50', setup: raw(50) },
+  ];
+}
+
+/** `count` operations by `workers` concurrent sequential loops; resolves how many returned true. */
+async function inParallel(workers, count, off, op) {
+  let next = 0;
+  let ok = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = off + next++;
+      if (await op(i)) ok++;
+    }
+  };
+  await Promise.all(Array.from({ length: workers }, worker));
+  return ok;
+}
+
+// ---- runner -----------------------------------------------------------------------------------
+
+const cases = [...memoryCases(10_000, '10k'), ...memoryCases(100_000, '100k'), ...redisCases(config.redisUrl)];
+
+/** Runs `batch` in growing chunks for `ms`; resolves ops/s. */
+async function timed(bench, ms, offset) {
+  let ops = 0;
+  let chunk = 1_000;
+  let sink = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  while (elapsed < ms) {
+    sink += await bench.batch(chunk, offset + ops);
+    ops += chunk;
+    elapsed = performance.now() - start;
+    if (elapsed < ms / 20) chunk *= 2;
+  }
+  if (sink < 0) console.log(sink);
+  return (ops / elapsed) * 1000;
+}
+
+async function main() {
+  const groups = new Map();
+  for (const c of cases) {
+    if (!groups.has(c.group)) groups.set(c.group, []);
+    groups.get(c.group).push(c);
+  }
+  const results = {};
+  for (const [group, members] of groups) {
+    const benches = [];
+    for (const c of members) benches.push({ c, bench: await c.setup() });
+    const samples = new Map(members.map((c) => [c.id, []]));
+    for (let round = -1; round < ROUNDS; round++) {
+      // Rotate the starting case each round so no case always runs first after the previous group.
+      for (let k = 0; k < benches.length; k++) {
+        const { c, bench } = benches[(k + Math.max(round, 0)) % benches.length];
+        const opsPerSec = await timed(bench, ROUND_MS, round * 7919 + k);
+        if (round >= 0) samples.get(c.id).push(opsPerSec);
+      }
+    }
+    for (const { c, bench } of benches) {
+      results[c.id] = { name: c.name, group, ...summarize(samples.get(c.id)) };
+      await bench.teardown?.();
+    }
+    process.stderr.write(`  micro ${group}: ${members.map((c) => `${c.id.split('.').pop()} ${Math.round(results[c.id].median).toLocaleString('en-US')}/s`).join(', ')}\n`);
+  }
+  return results;
+}
+
+main().then(
+  (results) => {
+    process.send({ results });
+    process.disconnect();
+  },
+  (err) => {
+    process.send({ failed: String(err?.stack ?? err) });
+    process.exit(1);
+  },
+);
