@@ -1,0 +1,735 @@
+import {
+  BadRequestException,
+  type CanActivate,
+  Controller,
+  type ExecutionContext,
+  Get,
+  Header,
+  Headers,
+  HttpCode,
+  Injectable,
+  Module,
+  Param,
+  Post,
+  Put,
+  Query,
+  Res,
+  ServiceUnavailableException,
+  StreamableFile,
+  UseGuards,
+} from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CacheModule } from '../../lib/cache.module.js';
+import { CacheManager } from '../../lib/cache/cache-manager.js';
+import { Cached } from '../../lib/decorators/cached.decorator.js';
+import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
+import { NoCache } from '../../lib/decorators/no-cache.decorator.js';
+import type { CacheRequest } from '../../lib/interfaces/tenant-resolver.interface.js';
+import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
+
+// Every handler counts its runs, so a test can tell a hit (no run) from a miss.
+const runs = new Map<string, number>();
+function run(name: string): number {
+  const n = (runs.get(name) ?? 0) + 1;
+  runs.set(name, n);
+  return n;
+}
+let controllerInstances = 0;
+let tenantSeq = 0;
+/** A fresh tenant per test, so tests never see each other's entries. */
+const freshTenant = (): string => `tenant-${++tenantSeq}`;
+
+/** Sets req.user from `x-user`; rejects requests carrying `x-deny`. Guards run before interceptors. */
+@Injectable()
+class TestAuthGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<CacheRequest>();
+    if (req.headers['x-deny'] !== undefined) return false;
+    const user = req.headers['x-user'];
+    if (typeof user === 'string') (req as { user?: unknown }).user = { id: user };
+    return true;
+  }
+}
+
+interface PassthroughResponse {
+  header(name: string, value: string): unknown;
+  status(code: number): unknown;
+}
+
+@Controller('h')
+@UseGuards(TestAuthGuard)
+class HttpController {
+  constructor(private readonly manager: CacheManager) {
+    controllerInstances++;
+  }
+
+  @Get('json')
+  @Cached()
+  json(@Query() query: Record<string, unknown>) {
+    return { n: run('json'), query, text: 'é — 🙂 "quoted" \u2028' };
+  }
+
+  @Get('text')
+  @Cached()
+  text() {
+    return `<p>hello ${run('text')}</p>`;
+  }
+
+  @Get('empty')
+  @Cached()
+  empty() {
+    run('empty');
+    return null;
+  }
+
+  @Post('post')
+  @Cached()
+  post() {
+    return { n: run('post') };
+  }
+
+  @Get('created')
+  @Cached()
+  @HttpCode(201)
+  created(@Res({ passthrough: true }) res: PassthroughResponse) {
+    res.header('x-thing', 'abc');
+    res.header('content-language', 'fr');
+    res.header('server-timing', 'db;dur=5'); // not in the allowlist
+    return { n: run('created') };
+  }
+
+  @Get('dynamic-status')
+  @Cached()
+  dynamicStatus(@Res({ passthrough: true }) res: PassthroughResponse) {
+    res.status(203);
+    return { n: run('dynamic-status') };
+  }
+
+  @Get('not-found')
+  @Cached()
+  notFound(@Res({ passthrough: true }) res: PassthroughResponse) {
+    res.status(404);
+    return { n: run('not-found') };
+  }
+
+  @Get('throws')
+  @Cached()
+  throws() {
+    run('throws');
+    throw new ServiceUnavailableException('down');
+  }
+
+  @Get('cookie')
+  @Cached()
+  cookie(@Res({ passthrough: true }) res: PassthroughResponse) {
+    res.header('set-cookie', 'sid=secret; HttpOnly');
+    return { n: run('cookie') };
+  }
+
+  @Get('no-store')
+  @Cached()
+  @Header('Cache-Control', 'no-store')
+  noStore() {
+    return { n: run('no-store') };
+  }
+
+  @Get('private')
+  @Cached()
+  @Header('Cache-Control', 'private, max-age=60')
+  privateResponse() {
+    return { n: run('private') };
+  }
+
+  @Get('public')
+  @Cached()
+  @Header('Cache-Control', 'public, max-age=60')
+  publicResponse() {
+    return { n: run('public') };
+  }
+
+  @Get('vary-star')
+  @Cached()
+  @Header('Vary', '*')
+  varyStar() {
+    return { n: run('vary-star') };
+  }
+
+  @Get('file')
+  @Cached()
+  file() {
+    run('file');
+    return new StreamableFile(Buffer.from('file body'));
+  }
+
+  @Get('auth')
+  @Cached()
+  auth() {
+    return { n: run('auth') };
+  }
+
+  @Get('auth-scoped')
+  @Cached({ scope: 'tenant' })
+  authScoped() {
+    return { n: run('auth-scoped') };
+  }
+
+  @Get('me')
+  @Cached({ scope: 'user' })
+  me(@Res({ passthrough: true }) _res: unknown, @Headers('x-user') user: string | undefined) {
+    return { user: user ?? null, n: run('me') };
+  }
+
+  @Get('vary')
+  @Cached({ vary: ['X-Flavour'] })
+  vary(@Headers('x-flavour') flavour: string | undefined) {
+    return { flavour: flavour ?? null, n: run('vary') };
+  }
+
+  @Get('files/:name')
+  @Cached()
+  files(@Param('name') name: string) {
+    return { name, n: run('files') };
+  }
+
+  @Get('guarded')
+  @Cached()
+  guarded() {
+    return { n: run('guarded') };
+  }
+
+  @Get('context')
+  @Cached()
+  context() {
+    return { current: this.manager.currentTenantId(), cache: this.manager.current().tenantId, n: run('context') };
+  }
+
+  @Get('uncached-context')
+  uncachedContext() {
+    return { current: this.manager.currentTenantId() ?? null };
+  }
+
+  @Get('global')
+  @Cached({ scope: 'global' })
+  global() {
+    return { n: run('global') };
+  }
+
+  @Get('cond')
+  @Cached({ condition: (req) => req.query?.preview === undefined })
+  cond() {
+    return { n: run('cond') };
+  }
+
+  @Get('custom-key')
+  @Cached({ key: (req) => String(req.headers['x-k'] ?? 'none') })
+  customKey() {
+    return { n: run('custom-key') };
+  }
+
+  @Get('constant')
+  @Cached()
+  constant() {
+    return { constant: true };
+  }
+
+  @Get('ttl')
+  @Cached({ ttl: '10s' })
+  ttl() {
+    return { n: run('ttl') };
+  }
+}
+
+@Controller('cls')
+@Cached({ vary: ['x-cls'] })
+class ClassLevelController {
+  @Get('a')
+  a(@Headers('x-cls') cls: string | undefined) {
+    return { cls: cls ?? null, n: run('cls-a') };
+  }
+
+  @Get('b')
+  @NoCache()
+  b() {
+    return { n: run('cls-b') };
+  }
+
+  @Get('c')
+  @Cached({ vary: [] })
+  c() {
+    return { n: run('cls-c') };
+  }
+}
+
+@Controller('inv')
+class InvalidateController {
+  @Get(':id')
+  @Cached({ tags: (req) => [`item:${req.params.id}`] })
+  get(@Param('id') id: string) {
+    return { id, n: run(`inv-${id}`) };
+  }
+
+  @Put(':id')
+  @InvalidateTags((req) => [`item:${req.params.id}`])
+  put(@Param('id') id: string) {
+    return { updated: id };
+  }
+
+  @Put(':id/fail')
+  @InvalidateTags((req) => [`item:${req.params.id}`])
+  putFail() {
+    throw new BadRequestException('invalid');
+  }
+}
+
+const clock = new ManualClock();
+
+@Module({
+  imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), logger: false, clock, defaultTtl: '1h', cacheableHeaders: ['content-type', 'content-language', 'cache-control', 'x-*', 'set-cookie'] })],
+  controllers: [HttpController, ClassLevelController, InvalidateController],
+  providers: [TestAuthGuard],
+})
+class HttpRulesModule {}
+
+describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
+  let t: TestApp;
+  const get = (path: string, tenant: string | undefined) => {
+    const req = t.http().get(path);
+    return tenant === undefined ? req : req.set('x-tenant-id', tenant);
+  };
+
+  beforeAll(async () => {
+    t = await createTestApp(platform, { imports: [HttpRulesModule] });
+  });
+  afterAll(() => t?.close());
+
+  describe('what is cached', () => {
+    it('caches a GET: the first request is a MISS and runs the handler, the second a HIT that does not', async () => {
+      const tenant = freshTenant();
+      const before = runs.get('json') ?? 0;
+      const miss = await get('/h/json', tenant);
+      const hit = await get('/h/json', tenant);
+      expect(miss.status).toBe(200);
+      expect(miss.headers['x-cache']).toBe('MISS');
+      expect(hit.headers['x-cache']).toBe('HIT');
+      expect(runs.get('json')).toBe(before + 1);
+      expect(hit.body).toEqual(miss.body);
+    });
+
+    it('HEAD shares the entry of GET', async () => {
+      const tenant = freshTenant();
+      const before = runs.get('json') ?? 0;
+      await get('/h/json?head=1', tenant);
+      const head = await t.http().head('/h/json?head=1').set('x-tenant-id', tenant);
+      expect(head.status).toBe(200);
+      expect(head.headers['x-cache']).toBe('HIT');
+      expect(head.text ?? '').toBe('');
+      expect(runs.get('json')).toBe(before + 1);
+
+      const tenant2 = freshTenant();
+      const headFirst = await t.http().head('/h/json?head=2').set('x-tenant-id', tenant2);
+      expect(headFirst.headers['x-cache']).toBe('MISS');
+      const getAfter = await get('/h/json?head=2', tenant2);
+      expect(getAfter.headers['x-cache']).toBe('HIT');
+      expect(getAfter.body.query).toEqual({ head: '2' });
+    });
+
+    it('does not cache POST by default', async () => {
+      const tenant = freshTenant();
+      const a = await t.http().post('/h/post').set('x-tenant-id', tenant);
+      const b = await t.http().post('/h/post').set('x-tenant-id', tenant);
+      expect(a.status).toBe(201);
+      expect(a.headers['x-cache']).toBe('BYPASS');
+      expect(b.headers['x-cache']).toBe('BYPASS');
+      expect(b.body.n).toBe(a.body.n + 1);
+    });
+
+    it('does not cache a non-2xx response', async () => {
+      const tenant = freshTenant();
+      const a = await get('/h/not-found', tenant);
+      const b = await get('/h/not-found', tenant);
+      expect(a.status).toBe(404);
+      expect(a.headers['x-cache']).toBe('BYPASS');
+      expect(b.status).toBe(404);
+      expect(b.body.n).toBe(a.body.n + 1);
+    });
+
+    it('does not cache a thrown exception', async () => {
+      const tenant = freshTenant();
+      const before = runs.get('throws') ?? 0;
+      const a = await get('/h/throws', tenant);
+      const b = await get('/h/throws', tenant);
+      expect(a.status).toBe(503);
+      expect(b.status).toBe(503);
+      expect(b.headers['x-cache']).not.toBe('HIT');
+      expect(runs.get('throws')).toBe(before + 2);
+    });
+
+    it('does not cache a response that sets a cookie (even with set-cookie in cacheableHeaders)', async () => {
+      const tenant = freshTenant();
+      const a = await get('/h/cookie', tenant);
+      const b = await get('/h/cookie', tenant);
+      expect(a.headers['set-cookie']).toEqual(['sid=secret; HttpOnly']);
+      expect(a.headers['x-cache']).toBe('BYPASS');
+      expect(b.headers['x-cache']).toBe('BYPASS');
+      expect(b.body.n).toBe(a.body.n + 1);
+    });
+
+    it.each([
+      ['no-store', '/h/no-store'],
+      ['private', '/h/private'],
+      ['Vary: *', '/h/vary-star'],
+    ])('does not cache a response with %s', async (_what, path) => {
+      const tenant = freshTenant();
+      const a = await get(path, tenant);
+      const b = await get(path, tenant);
+      expect(a.status).toBe(200);
+      expect(a.headers['x-cache']).toBe('BYPASS');
+      expect(b.headers['x-cache']).toBe('BYPASS');
+      expect(b.body.n).toBe(a.body.n + 1);
+    });
+
+    it('caches a response with Cache-Control: public and replays the header', async () => {
+      const tenant = freshTenant();
+      await get('/h/public', tenant);
+      const hit = await get('/h/public', tenant);
+      expect(hit.headers['x-cache']).toBe('HIT');
+      expect(hit.headers['cache-control']).toBe('public, max-age=60');
+    });
+
+    it('does not cache a StreamableFile', async () => {
+      const tenant = freshTenant();
+      const before = runs.get('file') ?? 0;
+      const a = await get('/h/file', tenant).buffer(true);
+      const b = await get('/h/file', tenant).buffer(true);
+      expect(Buffer.from(a.body as Buffer).toString()).toBe('file body');
+      expect(a.headers['x-cache']).toBe('BYPASS');
+      expect(b.headers['x-cache']).toBe('BYPASS');
+      expect(runs.get('file')).toBe(before + 2);
+    });
+
+    it('bypasses a request carrying Authorization unless the route names a scope', async () => {
+      const tenant = freshTenant();
+      const a = await get('/h/auth', tenant).set('authorization', 'Bearer a');
+      const b = await get('/h/auth', tenant).set('authorization', 'Bearer a');
+      expect(a.headers['x-cache']).toBe('BYPASS');
+      expect(b.body.n).toBe(a.body.n + 1);
+      const c = await get('/h/auth-scoped', tenant).set('authorization', 'Bearer a');
+      const d = await get('/h/auth-scoped', tenant).set('authorization', 'Bearer b');
+      expect(c.headers['x-cache']).toBe('MISS');
+      expect(d.headers['x-cache']).toBe('HIT');
+    });
+
+    it("keeps scope: 'user' entries apart per user, and bypasses requests without a user", async () => {
+      const tenant = freshTenant();
+      const alice = await get('/h/me', tenant).set('x-user', 'alice');
+      const bob = await get('/h/me', tenant).set('x-user', 'bob');
+      const alice2 = await get('/h/me', tenant).set('x-user', 'alice');
+      expect(alice.headers['x-cache']).toBe('MISS');
+      expect(bob.headers['x-cache']).toBe('MISS');
+      expect(bob.body.user).toBe('bob');
+      expect(alice2.headers['x-cache']).toBe('HIT');
+      expect(alice2.body.user).toBe('alice');
+      const anonymous = await get('/h/me', tenant);
+      expect(anonymous.headers['x-cache']).toBe('BYPASS');
+      expect(anonymous.body.user).toBeNull();
+    });
+
+    it("shares scope: 'global' entries across tenants and serves them without a tenant", async () => {
+      const a = await get('/h/global', freshTenant());
+      const b = await get('/h/global', freshTenant());
+      const c = await get('/h/global', undefined);
+      expect(a.headers['x-cache']).toBe('MISS');
+      expect(b.headers['x-cache']).toBe('HIT');
+      expect(b.body).toEqual(a.body);
+      expect(c.headers['x-cache']).toBe('HIT');
+    });
+
+    it('bypasses when the condition is false', async () => {
+      const tenant = freshTenant();
+      const a = await get('/h/cond?preview=1', tenant);
+      const b = await get('/h/cond?preview=1', tenant);
+      expect(a.headers['x-cache']).toBe('BYPASS');
+      expect(b.body.n).toBe(a.body.n + 1);
+      await get('/h/cond', tenant);
+      expect((await get('/h/cond', tenant)).headers['x-cache']).toBe('HIT');
+    });
+
+    it('adds the custom key part to the key', async () => {
+      const tenant = freshTenant();
+      const a = await get('/h/custom-key', tenant).set('x-k', 'one');
+      const b = await get('/h/custom-key', tenant).set('x-k', 'two');
+      const c = await get('/h/custom-key', tenant).set('x-k', 'one');
+      expect(a.headers['x-cache']).toBe('MISS');
+      expect(b.headers['x-cache']).toBe('MISS');
+      expect(c.headers['x-cache']).toBe('HIT');
+      expect(c.body).toEqual(a.body);
+    });
+
+    it('expires an entry after its ttl (manual clock)', async () => {
+      const tenant = freshTenant();
+      const a = await get('/h/ttl', tenant);
+      clock.advance(9_000);
+      expect((await get('/h/ttl', tenant)).headers['x-cache']).toBe('HIT');
+      clock.advance(2_000);
+      const c = await get('/h/ttl', tenant);
+      expect(c.headers['x-cache']).toBe('MISS');
+      expect(c.body.n).toBe(a.body.n + 1);
+    });
+  });
+
+  describe('what a hit replays', () => {
+    it('the status code of @HttpCode(), the allowlisted headers the handler set, and the exact body', async () => {
+      const tenant = freshTenant();
+      const miss = await get('/h/created', tenant);
+      const hit = await get('/h/created', tenant);
+      expect(miss.status).toBe(201);
+      expect(hit.status).toBe(201);
+      expect(hit.headers['x-cache']).toBe('HIT');
+      expect(hit.headers['x-thing']).toBe('abc');
+      expect(hit.headers['content-language']).toBe('fr');
+      expect(hit.headers['server-timing']).toBeUndefined();
+      expect(hit.headers['set-cookie']).toBeUndefined();
+      expect(hit.text).toBe(miss.text);
+    });
+
+    it('a status code the handler set itself', async () => {
+      const tenant = freshTenant();
+      const miss = await get('/h/dynamic-status', tenant);
+      const hit = await get('/h/dynamic-status', tenant);
+      expect(miss.status).toBe(203);
+      expect(hit.headers['x-cache']).toBe('HIT');
+      expect(hit.status).toBe(203);
+    });
+
+    it('the exact bytes and content type of a JSON body with non-ASCII text', async () => {
+      const tenant = freshTenant();
+      const miss = await get('/h/json?q=bytes', tenant).buffer(true);
+      const hit = await get('/h/json?q=bytes', tenant).buffer(true);
+      expect(hit.headers['x-cache']).toBe('HIT');
+      expect(hit.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(hit.headers['content-type']).toBe(miss.headers['content-type']);
+      expect(hit.text).toBe(miss.text);
+      expect(hit.headers['content-length']).toBe(miss.headers['content-length']);
+      expect(JSON.parse(hit.text).text).toBe('é — 🙂 "quoted" \u2028');
+    });
+
+    it('a string body with the platform content type', async () => {
+      const tenant = freshTenant();
+      const miss = await get('/h/text', tenant);
+      const hit = await get('/h/text', tenant);
+      expect(miss.headers['content-type']).toBe(platform === 'express' ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8');
+      expect(hit.headers['content-type']).toBe(miss.headers['content-type']);
+      expect(hit.text).toBe(miss.text);
+      expect(hit.text).toMatch(/^<p>hello \d+<\/p>$/);
+    });
+
+    it('an empty body (a handler returning null) as empty, without re-running the handler', async () => {
+      const tenant = freshTenant();
+      const before = runs.get('empty') ?? 0;
+      const miss = await get('/h/empty', tenant);
+      const hit = await get('/h/empty', tenant);
+      expect(miss.status).toBe(200);
+      expect(hit.headers['x-cache']).toBe('HIT');
+      expect(hit.text).toBe(miss.text);
+      expect(runs.get('empty')).toBe(before + 1);
+    });
+
+    it('Age in seconds since the entry was stored', async () => {
+      const tenant = freshTenant();
+      const miss = await get('/h/json?age=1', tenant);
+      expect(miss.headers.age).toBeUndefined();
+      clock.advance(5_400);
+      const hit = await get('/h/json?age=1', tenant);
+      expect(hit.headers.age).toBe('5');
+    });
+
+    it('a strong ETag, the same on the miss and the hit, and 304 without a body for If-None-Match', async () => {
+      const tenant = freshTenant();
+      const miss = await get('/h/json?etag=1', tenant);
+      const etag = miss.headers.etag as string;
+      expect(etag).toMatch(/^"[A-Za-z0-9_-]{43}"$/);
+      const hit = await get('/h/json?etag=1', tenant);
+      expect(hit.headers.etag).toBe(etag);
+      const notModified = await get('/h/json?etag=1', tenant).set('if-none-match', `"other", ${etag}`);
+      expect(notModified.status).toBe(304);
+      expect(notModified.text ?? '').toBe('');
+      expect(notModified.headers['x-cache']).toBe('HIT');
+      const modified = await get('/h/json?etag=1', tenant).set('if-none-match', '"other"');
+      expect(modified.status).toBe(200);
+      expect(modified.body).toEqual(miss.body);
+    });
+
+    it('answers If-None-Match with 304 on the miss too (the ETag depends only on the body)', async () => {
+      const first = await get('/h/constant', freshTenant());
+      const etag = first.headers.etag as string;
+      const miss = await get('/h/constant', freshTenant()).set('if-none-match', etag.replace(/^"/, 'W/"'));
+      expect(miss.headers['x-cache']).toBe('MISS');
+      expect(miss.status).toBe(304);
+      expect(miss.text ?? '').toBe('');
+      const other = await get('/h/constant', freshTenant()).set('if-none-match', '"nope"');
+      expect(other.status).toBe(200);
+      expect(other.body).toEqual({ constant: true });
+    });
+  });
+
+  describe('what the key depends on', () => {
+    it('query order does not matter; every query parameter and value does', async () => {
+      const tenant = freshTenant();
+      const a = await get('/h/json?a=1&b=2', tenant);
+      const b = await get('/h/json?b=2&a=1', tenant);
+      expect(b.headers['x-cache']).toBe('HIT');
+      expect(b.body).toEqual(a.body);
+      for (const variant of ['/h/json?a=1&b=3', '/h/json?a=1', '/h/json?a=1&b=2&c=', '/h/json?a=1&b=2&b=2', '/h/json?a=1&b']) {
+        const res = await get(variant, tenant);
+        expect(res.headers['x-cache'], variant).toBe('MISS');
+      }
+    });
+
+    it('repeated parameters keep their order', async () => {
+      const tenant = freshTenant();
+      await get('/h/json?x=1&x=2', tenant);
+      const swapped = await get('/h/json?x=2&x=1', tenant);
+      expect(swapped.headers['x-cache']).toBe('MISS');
+    });
+
+    it('every vary header counts: the module defaults (accept, accept-language) and the route ones', async () => {
+      const tenant = freshTenant();
+      await get('/h/vary', tenant).set('x-flavour', 'vanilla');
+      const same = await get('/h/vary', tenant).set('X-FLAVOUR', 'vanilla');
+      expect(same.headers['x-cache']).toBe('HIT');
+      const other = await get('/h/vary', tenant).set('x-flavour', 'chocolate');
+      expect(other.headers['x-cache']).toBe('MISS');
+      expect(other.body.flavour).toBe('chocolate');
+      const none = await get('/h/vary', tenant);
+      expect(none.headers['x-cache']).toBe('MISS');
+      const lang = await get('/h/vary', tenant).set('x-flavour', 'vanilla').set('accept-language', 'de');
+      expect(lang.headers['x-cache']).toBe('MISS');
+      const accept = await get('/h/vary', tenant).set('x-flavour', 'vanilla').set('accept', 'text/csv');
+      expect(accept.headers['x-cache']).toBe('MISS');
+    });
+
+    it('two tenants requesting the same URL get separate entries and bodies', async () => {
+      const acme = freshTenant();
+      const globex = freshTenant();
+      const a = await get('/h/context', acme);
+      const b = await get('/h/context', globex);
+      expect(a.headers['x-cache']).toBe('MISS');
+      expect(b.headers['x-cache']).toBe('MISS');
+      expect(a.body.current).toBe(acme);
+      expect(b.body.current).toBe(globex);
+      const a2 = await get('/h/context', acme);
+      const b2 = await get('/h/context', globex);
+      expect(a2.body).toEqual(a.body);
+      expect(b2.body).toEqual(b.body);
+    });
+
+    it('path variants never share an entry', async () => {
+      const tenant = freshTenant();
+      const variants = ['/h/files/b', '/h/files/b.css', '/h/files/b;x', '/h/files/B', '/h/files/a%2Fb', '/h/files/a%2fb', '/h/files/b%20', '/h/files/b%2520'];
+      const bodies = new Set<number>();
+      for (const path of variants) {
+        const res = await get(path, tenant);
+        expect(res.status, path).toBe(200);
+        expect(res.headers['x-cache'], path).toBe('MISS');
+        bodies.add(res.body.n);
+      }
+      expect(bodies.size).toBe(variants.length);
+      for (const path of variants) expect((await get(path, tenant)).headers['x-cache'], path).toBe('HIT');
+    });
+  });
+
+  describe('tenants, guards and the handler', () => {
+    it('bypasses the cache for a request without a tenant (never a shared namespace)', async () => {
+      const a = await get('/h/json?nt=1', undefined);
+      const b = await get('/h/json?nt=1', undefined);
+      expect(a.status).toBe(200);
+      expect(a.headers['x-cache']).toBe('BYPASS');
+      expect(b.headers['x-cache']).toBe('BYPASS');
+      expect(b.body.n).toBe(a.body.n + 1);
+    });
+
+    it('treats an invalid tenant id (over 256 characters) as no tenant', async () => {
+      const res = await get('/h/json?long=1', 'x'.repeat(257));
+      expect(res.status).toBe(200);
+      expect(res.headers['x-cache']).toBe('BYPASS');
+    });
+
+    it('runs guards before a hit: a guard rejecting the second request gets 403', async () => {
+      const tenant = freshTenant();
+      const first = await get('/h/guarded', tenant);
+      expect(first.headers['x-cache']).toBe('MISS');
+      expect((await get('/h/guarded', tenant)).headers['x-cache']).toBe('HIT');
+      const denied = await get('/h/guarded', tenant).set('x-deny', '1');
+      expect(denied.status).toBe(403);
+      expect(denied.headers['x-cache']).toBeUndefined();
+      expect(denied.text).not.toContain('"n"');
+    });
+
+    it('makes the tenant current during the handler (CacheManager.current()), on cached and other routes', async () => {
+      const tenant = freshTenant();
+      const res = await get('/h/context', tenant);
+      expect(res.body.current).toBe(tenant);
+      expect(res.body.cache).toBe(tenant);
+      const plain = await get('/h/uncached-context', tenant);
+      expect(plain.body.current).toBe(tenant);
+      expect(plain.headers['x-cache']).toBeUndefined();
+    });
+
+    it('instantiates a controller using @Cached() once, not per request', async () => {
+      const tenant = freshTenant();
+      const before = controllerInstances;
+      for (let i = 0; i < 3; i++) expect((await get(`/h/json?i=${i}`, tenant)).headers['x-cache']).toBe('MISS');
+      expect(controllerInstances).toBe(before);
+      // One instance per app booted so far (this file boots one app per platform, in order).
+      expect(controllerInstances).toBe(PLATFORMS.indexOf(platform) + 1);
+    });
+  });
+
+  describe('class-level @Cached()', () => {
+    it('applies to every handler of the class, with the class options', async () => {
+      const tenant = freshTenant();
+      await get('/cls/a', tenant).set('x-cls', '1');
+      expect((await get('/cls/a', tenant).set('x-cls', '1')).headers['x-cache']).toBe('HIT');
+      expect((await get('/cls/a', tenant).set('x-cls', '2')).headers['x-cache']).toBe('MISS');
+    });
+
+    it('@NoCache() opts a handler out', async () => {
+      const tenant = freshTenant();
+      const a = await get('/cls/b', tenant);
+      const b = await get('/cls/b', tenant);
+      expect(a.headers['x-cache']).toBeUndefined();
+      expect(b.body.n).toBe(a.body.n + 1);
+    });
+
+    it('handler options override the class options', async () => {
+      const tenant = freshTenant();
+      await get('/cls/c', tenant).set('x-cls', '1');
+      expect((await get('/cls/c', tenant).set('x-cls', '2')).headers['x-cache']).toBe('HIT');
+    });
+  });
+
+  describe('@InvalidateTags()', () => {
+    it("invalidates the request tenant's entries with the tags before the response is sent", async () => {
+      const acme = freshTenant();
+      const globex = freshTenant();
+      await get('/inv/1', acme);
+      await get('/inv/2', acme);
+      await get('/inv/1', globex);
+      const put = await t.http().put('/inv/1').set('x-tenant-id', acme);
+      expect(put.status).toBe(200);
+      expect((await get('/inv/1', acme)).headers['x-cache']).toBe('MISS');
+      expect((await get('/inv/2', acme)).headers['x-cache']).toBe('HIT');
+      expect((await get('/inv/1', globex)).headers['x-cache']).toBe('HIT');
+    });
+
+    it('does not invalidate after the handler throws', async () => {
+      const tenant = freshTenant();
+      await get('/inv/3', tenant);
+      const put = await t.http().put('/inv/3/fail').set('x-tenant-id', tenant);
+      expect(put.status).toBe(400);
+      expect((await get('/inv/3', tenant)).headers['x-cache']).toBe('HIT');
+    });
+  });
+});
