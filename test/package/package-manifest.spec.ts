@@ -64,7 +64,12 @@ function jsFilesUnder(dir: string): string[] {
 
 beforeAll(() => {
   // One build per run; a failing build fails every test below with tsc's output.
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
+  try {
+    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe', timeout: 120_000, encoding: 'utf8' });
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+    throw new Error(`npm run build failed:\n${stdout ?? ''}\n${stderr ?? ''}`, { cause: err });
+  }
 
   consumer = mkdtempSync(join(tmpdir(), 'ntc-consumer-'));
   tempDirs.push(consumer);
