@@ -41,10 +41,26 @@ export async function createTestApp(platform: Platform, metadata: ModuleMetadata
 export class RecordingLogger {
   readonly warnings: string[] = [];
   readonly errors: string[] = [];
+  private waiters: { test: (message: string) => boolean; resolve: () => void }[] = [];
+
   warn(message: string): void {
     this.warnings.push(message);
+    this.notify(message);
   }
   error(message: string): void {
     this.errors.push(message);
+    this.notify(message);
+  }
+
+  /** Resolves when a message containing `text` is (or was already) logged. */
+  waitFor(text: string): Promise<void> {
+    if ([...this.warnings, ...this.errors].some((m) => m.includes(text))) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ test: (m) => m.includes(text), resolve }));
+  }
+
+  private notify(message: string): void {
+    const ready = this.waiters.filter((w) => w.test(message));
+    this.waiters = this.waiters.filter((w) => !ready.includes(w));
+    for (const w of ready) w.resolve();
   }
 }
