@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, ifNoneMatchMatches, requestHash, strongEtag, type RequestHashInput } from '../../../lib/envelope/request-hash.js';
+
+const base: RequestHashInput = {
+  keyVersion: '1',
+  controller: 'ProductsController',
+  handler: 'findOne',
+  method: 'GET',
+  routePath: '/products/:id',
+  url: '/products/1',
+  vary: ['accept', 'accept-language'],
+  headers: {},
+  custom: undefined,
+  scope: 'tenant',
+  tenant: 'acme',
+  user: undefined,
+};
+const hash = (patch: Partial<RequestHashInput>): string => requestHash({ ...base, ...patch });
+
+describe('requestHash', () => {
+  it('is a 43-character base64url SHA-256', () => {
+    expect(hash({})).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(hash({})).toBe(hash({}));
+  });
+
+  it('changes with every input', () => {
+    const variants: Partial<RequestHashInput>[] = [
+      { keyVersion: '2' },
+      { controller: 'OtherController' },
+      { handler: 'findAll' },
+      { method: 'POST' },
+      { routePath: '/products/:slug' },
+      { url: '/products/2' },
+      { headers: { accept: 'text/csv' } },
+      { vary: ['accept', 'accept-language', 'x-a'], headers: { 'x-a': '' } },
+      { custom: 'k' },
+      { scope: 'user', user: 'u1' },
+      { tenant: 'globex' },
+      { tenant: undefined },
+      { body: '{}' },
+    ];
+    const seen = new Set([hash({})]);
+    for (const v of variants) seen.add(hash(v));
+    expect(seen.size).toBe(variants.length + 1);
+  });
+
+  it('ignores query order but keeps repeated parameters in order', () => {
+    expect(hash({ url: '/p?a=1&b=2' })).toBe(hash({ url: '/p?b=2&a=1' }));
+    expect(hash({ url: '/p?x=1&x=2' })).not.toBe(hash({ url: '/p?x=2&x=1' }));
+    expect(hash({ url: '/p?a=1&b=2' })).toBe(hash({ url: '/p?b=2&&a=1&' }));
+  });
+
+  it('compares query components decoded, and tells missing, empty and flag apart', () => {
+    expect(hash({ url: '/p?q=a%20b' })).toBe(hash({ url: '/p?q=a+b' }));
+    const forms = ['/p', '/p?q', '/p?q=', '/p?q=%', '/p?q=%25'];
+    expect(new Set(forms.map((url) => hash({ url }))).size).toBe(forms.length);
+  });
+
+  it('never lets path variants share a key', () => {
+    const paths = ['/a/b', '/a/b/', '/a/b.css', '/a/b;x', '/a%2Fb', '/a%2fb', '/A/b', '/a/B', '/a//b', '/a/./b', '/a/%62'];
+    expect(new Set(paths.map((url) => hash({ url }))).size).toBe(paths.length);
+  });
+
+  it('keeps a value out of the path and the query from colliding with another split', () => {
+    expect(hash({ url: '/a?b=c' })).not.toBe(hash({ url: '/a%3Fb=c' }));
+    expect(hash({ url: '/p?a=1%26b%3D2' })).not.toBe(hash({ url: '/p?a=1&b=2' }));
+    expect(hash({ url: '/p?a%3D1=2' })).not.toBe(hash({ url: '/p?a=1%3D2' }));
+  });
+
+  it('is length-safe across fields (no concatenation ambiguity)', () => {
+    expect(hash({ controller: 'ab', handler: 'c' })).not.toBe(hash({ controller: 'a', handler: 'bc' }));
+    expect(hash({ tenant: 'a', user: 'bc', scope: 'user' })).not.toBe(hash({ tenant: 'ab', user: 'c', scope: 'user' }));
+    expect(hash({ custom: '1:a' })).not.toBe(hash({ custom: '1', tenant: 'a' }));
+  });
+
+  it('distinguishes an absent vary header, an empty one, and a repeated one', () => {
+    const vary = ['x-a'];
+    const values = [hash({ vary, headers: {} }), hash({ vary, headers: { 'x-a': '' } }), hash({ vary, headers: { 'x-a': ['1', '2'] } }), hash({ vary, headers: { 'x-a': '1, 2' } })];
+    expect(new Set(values).size).toBe(values.length);
+  });
+
+  it('keeps lone surrogates distinct (UTF-16 hashing)', () => {
+    expect(hash({ custom: '\uD800' })).not.toBe(hash({ custom: '\uDC00' }));
+    expect(hash({ custom: '\uD800' })).not.toBe(hash({ custom: '\uFFFD' }));
+  });
+});
+
+describe('canonicalJson', () => {
+  it('sorts object keys at every depth and keeps arrays in order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, 1], c: null } })).toBe('{"a":{"c":null,"d":[2,1]},"b":1}');
+    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
+  });
+
+  it('keeps a __proto__ key as data', () => {
+    expect(canonicalJson(JSON.parse('{"__proto__":{"x":1},"a":2}'))).toBe('{"__proto__":{"x":1},"a":2}');
+  });
+
+  it('returns undefined for a cycle', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(canonicalJson(cyclic)).toBeUndefined();
+  });
+});
+
+describe('ETag helpers', () => {
+  it('makes a strong, quoted validator of the body', () => {
+    expect(strongEtag('hello')).toMatch(/^"[A-Za-z0-9_-]{43}"$/);
+    expect(strongEtag('hello')).not.toBe(strongEtag('hello!'));
+  });
+
+  it('matches If-None-Match lists, weak forms and *', () => {
+    const etag = strongEtag('x');
+    expect(ifNoneMatchMatches(etag, etag)).toBe(true);
+    expect(ifNoneMatchMatches(`"a", W/${etag}`, etag)).toBe(true);
+    expect(ifNoneMatchMatches('*', etag)).toBe(true);
+    expect(ifNoneMatchMatches('"a", "b"', etag)).toBe(false);
+    expect(ifNoneMatchMatches(undefined, etag)).toBe(false);
+  });
+});
