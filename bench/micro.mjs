@@ -44,6 +44,14 @@ function envelopeFor(scope, value) {
   return { value, createdAt: now, expiresAt: now + TTL_MS, stamp: newStamp(), scope: scope.id };
 }
 
+/**
+ * A new envelope object for each set (same fields), as a real write brings a new value: setting
+ * the very object already stored would let lru-cache take its "same value" shortcut.
+ */
+function fresh(env) {
+  return { value: env.value, createdAt: env.createdAt, expiresAt: env.expiresAt, stamp: env.stamp, scope: env.scope };
+}
+
 /** N storage keys (prebuilt, as TenantCache hands them to the store), their envelopes, an access sequence. */
 function dataset(n) {
   const scope = KeyScope.of('bench', 'acme');
@@ -112,6 +120,23 @@ function memoryCases(n, label) {
       },
     },
     {
+      // The floor for any Promise-returning get: raw lru-cache behind an async function, awaited.
+      id: `memory.get.${label}.lruAwaited`, name: `raw lru-cache get in an async function (awaited), ${label}`, group: group('get'),
+      async setup() {
+        const { fulls, envs, idx } = ds();
+        const lru = new LRUCache({ max: n, allowStale: false, updateAgeOnGet: false });
+        for (let i = 0; i < n; i++) lru.set(fulls[i], envs[i], { ttl: TTL_MS });
+        const get = async (k) => lru.get(k);
+        return {
+          async batch(count, off) {
+            let hits = 0;
+            for (let i = 0; i < count; i++) if ((await get(fulls[idx[(off + i) & IDX_MASK]])) !== undefined) hits++;
+            return hits;
+          },
+        };
+      },
+    },
+    {
       id: `memory.get.${label}.map`, name: `Map get, ${label}`, group: group('get'),
       async setup() {
         const { fulls, envs, idx } = ds();
@@ -136,7 +161,7 @@ function memoryCases(n, label) {
           async batch(count, off) {
             for (let i = 0; i < count; i++) {
               const j = idx[(off + i) & IDX_MASK];
-              await store.set(keys[j], envs[j], TTL_MS);
+              await store.set(keys[j], fresh(envs[j]), TTL_MS);
             }
             return count;
           },
@@ -154,7 +179,7 @@ function memoryCases(n, label) {
           batch(count, off) {
             for (let i = 0; i < count; i++) {
               const j = idx[(off + i) & IDX_MASK];
-              lru.set(fulls[j], envs[j], { ttl: TTL_MS });
+              lru.set(fulls[j], fresh(envs[j]), { ttl: TTL_MS });
             }
             return lru.size;
           },
@@ -171,7 +196,7 @@ function memoryCases(n, label) {
           batch(count, off) {
             for (let i = 0; i < count; i++) {
               const j = idx[(off + i) & IDX_MASK];
-              map.set(fulls[j], envs[j]);
+              map.set(fulls[j], fresh(envs[j]));
             }
             return map.size;
           },
@@ -251,7 +276,8 @@ async function inParallel(workers, count, off, op) {
 
 // ---- runner -----------------------------------------------------------------------------------
 
-const cases = [...memoryCases(10_000, '10k'), ...memoryCases(100_000, '100k'), ...redisCases(config.redisUrl)];
+const only = config.only ? new RegExp(config.only) : undefined; // e.g. {"only":"^memory\\.get\\.10k"} when profiling
+const cases = [...memoryCases(10_000, '10k'), ...memoryCases(100_000, '100k'), ...redisCases(config.redisUrl)].filter((c) => only === undefined || only.test(c.id));
 
 /** Runs `batch` in growing chunks for `ms`; resolves ops/s. */
 async function timed(bench, ms, offset) {
@@ -298,13 +324,12 @@ async function main() {
   return results;
 }
 
+// Forked by run.mjs: answer over IPC. Run by hand (e.g. under --cpu-prof): print JSON.
+const reply = process.send ? (m) => (process.send(m), process.disconnect()) : (m) => console.log(JSON.stringify(m, null, 2));
 main().then(
-  (results) => {
-    process.send({ results });
-    process.disconnect();
-  },
+  (results) => reply({ results }),
   (err) => {
-    process.send({ failed: String(err?.stack ?? err) });
-    process.exit(1);
+    reply({ failed: String(err?.stack ?? err) });
+    process.exitCode = 1;
   },
 );

@@ -16,6 +16,7 @@ import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_HEADERS, STAMPEDE_CONCURRENCY, httpCases, memoryCases, stampedeCases, targets } from './cases.mjs';
@@ -107,6 +108,7 @@ async function check(port, c) {
 async function runHttp(cases, servers) {
   const live = [];
   const unavailable = {};
+  const loads = [];
   for (const c of cases) {
     const server = servers.get(serverKey(c));
     const problem = server.failed ?? (await check(server.port, c));
@@ -129,7 +131,8 @@ async function runHttp(cases, servers) {
       entry.non2xx += r.non2xx;
       entry.errors += r.errors;
     }
-    log(`  round ${round + 1}/${method.rounds} done`);
+    loads.push(os.loadavg()[0]);
+    log(`  round ${round + 1}/${method.rounds} done (1-min load average ${os.loadavg()[0].toFixed(2)})`);
   }
   const out = {};
   for (const e of live) {
@@ -149,7 +152,7 @@ async function runHttp(cases, servers) {
     const limit = cases.find((x) => x.limit && x.adapter === e.c.adapter);
     if (limit && out[limit.id]) out[e.c.id].ratioToLimit = out[e.c.id].median / out[limit.id].median;
   }
-  return { results: out, unavailable };
+  return { results: out, unavailable, loads };
 }
 
 // ---- stampede ---------------------------------------------------------------------------------
@@ -229,6 +232,8 @@ async function runMemory() {
 async function main() {
   const started = new Date();
   const results = { date: started.toISOString(), quick: QUICK, only: ONLY ? [...ONLY] : undefined, machine: machineInfo(), method, http: {}, stampede: {}, micro: {}, memory: {}, unavailable: {} };
+  // The machine may be shared: record how busy it was, so a reader can judge the absolute numbers.
+  results.loadAverage = { start: os.loadavg().map((x) => Math.round(x * 100) / 100) };
   const redis = await startRedis();
   results.machine.redis = redis.version;
   log(`redis-server ${redis.version} on port ${redis.port}`);
@@ -246,6 +251,7 @@ async function main() {
     if (httpSel.length > 0) {
       const r = await runHttp(httpSel, servers);
       results.http = r.results;
+      results.loadAverage.httpRounds = r.loads.map((x) => Math.round(x * 100) / 100);
       Object.assign(results.unavailable, r.unavailable);
     }
     if (stampedeSel.length > 0) {
@@ -264,6 +270,7 @@ async function main() {
     await Promise.all([...servers.values()].map(stopServer));
     await redis.stop();
   }
+  results.loadAverage.end = os.loadavg().map((x) => Math.round(x * 100) / 100);
   results.seconds = Math.round((Date.now() - started.getTime()) / 1000);
   results.targets = targets.map((t) => {
     const value = t.value(results);

@@ -10,7 +10,8 @@
  * To add an app: add a factory here and reference it from a case in cases.mjs.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Controller, Get, Module, Param, UseInterceptors } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, Param, UseInterceptors } from '@nestjs/common';
+import { of } from 'rxjs';
 import { decorateClass, decorateMethod, paramTypes } from '../lib/decorate.mjs';
 import { PAYLOAD } from '../lib/payload.mjs';
 
@@ -60,10 +61,23 @@ function rootModule({ imports = [], controller }) {
   return AppModule;
 }
 
+/** Answers every request itself, without calling the handler: what any interceptor-based cache hit costs at least. */
+class AnswerInterceptor {
+  intercept() {
+    return of(PAYLOAD);
+  }
+}
+decorateClass(AnswerInterceptor, Injectable());
+
 export const apps = {
   /** The limit: the handler returns a constant. */
   async constant() {
     return rootModule({ controller: makeController({ slow: false }) });
+  },
+
+  /** The floor of an interceptor cache hit: an interceptor that returns the payload (no lookup, no key, no handler). */
+  async interceptorFloor() {
+    return rootModule({ controller: makeController({ slow: true, cacheDecorators: [UseInterceptors(AnswerInterceptor)] }) });
   },
 
   /** What caching saves: a handler that takes 5 ms (an indexed query, a small remote call). */

@@ -117,11 +117,19 @@ function targetRows(results) {
 }
 const TARGET_HEADERS = ['target', 'measured', 'needed', 'result'];
 
+function loadText(results) {
+  const l = results.loadAverage ?? {};
+  const parts = [`${l.start?.[0] ?? '?'} at start`];
+  if (l.httpRounds?.length) parts.push(`${l.httpRounds.join(', ')} after each HTTP round`);
+  parts.push(`${l.end?.[0] ?? '?'} at end`);
+  return parts.join('; ');
+}
+
 export function printReport(results) {
   const out = [];
   const m = results.machine;
   out.push(`\nnestjs-tenant-cache bench, ${results.date}${results.quick ? ' (QUICK: smoke run, not for quoting)' : ''}`);
-  out.push(`${m.nproc} cores, ${m.cpu}, Node ${m.node}, redis ${m.redis}`);
+  out.push(`${m.nproc} cores, ${m.cpu}, Node ${m.node}, redis ${m.redis}; 1-min load average ${loadText(results)}`);
   if (Object.keys(results.http).length > 0) out.push(`\nHTTP (${results.method.connections} connections, ${results.method.rounds} rounds x ${results.method.roundSeconds} s, interleaved)\n${table(HTTP_HEADERS, httpRows(results), HTTP_ALIGN)}`);
   if (Object.keys(results.stampede).length > 0) out.push(`\nStampede (${results.method.stampedeConcurrency} concurrent requests to a cold key)\n${table(STAMPEDE_HEADERS, stampedeRows(results), ['l', 'l'])}`);
   if (Object.keys(results.micro).length > 0) out.push(`\nMicro\n${table(MICRO_HEADERS, microRows(results), ['l'])}`);
@@ -139,6 +147,7 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 function colorOf(id) {
   if (id.endsWith('.constant')) return '#9e9e9e';
   if (id.endsWith('.slow')) return '#cfcfcf';
+  if (id.endsWith('.floor')) return '#bab0ac';
   if (id.includes('.ncm.')) return '#f28e2b';
   if (id.includes('.ours.')) return '#4e79a7';
   return '#76b7b2';
@@ -228,6 +237,7 @@ Needs \`redis-server\` on the PATH; the runner starts its own on a free port (ne
 - Node ${m.node}; redis-server ${m.redis}
 - Packages: ${pk}
 - Duration: ${results.seconds} s
+- 1-minute load average (the machine may be shared; above ~2 on 2 cores, other processes competed for the CPU): ${loadText(results)}
 
 ![HTTP throughput and targets](results/chart.svg)
 
