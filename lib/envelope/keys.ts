@@ -58,6 +58,9 @@ export function assertUserKey(key: unknown, what: 'key' | 'tag' = 'key'): assert
   if (typeof key !== 'string') throw new InvalidKeyError(what, `expected a string, got ${typeof key}`, `Pass the ${what} as a string.`);
   if (key.length === 0) throw new InvalidKeyError(what, 'it is empty', `Use a non-empty ${what}.`);
   if (key.length > MAX_KEY_LENGTH) throw new InvalidKeyError(what, `it is ${key.length} characters, over ${MAX_KEY_LENGTH}`, `Hash long inputs into a shorter ${what}.`);
+  // Redis stores keys as UTF-8, where every lone surrogate becomes U+FFFD: 'k\uD800' and
+  // 'k\uDC00' would be one Redis key but two memory keys. Refuse them so stores agree.
+  if (!key.isWellFormed()) throw new InvalidKeyError(what, 'it contains a lone UTF-16 surrogate', `Use well-formed text (String.prototype.toWellFormed()) or hash binary input into the ${what}.`);
 }
 
 /** Injective, glob-free, brace-free, colon-free encoding of a tenant id. */

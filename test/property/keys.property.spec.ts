@@ -49,6 +49,8 @@ const tenantArb: fc.Arbitrary<string> = fc.oneof(
 );
 const tenantRefArb: fc.Arbitrary<TenantRef> = fc.oneof({ weight: 30, arbitrary: tenantArb }, { weight: 1, arbitrary: fc.constant(GLOBAL_SCOPE) });
 
+// Keys must be well-formed UTF-16 (a lone surrogate is rejected: Redis would store it as
+// U+FFFD, merging distinct keys), so generated keys are made well-formed; tenants keep them.
 const keyArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 40, arbitrary: hostile(1, 16) },
   { weight: 10, arbitrary: hostile(1, 200) },
@@ -56,7 +58,7 @@ const keyArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom('c', 'b:c', '%3A', 'e:x', ':', '}:e:x', '*') },
   // ~10 KB strings (0.5% of keys) keep memory of the seen-map bounded.
   { weight: 1, arbitrary: fc.tuple(hostileOfLength(10_240), hostile(0, 8)).map(([big, tail]) => big + tail) },
-);
+).map((key) => key.toWellFormed());
 const kindArb: fc.Arbitrary<KeyKind> = fc.constantFrom<KeyKind>('e', 'tag', 'lock');
 const namespaceArb = fc.constantFrom('cache', 'c', 'cache.x', 'cache-2', 'A_9');
 
@@ -109,7 +111,11 @@ const adversarialPairArb: fc.Arbitrary<readonly [Triple, Triple]> = fc.oneof(
     [ns, `t.${x}`, kind, key],
     [ns, x, kind, key],
   ]),
-);
+  // Keys must be well-formed (lone surrogates are rejected); tenants keep theirs.
+).map(([a, b]): [Triple, Triple] => [
+  [a[0], a[1], a[2], a[3].toWellFormed()],
+  [b[0], b[1], b[2], b[3].toWellFormed()],
+]);
 
 /**
  * Runs the injectivity property for `build` over `numRuns` random triples and `numRuns / 4`
@@ -420,6 +426,12 @@ describe('rejections', () => {
   it('a 10 KB tenant', () => rejects(() => KeyScope.of('cache', 'x'.repeat(10_240)), 'ERR_INVALID_TENANT', /over 256/));
   it.each([42, null, undefined, {}, Symbol('t'), ['a']])('non-string tenant %s', (tenant) => {
     rejects(() => KeyScope.of('cache', tenant as unknown as string), 'ERR_INVALID_TENANT', /expected a string, got/, /Resolve the tenant to a string id/);
+  });
+  it.each(['k\uD800', 'k\uDC00x', '\uDFFF\uD800'])('a key or tag with a lone surrogate %j (Redis would merge it with U+FFFD)', (key) => {
+    const scope = KeyScope.of('cache', 'acme');
+    rejects(() => storageKey(scope, 'e', key), 'ERR_INVALID_KEY', /lone UTF-16 surrogate/, /toWellFormed/);
+    rejects(() => storageKey(scope, 'tag', key), 'ERR_INVALID_KEY', /Invalid tag/);
+    expect(storageKey(scope, 'e', key.toWellFormed()).full).toContain('\uFFFD');
   });
   it('empty key and empty tag', () => {
     const scope = KeyScope.of('cache', 'acme');
