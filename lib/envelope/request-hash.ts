@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** What the key of a cached HTTP response is computed from. */
@@ -33,8 +33,8 @@ export interface RequestHashInput {
 /**
  * The key of a cached HTTP response: SHA-256, base64url (43 characters), over a canonical
  * encoding of every input. Each field is written as `<length>:<value>` (or `-` when absent),
- * so no two different inputs encode alike whatever the fields contain, and the encoding is
- * hashed as UTF-16 so even lone surrogates stay distinct. Hence nothing from the URL reaches a
+ * so no two different inputs encode alike whatever the fields contain (lone surrogates
+ * included). Hence nothing from the URL reaches a
  * storage key unhashed, and:
  * - the path is the raw request path (`/a/b`, `/a/b/`, `/a/b.css`, `/a/b;x`, `/a%2Fb`, `/A/b`
  *   all differ), which determines its decoded form and the route parameters;
@@ -60,6 +60,10 @@ export function requestHash(input: RequestHashInput): string {
     else s += `*${value.length};${value.map(field).join('')}`;
   }
   s += opt(input.custom) + field(input.scope) + opt(input.tenant) + opt(input.user) + opt(input.body);
+  // UTF-8 is injective on well-formed strings (the one-shot hash is the fast path); a string
+  // with a lone surrogate is hashed as UTF-16 instead, which keeps it distinct. The two byte
+  // forms cannot coincide: the UTF-16 form starts "n\0", the UTF-8 one "nt".
+  if ((s as unknown as { isWellFormed(): boolean }).isWellFormed()) return oneShotHash('sha256', s, 'base64url');
   return createHash('sha256').update(s, 'utf16le').digest('base64url');
 }
 

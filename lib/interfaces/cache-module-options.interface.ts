@@ -1,4 +1,5 @@
 import type { Type } from '@nestjs/common';
+import type { CachedInterceptor } from '../interceptors/cached.interceptor.js';
 import type { Duration } from '../utils/duration.js';
 import type { CacheManagerOptions } from './cache-options.interface.js';
 import type { UserIdResolver } from './cached-options.interface.js';
@@ -71,7 +72,7 @@ export interface CacheModuleExtras {
    * `@UseInterceptors(CachedInterceptor, InvalidateTagsInterceptor)` yourself. The global one
    * only acts on routes with `@Cached()`, and sets the tenant context of every HTTP request.
    */
-  interceptor?: Type<unknown> | false;
+  interceptor?: Type<CachedInterceptor> | false;
 }
 
 /** A class that makes the module options (`forRootAsync({ useClass })`). */

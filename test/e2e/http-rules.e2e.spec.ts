@@ -1,5 +1,6 @@
 import {
   BadRequestException,
+  Body,
   type CanActivate,
   Controller,
   type ExecutionContext,
@@ -234,6 +235,24 @@ class HttpController {
     return { constant: true };
   }
 
+  @Post('search')
+  @Cached({ methods: ['POST'] })
+  search(@Body() body: unknown) {
+    return { body, n: run('search') };
+  }
+
+  @Get('global-tagged')
+  @Cached({ scope: 'global', tags: ['catalogue'] })
+  globalTagged() {
+    return { n: run('global-tagged') };
+  }
+
+  @Put('global-tagged')
+  @InvalidateTags(['catalogue'], { scope: 'global' })
+  updateGlobal() {
+    return { ok: true };
+  }
+
   @Get('ttl')
   @Cached({ ttl: '10s' })
   ttl() {
@@ -444,6 +463,28 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
       expect(b.headers['x-cache']).toBe('HIT');
       expect(b.body).toEqual(a.body);
       expect(c.headers['x-cache']).toBe('HIT');
+    });
+
+    it('caches a POST when the route lists it, keyed by the canonical JSON body', async () => {
+      const tenant = freshTenant();
+      const post = (body: object) => t.http().post('/h/search').set('x-tenant-id', tenant).send(body);
+      const a = await post({ q: 'shoes', page: 1 });
+      const b = await post({ page: 1, q: 'shoes' });
+      const c = await post({ q: 'hats', page: 1 });
+      expect(a.status).toBe(201);
+      expect(a.headers['x-cache']).toBe('MISS');
+      expect(b.status).toBe(201);
+      expect(b.headers['x-cache']).toBe('HIT');
+      expect(b.body).toEqual(a.body);
+      expect(c.headers['x-cache']).toBe('MISS');
+      expect(c.body.body).toEqual({ q: 'hats', page: 1 });
+    });
+
+    it("@InvalidateTags(…, { scope: 'global' }) invalidates the entries shared by all tenants", async () => {
+      await get('/h/global-tagged', freshTenant());
+      expect((await get('/h/global-tagged', freshTenant())).headers['x-cache']).toBe('HIT');
+      expect((await t.http().put('/h/global-tagged').set('x-tenant-id', freshTenant())).status).toBe(200);
+      expect((await get('/h/global-tagged', freshTenant())).headers['x-cache']).toBe('MISS');
     });
 
     it('bypasses when the condition is false', async () => {

@@ -1,0 +1,100 @@
+import { type CanActivate, Controller, type ExecutionContext, Get, Injectable, Module, UseGuards } from '@nestjs/common';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CacheModule } from '../../lib/cache.module.js';
+import { CacheManager } from '../../lib/cache/cache-manager.js';
+import { Cached } from '../../lib/decorators/cached.decorator.js';
+import type { CacheRequest, TenantStrategy } from '../../lib/interfaces/tenant-resolver.interface.js';
+import { fromSubdomain, fromUser } from '../../lib/tenant/tenant-strategies.js';
+import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
+
+/** Plays the app's auth guard: `x-org` becomes `req.user.org.id`. */
+@Injectable()
+class FakeAuthGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<CacheRequest>();
+    const org = req.headers['x-org'];
+    if (typeof org === 'string') (req as { user?: unknown }).user = { org: { id: org } };
+    return true;
+  }
+}
+
+/** A service that reads the current tenant after some async hops. */
+@Injectable()
+class ReportService {
+  constructor(private readonly cache: CacheManager) {}
+  async tenantAfterAwaits(): Promise<string | undefined> {
+    await Promise.resolve();
+    await nextTurn();
+    return this.cache.current().tenantId;
+  }
+}
+
+let n = 0;
+
+@Controller('t')
+@UseGuards(FakeAuthGuard)
+class TenantController {
+  constructor(private readonly reports: ReportService) {}
+
+  @Get()
+  @Cached()
+  async get() {
+    return { tenant: await this.reports.tenantAfterAwaits(), n: ++n };
+  }
+}
+
+describe.each(PLATFORMS)('tenant strategies end to end on %s', (platform) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+  const boot = async (tenant: TenantStrategy) => {
+    @Module({ imports: [CacheModule.forRoot({ tenant, logger: false })], controllers: [TenantController], providers: [ReportService, FakeAuthGuard] })
+    class AppModule {}
+    t = await createTestApp(platform, { imports: [AppModule] });
+    return t;
+  };
+
+  it('fromSubdomain(): acme.example.com is tenant acme; www and IPs have none', async () => {
+    const app = await boot(fromSubdomain());
+    const a = await app.http().get('/t').set('host', 'acme.example.com:8080');
+    expect(a.body.tenant).toBe('acme');
+    expect(a.headers['x-cache']).toBe('MISS');
+    expect((await app.http().get('/t').set('host', 'ACME.example.com')).headers['x-cache']).toBe('HIT');
+    const other = await app.http().get('/t').set('host', 'globex.example.com');
+    expect(other.body.tenant).toBe('globex');
+    expect((await app.http().get('/t').set('host', 'www.example.com')).headers['x-cache']).toBe('BYPASS');
+    expect((await app.http().get('/t').set('host', '127.0.0.1')).headers['x-cache']).toBe('BYPASS');
+  });
+
+  it('fromUser(): reads req.user set by a guard (guards run before interceptors)', async () => {
+    const app = await boot(fromUser('org.id'));
+    const a = await app.http().get('/t').set('x-org', 'o1');
+    expect(a.body.tenant).toBe('o1');
+    expect((await app.http().get('/t').set('x-org', 'o1')).headers['x-cache']).toBe('HIT');
+    expect((await app.http().get('/t').set('x-org', 'o2')).body.tenant).toBe('o2');
+    expect((await app.http().get('/t')).headers['x-cache']).toBe('BYPASS');
+  });
+
+  it('an async function and a resolver object work too; the tenant survives async hops in services', async () => {
+    const app = await boot(async (req) => {
+      await nextTurn();
+      return req.headers['x-t'] as string | undefined;
+    });
+    expect((await app.http().get('/t').set('x-t', 'async-one')).body.tenant).toBe('async-one');
+    expect((await app.http().get('/t').set('x-t', 'async-one')).headers['x-cache']).toBe('HIT');
+    await app.close();
+    t = undefined;
+    const app2 = await boot({ resolve: (req: CacheRequest) => req.headers['x-t'] as string | undefined });
+    expect((await app2.http().get('/t').set('x-t', 'object-one')).body.tenant).toBe('object-one');
+  });
+
+  it('concurrent requests of different tenants each see their own tenant', async () => {
+    const app = await boot(fromUser('org.id'));
+    const tenants = Array.from({ length: 20 }, (_, i) => `c${i}`);
+    const responses = await Promise.all(tenants.map((org) => app.http().get('/t').set('x-org', org)));
+    expect(responses.map((r) => r.body.tenant)).toEqual(tenants);
+  });
+});
