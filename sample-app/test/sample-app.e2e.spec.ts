@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeWithRedis, rawCommand, startRedis, type RedisServer } from '../../test/helpers/redis-server.js';
-import { createApp, HTTP_ADAPTERS, type HttpAdapterName } from '../src/app.factory.js';
+import { adapterFromEnv, createApp, HTTP_ADAPTERS, type HttpAdapterName } from '../src/app.factory.js';
 import { ProductsRepository } from '../src/products/products.repository.js';
 import { DailyReportService, REPORT_BUILD_MS } from '../src/reports/daily-report.service.js';
 
@@ -230,6 +230,15 @@ function sampleAppBehaviour(boot: ReturnType<typeof bootApp>): void {
     expect(health.body).toMatchObject({ status: 'ok', cache: { ok: true } });
   });
 }
+
+describe('HTTP_ADAPTER', () => {
+  it('defaults to express, accepts fastify, and refuses anything else with the choices', () => {
+    expect(adapterFromEnv(undefined)).toBe('express');
+    expect(adapterFromEnv('')).toBe('express');
+    expect(adapterFromEnv(' Fastify ')).toBe('fastify');
+    expect(() => adapterFromEnv('koa')).toThrow(/express or fastify/);
+  });
+});
 
 describe.each(HTTP_ADAPTERS)('sample app on %s, memory store', (adapter) => {
   sampleAppBehaviour(bootApp(adapter, () => ({ REDIS_URL: undefined })));
