@@ -1,5 +1,5 @@
-import { Inject, Injectable, type ExecutionContext, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, Reflector } from '@nestjs/core';
+import { Inject, Injectable, type ExecutionContext, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { APP_INTERCEPTOR, DiscoveryService, Reflector } from '@nestjs/core';
 import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.constants.js';
 import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
 import { CacheManager } from '../cache/cache-manager.js';
@@ -19,7 +19,7 @@ const MAX_RETRY_DELAY_MS = 30_000;
  * It also closes the manager when the app shuts down.
  */
 @Injectable()
-export class CacheRuntime implements OnModuleInit, OnApplicationShutdown {
+export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   readonly routes: RouteRegistry;
   private readonly retries = new Set<NodeJS.Timeout>();
   private shuttingDown = false;
@@ -43,6 +43,31 @@ export class CacheRuntime implements OnModuleInit, OnApplicationShutdown {
     }
     // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
     this.routes.scan(controllers as Set<Function>);
+  }
+
+  /**
+   * Warns about global interceptors (`APP_INTERCEPTOR`) that run before ours: on `@Cached()`
+   * routes they receive the serialized body (a string), not the handler's value, so one that
+   * transforms responses (ClassSerializerInterceptor, a `{ data }` wrapper) would be skipped or
+   * break. Global interceptors run in the order their modules were scanned (the root module
+   * first); `app.useGlobalInterceptors()` ones and route ones run after ours.
+   */
+  onApplicationBootstrap(): void {
+    if (this.options.logger === undefined || !this.routes.hasCachedRoutes()) return;
+    const before: string[] = [];
+    for (const wrapper of this.discovery.getProviders()) {
+      if (typeof wrapper.token !== 'string' || !wrapper.token.startsWith(`${APP_INTERCEPTOR} (`)) continue;
+      const instance = wrapper.instance as { runtime?: unknown; constructor?: { name?: string } } | undefined;
+      if (instance === undefined || instance === null) continue;
+      if (instance.runtime === this) break; // ours: everything after it runs inside it
+      before.push(instance.constructor?.name ?? 'an interceptor');
+    }
+    if (before.length > 0) {
+      this.options.logger.warn(
+        `Global interceptor(s) ${before.join(', ')} run before CachedInterceptor: on @Cached() routes they receive the serialized body (a string), not the handler's value. ` +
+          'If one transforms responses (e.g. ClassSerializerInterceptor), provide it in a module imported after CacheModule, or register it with app.useGlobalInterceptors().',
+      );
+    }
   }
 
   /** The validated tenant id of a request, or `undefined`; synchronous when the resolver is. */

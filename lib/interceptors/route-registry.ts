@@ -83,6 +83,12 @@ export class RouteRegistry {
     return built;
   }
 
+  /** Whether any route seen so far has `@Cached()`. */
+  hasCachedRoutes(): boolean {
+    for (const routes of this.byClass.values()) for (const meta of routes.values()) if (meta?.cached !== undefined) return true;
+    return false;
+  }
+
   /** Builds (and validates) the metadata of every route of `controllers`. Throws `CacheConfigError`. */
   scan(controllers: Iterable<AnyFunction>): void {
     for (const controller of controllers) {
