@@ -216,10 +216,16 @@ export class CacheManager {
   }
 
   private count(tenantId: string | undefined, field: 'errors' | 'bypasses', reason: string): void {
-    const facade = tenantId === undefined ? undefined : this.facades.get(tenantId);
-    const scope = facade?.scope;
-    const counters = scope === undefined ? this.core.stats.other : this.core.stats.countersFor(scope);
-    counters[field]++;
+    let scope: KeyScope | undefined;
+    if (tenantId !== undefined) {
+      try {
+        scope = this.forTenant(tenantId).scope;
+      } catch {
+        scope = undefined; // an invalid id counts in the totals only
+      }
+    }
+    // A request without a (valid) tenant belongs to no tenant: totals only, not `otherTenants`.
+    if (scope !== undefined) this.core.stats.countersFor(scope)[field]++;
     this.core.stats.total[field]++;
     const attributes = scope === undefined ? {} : this.core.telemetry.attributesFor(scope);
     this.core.telemetry.record(field === 'errors' ? 'error' : 'bypass', attributes, () => ({ tenant: tenantId ?? null, reason }));

@@ -328,6 +328,17 @@ describe('CacheManager', () => {
     expect(await cache.get('two')).toBeUndefined();
   });
 
+  it('counts bypasses per tenant, and those without a tenant in the totals only', async () => {
+    const { manager } = setup();
+    manager.recordBypass('fresh-tenant', 'method');
+    manager.recordBypass(undefined, 'no tenant');
+    manager.recordBypass('', 'invalid tenant');
+    const stats = await manager.stats();
+    expect(stats.bypasses).toBe(3);
+    expect(stats.tenants.find((t) => t.tenant === 'fresh-tenant')?.bypasses).toBe(1);
+    expect(stats.otherTenants.bypasses).toBe(0);
+  });
+
   it('health reflects the store', async () => {
     const { manager, chaos } = setup({ chaos: true });
     expect((await manager.health()).ok).toBe(true);
