@@ -57,6 +57,8 @@ export type { MemoryStoreOptions } from './interfaces/memory-store-options.inter
 export type { RedisStoreOptions } from './interfaces/redis-store-options.interface.js';
 export type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './interfaces/cache-store.interface.js';
 export type { Envelope, HttpMeta } from './envelope/envelope.js';
+export { requestHash } from './envelope/request-hash.js';
+export type { RequestHashInput } from './envelope/request-hash.js';
 export type { KeyScope, StorageKey } from './envelope/keys.js';
 
 // ---- health and observability ----
