@@ -18,7 +18,10 @@ export default defineConfig({
     // The sample app imports the library by its package name; in tests that name points at
     // the sources so a test run never depends on a stale build. The packaging test checks the
     // built package separately, the way users load it.
-    alias: { 'nestjs-tenant-cache': fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+    alias: [
+      { find: /^nestjs-tenant-cache$/, replacement: fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+      { find: /^nestjs-tenant-cache\/redis$/, replacement: fileURLToPath(new URL('./lib/redis.ts', import.meta.url)) },
+    ],
   },
   test: {
     pool: 'forks',

@@ -1,6 +1,7 @@
 // The public surface of nestjs-tenant-cache. Explicit named exports only: anything not listed
 // here is internal. RedisStore is exported as a type only, so an app on the memory store never
-// loads ioredis (an optional peer); `{ store: { type: 'redis', … } }` loads it on demand.
+// loads ioredis (an optional peer); `{ store: { type: 'redis', … } }` loads it on demand, and
+// the class itself is importable from 'nestjs-tenant-cache/redis'.
 
 // ---- Nest module ----
 export { CacheModule } from './cache.module.js';
@@ -60,6 +61,12 @@ export type { Envelope, HttpMeta } from './envelope/envelope.js';
 export { requestHash } from './envelope/request-hash.js';
 export type { RequestHashInput } from './envelope/request-hash.js';
 export type { KeyScope, StorageKey } from './envelope/keys.js';
+export type { CircuitState } from './stores/circuit-breaker.store.js';
+export { JsonCodec } from './envelope/json.codec.js';
+export { CborCodec } from './envelope/cbor.codec.js';
+export { DEFAULT_DECODE_LIMITS } from './envelope/decode-limits.js';
+export type { Codec } from './envelope/codec.interface.js';
+export type { DecodeLimits } from './envelope/decode-limits.js';
 
 // ---- health and observability ----
 export { CacheHealthIndicator } from './health/cache.health-indicator.js';
@@ -81,6 +88,7 @@ export {
   EncodeError,
   InvalidKeyError,
   InvalidTtlError,
+  CircuitOpenError,
   PayloadTooLargeError,
   TenantRequiredError,
 } from './errors/cache.errors.js';

@@ -113,6 +113,9 @@ describe('package.json', () => {
       expect(existsSync(join(ROOT, conditions[condition]!)), `${conditions[condition]} exists`).toBe(true);
     }
     expect(PKG.exports['./package.json']).toBe('./package.json');
+    const redis = PKG.exports['./redis'] as Record<string, string>;
+    expect(Object.keys(redis)).toEqual(['types', 'import', 'require', 'default']);
+    for (const target of Object.values(redis)) expect(existsSync(join(ROOT, target)), `${target} exists`).toBe(true);
   });
 
   it('has main and types fields (for tools that ignore exports) pointing at built files, and dist/index.d.ts', () => {
@@ -163,6 +166,13 @@ describe('loading the package by its name', () => {
     expect(resolve(required.resolved)).toBe(resolve(ROOT, (PKG.exports['.'] as Record<string, string>).require!));
     for (const name of PUBLIC_NAMES) expect(imported, `ESM exports ${name}`).toContain(name);
     expect(required.names).toEqual(imported);
+  });
+
+  it("'nestjs-tenant-cache/redis' gives the RedisStore class, by import and by require", async () => {
+    const imported = (await esm(consumer, `import { RedisStore, createRedisStore } from 'nestjs-tenant-cache/redis'; console.log(JSON.stringify([typeof RedisStore, typeof createRedisStore, RedisStore.name]));`)) as string[];
+    expect(imported).toEqual(['function', 'function', 'RedisStore']);
+    const required = (await cjs(consumer, `const m = require('nestjs-tenant-cache/redis'); console.log(JSON.stringify([typeof m.RedisStore, m.RedisStore.name]));`)) as string[];
+    expect(required).toEqual(['function', 'RedisStore']);
   });
 
   it('gives CommonJS and ESM callers in one process the same classes (no dual-package hazard)', async () => {
