@@ -7,10 +7,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as tick } from 'node:timers/promises';
-import { newStamp } from '../dist/envelope/envelope.js';
-import { KeyScope, storageKey } from '../dist/envelope/keys.js';
-import { MemoryStore } from '../dist/stores/memory.store.js';
 import { MEMORY_BOUND_BYTES } from './cases.mjs';
+import { libModule } from './lib/built.mjs';
+
+const { newStamp } = await libModule('envelope/envelope.js');
+const { KeyScope, storageKey } = await libModule('envelope/keys.js');
+const { MemoryStore } = await libModule('stores/memory.store.js');
 
 const spec = JSON.parse(process.argv[2]);
 const MB = 1024 * 1024;

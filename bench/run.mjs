@@ -14,7 +14,7 @@
  */
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,7 +36,7 @@ const method = {
   pipelining: 1,
   warmupSeconds: QUICK ? 1 : 3,
   roundSeconds: QUICK ? 1 : 3,
-  rounds: QUICK ? 2 : 5,
+  rounds: QUICK ? 2 : 7,
   stampedeTrials: QUICK ? 2 : 5,
   stampedeConcurrency: STAMPEDE_CONCURRENCY,
   memorySets: QUICK ? 250_000 : undefined,
@@ -232,6 +232,14 @@ async function runMemory() {
 async function main() {
   const started = new Date();
   const results = { date: started.toISOString(), quick: QUICK, only: ONLY ? [...ONLY] : undefined, machine: machineInfo(), method, http: {}, stampede: {}, micro: {}, memory: {}, unavailable: {} };
+  // One frozen copy of the built library for every process of this run, so a rebuild of dist/
+  // by someone else during the run cannot change (or briefly remove) the code under test.
+  const dist = here('../dist/');
+  if (!existsSync(`${dist}index.js`)) throw new Error('dist/index.js is missing: run `npm run build` first (npm run bench does)');
+  const snapshot = here('./.lib-snapshot/');
+  rmSync(snapshot, { recursive: true, force: true });
+  cpSync(dist, snapshot, { recursive: true });
+  process.env.BENCH_LIB = snapshot;
   // The machine may be shared: record how busy it was, so a reader can judge the absolute numbers.
   results.loadAverage = { start: os.loadavg().map((x) => Math.round(x * 100) / 100) };
   const redis = await startRedis();

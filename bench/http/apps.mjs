@@ -12,6 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Controller, Get, Injectable, Module, Param, UseInterceptors } from '@nestjs/common';
 import { of } from 'rxjs';
+import { libEntry } from '../lib/built.mjs';
 import { decorateClass, decorateMethod, paramTypes } from '../lib/decorate.mjs';
 import { PAYLOAD } from '../lib/payload.mjs';
 
@@ -101,7 +102,7 @@ export const apps = {
 
   /** nestjs-tenant-cache, the BUILT package (dist/, by its own name), `@Cached()` on the 5 ms handler. */
   async ours({ store, redisUrl }) {
-    const { CacheModule, Cached, fromHeader } = await import('nestjs-tenant-cache');
+    const { CacheModule, Cached, fromHeader } = await libEntry();
     const storeConfig = store === 'redis' ? { type: 'redis', url: redisUrl } : { type: 'memory', maxEntries: 10_000 };
     return rootModule({
       imports: [CacheModule.forRoot({ store: storeConfig, tenant: fromHeader('x-tenant-id') })],

@@ -38,7 +38,13 @@ export function machineInfo() {
   } catch {}
   const packages = {};
   for (const p of ['@nestjs/core', '@nestjs/platform-fastify', 'fastify', '@nestjs/platform-express', 'express', '@nestjs/cache-manager', 'cache-manager', 'keyv', '@keyv/redis', 'ioredis', 'lru-cache', 'autocannon']) packages[p] = versionOf(p);
-  return { nproc, cpu, node: process.version, os: `${os.type()} ${os.release()} ${os.arch()}`, memoryGB: Math.round(os.totalmem() / 2 ** 30), packages };
+  let commit = 'unknown';
+  let libDirty = false;
+  try {
+    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+    libDirty = execSync('git status --porcelain -- lib', { encoding: 'utf8' }).trim() !== '';
+  } catch {}
+  return { commit, libDirty, nproc, cpu, node: process.version, os: `${os.type()} ${os.release()} ${os.arch()}`, memoryGB: Math.round(os.totalmem() / 2 ** 30), packages };
 }
 
 // ---- formatting -------------------------------------------------------------------------------
@@ -234,6 +240,7 @@ Needs \`redis-server\` on the PATH; the runner starts its own on a free port (ne
 
 - Date: ${results.date}
 - Machine: ${m.nproc} cores (\`nproc\`), ${m.cpu}, ${m.memoryGB} GB RAM, ${m.os}
+- Library: commit ${m.commit}${m.libDirty ? ' plus uncommitted changes in lib/ (work in progress at the time of the run)' : ''}, built to dist/
 - Node ${m.node}; redis-server ${m.redis}
 - Packages: ${pk}
 - Duration: ${results.seconds} s
@@ -289,7 +296,7 @@ ${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entr
 - **Micro** (\`micro.mjs\`, own process): our stores from \`dist/\` against raw lru-cache / \`Map\` /
   ioredis with the same settings (lru-cache: same \`max\`, per-entry TTL, \`allowStale: false\`,
   \`updateAgeOnGet: false\`; ioredis: the options RedisStore gives the clients it creates, incl.
-  auto-pipelining), uniformly random keys from a fixed sequence, 1 warm-up + ${results.quick ? 2 : 5} interleaved rounds
+  auto-pipelining), uniformly random keys from a fixed sequence, 1 warm-up + ${results.quick ? 2 : 7} interleaved rounds (Redis rounds 1 s, memory 0.4 s)
   per group. "Awaited" means \`await store.get(k)\` in a loop, as callers use the async contract.
   Raw ioredis uses \`getBuffer\`, the command RedisStore issues, so the gap is exactly the store's
   own work (key handling, decode of the wire format into an envelope).
