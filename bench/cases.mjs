@@ -19,7 +19,7 @@ export const DEFAULT_HEADERS = { 'x-tenant-id': 'acme', accept: 'application/jso
 export const httpCases = ADAPTERS.flatMap((adapter) => [
   { id: `${adapter}.constant`, name: `${adapter}: constant handler (limit)`, adapter, app: 'constant', limit: true },
   { id: `${adapter}.slow`, name: `${adapter}: 5 ms handler, uncached`, adapter, app: 'slow' },
-  { id: `${adapter}.floor`, name: `${adapter}: interceptor answering alone (floor of any interceptor cache)`, adapter, app: 'interceptorFloor' },
+  { id: `${adapter}.floor`, name: `${adapter}: interceptor floor (answers, no lookup)`, adapter, app: 'interceptorFloor' },
   { id: `${adapter}.ncm.memory`, name: `${adapter}: @nestjs/cache-manager hit, memory`, adapter, app: 'nestCacheManager', options: { store: 'memory' }, hit: true },
   { id: `${adapter}.ncm.redis`, name: `${adapter}: @nestjs/cache-manager hit, Redis`, adapter, app: 'nestCacheManager', options: { store: 'redis' }, hit: true, redis: true },
   { id: `${adapter}.ours.memory`, name: `${adapter}: ours hit, memory`, adapter, app: 'ours', options: { store: 'memory' }, hit: true },

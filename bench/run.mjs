@@ -11,6 +11,7 @@
  *
  * BENCH_QUICK=1  ~1-minute smoke run (short rounds); writes bench/results/quick.tmp.json only.
  * BENCH_ONLY=http,stampede,micro,memory  run a subset (development); also writes quick.tmp.json only.
+ * node bench/run.mjs --render  re-render chart.svg and README.md from results/latest.json.
  */
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
@@ -303,7 +304,15 @@ async function main() {
   }
 }
 
-main().catch((err) => {
+/** `node bench/run.mjs --render`: re-renders chart.svg and README.md from results/latest.json (after editing the notes). */
+function renderOnly() {
+  const results = JSON.parse(readFileSync(here('./results/latest.json'), 'utf8'));
+  writeFileSync(here('./results/chart.svg'), renderChart(results));
+  writeFileSync(here('./README.md'), renderReadme(results, readFileSync(here('./README.md'), 'utf8')));
+  printReport(results);
+}
+
+(process.argv.includes('--render') ? Promise.resolve().then(renderOnly) : main()).catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });
