@@ -12,7 +12,7 @@ import { CACHE_EXPORTS } from './cache.providers.js';
  * ```
  *
  * Provides `CacheManager` (inject it by its class), the REQUEST-scoped `TENANT_ID`, and
- * registers `CachedInterceptor` and `InvalidateTagsInterceptor` globally (see the
+ * registers `CachedInterceptor` globally (it serves `@Cached()` and `@InvalidateTags()`; see the
  * `interceptor` extra). Options are validated when the app boots; the manager (stores,
  * connections) is closed on application shutdown.
  */

@@ -7,7 +7,6 @@ import { CacheConfigError } from './errors/cache.errors.js';
 import { CacheHealthIndicator } from './health/cache.health-indicator.js';
 import { CachedInterceptor } from './interceptors/cached.interceptor.js';
 import { CacheRuntime } from './interceptors/cache-runtime.js';
-import { InvalidateTagsInterceptor } from './interceptors/invalidate-tags.interceptor.js';
 import { headerNames } from './interceptors/route-registry.js';
 import type { CacheManagerOptions } from './interfaces/cache-options.interface.js';
 import type { CacheModuleOptions, MissingTenantPolicy } from './interfaces/cache-module-options.interface.js';
@@ -141,16 +140,15 @@ export function createCacheProviders(interceptor: Type<unknown> | false | undefi
       inject: [REQUEST, CacheRuntime],
     },
     CachedInterceptor,
-    InvalidateTagsInterceptor,
     CacheHealthIndicator,
   ];
   if (interceptor !== false) {
     const cached = interceptor ?? CachedInterceptor;
     if (cached !== CachedInterceptor) providers.push(cached);
-    // Order matters: the tenant context set by the first wraps the invalidation of the second.
-    providers.push({ provide: APP_INTERCEPTOR, useExisting: cached }, { provide: APP_INTERCEPTOR, useExisting: InvalidateTagsInterceptor });
+    // One global interceptor serves @Cached() and @InvalidateTags(): one interceptor layer per request.
+    providers.push({ provide: APP_INTERCEPTOR, useExisting: cached });
   }
   return providers;
 }
 
-export const CACHE_EXPORTS = [CacheManager, TENANT_ID, CacheRuntime, CachedInterceptor, InvalidateTagsInterceptor, CacheHealthIndicator, CACHE_MODULE_OPTIONS];
+export const CACHE_EXPORTS = [CacheManager, TENANT_ID, CacheRuntime, CachedInterceptor, CacheHealthIndicator, CACHE_MODULE_OPTIONS];

@@ -25,7 +25,6 @@ export type { CachedOptions, CacheScope, InvalidateTagsOptions, TagsSource, User
 // ---- interceptors (for subclassing or manual registration) ----
 export { CachedInterceptor } from './interceptors/cached.interceptor.js';
 export type { StoredBody } from './interceptors/cached.interceptor.js';
-export { InvalidateTagsInterceptor } from './interceptors/invalidate-tags.interceptor.js';
 export { CacheRuntime } from './interceptors/cache-runtime.js';
 export type { CachedRoute, RouteMeta } from './interceptors/route-registry.js';
 

@@ -215,7 +215,12 @@ export class CacheManager {
     this.count(tenantId, 'bypasses', reason);
   }
 
-  private count(tenantId: string | undefined, field: 'errors' | 'bypasses', reason: string): void {
+  /** Counts a request that waited for the same response being computed by another (for the interceptor). */
+  recordStampedeWait(tenantId: string | undefined): void {
+    this.count(tenantId, 'stampedeWaits', 'joined a computation in flight');
+  }
+
+  private count(tenantId: string | undefined, field: 'errors' | 'bypasses' | 'stampedeWaits', reason: string): void {
     let scope: KeyScope | undefined;
     if (tenantId !== undefined) {
       try {
@@ -228,7 +233,8 @@ export class CacheManager {
     if (scope !== undefined) this.core.stats.countersFor(scope)[field]++;
     this.core.stats.total[field]++;
     const attributes = scope === undefined ? {} : this.core.telemetry.attributesFor(scope);
-    this.core.telemetry.record(field === 'errors' ? 'error' : 'bypass', attributes, () => ({ tenant: tenantId ?? null, reason }));
+    const kind = field === 'errors' ? 'error' : field === 'bypasses' ? 'bypass' : 'stampedeWait';
+    this.core.telemetry.record(kind, attributes, () => ({ tenant: tenantId ?? null, reason }));
   }
 
   async health(): Promise<CacheHealth> {

@@ -1,7 +1,7 @@
 import { BadRequestException, Injectable, StreamableFile, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { isObservable, map, Observable, of } from 'rxjs';
+import { concatMap, finalize, isObservable, map, Observable, of } from 'rxjs';
 import { X_CACHE_HEADER } from '../cache.constants.js';
-import type { TenantCache } from '../cache/tenant-cache.js';
+import { NO_SYNC_READ, type TenantCache } from '../cache/tenant-cache.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import { canonicalJson, ifNoneMatchMatches, requestHash, strongEtag } from '../envelope/request-hash.js';
 import type { CacheRequest } from '../interfaces/tenant-resolver.interface.js';
@@ -21,11 +21,13 @@ const FASTIFY_TEXT_TYPE = 'text/plain; charset=utf-8';
 const NO_STORE_RE = /(?:^|[\s,])(?:no-store|private)(?:$|[\s,=])/i;
 
 /**
- * Serves `@Cached()` routes from the cache of the request's tenant, and runs every HTTP handler
- * with its tenant as the current one (`CacheManager.current()`, through AsyncLocalStorage).
+ * Serves `@Cached()` routes from the cache of the request's tenant (one handler run per key
+ * under concurrency: concurrent misses wait for the first), runs `@InvalidateTags()` after a
+ * successful handler, and runs every HTTP handler with its tenant as the current one
+ * (`CacheManager.current()`, through AsyncLocalStorage).
  *
- * CacheModule registers it globally (`APP_INTERCEPTOR`); it does nothing but set the tenant
- * context on routes without cache decorators. A singleton: it never injects the
+ * CacheModule registers it globally (`APP_INTERCEPTOR`), alone: one interceptor layer per
+ * request; it does nothing but set the tenant context on routes without cache decorators. A singleton: it never injects the
  * REQUEST-scoped `TENANT_ID`, so controllers stay singletons too.
  *
  * Override a protected hook in a subclass and pass it as `CacheModule.forRoot({ interceptor })`:
@@ -33,6 +35,9 @@ const NO_STORE_RE = /(?:^|[\s,])(?:no-store|private)(?:$|[\s,=])/i;
  */
 @Injectable()
 export class CachedInterceptor implements NestInterceptor {
+  /** Responses being computed in this process, by tenant scope and key: waiters share them. */
+  private readonly flights = new Map<string, Promise<Envelope<StoredBody> | undefined>>();
+
   constructor(protected readonly runtime: CacheRuntime) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> | Promise<Observable<unknown>> {
@@ -157,37 +162,106 @@ export class CachedInterceptor implements NestInterceptor {
     }
   }
 
+  /**
+   * Runs `@InvalidateTags()` after the handler succeeded (no exception, status below 400): the
+   * tags are invalidated in the request's tenant cache before the response goes. Never
+   * rejects: a failure is logged, counted and retried in the background.
+   */
+  protected async invalidate(context: ExecutionContext, invalidate: NonNullable<RouteMeta['invalidate']>, tenant: string | undefined): Promise<void> {
+    const req = context.getArgByIndex<CacheRequest>(0);
+    const { manager } = this.runtime;
+    let tags: readonly string[];
+    try {
+      tags = typeof invalidate.tags === 'function' ? invalidate.tags(req) : invalidate.tags;
+    } catch (err) {
+      manager.reportError('@InvalidateTags() tags', `An @InvalidateTags() tags function threw (${err instanceof Error ? err.name : typeof err}); nothing was invalidated.`, tenant);
+      return;
+    }
+    if (!Array.isArray(tags) || tags.length === 0) return;
+    if (invalidate.scope !== 'global' && tenant === undefined) return; // no tenant: it has no entries to invalidate
+    await this.runtime.invalidate(invalidate.scope === 'global' ? manager.global() : manager.forTenant(tenant!), tags);
+  }
+
   // ---- internals ----
 
   private handle(context: ExecutionContext, next: CallHandler, meta: RouteMeta | null, tenant: string | undefined): Observable<unknown> | Promise<Observable<unknown>> {
-    const route = meta?.cached;
-    if (route === undefined) {
+    if (meta === null || meta.cached === undefined) {
       if (tenant === undefined && meta?.invalidate?.scope === 'tenant' && this.runtime.options.onMissingTenant === 'reject') throw missingTenant();
-      return this.withTenant(tenant, next);
+      return this.runHandler(context, meta, tenant, next);
     }
+    const route = meta.cached;
     const res = context.getArgByIndex<HttpResponseLike>(1);
     if (tenant === undefined && route.scope !== 'global') {
       if (this.runtime.options.onMissingTenant === 'reject') throw missingTenant();
-      return this.bypass(res, tenant, next, 'no tenant');
+      return this.bypass(context, meta, res, tenant, next, 'no tenant');
     }
-    if (!this.isRequestCacheable(context, route)) return this.bypass(res, tenant, next, 'request not cacheable');
+    if (!this.isRequestCacheable(context, route)) return this.bypass(context, meta, res, tenant, next, 'request not cacheable');
     const key = this.trackBy(context, route, tenant);
-    if (key === undefined) return this.bypass(res, tenant, next, 'no key');
+    if (key === undefined) return this.bypass(context, meta, res, tenant, next, 'no key');
     const manager = this.runtime.manager;
     const cache = route.scope === 'global' ? manager.global() : manager.forTenant(tenant!);
-    return this.lookup(context, next, route, cache, key, tenant, res);
+    let entry: Envelope<StoredBody> | undefined | typeof NO_SYNC_READ;
+    try {
+      // The memory store answers synchronously: a hit then costs no promise at all.
+      entry = cache.getEntrySync<StoredBody>(key);
+    } catch {
+      return this.bypass(context, meta, res, tenant, next, 'cache closed'); // during shutdown
+    }
+    if (entry === NO_SYNC_READ) return this.lookupAsync(context, next, meta, route, cache, key, tenant, res);
+    return this.afterLookup(context, next, meta, route, cache, key, tenant, res, entry);
   }
 
-  private async lookup(context: ExecutionContext, next: CallHandler, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike): Promise<Observable<unknown>> {
+  private async lookupAsync(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike): Promise<Observable<unknown>> {
     let entry: Envelope<StoredBody> | undefined;
     try {
       entry = await cache.getEntry<StoredBody>(key); // fails open: a store error reads as a miss
     } catch {
-      return this.bypass(res, tenant, next, 'cache closed'); // during shutdown
+      return this.bypass(context, meta, res, tenant, next, 'cache closed'); // during shutdown
     }
+    return this.afterLookup(context, next, meta, route, cache, key, tenant, res, entry);
+  }
+
+  private afterLookup(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, entry: Envelope<StoredBody> | undefined): Observable<unknown> | Promise<Observable<unknown>> {
     if (entry !== undefined && entry.http !== undefined) return of(this.replay(context.getArgByIndex<CacheRequest>(0), res, entry, entry.http));
+    // A miss. If the same response is already being computed in this process (same tenant,
+    // same key), wait for it instead of running the handler again: one handler run per key.
+    const flightKey = `${cache.scope.id} ${key}`;
+    const leader = this.flights.get(flightKey);
+    if (leader === undefined) return this.compute(context, next, meta, route, cache, key, tenant, res, flightKey);
+    this.runtime.manager.recordStampedeWait(tenant);
+    return leader.then((shared) =>
+      shared !== undefined && shared.http !== undefined
+        ? of(this.replay(context.getArgByIndex<CacheRequest>(0), res, shared, shared.http))
+        : // The leader's response was not cacheable (or failed): compute our own, not as a leader.
+          this.compute(context, next, meta, route, cache, key, tenant, res, undefined),
+    );
+  }
+
+  /** Runs the handler on a miss and stores its response; as the leader of `flightKey`, shares it with waiters. */
+  private compute(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, flightKey: string | undefined): Observable<unknown> {
+    let settle: ((entry: Envelope<StoredBody> | undefined) => void) | undefined;
+    if (flightKey !== undefined) {
+      const flight = new Promise<Envelope<StoredBody> | undefined>((resolve) => {
+        settle = (entry) => {
+          settle = undefined;
+          this.flights.delete(flightKey);
+          resolve(entry);
+        };
+      });
+      this.flights.set(flightKey, flight);
+    }
+    // Said before the handler runs, so an error response carries it too.
+    setHeader(res, X_CACHE_HEADER, 'MISS');
     const before = res.getHeaders();
-    return this.withTenant(tenant, next).pipe(map((value) => this.store(context, route, cache, key, tenant, res, before, value)));
+    return this.runHandler(context, meta, tenant, next).pipe(
+      map((value) => {
+        const stored = this.store(context, route, cache, key, tenant, res, before, value);
+        settle?.(stored.entry);
+        return stored.send;
+      }),
+      // An exception, or a handler that completes without a value: waiters compute their own.
+      finalize(() => settle?.(undefined)),
+    );
   }
 
   /** Sends a stored response: status, recorded headers, the exact body; 304 when `If-None-Match` matches. */
@@ -207,13 +281,16 @@ export class CachedInterceptor implements NestInterceptor {
     return entry.value ?? undefined;
   }
 
-  /** After the handler (a miss): store the response if it may be, and send exactly what was stored. */
-  private store(context: ExecutionContext, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, before: Record<string, unknown>, value: unknown): unknown {
+  /**
+   * After the handler (a miss): store the response if it may be, and send exactly what was
+   * stored. Returns what to send and the entry (for requests waiting on this computation).
+   */
+  private store(context: ExecutionContext, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, before: Record<string, unknown>, value: unknown): { send: unknown; entry: Envelope<StoredBody> | undefined } {
     const serialized = this.isResponseCacheable(context, route, value) ? this.serialize(value, res) : undefined;
     if (serialized === undefined) {
       setHeader(res, X_CACHE_HEADER, 'BYPASS');
       this.runtime.manager.recordBypass(tenant, 'response not cacheable');
-      return value;
+      return { send: value, entry: undefined };
     }
     const req = context.getArgByIndex<CacheRequest>(0);
     let tags: readonly string[] | undefined;
@@ -222,7 +299,7 @@ export class CachedInterceptor implements NestInterceptor {
     } catch (err) {
       this.reportUserError('tags', err, tenant);
       setHeader(res, X_CACHE_HEADER, 'BYPASS');
-      return value;
+      return { send: value, entry: undefined };
     }
     const { body, contentType } = serialized;
     if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
@@ -231,13 +308,14 @@ export class CachedInterceptor implements NestInterceptor {
     // Not awaited: the response does not wait for the write. A failed write is already
     // logged (once per burst) and counted by the cache; the response is served regardless.
     cache.setEntry<StoredBody>(key, { value: body, ttl: route.ttlMs, tags, http }).catch(() => undefined);
-    setHeader(res, X_CACHE_HEADER, 'MISS');
     setHeader(res, 'etag', etag);
+    // What waiting requests replay; only its value, http and createdAt are read.
+    const entry = { value: body, http, createdAt: this.runtime.options.clock.now() } as Envelope<StoredBody>;
     if (ifNoneMatchMatches(req.headers['if-none-match'], etag)) {
       setStatus(res, 304);
-      return undefined;
+      return { send: undefined, entry };
     }
-    return body ?? undefined;
+    return { send: body ?? undefined, entry };
   }
 
   /** The allowlisted headers the handler set or changed, plus the Content-Type. */
@@ -256,17 +334,31 @@ export class CachedInterceptor implements NestInterceptor {
     return out;
   }
 
-  private bypass(res: HttpResponseLike, tenant: string | undefined, next: CallHandler, reason: string): Observable<unknown> {
+  private bypass(context: ExecutionContext, meta: RouteMeta | null, res: HttpResponseLike, tenant: string | undefined, next: CallHandler, reason: string): Observable<unknown> {
     setHeader(res, X_CACHE_HEADER, 'BYPASS');
     this.runtime.manager.recordBypass(tenant, reason);
-    return this.withTenant(tenant, next);
+    return this.runHandler(context, meta, tenant, next);
   }
 
-  /** Runs the handler (and the interceptors after this one) with `tenant` as the current tenant. */
-  private withTenant(tenant: string | undefined, next: CallHandler): Observable<unknown> {
-    if (tenant === undefined) return next.handle();
-    const context = this.runtime.manager.context;
-    return new Observable((subscriber) => context.run(tenant, () => next.handle().subscribe(subscriber)));
+  /**
+   * Runs the handler (and the interceptors after this one) with `tenant` as the current tenant
+   * (AsyncLocalStorage), then its `@InvalidateTags()` if it has one.
+   */
+  private runHandler(context: ExecutionContext, meta: RouteMeta | null, tenant: string | undefined, next: CallHandler): Observable<unknown> {
+    let handled: Observable<unknown>;
+    if (tenant === undefined) handled = next.handle();
+    else {
+      const tenantContext = this.runtime.manager.context;
+      handled = new Observable((subscriber) => tenantContext.run(tenant, () => next.handle().subscribe(subscriber)));
+    }
+    const invalidate = meta?.invalidate;
+    if (invalidate === undefined) return handled;
+    return handled.pipe(
+      concatMap(async (value) => {
+        if (context.getArgByIndex<HttpResponseLike>(1).statusCode < 400) await this.invalidate(context, invalidate, tenant);
+        return value;
+      }),
+    );
   }
 
   private reportUserError(option: string, err: unknown, tenant?: string): void {

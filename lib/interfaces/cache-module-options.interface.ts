@@ -69,8 +69,8 @@ export interface CacheModuleExtras {
   /**
    * The interceptor registered globally (`APP_INTERCEPTOR`): `CachedInterceptor` by default, a
    * subclass of it to override its hooks, or `false` to register none and apply
-   * `@UseInterceptors(CachedInterceptor, InvalidateTagsInterceptor)` yourself. The global one
-   * only acts on routes with `@Cached()`, and sets the tenant context of every HTTP request.
+   * `@UseInterceptors(CachedInterceptor)` yourself. It serves `@Cached()` and runs
+   * `@InvalidateTags()`, and sets the tenant context of every HTTP request.
    */
   interceptor?: Type<CachedInterceptor> | false;
 }

@@ -53,6 +53,11 @@ export interface CacheStore {
   /** `'memory'`, `'redis'`, … for logs and health. */
   readonly kind: string;
   get(key: StorageKey): Promise<Envelope | undefined>;
+  /**
+   * Optional: the same read without a promise, for stores that answer without I/O (memory).
+   * The HTTP hit path uses it to serve a hit synchronously. Throws `CacheClosedError` after close.
+   */
+  getSync?(key: StorageKey): Envelope | undefined;
   set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void>;
   /** Resolves whether an entry was deleted. */
   delete(key: StorageKey): Promise<boolean>;

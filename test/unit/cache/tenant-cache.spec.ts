@@ -9,6 +9,7 @@ import {
   InvalidTtlError,
   TenantRequiredError,
 } from '../../../lib/errors/cache.errors.js';
+import { NO_SYNC_READ } from '../../../lib/cache/tenant-cache.js';
 import { MemoryStore } from '../../../lib/stores/memory.store.js';
 import { ChaosStore } from '../../helpers/chaos.store.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
@@ -86,6 +87,43 @@ describe('TenantCache: values', () => {
     expect(await cache.delete('k')).toBe(true);
     expect(await cache.delete('k')).toBe(false);
     expect(await cache.get('k')).toBeUndefined();
+  });
+});
+
+describe('TenantCache.getEntrySync (the synchronous hit path)', () => {
+  it('answers from a memory store without a promise, counting hits and misses, honouring TTL', async () => {
+    const { manager, clock } = setup();
+    const cache = manager.forTenant('acme');
+    expect(cache.getEntrySync('k')).toBeUndefined();
+    await cache.set('k', null, { ttl: 1000 });
+    const entry = cache.getEntrySync('k');
+    expect(entry).not.toBe(NO_SYNC_READ);
+    expect((entry as { value: unknown }).value).toBeNull();
+    clock.advance(1000);
+    expect(cache.getEntrySync('k')).toBeUndefined();
+    expect(await cache.stats()).toMatchObject({ hits: 1, misses: 2 });
+  });
+
+  it('says NO_SYNC_READ for a store without getSync and for tenants with a dedicated store', () => {
+    const { manager } = setup({ chaos: true }); // ChaosStore has no getSync, like Redis
+    expect(manager.forTenant('acme').getEntrySync('k')).toBe(NO_SYNC_READ);
+    const pooled = new CacheManager({ logger: false, tenantStores: { factory: () => undefined } });
+    managers.push(pooled);
+    expect(pooled.forTenant('acme').getEntrySync('k')).toBe(NO_SYNC_READ);
+    expect(pooled.global().getEntrySync('k')).toBeUndefined(); // the global scope never uses a dedicated store
+  });
+
+  it('fails open and rejects after close', async () => {
+    const { manager } = setup();
+    const cache = manager.forTenant('acme');
+    const spy = vi.spyOn(MemoryStore.prototype, 'getSync').mockImplementationOnce(() => {
+      throw new CacheConnectionError('get', 'x');
+    });
+    expect(cache.getEntrySync('k')).toBeUndefined();
+    expect((await cache.stats()).errors).toBe(1);
+    spy.mockRestore();
+    await manager.close();
+    expect(() => cache.getEntrySync('k')).toThrow(CacheClosedError);
   });
 });
 

@@ -1,0 +1,126 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Controller, Get, HttpException, Res } from '@nestjs/common';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CacheModule } from '../../lib/cache.module.js';
+import { CacheManager } from '../../lib/cache/cache-manager.js';
+import { Cached } from '../../lib/decorators/cached.decorator.js';
+import { CACHE_CHANNELS } from '../../lib/observability/cache-channels.js';
+import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
+import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
+
+/**
+ * Concurrent misses for one key run the handler once: the others wait for it and replay its
+ * response. The handler is held until every other request has joined (counted on the
+ * `stampede-wait` diagnostics channel), so the test does not depend on timing.
+ */
+let runs = 0;
+let mode: 'ok' | 'cookie' | 'throw-first' = 'ok';
+let gate: Promise<void> = Promise.resolve();
+
+@Controller('report')
+class ReportController {
+  @Get()
+  @Cached({ ttl: '1m' })
+  async report(@Res({ passthrough: true }) res: { header?: (n: string, v: string) => void; setHeader?: (n: string, v: string) => void }) {
+    const run = ++runs;
+    await gate;
+    if (mode === 'cookie') (res.setHeader ?? res.header)!.call(res, 'set-cookie', 'session=abc');
+    if (mode === 'throw-first' && run === 1) throw new HttpException('upstream failed', 503);
+    return { report: 'daily', rows: 3 };
+  }
+}
+
+function waitsFor(count: number): { reached: Promise<void>; stop(): void } {
+  let seen = 0;
+  let resolve!: () => void;
+  const reached = new Promise<void>((r) => (resolve = r));
+  const listener = () => {
+    if (++seen === count) resolve();
+  };
+  subscribe(CACHE_CHANNELS.stampedeWait, listener);
+  return { reached, stop: () => unsubscribe(CACHE_CHANNELS.stampedeWait, listener) };
+}
+
+describe.each(PLATFORMS)('stampede protection on %s', (platform) => {
+  let t: TestApp;
+  beforeEach(async () => {
+    runs = 0;
+    mode = 'ok';
+    t = await createTestApp(platform, {
+      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory' }, logger: false })],
+      controllers: [ReportController],
+    });
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  async function burst(n: number, tenant = 'acme'): Promise<Response[]> {
+    return Promise.all(Array.from({ length: n }, () => fetch(`${t.url}/report`, { headers: { 'x-tenant-id': tenant } })));
+  }
+
+  it('runs the handler once for 200 concurrent requests to a cold key; all get its response', async () => {
+    let release!: () => void;
+    gate = new Promise((r) => (release = r));
+    const joined = waitsFor(199);
+    const pending = burst(200);
+    await joined.reached;
+    release();
+    const responses = await pending;
+    joined.stop();
+    expect(runs).toBe(1);
+    const bodies = await Promise.all(responses.map((r) => r.text()));
+    expect(new Set(bodies)).toEqual(new Set([JSON.stringify({ report: 'daily', rows: 3 })]));
+    const xCache = responses.map((r) => r.headers.get('x-cache'));
+    expect(xCache.filter((v) => v === 'MISS')).toHaveLength(1);
+    expect(xCache.filter((v) => v === 'HIT')).toHaveLength(199);
+    expect(new Set(responses.map((r) => r.headers.get('etag'))).size).toBe(1);
+    const manager = t.app.get(CacheManager);
+    expect((await manager.stats()).stampedeWaits).toBe(199);
+  });
+
+  it('keeps tenants apart: a burst per tenant runs the handler once per tenant', async () => {
+    let release!: () => void;
+    gate = new Promise((r) => (release = r));
+    const joined = waitsFor(38);
+    const pending = Promise.all([burst(20, 'acme'), burst(20, 'globex')]);
+    await joined.reached;
+    release();
+    await pending;
+    joined.stop();
+    expect(runs).toBe(2);
+  });
+
+  it('when the first response is not cacheable (Set-Cookie), the waiters run their own handler', async () => {
+    mode = 'cookie';
+    let release!: () => void;
+    gate = new Promise((r) => (release = r));
+    const joined = waitsFor(19);
+    const pending = burst(20);
+    await joined.reached;
+    release();
+    const responses = await pending;
+    joined.stop();
+    expect(runs).toBe(20);
+    for (const r of responses) {
+      expect(r.status).toBe(200);
+      expect(r.headers.get('x-cache')).toBe('BYPASS');
+    }
+  });
+
+  it('when the first handler throws, the waiters run their own handler and nothing wrong is shared', async () => {
+    mode = 'throw-first';
+    let release!: () => void;
+    gate = new Promise((r) => (release = r));
+    const joined = waitsFor(19);
+    const pending = burst(20);
+    await joined.reached;
+    release();
+    const responses = await pending;
+    joined.stop();
+    expect(runs).toBe(20);
+    expect(responses.map((r) => r.status).sort()).toEqual([...Array(19).fill(200), 503]);
+    const after = await fetch(`${t.url}/report`, { headers: { 'x-tenant-id': 'acme' } });
+    expect(after.headers.get('x-cache')).toBe('HIT');
+  });
+});
