@@ -8,8 +8,10 @@ export interface MemoryStoreOptions {
    * Most entries held, all tenants together; the least recently used entry is evicted to make
    * room. Must be a positive integer: an unbounded in-process cache is a memory leak waiting for
    * traffic, so there is no "0 = unlimited". The store preallocates bookkeeping for this many
-   * entries (a few bytes each).
-   * @default 4096 (entries)
+   * entries (about 24 bytes each on the heap plus 12 outside it, e.g. ~34 MB for 1,000,000), so
+   * to bound a store by bytes alone, give `maxBytes` and leave this out.
+   * @default 4096 (entries) when `maxBytes` is not given either; with `maxBytes` alone, no entry
+   * bound (the byte budget bounds the store, and nothing is preallocated)
    */
   readonly maxEntries?: number;
 
@@ -19,7 +21,9 @@ export interface MemoryStoreOptions {
    * fixed number of nodes). It is an estimate of the payload, not a measure of the V8 heap.
    * Least recently used entries are evicted to stay under it; a single entry larger than the
    * whole budget is not stored (and any older entry under its key is removed).
-   * Positive integer, or omit for no byte bound (`maxEntries` still applies).
+   * Positive integer, or omit for no byte bound (`maxEntries`, or its default, still applies).
+   * Given without `maxEntries`, it is the store's only bound. At least one bound always applies.
+   * Without it, writes do not estimate sizes; `stats().bytes` then estimates on demand.
    * @default undefined (no byte bound)
    */
   readonly maxBytes?: number;

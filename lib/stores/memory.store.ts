@@ -36,9 +36,17 @@ interface Slot {
   readonly key: StorageKey;
   /** Full tag index keys this entry is listed under (deduplicated), or undefined. */
   readonly tagKeys: readonly string[] | undefined;
-  /** Estimated bytes. */
-  readonly size: number;
+  /**
+   * Estimated bytes. With `maxBytes` it is estimated on write (lru-cache needs it to evict);
+   * without, it is `UNSIZED` until `stats()` asks for the byte total, which estimates it once.
+   */
+  size: number;
 }
+
+/** `Slot.size` of an entry not estimated yet (only without `maxBytes`). */
+const UNSIZED = -1;
+/** One settled promise for every successful write: callers only await it. */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** The indexes of one scope. `keys` is in per-scope recency order when a quota is set. */
 interface ScopeIndex {
@@ -55,17 +63,25 @@ export class MemoryStore implements CacheStore {
   private readonly observer: StoreObserver | undefined;
   private readonly maxBytes: number | undefined;
   private readonly quota: number | undefined;
-  /** Keyed by `scopeIndexKey()`: one index per (namespace, tenant), so namespaces sharing a store stay apart. */
-  private readonly scopes = new Map<string, ScopeIndex>();
+  /**
+   * One index per (namespace, tenant), so namespaces sharing a store stay apart: namespace →
+   * scope id → index. Two lookups on strings the `KeyScope` already holds (their hashes are
+   * cached) instead of building a `<namespace>:{<id>}` string on every write and dispose.
+   */
+  private readonly scopes = new Map<string, Map<string, ScopeIndex>>();
   private readonly timer: NodeJS.Timeout | undefined;
   private bytes = 0;
   private evictions = 0;
   private closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
-    const maxEntries = options.maxEntries ?? MEMORY_STORE_DEFAULTS.maxEntries;
-    requirePositiveInteger('maxEntries', maxEntries, 'Set it to the most entries this process may hold, e.g. 10_000; there is no unbounded memory cache');
+    // At least one bound, always: `maxEntries` if given; else `maxBytes` alone if given (then
+    // lru-cache preallocates nothing); else the default entry bound.
+    if (options.maxEntries != null) {
+      requirePositiveInteger('maxEntries', options.maxEntries, 'Set it to the most entries this process may hold, e.g. 10_000; there is no unbounded memory cache');
+    }
     if (options.maxBytes !== undefined) requirePositiveInteger('maxBytes', options.maxBytes, 'Set a byte budget such as 64 * 1024 * 1024, or omit it');
+    const maxEntries = options.maxEntries ?? (options.maxBytes === undefined ? MEMORY_STORE_DEFAULTS.maxEntries : undefined);
     if (options.maxEntriesPerTenant !== undefined) {
       requirePositiveInteger('maxEntriesPerTenant', options.maxEntriesPerTenant, 'Set the most entries one tenant may hold, or omit it');
     }
@@ -86,9 +102,14 @@ export class MemoryStore implements CacheStore {
 
     // The system clock passed explicitly (as factories do) is no injection: keep lru-cache's own.
     const clock = options.clock === systemClock ? undefined : options.clock;
+    // Without `max`, lru-cache bounds by `maxSize` alone and allocates its arrays as entries
+    // come, instead of typed arrays for `max` slots up front.
+    const bounds: { max: number; maxSize?: number } | { maxSize: number } =
+      maxEntries !== undefined
+        ? { max: maxEntries, ...(options.maxBytes !== undefined ? { maxSize: options.maxBytes } : {}) }
+        : { maxSize: options.maxBytes as number }; // no maxEntries means maxBytes was given (see above)
     this.lru = new LRUCache<string, Slot>({
-      max: maxEntries,
-      ...(options.maxBytes !== undefined ? { maxSize: options.maxBytes } : {}),
+      ...bounds,
       // With an injected clock, TTLs follow it, and every staleness check reads it (no 1 ms
       // caching, which a manual clock would defeat). Without one, lru-cache keeps its monotonic
       // performance.now() and its cheap debounced reads.
@@ -125,9 +146,13 @@ export class MemoryStore implements CacheStore {
   }
 
   set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
-    return this.run(() => {
+    if (this.closed) return closedRejection();
+    try {
       this.write(key, envelope, checkTtl(ttlMs));
-    });
+      return RESOLVED;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   delete(key: StorageKey): Promise<boolean> {
@@ -156,13 +181,13 @@ export class MemoryStore implements CacheStore {
 
   clearScope(scope: KeyScope): Promise<number> {
     return this.run(() => {
-      const index = this.scopes.get(scopeIndexKey(scope));
+      const index = this.indexFor(scope);
       if (index === undefined) return 0;
       // Copy: each delete shrinks the set through dispose.
       let deleted = 0;
       for (const full of [...index.keys]) if (this.lru.delete(full)) deleted++;
       // Anything left (only possible if a dispose failed half-way) must not outlive the clear.
-      this.scopes.delete(scopeIndexKey(scope));
+      this.dropIndex(scope.namespace, scope.id);
       return deleted;
     });
   }
@@ -171,7 +196,7 @@ export class MemoryStore implements CacheStore {
     return this.run(() => {
       let deleted = 0;
       for (const tagKey of tagKeys) {
-        const members = this.scopes.get(scopeIndexKey(tagKey.scope))?.tags.get(tagKey.full);
+        const members = this.indexFor(tagKey.scope)?.tags.get(tagKey.full);
         if (members === undefined) continue;
         for (const full of [...members]) if (this.lru.delete(full)) deleted++;
       }
@@ -182,7 +207,7 @@ export class MemoryStore implements CacheStore {
   scopeSize(scope: KeyScope): number | undefined {
     if (this.closed) throw new CacheClosedError('memory store');
     // May include expired entries not yet swept or read.
-    return this.scopes.get(scopeIndexKey(scope))?.keys.size ?? 0;
+    return this.indexFor(scope)?.keys.size ?? 0;
   }
 
   /** Deletes every expired entry now; resolves how many. The background sweep calls this. */
@@ -197,8 +222,13 @@ export class MemoryStore implements CacheStore {
     return Promise.resolve(this.closed ? { ok: false, detail: 'closed' } : { ok: true, latencyMs: 0 });
   }
 
+  /**
+   * `bytes` is the estimated size of every entry held (expired ones not yet removed included).
+   * With `maxBytes` it is kept up to date on every write; without, writes do not estimate, and
+   * this call estimates the entries not estimated yet (each once) and sums all: O(entries).
+   */
   stats(): StoreStats {
-    return { entries: this.lru.size, bytes: this.bytes, evictions: this.evictions, decodeErrors: 0, errors: 0 };
+    return { entries: this.lru.size, bytes: this.maxBytes !== undefined ? this.bytes : this.sumUnbudgetedBytes(), evictions: this.evictions, decodeErrors: 0, errors: 0 };
   }
 
   close(): Promise<void> {
@@ -213,15 +243,19 @@ export class MemoryStore implements CacheStore {
 
   /** Index sizes, for leak tests only. @internal */
   indexSizes(): { scopes: number; keys: number; tags: number; tagMembers: number } {
+    let scopes = 0;
     let keys = 0;
     let tags = 0;
     let tagMembers = 0;
-    for (const index of this.scopes.values()) {
-      keys += index.keys.size;
-      tags += index.tags.size;
-      for (const members of index.tags.values()) tagMembers += members.size;
+    for (const byId of this.scopes.values()) {
+      for (const index of byId.values()) {
+        scopes++;
+        keys += index.keys.size;
+        tags += index.tags.size;
+        for (const members of index.tags.values()) tagMembers += members.size;
+      }
     }
-    return { scopes: this.scopes.size, keys, tags, tagMembers };
+    return { scopes, keys, tags, tagMembers };
   }
 
   private run<T>(fn: () => T): Promise<T> {
@@ -244,23 +278,27 @@ export class MemoryStore implements CacheStore {
 
   private write(key: StorageKey, env: Envelope, ttl: number): void {
     const full = key.full;
-    const scopeId = scopeIndexKey(key.scope);
-    const tagKeys = tagKeysOf(key, env.tags);
-    const size = estimateEntry(full, env);
-    if (this.maxBytes !== undefined && size > this.maxBytes) {
-      // Cannot fit even alone: not stored, and an older value must not keep being served.
-      this.lru.delete(full);
-      return;
+    const scope = key.scope;
+    const maxBytes = this.maxBytes;
+    let size = UNSIZED;
+    if (maxBytes !== undefined) {
+      size = estimateEntry(full, env);
+      if (size > maxBytes) {
+        // Cannot fit even alone: not stored, and an older value must not keep being served.
+        this.lru.delete(full);
+        return;
+      }
     }
-    const isNew = this.scopes.get(scopeId)?.keys.has(full) !== true;
-    if (isNew && this.quota !== undefined) this.enforceQuota(scopeId, this.quota);
+    const tagKeys = tagKeysOf(key, env.tags);
+    const isNew = this.indexFor(scope)?.keys.has(full) !== true;
+    if (isNew && this.quota !== undefined) this.enforceQuota(scope, this.quota);
 
     // Overwriting disposes the old slot (reason 'set') inside this call, which unlists its tags;
     // adding may evict other entries (reason 'evict'), possibly the last of this scope, so the
     // scope's index is looked up only afterwards.
-    this.lru.set(full, { env, key, tagKeys, size }, this.maxBytes !== undefined ? { ttl, size } : { ttl });
-    this.bytes += size;
-    const index = this.indexOf(scopeId);
+    this.lru.set(full, { env, key, tagKeys, size }, maxBytes !== undefined ? { ttl, size } : { ttl });
+    if (maxBytes !== undefined) this.bytes += size;
+    const index = this.indexOf(scope);
     if (isNew) {
       index.keys.add(full);
     } else if (this.quota !== undefined) {
@@ -277,36 +315,66 @@ export class MemoryStore implements CacheStore {
   }
 
   /** Makes room for one more key in a scope at its quota, by evicting that scope's own LRU entries. */
-  private enforceQuota(scopeId: string, quota: number): void {
-    let index = this.scopes.get(scopeId);
+  private enforceQuota(scope: KeyScope, quota: number): void {
+    let index = this.indexFor(scope);
     // `keys` is kept in per-scope recency order while a quota is set: the first is the LRU.
     while (index !== undefined && index.keys.size >= quota) {
       const victim = index.keys.values().next().value as string;
       const live = this.lru.peek(victim); // undefined if already expired: that is no eviction
       if (!this.lru.delete(victim)) index.keys.delete(victim); // index out of step; never loop forever
       else if (live !== undefined) this.noteEviction(live.key);
-      index = this.scopes.get(scopeId);
+      index = this.indexFor(scope);
     }
   }
 
   private touch(key: StorageKey): void {
-    const keys = this.scopes.get(scopeIndexKey(key.scope))?.keys;
+    const keys = this.indexFor(key.scope)?.keys;
     if (keys !== undefined && keys.delete(key.full)) keys.add(key.full);
   }
 
-  private indexOf(scopeId: string): ScopeIndex {
-    let index = this.scopes.get(scopeId);
+  /** The index of a scope, if it has one. */
+  private indexFor(scope: KeyScope): ScopeIndex | undefined {
+    return this.scopes.get(scope.namespace)?.get(scope.id);
+  }
+
+  /** The index of a scope, created if missing. */
+  private indexOf(scope: KeyScope): ScopeIndex {
+    let byId = this.scopes.get(scope.namespace);
+    if (byId === undefined) this.scopes.set(scope.namespace, (byId = new Map()));
+    let index = byId.get(scope.id);
     if (index === undefined) {
       index = { keys: new Set(), tags: new Map() };
-      this.scopes.set(scopeId, index);
+      byId.set(scope.id, index);
     }
     return index;
   }
 
+  private dropIndex(namespace: string, id: string): void {
+    const byId = this.scopes.get(namespace);
+    if (byId !== undefined && byId.delete(id) && byId.size === 0) this.scopes.delete(namespace);
+  }
+
+  /** Without `maxBytes`: the byte total for `stats()`, estimating each entry at most once. */
+  private sumUnbudgetedBytes(): number {
+    let total = 0;
+    // Every key lru-cache holds, expired ones included, is listed in its scope's index.
+    for (const byId of this.scopes.values()) {
+      for (const index of byId.values()) {
+        for (const full of index.keys) {
+          const slot = this.lru.peek(full, { allowStale: true });
+          if (slot === undefined) continue;
+          if (slot.size === UNSIZED) slot.size = estimateEntry(full, slot.env);
+          total += slot.size;
+        }
+      }
+    }
+    return total;
+  }
+
   private onDispose(slot: Slot, full: string, reason: LRUCache.DisposeReason): void {
-    this.bytes -= slot.size;
-    const scopeId = scopeIndexKey(slot.key.scope);
-    const index = this.scopes.get(scopeId);
+    if (this.maxBytes !== undefined) this.bytes -= slot.size;
+    const scope = slot.key.scope;
+    const index = this.indexFor(scope);
     if (index !== undefined) {
       if (slot.tagKeys !== undefined) {
         for (const tag of slot.tagKeys) {
@@ -315,7 +383,7 @@ export class MemoryStore implements CacheStore {
         }
       }
       // 'set' = replaced under the same key, which stays listed.
-      if (reason !== 'set' && index.keys.delete(full) && index.keys.size === 0 && index.tags.size === 0) this.scopes.delete(scopeId);
+      if (reason !== 'set' && index.keys.delete(full) && index.keys.size === 0 && index.tags.size === 0) this.dropIndex(scope.namespace, scope.id);
     }
     if (reason === 'evict') this.noteEviction(slot.key);
   }
@@ -330,11 +398,6 @@ export class MemoryStore implements CacheStore {
       // Observers must not throw; one that does must not corrupt the LRU bookkeeping.
     }
   }
-}
-
-/** `<namespace>:{<scope id>}`, the prefix every storage key of the scope starts with: injective, as the namespace holds no `:` or `{`. */
-function scopeIndexKey(scope: KeyScope): string {
-  return `${scope.namespace}:{${scope.id}}`;
 }
 
 function closedRejection(): Promise<never> {

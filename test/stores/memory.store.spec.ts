@@ -142,6 +142,86 @@ describe('MemoryStore', () => {
       expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
     });
 
+    it('maxBytes alone (no maxEntries) holds its byte bound over 10x inserts, with no entry bound', async () => {
+      const maxBytes = 50_000;
+      const store = makeStore({ maxBytes });
+      let maxHeld = 0;
+      for (let i = 0; i < 500; i++) {
+        const k = key(i % 2 ? 'a' : 'b', `k${i}`);
+        await store.set(k, env(k, 'x'.repeat(500)), 0); // ~1 KB each: 10x what fits
+        expect(store.stats().bytes).toBeLessThanOrEqual(maxBytes);
+        maxHeld = Math.max(maxHeld, store.stats().entries!);
+      }
+      const { entries, bytes, evictions } = store.stats();
+      expect(entries).toBeGreaterThan(20);
+      expect(entries).toBeLessThan(60);
+      expect(bytes).toBeGreaterThan(maxBytes / 2);
+      expect(evictions).toBe(500 - entries!);
+      expect(maxHeld).toBe(entries);
+      expect(store.indexSizes().keys).toBe(entries);
+      expect(await store.get(key('b', 'k0'))).toBeUndefined(); // the least recently used went first
+      expect((await store.get(key('a', 'k499')))?.value).toBe('x'.repeat(500));
+    });
+
+    it('maxBytes alone does not apply the default entry bound, and tiny entries stay byte-bounded', async () => {
+      const store = makeStore({ maxBytes: 2_000_000 });
+      for (let i = 0; i < 6_000; i++) {
+        const k = key('a', `k${i}`);
+        await store.set(k, env(k, i), 0);
+      }
+      expect(store.stats().entries).toBe(6_000); // more than the default maxEntries (4096)
+      expect(store.stats().evictions).toBe(0);
+      for (let i = 6_000; i < 60_000; i++) {
+        const k = key('a', `k${i}`);
+        await store.set(k, env(k, i), 0);
+      }
+      expect(store.stats().bytes).toBeLessThanOrEqual(2_000_000);
+      expect(store.stats().entries).toBeLessThan(60_000);
+      expect(store.stats().evictions).toBe(60_000 - store.stats().entries!);
+    });
+
+    it('with neither bound given, the default maxEntries (4096) applies', async () => {
+      const store = makeStore();
+      for (let i = 0; i < 5_000; i++) {
+        const k = key('a', `k${i}`);
+        await store.set(k, env(k, i), 0);
+      }
+      expect(store.stats().entries).toBe(4_096);
+      expect(store.stats().evictions).toBe(5_000 - 4_096);
+    });
+
+    it('maxEntries with maxBytes still bounds by both', async () => {
+      const store = makeStore({ maxEntries: 10, maxBytes: 1_000_000 });
+      for (let i = 0; i < 100; i++) {
+        const k = key('a', `k${i}`);
+        await store.set(k, env(k, i), 0);
+      }
+      expect(store.stats().entries).toBe(10);
+    });
+
+    it('without maxBytes, stats().bytes (estimated on demand) equals the running estimate kept with maxBytes', async () => {
+      const clock = new ManualClock();
+      const budgeted = makeStore({ clock, maxEntries: 100, maxBytes: 1_000_000_000 });
+      const unbudgeted = makeStore({ clock, maxEntries: 100 });
+      const both = async (fn: (s: MemoryStore) => Promise<unknown>): Promise<void> => {
+        await fn(budgeted);
+        await fn(unbudgeted);
+        expect(unbudgeted.stats().bytes).toBe(budgeted.stats().bytes);
+      };
+      for (let i = 0; i < 300; i++) {
+        const k = key(i % 3 ? 'a' : 'b', `k${i % 150}`); // overwrites, and evictions past 100
+        await both((s) => s.set(k, env(k, { i, text: 'y'.repeat(i) }, { tags: i % 5 ? undefined : ['t'] }), i % 4 === 0 ? 500 : 0));
+      }
+      clock.advance(1_000); // some expired but still held: counted by both until removed
+      await both((s) => s.delete(key('a', 'k1')));
+      await both((s) => s.invalidateTags([storageKey(KeyScope.of(NS, 'a'), 'tag', 't')]));
+      await both(async (s) => s.sweep());
+      await both((s) => s.clearScope(KeyScope.of(NS, 'b')));
+      expect(unbudgeted.stats().bytes).toBeGreaterThan(0);
+      await both((s) => s.clearScope(KeyScope.of(NS, 'a')));
+      expect(unbudgeted.stats()).toMatchObject({ entries: 0, bytes: 0 });
+    });
+
     it('an entry larger than maxBytes is not stored and removes the older value under its key', async () => {
       const store = makeStore({ maxBytes: 4_096 });
       const k = key('a', 'k');
