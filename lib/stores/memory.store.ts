@@ -69,6 +69,13 @@ export class MemoryStore implements CacheStore {
    * cached) instead of building a `<namespace>:{<id>}` string on every write and dispose.
    */
   private readonly scopes = new Map<string, Map<string, ScopeIndex>>();
+  /**
+   * The last index looked up, and the `KeyScope` object it was found for: callers reuse one
+   * `KeyScope` per tenant, so consecutive writes of a scope skip both lookups. Cleared whenever
+   * an index leaves `scopes` (`dropIndex`, `close`), so it never points at a detached index.
+   */
+  private lastScope: KeyScope | undefined;
+  private lastIndex: ScopeIndex | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
   private bytes = 0;
   private evictions = 0;
@@ -237,6 +244,7 @@ export class MemoryStore implements CacheStore {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.lru.clear();
     this.scopes.clear();
+    this.lastScope = this.lastIndex = undefined;
     this.bytes = 0;
     return Promise.resolve();
   }
@@ -334,11 +342,18 @@ export class MemoryStore implements CacheStore {
 
   /** The index of a scope, if it has one. */
   private indexFor(scope: KeyScope): ScopeIndex | undefined {
-    return this.scopes.get(scope.namespace)?.get(scope.id);
+    if (scope === this.lastScope) return this.lastIndex;
+    const index = this.scopes.get(scope.namespace)?.get(scope.id);
+    if (index !== undefined) {
+      this.lastScope = scope;
+      this.lastIndex = index;
+    }
+    return index;
   }
 
   /** The index of a scope, created if missing. */
   private indexOf(scope: KeyScope): ScopeIndex {
+    if (scope === this.lastScope) return this.lastIndex!;
     let byId = this.scopes.get(scope.namespace);
     if (byId === undefined) this.scopes.set(scope.namespace, (byId = new Map()));
     let index = byId.get(scope.id);
@@ -346,12 +361,16 @@ export class MemoryStore implements CacheStore {
       index = { keys: new Set(), tags: new Map() };
       byId.set(scope.id, index);
     }
+    this.lastScope = scope;
+    this.lastIndex = index;
     return index;
   }
 
   private dropIndex(namespace: string, id: string): void {
     const byId = this.scopes.get(namespace);
-    if (byId !== undefined && byId.delete(id) && byId.size === 0) this.scopes.delete(namespace);
+    if (byId === undefined) return;
+    if (byId.get(id) === this.lastIndex) this.lastScope = this.lastIndex = undefined;
+    if (byId.delete(id) && byId.size === 0) this.scopes.delete(namespace);
   }
 
   /** Without `maxBytes`: the byte total for `stats()`, estimating each entry at most once. */
