@@ -167,8 +167,29 @@ export class RedisStore implements CacheStore {
     this.scripts = new RedisScripts(client, this.keyPrefix);
   }
 
-  async get(key: StorageKey): Promise<Envelope | undefined> {
-    const bytes = await this.run('get', key, () => this.client.getBuffer(key.full));
+  /**
+   * Once connected, a hit costs one promise step beyond the client's own: the reply is decoded
+   * synchronously in a single `then` (no async wrapper, no wait for the initial connection).
+   * An undecodable entry resolves `undefined` after its delete (see `decodeOrDrop`).
+   */
+  get(key: StorageKey): Promise<Envelope | undefined> {
+    if (this.closed) return Promise.reject(new CacheClosedError('Redis store'));
+    if (!this.connected()) return this.run('get', key, () => this.client.getBuffer(key.full)).then((bytes) => this.decodeReply(key, bytes));
+    let reply: Promise<Buffer | null>;
+    try {
+      reply = this.client.getBuffer(key.full);
+    } catch (err) {
+      return Promise.reject(this.fail('get', key, err));
+    }
+    return reply.then(
+      (bytes) => this.decodeReply(key, bytes),
+      (err: unknown) => {
+        throw this.fail('get', key, err);
+      },
+    );
+  }
+
+  private decodeReply(key: StorageKey, bytes: Buffer | null | undefined): Envelope | undefined | Promise<undefined> {
     if (bytes === null || bytes === undefined) return undefined;
     return this.decodeOrDrop(key, bytes);
   }
@@ -305,8 +326,11 @@ export class RedisStore implements CacheStore {
    */
   private async run<T>(op: string, key: StorageKey | undefined, call: () => Promise<T>): Promise<T> {
     this.assertOpen();
-    await this.waitForInitialConnection();
-    this.assertOpen();
+    // Once connected (the usual case) there is nothing to wait for: no extra promise step.
+    if (!this.connected()) {
+      await this.waitForInitialConnection();
+      this.assertOpen();
+    }
     try {
       return await call();
     } catch (err) {
@@ -341,8 +365,13 @@ export class RedisStore implements CacheStore {
    * So the first calls wait for that connection, once and at most `connectTimeout`; afterwards
    * (and after any later disconnect) commands fail fast.
    */
+  /** The first connection is up (or was: later disconnects fail fast, they are not waited for). */
+  private connected(): boolean {
+    return this.everReady || this.client.status === 'ready';
+  }
+
   private waitForInitialConnection(): Promise<void> {
-    if (this.everReady || this.client.status === 'ready') return Promise.resolve();
+    if (this.connected()) return Promise.resolve();
     this.initialWait ??= new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -359,25 +388,34 @@ export class RedisStore implements CacheStore {
     return this.initialWait;
   }
 
-  private async decodeOrDrop(key: StorageKey, bytes: Buffer): Promise<Envelope | undefined> {
+  /**
+   * The decoded entry, synchronously; or, for bytes that fail to decode, a promise of `undefined`
+   * that settles once the entry is deleted (only if it still holds these bytes), so a caller that
+   * saw the miss also sees the delete done. A failed delete is counted and reported, never thrown.
+   */
+  private decodeOrDrop(key: StorageKey, bytes: Buffer): Envelope | Promise<undefined> {
     try {
       return decodeEntry(bytes, this.codecs, key.scope.id, this.limits);
     } catch (err) {
-      const error = err instanceof DecodeError ? err : new DecodeError(errorText(err), { cause: err });
-      this.decodeErrors++;
-      try {
-        this.observer?.decodeFailed?.(key, error);
-      } catch {
-        // Observers must not throw; if one does, the read still is a miss.
-      }
-      // Delete only if it still holds these bytes, so a concurrent good write is not lost.
-      try {
-        await this.scripts.compareAndDelete(key.full, bytes);
-      } catch (deleteErr) {
-        this.fail('delete undecodable entry', key, deleteErr);
-      }
-      return undefined;
+      return this.drop(key, bytes, err);
     }
+  }
+
+  private async drop(key: StorageKey, bytes: Buffer, err: unknown): Promise<undefined> {
+    const error = err instanceof DecodeError ? err : new DecodeError(errorText(err), { cause: err });
+    this.decodeErrors++;
+    try {
+      this.observer?.decodeFailed?.(key, error);
+    } catch {
+      // Observers must not throw; if one does, the read still is a miss.
+    }
+    // Delete only if it still holds these bytes, so a concurrent good write is not lost.
+    try {
+      await this.scripts.compareAndDelete(key.full, bytes);
+    } catch (deleteErr) {
+      this.fail('delete undecodable entry', key, deleteErr);
+    }
+    return undefined;
   }
 
   private tagKeys(key: StorageKey, envelope: Envelope): string[] {
