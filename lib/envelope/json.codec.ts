@@ -11,25 +11,49 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
 /**
+ * Per-level counters of `scanJson`: elements seen (as commas) and the opening character of each
+ * open container. A codec keeps one, reused by every scan: scans are synchronous and run no
+ * user code, so two never overlap.
+ */
+export class JsonScanState {
+  commas = new Int32Array(0);
+  kinds = new Uint8Array(0);
+
+  /** Makes room for `depthLimit` levels (plus the two slots the scan may touch beyond it). */
+  reserve(depthLimit: number): void {
+    if (this.commas.length < depthLimit + 2) {
+      this.commas = new Int32Array(depthLimit + 2);
+      this.kinds = new Uint8Array(depthLimit + 2);
+    }
+  }
+}
+
+/**
  * One linear pass over JSON bytes that enforces depth, array length and object size before
  * JSON.parse sees them. Structural characters are ASCII, so scanning UTF-8 bytes is exact.
  * Elements are counted as commas + 1, which is exact for well-formed JSON; malformed JSON is
- * rejected by JSON.parse afterwards.
+ * rejected by JSON.parse afterwards. Scans `bytes[start..end)` (default: all of it); `state`
+ * (default: a fresh one) holds the per-level counters.
  */
-export function scanJson(bytes: Uint8Array, limits: DecodeLimits, depthLimit: number): void {
-  const commas = new Int32Array(depthLimit + 2);
-  const kinds = new Uint8Array(depthLimit + 2);
+export function scanJson(bytes: Uint8Array, limits: DecodeLimits, depthLimit: number, start = 0, end = bytes.length, state?: JsonScanState): void {
+  const scratch = state ?? new JsonScanState();
+  scratch.reserve(depthLimit);
+  const commas = scratch.commas;
+  const kinds = scratch.kinds;
+  const maxArrayLength = limits.maxArrayLength;
+  const maxMapPairs = limits.maxMapPairs;
   let depth = 0;
-  let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
+  for (let i = start; i < end; i++) {
     const c = bytes[i]!;
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-      continue;
-    }
-    if (c === QUOTE) inString = true;
-    else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
+    if (c === QUOTE) {
+      // Skip the string in a tight loop: inside it only the closing quote and escapes matter.
+      for (i++; i < end; i++) {
+        const d = bytes[i]!;
+        if (d === QUOTE) break;
+        if (d === BACKSLASH) i++;
+      }
+      if (i >= end) throw new DecodeError('truncated JSON');
+    } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
       if (++depth > depthLimit) throw new DecodeError(`nesting deeper than ${depthLimit - 1} levels`);
       commas[depth] = 0;
       kinds[depth] = c;
@@ -38,12 +62,12 @@ export function scanJson(bytes: Uint8Array, limits: DecodeLimits, depthLimit: nu
       depth--;
     } else if (c === COMMA && depth > 0) {
       const n = ++commas[depth]!;
-      if (kinds[depth] === OPEN_ARRAY ? n >= limits.maxArrayLength : n >= limits.maxMapPairs) {
-        throw new DecodeError(kinds[depth] === OPEN_ARRAY ? `array longer than ${limits.maxArrayLength} elements` : `object with more than ${limits.maxMapPairs} keys`);
+      if (kinds[depth] === OPEN_ARRAY ? n >= maxArrayLength : n >= maxMapPairs) {
+        throw new DecodeError(kinds[depth] === OPEN_ARRAY ? `array longer than ${maxArrayLength} elements` : `object with more than ${maxMapPairs} keys`);
       }
     }
   }
-  if (depth !== 0 || inString) throw new DecodeError('truncated JSON');
+  if (depth !== 0) throw new DecodeError('truncated JSON');
 }
 
 /**
@@ -72,15 +96,28 @@ export class JsonCodec implements Codec {
     return Buffer.from(text, 'utf8');
   }
 
+  /** Reused by every scan of this codec (see `JsonScanState`). */
+  private readonly state = new JsonScanState();
+
   scan(bytes: Uint8Array, limits: DecodeLimits, depthLimit: number): void {
-    scanJson(bytes, limits, depthLimit);
+    scanJson(bytes, limits, depthLimit, 0, bytes.length, this.state);
   }
 
   decode(bytes: Uint8Array, limits: DecodeLimits, depthLimit: number): unknown {
-    scanJson(bytes, limits, depthLimit);
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return this.decodeRange(buf, 0, buf.length, limits, depthLimit);
+  }
+
+  /**
+   * `decode` of `buf[start..end)` without making a view of it first: the scan runs on the
+   * bytes in place and the text is decoded straight from that range. The wire format uses it
+   * for the payload after the header.
+   */
+  decodeRange(buf: Buffer, start: number, end: number, limits: DecodeLimits, depthLimit: number): unknown {
+    scanJson(buf, limits, depthLimit, start, end, this.state);
     try {
       // JSON.parse defines "__proto__" as an own property; it never changes a prototype.
-      return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+      return JSON.parse(buf.toString('utf8', start, end));
     } catch (err) {
       throw new DecodeError('malformed JSON', { cause: err });
     }

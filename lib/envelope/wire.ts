@@ -1,6 +1,7 @@
 import { DecodeError, EncodeError, PayloadTooLargeError } from '../errors/cache.errors.js';
 import type { Codec } from './codec.interface.js';
 import type { DecodeLimits } from './decode-limits.js';
+import { JsonCodec } from './json.codec.js';
 import { STAMP_LENGTH, WIRE_VERSION, type Envelope, type HttpMeta } from './envelope.js';
 
 /**
@@ -15,6 +16,14 @@ import { STAMP_LENGTH, WIRE_VERSION, type Envelope, type HttpMeta } from './enve
  */
 export const HEADER_LENGTH = 3 + 1 + 1 + STAMP_LENGTH + 15 + 1;
 const MAGIC = `NTC${WIRE_VERSION}`;
+const CHAR_N = 0x4e;
+const CHAR_T = 0x54;
+const CHAR_C = 0x43;
+const CHAR_BAR = 0x7c;
+const CHAR_0 = 0x30;
+const VERSION_CHAR = String(WIRE_VERSION).charCodeAt(0);
+/** 0-based offset of the 15 expiry digits. */
+const EXPIRES_FROM = 5 + STAMP_LENGTH;
 /** 1-based positions for Lua `string.sub`. */
 export const LUA_STAMP_FROM = 6;
 export const LUA_STAMP_TO = 5 + STAMP_LENGTH;
@@ -64,16 +73,28 @@ export function decodeEntry(bytes: Uint8Array, codecs: ReadonlyMap<string, Codec
   if (bytes.byteLength > limits.maxPayloadBytes) throw new DecodeError(`entry of ${bytes.byteLength} bytes is over maxPayloadBytes (${limits.maxPayloadBytes})`);
   if (bytes.byteLength < HEADER_LENGTH) throw new DecodeError('entry shorter than its header');
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const header = buf.toString('latin1', 0, HEADER_LENGTH);
-  if (!header.startsWith('NTC')) throw new DecodeError('not an entry of this library');
-  if (header[3] !== String(WIRE_VERSION)) throw new DecodeError(`wire version ${header[3]} is not ${WIRE_VERSION}`);
-  const codec = codecs.get(header[4]!);
-  if (codec === undefined) throw new DecodeError(`unknown codec id ${JSON.stringify(header[4])}`);
-  if (header[HEADER_LENGTH - 1] !== '|') throw new DecodeError('corrupt header');
-  const stamp = header.slice(5, 5 + STAMP_LENGTH);
-  const expiresText = header.slice(5 + STAMP_LENGTH, HEADER_LENGTH - 1);
-  if (!/^\d{15}$/.test(expiresText)) throw new DecodeError('corrupt expiry');
-  const payload = codec.decode(buf.subarray(HEADER_LENGTH), limits, limits.maxDepth + 1) as Partial<Payload> | null;
+  // The header is read byte by byte (no header string, no regex); checks and messages in the
+  // order of the layout: magic, version, codec, terminator, expiry.
+  if (buf[0] !== CHAR_N || buf[1] !== CHAR_T || buf[2] !== CHAR_C) throw new DecodeError('not an entry of this library');
+  if (buf[3] !== VERSION_CHAR) throw new DecodeError(`wire version ${String.fromCharCode(buf[3]!)} is not ${WIRE_VERSION}`);
+  const codecId = String.fromCharCode(buf[4]!);
+  const codec = codecs.get(codecId);
+  if (codec === undefined) throw new DecodeError(`unknown codec id ${JSON.stringify(codecId)}`);
+  if (buf[HEADER_LENGTH - 1] !== CHAR_BAR) throw new DecodeError('corrupt header');
+  // 15 ASCII digits; at most 999,999,999,999,999 < 2^53, so the sum is exact.
+  let expiresAt = 0;
+  for (let i = EXPIRES_FROM; i < HEADER_LENGTH - 1; i++) {
+    const d = buf[i]! - CHAR_0;
+    if (d < 0 || d > 9) throw new DecodeError('corrupt expiry');
+    expiresAt = expiresAt * 10 + d;
+  }
+  const stamp = buf.toString('latin1', 5, EXPIRES_FROM);
+  const depthLimit = limits.maxDepth + 1;
+  const payload = (
+    codec instanceof JsonCodec && codec.decode === JsonCodec.prototype.decode
+      ? codec.decodeRange(buf, HEADER_LENGTH, buf.length, limits, depthLimit)
+      : codec.decode(buf.subarray(HEADER_LENGTH), limits, depthLimit)
+  ) as Partial<Payload> | null;
   if (payload === null || typeof payload !== 'object' || !('v' in payload) || typeof payload.s !== 'string' || typeof payload.c !== 'number') {
     throw new DecodeError('payload is not an envelope');
   }
@@ -81,7 +102,7 @@ export function decodeEntry(bytes: Uint8Array, codecs: ReadonlyMap<string, Codec
   const env: { -readonly [K in keyof Envelope]: Envelope[K] } = {
     value: payload.v,
     createdAt: payload.c,
-    expiresAt: Number(expiresText),
+    expiresAt,
     stamp,
     scope: payload.s,
   };

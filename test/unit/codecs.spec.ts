@@ -558,3 +558,50 @@ describe('malformed envelope fields', () => {
     expect(decode(entryWith('j', `{"s":"${SCOPE}","c":1,"v":1,"g":["a",1,null,"b"]}`)).tags).toStrictEqual(['a', 'b']);
   });
 });
+
+describe('decode fast paths (payload decoded in place, scan state reused)', () => {
+  it('json: an entry inside a larger reply buffer decodes only its own bytes', () => {
+    const b = encode(json, { a: [1, 2, { b: 'x"y\\\\' }] });
+    const reply = Buffer.concat([Buffer.from('{[[["junk'), b, Buffer.from(']]]}"x')]);
+    expect(decode(reply.subarray(9, 9 + b.length)).value).toStrictEqual({ a: [1, 2, { b: 'x"y\\\\' }] });
+  });
+
+  it('json: the reused scan state serves shallow then deeper limits, and a failed scan does not leak into the next', () => {
+    const codec = new JsonCodec();
+    const deep = (n: number): Buffer => Buffer.from(`${'['.repeat(n)}1${']'.repeat(n)}`);
+    const shallow = { ...LIMITS, maxDepth: 2 };
+    expect(() => codec.decode(deep(4), shallow, shallow.maxDepth + 1)).toThrow(DecodeError);
+    expect(codec.decode(deep(40), { ...LIMITS, maxDepth: 64 }, 65)).toBeDefined();
+    expect(() => codec.decode(Buffer.from('[1,2,3]'), { ...LIMITS, maxArrayLength: 2 }, 17)).toThrow(/array longer than 2/);
+    expect(codec.decode(Buffer.from('[[1,2],[3,4]]'), { ...LIMITS, maxArrayLength: 2 }, 17)).toStrictEqual([[1, 2], [3, 4]]);
+    expect(() => codec.decode(Buffer.from('{"a":1,"b":2,"c":3}'), { ...LIMITS, maxMapPairs: 2 }, 17)).toThrow(/more than 2 keys/);
+  });
+
+  it('json: an unterminated string or escape at the end is truncated JSON', () => {
+    for (const text of ['["abc', '["abc\\', '"', '{"a":"\\"}']) {
+      expect(() => json.decode(Buffer.from(text), LIMITS, 17)).toThrow(/truncated JSON/);
+    }
+  });
+
+  it('expiry digits outside ASCII 0-9 are a corrupt expiry (bytes / and :, and Latin-1 digits)', () => {
+    for (const ch of ['/', ':', '\u00b2', '\u00bd']) {
+      const b = encode(json, 1);
+      b.write(ch, 5 + 16 + 3, 'latin1');
+      expectDecodeError(() => decode(b), /corrupt expiry/);
+    }
+  });
+
+  it('a JsonCodec subclass that overrides decode is used as written', () => {
+    class Traced extends JsonCodec {
+      calls = 0;
+      override decode(bytes: Uint8Array, limits: DecodeLimits, depthLimit: number): unknown {
+        this.calls++;
+        return super.decode(bytes, limits, depthLimit);
+      }
+    }
+    const traced = new Traced();
+    const b = encode(json, { a: 1 });
+    expect(decodeEntry(b, new Map<string, Codec>([['j', traced]]), SCOPE, LIMITS).value).toStrictEqual({ a: 1 });
+    expect(traced.calls).toBe(1);
+  });
+});
