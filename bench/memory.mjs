@@ -1,7 +1,7 @@
 /**
  * The memory bound, in its own process with --expose-gc (forked by run.mjs; argv[2] = JSON case
  * from cases.mjs memoryCases). Writes `sets` distinct ~1 KB values through the built MemoryStore
- * bounded by maxBytes = 64 MiB, awaiting each set as a caller would, then reports heap growth after
+ * bounded by maxBytes = 64 MiB (plus maxEntries where the case gives one), awaiting each set as a caller would, then reports heap growth after
  * full GCs: from before the store exists (includes lru-cache's preallocated arrays) and from just
  * after it was constructed.
  */
@@ -54,7 +54,8 @@ async function main() {
   const scope = KeyScope.of('bench', 'acme');
 
   const before = await settle();
-  const store = new MemoryStore({ maxBytes: MEMORY_BOUND_BYTES, maxEntries: spec.maxEntries, sweepInterval: 0 });
+  // maxEntries only where the case names one: without it the store is bounded by bytes alone.
+  const store = new MemoryStore({ maxBytes: MEMORY_BOUND_BYTES, ...(spec.maxEntries !== undefined ? { maxEntries: spec.maxEntries } : {}), sweepInterval: 0 });
   const constructed = await settle();
 
   let peakHeap = 0;
@@ -74,7 +75,7 @@ async function main() {
     name: spec.name,
     value: spec.value,
     valueBytes,
-    maxEntries: spec.maxEntries,
+    maxEntries: spec.maxEntries ?? null,
     maxBytesMB: MEMORY_BOUND_BYTES / MB,
     sets: spec.sets,
     setsPerSec: spec.sets / seconds,

@@ -297,12 +297,14 @@ ${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entr
   ioredis with the same settings (lru-cache: same \`max\`, per-entry TTL, \`allowStale: false\`,
   \`updateAgeOnGet: false\`; ioredis: the options RedisStore gives the clients it creates, incl.
   auto-pipelining), uniformly random keys from a fixed sequence, 1 warm-up + ${results.quick ? 2 : 7} interleaved rounds (Redis rounds 1 s, memory 0.4 s)
-  per group. "Awaited" means \`await store.get(k)\` in a loop, as callers use the async contract.
+  per group. The memory get target uses \`getSync\`, the synchronous read the HTTP hit path uses,
+  against raw \`lru.get\`; the awaited \`get()\` (\`await store.get(k)\` in a loop, the async contract) has
+  its own group whose base is raw \`lru.get\` behind an async function, awaited the same way.
   Raw ioredis uses \`getBuffer\`, the command RedisStore issues, so the gap is exactly the store's
   own work (key handling, decode of the wire format into an envelope).
 - **Memory bound** (\`memory.mjs\`, own process, \`--expose-gc\`): 1,000,000 awaited sets of distinct
   1 KB values (strings: flat 1,024-byte strings; objects: JSON-shaped objects of ~1 KB serialised)
-  into \`new MemoryStore({ maxBytes: 64 MiB, maxEntries })\`; heap growth = \`heapUsed\` after full GCs
+  into \`new MemoryStore({ maxBytes: 64 MiB })\` (plus \`maxEntries\` where the case names one); heap growth = \`heapUsed\` after full GCs
   minus \`heapUsed\` before the store was constructed (so lru-cache's preallocated arrays count).
 
 ## Notes
