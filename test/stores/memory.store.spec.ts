@@ -430,6 +430,44 @@ describe('MemoryStore', () => {
     });
   });
 
+  describe('one KeyScope object reused across operations (as facades do)', () => {
+    it('indexes stay right when the scope index is dropped and recreated in between', async () => {
+      const clock = new ManualClock();
+      const store = makeStore({ clock, maxEntries: 3 });
+      const a = KeyScope.of(NS, 'a');
+      const b = KeyScope.of(NS, 'b');
+      const ka = (k: string): StorageKey => storageKey(a, 'e', k);
+      const kb = (k: string): StorageKey => storageKey(b, 'e', k);
+
+      await store.set(ka('1'), env(ka('1'), 1), 0);
+      expect(await store.clearScope(a)).toBe(1); // drops a's index
+      await store.set(ka('2'), env(ka('2'), 2), 0); // same KeyScope object: must land in a new, listed index
+      expect(store.scopeSize(a)).toBe(1);
+      expect(await store.clearScope(a)).toBe(1);
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+
+      await store.set(ka('3'), env(ka('3'), 3, { tags: ['t'] }), 1_000);
+      clock.advance(2_000);
+      store.sweep(); // expiry drops a's index through dispose
+      expect(store.indexSizes().scopes).toBe(0);
+      await store.set(ka('4'), env(ka('4'), 4, { tags: ['t'] }), 0);
+      expect(await store.invalidateTags([storageKey(a, 'tag', 't')])).toBe(1);
+
+      for (const k of ['1', '2', '3']) await store.set(kb(k), env(kb(k), k), 0);
+      await store.set(ka('5'), env(ka('5'), 5), 0); // evicts b's LRU entry
+      await store.set(ka('6'), env(ka('6'), 6), 0);
+      await store.set(ka('7'), env(ka('7'), 7), 0); // b is evicted completely: its index goes
+      expect(store.scopeSize(b)).toBe(0);
+      expect(store.scopeSize(a)).toBe(3);
+      await store.set(kb('9'), env(kb('9'), 9), 0);
+      expect(store.scopeSize(b)).toBe(1);
+      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 3, tags: 0, tagMembers: 0 });
+      expect(await store.clearScope(b)).toBe(1);
+      expect(await store.clearScope(a)).toBe(2);
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+    });
+  });
+
   describe('close', () => {
     it('clears the data, stats stay readable, scopeSize throws CacheClosedError', async () => {
       const store = makeStore();
