@@ -93,15 +93,33 @@ export class TenantCache {
    * The fresh entry under `key` with its metadata, or `undefined`. Counts a hit or a miss;
    * fails open.
    */
-  async getEntry<T = unknown>(key: string): Promise<Envelope<T> | undefined> {
+  async getEntry<T = unknown>(key: string, allowStale = false): Promise<Envelope<T> | undefined> {
     const k = this.key(key);
-    const env = await this.readRaw(k);
-    if (env === undefined || !this.isFresh(env)) {
-      this.count('misses');
-      return undefined;
+    return this.classify<T>(await this.readRaw(k), allowStale);
+  }
+
+  /**
+   * A fresh entry counts a hit and is returned. Anything else counts a miss; with
+   * `allowStale`, an expired entry still within its grace (`staleUntil`) is returned too (the
+   * caller tells it by `expiresAt` and reports it if it serves it: `recordStaleServed`).
+   */
+  private classify<T>(env: Envelope | undefined, allowStale: boolean): Envelope<T> | undefined {
+    if (env !== undefined && this.isFresh(env)) {
+      this.count('hits');
+      return env as Envelope<T>;
     }
-    this.count('hits');
-    return env as Envelope<T>;
+    this.count('misses');
+    return allowStale && env !== undefined && this.isStaleUsable(env) ? (env as Envelope<T>) : undefined;
+  }
+
+  /** Counts a stale entry served (after `getEntry(key, true)` returned one). */
+  recordStaleServed(): void {
+    this.count('staleServed');
+  }
+
+  /** Whether an entry is still fresh on this cache's clock. */
+  isFresh(env: Envelope): boolean {
+    return env.expiresAt === 0 || env.expiresAt > this.core.clock.now();
   }
 
   /**
@@ -109,7 +127,7 @@ export class TenantCache {
    * tenant has no dedicated store; otherwise `NO_SYNC_READ` (call `getEntry`). Counts a hit or
    * a miss; fails open. The HTTP hit path uses it so a memory hit costs no promise at all.
    */
-  getEntrySync<T = unknown>(key: string): Envelope<T> | undefined | typeof NO_SYNC_READ {
+  getEntrySync<T = unknown>(key: string, allowStale = false): Envelope<T> | undefined | typeof NO_SYNC_READ {
     const store = this.core.store;
     if (store.getSync === undefined || (this.core.pool !== undefined && this.scope.tenant !== undefined)) return NO_SYNC_READ;
     const k = this.key(key);
@@ -121,12 +139,7 @@ export class TenantCache {
       this.fail('get', k, err);
       env = undefined;
     }
-    if (env === undefined || !this.isFresh(env)) {
-      this.count('misses');
-      return undefined;
-    }
-    this.count('hits');
-    return env as Envelope<T>;
+    return this.classify<T>(env, allowStale);
   }
 
   /** Stores `value` (anything but `undefined`) under `key`. */
@@ -279,10 +292,6 @@ export class TenantCache {
 
   private assertOpen(): void {
     if (this.core.isClosed()) throw new CacheClosedError('cache manager');
-  }
-
-  private isFresh(env: Envelope): boolean {
-    return env.expiresAt === 0 || env.expiresAt > this.core.clock.now();
   }
 
   private isStaleUsable(env: Envelope): boolean {

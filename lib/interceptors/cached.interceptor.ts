@@ -1,5 +1,5 @@
-import { BadRequestException, Injectable, StreamableFile, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { concatMap, finalize, isObservable, map, Observable, of } from 'rxjs';
+import { BadRequestException, HttpException, Injectable, StreamableFile, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { catchError, concatMap, finalize, isObservable, map, Observable, of, throwError } from 'rxjs';
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import { NO_SYNC_READ, type TenantCache } from '../cache/tenant-cache.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
@@ -203,7 +203,7 @@ export class CachedInterceptor implements NestInterceptor {
     let entry: Envelope<StoredBody> | undefined | typeof NO_SYNC_READ;
     try {
       // The memory store answers synchronously: a hit then costs no promise at all.
-      entry = cache.getEntrySync<StoredBody>(key);
+      entry = cache.getEntrySync<StoredBody>(key, route.graceMs > 0);
     } catch {
       return this.bypass(context, meta, res, tenant, next, 'cache closed'); // during shutdown
     }
@@ -214,7 +214,7 @@ export class CachedInterceptor implements NestInterceptor {
   private async lookupAsync(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike): Promise<Observable<unknown>> {
     let entry: Envelope<StoredBody> | undefined;
     try {
-      entry = await cache.getEntry<StoredBody>(key); // fails open: a store error reads as a miss
+      entry = await cache.getEntry<StoredBody>(key, route.graceMs > 0); // fails open: a store error reads as a miss
     } catch {
       return this.bypass(context, meta, res, tenant, next, 'cache closed'); // during shutdown
     }
@@ -222,23 +222,32 @@ export class CachedInterceptor implements NestInterceptor {
   }
 
   private afterLookup(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, entry: Envelope<StoredBody> | undefined): Observable<unknown> | Promise<Observable<unknown>> {
-    if (entry !== undefined && entry.http !== undefined) return of(this.replay(context.getArgByIndex<CacheRequest>(0), res, entry, entry.http));
+    const req = context.getArgByIndex<CacheRequest>(0);
+    // Only a stored HTTP response is replayed (`http` set); a stale one only within its grace.
+    const usable = entry !== undefined && entry.http !== undefined ? entry : undefined;
+    if (usable !== undefined && cache.isFresh(usable)) return of(this.replay(req, res, usable, usable.http!, 'HIT'));
+    const stale = usable;
     // A miss. If the same response is already being computed in this process (same tenant,
     // same key), wait for it instead of running the handler again: one handler run per key.
+    // With a stale response in grace, do not even wait: serve it.
     const flightKey = `${cache.scope.id} ${key}`;
     const leader = this.flights.get(flightKey);
-    if (leader === undefined) return this.compute(context, next, meta, route, cache, key, tenant, res, flightKey);
+    if (leader === undefined) return this.compute(context, next, meta, route, cache, key, tenant, res, flightKey, stale);
+    if (stale !== undefined) {
+      cache.recordStaleServed();
+      return of(this.replay(req, res, stale, stale.http!, 'STALE'));
+    }
     this.runtime.manager.recordStampedeWait(tenant);
     return leader.then((shared) =>
       shared !== undefined && shared.http !== undefined
-        ? of(this.replay(context.getArgByIndex<CacheRequest>(0), res, shared, shared.http))
+        ? of(this.replay(req, res, shared, shared.http, 'HIT'))
         : // The leader's response was not cacheable (or failed): compute our own, not as a leader.
-          this.compute(context, next, meta, route, cache, key, tenant, res, undefined),
+          this.compute(context, next, meta, route, cache, key, tenant, res, undefined, undefined),
     );
   }
 
   /** Runs the handler on a miss and stores its response; as the leader of `flightKey`, shares it with waiters. */
-  private compute(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, flightKey: string | undefined): Observable<unknown> {
+  private compute(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, flightKey: string | undefined, stale: Envelope<StoredBody> | undefined): Observable<unknown> {
     let settle: ((entry: Envelope<StoredBody> | undefined) => void) | undefined;
     if (flightKey !== undefined) {
       const flight = new Promise<Envelope<StoredBody> | undefined>((resolve) => {
@@ -253,20 +262,34 @@ export class CachedInterceptor implements NestInterceptor {
     // Said before the handler runs, so an error response carries it too.
     setHeader(res, X_CACHE_HEADER, 'MISS');
     const before = res.getHeaders();
-    return this.runHandler(context, meta, tenant, next).pipe(
+    const computed = this.runHandler(context, meta, tenant, next).pipe(
       map((value) => {
         const stored = this.store(context, route, cache, key, tenant, res, before, value);
         settle?.(stored.entry);
         return stored.send;
       }),
+    );
+    return (
+      stale === undefined
+        ? computed
+        : // Stale-if-error: the recomputation failed (a server error, not a 4xx answer), so the
+          // response in grace is served instead.
+          computed.pipe(
+            catchError((err: unknown) => {
+              if (err instanceof HttpException && err.getStatus() < 500) return throwError(() => err);
+              cache.recordStaleServed();
+              return of(this.replay(context.getArgByIndex<CacheRequest>(0), res, stale, stale.http!, 'STALE'));
+            }),
+          )
+    ).pipe(
       // An exception, or a handler that completes without a value: waiters compute their own.
       finalize(() => settle?.(undefined)),
     );
   }
 
   /** Sends a stored response: status, recorded headers, the exact body; 304 when `If-None-Match` matches. */
-  private replay(req: CacheRequest, res: HttpResponseLike, entry: Envelope<StoredBody>, http: HttpMeta): unknown {
-    setHeader(res, X_CACHE_HEADER, 'HIT');
+  private replay(req: CacheRequest, res: HttpResponseLike, entry: Envelope<StoredBody>, http: HttpMeta, state: 'HIT' | 'STALE'): unknown {
+    setHeader(res, X_CACHE_HEADER, state);
     setHeader(res, 'age', String(Math.max(0, Math.floor((this.runtime.options.clock.now() - entry.createdAt) / 1000))));
     setHeader(res, 'etag', http.etag);
     const notModified = ifNoneMatchMatches(req.headers['if-none-match'], http.etag);
@@ -307,7 +330,7 @@ export class CachedInterceptor implements NestInterceptor {
     const http: HttpMeta = { status: res.statusCode, headers: this.recordedHeaders(res, before), etag };
     // Not awaited: the response does not wait for the write. A failed write is already
     // logged (once per burst) and counted by the cache; the response is served regardless.
-    cache.setEntry<StoredBody>(key, { value: body, ttl: route.ttlMs, tags, http }).catch(() => undefined);
+    cache.setEntry<StoredBody>(key, { value: body, ttl: route.ttlMs, grace: route.graceMs, tags, http }).catch(() => undefined);
     setHeader(res, 'etag', etag);
     // What waiting requests replay; only its value, http and createdAt are read.
     const entry = { value: body, http, createdAt: this.runtime.options.clock.now() } as Envelope<StoredBody>;

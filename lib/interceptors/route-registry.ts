@@ -18,6 +18,8 @@ export interface CachedRoute {
   readonly handler: string;
   /** TTL in milliseconds; `undefined` = the manager's default. */
   readonly ttlMs: number | undefined;
+  /** How long past its TTL a stored response may be served stale; 0 = never. */
+  readonly graceMs: number;
   readonly tags: TagsSource | undefined;
   /** Lowercased header names: the module's `vary` plus the route's, sorted, deduplicated. */
   readonly vary: readonly string[];
@@ -43,7 +45,7 @@ export interface RouteMeta {
   readonly invalidate: { readonly tags: TagsSource; readonly scope: 'tenant' | 'global' } | undefined;
 }
 
-const CACHED_KEYS = ['ttl', 'tags', 'vary', 'scope', 'key', 'methods', 'condition', 'userId'];
+const CACHED_KEYS = ['ttl', 'tags', 'vary', 'scope', 'key', 'methods', 'condition', 'userId', 'grace'];
 const SCOPES: readonly CacheScope[] = ['tenant', 'user', 'global'];
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const RESPONSE_PARAM = `${RouteParamtypes.RESPONSE}:`;
@@ -133,6 +135,7 @@ export class RouteRegistry {
     const at = `@Cached() on ${id}: `;
     rejectUnknownKeys(options, CACHED_KEYS, at);
     const ttlMs = options.ttl === undefined ? undefined : duration(options.ttl, 0, `${at}ttl`);
+    const graceMs = options.grace === undefined ? 0 : duration(options.grace, 0, `${at}grace`);
     if (options.tags !== undefined) checkTags(options.tags, `${at}tags`);
     const routeVary = options.vary === undefined ? [] : headerNames(options.vary, `${at}vary`);
     if (options.scope !== undefined && !SCOPES.includes(options.scope)) {
@@ -157,6 +160,7 @@ export class RouteRegistry {
       controller: controller.name,
       handler: name,
       ttlMs,
+      graceMs,
       tags: options.tags,
       vary: [...new Set([...this.options.vary, ...routeVary])].sort(),
       scope: options.scope ?? 'tenant',

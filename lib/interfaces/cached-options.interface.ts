@@ -52,6 +52,13 @@ export interface CachedOptions {
   condition?: (request: CacheRequest) => boolean;
   /** User id for `scope: 'user'`. Default: the module's `userId` (`req.user?.id ?? req.user?.sub`). */
   userId?: UserIdResolver;
+  /**
+   * Keep a response this long past its `ttl` and serve it stale (`X-Cache: STALE`): to the
+   * requests that arrive while one request recomputes it (they do not wait), and instead of
+   * the error if that recomputation throws. Milliseconds or a duration string. Default 0 (no
+   * grace: an expired response is recomputed and concurrent requests wait for it).
+   */
+  grace?: Duration;
 }
 
 /** Options of `@InvalidateTags()`. */
