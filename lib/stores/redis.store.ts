@@ -360,16 +360,16 @@ export class RedisStore implements CacheStore {
     return this.client.status !== 'ready';
   }
 
-  /**
-   * Without an offline queue, a command sent before the first connection is up fails at once.
-   * So the first calls wait for that connection, once and at most `connectTimeout`; afterwards
-   * (and after any later disconnect) commands fail fast.
-   */
   /** The first connection is up (or was: later disconnects fail fast, they are not waited for). */
   private connected(): boolean {
     return this.everReady || this.client.status === 'ready';
   }
 
+  /**
+   * Without an offline queue, a command sent before the first connection is up fails at once.
+   * So the first calls wait for that connection, once and at most `connectTimeout`; afterwards
+   * (and after any later disconnect) commands fail fast.
+   */
   private waitForInitialConnection(): Promise<void> {
     if (this.connected()) return Promise.resolve();
     this.initialWait ??= new Promise<void>((resolve) => {
