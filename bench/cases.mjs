@@ -23,6 +23,7 @@ export const httpCases = ADAPTERS.flatMap((adapter) => [
   { id: `${adapter}.ncm.memory`, name: `${adapter}: @nestjs/cache-manager hit, memory`, adapter, app: 'nestCacheManager', options: { store: 'memory' }, hit: true },
   { id: `${adapter}.ncm.redis`, name: `${adapter}: @nestjs/cache-manager hit, Redis`, adapter, app: 'nestCacheManager', options: { store: 'redis' }, hit: true, redis: true },
   { id: `${adapter}.ours.memory`, name: `${adapter}: ours hit, memory`, adapter, app: 'ours', options: { store: 'memory' }, hit: true },
+  { id: `${adapter}.ours.memory.noctx`, name: `${adapter}: ours hit, memory, tenantContext: false`, adapter, app: 'ours', options: { store: 'memory', tenantContext: false }, hit: true },
   { id: `${adapter}.ours.redis`, name: `${adapter}: ours hit, Redis`, adapter, app: 'ours', options: { store: 'redis' }, hit: true, redis: true },
 ]);
 

@@ -11,6 +11,7 @@
  *
  * BENCH_QUICK=1  ~1-minute smoke run (short rounds); writes bench/results/quick.tmp.json only.
  * BENCH_ONLY=http,stampede,micro,memory  run a subset (development); also writes quick.tmp.json only.
+ * BENCH_CASES=fastify,express.ours  only the HTTP cases whose id starts with one of these; quick.tmp.json only.
  * node bench/run.mjs --render  re-render chart.svg and README.md from results/latest.json.
  */
 import autocannon from 'autocannon';
@@ -29,7 +30,9 @@ import { summarize } from './lib/stats.mjs';
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
-const PARTIAL = QUICK || ONLY !== undefined;
+/** BENCH_CASES=fastify,express.ours: only HTTP cases whose id starts with one of these (development). */
+const CASES = process.env.BENCH_CASES ? process.env.BENCH_CASES.split(',') : undefined;
+const PARTIAL = QUICK || ONLY !== undefined || CASES !== undefined;
 const wants = (part) => ONLY === undefined || ONLY.has(part);
 
 const method = {
@@ -248,7 +251,7 @@ async function main() {
   log(`redis-server ${redis.version} on port ${redis.port}`);
   const servers = new Map();
   try {
-    const httpSel = wants('http') ? httpCases : [];
+    const httpSel = wants('http') ? httpCases.filter((c) => CASES === undefined || CASES.some((prefix) => c.id.startsWith(prefix))) : [];
     const stampedeSel = wants('stampede') ? stampedeCases : [];
     for (const c of [...httpSel, ...stampedeSel]) {
       const key = serverKey(c);

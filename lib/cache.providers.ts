@@ -17,7 +17,7 @@ import type { Clock } from './utils/clock.js';
 import type { CacheLogger } from './utils/error-reporter.js';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'userId', 'invalidationRetry'] as const;
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'userId', 'invalidationRetry', 'tenantContext'] as const;
 
 export const DEFAULT_VARY: readonly string[] = ['accept', 'accept-language'];
 export const DEFAULT_CACHEABLE_HEADERS: readonly string[] = [
@@ -49,6 +49,7 @@ export interface ResolvedCacheModuleOptions {
   readonly cacheableHeaders: (name: string) => boolean;
   readonly userId: UserIdResolver;
   readonly invalidationRetry: { readonly retries: number; readonly backoffMs: number };
+  readonly tenantContext: boolean;
 }
 
 /** `req.user?.id ?? req.user?.sub`, as a string. */
@@ -89,6 +90,8 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     throw new CacheConfigError('invalidationRetry.retries', `expected a whole number from 0 to 20, got ${JSON.stringify(retries)}`, 'omit it for the default (5)');
   }
   const backoffMs = duration(retry.backoff, '200ms', 'invalidationRetry.backoff');
+  const tenantContext = options.tenantContext ?? true;
+  if (typeof tenantContext !== 'boolean') throw new CacheConfigError('tenantContext', `expected true or false, got ${JSON.stringify(tenantContext)}`, 'omit it (true) or pass false');
 
   const manager: Record<string, unknown> = { ...options };
   for (const key of MODULE_KEYS) delete manager[key];
@@ -103,6 +106,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     cacheableHeaders,
     userId: options.userId ?? defaultUserId,
     invalidationRetry: { retries, backoffMs },
+    tenantContext,
   };
 }
 

@@ -101,11 +101,11 @@ export const apps = {
   },
 
   /** nestjs-tenant-cache, the BUILT package (dist/, by its own name), `@Cached()` on the 5 ms handler. */
-  async ours({ store, redisUrl }) {
+  async ours({ store, redisUrl, tenantContext }) {
     const { CacheModule, Cached, fromHeader } = await libEntry();
     const storeConfig = store === 'redis' ? { type: 'redis', url: redisUrl } : { type: 'memory', maxEntries: 10_000 };
     return rootModule({
-      imports: [CacheModule.forRoot({ store: storeConfig, tenant: fromHeader('x-tenant-id') })],
+      imports: [CacheModule.forRoot({ store: storeConfig, tenant: fromHeader('x-tenant-id'), ...(tenantContext === undefined ? {} : { tenantContext }) })],
       controller: makeController({ slow: true, cacheDecorators: [Cached({ ttl: TTL_MS })] }),
     });
   },

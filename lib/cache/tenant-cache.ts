@@ -93,9 +93,15 @@ export class TenantCache {
    * The fresh entry under `key` with its metadata, or `undefined`. Counts a hit or a miss;
    * fails open.
    */
-  async getEntry<T = unknown>(key: string, allowStale = false): Promise<Envelope<T> | undefined> {
-    const k = this.key(key);
-    return this.classify<T>(await this.readRaw(k), allowStale);
+  getEntry<T = unknown>(key: string, allowStale = false): Promise<Envelope<T> | undefined> {
+    let k: StorageKey;
+    try {
+      k = this.key(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // One promise step over the store's own (this is the remote hit path).
+    return this.readOrFailure(k).then((read) => this.classify<T>(read === READ_FAILED ? undefined : read, allowStale));
   }
 
   /**
@@ -322,17 +328,27 @@ export class TenantCache {
     return read === READ_FAILED ? undefined : read;
   }
 
-  private async readOrFailure(k: StorageKey): Promise<Envelope | undefined | typeof READ_FAILED> {
+  private readOrFailure(k: StorageKey): Promise<Envelope | undefined | typeof READ_FAILED> {
     const started = performance.now();
+    let read: Promise<Envelope | undefined>;
     try {
-      return await this.withStore((store) => store.get(k));
+      const pool = this.core.pool;
+      read = pool === undefined || this.scope.tenant === undefined ? this.core.store.get(k) : this.withStore((store) => store.get(k));
     } catch (err) {
-      if (err instanceof CacheClosedError && this.core.isClosed()) throw err;
-      this.fail('get', k, err);
-      return READ_FAILED;
-    } finally {
-      this.core.telemetry.storeLatency.record(performance.now() - started, this.readAttributes);
+      read = Promise.reject(err);
     }
+    return read.then(
+      (env) => {
+        this.core.telemetry.storeLatency.record(performance.now() - started, this.readAttributes);
+        return env;
+      },
+      (err: unknown) => {
+        this.core.telemetry.storeLatency.record(performance.now() - started, this.readAttributes);
+        if (err instanceof CacheClosedError && this.core.isClosed()) throw err;
+        this.fail('get', k, err);
+        return READ_FAILED;
+      },
+    );
   }
 
   private async write<R>(op: string, k: StorageKey | undefined, fn: (store: CacheStore) => Promise<R>): Promise<R> {

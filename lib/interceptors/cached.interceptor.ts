@@ -369,7 +369,7 @@ export class CachedInterceptor implements NestInterceptor {
    */
   private runHandler(context: ExecutionContext, meta: RouteMeta | null, tenant: string | undefined, next: CallHandler): Observable<unknown> {
     let handled: Observable<unknown>;
-    if (tenant === undefined) handled = next.handle();
+    if (tenant === undefined || !this.runtime.options.tenantContext) handled = next.handle();
     else {
       const tenantContext = this.runtime.manager.context;
       handled = new Observable((subscriber) => tenantContext.run(tenant, () => next.handle().subscribe(subscriber)));

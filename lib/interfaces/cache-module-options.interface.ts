@@ -58,6 +58,15 @@ export interface CacheModuleOptions extends CacheManagerOptions {
   userId?: UserIdResolver;
   /** Background retries of a failed tag invalidation. Default `{ retries: 5, backoff: '200ms' }`. */
   invalidationRetry?: InvalidationRetryOptions;
+  /**
+   * Run each HTTP handler with its tenant in an AsyncLocalStorage context, so services can call
+   * `CacheManager.current()` / `currentTenantId()`. On Node 20 and 22, AsyncLocalStorage makes
+   * every promise of the process pay an async hook once it is in use (Node 24's
+   * AsyncContextFrame does not), which the benchmark measures; set `false` if your services get
+   * the tenant id explicitly (`forTenant(id)`, `@InjectTenant()`). `@Cached()` and
+   * `@InvalidateTags()` work the same either way. Default true.
+   */
+  tenantContext?: boolean;
 }
 
 /**

@@ -6,6 +6,11 @@ import type { Clock } from '../utils/clock.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
+/** Infrastructure failures (unreachable, timed out) count; a caller's error (encode, payload size) does not. */
+function isStoreFailure(err: unknown): boolean {
+  return err instanceof CacheConnectionError || err instanceof CacheOperationError;
+}
+
 export interface CircuitBreakerOptions {
   /** Consecutive store failures (connection errors, timeouts) that open the circuit. Default 5. */
   failureThreshold?: number;
@@ -45,31 +50,59 @@ export class CircuitBreakerStore implements CacheStore {
     return this.state;
   }
 
-  private async guard<T>(op: string, call: () => Promise<T>): Promise<T> {
-    let probe = false;
-    if (this.state !== 'closed') {
-      const waited = this.clock.now() - this.openedAt;
-      if (this.probing || waited < this.cooldownMs) throw new CircuitOpenError(op, this.kind, this.probing ? this.cooldownMs : this.cooldownMs - waited);
-      probe = true;
-      this.probing = true;
-      this.transition('half-open');
+  private guard<T>(op: string, call: () => Promise<T>): Promise<T> {
+    // Closed (the normal case): no async wrapper, no closure per call.
+    if (this.state === 'closed') {
+      let pending: Promise<T>;
+      try {
+        pending = call();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return pending.then(this.succeeded as (value: T) => T, this.failedWhileClosed);
     }
+    return this.guardOpen(op, call);
+  }
+
+  private readonly succeeded = <T>(value: T): T => {
+    this.failures = 0;
+    return value;
+  };
+
+  private readonly failedWhileClosed = (err: unknown): never => {
+    if (isStoreFailure(err)) {
+      this.failures++;
+      if (this.failures >= this.threshold && this.state === 'closed') {
+        this.openedAt = this.clock.now();
+        this.transition('open');
+      }
+    }
+    throw err;
+  };
+
+  private async guardOpen<T>(op: string, call: () => Promise<T>): Promise<T> {
+    const waited = this.clock.now() - this.openedAt;
+    if (this.probing || waited < this.cooldownMs) throw new CircuitOpenError(op, this.kind, this.probing ? this.cooldownMs : this.cooldownMs - waited);
+    this.probing = true;
+    this.transition('half-open');
     try {
       const result = await call();
       this.failures = 0;
-      if (this.state !== 'closed') this.transition('closed');
+      this.transition('closed');
       return result;
     } catch (err) {
-      if (err instanceof CacheConnectionError || err instanceof CacheOperationError) {
+      if (isStoreFailure(err)) {
         this.failures++;
-        if (probe || this.failures >= this.threshold) {
-          this.openedAt = this.clock.now();
-          if (this.state !== 'open') this.transition('open');
-        }
+        this.openedAt = this.clock.now();
+        this.transition('open');
+      } else {
+        // The store answered (with a caller's error): it is reachable again.
+        this.failures = 0;
+        this.transition('closed');
       }
       throw err;
     } finally {
-      if (probe) this.probing = false;
+      this.probing = false;
     }
   }
 
