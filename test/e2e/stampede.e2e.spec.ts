@@ -59,15 +59,23 @@ describe.each(PLATFORMS)('stampede protection on %s', (platform) => {
     return Promise.all(Array.from({ length: n }, () => fetch(`${t.url}/report`, { headers: { 'x-tenant-id': tenant } })));
   }
 
-  it('runs the handler once for 200 concurrent requests to a cold key; all get its response', async () => {
+  /** Holds the handler, sends the requests, releases it once `joins` requests have joined a flight. */
+  async function heldBurst<T>(joins: number, send: () => Promise<T>): Promise<T> {
     let release!: () => void;
     gate = new Promise((r) => (release = r));
-    const joined = waitsFor(199);
-    const pending = burst(200);
-    await joined.reached;
-    release();
-    const responses = await pending;
-    joined.stop();
+    const joined = waitsFor(joins);
+    try {
+      const pending = send();
+      await joined.reached;
+      release();
+      return await pending;
+    } finally {
+      joined.stop();
+    }
+  }
+
+  it('runs the handler once for 200 concurrent requests to a cold key; all get its response', async () => {
+    const responses = await heldBurst(199, () => burst(200));
     expect(runs).toBe(1);
     const bodies = await Promise.all(responses.map((r) => r.text()));
     expect(new Set(bodies)).toEqual(new Set([JSON.stringify({ report: 'daily', rows: 3 })]));
@@ -80,27 +88,13 @@ describe.each(PLATFORMS)('stampede protection on %s', (platform) => {
   });
 
   it('keeps tenants apart: a burst per tenant runs the handler once per tenant', async () => {
-    let release!: () => void;
-    gate = new Promise((r) => (release = r));
-    const joined = waitsFor(38);
-    const pending = Promise.all([burst(20, 'acme'), burst(20, 'globex')]);
-    await joined.reached;
-    release();
-    await pending;
-    joined.stop();
+    await heldBurst(38, () => Promise.all([burst(20, 'acme'), burst(20, 'globex')]));
     expect(runs).toBe(2);
   });
 
   it('when the first response is not cacheable (Set-Cookie), the waiters run their own handler', async () => {
     mode = 'cookie';
-    let release!: () => void;
-    gate = new Promise((r) => (release = r));
-    const joined = waitsFor(19);
-    const pending = burst(20);
-    await joined.reached;
-    release();
-    const responses = await pending;
-    joined.stop();
+    const responses = await heldBurst(19, () => burst(20));
     expect(runs).toBe(20);
     for (const r of responses) {
       expect(r.status).toBe(200);
@@ -110,14 +104,7 @@ describe.each(PLATFORMS)('stampede protection on %s', (platform) => {
 
   it('when the first handler throws, the waiters run their own handler and nothing wrong is shared', async () => {
     mode = 'throw-first';
-    let release!: () => void;
-    gate = new Promise((r) => (release = r));
-    const joined = waitsFor(19);
-    const pending = burst(20);
-    await joined.reached;
-    release();
-    const responses = await pending;
-    joined.stop();
+    const responses = await heldBurst(19, () => burst(20));
     expect(runs).toBe(20);
     expect(responses.map((r) => r.status).sort()).toEqual([...Array(19).fill(200), 503]);
     const after = await fetch(`${t.url}/report`, { headers: { 'x-tenant-id': 'acme' } });
