@@ -4,7 +4,7 @@ import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.constants.j
 import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
 import { CacheManager } from '../cache/cache-manager.js';
 import type { TenantCache } from '../cache/tenant-cache.js';
-import { CacheClosedError, CacheError } from '../errors/cache.errors.js';
+import { CacheClosedError, CacheError, InvalidKeyError } from '../errors/cache.errors.js';
 import type { CacheRequest, TenantResolverFn } from '../interfaces/tenant-resolver.interface.js';
 import { resolveTenant } from '../tenant/tenant-resolution.js';
 import { RouteRegistry } from './route-registry.js';
@@ -84,6 +84,11 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     try {
       await cache.invalidateTags(tags);
     } catch (err) {
+      if (err instanceof InvalidKeyError) {
+        // A bad tag (empty, too long, not text) fails the same way every time: report, no retries.
+        this.report('invalidate tags', `An @InvalidateTags() tag was invalid (${err.message}); nothing was invalidated.`);
+        return;
+      }
       if (!this.shouldRetry(err)) return;
       const { retries } = this.options.invalidationRetry;
       this.report('invalidate tags', `Invalidating ${tags.length} tag(s) failed (${codeOf(err)}); retrying in the background up to ${retries} time(s).`);

@@ -2,6 +2,7 @@ import { BadRequestException, HttpException, Injectable, StreamableFile, type Ca
 import { catchError, concatMap, finalize, isObservable, map, Observable, of, throwError } from 'rxjs';
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import { NO_SYNC_READ, type TenantCache } from '../cache/tenant-cache.js';
+import { assertUserKey } from '../envelope/keys.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import { canonicalJson, ifNoneMatchMatches, requestHash, strongEtag } from '../envelope/request-hash.js';
 import type { CacheRequest } from '../interfaces/tenant-resolver.interface.js';
@@ -55,14 +56,16 @@ export class CachedInterceptor implements NestInterceptor {
 
   /**
    * Whether this request may be served from and stored in the cache (before the tenant and
-   * the key): the route can be cached, the method is listed, no `Authorization` unless the
-   * route names a `scope`, and the route's `condition` holds.
+   * the key): the route can be cached, the method is listed, no `Authorization` or `Cookie`
+   * unless the route names a `scope`, and the route's `condition` holds.
    */
   protected isRequestCacheable(context: ExecutionContext, route: CachedRoute): boolean {
     if (route.bypass !== undefined) return false;
     const req = context.getArgByIndex<CacheRequest>(0);
     if (!route.methods.has(req.method ?? '')) return false;
-    if (!route.explicitScope && req.headers.authorization !== undefined) return false;
+    // A credential (Authorization, or a Cookie that may carry a session) means the response may
+    // depend on the caller: cache it only where the route says who shares it.
+    if (!route.explicitScope && (req.headers.authorization !== undefined || req.headers.cookie !== undefined)) return false;
     if (route.condition !== undefined) {
       try {
         return route.condition(req) === true;
@@ -177,7 +180,11 @@ export class CachedInterceptor implements NestInterceptor {
       manager.reportError('@InvalidateTags() tags', `An @InvalidateTags() tags function threw (${err instanceof Error ? err.name : typeof err}); nothing was invalidated.`, tenant);
       return;
     }
-    if (!Array.isArray(tags) || tags.length === 0) return;
+    if (!Array.isArray(tags)) {
+      manager.reportError('@InvalidateTags() tags', `An @InvalidateTags() tags function returned ${typeof tags}, not an array; nothing was invalidated.`, tenant);
+      return;
+    }
+    if (tags.length === 0) return;
     if (invalidate.scope !== 'global' && tenant === undefined) return; // no tenant: it has no entries to invalidate
     await this.runtime.invalidate(invalidate.scope === 'global' ? manager.global() : manager.forTenant(tenant!), tags);
   }
@@ -187,7 +194,7 @@ export class CachedInterceptor implements NestInterceptor {
   private handle(context: ExecutionContext, next: CallHandler, meta: RouteMeta | null, tenant: string | undefined): Observable<unknown> | Promise<Observable<unknown>> {
     if (meta === null || meta.cached === undefined) {
       if (tenant === undefined && meta?.invalidate?.scope === 'tenant' && this.runtime.options.onMissingTenant === 'reject') throw missingTenant();
-      return this.runHandler(context, meta, tenant, next);
+      return this.runHandler(context, meta, tenant, next, tenant);
     }
     const route = meta.cached;
     const res = context.getArgByIndex<HttpResponseLike>(1);
@@ -246,45 +253,54 @@ export class CachedInterceptor implements NestInterceptor {
     );
   }
 
-  /** Runs the handler on a miss and stores its response; as the leader of `flightKey`, shares it with waiters. */
+  /**
+   * Runs the handler on a miss and stores its response; as the leader of `flightKey`, shares it
+   * with waiters. The flight is registered only when this Observable is subscribed, and settled
+   * on every way out (value, error, completion without a value, or unsubscription when an outer
+   * interceptor times out or the client goes away), so no waiter can be left hanging.
+   */
   private compute(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, flightKey: string | undefined, stale: Envelope<StoredBody> | undefined): Observable<unknown> {
-    let settle: ((entry: Envelope<StoredBody> | undefined) => void) | undefined;
-    if (flightKey !== undefined) {
-      const flight = new Promise<Envelope<StoredBody> | undefined>((resolve) => {
-        settle = (entry) => {
-          settle = undefined;
-          this.flights.delete(flightKey);
-          resolve(entry);
-        };
-      });
-      this.flights.set(flightKey, flight);
-    }
-    // Said before the handler runs, so an error response carries it too.
-    setHeader(res, X_CACHE_HEADER, 'MISS');
-    const before = res.getHeaders();
-    const computed = this.runHandler(context, meta, tenant, next).pipe(
-      map((value) => {
-        const stored = this.store(context, route, cache, key, tenant, res, before, value);
-        settle?.(stored.entry);
-        return stored.send;
-      }),
-    );
-    return (
-      stale === undefined
-        ? computed
-        : // Stale-if-error: the recomputation failed (a server error, not a 4xx answer), so the
-          // response in grace is served instead.
-          computed.pipe(
-            catchError((err: unknown) => {
-              if (err instanceof HttpException && err.getStatus() < 500) return throwError(() => err);
-              cache.recordStaleServed();
-              return of(this.replay(context.getArgByIndex<CacheRequest>(0), res, stale, stale.http!, 'STALE'));
-            }),
-          )
-    ).pipe(
-      // An exception, or a handler that completes without a value: waiters compute their own.
-      finalize(() => settle?.(undefined)),
-    );
+    return new Observable<unknown>((subscriber) => {
+      let settle: ((entry: Envelope<StoredBody> | undefined) => void) | undefined;
+      if (flightKey !== undefined && !this.flights.has(flightKey)) {
+        const flight = new Promise<Envelope<StoredBody> | undefined>((resolve) => {
+          settle = (entry) => {
+            settle = undefined;
+            this.flights.delete(flightKey);
+            resolve(entry);
+          };
+        });
+        this.flights.set(flightKey, flight);
+      }
+      // Said before the handler runs, so an error response carries it too.
+      setHeader(res, X_CACHE_HEADER, 'MISS');
+      const before = res.getHeaders();
+      // A `scope: 'global'` response is shared by all tenants: its handler runs without a tenant
+      // context, so it cannot build a tenant's data into it through `current()`.
+      let computed = this.runHandler(context, meta, tenant, next, route.scope === 'global' ? undefined : tenant).pipe(
+        map((value) => {
+          const stored = this.store(context, route, cache, key, tenant, res, before, value);
+          settle?.(stored.entry);
+          return stored.send;
+        }),
+      );
+      if (stale !== undefined) {
+        // Stale-if-error: the recomputation failed (a server error, not a 4xx answer), so the
+        // response in grace is served instead.
+        computed = computed.pipe(
+          catchError((err: unknown) => {
+            if (err instanceof HttpException && err.getStatus() < 500) return throwError(() => err);
+            cache.recordStaleServed();
+            return of(this.replay(context.getArgByIndex<CacheRequest>(0), res, stale, stale.http!, 'STALE'));
+          }),
+        );
+      }
+      const subscription = computed.subscribe(subscriber);
+      return () => {
+        subscription.unsubscribe();
+        settle?.(undefined);
+      };
+    });
   }
 
   /** Sends a stored response: status, recorded headers, the exact body; 304 when `If-None-Match` matches. */
@@ -319,6 +335,12 @@ export class CachedInterceptor implements NestInterceptor {
     let tags: readonly string[] | undefined;
     try {
       tags = typeof route.tags === 'function' ? route.tags(req) : route.tags;
+      // Checked here, where a bad tag can be reported: an entry that cannot be written must not
+      // quietly turn caching off for the route.
+      if (tags !== undefined) {
+        if (!Array.isArray(tags)) throw new TypeError('tags must be an array of strings');
+        for (const tag of tags) assertUserKey(tag, 'tag');
+      }
     } catch (err) {
       this.reportUserError('tags', err, tenant);
       setHeader(res, X_CACHE_HEADER, 'BYPASS');
@@ -360,19 +382,19 @@ export class CachedInterceptor implements NestInterceptor {
   private bypass(context: ExecutionContext, meta: RouteMeta | null, res: HttpResponseLike, tenant: string | undefined, next: CallHandler, reason: string): Observable<unknown> {
     setHeader(res, X_CACHE_HEADER, 'BYPASS');
     this.runtime.manager.recordBypass(tenant, reason);
-    return this.runHandler(context, meta, tenant, next);
+    return this.runHandler(context, meta, tenant, next, tenant);
   }
 
   /**
-   * Runs the handler (and the interceptors after this one) with `tenant` as the current tenant
-   * (AsyncLocalStorage), then its `@InvalidateTags()` if it has one.
+   * Runs the handler (and the interceptors after this one) with `runAs` as the current tenant
+   * (AsyncLocalStorage; none when `undefined`), then its `@InvalidateTags()` for `tenant`.
    */
-  private runHandler(context: ExecutionContext, meta: RouteMeta | null, tenant: string | undefined, next: CallHandler): Observable<unknown> {
+  private runHandler(context: ExecutionContext, meta: RouteMeta | null, tenant: string | undefined, next: CallHandler, runAs: string | undefined): Observable<unknown> {
     let handled: Observable<unknown>;
-    if (tenant === undefined || !this.runtime.options.tenantContext) handled = next.handle();
+    if (runAs === undefined || !this.runtime.options.tenantContext) handled = next.handle();
     else {
       const tenantContext = this.runtime.manager.context;
-      handled = new Observable((subscriber) => tenantContext.run(tenant, () => next.handle().subscribe(subscriber)));
+      handled = new Observable((subscriber) => tenantContext.run(runAs, () => next.handle().subscribe(subscriber)));
     }
     const invalidate = meta?.invalidate;
     if (invalidate === undefined) return handled;

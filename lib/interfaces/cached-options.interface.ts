@@ -33,8 +33,10 @@ export interface CachedOptions {
   vary?: readonly string[];
   /**
    * Who shares an entry (see `CacheScope`). Default `'tenant'`. Setting it explicitly (even to
-   * `'tenant'`) also allows caching requests that carry an `Authorization` header, which are
-   * otherwise bypassed because their response may depend on the caller.
+   * `'tenant'`) also allows caching requests that carry an `Authorization` or a `Cookie`
+   * header, which are otherwise bypassed because their response may depend on the caller (a
+   * bearer token or a session cookie). A `'global'` route's handler runs without a tenant
+   * context (`current()` throws there), since its response is shared by all tenants.
    */
   scope?: CacheScope;
   /**

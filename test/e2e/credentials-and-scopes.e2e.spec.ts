@@ -1,0 +1,105 @@
+import { Controller, Get, Put } from '@nestjs/common';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CacheModule } from '../../lib/cache.module.js';
+import { CacheManager } from '../../lib/cache/cache-manager.js';
+import { Cached } from '../../lib/decorators/cached.decorator.js';
+import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
+import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
+import { createTestApp, PLATFORMS, RecordingLogger, type TestApp } from './helpers/app-factory.js';
+
+let badTags: unknown = [];
+
+@Controller()
+class ScopesController {
+  constructor(private readonly cache: CacheManager) {}
+
+  @Get('cart')
+  @Cached({ ttl: '1m' })
+  cart() {
+    return { items: 1 };
+  }
+
+  @Get('catalogue')
+  @Cached({ ttl: '1m', scope: 'tenant' })
+  catalogue() {
+    return { products: 3 };
+  }
+
+  @Get('shared')
+  @Cached({ ttl: '1m', scope: 'global' })
+  shared() {
+    // A response shared by all tenants must not be built from one tenant's context.
+    return { tenantSeen: this.cache.currentTenantId() ?? null };
+  }
+
+  @Get('tagged')
+  @Cached({ ttl: '1m', tags: () => badTags as string[] })
+  tagged() {
+    return { tagged: true };
+  }
+
+  @Put('tagged')
+  @InvalidateTags(() => badTags as string[])
+  update() {
+    return { updated: true };
+  }
+}
+
+describe.each(PLATFORMS)('credentials, scopes and tags on %s', (platform) => {
+  let t: TestApp;
+  let logger: RecordingLogger;
+  const get = (path: string, headers: Record<string, string> = {}) => fetch(`${t.url}${path}`, { headers: { 'x-tenant-id': 'acme', ...headers } });
+
+  beforeEach(async () => {
+    logger = new RecordingLogger();
+    badTags = [];
+    t = await createTestApp(platform, {
+      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory' }, logger })],
+      controllers: [ScopesController],
+    });
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('a request with a Cookie is cached only on a route with an explicit scope', async () => {
+    const cookie = { cookie: 'session=user-a' };
+    expect((await get('/cart', cookie)).headers.get('x-cache')).toBe('BYPASS');
+    expect((await get('/cart', cookie)).headers.get('x-cache')).toBe('BYPASS');
+    expect((await get('/catalogue', cookie)).headers.get('x-cache')).toBe('MISS');
+    expect((await get('/catalogue', { cookie: 'session=user-b' })).headers.get('x-cache')).toBe('HIT');
+    expect((await get('/cart')).headers.get('x-cache')).toBe('MISS'); // without credentials: cached as before
+  });
+
+  it("a scope: 'global' handler runs without the request's tenant context", async () => {
+    const first = await get('/shared');
+    expect(await first.json()).toEqual({ tenantSeen: null });
+    const other = await fetch(`${t.url}/shared`, { headers: { 'x-tenant-id': 'globex' } });
+    expect(other.headers.get('x-cache')).toBe('HIT');
+    expect(await other.json()).toEqual({ tenantSeen: null });
+  });
+
+  it.each([
+    ['an empty tag', ['']],
+    ['a string instead of an array', 'product:1'],
+  ])('%s from a tags function: the response is served, not cached, and the error is reported', async (_what, tags) => {
+    badTags = tags;
+    const manager = t.app.get(CacheManager);
+    const response = await get('/tagged');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-cache')).toBe('BYPASS');
+    expect((await get('/tagged')).headers.get('x-cache')).toBe('BYPASS');
+    expect((await manager.stats()).errors).toBeGreaterThanOrEqual(1);
+    expect(logger.warnings.some((m) => m.includes('@Cached() tags'))).toBe(true);
+  });
+
+  it('@InvalidateTags with a bad tag reports it once and does not retry', async () => {
+    badTags = [''];
+    expect((await fetch(`${t.url}/tagged`, { method: 'PUT', headers: { 'x-tenant-id': 'acme' } })).status).toBe(200);
+    await logger.waitFor('tag was invalid');
+    expect(logger.warnings.some((m) => m.includes('retrying'))).toBe(false);
+    badTags = 'not-an-array';
+    expect((await fetch(`${t.url}/tagged`, { method: 'PUT', headers: { 'x-tenant-id': 'acme' } })).status).toBe(200);
+    await logger.waitFor('not an array');
+  });
+});
