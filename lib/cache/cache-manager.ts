@@ -52,6 +52,20 @@ export interface CacheStatsReport extends TenantCounters {
 }
 
 /**
+ * Wraps a remote store in a circuit breaker (unless disabled or already wrapped): while it keeps
+ * failing, calls fail fast (served by the handler at once) instead of each waiting for its own
+ * timeout. `which` names the store in log lines ("the", "a dedicated tenant").
+ */
+function withCircuitBreaker(store: CacheStore, resolved: ResolvedManagerOptions, telemetry: CacheTelemetry, reporter: ErrorReporter, which: string): CacheStore {
+  if (store.kind === 'memory' || resolved.circuitBreaker === false || store instanceof CircuitBreakerStore) return store;
+  const kind = store.kind;
+  return new CircuitBreakerStore(store, resolved.circuitBreaker, resolved.clock, (state) => {
+    telemetry.recordCircuit(state, kind);
+    if (state !== 'half-open') reporter.report(`circuit ${state}`, state === 'open' ? `Circuit to ${which} ${kind} store opened after repeated failures; serving without the cache until a probe succeeds.` : `Circuit to ${which} ${kind} store closed; caching again.`);
+  });
+}
+
+/**
  * Hands out caches bound to one tenant. A singleton: it never depends on the request, and
  * it holds no module-level state, so two managers (two apps) in one process share nothing.
  *
@@ -87,15 +101,7 @@ export class CacheManager {
     this.options = resolved;
     // Remote stores get a circuit breaker: while one keeps failing, calls fail fast (served by
     // the handler at once) instead of each waiting for its own timeout.
-    if (store.kind !== 'memory' && resolved.circuitBreaker !== false && !(store instanceof CircuitBreakerStore)) {
-      const telemetry = prepared.telemetry;
-      const reporter = new ErrorReporter(resolved.logger, 0, resolved.clock);
-      const kind = store.kind;
-      store = new CircuitBreakerStore(store, resolved.circuitBreaker, resolved.clock, (state) => {
-        telemetry.recordCircuit(state, kind);
-        if (state !== 'half-open') reporter.report(`circuit ${state}`, state === 'open' ? `Circuit to the ${kind} store opened after repeated failures; serving without the cache until a probe succeeds.` : `Circuit to the ${kind} store closed; caching again.`);
-      });
-    }
+    store = withCircuitBreaker(store, resolved, prepared.telemetry, new ErrorReporter(resolved.logger, 0, resolved.clock), 'the');
     this.core = this.makeCore(store, stats, prepared.telemetry);
     this.globalCache = new TenantCache(this.core, KeyScope.of(resolved.namespace, GLOBAL_SCOPE));
   }
@@ -125,18 +131,23 @@ export class CacheManager {
   private makeCore(store: CacheStore, stats: TenantStatsRegistry, telemetry: CacheTelemetry): CacheCore {
     const { options } = this;
     const reporter = new ErrorReporter(options.logger, options.errorBurstMs, options.clock);
-    const pool =
-      options.tenantStores === undefined
-        ? undefined
-        : new TenantStorePool({
-            factory: options.tenantStores.factory,
-            shared: store,
-            maxOpen: options.tenantStores.maxOpen,
-            idleMs: options.tenantStores.idleMs,
-            retryBackoffMs: options.tenantStores.retryBackoffMs,
-            clock: options.clock,
-            reporter,
-          });
+    let pool: TenantStorePool | undefined;
+    if (options.tenantStores !== undefined) {
+      // Dedicated remote stores get the shared store's circuit breaker (one per store instance);
+      // the pool counts references to, and closes, the factory's own instance.
+      const circuitReporter = new ErrorReporter(options.logger, 0, options.clock);
+      pool = new TenantStorePool({
+        factory: options.tenantStores.factory,
+        shared: store,
+        maxOpen: options.tenantStores.maxOpen,
+        idleMs: options.tenantStores.idleMs,
+        retryBackoffMs: options.tenantStores.retryBackoffMs,
+        createTimeoutMs: options.tenantStores.createTimeoutMs,
+        clock: options.clock,
+        reporter,
+        wrap: (dedicated) => withCircuitBreaker(dedicated, options, telemetry, circuitReporter, 'a dedicated tenant'),
+      });
+    }
     return {
       store,
       pool,

@@ -20,14 +20,14 @@ export interface ResolvedManagerOptions {
   telemetry: TelemetryOptions;
   circuitBreaker: { failureThreshold: number; cooldownMs: number } | false;
   tenantStores:
-    | { factory: NonNullable<CacheManagerOptions['tenantStores']>['factory']; maxOpen: number; idleMs: number; retryBackoffMs: number }
+    | { factory: NonNullable<CacheManagerOptions['tenantStores']>['factory']; maxOpen: number; idleMs: number; retryBackoffMs: number; createTimeoutMs: number }
     | undefined;
 }
 
 const MANAGER_KEYS = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker'];
 const CIRCUIT_KEYS = ['failureThreshold', 'cooldown'];
 const TELEMETRY_KEYS = ['tenantAttribute', 'maxTenantLabels', 'name'];
-const TENANT_STORE_KEYS = ['factory', 'maxOpen', 'idleTimeout', 'retryBackoff'];
+const TENANT_STORE_KEYS = ['factory', 'maxOpen', 'idleTimeout', 'retryBackoff', 'createTimeout'];
 
 const consoleLogger: CacheLogger = {
   warn: (message) => console.warn(`[nestjs-tenant-cache] ${message}`),
@@ -63,6 +63,7 @@ export function resolveManagerOptions(options: CacheManagerOptions, extraKeys: r
       maxOpen: positiveInteger(tenantStores.maxOpen, 100, `${prefix}tenantStores.maxOpen`),
       idleMs: duration(tenantStores.idleTimeout, '10m', `${prefix}tenantStores.idleTimeout`),
       retryBackoffMs: duration(tenantStores.retryBackoff, '5s', `${prefix}tenantStores.retryBackoff`),
+      createTimeoutMs: duration(tenantStores.createTimeout, '10s', `${prefix}tenantStores.createTimeout`),
     };
   }
   let logger: CacheLogger | undefined = consoleLogger;

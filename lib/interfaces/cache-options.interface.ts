@@ -16,12 +16,27 @@ export type RedisStoreConfig = RedisStoreOptions & { type: 'redis' };
 
 export type StoreConfig = MemoryStoreConfig | RedisStoreConfig;
 
-/** Dedicated stores for some or all tenants (a store per tenant). */
+/**
+ * Dedicated stores for some or all tenants (a store per tenant, or per region).
+ *
+ * The pool closes a store the factory created once no open tenant holds that instance (one
+ * store returned for several tenants stays open while any of them uses it), and never closes
+ * the shared store. Once closed, the pool does not accept that instance again: a factory that
+ * caches stores (per region) must return a new one after it was closed.
+ *
+ * Remote stores (`kind !== 'memory'`) get the same circuit breaker as the shared store (one per
+ * store instance), unless `circuitBreaker: false`.
+ *
+ * Evictions and decode failures of dedicated stores are not counted per tenant (in `stats()`
+ * and metrics): the cache has no way to hand its observer to a store you create. Give your
+ * store its own `observer` (`MemoryStore` / `RedisStore` options) to count them.
+ */
 export interface TenantStoresOptions {
   /**
    * Creates the store of one tenant, or returns `undefined` to use the shared store for it.
    * Called once per tenant even under concurrent first use; a rejection is retried after
-   * `retryBackoff`.
+   * `retryBackoff`. Tenants on the shared store take no `maxOpen` slot; the 10,000 most
+   * recent are remembered (others are asked again on their next use).
    */
   factory: (tenantId: string) => CacheStore | undefined | Promise<CacheStore | undefined>;
   /** Most dedicated stores open at once; the least recently used is closed first. Default 100. */
@@ -30,6 +45,12 @@ export interface TenantStoresOptions {
   idleTimeout?: Duration;
   /** After a failed creation, fail fast for this long before trying again. Milliseconds or a duration string. Default `'5s'`. */
   retryBackoff?: Duration;
+  /**
+   * A creation (the factory's promise) not settled after this long fails like a rejected one:
+   * callers get `CacheConnectionError` and fail fast for `retryBackoff`. A store it resolves
+   * later is closed. Milliseconds or a duration string. Default `'10s'`; 0 = no bound.
+   */
+  createTimeout?: Duration;
 }
 
 /** Options of `CacheManager` (and of `CacheModule.forRoot`, which adds the Nest-specific ones). */

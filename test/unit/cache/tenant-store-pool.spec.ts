@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CacheManager } from '../../../lib/cache/cache-manager.js';
 import { TenantStorePool } from '../../../lib/cache/tenant-store-pool.js';
-import { CacheClosedError, CacheConnectionError } from '../../../lib/errors/cache.errors.js';
+import { CacheClosedError, CacheConnectionError, CircuitOpenError } from '../../../lib/errors/cache.errors.js';
 import type { CacheStore } from '../../../lib/interfaces/cache-store.interface.js';
 import { MemoryStore } from '../../../lib/stores/memory.store.js';
 import { ErrorReporter } from '../../../lib/utils/error-reporter.js';
@@ -10,11 +10,23 @@ import { ManualClock } from '../../helpers/manual-clock.js';
 
 const managers: CacheManager[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
   await Promise.all(managers.splice(0).map((m) => m.close()));
 });
 
-function withDedicatedStores(options: { maxOpen?: number; idleTimeout?: number; retryBackoff?: number; factory?: (id: string) => CacheStore | undefined | Promise<CacheStore | undefined> } = {}) {
-  const clock = new ManualClock();
+interface DedicatedOptions {
+  maxOpen?: number;
+  idleTimeout?: number;
+  retryBackoff?: number;
+  createTimeout?: number | string;
+  circuitBreaker?: { failureThreshold?: number; cooldown?: string } | false;
+  store?: CacheStore;
+  clock?: ManualClock;
+  factory?: (id: string) => CacheStore | undefined | Promise<CacheStore | undefined>;
+}
+
+function withDedicatedStores(options: DedicatedOptions = {}) {
+  const clock = options.clock ?? new ManualClock();
   const created: Record<string, ChaosStore[]> = {};
   const factory =
     options.factory ??
@@ -26,10 +38,11 @@ function withDedicatedStores(options: { maxOpen?: number; idleTimeout?: number; 
     });
   const spy = vi.fn(factory);
   const manager = new CacheManager({
-    store: { type: 'memory', sweepInterval: 0 },
+    store: options.store ?? { type: 'memory', sweepInterval: 0 },
     clock,
     logger: false,
-    tenantStores: { factory: spy, maxOpen: options.maxOpen, idleTimeout: options.idleTimeout ?? 0, retryBackoff: options.retryBackoff },
+    circuitBreaker: options.circuitBreaker,
+    tenantStores: { factory: spy, maxOpen: options.maxOpen, idleTimeout: options.idleTimeout ?? 0, retryBackoff: options.retryBackoff, createTimeout: options.createTimeout },
   });
   managers.push(manager);
   return { manager, clock, created, factory: spy };
@@ -118,6 +131,141 @@ describe('dedicated tenant stores', () => {
   });
 });
 
+const isClosed = (s: CacheStore) => s.get({ full: 'x', kind: 'e', scope: undefined } as never).then(() => false, (e: unknown) => e instanceof CacheClosedError);
+
+describe('dedicated tenant stores: creation timeout', () => {
+  it('a hung factory fails after createTimeout (fail fast in the backoff, reads as misses), its late store is closed, then it is retried', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let resolveHung: ((store: CacheStore) => void) | undefined;
+    const late = new MemoryStore({ sweepInterval: 0 });
+    let attempts = 0;
+    const { manager, clock } = withDedicatedStores({
+      createTimeout: '1s',
+      retryBackoff: 5000,
+      factory: () => {
+        attempts++;
+        if (attempts === 1) return new Promise<CacheStore>((resolve) => (resolveHung = resolve));
+        return new MemoryStore({ sweepInterval: 0 });
+      },
+    });
+    const cache = manager.forTenant('acme');
+    let settled = 0;
+    const write = cache.set('k', 1).then(() => 'written', (e: unknown) => e).finally(() => settled++);
+    const read = cache.get('k').finally(() => settled++);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(settled).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(settled).toBe(2);
+    expect(await write).toBeInstanceOf(CacheConnectionError);
+    expect(await read).toBeUndefined(); // reads fail open
+    await expect(cache.set('k', 1)).rejects.toBeInstanceOf(CacheConnectionError); // fails fast during the backoff
+    expect(attempts).toBe(1);
+    // The hung creation resolves at last: its store is closed, never leaked.
+    resolveHung!(late);
+    await new Promise((r) => setImmediate(r));
+    expect(await isClosed(late)).toBe(true);
+    clock.advance(5000);
+    await cache.set('k', 2);
+    expect(await cache.get('k')).toBe(2);
+    expect(attempts).toBe(2);
+  });
+
+  it('validates createTimeout like the other durations', () => {
+    expect(() => new CacheManager({ logger: false, tenantStores: { factory: () => undefined, createTimeout: 'soon' } })).toThrow(/tenantStores\.createTimeout/);
+    expect(() => new CacheManager({ logger: false, tenantStores: { factory: () => undefined, createTimeout: -1 } })).toThrow(/tenantStores\.createTimeout/);
+  });
+});
+
+describe('dedicated tenant stores: ownership', () => {
+  it('a store returned for several tenants is closed only when no open tenant holds it; the shared store never', async () => {
+    const clock = new ManualClock();
+    const shared = new ChaosStore(new MemoryStore({ clock, sweepInterval: 0 })); // remote-like: the manager wraps it in a circuit breaker
+    const eu = new MemoryStore({ clock, sweepInterval: 0 });
+    const { manager } = withDedicatedStores({
+      clock,
+      store: shared,
+      maxOpen: 2,
+      factory: (id) => (id.startsWith('eu-') ? eu : id === 'self' ? shared : new MemoryStore({ clock, sweepInterval: 0 })),
+    });
+    await manager.forTenant('self').set('k', 1);
+    await manager.forTenant('eu-1').set('k', 1);
+    await manager.forTenant('eu-2').set('k', 2);
+    await manager.forTenant('us-1').set('k', 1); // retires eu-1: eu-2 still holds the regional store
+    expect(await isClosed(eu)).toBe(false);
+    expect(await manager.forTenant('eu-2').get('k')).toBe(2); // eu-2 is now the most recently used
+    await manager.forTenant('us-2').set('k', 1); // retires us-1
+    expect(await isClosed(eu)).toBe(false);
+    await manager.forTenant('us-3').set('k', 1); // retires eu-2, the last holder
+    expect(await isClosed(eu)).toBe(true);
+    expect(await isClosed(shared)).toBe(false);
+    expect(await manager.forTenant('self').get('k')).toBe(1);
+    // A factory handing out the closed instance again fails the creation (not a tenant silently dead).
+    await expect(manager.forTenant('eu-1').set('k', 1)).rejects.toMatchObject({ cause: { message: expect.stringMatching(/already closed/) } });
+  });
+
+  it('tenants on the shared store take no slot, so they never push dedicated stores out', async () => {
+    const clock = new ManualClock();
+    const big: Record<string, MemoryStore> = {};
+    const { manager, factory } = withDedicatedStores({
+      clock,
+      maxOpen: 2,
+      factory: (id) => (id.startsWith('big-') ? (big[id] = new MemoryStore({ clock, sweepInterval: 0 })) : undefined),
+    });
+    await manager.forTenant('big-a').set('k', 1);
+    await manager.forTenant('big-b').set('k', 1);
+    for (let i = 0; i < 50; i++) await manager.forTenant(`small-${i}`).set('k', i);
+    for (let i = 0; i < 50; i++) expect(await manager.forTenant(`small-${i}`).get('k')).toBe(i);
+    expect((await manager.health()).tenantStoresOpen).toBe(2);
+    expect(await isClosed(big['big-a']!)).toBe(false);
+    expect(await manager.forTenant('big-a').get('k')).toBe(1);
+    expect(factory).toHaveBeenCalledTimes(52); // each tenant asked once
+    expect(manager.store.stats().entries).toBe(50);
+    const small = (await manager.stats()).tenants.find((t) => t.tenant === 'small-0');
+    expect(small?.sizeEntries).toBe(1); // counted in the shared store
+  });
+
+  it('remembers a bounded number of shared-store tenants', async () => {
+    const clock = new ManualClock();
+    const factory = vi.fn((_id: string): CacheStore | undefined => undefined);
+    const shared = new MemoryStore({ clock, sweepInterval: 0 });
+    const pool = new TenantStorePool({ factory, shared, maxOpen: 10, idleMs: 0, retryBackoffMs: 1000, createTimeoutMs: 0, clock, reporter: new ErrorReporter(undefined), maxSharedTenants: 2 });
+    for (const id of ['s1', 's2', 's3']) expect((await pool.acquire(id)).store).toBe(shared);
+    expect(pool.size).toBe(0);
+    (await pool.acquire('s3')).release();
+    expect(factory).toHaveBeenCalledTimes(3);
+    (await pool.acquire('s1')).release(); // forgotten (the least recently used of three), asked again
+    expect(factory).toHaveBeenCalledTimes(4);
+    await pool.close();
+  });
+});
+
+describe('dedicated tenant stores: circuit breaker', () => {
+  it('wraps a remote dedicated store in one circuit breaker per instance (unless circuitBreaker: false); close() closes the instance', async () => {
+    const clock = new ManualClock();
+    const regional = new ChaosStore(new MemoryStore({ clock, sweepInterval: 0 }));
+    const { manager } = withDedicatedStores({ clock, circuitBreaker: { failureThreshold: 2, cooldown: '5s' }, factory: () => regional });
+    regional.failAll();
+    await expect(manager.forTenant('a').set('k', 1)).rejects.toBeInstanceOf(CacheConnectionError);
+    await expect(manager.forTenant('b').set('k', 1)).rejects.toBeInstanceOf(CacheConnectionError);
+    const calls = regional.calls.get('set');
+    await expect(manager.forTenant('a').set('k', 1)).rejects.toBeInstanceOf(CircuitOpenError); // opened by a's and b's failures together
+    await expect(manager.forTenant('b').set('k', 1)).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(regional.calls.get('set')).toBe(calls);
+    regional.heal();
+    clock.advance(5000);
+    await manager.forTenant('a').set('k', 1);
+    expect(await manager.forTenant('b').get('k')).toBeUndefined();
+    await manager.close();
+    expect(await isClosed(regional)).toBe(true);
+
+    const unguarded = new ChaosStore(new MemoryStore({ clock, sweepInterval: 0 }));
+    const off = withDedicatedStores({ clock, circuitBreaker: false, factory: () => unguarded });
+    unguarded.failAll();
+    for (let i = 0; i < 5; i++) await expect(off.manager.forTenant('a').set('k', 1)).rejects.not.toBeInstanceOf(CircuitOpenError);
+    expect(unguarded.calls.get('set')).toBe(5);
+  });
+});
+
 describe('TenantStorePool idle close', () => {
   it('closes stores unused for idleMs, keeps busy and recent ones', async () => {
     const clock = new ManualClock();
@@ -129,6 +277,7 @@ describe('TenantStorePool idle close', () => {
       maxOpen: 10,
       idleMs: 60_000,
       retryBackoffMs: 1000,
+      createTimeoutMs: 0,
       clock,
       reporter: new ErrorReporter(undefined),
     });
