@@ -1,5 +1,5 @@
 import { BadRequestException, HttpException, Injectable, StreamableFile, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { catchError, concatMap, finalize, isObservable, map, Observable, of, throwError } from 'rxjs';
+import { catchError, concatMap, isObservable, map, Observable, of, throwError } from 'rxjs';
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import { NO_SYNC_READ, type TenantCache } from '../cache/tenant-cache.js';
 import { assertUserKey } from '../envelope/keys.js';
