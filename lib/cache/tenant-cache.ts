@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
 import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../envelope/keys.js';
@@ -11,6 +12,18 @@ import type { CacheCore } from './cache-core.js';
 import type { TenantCounters } from './tenant-stats.js';
 
 const READ_FAILED: unique symbol = Symbol('read failed');
+
+/** Another process holds the lock of the key. */
+const LOCK_BUSY: unique symbol = Symbol('lock busy');
+interface HeldLock {
+  readonly key: StorageKey;
+  readonly token: string;
+}
+const DEFAULT_LOCK_TTL_MS = 5_000;
+
+function lockTtlOf(options: WrapOptions | undefined): number {
+  return options?.lockTtl === undefined ? DEFAULT_LOCK_TTL_MS : Math.max(1, parseDuration(options.lockTtl, 'lockTtl'));
+}
 
 /** Returned by `getEntrySync` when the store cannot answer synchronously. */
 export const NO_SYNC_READ: unique symbol = Symbol('no synchronous read');
@@ -225,7 +238,7 @@ export class TenantCache {
     const recheck = read !== READ_FAILED;
     if (stale !== undefined && options?.staleWhileRevalidate === true) {
       this.count('staleServed');
-      void this.core.flights.run(k.full, () => this.compute(k, factory, options, undefined, false)).catch(() => undefined);
+      void this.core.flights.run(k.full, () => this.compute(key, k, factory, options, undefined, false)).catch(() => undefined);
       return stale.value;
     }
     // A caller that joins a computation in flight waits for it: counted as a stampede wait,
@@ -236,16 +249,67 @@ export class TenantCache {
       return joined;
     }
     this.count('misses');
-    return this.core.flights.run(k.full, () => this.compute(k, factory, options, stale, recheck));
+    return this.core.flights.run(k.full, () => this.compute(key, k, factory, options, stale, recheck));
   }
 
-  private async compute<T>(k: StorageKey, factory: () => T | Promise<T>, options: WrapOptions | undefined, stale: Envelope<T> | undefined, recheck: boolean): Promise<T> {
+  private async compute<T>(key: string, k: StorageKey, factory: () => T | Promise<T>, options: WrapOptions | undefined, stale: Envelope<T> | undefined, recheck: boolean): Promise<T> {
     // Another flight may have finished between our read and this one starting: read again so
     // a burst of callers runs the factory once, not once per wave.
     if (recheck) {
       const again = await this.readRaw(k);
       if (again !== undefined && this.isFresh(again)) return again.value as T;
     }
+    // Across processes: the holder of a short lock computes; the others wait for its entry.
+    const lock = recheck && options?.lock !== false ? await this.tryLock(key, options) : undefined;
+    if (lock === LOCK_BUSY) {
+      const shared = await this.waitForEntry(k, lockTtlOf(options));
+      if (shared !== undefined) return shared.value as T;
+      // The holder took too long (or died): compute here rather than wait longer.
+    }
+    try {
+      return await this.computeAndStore(k, factory, options, stale);
+    } finally {
+      if (lock !== undefined && lock !== LOCK_BUSY) this.unlock(lock);
+    }
+  }
+
+  /** Takes the lock of `key` if the store has locks: the held lock, `LOCK_BUSY`, or `undefined` (no lock: compute). */
+  private async tryLock(key: string, options: WrapOptions | undefined): Promise<HeldLock | typeof LOCK_BUSY | undefined> {
+    const lockKey = storageKey(this.scope, 'lock', key);
+    const token = newStamp();
+    try {
+      const held = await this.withStore(async (store) => (store.acquireLock === undefined ? undefined : store.acquireLock(lockKey, token, lockTtlOf(options))));
+      if (held === undefined) return undefined;
+      return held ? { key: lockKey, token } : LOCK_BUSY;
+    } catch (err) {
+      // No lock service now: compute without one (fail open), like a miss.
+      this.fail('acquireLock', lockKey, err);
+      return undefined;
+    }
+  }
+
+  private unlock(lock: HeldLock): void {
+    this.withStore(async (store) => store.releaseLock?.(lock.key, lock.token)).catch((err: unknown) => {
+      // The lock expires by itself; a failed release only delays the next computation.
+      this.fail('releaseLock', lock.key, err);
+    });
+  }
+
+  /** Polls for a fresh entry written by the lock holder, for up to `maxMs` of real time. */
+  private async waitForEntry(k: StorageKey, maxMs: number): Promise<Envelope | undefined> {
+    this.count('stampedeWaits');
+    const deadline = performance.now() + maxMs;
+    let delay = 10;
+    while (performance.now() < deadline) {
+      await sleep(Math.min(delay, Math.max(1, deadline - performance.now())));
+      const env = await this.readRaw(k);
+      if (env !== undefined && this.isFresh(env)) return env;
+      delay = Math.min(delay * 2, 200);
+    }
+    return undefined;
+  }
+
+  private async computeAndStore<T>(k: StorageKey, factory: () => T | Promise<T>, options: WrapOptions | undefined, stale: Envelope<T> | undefined): Promise<T> {
     let value: T;
     try {
       value = await this.core.telemetry.inSpan('cache.compute', this.attributes, async () => factory());

@@ -120,4 +120,16 @@ export interface WrapOptions extends SetOptions {
    * Default true when `grace` is set.
    */
   staleIfError?: boolean;
+  /**
+   * Stampede protection across processes, on stores that have locks (Redis): on a miss, the
+   * process that takes a short lock runs `factory`; the others wait for its entry (polling)
+   * for up to `lockTtl`, then run their own. Default true. (Within one process, concurrent
+   * calls always share one run.)
+   */
+  lock?: boolean;
+  /**
+   * How long the lock is held at most, and how long other processes wait for the entry.
+   * Milliseconds or a duration string. Default `'5s'`; longer computations may run twice.
+   */
+  lockTtl?: Duration;
 }

@@ -68,6 +68,14 @@ export interface CacheStore {
    * is present). Resolves whether it wrote.
    */
   compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean>;
+  /**
+   * Optional: a short lock shared by every process using the store (stampede protection
+   * across processes in `wrap`). Takes `key` (a `kind: 'lock'` key) for `token` if nobody holds
+   * it, for `ttlMs` at most; resolves whether `token` now holds it.
+   */
+  acquireLock?(key: StorageKey, token: string, ttlMs: number): Promise<boolean>;
+  /** Optional: releases `key` if `token` still holds it (never another holder's lock). */
+  releaseLock?(key: StorageKey, token: string): Promise<void>;
   /** Delete every entry (and tag index) of one scope; resolves how many keys were deleted. */
   clearScope(scope: KeyScope): Promise<number>;
   /**

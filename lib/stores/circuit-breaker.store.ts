@@ -34,6 +34,9 @@ export class CircuitBreakerStore implements CacheStore {
   private readonly threshold: number;
   private readonly cooldownMs: number;
 
+  readonly acquireLock?: (key: StorageKey, token: string, ttlMs: number) => Promise<boolean>;
+  readonly releaseLock?: (key: StorageKey, token: string) => Promise<void>;
+
   constructor(
     readonly inner: CacheStore,
     options: CircuitBreakerOptions,
@@ -43,6 +46,12 @@ export class CircuitBreakerStore implements CacheStore {
     this.kind = inner.kind;
     this.threshold = options.failureThreshold ?? 5;
     this.cooldownMs = options.cooldownMs ?? 5_000;
+    // Locks pass through (guarded) only where the store has them.
+    const { acquireLock, releaseLock } = inner;
+    if (acquireLock !== undefined && releaseLock !== undefined) {
+      this.acquireLock = (key, token, ttlMs) => this.guard('acquireLock', () => acquireLock.call(inner, key, token, ttlMs));
+      this.releaseLock = (key, token) => this.guard('releaseLock', () => releaseLock.call(inner, key, token));
+    }
   }
 
   /** `closed` (normal), `open` (failing fast) or `half-open` (one probe in flight). */

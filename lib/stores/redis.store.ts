@@ -206,6 +206,17 @@ export class RedisStore implements CacheStore {
     });
   }
 
+  /** `SET key token NX PX ttl`: one holder at a time, gone by itself after `ttlMs`. */
+  async acquireLock(key: StorageKey, token: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.run('acquireLock', key, () => this.client.set(key.full, token, 'PX', Math.max(1, Math.floor(ttlMs)), 'NX'));
+    return reply === 'OK';
+  }
+
+  /** Deletes the lock only while `token` holds it (compare-and-delete), so a late release never frees another holder's lock. */
+  async releaseLock(key: StorageKey, token: string): Promise<void> {
+    await this.run('releaseLock', key, () => this.scripts.compareAndDelete(key.full, Buffer.from(token)));
+  }
+
   async delete(key: StorageKey): Promise<boolean> {
     const n = await this.run('delete', key, () => this.client.unlink(key.full));
     return n > 0;
