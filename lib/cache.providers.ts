@@ -17,7 +17,7 @@ import type { Clock } from './utils/clock.js';
 import type { CacheLogger } from './utils/error-reporter.js';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'userId', 'invalidationRetry', 'tenantContext'] as const;
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'userId', 'invalidationRetry', 'tenantContext', 'fastPath'] as const;
 
 export const DEFAULT_VARY: readonly string[] = ['accept', 'accept-language'];
 export const DEFAULT_CACHEABLE_HEADERS: readonly string[] = [
@@ -50,6 +50,7 @@ export interface ResolvedCacheModuleOptions {
   readonly userId: UserIdResolver;
   readonly invalidationRetry: { readonly retries: number; readonly backoffMs: number };
   readonly tenantContext: boolean;
+  readonly fastPath: boolean;
 }
 
 /** `req.user?.id ?? req.user?.sub`, as a string. */
@@ -92,6 +93,8 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
   const backoffMs = duration(retry.backoff, '200ms', 'invalidationRetry.backoff');
   const tenantContext = options.tenantContext ?? true;
   if (typeof tenantContext !== 'boolean') throw new CacheConfigError('tenantContext', `expected true or false, got ${JSON.stringify(tenantContext)}`, 'omit it (true) or pass false');
+  const fastPath = options.fastPath ?? true;
+  if (typeof fastPath !== 'boolean') throw new CacheConfigError('fastPath', `expected true or false, got ${JSON.stringify(fastPath)}`, 'omit it (true) or pass false');
 
   const manager: Record<string, unknown> = { ...options };
   for (const key of MODULE_KEYS) delete manager[key];
@@ -107,6 +110,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     userId: options.userId ?? defaultUserId,
     invalidationRetry: { retries, backoffMs },
     tenantContext,
+    fastPath,
   };
 }
 

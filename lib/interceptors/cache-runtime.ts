@@ -1,5 +1,5 @@
-import { Inject, Injectable, type ExecutionContext, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { APP_INTERCEPTOR, DiscoveryService, Reflector } from '@nestjs/core';
+import { Inject, Injectable, Optional, type ExecutionContext, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { APP_INTERCEPTOR, ApplicationConfig, DiscoveryService, HttpAdapterHost, Reflector } from '@nestjs/core';
 import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.constants.js';
 import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
 import { CacheManager } from '../cache/cache-manager.js';
@@ -7,6 +7,7 @@ import type { TenantCache } from '../cache/tenant-cache.js';
 import { CacheClosedError, CacheError, InvalidKeyError } from '../errors/cache.errors.js';
 import type { CacheRequest, TenantResolverFn } from '../interfaces/tenant-resolver.interface.js';
 import { resolveTenant } from '../tenant/tenant-resolution.js';
+import { HitFastPath, type HttpAdapterLike } from './hit-fast-path.js';
 import { RouteRegistry } from './route-registry.js';
 
 /** Longest delay between two invalidation retries. */
@@ -21,6 +22,8 @@ const MAX_RETRY_DELAY_MS = 30_000;
 @Injectable()
 export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   readonly routes: RouteRegistry;
+  /** Serves hits before Nest's pipeline on routes where nothing else would run first. */
+  readonly fastPath: HitFastPath;
   private readonly retries = new Set<NodeJS.Timeout>();
   private shuttingDown = false;
   private readonly report = (kind: string, message: string): void => this.manager.reportError(kind, message);
@@ -31,8 +34,11 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     @Inject(TENANT_RESOLVER_FN) private readonly resolver: TenantResolverFn,
     private readonly discovery: DiscoveryService,
     reflector: Reflector,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
+    @Optional() appConfig?: ApplicationConfig,
   ) {
     this.routes = new RouteRegistry(options, reflector, options.logger);
+    this.fastPath = new HitFastPath(appConfig);
   }
 
   /** Scans every controller: validates `@Cached()` options, warns about uncacheable handlers. */
@@ -43,6 +49,8 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     }
     // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
     this.routes.scan(controllers as Set<Function>);
+    // Here, in app.init(): Nest has registered its routes, and Fastify is not ready yet.
+    if (this.options.fastPath && this.routes.hasCachedRoutes()) this.fastPath.install(this.adapterHost?.httpAdapter as HttpAdapterLike | undefined);
   }
 
   /**

@@ -7,6 +7,7 @@ import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import { canonicalJson, ifNoneMatchMatches, requestHash, strongEtag } from '../envelope/request-hash.js';
 import type { CacheRequest } from '../interfaces/tenant-resolver.interface.js';
 import { CacheRuntime } from './cache-runtime.js';
+import { PASS } from './hit-fast-path.js';
 import { headerText, isFastifyReply, setHeader, setStatus, type HttpResponseLike } from './http-response.js';
 import type { CachedRoute, RouteMeta } from './route-registry.js';
 
@@ -196,15 +197,25 @@ export class CachedInterceptor implements NestInterceptor {
       if (tenant === undefined && meta?.invalidate?.scope === 'tenant' && this.runtime.options.onMissingTenant === 'reject') throw missingTenant();
       return this.runHandler(context, meta, tenant, next, tenant);
     }
-    const route = meta.cached;
-    const res = context.getArgByIndex<HttpResponseLike>(1);
-    if (tenant === undefined && route.scope !== 'global') {
-      if (this.runtime.options.onMissingTenant === 'reject') throw missingTenant();
-      return this.bypass(context, meta, res, tenant, next, 'no tenant');
+    const fastPath = this.runtime.fastPath;
+    if (fastPath.active) {
+      // Looked up before Nest's pipeline already (a miss, stale, or a bypass): go on from there.
+      const found = fastPath.take(context.getArgByIndex<object>(0), meta) as Found | undefined;
+      if (found !== undefined) return this.act(context, next, meta, found.tenant, found.prepared);
+      fastPath.learn(this, context, meta);
     }
-    if (!this.isRequestCacheable(context, route)) return this.bypass(context, meta, res, tenant, next, 'request not cacheable');
+    return this.act(context, next, meta, tenant, this.prepare(context, meta.cached, tenant));
+  }
+
+  /**
+   * Everything before the handler may run: the decision to reject, bypass or look up, and the
+   * synchronous lookup (`NO_SYNC_READ` when the store can only answer asynchronously).
+   */
+  private prepare(context: ExecutionContext, route: CachedRoute, tenant: string | undefined): Prepared {
+    if (tenant === undefined && route.scope !== 'global') return this.runtime.options.onMissingTenant === 'reject' ? REJECT : NO_TENANT;
+    if (!this.isRequestCacheable(context, route)) return NOT_CACHEABLE;
     const key = this.trackBy(context, route, tenant);
-    if (key === undefined) return this.bypass(context, meta, res, tenant, next, 'no key');
+    if (key === undefined) return NO_KEY;
     const manager = this.runtime.manager;
     const cache = route.scope === 'global' ? manager.global() : manager.forTenant(tenant!);
     let entry: Envelope<StoredBody> | undefined | typeof NO_SYNC_READ;
@@ -212,10 +223,51 @@ export class CachedInterceptor implements NestInterceptor {
       // The memory store answers synchronously: a hit then costs no promise at all.
       entry = cache.getEntrySync<StoredBody>(key, route.graceMs > 0);
     } catch {
-      return this.bypass(context, meta, res, tenant, next, 'cache closed'); // during shutdown
+      return CACHE_CLOSED; // during shutdown
     }
+    return { kind: 'lookup', route, cache, key, entry };
+  }
+
+  private act(context: ExecutionContext, next: CallHandler, meta: RouteMeta, tenant: string | undefined, prepared: Prepared): Observable<unknown> | Promise<Observable<unknown>> {
+    const res = context.getArgByIndex<HttpResponseLike>(1);
+    if (prepared.kind === 'reject') throw missingTenant();
+    if (prepared.kind === 'bypass') return this.bypass(context, meta, res, tenant, next, prepared.reason);
+    const { route, cache, key, entry } = prepared;
     if (entry === NO_SYNC_READ) return this.lookupAsync(context, next, meta, route, cache, key, tenant, res);
     return this.afterLookup(context, next, meta, route, cache, key, tenant, res, entry);
+  }
+
+  /**
+   * The fast path's lookup (see `HitFastPath`), before Nest's pipeline: on a fresh hit, sets the
+   * status and headers and returns the body to send; otherwise stashes what it found for
+   * `intercept()` and returns `PASS`. Uses the same hooks as `intercept()`, on an
+   * `ExecutionContext` of the route.
+   * @internal
+   */
+  serveBeforePipeline(context: ExecutionContext, meta: RouteMeta): unknown {
+    const tenant = this.resolveTenant(context);
+    if (typeof tenant === 'object') return tenant.then((id) => this.serveOrStash(context, meta, id, this.prepare(context, meta.cached!, id)));
+    return this.serveOrStash(context, meta, tenant, this.prepare(context, meta.cached!, tenant));
+  }
+
+  private serveOrStash(context: ExecutionContext, meta: RouteMeta, tenant: string | undefined, prepared: Prepared): unknown {
+    if (prepared.kind === 'lookup') {
+      const { cache, key, route, entry } = prepared;
+      if (entry === NO_SYNC_READ) {
+        return cache.getEntry<StoredBody>(key, route.graceMs > 0).then(
+          (found) => this.serveOrStash(context, meta, tenant, { kind: 'lookup', route, cache, key, entry: found }),
+          () => this.serveOrStash(context, meta, tenant, CACHE_CLOSED), // during shutdown
+        );
+      }
+      if (entry !== undefined && entry.http !== undefined && cache.isFresh(entry)) {
+        return this.replay(context.getArgByIndex<CacheRequest>(0), context.getArgByIndex<HttpResponseLike>(1), entry, entry.http, 'HIT');
+      }
+    }
+    // Not a fresh hit: the interceptor goes on from what was found (nothing is resolved, looked
+    // up, counted or reported twice).
+    const found: Found = { tenant, prepared };
+    this.runtime.fastPath.stash(context.getArgByIndex<object>(0), meta, found);
+    return PASS;
   }
 
   private async lookupAsync(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike): Promise<Observable<unknown>> {
@@ -411,6 +463,22 @@ export class CachedInterceptor implements NestInterceptor {
     this.runtime.manager.reportError(`@Cached() ${option}`, `A @Cached() ${option} function threw (${name}); the request bypassed the cache.`, tenant);
   }
 }
+
+/** The decision `prepare()` takes before any handler runs. */
+type Prepared =
+  | { readonly kind: 'reject' }
+  | { readonly kind: 'bypass'; readonly reason: string }
+  | { readonly kind: 'lookup'; readonly route: CachedRoute; readonly cache: TenantCache; readonly key: string; readonly entry: Envelope<StoredBody> | undefined | typeof NO_SYNC_READ };
+/** What the fast path hands to `intercept()` when it did not serve the request. */
+interface Found {
+  readonly tenant: string | undefined;
+  readonly prepared: Prepared;
+}
+const REJECT: Prepared = { kind: 'reject' };
+const NO_TENANT: Prepared = { kind: 'bypass', reason: 'no tenant' };
+const NOT_CACHEABLE: Prepared = { kind: 'bypass', reason: 'request not cacheable' };
+const NO_KEY: Prepared = { kind: 'bypass', reason: 'no key' };
+const CACHE_CLOSED: Prepared = { kind: 'bypass', reason: 'cache closed' };
 
 function missingTenant(): BadRequestException {
   return new BadRequestException('The tenant of this request could not be resolved.');

@@ -20,11 +20,13 @@ export interface TestApp {
 
 /**
  * Boots a real Nest app on Express or Fastify, listening on a random port of 127.0.0.1, so
- * requests go through the real HTTP stack of the platform.
+ * requests go through the real HTTP stack of the platform. `beforeListen` runs between creating
+ * the app and `listen()` (global guards, platform hooks), as `main.ts` would.
  */
-export async function createTestApp(platform: Platform, metadata: ModuleMetadata): Promise<TestApp> {
+export async function createTestApp(platform: Platform, metadata: ModuleMetadata, beforeListen?: (app: INestApplication) => void): Promise<TestApp> {
   const moduleRef = await Test.createTestingModule(metadata).compile();
   const app = moduleRef.createNestApplication(platform === 'fastify' ? new FastifyAdapter() : new ExpressAdapter(), { logger: false });
+  beforeListen?.(app);
   await app.listen(0, '127.0.0.1');
   const { port } = (app.getHttpServer() as { address(): AddressInfo }).address();
   const url = `http://127.0.0.1:${port}`;
