@@ -25,6 +25,15 @@ export const httpCases = ADAPTERS.flatMap((adapter) => [
   { id: `${adapter}.ours.memory`, name: `${adapter}: ours hit, memory`, adapter, app: 'ours', options: { store: 'memory' }, hit: true },
   { id: `${adapter}.ours.memory.noctx`, name: `${adapter}: ours hit, memory, tenantContext: false`, adapter, app: 'ours', options: { store: 'memory', tenantContext: false }, hit: true },
   { id: `${adapter}.ours.redis`, name: `${adapter}: ours hit, Redis`, adapter, app: 'ours', options: { store: 'redis' }, hit: true, redis: true },
+  // The same hit served from the interceptor (what a route with a guard, or an interceptor ahead of ours, gets).
+  { id: `${adapter}.ours.memory.interceptor`, name: `${adapter}: ours hit, memory, fastPath: false`, adapter, app: 'ours', options: { store: 'memory', fastPath: false }, hit: true },
+  ...(adapter === 'fastify'
+    ? [
+        // A guard on the route (most SaaS routes have one): both caches serve hits inside Nest's pipeline, after it.
+        { id: `${adapter}.ncm.memory.guarded`, name: `${adapter}: @nestjs/cache-manager hit, memory, guarded route`, adapter, app: 'nestCacheManager', options: { store: 'memory', guarded: true }, hit: true },
+        { id: `${adapter}.ours.memory.guarded`, name: `${adapter}: ours hit, memory, guarded route`, adapter, app: 'ours', options: { store: 'memory', guarded: true }, hit: true },
+      ]
+    : []),
 ]);
 
 /** 200 concurrent requests to one cold key (a fresh one per trial); the figure is how often the handler ran. */

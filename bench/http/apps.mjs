@@ -10,7 +10,7 @@
  * To add an app: add a factory here and reference it from a case in cases.mjs.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Controller, Get, Injectable, Module, Param, UseInterceptors } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, Param, UseGuards, UseInterceptors } from '@nestjs/common';
 import { of } from 'rxjs';
 import { libEntry } from '../lib/built.mjs';
 import { decorateClass, decorateMethod, paramTypes } from '../lib/decorate.mjs';
@@ -70,6 +70,17 @@ class AnswerInterceptor {
 }
 decorateClass(AnswerInterceptor, Injectable());
 
+/** Lets every request through: the cost of an authorization guard, without its work. */
+class AllowGuard {
+  canActivate() {
+    return true;
+  }
+}
+decorateClass(AllowGuard, Injectable());
+
+/** `guarded: true` adds AllowGuard to the cached routes (guards keep hits in Nest's pipeline). */
+const guards = (guarded) => (guarded ? [UseGuards(AllowGuard)] : []);
+
 export const apps = {
   /** The limit: the handler returns a constant. */
   async constant() {
@@ -87,7 +98,7 @@ export const apps = {
   },
 
   /** @nestjs/cache-manager's CacheInterceptor in front of the 5 ms handler (memory = cache-manager's default Keyv Map; redis = @keyv/redis). */
-  async nestCacheManager({ store, redisUrl }) {
+  async nestCacheManager({ store, redisUrl, guarded }) {
     const { CacheModule, CacheInterceptor } = await import('@nestjs/cache-manager');
     const stores = [];
     if (store === 'redis') {
@@ -96,17 +107,20 @@ export const apps = {
     }
     return rootModule({
       imports: [CacheModule.register({ ttl: TTL_MS, ...(stores.length > 0 ? { stores } : {}) })],
-      controller: makeController({ slow: true, cacheDecorators: [UseInterceptors(CacheInterceptor)] }),
+      controller: makeController({ slow: true, cacheDecorators: [...guards(guarded), UseInterceptors(CacheInterceptor)] }),
     });
   },
 
-  /** nestjs-tenant-cache, the BUILT package (dist/, by its own name), `@Cached()` on the 5 ms handler. */
-  async ours({ store, redisUrl, tenantContext }) {
+  /**
+   * nestjs-tenant-cache, the BUILT package (dist/, by its own name), `@Cached()` on the 5 ms handler.
+   * `fastPath: false` serves hits from the interceptor; `guarded: true` puts a guard on the route.
+   */
+  async ours({ store, redisUrl, tenantContext, fastPath, guarded }) {
     const { CacheModule, Cached, fromHeader } = await libEntry();
     const storeConfig = store === 'redis' ? { type: 'redis', url: redisUrl } : { type: 'memory', maxEntries: 10_000 };
     return rootModule({
-      imports: [CacheModule.forRoot({ store: storeConfig, tenant: fromHeader('x-tenant-id'), ...(tenantContext === undefined ? {} : { tenantContext }) })],
-      controller: makeController({ slow: true, cacheDecorators: [Cached({ ttl: TTL_MS })] }),
+      imports: [CacheModule.forRoot({ store: storeConfig, tenant: fromHeader('x-tenant-id'), ...(tenantContext === undefined ? {} : { tenantContext }), ...(fastPath === undefined ? {} : { fastPath }) })],
+      controller: makeController({ slow: true, cacheDecorators: [...guards(guarded), Cached({ ttl: TTL_MS })] }),
     });
   },
 };
