@@ -43,14 +43,18 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
 
   /** Scans every controller: validates `@Cached()` options, warns about uncacheable handlers. */
   onModuleInit(): void {
-    const controllers = new Set<object>();
-    for (const wrapper of this.discovery.getControllers()) {
-      if (typeof wrapper.metatype === 'function') controllers.add(wrapper.metatype);
-    }
     // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-    this.routes.scan(controllers as Set<Function>);
+    const controllers = new Set<Function>();
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+    const requestScoped = new Set<Function>();
+    for (const wrapper of this.discovery.getControllers()) {
+      if (typeof wrapper.metatype !== 'function') continue;
+      controllers.add(wrapper.metatype);
+      if (!wrapper.isDependencyTreeStatic()) requestScoped.add(wrapper.metatype);
+    }
+    this.routes.scan(controllers);
     // Here, in app.init(): Nest has registered its routes, and Fastify is not ready yet.
-    if (this.options.fastPath && this.routes.hasCachedRoutes()) this.fastPath.install(this.adapterHost?.httpAdapter as HttpAdapterLike | undefined);
+    if (this.options.fastPath && this.routes.hasCachedRoutes()) this.fastPath.install(this.adapterHost?.httpAdapter as HttpAdapterLike | undefined, requestScoped);
   }
 
   /**

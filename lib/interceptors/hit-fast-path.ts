@@ -1,5 +1,5 @@
-import type { ExecutionContext } from '@nestjs/common';
-import { GUARDS_METADATA, HEADERS_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
+import { VersioningType, type ExecutionContext } from '@nestjs/common';
+import { GUARDS_METADATA, HEADERS_METADATA, HOST_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
 import type { ApplicationConfig } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import type { CacheRequest } from '../interfaces/tenant-resolver.interface.js';
@@ -68,7 +68,13 @@ type ExpressHandler = (req: CacheRequest, res: ExpressResponseLike, next: (err?:
  * - no guard applies to it (global, `APP_GUARD`, controller or handler): a hit never skips
  *   authorization;
  * - our interceptor is the first interceptor of its chain (those after it never run on a hit);
- * - it is an HTTP route whose response Nest sends (no `@Res()`, `@Render()`, `@Redirect()`, SSE).
+ * - it is an HTTP route whose response Nest sends (no `@Res()`, `@Render()`, `@Redirect()`, SSE);
+ * - Nest does not decide inside its handler whether the route takes the request at all: not a
+ *   controller bound to a `host`, and on Express no header, media-type or custom versioning
+ *   (Nest's filters pass a request for another host or version on to the next route; Fastify
+ *   routes versions by constraint, before any hook);
+ * - its controller is not request-scoped (Nest builds such a controller and its request-scoped
+ *   dependencies before the interceptors; a hit from the interceptor still pays for that).
  *
  * The lookup runs after everything the platform runs before the route handler: Nest middleware,
  * and on Fastify every `onRequest`/`preParsing`/`preValidation` hook and every `preHandler` hook
@@ -89,6 +95,8 @@ export class HitFastPath {
   /** Nest's adapter: sets `@Header()` headers exactly as Nest would. */
   private adapter: HttpAdapterLike | undefined;
   private learned = 0;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  private requestScoped: ReadonlySet<Function> = new Set();
 
   constructor(private readonly config: ApplicationConfig | undefined) {}
 
@@ -102,9 +110,11 @@ export class HitFastPath {
    * after Nest registered its routes, so it runs after every hook added before); Express routes
    * are wrapped one by one as they are learned. Other platforms get nothing.
    */
-  install(adapter: HttpAdapterLike | undefined): void {
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  install(adapter: HttpAdapterLike | undefined, requestScopedControllers: ReadonlySet<Function>): void {
     if (this.platform !== undefined || this.config === undefined || adapter === undefined) return;
     this.adapter = adapter;
+    this.requestScoped = requestScopedControllers;
     const adapterType = adapter.getType();
     const instance: unknown = adapter.getInstance();
     if (adapterType === 'fastify' && typeof (instance as Partial<FastifyLike> | undefined)?.addHook === 'function') {
@@ -158,6 +168,9 @@ export class HitFastPath {
     const config = this.config;
     if (config.getGlobalGuards().length > 0 || config.getGlobalRequestGuards().length > 0) return false;
     if (hasAny(Reflect.getMetadata(GUARDS_METADATA, controller)) || hasAny(Reflect.getMetadata(GUARDS_METADATA, handler))) return false;
+    if (Reflect.getMetadata(HOST_METADATA, controller) !== undefined || this.requestScoped.has(controller)) return false;
+    const versioning = config.getVersioning();
+    if (this.platform === 'express' && versioning !== undefined && versioning.type !== VersioningType.URI) return false;
     // Nest's order: app-wide interceptors (APP_INTERCEPTOR, then useGlobalInterceptors), the
     // request-scoped app-wide ones, the controller's, the handler's.
     const first: unknown = [

@@ -6,8 +6,10 @@ import {
   Injectable,
   Module,
   Res,
+  Scope,
   UseGuards,
   UseInterceptors,
+  VersioningType,
   type CallHandler,
   type CanActivate,
   type ExecutionContext,
@@ -136,6 +138,52 @@ class GuardedController {
   }
 }
 
+@Controller({ path: 'h', host: 'tenant-a.test' })
+class HostController {
+  @Get('item')
+  @Cached()
+  item() {
+    return { host: 'a', n: ++runs };
+  }
+}
+
+@Injectable({ scope: Scope.REQUEST })
+class PerRequest {
+  static built = 0;
+  constructor() {
+    PerRequest.built++;
+  }
+}
+
+@Controller('rs')
+class RequestScopedController {
+  constructor(private readonly perRequest: PerRequest) {}
+
+  @Get('item')
+  @Cached()
+  item() {
+    return { n: ++runs, scoped: this.perRequest instanceof PerRequest };
+  }
+}
+
+@Controller({ path: 'v', version: '1' })
+class V1Controller {
+  @Get('item')
+  @Cached()
+  item() {
+    return { v: 1, n: ++runs };
+  }
+}
+
+@Controller({ path: 'v', version: '2' })
+class V2Controller {
+  @Get('item')
+  @Cached()
+  item() {
+    return { v: 2, n: ++runs };
+  }
+}
+
 const ROUTES = ['/f/json', '/f/text', '/f/num', '/f/empty', '/f/decorated'];
 
 interface Boot {
@@ -143,12 +191,13 @@ interface Boot {
   providers?: unknown[];
   beforeListen?: (app: INestApplication) => void;
   middleware?: boolean;
+  controllers?: unknown[];
 }
 
-function boot(platform: Platform, { options = {}, providers = [], beforeListen, middleware = false }: Boot = {}): Promise<TestApp> {
+function boot(platform: Platform, { options = {}, providers = [], beforeListen, middleware = false, controllers = [FastController, GuardedController] }: Boot = {}): Promise<TestApp> {
   @Module({
     imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), ...options })],
-    controllers: [FastController, GuardedController],
+    controllers: controllers as never[],
     providers: providers as never[],
   })
   class FastModule implements NestModule {
@@ -333,6 +382,40 @@ describe.each(PLATFORMS)('fast path on %s', (platform) => {
       const blocked = await get(t, '/f/json').set('x-block', '1');
       expect(blocked.status).toBe(401);
       expect(blocked.text).toBe('blocked by middleware');
+    });
+
+    it('never serves a host-bound route for another host: Nest answers 404 as without a cache', async () => {
+      const t = await start({ controllers: [HostController] });
+      const onHost = () => get(t, '/h/item').set('host', 'tenant-a.test');
+      expect((await onHost()).headers['x-cache']).toBe('MISS');
+      expect((await onHost()).headers['x-cache']).toBe('HIT');
+      const elsewhere = await get(t, '/h/item').set('host', 'other.test');
+      expect(elsewhere.status).toBe(404);
+      expect(runs).toBe(1);
+    });
+
+    it('keeps hits of a request-scoped controller in the pipeline (Nest builds it before the interceptors)', async () => {
+      PerRequest.built = 0;
+      const t = await start({ controllers: [RequestScopedController], providers: [PerRequest] });
+      await get(t, '/rs/item');
+      expect((await get(t, '/rs/item')).headers['x-cache']).toBe('HIT');
+      expect(PerRequest.built).toBe(2);
+      expect(intercepts).toHaveBeenCalledTimes(2);
+    });
+
+    it('serves each version its own response under header versioning', async () => {
+      const t = await start({
+        controllers: [V1Controller, V2Controller],
+        beforeListen: (app) => app.enableVersioning({ type: VersioningType.HEADER, header: 'x-api-version' }),
+      });
+      const version = (v: string) => get(t, '/v/item').set('x-api-version', v);
+      expect((await version('1')).body).toEqual({ v: 1, n: 1 });
+      expect((await version('1')).headers['x-cache']).toBe('HIT');
+      const v2 = await version('2');
+      expect(v2.body).toEqual({ v: 2, n: 2 });
+      expect(v2.headers['x-cache']).toBe('MISS');
+      expect((await version('2')).body).toEqual({ v: 2, n: 2 });
+      expect((await version('1')).body).toEqual({ v: 1, n: 1 });
     });
 
     if (platform === 'fastify') {
