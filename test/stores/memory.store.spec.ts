@@ -430,6 +430,38 @@ describe('MemoryStore', () => {
     });
   });
 
+  describe('indexes found from the full key on removal', () => {
+    it('the same envelope object written again under its key (lru-cache renews it, no dispose) keeps bytes, tags and index right', async () => {
+      const store = makeStore({ maxBytes: 100_000, maxEntries: 10 });
+      const k = key('a', 'same');
+      const e = env(k, 'v'.repeat(100), { tags: ['t'] });
+      await store.set(k, e, 0);
+      const { bytes } = store.stats();
+      await store.set(k, e, 0);
+      await store.set(k, e, 1_000);
+      expect(store.stats()).toMatchObject({ entries: 1, bytes });
+      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1 });
+      expect(await store.invalidateTags([storageKey(k.scope, 'tag', 't')])).toBe(1);
+      expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+    });
+
+    it('scopes whose namespace or tenant is a prefix of another\'s are told apart on eviction', async () => {
+      const evicted = vi.fn<NonNullable<StoreObserver['evicted']>>();
+      const store = makeStore({ maxEntries: 2, observer: { evicted } });
+      const scopes = [KeyScope.of(NS, 'a'), KeyScope.of(NS, 'ab'), KeyScope.of(`${NS}x`, 'a'), KeyScope.of(`${NS}x`, 'ab')];
+      const keys = scopes.map((s) => storageKey(s, 'e', 'k'));
+      for (const k of keys) await store.set(k, env(k, k.full, { tags: ['t'] }), 0);
+      // Each write evicted the entry written two before it, from another scope than the writer's.
+      expect(evicted.mock.calls.map(([k]) => k)).toEqual([keys[0], keys[1]]);
+      expect(store.scopeSize(scopes[0]!)).toBe(0);
+      expect(store.scopeSize(scopes[1]!)).toBe(0);
+      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 2, tags: 2, tagMembers: 2 });
+      for (const s of scopes.slice(2)) expect(await store.invalidateTags([storageKey(s, 'tag', 't')])).toBe(1);
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+    });
+  });
+
   describe('one KeyScope object reused across operations (as facades do)', () => {
     it('indexes stay right when the scope index is dropped and recreated in between', async () => {
       const clock = new ManualClock();
