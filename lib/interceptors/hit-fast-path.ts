@@ -210,7 +210,14 @@ export class HitFastPath {
     if (result === PASS) return done();
     if (isPromise(result)) {
       result.then(
-        (body) => (body === PASS || reply.sent ? done() : void reply.send(body)),
+        (body) => {
+          if (body === PASS || reply.sent) return done();
+          try {
+            reply.send(body);
+          } catch (err) {
+            done(err as Error); // to Fastify's error handling, as a throw from a hook would go
+          }
+        },
         () => done(),
       );
       return;
@@ -234,6 +241,7 @@ export class HitFastPath {
         }
         if (result === PASS) return nest(req, res, next);
         if (isPromise(result)) {
+          // Express 5 passes a rejection of what a handler returns to next(err).
           return result.then(
             (body) => (body === PASS || res.headersSent ? nest(req, res, next) : sendExpress(res, body)),
             () => nest(req, res, next),
