@@ -37,9 +37,10 @@ export const MEMORY_STORE_DEFAULTS = {
  * extra dependent load was ~10% of a `getSync`).
  */
 interface EntryMeta {
-  readonly key: StorageKey;
+  /** Updated in place when the key is written again (no new object, no second Map write). */
+  key: StorageKey;
   /** Full tag index keys this entry is listed under (deduplicated), or undefined. */
-  readonly tagKeys: readonly string[] | undefined;
+  tagKeys: readonly string[] | undefined;
   /**
    * Estimated bytes. With `maxBytes` it is estimated on write (lru-cache needs it to evict);
    * without, it is `UNSIZED` until `stats()` asks for the byte total, which estimates it once.
@@ -300,20 +301,29 @@ export class MemoryStore implements CacheStore {
       }
     }
     const tagKeys = tagKeysOf(key, env.tags);
-    const isNew = this.indexFor(scope)?.keys.has(full) !== true;
-    if (isNew && this.quota !== undefined) this.enforceQuota(scope, this.quota);
+    const old = this.indexFor(scope)?.keys.get(full);
+    if (old === undefined && this.quota !== undefined) this.enforceQuota(scope, this.quota);
 
-    // Overwriting with another envelope disposes the old one (reason 'set') inside this call,
-    // which unlists its tags; the very same envelope again is no dispose (lru-cache only renews
-    // its TTL), and it has the same tags. Adding may evict other entries (reason 'evict'),
-    // possibly the last of this scope, so the scope's index is looked up only afterwards.
+    // Adding may evict other entries (reason 'evict'), possibly the last of this scope, so the
+    // scope's index is looked up only afterwards. A key already listed keeps its index: it is
+    // never evicted by its own update (lru-cache moves it to the most recent end first, and it
+    // fits alone). Replacing an entry is handled here, not in onDispose: lru-cache disposes a
+    // replaced envelope with reason 'set', but renews the very same envelope without dispose.
     this.lru.set(full, env, maxBytes !== undefined ? { ttl, size } : { ttl });
     const index = this.indexOf(scope);
-    const meta: EntryMeta = { key, tagKeys, size };
-    // Map.set on a present key keeps its place: without a quota, order does not matter; with
-    // one, a rewrite moves the key to the most recent end.
-    if (!isNew && this.quota !== undefined) index.keys.delete(full);
-    index.keys.set(full, meta);
+    if (old === undefined) {
+      index.keys.set(full, { key, tagKeys, size });
+    } else {
+      if (old.tagKeys !== undefined) unlistTags(index, old.tagKeys, full);
+      old.key = key;
+      old.tagKeys = tagKeys;
+      old.size = size;
+      if (this.quota !== undefined) {
+        // With a quota, `keys` is in recency order: a rewrite moves the key to the end.
+        index.keys.delete(full);
+        index.keys.set(full, old);
+      }
+    }
     if (tagKeys !== undefined) {
       for (const tag of tagKeys) {
         let members = index.tags.get(tag);
@@ -396,6 +406,9 @@ export class MemoryStore implements CacheStore {
   }
 
   private onDispose(full: string, reason: LRUCache.DisposeReason): void {
+    // 'set' = replaced under the same key by write(), which updates the index itself. (lru-cache
+    // also says 'set' when it refuses an entry over maxEntrySize, which write() never hands it.)
+    if (reason === 'set') return;
     const index = this.indexOfKey(full);
     const meta = index?.keys.get(full);
     // Every held key is listed in its scope's index (write lists it right after lru.set, and
@@ -404,14 +417,8 @@ export class MemoryStore implements CacheStore {
       if (reason === 'evict') this.evictions++;
       return;
     }
-    if (meta.tagKeys !== undefined) {
-      for (const tag of meta.tagKeys) {
-        const members = index.tags.get(tag);
-        if (members !== undefined && members.delete(full) && members.size === 0) index.tags.delete(tag);
-      }
-    }
-    // 'set' = replaced under the same key, which stays listed (write replaces its meta).
-    if (reason !== 'set' && index.keys.delete(full) && index.keys.size === 0 && index.tags.size === 0) {
+    if (meta.tagKeys !== undefined) unlistTags(index, meta.tagKeys, full);
+    if (index.keys.delete(full) && index.keys.size === 0 && index.tags.size === 0) {
       this.dropIndex(meta.key.scope.namespace, meta.key.scope.id);
     }
     if (reason === 'evict') this.noteEviction(meta.key);
@@ -440,6 +447,14 @@ export class MemoryStore implements CacheStore {
     } catch {
       // Observers must not throw; one that does must not corrupt the LRU bookkeeping.
     }
+  }
+}
+
+/** Removes an entry key from the members of its tags, and tags left without members. */
+function unlistTags(index: ScopeIndex, tagKeys: readonly string[], full: string): void {
+  for (const tag of tagKeys) {
+    const members = index.tags.get(tag);
+    if (members !== undefined && members.delete(full) && members.size === 0) index.tags.delete(tag);
   }
 }
 
