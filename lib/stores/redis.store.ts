@@ -45,6 +45,16 @@ function cappedBackoff(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 10), 2_000) + Math.floor(Math.random() * 100);
 }
 
+/** Keys per MGET: a bound on one command's reply, so one batch cannot hog the connection. */
+const MAX_MGET_KEYS = 256;
+
+/** A `get()` waiting for the next flush. */
+interface PendingGet {
+  readonly key: StorageKey;
+  readonly resolve: (value: Envelope | undefined | Promise<undefined>) => void;
+  readonly reject: (err: unknown) => void;
+}
+
 /**
  * A `CacheStore` on Redis (standalone or Cluster) through ioredis.
  *
@@ -79,6 +89,9 @@ export class RedisStore implements CacheStore {
 
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** Gets waiting for the next flush, by hash-tag group (one group on a standalone server). */
+  private pendingGets: Map<string, PendingGet[]> | undefined;
+  private readonly isCluster: boolean;
   private everReady = false;
   private initialWait: Promise<void> | undefined;
   private decodeErrors = 0;
@@ -118,6 +131,7 @@ export class RedisStore implements CacheStore {
       maxRetriesPerRequest: 1, // a cache read is not worth many reconnect attempts; fail and move on
       autoResendUnfulfilledCommands: false, // a timed-out write must never run again (late) after a reconnect
       enableAutoPipelining: true, // batches concurrent commands into one round trip
+      autoPipeliningIgnoredCommands: ['mget'], // our gets are batched already (flushGets): send at once
       retryStrategy: cappedBackoff, // keep reconnecting forever, but with a capped backoff
     };
 
@@ -136,6 +150,7 @@ export class RedisStore implements CacheStore {
       const merged: ClusterOptions = {
         enableOfflineQueue: false, // see nodeDefaults: fail fast while the cluster is not ready
         enableAutoPipelining: true, // batches concurrent commands per node
+        autoPipeliningIgnoredCommands: ['mget'], // see nodeDefaults
         clusterRetryStrategy: cappedBackoff, // capped backoff when no startup node answers
         slotsRefreshTimeout: this.connectTimeout, // bound the slot map refresh like a connect
         ...clusterOptions,
@@ -164,27 +179,72 @@ export class RedisStore implements CacheStore {
     client.on('error', this.onError);
     if (client instanceof Cluster) client.on('node error', this.onError);
     this.client = client;
+    this.isCluster = client instanceof Cluster;
     this.scripts = new RedisScripts(client, this.keyPrefix);
   }
 
   /**
-   * Once connected, a hit costs one promise step beyond the client's own: the reply is decoded
-   * synchronously in a single `then` (no async wrapper, no wait for the initial connection).
-   * An undecodable entry resolves `undefined` after its delete (see `decodeOrDrop`).
+   * Once connected, gets are batched: those issued until the next `setImmediate` (when ioredis
+   * would send them anyway) go out as one MGET, and each reply is decoded synchronously. An
+   * undecodable entry resolves `undefined` after its delete (see `decodeOrDrop`).
    */
   get(key: StorageKey): Promise<Envelope | undefined> {
     if (this.closed) return Promise.reject(new CacheClosedError('Redis store'));
     if (!this.connected()) return this.run('get', key, () => this.client.getBuffer(key.full)).then((bytes) => this.decodeReply(key, bytes));
-    let reply: Promise<Buffer | null>;
-    try {
-      reply = this.client.getBuffer(key.full);
-    } catch (err) {
-      return Promise.reject(this.fail('get', key, err));
+    return new Promise((resolve, reject) => {
+      let batches = this.pendingGets;
+      if (batches === undefined) {
+        batches = this.pendingGets = new Map();
+        // The same moment ioredis's auto-pipelining would send a GET (it waits for setImmediate
+        // too), so batching adds no latency; our MGET itself is sent at once (see nodeDefaults).
+        setImmediate(this.flushGets);
+      }
+      // One MGET per scope: all keys of a scope share one hash tag, so one Cluster slot.
+      const group = this.isCluster ? key.scope.id : '';
+      const batch = batches.get(group);
+      if (batch === undefined) batches.set(group, [{ key, resolve, reject }]);
+      else batch.push({ key, resolve, reject });
+    });
+  }
+
+  /**
+   * Sends the gets issued since the last flush, as one MGET per scope (at most
+   * `MAX_MGET_KEYS` keys each). Concurrent gets then cost one command, one reply and one
+   * promise in the client instead of one each: more than the decoding they all still need.
+   */
+  private readonly flushGets = (): void => {
+    const batches = this.pendingGets;
+    this.pendingGets = undefined;
+    if (batches === undefined) return;
+    for (const batch of batches.values()) {
+      if (batch.length <= MAX_MGET_KEYS) this.mget(batch);
+      else for (let i = 0; i < batch.length; i += MAX_MGET_KEYS) this.mget(batch.slice(i, i + MAX_MGET_KEYS));
     }
-    return reply.then(
-      (bytes) => this.decodeReply(key, bytes),
+  };
+
+  private mget(batch: readonly PendingGet[]): void {
+    let reply: Promise<(Buffer | null)[]>;
+    try {
+      const fulls = new Array<string>(batch.length);
+      for (let i = 0; i < batch.length; i++) fulls[i] = batch[i]!.key.full;
+      reply = this.client.mgetBuffer(fulls);
+    } catch (err) {
+      for (const get of batch) get.reject(this.fail('get', get.key, err));
+      return;
+    }
+    reply.then(
+      (values) => {
+        for (let i = 0; i < batch.length; i++) {
+          const get = batch[i]!;
+          try {
+            get.resolve(this.decodeReply(get.key, values[i]));
+          } catch (err) {
+            get.reject(err);
+          }
+        }
+      },
       (err: unknown) => {
-        throw this.fail('get', key, err);
+        for (const get of batch) get.reject(this.fail('get', get.key, err));
       },
     );
   }
@@ -311,6 +371,7 @@ export class RedisStore implements CacheStore {
 
   private async doClose(): Promise<void> {
     this.closed = true;
+    this.flushGets(); // gets issued before close() are sent, as they were before batching
     this.client.off('ready', this.onReady);
     if (!this.owned) {
       // Not ours: leave it connected and hand its error events back to its owner.

@@ -55,6 +55,17 @@ describeWithRedis(
         return Number(range[2][1]);
       };
 
+      it('concurrent gets of 40 tenants spread over all primaries each get their own entry (one MGET per tenant, no CROSSSLOT)', async () => {
+        const tenants = Array.from({ length: 40 }, (_, i) => `mget-${i}`);
+        const keys = tenants.flatMap((tenant) => ['a', 'b', 'c'].map((k) => storageKey(KeyScope.of('mget', tenant), 'e', k)));
+        for (const key of keys) await store.set(key, envelope(key, key.full), 60_000);
+        const ports = new Set(await Promise.all(tenants.map((t) => ownerPort(storageKey(KeyScope.of('mget', t), 'e', 'a').full))));
+        expect(ports.size).toBe(3);
+        const results = await Promise.all(keys.map((key) => store.get(key)));
+        expect(results.map((r) => r?.value)).toEqual(keys.map((k) => k.full));
+        expect(store.stats().errors).toBe(0);
+      });
+
       it('clearScope removes one tenant\'s keys wherever its slot lives, and no other tenant\'s', async () => {
         const ns = 'spread';
         const tenants: TenantRef[] = [...Array.from({ length: 40 }, (_, i) => `tenant-${i}`), GLOBAL_SCOPE];

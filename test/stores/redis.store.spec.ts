@@ -214,6 +214,44 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect((await store.health()).ok).toBe(false);
     });
 
+    it('sends concurrent gets as one MGET, and each caller gets its own key\'s entry, miss or garbage', async () => {
+      const store = open({ url: server.url });
+      const scopes = ['t1', 't2', 't3'].map((t) => KeyScope.of('batch', t));
+      const keys = scopes.flatMap((scope) => Array.from({ length: 80 }, (_, i) => storageKey(scope, 'e', `k${i}`)));
+      for (const [i, key] of keys.entries()) if (i % 3 !== 0) await store.set(key, envelope(key, { i }), 60_000);
+      const garbage = keys[1]!;
+      await raw.set(garbage.full, 'not an entry');
+      await raw.call('CONFIG', 'RESETSTAT');
+      const results = await Promise.all(keys.map((key) => store.get(key)));
+      const stats = String(await raw.call('INFO', 'commandstats'));
+      expect(stats).toMatch(/cmdstat_mget:calls=1,/);
+      // The one GET is inside the script that deletes the garbage entry (only if unchanged).
+      expect(stats).toMatch(/cmdstat_get:calls=1,/);
+      for (const [i, key] of keys.entries()) {
+        if (i % 3 === 0 || key === garbage) expect(results[i]).toBeUndefined();
+        else expect(results[i]?.value).toEqual({ i });
+      }
+      expect(store.stats().decodeErrors).toBe(1);
+    });
+
+    it('splits a batch over 256 keys and rejects every get of a batch whose MGET fails', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('big', 't');
+      const keys = Array.from({ length: 600 }, (_, i) => storageKey(scope, 'e', `k${i}`));
+      await store.get(keys[0]!); // connected: gets are batched from here on
+      await raw.call('CONFIG', 'RESETSTAT');
+      expect((await Promise.all(keys.map((key) => store.get(key)))).every((r) => r === undefined)).toBe(true);
+      expect(String(await raw.call('INFO', 'commandstats'))).toMatch(/cmdstat_mget:calls=3,/);
+
+      const paused = open({ url: server.url, commandTimeout: 50 });
+      await paused.get(keys[0]!); // connected
+      await raw.call('CLIENT', 'PAUSE', '300', 'ALL');
+      const settled = await Promise.allSettled(keys.slice(0, 5).map((key) => paused.get(key)));
+      expect(settled.every((r) => r.status === 'rejected')).toBe(true);
+      expect(paused.stats().errors).toBe(5);
+      await raw.call('CLIENT', 'UNPAUSE');
+    });
+
     it('health reports the PING latency; stats have no entry counts and no evictions', async () => {
       const store = open({ url: server.url });
       const health = await store.health();
