@@ -307,23 +307,30 @@ export class CachedInterceptor implements NestInterceptor {
 
   /**
    * Runs the handler on a miss and stores its response; as the leader of `flightKey`, shares it
-   * with waiters. The flight is registered only when this Observable is subscribed, and settled
-   * on every way out (value, error, completion without a value, or unsubscription when an outer
+   * with waiters. The flight is registered at once (and released if nothing subscribes by the
+   * next turn of the event loop), and settled on every way out (value, error, completion without a value, or unsubscription when an outer
    * interceptor times out or the client goes away), so no waiter can be left hanging.
    */
   private compute(context: ExecutionContext, next: CallHandler, meta: RouteMeta, route: CachedRoute, cache: TenantCache, key: string, tenant: string | undefined, res: HttpResponseLike, flightKey: string | undefined, stale: Envelope<StoredBody> | undefined): Observable<unknown> {
+    // The flight is opened now, at the decision, not when Nest subscribes: requests decided in
+    // between (a batch of Redis replies resolves many lookups in one go) must find a leader. If
+    // nothing subscribes by the next turn of the event loop (an outer interceptor dropped the
+    // call), it is released, and its waiters compute their own.
+    let unclaimed = flightKey !== undefined && !this.flights.has(flightKey) ? this.openFlight(flightKey) : undefined;
+    if (unclaimed !== undefined) {
+      const pending = unclaimed;
+      setImmediate(() => {
+        if (unclaimed === pending) {
+          unclaimed = undefined;
+          pending(undefined);
+        }
+      });
+    }
     return new Observable<unknown>((subscriber) => {
-      let settle: ((entry: Envelope<StoredBody> | undefined) => void) | undefined;
-      if (flightKey !== undefined && !this.flights.has(flightKey)) {
-        const flight = new Promise<Envelope<StoredBody> | undefined>((resolve) => {
-          settle = (entry) => {
-            settle = undefined;
-            this.flights.delete(flightKey);
-            resolve(entry);
-          };
-        });
-        this.flights.set(flightKey, flight);
-      }
+      let settle = unclaimed;
+      unclaimed = undefined;
+      // A later subscription (an outer retry) leads a new flight if none is open.
+      if (settle === undefined && flightKey !== undefined && !this.flights.has(flightKey)) settle = this.openFlight(flightKey);
       // Said before the handler runs, so an error response carries it too.
       setHeader(res, X_CACHE_HEADER, 'MISS');
       const before = res.getHeaders();
@@ -353,6 +360,20 @@ export class CachedInterceptor implements NestInterceptor {
         settle?.(undefined);
       };
     });
+  }
+
+  /** Registers a computation of `flightKey` for waiters; returns its settle function (idempotent). */
+  private openFlight(flightKey: string): (entry: Envelope<StoredBody> | undefined) => void {
+    let resolveFlight!: (entry: Envelope<StoredBody> | undefined) => void;
+    const flight = new Promise<Envelope<StoredBody> | undefined>((resolve) => (resolveFlight = resolve));
+    this.flights.set(flightKey, flight);
+    let open = true;
+    return (entry) => {
+      if (!open) return;
+      open = false;
+      if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey);
+      resolveFlight(entry);
+    };
   }
 
   /** Sends a stored response: status, recorded headers, the exact body; 304 when `If-None-Match` matches. */

@@ -1,11 +1,12 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Controller, Get, HttpException, Res } from '@nestjs/common';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { CACHE_CHANNELS } from '../../lib/observability/cache-channels.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
+import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
 
 /**
@@ -16,6 +17,8 @@ import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js
 let runs = 0;
 let mode: 'ok' | 'cookie' | 'throw-first' = 'ok';
 let gate: Promise<void> = Promise.resolve();
+/** Called when a handler run starts (after `runs` is counted). */
+let onRun: (() => void) | undefined;
 
 @Controller('report')
 class ReportController {
@@ -23,6 +26,7 @@ class ReportController {
   @Cached({ ttl: '1m' })
   async report(@Res({ passthrough: true }) res: { header?: (n: string, v: string) => void; setHeader?: (n: string, v: string) => void }) {
     const run = ++runs;
+    onRun?.();
     await gate;
     if (mode === 'cookie') (res.setHeader ?? res.header)!.call(res, 'set-cookie', 'session=abc');
     if (mode === 'throw-first' && run === 1) throw new HttpException('upstream failed', 503);
@@ -109,5 +113,66 @@ describe.each(PLATFORMS)('stampede protection on %s', (platform) => {
     expect(responses.map((r) => r.status).sort()).toEqual([...Array(19).fill(200), 503]);
     const after = await fetch(`${t.url}/report`, { headers: { 'x-tenant-id': 'acme' } });
     expect(after.headers.get('x-cache')).toBe('HIT');
+  });
+});
+
+/**
+ * With Redis the lookups of a burst resolve together (the store batches concurrent gets into one
+ * MGET), so every request decides between "lead" and "wait" in one go: the flight must be
+ * registered at that decision. The handler is held until every request has either joined a
+ * flight or started a handler run, then the runs are counted.
+ */
+describeWithRedis('stampede protection with a Redis store', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  describe.each(PLATFORMS)('on %s', (platform) => {
+    let t: TestApp;
+    beforeEach(async () => {
+      runs = 0;
+      mode = 'ok';
+      t = await createTestApp(platform, {
+        imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'redis', url: server.url }, logger: false })],
+        controllers: [ReportController],
+      });
+      // Learn the route (the first request of a route takes the interceptor), on another tenant.
+      await fetch(`${t.url}/report`, { headers: { 'x-tenant-id': 'warm-up' } });
+      runs = 0;
+    });
+    afterEach(async () => {
+      onRun = undefined;
+      await t.close();
+    });
+
+    it('runs the handler once for 200 concurrent requests to a cold key', async () => {
+      let release!: () => void;
+      gate = new Promise((r) => (release = r));
+      let joins = 0;
+      const check = () => {
+        if (joins + runs === 200) release();
+      };
+      const listener = () => {
+        joins++;
+        check();
+      };
+      onRun = check;
+      subscribe(CACHE_CHANNELS.stampedeWait, listener);
+      try {
+        // A tenant of its own: the server outlives each app.
+        const tenant = `acme-${platform}`;
+        const responses = await Promise.all(Array.from({ length: 200 }, () => fetch(`${t.url}/report`, { headers: { 'x-tenant-id': tenant } })));
+        expect(runs).toBe(1);
+        expect(joins).toBe(199);
+        expect(responses.every((r) => r.status === 200)).toBe(true);
+        expect((await fetch(`${t.url}/report`, { headers: { 'x-tenant-id': tenant } })).headers.get('x-cache')).toBe('HIT');
+      } finally {
+        unsubscribe(CACHE_CHANNELS.stampedeWait, listener);
+      }
+    });
   });
 });
