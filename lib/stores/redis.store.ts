@@ -1,4 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { CborCodec } from '../envelope/cbor.codec.js';
 import type { Codec } from '../envelope/codec.interface.js';
@@ -45,6 +46,21 @@ function cappedBackoff(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 10), 2_000) + Math.floor(Math.random() * 100);
 }
 
+/** Decoded HTTP responses kept for re-reads (see `decodedResponses`): a few hundred KB at most. */
+const DECODED_RESPONSES = 1_000;
+
+/** Freezes a decoded HTTP response envelope (its value is a string or null already). */
+function freezeResponse(envelope: Envelope): Envelope {
+  const http = envelope.http;
+  if (http !== undefined) {
+    for (const header of http.headers) Object.freeze(header);
+    Object.freeze(http.headers);
+    Object.freeze(http);
+  }
+  if (envelope.tags !== undefined) Object.freeze(envelope.tags);
+  return Object.freeze(envelope);
+}
+
 /** Keys per MGET: a bound on one command's reply, so one batch cannot hog the connection. */
 const MAX_MGET_KEYS = 256;
 
@@ -89,6 +105,13 @@ export class RedisStore implements CacheStore {
 
   private closed = false;
   private closing: Promise<void> | undefined;
+  /**
+   * Stored HTTP responses decoded lately, with the bytes they were decoded from: a hit on a hot
+   * response re-reads it from Redis (so it is never stale) but decodes it only when its bytes
+   * changed. Only immutable entries (a string body, frozen metadata) are kept, since every
+   * reader gets the same object.
+   */
+  private readonly decodedResponses = new LRUCache<string, { readonly bytes: Buffer; readonly envelope: Envelope }>({ max: DECODED_RESPONSES });
   /** Gets waiting for the next flush, by hash-tag group (one group on a standalone server). */
   private pendingGets: Map<string, PendingGet[]> | undefined;
   private readonly isCluster: boolean;
@@ -466,11 +489,20 @@ export class RedisStore implements CacheStore {
    * saw the miss also sees the delete done. A failed delete is counted and reported, never thrown.
    */
   private decodeOrDrop(key: StorageKey, bytes: Buffer): Envelope | Promise<undefined> {
+    const memo = this.decodedResponses.get(key.full);
+    // The very bytes decoded before: the same envelope (a memcmp instead of a decode).
+    if (memo !== undefined && memo.bytes.equals(bytes)) return memo.envelope;
+    let envelope: Envelope;
     try {
-      return decodeEntry(bytes, this.codecs, key.scope.id, this.limits);
+      envelope = decodeEntry(bytes, this.codecs, key.scope.id, this.limits);
     } catch (err) {
       return this.drop(key, bytes, err);
     }
+    if (envelope.http !== undefined && (typeof envelope.value === 'string' || envelope.value === null)) {
+      // A copy: the reply is a view into the client's read buffer, which it would keep alive.
+      this.decodedResponses.set(key.full, { bytes: Buffer.from(bytes), envelope: freezeResponse(envelope) });
+    }
+    return envelope;
   }
 
   private async drop(key: StorageKey, bytes: Buffer, err: unknown): Promise<undefined> {

@@ -234,6 +234,39 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect(store.stats().decodeErrors).toBe(1);
     });
 
+    it('decodes a stored HTTP response once per stored version: re-reads return the same frozen envelope', async () => {
+      const store = open({ url: server.url });
+      const key = storageKey(KeyScope.of('memo', 't'), 'e', 'http:abc');
+      const http = { status: 200, headers: [['content-type', 'application/json; charset=utf-8']] as [string, string][], etag: '"e1"' };
+      await store.set(key, envelope(key, '{"a":1}', { http }), 60_000);
+      const first = await store.get(key);
+      const second = await store.get(key);
+      expect(second).toBe(first);
+      expect(Object.isFrozen(first)).toBe(true);
+      expect(Object.isFrozen(first!.http!.headers[0])).toBe(true);
+      // A new version (even of the same length) is decoded anew.
+      await store.set(key, envelope(key, '{"a":2}', { http: { ...http, etag: '"e2"' } }), 60_000);
+      const third = await store.get(key);
+      expect(third?.value).toBe('{"a":2}');
+      expect(third?.http?.etag).toBe('"e2"');
+      // Bytes that no longer decode are garbage again: a miss, dropped, counted.
+      await raw.set(key.full, 'garbage');
+      expect(await store.get(key)).toBeUndefined();
+      expect(await raw.exists(key.full)).toBe(0);
+      expect(store.stats().decodeErrors).toBe(1);
+    });
+
+    it('decodes other entries on every read, so each caller gets its own objects', async () => {
+      const store = open({ url: server.url });
+      const key = storageKey(KeyScope.of('memo', 't'), 'e', 'plain');
+      await store.set(key, envelope(key, { list: [1, 2] }), 60_000);
+      const first = await store.get(key);
+      const second = await store.get(key);
+      expect(second).toEqual(first);
+      expect(second).not.toBe(first);
+      expect(Object.isFrozen(first)).toBe(false);
+    });
+
     it('splits a batch over 256 keys and rejects every get of a batch whose MGET fails', async () => {
       const store = open({ url: server.url });
       const scope = KeyScope.of('big', 't');
