@@ -290,7 +290,10 @@ ${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entr
   memory = cache-manager's default Keyv (a \`Map\`), Redis = \`@keyv/redis\`. Dev dependencies of the bench only.
 - **Ours**: the built package imported by its name (\`nestjs-tenant-cache\` resolves to \`dist/\`),
   \`CacheModule.forRoot({ store, tenant: fromHeader('x-tenant-id') })\` and \`@Cached({ ttl })\`;
-  memory store \`{ maxEntries: 10_000 }\`, Redis store \`{ url }\` with its default client settings.
+  memory store \`{ maxEntries: 10_000 }\`, Redis store \`{ url }\` with its default client settings
+  (defaults everywhere: \`fastPath\` and \`tenantContext\` on). The \`fastPath: false\` rows serve the
+  same hit from the interceptor; the \`guarded route\` rows put a guard that lets every request
+  through (\`canActivate() { return true }\`) on the route, for ours and @nestjs/cache-manager.
 - **Stampede**: ${r.stampedeTrials} trials per case; each opens ${r.stampedeConcurrency} keep-alive connections first, then sends
   ${r.stampedeConcurrency} concurrent \`GET /stampede/<fresh key>\` to a 100 ms handler and counts how often it ran.
 - **Micro** (\`micro.mjs\`, own process): our stores from \`dist/\` against raw lru-cache / \`Map\` /
