@@ -1,7 +1,8 @@
-import { Module } from '@nestjs/common';
+import { Module, type NestModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurableCacheModule } from './cache.module-definition.js';
 import { CACHE_EXPORTS } from './cache.providers.js';
+import { CacheRuntime } from './interceptors/cache-runtime.js';
 
 /**
  * Multi-tenant caching for a Nest app:
@@ -20,4 +21,13 @@ import { CACHE_EXPORTS } from './cache.providers.js';
   imports: [DiscoveryModule],
   exports: CACHE_EXPORTS,
 })
-export class CacheModule extends ConfigurableCacheModule {}
+export class CacheModule extends ConfigurableCacheModule implements NestModule {
+  constructor(private readonly runtime: CacheRuntime) {
+    super();
+  }
+
+  /** Runs in `app.init()` before Nest registers its routes: where the fast path hooks in. */
+  configure(): void {
+    this.runtime.prepareFastPath();
+  }
+}

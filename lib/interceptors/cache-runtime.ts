@@ -24,6 +24,8 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
   readonly routes: RouteRegistry;
   /** Serves hits before Nest's pipeline on routes where nothing else would run first. */
   readonly fastPath: HitFastPath;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  private requestScoped: ReadonlySet<Function> | undefined;
   private readonly retries = new Set<NodeJS.Timeout>();
   private shuttingDown = false;
   private readonly report = (kind: string, message: string): void => this.manager.reportError(kind, message);
@@ -43,6 +45,23 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
 
   /** Scans every controller: validates `@Cached()` options, warns about uncacheable handlers. */
   onModuleInit(): void {
+    this.scanOnce();
+  }
+
+  /**
+   * Installs the fast path (see `HitFastPath`). Called from `CacheModule.configure()`, which Nest
+   * runs in `app.init()` before it registers the routes: on Fastify the route handlers are
+   * wrapped as they are registered.
+   */
+  prepareFastPath(): void {
+    const requestScoped = this.scanOnce();
+    if (this.options.fastPath && this.routes.hasCachedRoutes()) this.fastPath.install(this.adapterHost?.httpAdapter as HttpAdapterLike | undefined, requestScoped);
+  }
+
+  /** Scans the controllers once; returns the request-scoped ones. */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  private scanOnce(): ReadonlySet<Function> {
+    if (this.requestScoped !== undefined) return this.requestScoped;
     // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
     const controllers = new Set<Function>();
     // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -53,8 +72,8 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
       if (!wrapper.isDependencyTreeStatic()) requestScoped.add(wrapper.metatype);
     }
     this.routes.scan(controllers);
-    // Here, in app.init(): Nest has registered its routes, and Fastify is not ready yet.
-    if (this.options.fastPath && this.routes.hasCachedRoutes()) this.fastPath.install(this.adapterHost?.httpAdapter as HttpAdapterLike | undefined, requestScoped);
+    this.requestScoped = requestScoped;
+    return requestScoped;
   }
 
   /**

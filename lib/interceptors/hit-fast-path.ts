@@ -37,8 +37,14 @@ export interface HttpAdapterLike {
   setHeader(response: unknown, name: string, value: unknown): unknown;
 }
 interface FastifyLike {
-  addHook(name: 'preHandler', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: (err?: Error) => void) => void): unknown;
+  addHook(name: 'onRoute', hook: (route: FastifyRouteOptionsLike) => void): unknown;
 }
+type FastifyHandler = (this: unknown, request: FastifyRequestLike, reply: FastifyReplyLike) => unknown;
+interface FastifyRouteOptionsLike {
+  handler: unknown;
+}
+/** Marks a route handler already wrapped (Fastify runs `onRoute` again for the HEAD route it derives from a GET). */
+const WRAPPED = Symbol('nestjs-tenant-cache fast path');
 interface FastifyRequestLike extends CacheRequest {
   readonly routeOptions: { readonly config: object | undefined };
 }
@@ -76,9 +82,9 @@ type ExpressHandler = (req: CacheRequest, res: ExpressResponseLike, next: (err?:
  * - its controller is not request-scoped (Nest builds such a controller and its request-scoped
  *   dependencies before the interceptors; a hit from the interceptor still pays for that).
  *
- * The lookup runs after everything the platform runs before the route handler: Nest middleware,
- * and on Fastify every `onRequest`/`preParsing`/`preValidation` hook and every `preHandler` hook
- * added before `app.init()`; on Express it runs in the route's own handler. Routes are learned
+ * The lookup runs in the route handler itself, where Nest's would start: after Nest middleware
+ * and every platform hook of the route (on Fastify, instance and route-level hooks alike,
+ * whenever they were added). Routes are learned
  * when the interceptor first sees them, so the first request of a route always takes the
  * interceptor. Anything but a fresh hit (a miss, stale, a bypass) continues into Nest with what
  * the lookup found, so nothing is looked up, counted or reported twice.
@@ -106,9 +112,11 @@ export class HitFastPath {
   }
 
   /**
-   * Installs the platform hook: Fastify gets one `preHandler` hook (added during `app.init()`,
-   * after Nest registered its routes, so it runs after every hook added before); Express routes
-   * are wrapped one by one as they are learned. Other platforms get nothing.
+   * Installs the fast path, before Nest registers its routes (from `CacheModule.configure()`):
+   * on Fastify, an `onRoute` hook wraps every route handler, so the lookup runs where Nest's
+   * handler would start, after every hook of the route (instance or route-level, whenever it
+   * was added); on Express, routes are wrapped one by one as they are learned (a route's handler
+   * runs after all middleware). Other platforms get nothing.
    */
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   install(adapter: HttpAdapterLike | undefined, requestScopedControllers: ReadonlySet<Function>): void {
@@ -118,7 +126,7 @@ export class HitFastPath {
     const adapterType = adapter.getType();
     const instance: unknown = adapter.getInstance();
     if (adapterType === 'fastify' && typeof (instance as Partial<FastifyLike> | undefined)?.addHook === 'function') {
-      (instance as FastifyLike).addHook('preHandler', (request, reply, done) => this.onFastifyPreHandler(request, reply, done));
+      (instance as FastifyLike).addHook('onRoute', (route) => this.wrapFastifyRoute(route));
       this.platform = 'fastify';
     } else if (adapterType === 'express') {
       this.platform = 'express';
@@ -197,32 +205,38 @@ export class HitFastPath {
     return route.server.serveBeforePipeline(this.contextOf(route, req, res), route.meta);
   }
 
-  private onFastifyPreHandler(request: FastifyRequestLike, reply: FastifyReplyLike, done: (err?: Error) => void): void {
-    if (this.learned === 0 || reply.sent) return done();
-    const route = this.routes.get(request.routeOptions.config as object);
-    if (route === undefined) return done();
-    let result: unknown;
-    try {
-      result = this.lookup(route, request, reply);
-    } catch {
-      return done(); // never fail a request from here: Nest's pipeline handles it (and reports)
-    }
-    if (result === PASS) return done();
-    if (isPromise(result)) {
-      result.then(
-        (body) => {
-          if (body === PASS || reply.sent) return done();
-          try {
-            reply.send(body);
-          } catch (err) {
-            done(err as Error); // to Fastify's error handling, as a throw from a hook would go
-          }
-        },
-        () => done(),
-      );
-      return;
-    }
-    reply.send(result);
+  private wrapFastifyRoute(options: FastifyRouteOptionsLike): void {
+    const nest = options.handler as FastifyHandler & { [WRAPPED]?: true };
+    if (typeof nest !== 'function' || nest[WRAPPED] === true) return;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const fastPath = this;
+    const fast = function (this: unknown, request: FastifyRequestLike, reply: FastifyReplyLike): unknown {
+      if (fastPath.learned === 0 || reply.sent) return nest.call(this, request, reply);
+      const route = fastPath.routes.get(request.routeOptions.config as object);
+      if (route === undefined) return nest.call(this, request, reply);
+      let result: unknown;
+      try {
+        result = fastPath.lookup(route, request, reply);
+      } catch {
+        return nest.call(this, request, reply); // never fail a request from here: Nest's pipeline handles it (and reports)
+      }
+      if (result === PASS) return nest.call(this, request, reply);
+      if (isPromise(result)) {
+        // A rejection of what a handler returns goes to Fastify's error handling.
+        return result.then(
+          (body) => {
+            if (body === PASS) return nest.call(this, request, reply);
+            if (!reply.sent) reply.send(body); // sent meanwhile (a timeout): nothing more to do
+            return undefined;
+          },
+          () => nest.call(this, request, reply),
+        );
+      }
+      reply.send(result);
+      return undefined;
+    } as FastifyHandler & { [WRAPPED]?: true };
+    fast[WRAPPED] = true;
+    options.handler = fast;
   }
 
   private wrapExpressRoute(expressRoute: ExpressRouteLike, route: FastRoute): void {
@@ -243,7 +257,10 @@ export class HitFastPath {
         if (isPromise(result)) {
           // Express 5 passes a rejection of what a handler returns to next(err).
           return result.then(
-            (body) => (body === PASS || res.headersSent ? nest(req, res, next) : sendExpress(res, body)),
+            (body) => {
+              if (body === PASS) return nest(req, res, next);
+              return res.headersSent ? undefined : sendExpress(res, body); // sent meanwhile: nothing more to do
+            },
             () => nest(req, res, next),
           );
         }

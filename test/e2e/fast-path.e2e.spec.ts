@@ -18,8 +18,9 @@ import {
   type NestInterceptor,
   type NestMiddleware,
   type NestModule,
+  type OnModuleInit,
 } from '@nestjs/common';
-import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import type { Observable } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
@@ -69,6 +70,23 @@ class BlockMiddleware implements NestMiddleware {
       return;
     }
     next();
+  }
+}
+
+type HookRequest = { headers: Record<string, unknown> };
+type HookReply = { code(n: number): { send(b: string): void } };
+function blockUnlessKey(req: HookRequest, reply: HookReply, done: () => void): void {
+  if (req.headers['x-api-key'] === 'ok') done();
+  else reply.code(401).send('no key');
+}
+
+/** Adds an instance-wide preHandler in onModuleInit of the root module (after the cache module's). */
+@Injectable()
+class HookInstaller implements OnModuleInit {
+  constructor(private readonly host: HttpAdapterHost) {}
+  onModuleInit(): void {
+    const fastify = this.host.httpAdapter.getInstance() as { addHook(name: 'preHandler', hook: typeof blockUnlessKey): void };
+    fastify.addHook('preHandler', blockUnlessKey);
   }
 }
 
@@ -419,6 +437,34 @@ describe.each(PLATFORMS)('fast path on %s', (platform) => {
     });
 
     if (platform === 'fastify') {
+      it('runs a route-level Fastify preHandler (set by an onRoute hook) before a hit', async () => {
+        const t = await start({
+          beforeListen: (app) => {
+            const fastify = app.getHttpAdapter().getInstance() as {
+              addHook(name: 'onRoute', hook: (route: { url: string; preHandler?: unknown }) => void): void;
+            };
+            fastify.addHook('onRoute', (route) => {
+              if (route.url === '/f/json') route.preHandler = blockUnlessKey;
+            });
+          },
+        });
+        await get(t, '/f/json').set('x-api-key', 'ok');
+        expect((await get(t, '/f/json').set('x-api-key', 'ok')).headers['x-cache']).toBe('HIT');
+        expect(intercepts).toHaveBeenCalledTimes(1);
+        const blocked = await get(t, '/f/json');
+        expect(blocked.status).toBe(401);
+        expect(blocked.text).toBe('no key');
+      });
+
+      it('runs a preHandler hook that a module adds while the app initialises (after the cache module) before a hit', async () => {
+        const t = await start({ providers: [HookInstaller] });
+        await get(t, '/f/json').set('x-api-key', 'ok');
+        expect((await get(t, '/f/json').set('x-api-key', 'ok')).headers['x-cache']).toBe('HIT');
+        expect(intercepts).toHaveBeenCalledTimes(1);
+        const blocked = await get(t, '/f/json');
+        expect(blocked.status).toBe(401);
+      });
+
       it('runs a Fastify preHandler hook added before listen() before a hit', async () => {
         const t = await start({
           beforeListen: (app) => {
