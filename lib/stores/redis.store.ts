@@ -46,8 +46,12 @@ function cappedBackoff(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 10), 2_000) + Math.floor(Math.random() * 100);
 }
 
-/** Decoded HTTP responses kept for re-reads (see `decodedResponses`): a few hundred KB at most. */
+/** Decoded HTTP responses kept for re-reads (see `decodedResponses`): at most this many... */
 const DECODED_RESPONSES = 1_000;
+/** ...and at most this many bytes (stored bytes plus 2 bytes per character of the body). */
+const DECODED_RESPONSES_BYTES = 8 * 1024 * 1024;
+/** Larger responses are decoded on every read: parsing dominates less, memory would more. */
+const DECODED_RESPONSE_MAX_BYTES = 64 * 1024;
 
 /** Freezes a decoded HTTP response envelope (its value is a string or null already). */
 function freezeResponse(envelope: Envelope): Envelope {
@@ -111,7 +115,11 @@ export class RedisStore implements CacheStore {
    * changed. Only immutable entries (a string body, frozen metadata) are kept, since every
    * reader gets the same object.
    */
-  private readonly decodedResponses = new LRUCache<string, { readonly bytes: Buffer; readonly envelope: Envelope }>({ max: DECODED_RESPONSES });
+  private readonly decodedResponses = new LRUCache<string, { readonly bytes: Buffer; readonly envelope: Envelope }>({
+    max: DECODED_RESPONSES,
+    maxSize: DECODED_RESPONSES_BYTES,
+    sizeCalculation: (memo) => memo.bytes.length + 2 * ((memo.envelope.value as string | null)?.length ?? 0) + 1,
+  });
   /** Gets waiting for the next flush, by hash-tag group (one group on a standalone server). */
   private pendingGets: Map<string, PendingGet[]> | undefined;
   private readonly isCluster: boolean;
@@ -498,7 +506,7 @@ export class RedisStore implements CacheStore {
     } catch (err) {
       return this.drop(key, bytes, err);
     }
-    if (envelope.http !== undefined && (typeof envelope.value === 'string' || envelope.value === null)) {
+    if (envelope.http !== undefined && (typeof envelope.value === 'string' || envelope.value === null) && bytes.length <= DECODED_RESPONSE_MAX_BYTES) {
       // A copy: the reply is a view into the client's read buffer, which it would keep alive.
       this.decodedResponses.set(key.full, { bytes: Buffer.from(bytes), envelope: freezeResponse(envelope) });
     }

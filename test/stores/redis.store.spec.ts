@@ -256,6 +256,17 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect(store.stats().decodeErrors).toBe(1);
     });
 
+    it('decodes large stored responses on every read (the memo is bounded in bytes)', async () => {
+      const store = open({ url: server.url });
+      const key = storageKey(KeyScope.of('memo', 't'), 'e', 'http:big');
+      const http = { status: 200, headers: [] as [string, string][], etag: '"big"' };
+      await store.set(key, envelope(key, 'x'.repeat(100_000), { http }), 60_000);
+      const first = await store.get(key);
+      const second = await store.get(key);
+      expect(second?.value).toBe(first?.value);
+      expect(second).not.toBe(first);
+    });
+
     it('decodes other entries on every read, so each caller gets its own objects', async () => {
       const store = open({ url: server.url });
       const key = storageKey(KeyScope.of('memo', 't'), 'e', 'plain');
