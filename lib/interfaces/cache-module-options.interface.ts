@@ -68,12 +68,11 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    */
   tenantContext?: boolean;
   /**
-   * Serve `@Cached()` hits before Nest's request pipeline (Fastify: a `preHandler` hook; Express:
-   * the route's own handler) on routes where nothing but this cache would run before the lookup:
+   * Serve `@Cached()` hits before Nest's request pipeline, from the platform's route handler
+   * (after every middleware and platform hook of the route), on routes where nothing but this cache would run before the lookup:
    * no guard applies (global, `APP_GUARD`, controller or handler) and the cache's interceptor is
    * the first of the route's interceptors. Such a hit is byte-for-byte the one the interceptor
-   * would send, after Nest middleware and the platform's earlier hooks, without the cost of
-   * Nest's interceptor pipeline. Routes with guards are always served through the interceptor,
+   * would send, without the cost of Nest's interceptor pipeline. Routes with guards are always served through the interceptor,
    * after the guards. Default true; `false` serves every hit from the interceptor.
    */
   fastPath?: boolean;
