@@ -198,11 +198,22 @@ export class HitFastPath {
 
   /** Runs the lookup: the body to send (status and headers set), `PASS`, or a promise of either. */
   private lookup(route: FastRoute, req: CacheRequest, res: HttpResponseLike): unknown {
+    const result = route.server.serveBeforePipeline(this.contextOf(route, req, res), route.meta);
+    if (route.headers.length === 0 || result === PASS) return result;
+    if (isPromise(result)) return result.then((body) => (body === PASS ? body : this.withRouteHeaders(route, res, body)));
+    return this.withRouteHeaders(route, res, result);
+  }
+
+  /**
+   * Adds the route's `@Header()` headers to a hit, only then (Nest sets them itself when the
+   * request goes on, and a header function must run once). Nest sets them before the
+   * interceptors, so what the hit replays wins: here, a header the hit already has is kept.
+   */
+  private withRouteHeaders(route: FastRoute, res: HttpResponseLike, body: unknown): unknown {
     for (const { name, value } of route.headers) {
-      // As Nest does before the interceptors (RouterResponseController.setHeaders).
-      this.adapter!.setHeader(res, name, typeof value === 'function' ? (value as () => unknown)() : value);
+      if (res.getHeader(name) === undefined) this.adapter!.setHeader(res, name, typeof value === 'function' ? (value as () => unknown)() : value);
     }
-    return route.server.serveBeforePipeline(this.contextOf(route, req, res), route.meta);
+    return body;
   }
 
   private wrapFastifyRoute(options: FastifyRouteOptionsLike): void {

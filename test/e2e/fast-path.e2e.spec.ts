@@ -44,6 +44,7 @@ let runs = 0;
 let allow = true;
 let guardCalls = 0;
 let outerCalls = 0;
+let headerCalls = 0;
 
 @Injectable()
 class Gate implements CanActivate {
@@ -129,6 +130,13 @@ class FastController {
   decorated(@Res({ passthrough: true }) res: HeaderSetter) {
     res.header('x-from-handler', `run ${++runs}`);
     return { decorated: runs };
+  }
+
+  @Get('header-fn')
+  @Cached()
+  @Header('x-generated', () => `call ${++headerCalls}`)
+  headerFn() {
+    return { n: ++runs };
   }
 
   @Get('guarded')
@@ -331,6 +339,17 @@ describe.each(PLATFORMS)('fast path on %s', (platform) => {
     expect(decorated.status).toBe(203);
     expect(decorated.headers['x-route']).toBe('static');
     expect(decorated.headers['x-from-handler']).toBe('run 1');
+  });
+
+  it('runs a @Header() value function once per response: on a hit from the fast path, and on a miss from Nest', async () => {
+    headerCalls = 0;
+    const t = await start();
+    expect((await get(t, '/f/header-fn')).headers['x-generated']).toBe('call 1');
+    expect((await get(t, '/f/header-fn', 'globex')).headers['x-generated']).toBe('call 2'); // a miss through the fast path
+    const hit = await get(t, '/f/header-fn');
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(hit.headers['x-generated']).toBe('call 3');
+    expect(headerCalls).toBe(3);
   });
 
   it('fastPath: false serves every hit through the interceptor', async () => {
