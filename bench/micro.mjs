@@ -66,6 +66,13 @@ function dataset(n) {
   return { scope, keys, fulls: keys.map((k) => k.full), envs, idx: accessSequence(n) };
 }
 
+/** A raw lru-cache with the settings our store gives it (same max, per-entry TTL, no stale reads, no age update), filled. */
+function filledLru(keys, envs) {
+  const lru = new LRUCache({ max: keys.length, allowStale: false, updateAgeOnGet: false });
+  for (let i = 0; i < keys.length; i++) lru.set(keys[i], envs[i], { ttl: TTL_MS });
+  return lru;
+}
+
 // ---- memory: get and set at 10k and 100k entries ---------------------------------------------
 
 function memoryCases(n, label) {
@@ -95,9 +102,7 @@ function memoryCases(n, label) {
       id: `memory.get.${label}.lru`, name: `raw lru-cache get (sync), ${label}`, group: group('get'),
       async setup() {
         const { fulls, envs, idx } = ds();
-        // The settings our store gives lru-cache: same max, per-entry TTL, no stale reads, no age update.
-        const lru = new LRUCache({ max: n, allowStale: false, updateAgeOnGet: false });
-        for (let i = 0; i < n; i++) lru.set(fulls[i], envs[i], { ttl: TTL_MS });
+        const lru = filledLru(fulls, envs);
         return {
           batch(count, off) {
             let hits = 0;
@@ -113,8 +118,7 @@ function memoryCases(n, label) {
       id: `memory.get.${label}.lruViaKey`, name: `raw lru-cache get of key.full (StorageKey input), ${label}`, group: group('get'),
       async setup() {
         const { keys, envs, idx } = ds();
-        const lru = new LRUCache({ max: n, allowStale: false, updateAgeOnGet: false });
-        for (let i = 0; i < n; i++) lru.set(keys[i].full, envs[i], { ttl: TTL_MS });
+        const lru = filledLru(keys.map((k) => k.full), envs);
         return {
           batch(count, off) {
             let hits = 0;
@@ -146,8 +150,7 @@ function memoryCases(n, label) {
       id: `memory.getAwaited.${label}.raw`, name: `raw lru-cache get in an async function, awaited, ${label}`, group: group('getAwaited'),
       async setup() {
         const { fulls, envs, idx } = ds();
-        const lru = new LRUCache({ max: n, allowStale: false, updateAgeOnGet: false });
-        for (let i = 0; i < n; i++) lru.set(fulls[i], envs[i], { ttl: TTL_MS });
+        const lru = filledLru(fulls, envs);
         const get = async (k) => lru.get(k);
         return {
           async batch(count, off) {
@@ -195,8 +198,7 @@ function memoryCases(n, label) {
       id: `memory.set.${label}.lru`, name: `raw lru-cache set, ${label}`, group: group('set'),
       async setup() {
         const { fulls, envs, idx } = ds();
-        const lru = new LRUCache({ max: n, allowStale: false, updateAgeOnGet: false });
-        for (let i = 0; i < n; i++) lru.set(fulls[i], envs[i], { ttl: TTL_MS });
+        const lru = filledLru(fulls, envs);
         return {
           batch(count, off) {
             for (let i = 0; i < count; i++) {
@@ -213,8 +215,7 @@ function memoryCases(n, label) {
       id: `memory.set.${label}.lruAwaited`, name: `raw lru-cache set in an async function, awaited, ${label}`, group: group('set'),
       async setup() {
         const { fulls, envs, idx } = ds();
-        const lru = new LRUCache({ max: n, allowStale: false, updateAgeOnGet: false });
-        for (let i = 0; i < n; i++) lru.set(fulls[i], envs[i], { ttl: TTL_MS });
+        const lru = filledLru(fulls, envs);
         const set = async (k, v) => {
           lru.set(k, v, { ttl: TTL_MS });
         };

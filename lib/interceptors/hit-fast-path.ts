@@ -92,15 +92,16 @@ type ExpressHandler = (req: CacheRequest, res: ExpressResponseLike, next: (err?:
  * Turned off with `CacheModule.forRoot({ fastPath: false })`.
  */
 export class HitFastPath {
-  /** Learned routes by platform route identity: Fastify's route config object, Express's Route. */
-  private readonly routes = new WeakMap<object, FastRoute>();
+  /** The slot of each wrapped Fastify handler, by its route's config object (one per route). */
+  private readonly fastifySlots = new WeakMap<object, { route: FastRoute | undefined }>();
+  /** Express routes already wrapped. */
+  private readonly expressRoutes = new WeakSet<object>();
   private readonly eligibility = new WeakMap<RouteMeta, boolean>();
   /** What a lookup that passed found, for the interceptor of the same request. */
   private readonly stashed = new WeakMap<object, { readonly meta: RouteMeta; readonly found: unknown }>();
   private platform: 'fastify' | 'express' | undefined;
   /** Nest's adapter: sets `@Header()` headers exactly as Nest would. */
   private adapter: HttpAdapterLike | undefined;
-  private learned = 0;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   private requestScoped: ReadonlySet<Function> = new Set();
 
@@ -145,14 +146,23 @@ export class HitFastPath {
     }
     if (!eligible) return;
     const req = context.getArgByIndex<CacheRequest>(0);
-    const identity = this.platform === 'fastify' ? (req as FastifyRequestLike).routeOptions?.config : (req.route as ExpressRouteLike | undefined);
-    if (identity === undefined || identity === null || this.routes.has(identity)) return;
+    if (this.platform === 'fastify') {
+      // The slot of the wrapped handler that is running this request (see wrapFastifyRoute).
+      const config = (req as FastifyRequestLike).routeOptions?.config;
+      const slot = config === undefined || config === null ? undefined : this.fastifySlots.get(config);
+      if (slot !== undefined && slot.route === undefined) slot.route = this.fastRoute(server, context, meta);
+      return;
+    }
+    const expressRoute = req.route as ExpressRouteLike | undefined;
+    if (expressRoute === undefined || expressRoute === null || this.expressRoutes.has(expressRoute)) return;
+    this.expressRoutes.add(expressRoute);
+    this.wrapExpressRoute(expressRoute, this.fastRoute(server, context, meta));
+  }
+
+  private fastRoute(server: PrePipelineServer, context: ExecutionContext, meta: RouteMeta): FastRoute {
     const handler = context.getHandler();
     const headers = (Reflect.getMetadata(HEADERS_METADATA, handler) ?? []) as FastRoute['headers'];
-    const route: FastRoute = { server, meta, controller: context.getClass(), handler, headers };
-    this.routes.set(identity, route);
-    this.learned++;
-    if (this.platform === 'express') this.wrapExpressRoute(identity as ExpressRouteLike, route);
+    return { server, meta, controller: context.getClass(), handler, headers };
   }
 
   /** Hands what a passing lookup found to the interceptor of the same request. */
@@ -221,10 +231,20 @@ export class HitFastPath {
     if (typeof nest !== 'function' || nest[WRAPPED] === true) return;
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const fastPath = this;
+    // Filled by learn() once the interceptor has seen this route: a hit then costs no lookup.
+    const slot: { route: FastRoute | undefined } = { route: undefined };
+    let announced = false;
     const fast = function (this: unknown, request: FastifyRequestLike, reply: FastifyReplyLike): unknown {
-      if (fastPath.learned === 0 || reply.sent) return nest.call(this, request, reply);
-      const route = fastPath.routes.get(request.routeOptions.config as object);
-      if (route === undefined) return nest.call(this, request, reply);
+      const route = slot.route;
+      if (route === undefined) {
+        if (!announced) {
+          // Fastify builds the route's config after onRoute: tell learn() which slot it belongs to.
+          fastPath.fastifySlots.set(request.routeOptions.config as object, slot);
+          announced = true;
+        }
+        return nest.call(this, request, reply);
+      }
+      if (reply.sent) return nest.call(this, request, reply);
       let result: unknown;
       try {
         result = fastPath.lookup(route, request, reply);
