@@ -49,7 +49,7 @@ export interface ResolvedCacheModuleOptions {
   readonly cacheableHeaders: (name: string) => boolean;
   readonly userId: UserIdResolver;
   readonly invalidationRetry: { readonly retries: number; readonly backoffMs: number };
-  readonly tenantContext: boolean;
+  readonly tenantContext: boolean | 'auto';
   readonly fastPath: boolean;
 }
 
@@ -91,8 +91,10 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     throw new CacheConfigError('invalidationRetry.retries', `expected a whole number from 0 to 20, got ${JSON.stringify(retries)}`, 'omit it for the default (5)');
   }
   const backoffMs = duration(retry.backoff, '200ms', 'invalidationRetry.backoff');
-  const tenantContext = options.tenantContext ?? true;
-  if (typeof tenantContext !== 'boolean') throw new CacheConfigError('tenantContext', `expected true or false, got ${JSON.stringify(tenantContext)}`, 'omit it (true) or pass false');
+  const tenantContext = options.tenantContext ?? 'auto';
+  if (typeof tenantContext !== 'boolean' && tenantContext !== 'auto') {
+    throw new CacheConfigError('tenantContext', `expected 'auto', true or false, got ${JSON.stringify(tenantContext)}`, "omit it ('auto': on when something injects CacheManager), or pass true or false");
+  }
   const fastPath = options.fastPath ?? true;
   if (typeof fastPath !== 'boolean') throw new CacheConfigError('fastPath', `expected true or false, got ${JSON.stringify(fastPath)}`, 'omit it (true) or pass false');
 

@@ -197,7 +197,7 @@ export class CacheManager {
   /** The cache of the current request's tenant. Throws `TenantRequiredError` outside one. */
   current(): TenantCache {
     const tenantId = this.context.get();
-    if (tenantId === undefined) throw new TenantRequiredError();
+    if (tenantId === undefined) throw new TenantRequiredError(this.context.offReason);
     return this.forTenant(tenantId);
   }
 

@@ -6,6 +6,11 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  */
 export class TenantContext {
   private readonly storage = new AsyncLocalStorage<string>();
+  /**
+   * Set by the Nest integration when it runs handlers without a context (`tenantContext` off):
+   * why, and how to turn it on. `CacheManager.current()` puts it in its error.
+   */
+  offReason: string | undefined;
 
   /** Runs `fn` with `tenantId` as the current tenant. */
   run<R>(tenantId: string, fn: () => R): R {

@@ -1,5 +1,6 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { DigestMemo } from './digest-memo.js';
 
 /** What the key of a cached HTTP response is computed from. */
 export interface RequestHashInput {
@@ -50,9 +51,11 @@ export function requestHash(input: RequestHashInput): string {
   s += field(q === -1 ? url : url.slice(0, q));
   s += q === -1 || q === url.length - 1 ? '0;' : canonicalQuery(url.slice(q + 1));
   const vary = input.vary;
+  let memoizable = input.body === undefined;
   s += `${vary.length};`;
   for (let i = 0; i < vary.length; i++) {
     const name = vary[i]!;
+    if (CREDENTIAL_HEADERS.has(name)) memoizable = false;
     s += field(name);
     const value = input.headers[name];
     if (value === undefined) s += '-';
@@ -60,12 +63,30 @@ export function requestHash(input: RequestHashInput): string {
     else s += `*${value.length};${value.map(field).join('')}`;
   }
   s += opt(input.custom) + field(input.scope) + opt(input.tenant) + opt(input.user) + opt(input.body);
+  return memoizable ? digests.get(s) : sha256(s);
+}
+
+function sha256(s: string): string {
   // UTF-8 is injective on well-formed strings (the one-shot hash is the fast path); a string
   // with a lone surrogate is hashed as UTF-16 instead, which keeps it distinct. The two byte
   // forms cannot coincide: the UTF-16 form starts "n\0", the UTF-8 one "nt".
   if ((s as unknown as { isWellFormed(): boolean }).isWellFormed()) return oneShotHash('sha256', s, 'base64url');
   return createHash('sha256').update(s, 'utf16le').digest('base64url');
 }
+
+/**
+ * A hot route is hashed once, not per hit (SHA-256 was the largest cost of a memory hit). Keyed
+ * by the whole canonical encoding, so it is exact; at most 2 x 2,048 encodings of up to 512
+ * characters (about 4 MB) are kept, longer ones are hashed every time. It holds what a request
+ * line holds (route, URL, tenant, user id, custom key part, safe vary values): encodings with a
+ * request body or a credential header are never kept, so no body or secret lingers in memory.
+ * Shared by every app in the process: it holds a pure function's results.
+ */
+/** @internal Exported for tests. */
+export const digests = new DigestMemo(sha256, 2048, 512);
+
+/** Vary headers whose values are secrets: an encoding with one is hashed, never remembered. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
 function field(value: string): string {
   return `${value.length}:${value}`;

@@ -97,10 +97,12 @@ export class InvalidKeyError extends CacheError {
 
 /** `current()` was called outside a request (or a `runWithTenant` scope) that has a tenant. */
 export class TenantRequiredError extends CacheError {
-  constructor() {
+  /** @param why Why there is no context here, when the integration knows (appended to the message). */
+  constructor(why?: string) {
     super(
       'ERR_TENANT_REQUIRED',
-      'No tenant in the current context. Call CacheManager.current() only while handling a request whose tenant was resolved, or use forTenant(id) / runWithTenant(id, fn).',
+      'No tenant in the current context. Call CacheManager.current() only while handling a request whose tenant was resolved, or use forTenant(id) / runWithTenant(id, fn).' +
+        (why === undefined ? '' : ` ${why}`),
     );
   }
 }

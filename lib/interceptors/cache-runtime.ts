@@ -1,14 +1,16 @@
 import { Inject, Injectable, Optional, type ExecutionContext, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { APP_INTERCEPTOR, ApplicationConfig, DiscoveryService, HttpAdapterHost, Reflector } from '@nestjs/core';
+import { APP_INTERCEPTOR, ApplicationConfig, DiscoveryService, HttpAdapterHost, ModulesContainer, Reflector } from '@nestjs/core';
 import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.constants.js';
 import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
 import { CacheManager } from '../cache/cache-manager.js';
 import type { TenantCache } from '../cache/tenant-cache.js';
 import { CacheClosedError, CacheError, InvalidKeyError } from '../errors/cache.errors.js';
+import { CacheHealthIndicator } from '../health/cache.health-indicator.js';
 import type { CacheRequest, TenantResolverFn } from '../interfaces/tenant-resolver.interface.js';
 import { resolveTenant } from '../tenant/tenant-resolution.js';
 import { HitFastPath, type HttpAdapterLike } from './hit-fast-path.js';
 import { RouteRegistry } from './route-registry.js';
+import { classesInjecting, type ScannedModule } from './tenant-context-demand.js';
 
 /** Longest delay between two invalidation retries. */
 const MAX_RETRY_DELAY_MS = 30_000;
@@ -24,6 +26,11 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
   readonly routes: RouteRegistry;
   /** Serves hits before Nest's pipeline on routes where nothing else would run first. */
   readonly fastPath: HitFastPath;
+  /**
+   * Whether handlers run in the tenant context (AsyncLocalStorage): the `tenantContext` option,
+   * with `'auto'` decided at start-up (see `classesInjecting`). Until then, on.
+   */
+  tenantContextOn = true;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   private requestScoped: ReadonlySet<Function> | undefined;
   private readonly retries = new Set<NodeJS.Timeout>();
@@ -38,6 +45,7 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     reflector: Reflector,
     @Optional() private readonly adapterHost?: HttpAdapterHost,
     @Optional() appConfig?: ApplicationConfig,
+    @Optional() private readonly modules?: ModulesContainer,
   ) {
     this.routes = new RouteRegistry(options, reflector, options.logger);
     this.fastPath = new HitFastPath(appConfig);
@@ -73,7 +81,27 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     }
     this.routes.scan(controllers);
     this.requestScoped = requestScoped;
+    this.decideTenantContext();
     return requestScoped;
+  }
+
+  private decideTenantContext(): void {
+    const mode = this.options.tenantContext;
+    if (mode !== 'auto') {
+      this.tenantContextOn = mode;
+      if (!mode) this.manager.context.offReason = 'The tenant context is off (CacheModule option tenantContext: false).';
+      return;
+    }
+    // Without the container (never in a Nest app) nothing can be ruled out: stay on.
+    if (this.modules === undefined) return;
+    // The library's own classes that inject the manager never read the context.
+    const own = new Set<unknown>([CacheRuntime, CacheHealthIndicator]);
+    this.tenantContextOn = classesInjecting(this.modules.values() as Iterable<ScannedModule>, CacheManager, own).length > 0;
+    if (!this.tenantContextOn) {
+      this.manager.context.offReason =
+        "The tenant context is off: tenantContext is 'auto' and nothing in the app injects CacheManager (by constructor, @Inject() property or factory inject). " +
+        'If code gets the manager another way (moduleRef.get(), app.get()), set tenantContext: true.';
+    }
   }
 
   /**

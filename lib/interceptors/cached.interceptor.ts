@@ -464,7 +464,7 @@ export class CachedInterceptor implements NestInterceptor {
    */
   private runHandler(context: ExecutionContext, meta: RouteMeta | null, tenant: string | undefined, next: CallHandler, runAs: string | undefined): Observable<unknown> {
     let handled: Observable<unknown>;
-    if (runAs === undefined || !this.runtime.options.tenantContext) handled = next.handle();
+    if (runAs === undefined || !this.runtime.tenantContextOn) handled = next.handle();
     else {
       const tenantContext = this.runtime.manager.context;
       handled = new Observable((subscriber) => tenantContext.run(runAs, () => next.handle().subscribe(subscriber)));

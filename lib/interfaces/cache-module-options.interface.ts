@@ -60,13 +60,24 @@ export interface CacheModuleOptions extends CacheManagerOptions {
   invalidationRetry?: InvalidationRetryOptions;
   /**
    * Run each HTTP handler with its tenant in an AsyncLocalStorage context, so services can call
-   * `CacheManager.current()` / `currentTenantId()`. On Node 20 and 22, AsyncLocalStorage makes
-   * every promise of the process pay an async hook once it is in use (Node 24's
-   * AsyncContextFrame does not), which the benchmark measures; set `false` if your services get
-   * the tenant id explicitly (`forTenant(id)`, `@InjectTenant()`). `@Cached()` and
-   * `@InvalidateTags()` work the same either way. Default true.
+   * `CacheManager.current()` / `currentTenantId()`.
+   *
+   * - `'auto'` (default): on when the app can reach those methods, that is when any provider,
+   *   controller, guard, interceptor, pipe or filter of the app injects `CacheManager` (by
+   *   constructor, `@Inject()` property or factory `inject`); off otherwise. An app that only
+   *   decorates routes with `@Cached()` then pays nothing for a context it cannot read.
+   * - `true`: always on. Use it if code gets the manager another way (`moduleRef.get()`,
+   *   `app.get()`); with `'auto'` it would find no context (`current()` throws
+   *   `TenantRequiredError`, saying so).
+   * - `false`: always off, for services that get the tenant explicitly (`forTenant(id)`,
+   *   `@InjectTenant()`).
+   *
+   * Why it matters: on Node 20 and 22, AsyncLocalStorage in use makes every promise and callback
+   * of the process pay an async hook (Node 24's AsyncContextFrame does not); the benchmark
+   * measures it. `@Cached()`, `@InvalidateTags()` and `runWithTenant()` work the same in every
+   * mode.
    */
-  tenantContext?: boolean;
+  tenantContext?: boolean | 'auto';
   /**
    * Serve `@Cached()` hits before Nest's request pipeline, from the platform's route handler
    * (after every middleware and platform hook of the route), on routes where nothing but this cache would run before the lookup:

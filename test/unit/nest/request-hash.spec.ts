@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, ifNoneMatchMatches, requestHash, strongEtag, type RequestHashInput } from '../../../lib/envelope/request-hash.js';
+import { DigestMemo } from '../../../lib/envelope/digest-memo.js';
+import { canonicalJson, digests, ifNoneMatchMatches, requestHash, strongEtag, type RequestHashInput } from '../../../lib/envelope/request-hash.js';
 
 const base: RequestHashInput = {
   keyVersion: '1',
@@ -18,6 +19,25 @@ const base: RequestHashInput = {
 const hash = (patch: Partial<RequestHashInput>): string => requestHash({ ...base, ...patch });
 
 describe('requestHash', () => {
+  // Pinned digests (computed before the digest memo existed): a change here changes every
+  // stored key, which needs a keyVersion bump, not a quiet edit.
+  const pinned: [Partial<RequestHashInput>, string][] = [
+    [{}, '6pWdlPo69oIzsfo03H8dDYKzqmOycyiWXAtjIWRtuos'],
+    [{ headers: { accept: 'text/csv' } }, '-zW43hoTyMHodW2RyQzqMD_j2VxhztkUOu0FOZO9aEA'],
+    [{ url: '/products/\uD800' }, 'k7N4C-J9RU5hPukK-6kK2DUYfo1GDI_EcGgGRjrMLBA'],
+  ];
+
+  it('gives the pinned digests, first hashed, then remembered, then after the memo has turned over', () => {
+    for (const [patch, digest] of pinned) expect(hash(patch)).toBe(digest);
+    for (const [patch, digest] of pinned) expect(hash(patch)).toBe(digest);
+    const others = new Set<string>();
+    for (let i = 0; i < 10_000; i++) others.add(hash({ url: `/products/${i}` }));
+    expect(others.size).toBe(10_000);
+    for (const [patch, digest] of pinned) expect(hash(patch)).toBe(digest);
+    // And the same 10,000 again, now partly remembered, partly hashed anew: the same digests.
+    for (let i = 0; i < 10_000; i++) expect(others.has(hash({ url: `/products/${i}` }))).toBe(true);
+  });
+
   it('is a 43-character base64url SHA-256', () => {
     expect(hash({})).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(hash({})).toBe(hash({}));
@@ -115,5 +135,63 @@ describe('ETag helpers', () => {
     expect(ifNoneMatchMatches('*', etag)).toBe(true);
     expect(ifNoneMatchMatches('"a", "b"', etag)).toBe(false);
     expect(ifNoneMatchMatches(undefined, etag)).toBe(false);
+  });
+});
+
+describe('the memo of requestHash', () => {
+  it('never keeps an encoding with a request body or a credential header, and keeps the others', () => {
+    const secret = (i: number): Partial<RequestHashInput>[] => [
+      { method: 'POST', body: `{"card":"4111-${i}"}` },
+      { vary: ['authorization'], headers: { authorization: `Bearer t${i}` } },
+      { vary: ['accept', 'cookie'], headers: { cookie: `sid=${i}` } },
+      { vary: ['proxy-authorization'], headers: { 'proxy-authorization': `Basic ${i}` } },
+    ];
+    // A kept encoding would change the size (grow it, or turn the memo over and shrink it).
+    const before = digests.size;
+    for (const patch of secret(1)) hash(patch);
+    expect(digests.size).toBe(before);
+    hash({ url: `/products/memo-${Date.now()}` });
+    expect(digests.size === before + 1 || digests.size < before).toBe(true); // +1, or it turned over
+  });
+});
+
+describe('DigestMemo', () => {
+  const counting = () => {
+    const calls: string[] = [];
+    return { calls, fn: (s: string) => (calls.push(s), `d(${s})`) };
+  };
+
+  it('computes an input once while it is remembered, and returns exactly its digest', () => {
+    const { calls, fn } = counting();
+    const memo = new DigestMemo(fn, 4, 100);
+    expect(memo.get('a')).toBe('d(a)');
+    expect(memo.get('a')).toBe('d(a)');
+    expect(memo.get('b')).toBe('d(b)');
+    expect(memo.get('a')).toBe('d(a)');
+    expect(calls).toEqual(['a', 'b']);
+  });
+
+  it('holds at most two generations of maxEntries, keeping the recently used', () => {
+    const { calls, fn } = counting();
+    const memo = new DigestMemo(fn, 4, 100);
+    for (let i = 0; i < 1_000; i++) {
+      memo.get(`k${i}`);
+      memo.get('hot'); // used all along: never dropped
+      expect(memo.size).toBeLessThanOrEqual(8);
+    }
+    expect(calls.filter((c) => c === 'hot')).toHaveLength(1);
+    // An input from long ago was dropped: computed again, same digest.
+    expect(memo.get('k0')).toBe('d(k0)');
+    expect(calls.filter((c) => c === 'k0')).toHaveLength(2);
+  });
+
+  it('never keeps an input longer than maxInputLength', () => {
+    const { calls, fn } = counting();
+    const memo = new DigestMemo(fn, 4, 10);
+    const long = 'x'.repeat(11);
+    expect(memo.get(long)).toBe(`d(${long})`);
+    expect(memo.get(long)).toBe(`d(${long})`);
+    expect(calls).toEqual([long, long]);
+    expect(memo.size).toBe(0);
   });
 });
