@@ -291,7 +291,9 @@ ${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entr
 - **Ours**: the built package imported by its name (\`nestjs-tenant-cache\` resolves to \`dist/\`),
   \`CacheModule.forRoot({ store, tenant: fromHeader('x-tenant-id') })\` and \`@Cached({ ttl })\`;
   memory store \`{ maxEntries: 10_000 }\`, Redis store \`{ url }\` with its default client settings
-  (defaults everywhere: \`fastPath\` and \`tenantContext\` on). The \`fastPath: false\` rows serve the
+  (defaults everywhere: \`fastPath\` on, \`tenantContext: 'auto'\`, which is off in these apps since
+  nothing in them injects \`CacheManager\`). The \`tenant context on\` rows set \`tenantContext: true\`:
+  what an app whose services inject \`CacheManager\` pays (AsyncLocalStorage on Node 20). The \`fastPath: false\` rows serve the
   same hit from the interceptor; the \`guarded route\` rows put a guard that lets every request
   through (\`canActivate() { return true }\`) on the route, for ours and @nestjs/cache-manager.
 - **Stampede**: ${r.stampedeTrials} trials per case; each opens ${r.stampedeConcurrency} keep-alive connections first, then sends
