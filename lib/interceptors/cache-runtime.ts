@@ -100,7 +100,7 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     if (!this.tenantContextOn) {
       this.manager.context.offReason =
         "The tenant context is off: tenantContext is 'auto' and nothing in the app injects CacheManager (by constructor, @Inject() property or factory inject). " +
-        'If code gets the manager another way (moduleRef.get(), app.get()), set tenantContext: true.';
+        'If code gets the manager another way (moduleRef.get(), app.get(), a lazily loaded module), set tenantContext: true.';
     }
   }
 

@@ -67,8 +67,8 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    *   constructor, `@Inject()` property or factory `inject`); off otherwise. An app that only
    *   decorates routes with `@Cached()` then pays nothing for a context it cannot read.
    * - `true`: always on. Use it if code gets the manager another way (`moduleRef.get()`,
-   *   `app.get()`); with `'auto'` it would find no context (`current()` throws
-   *   `TenantRequiredError`, saying so).
+   *   `app.get()`, a module loaded lazily after start-up); with `'auto'` it would find no
+   *   context (`current()` throws `TenantRequiredError`, saying so).
    * - `false`: always off, for services that get the tenant explicitly (`forTenant(id)`,
    *   `@InjectTenant()`).
    *
