@@ -201,9 +201,15 @@ export class CacheManager {
     return this.forTenant(tenantId);
   }
 
-  /** The current request's tenant id, or `undefined`. */
+  /**
+   * The current request's tenant id, or `undefined`. Where the integration runs handlers without
+   * a context (`tenantContext` off), it is always `undefined` outside `runWithTenant`; that is
+   * logged (once per burst) with why and how to turn the context on.
+   */
   currentTenantId(): string | undefined {
-    return this.context.get();
+    const tenantId = this.context.get();
+    if (tenantId === undefined && this.context.offReason !== undefined) this.core.reporter.report('tenant context', `currentTenantId() found no tenant. ${this.context.offReason}`);
+    return tenantId;
   }
 
   /** Runs `fn` with `tenantId` as the current tenant (for jobs and tests outside a request). */

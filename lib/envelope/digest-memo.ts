@@ -38,4 +38,10 @@ export class DigestMemo {
   get size(): number {
     return this.young.size + this.old.size;
   }
+
+  /** Forgets everything. For tests. */
+  clear(): void {
+    this.young = new Map();
+    this.old = new Map();
+  }
 }

@@ -55,7 +55,7 @@ export function requestHash(input: RequestHashInput): string {
   s += `${vary.length};`;
   for (let i = 0; i < vary.length; i++) {
     const name = vary[i]!;
-    if (CREDENTIAL_HEADERS.has(name)) memoizable = false;
+    if (!MEMO_SAFE_HEADERS.has(name)) memoizable = false;
     s += field(name);
     const value = input.headers[name];
     if (value === undefined) s += '-';
@@ -77,16 +77,17 @@ function sha256(s: string): string {
 /**
  * A hot route is hashed once, not per hit (SHA-256 was the largest cost of a memory hit). Keyed
  * by the whole canonical encoding, so it is exact; at most 2 x 2,048 encodings of up to 512
- * characters (about 4 MB) are kept, longer ones are hashed every time. It holds what a request
- * line holds (route, URL, tenant, user id, custom key part, safe vary values): encodings with a
- * request body or a credential header are never kept, so no body or secret lingers in memory.
+ * characters (up to about 4 MB) are kept, longer ones are hashed every time. It keeps the
+ * request line (path and query), the route, tenant and user ids, the custom key part and the
+ * values of the vary headers in `MEMO_SAFE_HEADERS`; an encoding with a request body or any
+ * other vary header (`authorization`, `x-api-key`, ...) is hashed every time and never kept.
  * Shared by every app in the process: it holds a pure function's results.
+ * @internal Exported for tests.
  */
-/** @internal Exported for tests. */
 export const digests = new DigestMemo(sha256, 2048, 512);
 
-/** Vary headers whose values are secrets: an encoding with one is hashed, never remembered. */
-const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
+/** Vary headers whose values carry no secret: only encodings limited to these are remembered. */
+const MEMO_SAFE_HEADERS = new Set(['accept', 'accept-language', 'accept-encoding', 'accept-charset', 'content-type', 'content-language', 'origin', 'host', 'x-forwarded-host', 'x-forwarded-proto']);
 
 function field(value: string): string {
   return `${value.length}:${value}`;

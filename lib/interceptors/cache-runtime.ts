@@ -5,7 +5,6 @@ import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
 import { CacheManager } from '../cache/cache-manager.js';
 import type { TenantCache } from '../cache/tenant-cache.js';
 import { CacheClosedError, CacheError, InvalidKeyError } from '../errors/cache.errors.js';
-import { CacheHealthIndicator } from '../health/cache.health-indicator.js';
 import type { CacheRequest, TenantResolverFn } from '../interfaces/tenant-resolver.interface.js';
 import { resolveTenant } from '../tenant/tenant-resolution.js';
 import { HitFastPath, type HttpAdapterLike } from './hit-fast-path.js';
@@ -51,9 +50,15 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     this.fastPath = new HitFastPath(appConfig);
   }
 
-  /** Scans every controller: validates `@Cached()` options, warns about uncacheable handlers. */
+  /**
+   * Scans every controller (validates `@Cached()` options, warns about uncacheable handlers) and
+   * decides whether handlers run in the tenant context.
+   */
   onModuleInit(): void {
     this.scanOnce();
+    // Here, not in configure(): Nest fills the modules' middleware while it runs the configure()
+    // hooks. onModuleInit comes after them and before the app listens.
+    this.decideTenantContext();
   }
 
   /**
@@ -81,7 +86,6 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     }
     this.routes.scan(controllers);
     this.requestScoped = requestScoped;
-    this.decideTenantContext();
     return requestScoped;
   }
 
@@ -94,13 +98,15 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     }
     // Without the container (never in a Nest app) nothing can be ruled out: stay on.
     if (this.modules === undefined) return;
-    // The library's own classes that inject the manager never read the context.
-    const own = new Set<unknown>([CacheRuntime, CacheHealthIndicator]);
-    this.tenantContextOn = classesInjecting(this.modules.values() as Iterable<ScannedModule>, CacheManager, own).length > 0;
+    // CacheRuntime counts too: its `manager` is public. The CacheModule's own classes never read
+    // the context, so modules that provide CacheRuntime (CacheModule instances) are skipped.
+    const tokens = new Set<unknown>([CacheManager, CacheRuntime]);
+    const isCacheModule = (module: ScannedModule): boolean => module.providers.has(CacheRuntime);
+    this.tenantContextOn = classesInjecting(this.modules.values() as Iterable<ScannedModule>, tokens, isCacheModule).length > 0;
     if (!this.tenantContextOn) {
       this.manager.context.offReason =
         "The tenant context is off: tenantContext is 'auto' and nothing in the app injects CacheManager (by constructor, @Inject() property or factory inject). " +
-        'If code gets the manager another way (moduleRef.get(), app.get(), a lazily loaded module), set tenantContext: true.';
+        'If code gets the manager another way (moduleRef.get(), moduleRef.create(), app.get(), a lazily loaded module), set tenantContext: true.';
     }
   }
 

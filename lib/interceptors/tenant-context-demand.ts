@@ -5,6 +5,7 @@ export interface ScannedModule {
   readonly providers: Map<unknown, WrapperLike>;
   readonly controllers: Map<unknown, WrapperLike>;
   readonly injectables: Map<unknown, WrapperLike>;
+  readonly middlewares: Map<unknown, WrapperLike>;
 }
 
 interface WrapperLike {
@@ -14,43 +15,44 @@ interface WrapperLike {
 
 /**
  * The classes of the app that can reach `CacheManager.current()` / `currentTenantId()`: every
- * provider, controller and injectable (guard, interceptor, pipe, filter) that asks Nest for
- * `token` — through its constructor (by type, `@Inject()`, `forwardRef()`), a property
- * (`@Inject()` on a field), or a factory's `inject` list. `ignore` are the library's own classes,
- * which never read the tenant context.
+ * provider, controller, injectable (guard, interceptor, pipe, filter) and middleware that asks
+ * Nest for one of `tokens`, through its constructor (by type, `@Inject()`, `@Dependencies()`,
+ * `forwardRef()`), a property (`@Inject()` on a field), or a factory's `inject` list (which is
+ * also how Nest holds a `useExisting` alias). Modules for which `skip` is true (the library's
+ * own) are not looked at. Returns the names of the classes found, in scan order.
  *
  * Why: the tenant context is AsyncLocalStorage, and on Node 20 and 22 using it once makes every
- * promise and callback of the process pay an async hook (about 10% of a cache hit's throughput,
- * more for promise-heavy handlers). An app that never asks for the manager cannot read the
- * context, so it need not pay. Returns the names of the classes found, in scan order.
+ * promise and callback of the process pay an async hook (about a tenth of a cache hit's
+ * throughput, more for promise-heavy handlers). An app that never asks for the manager cannot
+ * read the context, so it need not pay.
  */
-export function classesInjecting(modules: Iterable<ScannedModule>, token: unknown, ignore: ReadonlySet<unknown>): string[] {
+export function classesInjecting(modules: Iterable<ScannedModule>, tokens: ReadonlySet<unknown>, skip: (module: ScannedModule) => boolean): string[] {
   const found: string[] = [];
   for (const module of modules) {
-    for (const map of [module.providers, module.controllers, module.injectables]) {
+    if (skip(module)) continue;
+    for (const map of [module.providers, module.controllers, module.injectables, module.middlewares]) {
       for (const wrapper of map.values()) {
         const metatype = wrapper.metatype;
-        if (ignore.has(metatype)) continue;
-        if (asks(wrapper, token)) found.push(typeof metatype === 'function' && metatype.name !== '' ? metatype.name : 'a factory provider');
+        if (asks(wrapper, tokens)) found.push(typeof metatype === 'function' && metatype.name !== '' ? metatype.name : 'a factory provider');
       }
     }
   }
   return found;
 }
 
-function asks(wrapper: WrapperLike, token: unknown): boolean {
+function asks(wrapper: WrapperLike, tokens: ReadonlySet<unknown>): boolean {
+  const wanted = (dep: unknown): boolean => tokens.has(resolve(dep));
   // A factory provider: its `inject` list (`{ token, optional }` entries allowed).
-  if (Array.isArray(wrapper.inject)) return wrapper.inject.some((dep) => resolve(dep) === token || resolve((dep as { token?: unknown } | null)?.token) === token);
+  if (Array.isArray(wrapper.inject)) return wrapper.inject.some((dep) => wanted(dep) || wanted((dep as { token?: unknown } | null)?.token));
   const type = wrapper.metatype;
   if (typeof type !== 'function') return false;
   const byType = (Reflect.getMetadata(PARAMTYPES_METADATA, type) ?? []) as unknown[];
-  if (byType.some((dep) => dep === token)) return true;
+  if (byType.some(wanted)) return true;
   const declared = (Reflect.getMetadata(SELF_DECLARED_DEPS_METADATA, type) ?? []) as { param?: unknown }[];
-  if (declared.some((dep) => resolve(dep?.param) === token)) return true;
+  if (declared.some((dep) => wanted(dep?.param))) return true;
   const properties = (Reflect.getMetadata(PROPERTY_DEPS_METADATA, type) ?? []) as { type?: unknown }[];
-  return properties.some((dep) => resolve(dep?.type) === token);
+  return properties.some((dep) => wanted(dep?.type));
 }
-
 /** A `forwardRef(() => X)` stands for X. */
 function resolve(dep: unknown): unknown {
   if (dep !== null && typeof dep === 'object' && typeof (dep as { forwardRef?: unknown }).forwardRef === 'function') {

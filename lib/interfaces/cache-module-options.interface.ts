@@ -63,12 +63,15 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    * `CacheManager.current()` / `currentTenantId()`.
    *
    * - `'auto'` (default): on when the app can reach those methods, that is when any provider,
-   *   controller, guard, interceptor, pipe or filter of the app injects `CacheManager` (by
-   *   constructor, `@Inject()` property or factory `inject`); off otherwise. An app that only
-   *   decorates routes with `@Cached()` then pays nothing for a context it cannot read.
+   *   controller, guard, interceptor, pipe, filter or middleware of the app injects
+   *   `CacheManager` or `CacheRuntime` (by constructor, `@Inject()`, `@Dependencies()`,
+   *   `forwardRef()`, property, or a factory's `inject`, which includes `useExisting` aliases);
+   *   off otherwise. Decided at start-up (`onModuleInit`), before the app listens. An app that
+   *   only decorates routes with `@Cached()` then pays nothing for a context it cannot read.
    * - `true`: always on. Use it if code gets the manager another way (`moduleRef.get()`,
-   *   `app.get()`, a module loaded lazily after start-up); with `'auto'` it would find no
-   *   context (`current()` throws `TenantRequiredError`, saying so).
+   *   `moduleRef.create()`, `app.get()`, a module loaded lazily after start-up); with `'auto'` it
+   *   would find no context: `current()` throws `TenantRequiredError` and `currentTenantId()`
+   *   returns `undefined`, and both say why (the error; a warning logged once per burst).
    * - `false`: always off, for services that get the tenant explicitly (`forTenant(id)`,
    *   `@InjectTenant()`).
    *

@@ -1,5 +1,9 @@
-import { type CallHandler, Controller, type ExecutionContext, forwardRef, Get, Inject, Injectable, Module, type NestInterceptor, type Provider, type Type, UseInterceptors } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { type CallHandler, Controller, Dependencies, type ExecutionContext, forwardRef, Get, Global, Inject, Injectable, type MiddlewareConsumer, Module, type NestInterceptor, type NestMiddleware, type NestModule, type Provider, Scope, type Type, UseInterceptors } from '@nestjs/common';
+import { ModuleRef, NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
@@ -8,7 +12,7 @@ import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { TenantRequiredError } from '../../lib/errors/cache.errors.js';
 import { CacheRuntime } from '../../lib/interceptors/cache-runtime.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
-import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
+import { createTestApp, PLATFORMS, RecordingLogger, type TestApp } from './helpers/app-factory.js';
 
 /**
  * Reads the tenant context the way code that got the manager dynamically would
@@ -60,6 +64,21 @@ class ByForwardRef {
 class ByProperty {
   @Inject(CacheManager) readonly cache!: CacheManager;
 }
+/** Plain-JS style: `@Dependencies()` instead of parameter types. */
+@Injectable()
+@Dependencies(forwardRef(() => CacheManager))
+class ByDependencies {
+  constructor(readonly cache: unknown) {}
+}
+@Injectable({ scope: Scope.REQUEST })
+class ByRequestScoped {
+  constructor(readonly cache: CacheManager) {}
+}
+/** CacheRuntime is exported and its `manager` is public. */
+@Injectable()
+class ByRuntime {
+  constructor(readonly runtime: CacheRuntime) {}
+}
 /** Inherits its constructor (and its parameter types) from ByConstructor. */
 @Injectable()
 class ByInheritance extends ByConstructor {}
@@ -79,6 +98,26 @@ class OtherController {
     return {};
   }
 }
+/** A middleware that hands the manager to handlers on the request. */
+@Injectable()
+class ManagerMiddleware implements NestMiddleware {
+  constructor(readonly cache: CacheManager) {}
+  use(_req: unknown, _res: unknown, next: () => void) {
+    next();
+  }
+}
+/** Applies the middleware without listing it as a provider (Nest holds it among the module's middleware). */
+@Module({})
+class MiddlewareModule implements NestModule {
+  configure(consumer: MiddlewareConsumer) {
+    consumer.apply(ManagerMiddleware).forRoutes('*');
+  }
+}
+/** A provider of a @Global() module the root module imports. */
+@Global()
+@Module({ providers: [ByConstructor], exports: [ByConstructor] })
+class GlobalReportsModule {}
+const byAlias: Provider = { provide: 'CACHE', useExisting: CacheManager };
 const byFactory: Provider = { provide: 'REPORTS', useFactory: (cache: CacheManager) => ({ cache }), inject: [CacheManager] };
 const byOptionalFactory: Provider = { provide: 'REPORTS', useFactory: (cache?: CacheManager) => ({ cache }), inject: [{ token: CacheManager, optional: true }] };
 
@@ -89,14 +128,17 @@ describe.each(PLATFORMS)('tenantContext on %s', (platform) => {
     t = undefined;
   });
 
-  const boot = async (tenantContext: boolean | 'auto' | undefined, providers: Provider[] = [], controllers: Type<unknown>[] = []) => {
+  const appModule = (tenantContext: boolean | 'auto' | undefined, providers: Provider[], controllers: Type<unknown>[], imports: Type<unknown>[], logger: RecordingLogger | false) => {
     @Module({
-      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), logger: false, ...(tenantContext === undefined ? {} : { tenantContext }) })],
+      imports: [CacheModule.forRoot({ isGlobal: true, tenant: fromHeader('x-tenant-id'), logger, ...(tenantContext === undefined ? {} : { tenantContext }) }), ...imports],
       controllers: [ContextController, ...controllers],
       providers,
     })
     class AppModule {}
-    t = await createTestApp(platform, { imports: [AppModule] });
+    return AppModule;
+  };
+  const boot = async (tenantContext: boolean | 'auto' | undefined, providers: Provider[] = [], controllers: Type<unknown>[] = [], imports: Type<unknown>[] = [], logger: RecordingLogger | false = false) => {
+    t = await createTestApp(platform, { imports: [appModule(tenantContext, providers, controllers, imports, logger)] });
     return t;
   };
 
@@ -125,6 +167,10 @@ describe.each(PLATFORMS)('tenantContext on %s', (platform) => {
     ['an @Inject(CacheManager) parameter', [ByInjectToken]],
     ['an @Inject(forwardRef(() => CacheManager)) parameter', [ByForwardRef]],
     ['an @Inject() property', [ByProperty]],
+    ['@Dependencies(forwardRef(() => CacheManager))', [ByDependencies]],
+    ['a request-scoped provider', [ByRequestScoped]],
+    ['CacheRuntime (whose manager is public)', [ByRuntime]],
+    ['a useExisting alias', [byAlias]],
     ['an inherited constructor', [ByInheritance]],
     ['a factory provider', [byFactory]],
     ['a factory provider with an optional dependency', [byOptionalFactory]],
@@ -141,13 +187,52 @@ describe.each(PLATFORMS)('tenantContext on %s', (platform) => {
     expect(await read('plain')).toEqual({ tenant: 'acme', error: null });
   });
 
+  it("'auto' turns the context on when a middleware injects CacheManager", async () => {
+    await boot('auto', [], [], [MiddlewareModule]);
+    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(true);
+    expect(await read('plain')).toEqual({ tenant: 'acme', error: null });
+  });
+
+  it("'auto' turns the context on when a provider of an imported @Global() module injects CacheManager", async () => {
+    await boot('auto', [], [], [GlobalReportsModule]);
+    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(true);
+    expect(await read('plain')).toEqual({ tenant: 'acme', error: null });
+  });
+
+  it("'auto' decides the same in an app made by NestFactory.create (not @nestjs/testing), off and on", async () => {
+    for (const [providers, on] of [[[], false], [[ByConstructor], true]] as const) {
+      const app = await NestFactory.create(appModule('auto', [...providers], [], [], false), platform === 'fastify' ? new FastifyAdapter() : new ExpressAdapter(), { logger: false });
+      try {
+        await app.listen(0, '127.0.0.1');
+        expect(app.get(CacheRuntime).tenantContextOn).toBe(on);
+        const { port } = (app.getHttpServer() as { address(): AddressInfo }).address();
+        const res = await request(`http://127.0.0.1:${port}`).get('/ctx/plain').set('x-tenant-id', 'acme');
+        expect(res.body.tenant).toBe(on ? 'acme' : null);
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
+  it('logs (once per burst) why currentTenantId() finds no tenant when the context is off', async () => {
+    const logger = new RecordingLogger();
+    await boot(undefined, [], [], [], logger);
+    await read('plain');
+    await read('plain');
+    const lines = logger.warnings.filter((w) => w.includes('currentTenantId() found no tenant'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('set tenantContext: true');
+  });
+
   it('true turns it on with nothing injecting CacheManager', async () => {
     await boot(true);
+    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(true);
     for (const path of ['cached', 'plain'] as const) expect(await read(path)).toEqual({ tenant: 'acme', error: null });
   });
 
   it('false turns it off even when something injects CacheManager, and current() says so', async () => {
     await boot(false, [ByConstructor]);
+    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(false);
     const body = await read('plain');
     expect(body.tenant).toBeNull();
     expect(body.error).toContain('tenantContext: false');
