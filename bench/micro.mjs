@@ -73,6 +73,13 @@ function filledLru(keys, envs) {
   return lru;
 }
 
+/** A `Map` holding the same entries. */
+function filledMap(keys, envs) {
+  const map = new Map();
+  for (let i = 0; i < keys.length; i++) map.set(keys[i], envs[i]);
+  return map;
+}
+
 // ---- memory: get and set at 10k and 100k entries ---------------------------------------------
 
 function memoryCases(n, label) {
@@ -165,8 +172,7 @@ function memoryCases(n, label) {
       id: `memory.get.${label}.map`, name: `Map get, ${label}`, group: group('get'),
       async setup() {
         const { fulls, envs, idx } = ds();
-        const map = new Map();
-        for (let i = 0; i < n; i++) map.set(fulls[i], envs[i]);
+        const map = filledMap(fulls, envs);
         return {
           batch(count, off) {
             let hits = 0;
@@ -234,8 +240,7 @@ function memoryCases(n, label) {
       id: `memory.set.${label}.map`, name: `Map set, ${label}`, group: group('set'),
       async setup() {
         const { fulls, envs, idx } = ds();
-        const map = new Map();
-        for (let i = 0; i < n; i++) map.set(fulls[i], envs[i]);
+        const map = filledMap(fulls, envs);
         return {
           batch(count, off) {
             for (let i = 0; i < count; i++) {
