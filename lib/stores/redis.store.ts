@@ -65,8 +65,14 @@ function freezeResponse(envelope: Envelope): Envelope {
   return Object.freeze(envelope);
 }
 
-/** Keys per MGET: a bound on one command's reply, so one batch cannot hog the connection. */
+/** Keys per MGET at most: a bound on one command, so one batch cannot hog the connection. */
 const MAX_MGET_KEYS = 256;
+/**
+ * Bytes one MGET reply should stay under: with large entries (up to `maxPayloadBytes`, 1 MiB by
+ * default) 256 keys could make one reply of 256 MiB that every get of the batch waits for. The
+ * keys per MGET follow the average size of the values read so far (see `mgetKeys`).
+ */
+const MGET_TARGET_BYTES = 1024 * 1024;
 
 /** A `get()` waiting for the next flush. */
 interface PendingGet {
@@ -122,6 +128,10 @@ export class RedisStore implements CacheStore {
   });
   /** Gets waiting for the next flush, by hash-tag group (one group on a standalone server). */
   private pendingGets: Map<string, PendingGet[]> | undefined;
+  /** Average bytes of the values read (a moving average; 0 until one was read). */
+  private averageValueBytes = 0;
+  /** Keys per MGET: `MGET_TARGET_BYTES` over the average value size, from 1 to `MAX_MGET_KEYS`. */
+  private mgetKeys = MAX_MGET_KEYS;
   private readonly isCluster: boolean;
   private everReady = false;
   private initialWait: Promise<void> | undefined;
@@ -239,19 +249,36 @@ export class RedisStore implements CacheStore {
   }
 
   /**
-   * Sends the gets issued since the last flush, as one MGET per scope (at most
-   * `MAX_MGET_KEYS` keys each). Concurrent gets then cost one command, one reply and one
+   * Sends the gets issued since the last flush, as one MGET per scope (at most `mgetKeys` keys
+   * each). Concurrent gets then cost one command, one reply and one
    * promise in the client instead of one each: more than the decoding they all still need.
    */
   private readonly flushGets = (): void => {
     const batches = this.pendingGets;
     this.pendingGets = undefined;
     if (batches === undefined) return;
+    const size = this.mgetKeys;
     for (const batch of batches.values()) {
-      if (batch.length <= MAX_MGET_KEYS) this.mget(batch);
-      else for (let i = 0; i < batch.length; i += MAX_MGET_KEYS) this.mget(batch.slice(i, i + MAX_MGET_KEYS));
+      if (batch.length <= size) this.mget(batch);
+      else for (let i = 0; i < batch.length; i += size) this.mget(batch.slice(i, i + size));
     }
   };
+
+  private learnValueSizes(values: readonly (Buffer | null)[]): void {
+    let bytes = 0;
+    let found = 0;
+    for (const value of values) {
+      if (value !== null && value !== undefined) {
+        bytes += value.length;
+        found++;
+      }
+    }
+    if (found === 0) return;
+    const average = bytes / found;
+    // Moves a quarter of the way per reply: one odd reply does not swing the batch size.
+    this.averageValueBytes = this.averageValueBytes === 0 ? average : this.averageValueBytes + (average - this.averageValueBytes) / 4;
+    this.mgetKeys = Math.max(1, Math.min(MAX_MGET_KEYS, Math.floor(MGET_TARGET_BYTES / this.averageValueBytes)));
+  }
 
   private mget(batch: readonly PendingGet[]): void {
     let reply: Promise<(Buffer | null)[]>;
@@ -265,6 +292,7 @@ export class RedisStore implements CacheStore {
     }
     reply.then(
       (values) => {
+        this.learnValueSizes(values);
         for (let i = 0; i < batch.length; i++) {
           const get = batch[i]!;
           try {

@@ -296,6 +296,20 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       await raw.call('CLIENT', 'UNPAUSE');
     });
 
+    it('keeps one MGET reply near 1 MiB: with large entries it sends fewer keys per MGET', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('large', 't');
+      const keys = Array.from({ length: 40 }, (_, i) => storageKey(scope, 'e', `k${i}`));
+      const body = 'x'.repeat(200 * 1024); // about 200 KB stored per entry: 5 per MiB
+      await Promise.all(keys.map((key) => store.set(key, envelope(key, body), 60_000)));
+      await store.get(keys[0]!); // the first read teaches the store the size of its values
+      await raw.call('CONFIG', 'RESETSTAT');
+      const read = await Promise.all(keys.map((key) => store.get(key)));
+      expect(read.every((env) => env?.value === body)).toBe(true);
+      // 40 keys at 5 per MGET (1 MiB / ~200 KB); all 40 would be one MGET with small entries.
+      expect(String(await raw.call('INFO', 'commandstats'))).toMatch(/cmdstat_mget:calls=8,/);
+    });
+
     it('health reports the PING latency; stats have no entry counts and no evictions', async () => {
       const store = open({ url: server.url });
       const health = await store.health();
