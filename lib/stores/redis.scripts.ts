@@ -14,7 +14,8 @@ import { HEADER_LENGTH, LUA_STAMP_FROM, LUA_STAMP_TO } from '../envelope/wire.js
  *
  * Entry writes with tags also add the entry key to each tag index (a set) and make the index live
  * at least as long as the entry: a new index gets the entry's TTL, an existing one is only ever
- * extended (`PEXPIRE … GT`, Redis 7), and a persistent entry makes its index persistent.
+ * extended (`PEXPIRE … GT`, Redis 7), and a persistent entry makes its index persistent. Each
+ * such write also drops up to two members, sampled at random, whose entries are gone.
  */
 
 const MAGIC = `NTC${WIRE_VERSION}`;
@@ -62,6 +63,13 @@ local function write_entry(bytes, ttl)
       redis.call('PEXPIRE', ARGV[i], ttl, 'GT')
     else
       redis.call('PEXPIRE', ARGV[i], ttl)
+    end
+    -- Members outlive their entries (Redis expires the entry, not its index membership), so an
+    -- index written steadily would grow for ever. Each write checks two random members and
+    -- drops those whose entry is gone: the index stays within about twice its live entries.
+    local sample = redis.call('SRANDMEMBER', ARGV[i], 2)
+    for _, member in ipairs(sample) do
+      if member ~= KEYS[1] and redis.call('EXISTS', member) == 0 then redis.call('SREM', ARGV[i], member) end
     end
   end
 end

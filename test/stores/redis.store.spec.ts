@@ -145,6 +145,33 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect(await raw.scard(tagKey.full)).toBe(5);
     });
 
+    it('drops members whose entries are gone as it writes, never a live one, so a busy tag index stays bounded', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('tagprune', 'a');
+      const tagKey = storageKey(scope, 'tag', 't');
+      const put = async (k: string): Promise<StorageKey> => {
+        const key = storageKey(scope, 'e', k);
+        await store.set(key, envelope(key, k, { tags: ['t'] }), 60_000);
+        return key;
+      };
+      const first: StorageKey[] = [];
+      for (let i = 0; i < 500; i++) first.push(await put(`a${i}`));
+      // 450 entries gone as if they had expired (Redis drops the entry, not its membership).
+      await raw.unlink(...first.slice(50).map((key) => key.full));
+      expect(await raw.scard(tagKey.full)).toBe(500);
+      const live = first.slice(0, 50);
+      for (let i = 0; i < 500; i++) live.push(await put(`b${i}`));
+      // Without pruning: 1,000 members, 450 of them dead. Each write removes about two times the
+      // dead share (0.9 at first), so far more than 200 of the 450 go.
+      const members = await raw.smembers(tagKey.full);
+      expect(members.length).toBeLessThan(800);
+      const memberSet = new Set(members);
+      expect(live.filter((key) => !memberSet.has(key.full))).toEqual([]); // no live entry lost
+      // Invalidation still reaches every live entry.
+      await store.invalidateTags([tagKey]);
+      expect(await raw.exists(...live.map((key) => key.full))).toBe(0);
+    });
+
     it('getOrSet and compareAndSet write over bytes that only look like an entry', async () => {
       const store = open({ url: server.url });
       const key = storageKey(KeyScope.of('overwrite', 'a'), 'e', 'k');
