@@ -73,6 +73,13 @@ function filledLru(keys, envs) {
   return lru;
 }
 
+/** Our MemoryStore with our settings, filled with the same entries. */
+async function filledStore(keys, envs) {
+  const store = new MemoryStore({ maxEntries: keys.length, sweepInterval: 0 });
+  for (let i = 0; i < keys.length; i++) await store.set(keys[i], envs[i], TTL_MS);
+  return store;
+}
+
 /** A `Map` holding the same entries. */
 function filledMap(keys, envs) {
   const map = new Map();
@@ -93,8 +100,7 @@ function memoryCases(n, label) {
       id: `memory.get.${label}.oursSync`, name: `ours MemoryStore.getSync (the hit path), ${label}`, group: group('get'),
       async setup() {
         const { keys, envs, idx } = ds();
-        const store = new MemoryStore({ maxEntries: n, sweepInterval: 0 });
-        for (let i = 0; i < n; i++) await store.set(keys[i], envs[i], TTL_MS);
+        const store = await filledStore(keys, envs);
         return {
           batch(count, off) {
             let hits = 0;
@@ -139,8 +145,7 @@ function memoryCases(n, label) {
       id: `memory.getAwaited.${label}.ours`, name: `ours MemoryStore.get, awaited, ${label}`, group: group('getAwaited'),
       async setup() {
         const { keys, envs, idx } = ds();
-        const store = new MemoryStore({ maxEntries: n, sweepInterval: 0 });
-        for (let i = 0; i < n; i++) await store.set(keys[i], envs[i], TTL_MS);
+        const store = await filledStore(keys, envs);
         return {
           async batch(count, off) {
             let hits = 0;
@@ -186,8 +191,7 @@ function memoryCases(n, label) {
       id: `memory.set.${label}.ours`, name: `ours MemoryStore.set (awaited), ${label}`, group: group('set'),
       async setup() {
         const { keys, envs, idx } = ds();
-        const store = new MemoryStore({ maxEntries: n, sweepInterval: 0 });
-        for (let i = 0; i < n; i++) await store.set(keys[i], envs[i], TTL_MS);
+        const store = await filledStore(keys, envs);
         return {
           async batch(count, off) {
             for (let i = 0; i < count; i++) {

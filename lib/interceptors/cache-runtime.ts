@@ -9,7 +9,7 @@ import type { CacheRequest, TenantResolverFn } from '../interfaces/tenant-resolv
 import { resolveTenant } from '../tenant/tenant-resolution.js';
 import { HitFastPath, type HttpAdapterLike } from './hit-fast-path.js';
 import { RouteRegistry } from './route-registry.js';
-import { classesInjecting, type ScannedModule } from './tenant-context-demand.js';
+import { anyClassInjects, type ScannedModule } from './tenant-context-demand.js';
 
 /** Longest delay between two invalidation retries. */
 const MAX_RETRY_DELAY_MS = 30_000;
@@ -27,7 +27,7 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
   readonly fastPath: HitFastPath;
   /**
    * Whether handlers run in the tenant context (AsyncLocalStorage): the `tenantContext` option,
-   * with `'auto'` decided at start-up (see `classesInjecting`). Until then, on.
+   * with `'auto'` decided at start-up (see `anyClassInjects`). Until then, on.
    */
   tenantContextOn = true;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -102,7 +102,7 @@ export class CacheRuntime implements OnModuleInit, OnApplicationBootstrap, OnApp
     // the context, so modules that provide CacheRuntime (CacheModule instances) are skipped.
     const tokens = new Set<unknown>([CacheManager, CacheRuntime]);
     const isCacheModule = (module: ScannedModule): boolean => module.providers.has(CacheRuntime);
-    this.tenantContextOn = classesInjecting(this.modules.values() as Iterable<ScannedModule>, tokens, isCacheModule).length > 0;
+    this.tenantContextOn = anyClassInjects(this.modules.values() as Iterable<ScannedModule>, tokens, isCacheModule);
     if (!this.tenantContextOn) {
       this.manager.context.offReason =
         "The tenant context is off: tenantContext is 'auto' and nothing in the app injects CacheManager (by constructor, @Inject() property or factory inject). " +

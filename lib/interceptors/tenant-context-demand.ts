@@ -14,30 +14,26 @@ interface WrapperLike {
 }
 
 /**
- * The classes of the app that can reach `CacheManager.current()` / `currentTenantId()`: every
- * provider, controller, injectable (guard, interceptor, pipe, filter) and middleware that asks
+ * Whether a class of the app can reach `CacheManager.current()` / `currentTenantId()`: a
+ * provider, controller, injectable (guard, interceptor, pipe, filter) or middleware that asks
  * Nest for one of `tokens`, through its constructor (by type, `@Inject()`, `@Dependencies()`,
  * `forwardRef()`), a property (`@Inject()` on a field), or a factory's `inject` list (which is
  * also how Nest holds a `useExisting` alias). Modules for which `skip` is true (the library's
- * own) are not looked at. Returns the names of the classes found, in scan order.
+ * own) are not looked at.
  *
  * Why: the tenant context is AsyncLocalStorage, and on Node 20 and 22 using it once makes every
  * promise and callback of the process pay an async hook (about a tenth of a cache hit's
  * throughput, more for promise-heavy handlers). An app that never asks for the manager cannot
  * read the context, so it need not pay.
  */
-export function classesInjecting(modules: Iterable<ScannedModule>, tokens: ReadonlySet<unknown>, skip: (module: ScannedModule) => boolean): string[] {
-  const found: string[] = [];
+export function anyClassInjects(modules: Iterable<ScannedModule>, tokens: ReadonlySet<unknown>, skip: (module: ScannedModule) => boolean): boolean {
   for (const module of modules) {
     if (skip(module)) continue;
     for (const map of [module.providers, module.controllers, module.injectables, module.middlewares]) {
-      for (const wrapper of map.values()) {
-        const metatype = wrapper.metatype;
-        if (asks(wrapper, tokens)) found.push(typeof metatype === 'function' && metatype.name !== '' ? metatype.name : 'a factory provider');
-      }
+      for (const wrapper of map.values()) if (asks(wrapper, tokens)) return true;
     }
   }
-  return found;
+  return false;
 }
 
 function asks(wrapper: WrapperLike, tokens: ReadonlySet<unknown>): boolean {

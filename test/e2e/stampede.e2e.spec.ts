@@ -7,7 +7,8 @@ import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { CACHE_CHANNELS } from '../../lib/observability/cache-channels.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
+import type { StoreConfig } from '../../lib/interfaces/cache-options.interface.js';
+import { createTestApp, type Platform, PLATFORMS, type TestApp } from './helpers/app-factory.js';
 
 /**
  * Concurrent misses for one key run the handler once: the others wait for it and replay its
@@ -45,15 +46,20 @@ function waitsFor(count: number): { reached: Promise<void>; stop(): void } {
   return { reached, stop: () => unsubscribe(CACHE_CHANNELS.stampedeWait, listener) };
 }
 
+/** A fresh app serving ReportController on `store`, with the handler counters reset. */
+function bootReports(platform: Platform, store: StoreConfig): Promise<TestApp> {
+  runs = 0;
+  mode = 'ok';
+  return createTestApp(platform, {
+    imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store, logger: false })],
+    controllers: [ReportController],
+  });
+}
+
 describe.each(PLATFORMS)('stampede protection on %s', (platform) => {
   let t: TestApp;
   beforeEach(async () => {
-    runs = 0;
-    mode = 'ok';
-    t = await createTestApp(platform, {
-      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory' }, logger: false })],
-      controllers: [ReportController],
-    });
+    t = await bootReports(platform, { type: 'memory' });
   });
   afterEach(async () => {
     await t.close();
@@ -134,12 +140,7 @@ describeWithRedis('stampede protection with a Redis store', () => {
   describe.each(PLATFORMS)('on %s', (platform) => {
     let t: TestApp;
     beforeEach(async () => {
-      runs = 0;
-      mode = 'ok';
-      t = await createTestApp(platform, {
-        imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'redis', url: server.url }, logger: false })],
-        controllers: [ReportController],
-      });
+      t = await bootReports(platform, { type: 'redis', url: server.url });
       // Learn the route (the first request of a route takes the interceptor), on another tenant.
       await fetch(`${t.url}/report`, { headers: { 'x-tenant-id': 'warm-up' } });
       runs = 0;
