@@ -11,7 +11,7 @@ import { MEMORY_BOUND_BYTES } from './cases.mjs';
 import { libModule } from './lib/built.mjs';
 
 const { newStamp } = await libModule('envelope/envelope.js');
-const { KeyScope, storageKey } = await libModule('envelope/keys.js');
+const { KeyScope, storageKey } = await libModule('keys/storage-key.js');
 const { MemoryStore } = await libModule('stores/memory.store.js');
 
 const spec = JSON.parse(process.argv[2]);

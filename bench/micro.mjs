@@ -17,7 +17,7 @@ import { PAYLOAD } from './lib/payload.mjs';
 import { summarize } from './lib/stats.mjs';
 
 const { newStamp } = await libModule('envelope/envelope.js');
-const { KeyScope, storageKey } = await libModule('envelope/keys.js');
+const { KeyScope, storageKey } = await libModule('keys/storage-key.js');
 const { MemoryStore } = await libModule('stores/memory.store.js');
 const { RedisStore } = await libModule('stores/redis.store.js');
 

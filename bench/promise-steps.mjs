@@ -17,7 +17,7 @@ import { libModule } from './lib/built.mjs';
 import { PAYLOAD } from './lib/payload.mjs';
 
 const { newStamp } = await libModule('envelope/envelope.js');
-const { KeyScope, storageKey } = await libModule('envelope/keys.js');
+const { KeyScope, storageKey } = await libModule('keys/storage-key.js');
 const { encodeEntry } = await libModule('envelope/wire.js');
 const { JsonCodec } = await libModule('envelope/json.codec.js');
 const { DEFAULT_DECODE_LIMITS } = await libModule('envelope/decode-limits.js');

@@ -2,8 +2,8 @@ import { ConfigurableModuleBuilder } from '@nestjs/common';
 import { CACHE_MODULE_OPTIONS } from './cache.constants.js';
 import { createCacheProviders } from './cache.providers.js';
 import { CacheConfigError } from './errors/cache.errors.js';
-import { CachedInterceptor } from './interceptors/cached.interceptor.js';
-import type { CacheModuleExtras, CacheModuleOptions } from './interfaces/cache-module-options.interface.js';
+import { CachedInterceptor } from './http/cached.interceptor.js';
+import type { CacheModuleExtras, CacheModuleOptions } from './options/cache-module-options.interface.js';
 
 /**
  * `forRoot(options)` and `forRootAsync({ imports, inject, useFactory | useClass | useExisting })`

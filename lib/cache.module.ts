@@ -2,7 +2,7 @@ import { Module, type NestModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurableCacheModule } from './cache.module-definition.js';
 import { CACHE_EXPORTS } from './cache.providers.js';
-import { CacheRuntime } from './interceptors/cache-runtime.js';
+import { CacheRuntime } from './http/cache-runtime.js';
 
 /**
  * Multi-tenant caching for a Nest app:

@@ -13,32 +13,32 @@ export type {
   CacheModuleOptionsFactory,
   InvalidationRetryOptions,
   MissingTenantPolicy,
-} from './interfaces/cache-module-options.interface.js';
+} from './options/cache-module-options.interface.js';
 
 // ---- decorators ----
 export { Cached } from './decorators/cached.decorator.js';
 export { InvalidateTags } from './decorators/invalidate-tags.decorator.js';
 export { NoCache } from './decorators/no-cache.decorator.js';
 export { InjectTenant } from './decorators/inject-tenant.decorator.js';
-export type { CachedOptions, CacheScope, InvalidateTagsOptions, TagsSource, UserIdResolver } from './interfaces/cached-options.interface.js';
+export type { CachedOptions, CacheScope, InvalidateTagsOptions, TagsSource, UserIdResolver } from './options/cached-options.interface.js';
 
 // ---- interceptors (for subclassing or manual registration) ----
-export { CachedInterceptor } from './interceptors/cached.interceptor.js';
-export type { StoredBody } from './interceptors/cached.interceptor.js';
-export { CacheRuntime } from './interceptors/cache-runtime.js';
-export type { CachedRoute, RouteMeta } from './interceptors/route-registry.js';
+export { CachedInterceptor } from './http/cached.interceptor.js';
+export type { StoredBody } from './http/cached.interceptor.js';
+export { CacheRuntime } from './http/cache-runtime.js';
+export type { CachedRoute, RouteMeta } from './http/route-registry.js';
 
 // ---- tenant resolution ----
 export { fromHeader, fromSubdomain, fromUser } from './tenant/tenant-strategies.js';
 export type { SubdomainOptions } from './tenant/tenant-strategies.js';
-export type { CacheRequest, TenantResolution, TenantResolver, TenantResolverFn, TenantStrategy } from './interfaces/tenant-resolver.interface.js';
+export type { CacheRequest, TenantResolution, TenantResolver, TenantResolverFn, TenantStrategy } from './tenant/tenant-resolver.interface.js';
 
 // ---- the cache ----
 export { CacheManager } from './cache/cache-manager.js';
 export type { CacheHealth, CacheStatsReport } from './cache/cache-manager.js';
 export { TenantCache } from './cache/tenant-cache.js';
 export type { EntryWrite, GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
-export type { TenantContext } from './cache/tenant-context.js';
+export type { TenantContext } from './tenant/tenant-context.js';
 export type { TenantCounters } from './cache/tenant-stats.js';
 export type {
   CacheManagerOptions,
@@ -48,23 +48,23 @@ export type {
   StoreConfig,
   TenantStoresOptions,
   WrapOptions,
-} from './interfaces/cache-options.interface.js';
+} from './options/cache-options.interface.js';
 
 // ---- stores ----
 export { MemoryStore } from './stores/memory.store.js';
 export type { RedisStore } from './stores/redis.store.js';
-export type { MemoryStoreOptions } from './interfaces/memory-store-options.interface.js';
-export type { RedisStoreOptions } from './interfaces/redis-store-options.interface.js';
-export type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './interfaces/cache-store.interface.js';
+export type { MemoryStoreOptions } from './stores/memory-store-options.interface.js';
+export type { RedisStoreOptions } from './stores/redis-store-options.interface.js';
+export type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './stores/cache-store.interface.js';
 export type { Envelope, HttpMeta } from './envelope/envelope.js';
-export { requestHash } from './envelope/request-hash.js';
-export type { RequestHashInput } from './envelope/request-hash.js';
-export type { KeyScope, StorageKey } from './envelope/keys.js';
+export { requestHash } from './http/request-key.js';
+export type { RequestHashInput } from './http/request-key.js';
+export type { KeyScope, StorageKey } from './keys/storage-key.js';
 export type { CircuitState } from './stores/circuit-breaker.store.js';
-export { JsonCodec } from './envelope/json.codec.js';
-export { CborCodec } from './envelope/cbor.codec.js';
+export { JsonCodec } from './envelope/codecs/json.codec.js';
+export { CborCodec } from './envelope/codecs/cbor.codec.js';
 export { DEFAULT_DECODE_LIMITS } from './envelope/decode-limits.js';
-export type { Codec } from './envelope/codec.interface.js';
+export type { Codec } from './envelope/codecs/codec.interface.js';
 export type { DecodeLimits } from './envelope/decode-limits.js';
 
 // ---- health and observability ----

@@ -2,4 +2,4 @@
 // themselves (a dedicated store per tenant, a shared client). Importing this entry loads
 // ioredis; the main entry never does.
 export { RedisStore, createRedisStore } from './stores/redis.store.js';
-export type { RedisStoreOptions } from './interfaces/redis-store-options.interface.js';
+export type { RedisStoreOptions } from './stores/redis-store-options.interface.js';

@@ -1,17 +1,17 @@
-import { GLOBAL_SCOPE, KeyScope, type StorageKey } from '../envelope/keys.js';
+import { GLOBAL_SCOPE, KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { CacheClosedError, CacheConfigError, TenantRequiredError } from '../errors/cache.errors.js';
-import type { CacheManagerOptions } from '../interfaces/cache-options.interface.js';
-import type { CacheStore, StoreHealth, StoreObserver, StoreStats } from '../interfaces/cache-store.interface.js';
+import type { CacheManagerOptions } from '../options/cache-options.interface.js';
+import type { CacheStore, StoreHealth, StoreObserver, StoreStats } from '../stores/cache-store.interface.js';
 import { MemoryStore } from '../stores/memory.store.js';
 import { CircuitBreakerStore, type CircuitState } from '../stores/circuit-breaker.store.js';
 import { combineObservers, createStore, isCacheStore } from '../stores/store.factory.js';
 import { CacheTelemetry } from '../observability/cache-telemetry.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
-import type { CacheCore } from './cache-core.js';
-import { resolveManagerOptions, type ResolvedManagerOptions } from './cache-options.js';
+import type { SharedCacheState } from './shared-state.js';
+import { resolveManagerOptions, type ResolvedManagerOptions } from '../options/manager-options.js';
 import { Singleflight } from './singleflight.js';
 import { TenantCache, type TenantStats } from './tenant-cache.js';
-import { TenantContext } from './tenant-context.js';
+import { TenantContext } from '../tenant/tenant-context.js';
 import { TenantStatsRegistry, type TenantCounters } from './tenant-stats.js';
 import { TenantStorePool } from './tenant-store-pool.js';
 
@@ -76,7 +76,7 @@ function withCircuitBreaker(store: CacheStore, resolved: ResolvedManagerOptions,
  */
 export class CacheManager {
   private readonly options: ResolvedManagerOptions;
-  private readonly core: CacheCore;
+  private readonly core: SharedCacheState;
   private readonly facades = new Map<string, TenantCache>();
   private readonly globalCache: TenantCache;
   private closing: Promise<void> | undefined;
@@ -128,7 +128,7 @@ export class CacheManager {
     return { resolved, stats, telemetry, observer: { evicted: (key) => bump(key, 'evictions'), decodeFailed: (key) => bump(key, 'errors') } };
   }
 
-  private makeCore(store: CacheStore, stats: TenantStatsRegistry, telemetry: CacheTelemetry): CacheCore {
+  private makeCore(store: CacheStore, stats: TenantStatsRegistry, telemetry: CacheTelemetry): SharedCacheState {
     const { options } = this;
     const reporter = new ErrorReporter(options.logger, options.errorBurstMs, options.clock);
     let pool: TenantStorePool | undefined;

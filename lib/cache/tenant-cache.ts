@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
-import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../envelope/keys.js';
+import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { CacheClosedError, CacheError, CacheOperationError, EncodeError } from '../errors/cache.errors.js';
-import type { SetOptions, WrapOptions } from '../interfaces/cache-options.interface.js';
-import type { CacheStore } from '../interfaces/cache-store.interface.js';
+import type { SetOptions, WrapOptions } from '../options/cache-options.interface.js';
+import type { CacheStore } from '../stores/cache-store.interface.js';
 import type { Attributes } from '@opentelemetry/api';
 import type { CacheEvent } from '../observability/cache-channels.js';
 import { parseDuration } from '../utils/duration.js';
-import type { CacheCore } from './cache-core.js';
+import type { SharedCacheState } from './shared-state.js';
 import type { TenantCounters } from './tenant-stats.js';
 
 const READ_FAILED: unique symbol = Symbol('read failed');
@@ -75,7 +75,7 @@ export class TenantCache {
   private readonly writeAttributes: Attributes;
 
   constructor(
-    private readonly core: CacheCore,
+    private readonly core: SharedCacheState,
     /** The scope this facade is bound to. */
     readonly scope: KeyScope,
   ) {

@@ -1,4 +1,4 @@
-import type { KeyScope } from '../envelope/keys.js';
+import type { KeyScope } from '../keys/storage-key.js';
 
 /** Counters of one tenant (or of all tenants together). */
 export interface TenantCounters {

@@ -1,5 +1,5 @@
 import { CacheClosedError, CacheConnectionError } from '../errors/cache.errors.js';
-import type { CacheStore } from '../interfaces/cache-store.interface.js';
+import type { CacheStore } from '../stores/cache-store.interface.js';
 import { CircuitBreakerStore } from '../stores/circuit-breaker.store.js';
 import type { Clock } from '../utils/clock.js';
 import type { ErrorReporter } from '../utils/error-reporter.js';

@@ -1,6 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
 import { CACHED_METADATA } from '../cache.constants.js';
-import type { CachedOptions } from '../interfaces/cached-options.interface.js';
+import type { CachedOptions } from '../options/cached-options.interface.js';
 
 /**
  * Caches the responses of a route per tenant (see `CachedOptions`). On a controller class it

@@ -1,6 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
 import { INVALIDATE_TAGS_METADATA } from '../cache.constants.js';
-import type { InvalidateTagsOptions, TagsSource } from '../interfaces/cached-options.interface.js';
+import type { InvalidateTagsOptions, TagsSource } from '../options/cached-options.interface.js';
 
 /** What `@InvalidateTags()` stores as metadata. */
 export interface InvalidateTagsMetadata {

@@ -1,7 +1,7 @@
 import { DecodeError, EncodeError, PayloadTooLargeError } from '../errors/cache.errors.js';
-import type { Codec } from './codec.interface.js';
+import type { Codec } from './codecs/codec.interface.js';
 import type { DecodeLimits } from './decode-limits.js';
-import { JsonCodec } from './json.codec.js';
+import { JsonCodec } from './codecs/json.codec.js';
 import { STAMP_LENGTH, WIRE_VERSION, type Envelope, type HttpMeta } from './envelope.js';
 
 /**

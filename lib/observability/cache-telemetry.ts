@@ -1,5 +1,5 @@
 import { metrics, trace, SpanStatusCode, type Attributes, type Counter, type Histogram, type Tracer } from '@opentelemetry/api';
-import type { KeyScope } from '../envelope/keys.js';
+import type { KeyScope } from '../keys/storage-key.js';
 import { cacheChannels, type CacheEvent, type CacheEventKind } from './cache-channels.js';
 
 /** Label of tenants beyond `maxTenantLabels`, and of the global scope. */

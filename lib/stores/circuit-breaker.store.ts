@@ -1,7 +1,7 @@
 import type { Envelope } from '../envelope/envelope.js';
-import type { KeyScope, StorageKey } from '../envelope/keys.js';
+import type { KeyScope, StorageKey } from '../keys/storage-key.js';
 import { CacheConnectionError, CacheOperationError, CircuitOpenError } from '../errors/cache.errors.js';
-import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreStats } from '../interfaces/cache-store.interface.js';
+import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreStats } from './cache-store.interface.js';
 import type { Clock } from '../utils/clock.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';

@@ -18,10 +18,10 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Envelope } from '../envelope/envelope.js';
-import { storageKey, type KeyScope, type StorageKey } from '../envelope/keys.js';
+import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { CacheClosedError, CacheConfigError, InvalidTtlError } from '../errors/cache.errors.js';
-import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from '../interfaces/cache-store.interface.js';
-import type { MemoryStoreOptions } from '../interfaces/memory-store-options.interface.js';
+import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
+import type { MemoryStoreOptions } from './memory-store-options.interface.js';
 import { systemClock, type Clock } from '../utils/clock.js';
 import { parseDuration } from '../utils/duration.js';
 

@@ -1,12 +1,12 @@
 import { Cluster, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
-import { CborCodec } from '../envelope/cbor.codec.js';
-import type { Codec } from '../envelope/codec.interface.js';
+import { CborCodec } from '../envelope/codecs/cbor.codec.js';
+import type { Codec } from '../envelope/codecs/codec.interface.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../envelope/decode-limits.js';
 import type { Envelope } from '../envelope/envelope.js';
-import { JsonCodec } from '../envelope/json.codec.js';
-import { escapeGlob, keyHash, scopePattern, siblingKey, type KeyScope, type StorageKey } from '../envelope/keys.js';
+import { JsonCodec } from '../envelope/codecs/json.codec.js';
+import { escapeGlob, keyHash, scopePattern, siblingKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { decodeEntry, encodeEntry } from '../envelope/wire.js';
 import {
   CacheClosedError,
@@ -17,14 +17,14 @@ import {
   DecodeError,
   InvalidTtlError,
 } from '../errors/cache.errors.js';
-import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from '../interfaces/cache-store.interface.js';
+import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
 import type {
   RedisClientConnection,
   RedisClusterConnection,
   RedisOptionsConnection,
   RedisStoreOptions,
   RedisUrlConnection,
-} from '../interfaces/redis-store-options.interface.js';
+} from './redis-store-options.interface.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
 import { RedisScripts } from './redis.scripts.js';
 

@@ -1,6 +1,6 @@
 import { CacheConfigError } from '../errors/cache.errors.js';
-import type { StoreConfig } from '../interfaces/cache-options.interface.js';
-import type { CacheStore, StoreObserver } from '../interfaces/cache-store.interface.js';
+import type { StoreConfig } from '../options/cache-options.interface.js';
+import type { CacheStore, StoreObserver } from './cache-store.interface.js';
 import type { Clock } from '../utils/clock.js';
 import type { CacheLogger } from '../utils/error-reporter.js';
 import { MemoryStore } from './memory.store.js';

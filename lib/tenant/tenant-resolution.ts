@@ -1,8 +1,8 @@
 import type { ExecutionContext, Type } from '@nestjs/common';
 import type { ModuleRef } from '@nestjs/core';
-import { MAX_TENANT_ID_LENGTH } from '../envelope/keys.js';
+import { MAX_TENANT_ID_LENGTH } from '../keys/storage-key.js';
 import { CacheConfigError } from '../errors/cache.errors.js';
-import type { CacheRequest, TenantResolver, TenantResolverFn, TenantStrategy } from '../interfaces/tenant-resolver.interface.js';
+import type { CacheRequest, TenantResolver, TenantResolverFn, TenantStrategy } from './tenant-resolver.interface.js';
 
 /** Reports a resolver failure (the manager logs it once per burst and counts it). */
 export type TenantFailureReporter = (kind: string, message: string) => void;

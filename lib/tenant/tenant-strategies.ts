@@ -1,4 +1,4 @@
-import type { CacheRequest, TenantResolverFn } from '../interfaces/tenant-resolver.interface.js';
+import type { CacheRequest, TenantResolverFn } from './tenant-resolver.interface.js';
 
 /**
  * The tenant is the value of a request header, e.g. `fromHeader('x-tenant-id')`. Works on

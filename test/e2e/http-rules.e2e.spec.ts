@@ -25,7 +25,7 @@ import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
 import { NoCache } from '../../lib/decorators/no-cache.decorator.js';
-import type { CacheRequest } from '../../lib/interfaces/tenant-resolver.interface.js';
+import type { CacheRequest } from '../../lib/tenant/tenant-resolver.interface.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';

@@ -8,10 +8,10 @@ import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { InjectTenant } from '../../lib/decorators/inject-tenant.decorator.js';
 import { CacheClosedError, CacheConfigError } from '../../lib/errors/cache.errors.js';
-import { CachedInterceptor } from '../../lib/interceptors/cached.interceptor.js';
-import type { CachedRoute } from '../../lib/interceptors/route-registry.js';
-import type { CacheModuleOptions, CacheModuleOptionsFactory } from '../../lib/interfaces/cache-module-options.interface.js';
-import type { CacheRequest, TenantResolver } from '../../lib/interfaces/tenant-resolver.interface.js';
+import { CachedInterceptor } from '../../lib/http/cached.interceptor.js';
+import type { CachedRoute } from '../../lib/http/route-registry.js';
+import type { CacheModuleOptions, CacheModuleOptionsFactory } from '../../lib/options/cache-module-options.interface.js';
+import type { CacheRequest, TenantResolver } from '../../lib/tenant/tenant-resolver.interface.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
 

@@ -4,7 +4,7 @@ import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
-import type { CacheModuleOptions } from '../../lib/interfaces/cache-module-options.interface.js';
+import type { CacheModuleOptions } from '../../lib/options/cache-module-options.interface.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { createTestApp, PLATFORMS, RecordingLogger, type TestApp } from './helpers/app-factory.js';
 import { FlakyStore } from './helpers/flaky-store.js';

@@ -10,7 +10,7 @@ import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { TenantRequiredError } from '../../lib/errors/cache.errors.js';
-import { CacheRuntime } from '../../lib/interceptors/cache-runtime.js';
+import { CacheRuntime } from '../../lib/http/cache-runtime.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { createTestApp, PLATFORMS, RecordingLogger, type TestApp } from './helpers/app-factory.js';
 

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
-import type { CacheRequest, TenantStrategy } from '../../lib/interfaces/tenant-resolver.interface.js';
+import type { CacheRequest, TenantStrategy } from '../../lib/tenant/tenant-resolver.interface.js';
 import { fromSubdomain, fromUser } from '../../lib/tenant/tenant-strategies.js';
 import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
 

@@ -1,12 +1,12 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, expect, it, vi } from 'vitest';
-import { CborCodec } from '../../lib/envelope/cbor.codec.js';
-import type { Codec } from '../../lib/envelope/codec.interface.js';
+import { CborCodec } from '../../lib/envelope/codecs/cbor.codec.js';
+import type { Codec } from '../../lib/envelope/codecs/codec.interface.js';
 import { DEFAULT_DECODE_LIMITS } from '../../lib/envelope/decode-limits.js';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
-import { JsonCodec } from '../../lib/envelope/json.codec.js';
-import { KeyScope, storageKey, type StorageKey } from '../../lib/envelope/keys.js';
+import { JsonCodec } from '../../lib/envelope/codecs/json.codec.js';
+import { KeyScope, storageKey, type StorageKey } from '../../lib/keys/storage-key.js';
 import { encodeEntry, HEADER_LENGTH } from '../../lib/envelope/wire.js';
 import { DecodeError } from '../../lib/errors/cache.errors.js';
 import { RedisStore } from '../../lib/stores/redis.store.js';

@@ -2,7 +2,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
-import { keyHash, KeyScope, storageKey, type StorageKey } from '../../lib/envelope/keys.js';
+import { keyHash, KeyScope, storageKey, type StorageKey } from '../../lib/keys/storage-key.js';
 import { CacheConnectionError, CacheOperationError } from '../../lib/errors/cache.errors.js';
 import { RedisStore } from '../../lib/stores/redis.store.js';
 import { describeWithRedis, freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';

@@ -1,7 +1,7 @@
 import type { Envelope } from '../../lib/envelope/envelope.js';
-import type { KeyScope, StorageKey } from '../../lib/envelope/keys.js';
+import type { KeyScope, StorageKey } from '../../lib/keys/storage-key.js';
 import { CacheConnectionError } from '../../lib/errors/cache.errors.js';
-import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreStats } from '../../lib/interfaces/cache-store.interface.js';
+import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreStats } from '../../lib/stores/cache-store.interface.js';
 
 type Op = 'get' | 'set' | 'delete' | 'getOrSet' | 'compareAndSet' | 'clearScope' | 'invalidateTags';
 

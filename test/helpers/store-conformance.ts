@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
-import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/envelope/keys.js';
+import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/keys/storage-key.js';
 import { CacheClosedError } from '../../lib/errors/cache.errors.js';
-import type { CacheStore } from '../../lib/interfaces/cache-store.interface.js';
+import type { CacheStore } from '../../lib/stores/cache-store.interface.js';
 import type { ManualClock } from './manual-clock.js';
 
 export interface ConformanceContext {

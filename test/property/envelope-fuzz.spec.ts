@@ -1,11 +1,11 @@
 import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CborCodec } from '../../lib/envelope/cbor.codec.js';
-import type { Codec } from '../../lib/envelope/codec.interface.js';
+import { CborCodec } from '../../lib/envelope/codecs/cbor.codec.js';
+import type { Codec } from '../../lib/envelope/codecs/codec.interface.js';
 import { DEFAULT_DECODE_LIMITS } from '../../lib/envelope/decode-limits.js';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
-import { JsonCodec } from '../../lib/envelope/json.codec.js';
+import { JsonCodec } from '../../lib/envelope/codecs/json.codec.js';
 import { decodeEntry, encodeEntry, HEADER_LENGTH } from '../../lib/envelope/wire.js';
 import { DecodeError } from '../../lib/errors/cache.errors.js';
 

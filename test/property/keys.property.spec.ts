@@ -14,7 +14,7 @@ import {
   storageKey,
   type KeyKind,
   type TenantRef,
-} from '../../lib/envelope/keys.js';
+} from '../../lib/keys/storage-key.js';
 
 // cluster-key-slot ships with ioredis (CommonJS, no types): the slot function ioredis itself uses.
 const clusterKeySlot = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
-import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey } from '../../lib/envelope/keys.js';
+import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey } from '../../lib/keys/storage-key.js';
 import { CacheClosedError, CacheConfigError } from '../../lib/errors/cache.errors.js';
-import type { StoreObserver } from '../../lib/interfaces/cache-store.interface.js';
-import type { MemoryStoreOptions } from '../../lib/interfaces/memory-store-options.interface.js';
+import type { StoreObserver } from '../../lib/stores/cache-store.interface.js';
+import type { MemoryStoreOptions } from '../../lib/stores/memory-store-options.interface.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { systemClock } from '../../lib/utils/clock.js';
 import { ManualClock } from '../helpers/manual-clock.js';

@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
-import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/envelope/keys.js';
+import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/keys/storage-key.js';
 import { RedisStore } from '../../lib/stores/redis.store.js';
 import { describeWithRedis, startRedisCluster, type RedisClusterHandle } from '../helpers/redis-server.js';
 import { describeStoreConformance } from '../helpers/store-conformance.js';

@@ -1,7 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
-import { KeyScope, storageKey } from '../../lib/envelope/keys.js';
+import { KeyScope, storageKey } from '../../lib/keys/storage-key.js';
 import { CACHE_CHANNELS } from '../../lib/observability/cache-channels.js';
 import { RedisStore } from '../../lib/stores/redis.store.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';

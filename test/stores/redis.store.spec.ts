@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
-import { KeyScope, storageKey, type StorageKey } from '../../lib/envelope/keys.js';
+import { KeyScope, storageKey, type StorageKey } from '../../lib/keys/storage-key.js';
 import { DEFAULT_DECODE_LIMITS } from '../../lib/envelope/decode-limits.js';
-import { JsonCodec } from '../../lib/envelope/json.codec.js';
+import { JsonCodec } from '../../lib/envelope/codecs/json.codec.js';
 import { encodeEntry, HEADER_LENGTH } from '../../lib/envelope/wire.js';
 import { CacheClosedError, CacheConfigError } from '../../lib/errors/cache.errors.js';
 import { createRedisStore, RedisStore } from '../../lib/stores/redis.store.js';

@@ -1,6 +1,6 @@
 import type { Envelope } from '../../../lib/envelope/envelope.js';
-import type { KeyScope, StorageKey } from '../../../lib/envelope/keys.js';
-import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreStats } from '../../../lib/interfaces/cache-store.interface.js';
+import type { KeyScope, StorageKey } from '../../../lib/keys/storage-key.js';
+import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreStats } from '../../../lib/stores/cache-store.interface.js';
 import { MemoryStore } from '../../../lib/stores/memory.store.js';
 
 /**

@@ -1,0 +1,225 @@
+import type { Reflector } from '@nestjs/core';
+import { PATH_METADATA, REDIRECT_METADATA, RENDER_METADATA, RESPONSE_PASSTHROUGH_METADATA, ROUTE_ARGS_METADATA, SSE_METADATA } from '@nestjs/common/constants.js';
+import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum.js';
+import { CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA } from '../cache.constants.js';
+import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
+import { duration, rejectUnknownKeys } from '../options/manager-options.js';
+import type { InvalidateTagsMetadata } from '../decorators/invalidate-tags.decorator.js';
+import { CacheConfigError } from '../errors/cache.errors.js';
+import type { CachedOptions, CacheScope, TagsSource, UserIdResolver } from '../options/cached-options.interface.js';
+import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
+import type { CacheLogger } from '../utils/error-reporter.js';
+
+/** `@Cached()` options of one route, merged (class, then handler) and checked at start-up. */
+export interface CachedRoute {
+  /** Controller class name (part of the key). */
+  readonly controller: string;
+  /** Handler method name (part of the key). */
+  readonly handler: string;
+  /** TTL in milliseconds; `undefined` = the manager's default. */
+  readonly ttlMs: number | undefined;
+  /** How long past its TTL a stored response may be served stale; 0 = never. */
+  readonly graceMs: number;
+  readonly tags: TagsSource | undefined;
+  /** Lowercased header names: the module's `vary` plus the route's, sorted, deduplicated. */
+  readonly vary: readonly string[];
+  readonly scope: CacheScope;
+  /** Whether the options name a `scope` (which allows caching requests with `Authorization`). */
+  readonly explicitScope: boolean;
+  readonly key: string | ((request: CacheRequest) => string) | undefined;
+  /** Upper-case methods. */
+  readonly methods: ReadonlySet<string>;
+  readonly condition: ((request: CacheRequest) => boolean) | undefined;
+  readonly userId: UserIdResolver;
+  /** Why this route is never cached (the handler sends the response itself), or `undefined`. */
+  readonly bypass: string | undefined;
+}
+
+/** What the interceptors need to know about one route, computed once (no reflection per request). */
+export interface RouteMeta {
+  /** `Controller.method`. */
+  readonly id: string;
+  readonly controller: string;
+  readonly handler: string;
+  readonly cached: CachedRoute | undefined;
+  readonly invalidate: { readonly tags: TagsSource; readonly scope: 'tenant' | 'global' } | undefined;
+}
+
+const CACHED_KEYS = ['ttl', 'tags', 'vary', 'scope', 'key', 'methods', 'condition', 'userId', 'grace'];
+const SCOPES: readonly CacheScope[] = ['tenant', 'user', 'global'];
+const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const RESPONSE_PARAM = `${RouteParamtypes.RESPONSE}:`;
+const NEXT_PARAM = `${RouteParamtypes.NEXT}:`;
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+type AnyFunction = Function;
+
+/**
+ * Route metadata by controller class and handler, filled at start-up by `scan()` (which also
+ * validates every `@Cached()` and warns about handlers that cannot be cached), and lazily for
+ * a route it did not see. A lookup on the request path is two `Map.get`s.
+ */
+export class RouteRegistry {
+  private readonly byClass = new Map<AnyFunction, Map<AnyFunction, RouteMeta | null>>();
+
+  constructor(
+    private readonly options: ResolvedCacheModuleOptions,
+    private readonly reflector: Reflector,
+    private readonly logger: CacheLogger | undefined,
+  ) {}
+
+  /** The metadata of a route, or `null` when it has no cache decorator. */
+  lookup(controller: AnyFunction, handler: AnyFunction): RouteMeta | null {
+    const routes = this.byClass.get(controller);
+    const meta = routes?.get(handler);
+    if (meta !== undefined) return meta;
+    let built: RouteMeta | null;
+    try {
+      built = this.build(controller, handler, handler.name);
+    } catch (err) {
+      // Only reachable for a route the start-up scan did not see; never fail the request.
+      this.logger?.error(`Ignoring the cache decorators of ${controller.name}.${handler.name}: ${(err as Error).message}`);
+      built = null;
+    }
+    this.remember(controller, handler, built);
+    return built;
+  }
+
+  /** Whether any route seen so far has `@Cached()`. */
+  hasCachedRoutes(): boolean {
+    for (const routes of this.byClass.values()) for (const meta of routes.values()) if (meta?.cached !== undefined) return true;
+    return false;
+  }
+
+  /** Builds (and validates) the metadata of every route of `controllers`. Throws `CacheConfigError`. */
+  scan(controllers: Iterable<AnyFunction>): void {
+    for (const controller of controllers) {
+      const proto = (controller as { prototype?: object }).prototype;
+      if (proto === undefined) continue;
+      for (const name of methodNames(proto)) {
+        const handler = (proto as Record<string, unknown>)[name];
+        if (typeof handler !== 'function' || Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
+        const meta = this.build(controller, handler, name);
+        if (meta?.cached?.bypass !== undefined) {
+          this.logger?.warn(`@Cached() has no effect on ${meta.id}: ${meta.cached.bypass}, so its responses are never cached (X-Cache: BYPASS).`);
+        }
+        this.remember(controller, handler, meta);
+      }
+    }
+  }
+
+  private remember(controller: AnyFunction, handler: AnyFunction, meta: RouteMeta | null): void {
+    let routes = this.byClass.get(controller);
+    if (routes === undefined) this.byClass.set(controller, (routes = new Map()));
+    routes.set(handler, meta);
+  }
+
+  private build(controller: AnyFunction, handler: AnyFunction, name: string): RouteMeta | null {
+    const classOptions = this.reflector.get<CachedOptions | undefined>(CACHED_METADATA, controller as never);
+    const handlerOptions = this.reflector.get<CachedOptions | undefined>(CACHED_METADATA, handler as never);
+    const noCache = this.reflector.get<boolean | undefined>(NO_CACHE_METADATA, handler as never) === true;
+    const invalidate = this.reflector.get<InvalidateTagsMetadata | undefined>(INVALIDATE_TAGS_METADATA, handler as never);
+    const cachedOn = !noCache && (classOptions !== undefined || handlerOptions !== undefined);
+    if (!cachedOn && invalidate === undefined) return null;
+    const id = `${controller.name}.${name}`;
+    return {
+      id,
+      controller: controller.name,
+      handler: name,
+      cached: cachedOn ? this.cachedRoute(id, { ...classOptions, ...handlerOptions }, controller, handler, name) : undefined,
+      invalidate: invalidate === undefined ? undefined : checkInvalidate(id, invalidate),
+    };
+  }
+
+  private cachedRoute(id: string, options: CachedOptions, controller: AnyFunction, handler: AnyFunction, name: string): CachedRoute {
+    const at = `@Cached() on ${id}: `;
+    rejectUnknownKeys(options, CACHED_KEYS, at);
+    const ttlMs = options.ttl === undefined ? undefined : duration(options.ttl, 0, `${at}ttl`);
+    const graceMs = options.grace === undefined ? 0 : duration(options.grace, 0, `${at}grace`);
+    if (options.tags !== undefined) checkTags(options.tags, `${at}tags`);
+    const routeVary = options.vary === undefined ? [] : headerNames(options.vary, `${at}vary`);
+    if (options.scope !== undefined && !SCOPES.includes(options.scope)) {
+      throw new CacheConfigError(`${at}scope`, `expected 'tenant', 'user' or 'global', got ${JSON.stringify(options.scope)}`, "use 'tenant' (the default), 'user' or 'global'");
+    }
+    if (options.key !== undefined && typeof options.key !== 'function' && (typeof options.key !== 'string' || options.key === '')) {
+      throw new CacheConfigError(`${at}key`, 'expected a non-empty string or a function of the request', 'pass a string, or (req) => string');
+    }
+    let methods: Set<string> = new Set(['GET', 'HEAD']);
+    if (options.methods !== undefined) {
+      if (!Array.isArray(options.methods) || options.methods.length === 0 || options.methods.some((m) => typeof m !== 'string' || !/^[A-Za-z]+$/.test(m))) {
+        throw new CacheConfigError(`${at}methods`, 'expected a non-empty array of HTTP method names', "pass e.g. ['GET', 'HEAD']");
+      }
+      methods = new Set(options.methods.map((m) => m.toUpperCase()));
+    }
+    for (const fn of ['condition', 'userId'] as const) {
+      if (options[fn] !== undefined && typeof options[fn] !== 'function') {
+        throw new CacheConfigError(`${at}${fn}`, `expected a function, got ${typeof options[fn]}`, 'pass (req) => …, or omit it');
+      }
+    }
+    return {
+      controller: controller.name,
+      handler: name,
+      ttlMs,
+      graceMs,
+      tags: options.tags,
+      vary: [...new Set([...this.options.vary, ...routeVary])].sort(),
+      scope: options.scope ?? 'tenant',
+      explicitScope: options.scope !== undefined,
+      key: options.key,
+      methods,
+      condition: options.condition,
+      userId: options.userId ?? this.options.userId,
+      bypass: bypassReason(controller, handler, name),
+    };
+  }
+}
+
+/** Why Nest would not hand the handler's result to the interceptor as the body, if so. */
+function bypassReason(controller: AnyFunction, handler: AnyFunction, name: string): string | undefined {
+  const params = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, name) ?? {}) as Record<string, unknown>;
+  const keys = Object.keys(params);
+  if (keys.some((k) => k.startsWith(RESPONSE_PARAM) || k.startsWith(NEXT_PARAM)) && Reflect.getMetadata(RESPONSE_PASSTHROUGH_METADATA, controller, name) !== true) {
+    return 'the handler uses @Res() or @Next() and sends the response itself (use @Res({ passthrough: true }) to let Nest send it)';
+  }
+  if (Reflect.getMetadata(SSE_METADATA, handler) !== undefined) return 'it is an @Sse() stream';
+  if (Reflect.getMetadata(RENDER_METADATA, handler) !== undefined) return 'it renders a template (@Render())';
+  if (Reflect.getMetadata(REDIRECT_METADATA, handler) !== undefined) return 'it redirects (@Redirect())';
+  return undefined;
+}
+
+function checkTags(tags: unknown, option: string): void {
+  if (typeof tags === 'function') return;
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t === '')) {
+    throw new CacheConfigError(option, 'expected an array of non-empty strings or a function of the request', "pass ['products'] or (req) => [`product:${req.params.id}`]");
+  }
+}
+
+function checkInvalidate(id: string, metadata: InvalidateTagsMetadata): RouteMeta['invalidate'] {
+  const at = `@InvalidateTags() on ${id}`;
+  checkTags(metadata.tags, at);
+  rejectUnknownKeys(metadata.options, ['scope'], `${at}: `);
+  const scope = metadata.options.scope ?? 'tenant';
+  if (scope !== 'tenant' && scope !== 'global') throw new CacheConfigError(`${at}: scope`, `expected 'tenant' or 'global', got ${JSON.stringify(scope)}`, "use 'tenant' (the default) or 'global'");
+  return { tags: metadata.tags, scope };
+}
+
+/** Validates and lowercases a list of header names. */
+export function headerNames(names: unknown, option: string): string[] {
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || !TOKEN_RE.test(n))) {
+    throw new CacheConfigError(option, 'expected an array of header names', "pass e.g. ['accept', 'accept-language']");
+  }
+  return names.map((n: string) => n.toLowerCase());
+}
+
+/** Own and inherited method names of a prototype chain (up to Object.prototype). */
+function methodNames(proto: object): string[] {
+  const names = new Set<string>();
+  for (let p: object | null = proto; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+    for (const name of Object.getOwnPropertyNames(p)) {
+      if (name === 'constructor') continue;
+      const descriptor = Object.getOwnPropertyDescriptor(p, name);
+      if (descriptor !== undefined && typeof descriptor.value === 'function') names.add(name);
+    }
+  }
+  return [...names];
+}

@@ -1,0 +1,113 @@
+import type { Type } from '@nestjs/common';
+import type { CachedInterceptor } from '../http/cached.interceptor.js';
+import type { Duration } from '../utils/duration.js';
+import type { CacheManagerOptions } from './cache-options.interface.js';
+import type { UserIdResolver } from './cached-options.interface.js';
+import type { TenantStrategy } from '../tenant/tenant-resolver.interface.js';
+
+/** What to do with a request to a `@Cached()` / `@InvalidateTags()` route whose tenant cannot be resolved. */
+export type MissingTenantPolicy = 'bypass' | 'reject';
+
+/** Background retries of a failed `@InvalidateTags()`. */
+export interface InvalidationRetryOptions {
+  /** Retries after the first failure; the delay doubles each time (capped at 30 s). Default 5. */
+  retries?: number;
+  /** Delay before the first retry. Milliseconds or a duration string. Default `'200ms'`. */
+  backoff?: Duration;
+}
+
+/**
+ * Options of `CacheModule.forRoot()` (and the result of a `forRootAsync()` factory): every
+ * `CacheManagerOptions` option (`store`, `namespace`, `defaultTtl`, `tenantStores`, …) plus the
+ * HTTP ones below. Everything is validated when the app boots; a bad option fails the boot
+ * with a `CacheConfigError` naming it and the fix.
+ */
+export interface CacheModuleOptions extends CacheManagerOptions {
+  /**
+   * How the tenant of a request is found. Required. `fromHeader('x-tenant-id')`,
+   * `fromSubdomain()`, `fromUser('tenantId')`, a function `(req, context) => id | undefined`,
+   * or a `TenantResolver` class (instantiated once, with its dependencies).
+   */
+  tenant: TenantStrategy;
+  /**
+   * A request to a cached route without a valid tenant: `'bypass'` runs the handler without
+   * the cache (`X-Cache: BYPASS`); `'reject'` answers 400. Such a request never falls into a
+   * shared namespace. Routes without `@Cached()`/`@InvalidateTags()` are never rejected.
+   * Default `'bypass'`.
+   */
+  onMissingTenant?: MissingTenantPolicy;
+  /**
+   * Part of every response key: change it (e.g. on deploy, when response shapes change) to
+   * stop serving every entry written before. 1-64 characters. Default `'1'`.
+   */
+  keyVersion?: string;
+  /**
+   * Request header names every `@Cached()` route varies on (case-insensitive); a route adds
+   * its own with `@Cached({ vary })`. Default `['accept', 'accept-language']`.
+   */
+  vary?: readonly string[];
+  /**
+   * Response headers set by a handler that are stored and replayed on a hit (case-insensitive;
+   * a trailing `*` matches a prefix, as in `'x-*'`). `set-cookie` is never stored, even if
+   * listed (and a response setting a cookie is not cached at all). The content type is always
+   * kept. Default `['content-type', 'content-language', 'content-disposition',
+   * 'content-location', 'cache-control', 'expires', 'last-modified', 'link', 'location', 'x-*']`.
+   */
+  cacheableHeaders?: readonly string[];
+  /** User id of a request, for `scope: 'user'` routes. Default `req.user?.id ?? req.user?.sub` (as a string). */
+  userId?: UserIdResolver;
+  /** Background retries of a failed tag invalidation. Default `{ retries: 5, backoff: '200ms' }`. */
+  invalidationRetry?: InvalidationRetryOptions;
+  /**
+   * Run each HTTP handler with its tenant in an AsyncLocalStorage context, so services can call
+   * `CacheManager.current()` / `currentTenantId()`.
+   *
+   * - `'auto'` (default): on when the app can reach those methods, that is when any provider,
+   *   controller, guard, interceptor, pipe, filter or middleware of the app injects
+   *   `CacheManager` or `CacheRuntime` (by constructor, `@Inject()`, `@Dependencies()`,
+   *   `forwardRef()`, property, or a factory's `inject`, which includes `useExisting` aliases);
+   *   off otherwise. Decided at start-up (`onModuleInit`), before the app listens. An app that
+   *   only decorates routes with `@Cached()` then pays nothing for a context it cannot read.
+   * - `true`: always on. Use it if code gets the manager another way (`moduleRef.get()`,
+   *   `moduleRef.create()`, `app.get()`, a module loaded lazily after start-up); with `'auto'` it
+   *   would find no context: `current()` throws `TenantRequiredError` and `currentTenantId()`
+   *   returns `undefined`, and both say why (the error; a warning logged once per burst).
+   * - `false`: always off, for services that get the tenant explicitly (`forTenant(id)`,
+   *   `@InjectTenant()`).
+   *
+   * Why it matters: on Node 20 and 22, AsyncLocalStorage in use makes every promise and callback
+   * of the process pay an async hook (Node 24's AsyncContextFrame does not); the benchmark
+   * measures it. `@Cached()`, `@InvalidateTags()` and `runWithTenant()` work the same in every
+   * mode.
+   */
+  tenantContext?: boolean | 'auto';
+  /**
+   * Serve `@Cached()` hits before Nest's request pipeline, from the platform's route handler
+   * (after every middleware and platform hook of the route), on routes where nothing but this cache would run before the lookup:
+   * no guard applies (global, `APP_GUARD`, controller or handler) and the cache's interceptor is
+   * the first of the route's interceptors. Such a hit is byte-for-byte the one the interceptor
+   * would send, without the cost of Nest's interceptor pipeline. Routes with guards are always served through the interceptor,
+   * after the guards. Default true; `false` serves every hit from the interceptor.
+   */
+  fastPath?: boolean;
+}
+
+/**
+ * Options of the `forRoot`/`forRootAsync` call itself (not of the factory result).
+ */
+export interface CacheModuleExtras {
+  /** Register the module globally, so every module can inject `CacheManager`. Default false. */
+  isGlobal?: boolean;
+  /**
+   * The interceptor registered globally (`APP_INTERCEPTOR`): `CachedInterceptor` by default, a
+   * subclass of it to override its hooks, or `false` to register none and apply
+   * `@UseInterceptors(CachedInterceptor)` yourself. It serves `@Cached()` and runs
+   * `@InvalidateTags()`, and sets the tenant context of every HTTP request.
+   */
+  interceptor?: Type<CachedInterceptor> | false;
+}
+
+/** A class that makes the module options (`forRootAsync({ useClass })`). */
+export interface CacheModuleOptionsFactory {
+  createCacheOptions(): CacheModuleOptions | Promise<CacheModuleOptions>;
+}

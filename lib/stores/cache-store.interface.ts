@@ -1,0 +1,91 @@
+import type { Envelope } from '../envelope/envelope.js';
+import type { KeyScope, StorageKey } from '../keys/storage-key.js';
+import type { DecodeError } from '../errors/cache.errors.js';
+
+/** Result of an atomic `getOrSet`: the entry now stored, and whether this call wrote it. */
+export interface StoreGetOrSetResult {
+  readonly envelope: Envelope;
+  readonly set: boolean;
+}
+
+export interface StoreHealth {
+  readonly ok: boolean;
+  /** Round-trip of the health probe in milliseconds, where measured. */
+  readonly latencyMs?: number;
+  /** Why it is not ok (no values, no keys). */
+  readonly detail?: string;
+}
+
+export interface StoreStats {
+  /** Entries held, where the store can count them cheaply (memory); undefined otherwise. */
+  readonly entries: number | undefined;
+  /** Bytes held (estimated for memory), where known. */
+  readonly bytes: number | undefined;
+  /** Entries dropped for room (LRU or quota), not for expiry. */
+  readonly evictions: number;
+  /** Stored entries that failed to decode and were deleted. */
+  readonly decodeErrors: number;
+  /** Operations that failed (connection, timeout, script). */
+  readonly errors: number;
+}
+
+/** Observers a store calls so the cache can count per tenant. They must not throw. */
+export interface StoreObserver {
+  /** An entry was dropped for room (not expiry). */
+  evicted?(key: StorageKey): void;
+  /** An entry failed to decode; it has been deleted and was served as a miss. */
+  decodeFailed?(key: StorageKey, error: DecodeError): void;
+}
+
+/**
+ * What every store implements. Keys are `StorageKey`s built by `storageKey()` only.
+ *
+ * Semantics shared by all stores (the conformance suite checks them):
+ * - `ttlMs` is how long the store keeps the entry, in milliseconds; 0 = until evicted/deleted.
+ * - An entry is *present* for `getOrSet`/`compareAndSet` while it exists and its logical
+ *   `expiresAt` has not passed (0 = never). `get` returns any entry still kept, even one past
+ *   `expiresAt` (the caller decides whether stale is acceptable).
+ * - Entries whose bytes fail to decode are deleted, counted and read as `undefined`.
+ * - After `close()` every data operation rejects with `CacheClosedError` (`health()` resolves
+ *   `ok: false`, `stats()` stays readable); `close()` is idempotent.
+ */
+export interface CacheStore {
+  /** `'memory'`, `'redis'`, … for logs and health. */
+  readonly kind: string;
+  get(key: StorageKey): Promise<Envelope | undefined>;
+  /**
+   * Optional: the same read without a promise, for stores that answer without I/O (memory).
+   * The HTTP hit path uses it to serve a hit synchronously. Throws `CacheClosedError` after close.
+   */
+  getSync?(key: StorageKey): Envelope | undefined;
+  set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void>;
+  /** Resolves whether an entry was deleted. */
+  delete(key: StorageKey): Promise<boolean>;
+  /** Atomically: if present, return it (`set: false`); otherwise store `envelope` (`set: true`). */
+  getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult>;
+  /**
+   * Atomically replace the entry if its stamp is `expectedStamp` (or, with `null`, if no entry
+   * is present). Resolves whether it wrote.
+   */
+  compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean>;
+  /**
+   * Optional: a short lock shared by every process using the store (stampede protection
+   * across processes in `wrap`). Takes `key` (a `kind: 'lock'` key) for `token` if nobody holds
+   * it, for `ttlMs` at most; resolves whether `token` now holds it.
+   */
+  acquireLock?(key: StorageKey, token: string, ttlMs: number): Promise<boolean>;
+  /** Optional: releases `key` if `token` still holds it (never another holder's lock). */
+  releaseLock?(key: StorageKey, token: string): Promise<void>;
+  /** Delete every entry (and tag index) of one scope; resolves how many keys were deleted. */
+  clearScope(scope: KeyScope): Promise<number>;
+  /**
+   * Delete every entry of `scope` written with any of `tags` (tags are per scope); resolves how
+   * many entries were deleted. `tagKeys` are the tag index keys (`kind: 'tag'`) of that scope.
+   */
+  invalidateTags(tagKeys: readonly StorageKey[]): Promise<number>;
+  /** Entries held for one scope, where countable (memory); `undefined` where it would cost a scan. */
+  scopeSize(scope: KeyScope): number | undefined;
+  health(): Promise<StoreHealth>;
+  stats(): StoreStats;
+  close(): Promise<void>;
+}

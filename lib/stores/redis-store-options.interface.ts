@@ -1,0 +1,70 @@
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import type { Codec } from '../envelope/codecs/codec.interface.js';
+import type { DecodeLimits } from '../envelope/decode-limits.js';
+import type { CacheLogger, ErrorReporter } from '../utils/error-reporter.js';
+import type { StoreObserver } from './cache-store.interface.js';
+
+/** Connect to one Redis server by URL (`redis://[user:pass@]host:port[/db]`, `rediss://` for TLS). */
+export interface RedisUrlConnection {
+  readonly url: string;
+}
+
+/**
+ * Connect with ioredis options. Our cache defaults (see `RedisStoreOptions`) are applied first,
+ * so anything set here wins over them.
+ */
+export interface RedisOptionsConnection {
+  readonly options: RedisOptions;
+}
+
+/** Connect to a Redis Cluster. `options.redisOptions` apply to each node connection. */
+export interface RedisClusterConnection {
+  readonly cluster: { readonly nodes: readonly ClusterNode[]; readonly options?: ClusterOptions };
+}
+
+/**
+ * Use an existing ioredis client. The store does not own it: `close()` leaves it connected
+ * (quit it yourself), and none of our connection defaults (timeouts, offline queue, retries)
+ * are applied to it — configure them on the client. The store adds an `error` listener while
+ * it is open and removes it on `close()`.
+ */
+export interface RedisClientConnection {
+  readonly client: Redis | Cluster;
+}
+
+export type RedisConnection = RedisUrlConnection | RedisOptionsConnection | RedisClusterConnection | RedisClientConnection;
+
+interface RedisStoreCommonOptions {
+  /**
+   * How entries are encoded. `'json'` stays readable in redis-cli; `'cbor'` carries `Date`,
+   * `Map`, `Set`, `BigInt` and binary values. Reads accept both built-in codecs whatever this
+   * says, so switching codecs does not lose entries. A custom `Codec` needs an `id` other than
+   * `'j'` and `'c'`. Default `'json'`.
+   */
+  readonly codec?: 'json' | 'cbor' | Codec;
+  /**
+   * Bounds on decoding stored bytes (depth, array length, map pairs) and on the encoded entry
+   * size, in bytes, on write and read. Default `DEFAULT_DECODE_LIMITS` (16 levels, 10,000
+   * elements, 10,000 pairs, 1 MiB).
+   */
+  readonly limits?: Partial<DecodeLimits>;
+  /**
+   * Longest wait for one command's reply, in milliseconds; then it rejects with
+   * `CacheOperationError` and the caller serves a miss. Only applied to clients the store
+   * creates. Default 500.
+   */
+  readonly commandTimeout?: number;
+  /** Longest wait for a TCP connection (and for the first one before commands), in milliseconds. Only applied to clients the store creates. Default 2,000. */
+  readonly connectTimeout?: number;
+  /** Longest wait for a graceful `QUIT` in `close()` before the connection is dropped, in milliseconds. Default 1,000. */
+  readonly closeTimeout?: number;
+  /** Where failures are logged, once per burst (key hashes only, never keys or values). Default `console`. */
+  readonly logger?: CacheLogger;
+  /** Share an `ErrorReporter` with the cache (one burst window for all failures). Overrides `logger`. Default: one per store. */
+  readonly reporter?: ErrorReporter;
+  /** Told about entries that failed to decode (they are deleted and read as misses). Default none. */
+  readonly observer?: StoreObserver;
+}
+
+/** Options of `RedisStore`: one way to connect, plus the common options. */
+export type RedisStoreOptions = RedisConnection & RedisStoreCommonOptions;

@@ -1,0 +1,446 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CacheManager } from '../../lib/cache/cache-manager.js';
+import {
+  CacheClosedError,
+  CacheConfigError,
+  CacheConnectionError,
+  EncodeError,
+  InvalidKeyError,
+  InvalidTtlError,
+  TenantRequiredError,
+} from '../../lib/errors/cache.errors.js';
+import { NO_SYNC_READ } from '../../lib/cache/tenant-cache.js';
+import { MemoryStore } from '../../lib/stores/memory.store.js';
+import { ChaosStore } from '../helpers/chaos.store.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+
+const managers: CacheManager[] = [];
+function setup(opts: { maxEntries?: number; chaos?: boolean; maxTrackedTenants?: number } = {}) {
+  const clock = new ManualClock();
+  const logger = { warn: vi.fn(), error: vi.fn() };
+  const memory = new MemoryStore({ clock, maxEntries: opts.maxEntries ?? 1000, sweepInterval: 0 });
+  const chaos = new ChaosStore(memory);
+  // Without chaos, the manager builds the store from its config, as users do (it then observes evictions).
+  const store = opts.chaos ? chaos : ({ type: 'memory', maxEntries: opts.maxEntries ?? 1000, sweepInterval: 0 } as const);
+  // The circuit breaker has its own tests (circuit-breaker.spec.ts); here every call must reach the store.
+  const manager = new CacheManager({ store, clock, logger, defaultTtl: '1m', maxTrackedTenants: opts.maxTrackedTenants, circuitBreaker: false });
+  managers.push(manager);
+  return { clock, logger, memory, chaos, manager };
+}
+
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((m) => m.close()));
+});
+
+describe('TenantCache: values', () => {
+  it('distinguishes a miss from stored falsy values', async () => {
+    const cache = setup().manager.forTenant('acme');
+    expect(await cache.get('missing')).toBeUndefined();
+    expect(await cache.has('missing')).toBe(false);
+    for (const [key, value] of [['null', null], ['zero', 0], ['empty', ''], ['false', false], ['obj', { a: [1, { b: null }] }]] as const) {
+      await cache.set(key, value);
+      expect(await cache.has(key)).toBe(true);
+      expect(await cache.get(key)).toEqual(value);
+    }
+  });
+
+  it('refuses to store undefined, naming the fix', async () => {
+    const cache = setup().manager.forTenant('acme');
+    await expect(cache.set('k', undefined)).rejects.toThrow(EncodeError);
+    await expect(cache.set('k', undefined)).rejects.toThrow(/store null instead/);
+  });
+
+  it('expires entries by TTL on the injected clock (ms and duration strings, default TTL, 0 = never)', async () => {
+    const { manager, clock } = setup();
+    const cache = manager.forTenant('acme');
+    await cache.set('short', 1, { ttl: '30s' });
+    await cache.set('ms', 2, { ttl: 500 });
+    await cache.set('default', 3);
+    await cache.set('forever', 4, { ttl: 0 });
+    clock.advance(499);
+    expect(await cache.get('ms')).toBe(2);
+    clock.advance(1);
+    expect(await cache.get('ms')).toBeUndefined();
+    clock.advance(29_499);
+    expect(await cache.get('short')).toBe(1);
+    clock.advance(1);
+    expect(await cache.get('short')).toBeUndefined();
+    expect(await cache.get('default')).toBe(3);
+    clock.advance(30_000);
+    expect(await cache.get('default')).toBeUndefined();
+    clock.advance(365 * 86_400_000);
+    expect(await cache.get('forever')).toBe(4);
+  });
+
+  it('rejects bad TTLs with InvalidTtlError and writes nothing', async () => {
+    const cache = setup().manager.forTenant('acme');
+    await cache.set('k', 'old');
+    for (const ttl of [-1, Number.NaN, '5 minutes', '']) {
+      await expect(cache.set('k', 'new', { ttl })).rejects.toThrow(InvalidTtlError);
+    }
+    expect(await cache.get('k')).toBe('old');
+  });
+
+  it('deletes', async () => {
+    const cache = setup().manager.forTenant('acme');
+    await cache.set('k', 1);
+    expect(await cache.delete('k')).toBe(true);
+    expect(await cache.delete('k')).toBe(false);
+    expect(await cache.get('k')).toBeUndefined();
+  });
+});
+
+describe('TenantCache.getEntrySync (the synchronous hit path)', () => {
+  it('answers from a memory store without a promise, counting hits and misses, honouring TTL', async () => {
+    const { manager, clock } = setup();
+    const cache = manager.forTenant('acme');
+    expect(cache.getEntrySync('k')).toBeUndefined();
+    await cache.set('k', null, { ttl: 1000 });
+    const entry = cache.getEntrySync('k');
+    expect(entry).not.toBe(NO_SYNC_READ);
+    expect((entry as { value: unknown }).value).toBeNull();
+    clock.advance(1000);
+    expect(cache.getEntrySync('k')).toBeUndefined();
+    expect(await cache.stats()).toMatchObject({ hits: 1, misses: 2 });
+  });
+
+  it('says NO_SYNC_READ for a store without getSync and for tenants with a dedicated store', () => {
+    const { manager } = setup({ chaos: true }); // ChaosStore has no getSync, like Redis
+    expect(manager.forTenant('acme').getEntrySync('k')).toBe(NO_SYNC_READ);
+    const pooled = new CacheManager({ logger: false, tenantStores: { factory: () => undefined } });
+    managers.push(pooled);
+    expect(pooled.forTenant('acme').getEntrySync('k')).toBe(NO_SYNC_READ);
+    expect(pooled.global().getEntrySync('k')).toBeUndefined(); // the global scope never uses a dedicated store
+  });
+
+  it('fails open and rejects after close', async () => {
+    const { manager } = setup();
+    const cache = manager.forTenant('acme');
+    const spy = vi.spyOn(MemoryStore.prototype, 'getSync').mockImplementationOnce(() => {
+      throw new CacheConnectionError('get', 'x');
+    });
+    expect(cache.getEntrySync('k')).toBeUndefined();
+    expect((await cache.stats()).errors).toBe(1);
+    spy.mockRestore();
+    await manager.close();
+    expect(() => cache.getEntrySync('k')).toThrow(CacheClosedError);
+  });
+});
+
+describe('TenantCache: atomic operations', () => {
+  it('getOrSet returns the stored value and whether it set; one writer among 100', async () => {
+    const cache = setup().manager.forTenant('acme');
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => cache.getOrSet('k', `v${i}`)));
+    const writers = results.filter((r) => r.set);
+    expect(writers).toHaveLength(1);
+    for (const r of results) expect(r.value).toBe(writers[0]!.value);
+    expect(await cache.get('k')).toBe(writers[0]!.value);
+  });
+
+  it('compareAndSet: undefined means absent; deep equality; one winner among 100', async () => {
+    const cache = setup().manager.forTenant('acme');
+    expect(await cache.compareAndSet('k', undefined, { n: 0 })).toBe(true);
+    expect(await cache.compareAndSet('k', undefined, { n: 9 })).toBe(false);
+    expect(await cache.compareAndSet('k', { n: 5 }, { n: 9 })).toBe(false);
+    const wins = await Promise.all(Array.from({ length: 100 }, (_, i) => cache.compareAndSet('k', { n: 0 }, { n: i + 1 })));
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    const winner = wins.indexOf(true) + 1;
+    expect(await cache.get('k')).toEqual({ n: winner });
+  });
+
+  it('compareAndSet treats an expired entry as absent', async () => {
+    const { manager, clock } = setup();
+    const cache = manager.forTenant('acme');
+    await cache.set('k', 1, { ttl: 1000 });
+    clock.advance(1000);
+    expect(await cache.compareAndSet('k', 1, 2)).toBe(false);
+    expect(await cache.compareAndSet('k', undefined, 3)).toBe(true);
+    expect(await cache.get('k')).toBe(3);
+  });
+});
+
+describe('TenantCache.wrap', () => {
+  it('runs the factory once for 100 concurrent callers, then serves hits', async () => {
+    const cache = setup().manager.forTenant('acme');
+    let runs = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const factory = async () => {
+      runs++;
+      await gate;
+      return { report: 42 };
+    };
+    const all = Promise.all(Array.from({ length: 100 }, () => cache.wrap('report', factory)));
+    await new Promise((r) => setImmediate(r));
+    release();
+    const values = await all;
+    expect(runs).toBe(1);
+    for (const v of values) expect(v).toEqual({ report: 42 });
+    expect(await cache.wrap('report', factory)).toEqual({ report: 42 });
+    expect(runs).toBe(1);
+    const stats = await cache.stats();
+    expect(stats.puts).toBe(1);
+  });
+
+  it('runs the factory once even when it resolves synchronously', async () => {
+    const cache = setup().manager.forTenant('acme');
+    let runs = 0;
+    await Promise.all(Array.from({ length: 100 }, () => cache.wrap('k', () => ++runs)));
+    expect(runs).toBe(1);
+  });
+
+  it('a throwing factory stores nothing and every waiter gets the error', async () => {
+    const cache = setup().manager.forTenant('acme');
+    let runs = 0;
+    const boom = new Error('boom');
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () =>
+        cache.wrap('k', async () => {
+          runs++;
+          await Promise.resolve();
+          throw boom;
+        }),
+      ),
+    );
+    expect(runs).toBe(1);
+    for (const r of results) expect(r).toEqual({ status: 'rejected', reason: boom });
+    expect(await cache.has('k')).toBe(false);
+    expect(await cache.wrap('k', () => 'ok')).toBe('ok');
+  });
+
+  it('returns but does not cache undefined', async () => {
+    const cache = setup().manager.forTenant('acme');
+    let runs = 0;
+    expect(await cache.wrap('k', () => (runs++, undefined))).toBeUndefined();
+    expect(await cache.wrap('k', () => (runs++, undefined))).toBeUndefined();
+    expect(runs).toBe(2);
+  });
+
+  it('fails open: store down -> the factory value is served, errors counted, logged once per burst', async () => {
+    const { manager, chaos, logger } = setup({ chaos: true });
+    chaos.failAll();
+    const cache = manager.forTenant('acme');
+    for (let i = 0; i < 50; i++) expect(await cache.wrap(`k${i}`, () => i)).toBe(i);
+    expect(await cache.get('k1')).toBeUndefined();
+    const stats = await manager.stats();
+    expect(stats.errors).toBe(101); // 50 reads + 50 writes in wrap, 1 read in get
+    expect(logger.warn).toHaveBeenCalledTimes(2); // one burst of get failures, one of set failures
+    for (const [message] of logger.warn.mock.calls) {
+      expect(message).toMatch(/key #[A-Za-z0-9_-]{12}/);
+      expect(message).not.toContain('acme');
+      expect(message).not.toMatch(/k\d/);
+    }
+    chaos.heal();
+    expect(await cache.wrap('k1', () => 'fresh')).toBe('fresh');
+    expect(await cache.get('k1')).toBe('fresh');
+  });
+
+  it('writes report failure: set/delete/getOrSet reject with a typed error while the store is down', async () => {
+    const { manager, chaos } = setup({ chaos: true });
+    chaos.failAll();
+    const cache = manager.forTenant('acme');
+    await expect(cache.set('k', 1)).rejects.toBeInstanceOf(CacheConnectionError);
+    await expect(cache.delete('k')).rejects.toBeInstanceOf(CacheConnectionError);
+    await expect(cache.getOrSet('k', 1)).rejects.toBeInstanceOf(CacheConnectionError);
+    await expect(cache.clear()).rejects.toBeInstanceOf(CacheConnectionError);
+  });
+
+  it('stale-if-error: within grace a failing factory serves the stale value', async () => {
+    const { manager, clock } = setup();
+    const cache = manager.forTenant('acme');
+    expect(await cache.wrap('k', () => 'v1', { ttl: '10s', grace: '1m' })).toBe('v1');
+    clock.advance(11_000);
+    expect(await cache.wrap('k', () => Promise.reject(new Error('db down')), { ttl: '10s', grace: '1m' })).toBe('v1');
+    expect((await cache.stats()).staleServed).toBe(1);
+    clock.advance(60_000);
+    await expect(cache.wrap('k', () => Promise.reject(new Error('db down')), { ttl: '10s', grace: '1m' })).rejects.toThrow('db down');
+  });
+
+  it('stale-while-revalidate: serves stale at once and refreshes in the background, once', async () => {
+    const { manager, clock } = setup();
+    const cache = manager.forTenant('acme');
+    await cache.wrap('k', () => 'v1', { ttl: '10s', grace: '1m' });
+    clock.advance(10_001);
+    let runs = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const refresh = async () => {
+      runs++;
+      await gate;
+      return 'v2';
+    };
+    const served = await Promise.all(Array.from({ length: 10 }, () => cache.wrap('k', refresh, { ttl: '10s', grace: '1m', staleWhileRevalidate: true })));
+    expect(served).toEqual(Array(10).fill('v1'));
+    release();
+    await vi.waitFor(async () => expect(await cache.get('k')).toBe('v2'));
+    expect(runs).toBe(1);
+  });
+});
+
+describe('isolation', () => {
+  it('tenants never see each other, and global is apart from every tenant', async () => {
+    const { manager } = setup();
+    const a = manager.forTenant('a');
+    const b = manager.forTenant('b');
+    await a.set('k', 'from-a');
+    expect(await b.get('k')).toBeUndefined();
+    await manager.global().set('k', 'global');
+    expect(await manager.forTenant('g').get('k')).toBeUndefined();
+    expect(await a.get('k')).toBe('from-a');
+    expect(await manager.global().get('k')).toBe('global');
+  });
+
+  it('clear() and invalidateTags() act on one tenant only', async () => {
+    const { manager } = setup();
+    const a = manager.forTenant('a');
+    const ab = manager.forTenant('a:b');
+    await a.set('p1', 1, { tags: ['product:1'] });
+    await a.set('p2', 2, { tags: ['product:2'] });
+    await ab.set('p1', 10, { tags: ['product:1'] });
+    expect(await a.invalidateTags(['product:1'])).toBe(1);
+    expect(await a.get('p1')).toBeUndefined();
+    expect(await a.get('p2')).toBe(2);
+    expect(await ab.get('p1')).toBe(10);
+    await a.clear();
+    expect(await a.get('p2')).toBeUndefined();
+    expect(await ab.get('p1')).toBe(10);
+  });
+
+  it('rejects empty and oversized tenant ids with a clear error', () => {
+    const { manager } = setup();
+    expect(() => manager.forTenant('')).toThrow(InvalidKeyError);
+    expect(() => manager.forTenant('x'.repeat(257))).toThrow(/over 256/);
+    expect(() => manager.forTenant('x'.repeat(256))).not.toThrow();
+  });
+
+  it('two managers in one process share nothing', async () => {
+    const one = setup().manager;
+    const two = setup().manager;
+    await one.forTenant('a').set('k', 1);
+    expect(await two.forTenant('a').get('k')).toBeUndefined();
+  });
+});
+
+describe('CacheManager', () => {
+  it('current() follows runWithTenant and throws outside it', async () => {
+    const { manager } = setup();
+    expect(() => manager.current()).toThrow(TenantRequiredError);
+    await manager.runWithTenant('acme', async () => {
+      await Promise.resolve();
+      await manager.current().set('k', 'v');
+    });
+    expect(await manager.forTenant('acme').get('k')).toBe('v');
+  });
+
+  it('counts per tenant: hits, misses, puts, evictions, size; bounded cardinality', async () => {
+    const { manager } = setup({ maxEntries: 5, maxTrackedTenants: 2 });
+    const a = manager.forTenant('a');
+    await a.get('x');
+    await a.set('x', 1);
+    await a.get('x');
+    const b = manager.forTenant('b');
+    for (let i = 0; i < 5; i++) await b.set(`k${i}`, i); // evicts a's entry
+    await manager.forTenant('c').set('k', 1); // beyond maxTrackedTenants: counted under other
+    const stats = await manager.stats();
+    const byTenant = Object.fromEntries(stats.tenants.map((t) => [t.tenant, t]));
+    expect(byTenant.a).toMatchObject({ hits: 1, misses: 1, puts: 1, evictions: 1, sizeEntries: 0 });
+    expect(byTenant.b).toMatchObject({ puts: 5, sizeEntries: 4 });
+    expect(byTenant.c).toBeUndefined();
+    expect(stats.otherTenants.puts).toBe(1);
+    expect(stats).toMatchObject({ hits: 1, misses: 1, puts: 7, evictions: 2, sizeEntries: 5 });
+  });
+
+  it("calls a user's store observer alongside its own, and the manager's clock drives the store", async () => {
+    const clock = new ManualClock();
+    const evicted = vi.fn();
+    const manager = new CacheManager({ store: { type: 'memory', maxEntries: 1, sweepInterval: 0, observer: { evicted }, clock: new ManualClock(1) }, clock, logger: false });
+    managers.push(manager);
+    const cache = manager.forTenant('a');
+    await cache.set('one', 1, { ttl: 1000 });
+    await cache.set('two', 2, { ttl: 1000 });
+    expect(evicted).toHaveBeenCalledTimes(1);
+    expect((await manager.stats()).evictions).toBe(1);
+    clock.advance(999);
+    expect(await cache.get('two')).toBe(2);
+    clock.advance(1);
+    expect(await cache.get('two')).toBeUndefined();
+  });
+
+  it('counts bypasses per tenant, and those without a tenant in the totals only', async () => {
+    const { manager } = setup();
+    manager.recordBypass('fresh-tenant', 'method');
+    manager.recordBypass(undefined, 'no tenant');
+    manager.recordBypass('', 'invalid tenant');
+    const stats = await manager.stats();
+    expect(stats.bypasses).toBe(3);
+    expect(stats.tenants.find((t) => t.tenant === 'fresh-tenant')?.bypasses).toBe(1);
+    expect(stats.otherTenants.bypasses).toBe(0);
+  });
+
+  it('health reflects the store', async () => {
+    const { manager, chaos } = setup({ chaos: true });
+    expect((await manager.health()).ok).toBe(true);
+    chaos.failAll();
+    expect(await manager.health()).toMatchObject({ ok: false, store: { ok: false } });
+  });
+
+  it('after close every call rejects with CacheClosedError; close is idempotent', async () => {
+    const { manager } = setup();
+    const cache = manager.forTenant('a');
+    await manager.close();
+    await manager.close();
+    for (const call of [
+      () => cache.get('k'),
+      () => cache.set('k', 1),
+      () => cache.has('k'),
+      () => cache.delete('k'),
+      () => cache.getOrSet('k', 1),
+      () => cache.compareAndSet('k', undefined, 1),
+      () => cache.wrap('k', () => 1),
+      () => cache.invalidateTags(['t']),
+      () => cache.clear(),
+      () => cache.stats(),
+      () => manager.stats(),
+      () => manager.forTenant('b').get('k'),
+    ]) {
+      await expect((async () => call())()).rejects.toBeInstanceOf(CacheClosedError);
+    }
+    expect((await manager.health()).ok).toBe(false);
+  });
+});
+
+describe('options are checked at creation', () => {
+  it.each([
+    [{ namespace: 'a b' }, 'namespace'],
+    [{ namespace: '' }, 'namespace'],
+    [{ defaultTtl: -1 }, 'defaultTtl'],
+    [{ defaultTtl: '5 minutes' }, 'defaultTtl'],
+    [{ maxTrackedTenants: 0 }, 'maxTrackedTenants'],
+    [{ defaultTTL: '5m' }, 'defaultTTL'],
+    [{ store: { type: 'memory', maxEntries: 0 } }, 'maxEntries'],
+    [{ store: { type: 'memcached' } }, 'store'],
+    [{ tenantStores: { factory: 'nope' } }, 'tenantStores.factory'],
+    [{ tenantStores: { factory: () => undefined, maxOpen: -2 } }, 'tenantStores.maxOpen'],
+    [{ logger: 'console' }, 'logger'],
+  ])('%j fails naming %s', async (options, option) => {
+    const err = await CacheManager.create(options as never).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CacheConfigError);
+    expect((err as Error).message).toContain(`"${option}`);
+    expect((err as Error).message).toMatch(/Fix:/);
+  });
+
+  it('suggests the right spelling of a mistyped option', () => {
+    expect(() => new CacheManager({ defaultTTL: '5m' } as never)).toThrow(/did you mean "defaultTtl"/);
+  });
+
+  it('never mutates the options object', async () => {
+    const options = Object.freeze({ store: Object.freeze({ type: 'memory' as const, maxEntries: 10 }), defaultTtl: '1m' });
+    const manager = await CacheManager.create(options);
+    managers.push(manager);
+    await manager.forTenant('a').set('k', 1);
+    expect(options).toEqual({ store: { type: 'memory', maxEntries: 10 }, defaultTtl: '1m' });
+  });
+});

@@ -1,0 +1,216 @@
+import { describe, expect, it } from 'vitest';
+import { DigestMemo } from '../../lib/http/digest-memo.js';
+import { canonicalJson, digests, ifNoneMatchMatches, requestHash, strongEtag, type RequestHashInput } from '../../lib/http/request-key.js';
+
+const base: RequestHashInput = {
+  keyVersion: '1',
+  controller: 'ProductsController',
+  handler: 'findOne',
+  method: 'GET',
+  routePath: '/products/:id',
+  url: '/products/1',
+  vary: ['accept', 'accept-language'],
+  headers: {},
+  custom: undefined,
+  scope: 'tenant',
+  tenant: 'acme',
+  user: undefined,
+};
+const hash = (patch: Partial<RequestHashInput>): string => requestHash({ ...base, ...patch });
+
+describe('requestHash', () => {
+  // Pinned digests (computed before the digest memo existed): a change here changes every
+  // stored key, which needs a keyVersion bump, not a quiet edit.
+  const pinned: [Partial<RequestHashInput>, string][] = [
+    [{}, '6pWdlPo69oIzsfo03H8dDYKzqmOycyiWXAtjIWRtuos'],
+    [{ headers: { accept: 'text/csv' } }, '-zW43hoTyMHodW2RyQzqMD_j2VxhztkUOu0FOZO9aEA'],
+    [{ url: '/products/\uD800' }, 'k7N4C-J9RU5hPukK-6kK2DUYfo1GDI_EcGgGRjrMLBA'],
+  ];
+
+  it('gives the pinned digests, first hashed, then remembered, then after the memo has turned over', () => {
+    for (const [patch, digest] of pinned) expect(hash(patch)).toBe(digest);
+    for (const [patch, digest] of pinned) expect(hash(patch)).toBe(digest);
+    const others = new Set<string>();
+    for (let i = 0; i < 10_000; i++) others.add(hash({ url: `/products/${i}` }));
+    expect(others.size).toBe(10_000);
+    for (const [patch, digest] of pinned) expect(hash(patch)).toBe(digest);
+    // And the same 10,000 again, now partly remembered, partly hashed anew: the same digests.
+    for (let i = 0; i < 10_000; i++) expect(others.has(hash({ url: `/products/${i}` }))).toBe(true);
+  });
+
+  it('is a 43-character base64url SHA-256', () => {
+    expect(hash({})).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(hash({})).toBe(hash({}));
+  });
+
+  it('changes with every input', () => {
+    const variants: Partial<RequestHashInput>[] = [
+      { keyVersion: '2' },
+      { controller: 'OtherController' },
+      { handler: 'findAll' },
+      { method: 'POST' },
+      { routePath: '/products/:slug' },
+      { url: '/products/2' },
+      { headers: { accept: 'text/csv' } },
+      { vary: ['accept', 'accept-language', 'x-a'], headers: { 'x-a': '' } },
+      { custom: 'k' },
+      { scope: 'user', user: 'u1' },
+      { tenant: 'globex' },
+      { tenant: undefined },
+      { body: '{}' },
+    ];
+    const seen = new Set([hash({})]);
+    for (const v of variants) seen.add(hash(v));
+    expect(seen.size).toBe(variants.length + 1);
+  });
+
+  it('ignores query order but keeps repeated parameters in order', () => {
+    expect(hash({ url: '/p?a=1&b=2' })).toBe(hash({ url: '/p?b=2&a=1' }));
+    expect(hash({ url: '/p?x=1&x=2' })).not.toBe(hash({ url: '/p?x=2&x=1' }));
+    expect(hash({ url: '/p?a=1&b=2' })).toBe(hash({ url: '/p?b=2&&a=1&' }));
+  });
+
+  it('compares query components decoded, and tells missing, empty and flag apart', () => {
+    expect(hash({ url: '/p?q=a%20b' })).toBe(hash({ url: '/p?q=a+b' }));
+    const forms = ['/p', '/p?q', '/p?q=', '/p?q=%', '/p?q=%25'];
+    expect(new Set(forms.map((url) => hash({ url }))).size).toBe(forms.length);
+  });
+
+  it('never lets path variants share a key', () => {
+    const paths = ['/a/b', '/a/b/', '/a/b.css', '/a/b;x', '/a%2Fb', '/a%2fb', '/A/b', '/a/B', '/a//b', '/a/./b', '/a/%62'];
+    expect(new Set(paths.map((url) => hash({ url }))).size).toBe(paths.length);
+  });
+
+  it('keeps a value out of the path and the query from colliding with another split', () => {
+    expect(hash({ url: '/a?b=c' })).not.toBe(hash({ url: '/a%3Fb=c' }));
+    expect(hash({ url: '/p?a=1%26b%3D2' })).not.toBe(hash({ url: '/p?a=1&b=2' }));
+    expect(hash({ url: '/p?a%3D1=2' })).not.toBe(hash({ url: '/p?a=1%3D2' }));
+  });
+
+  it('is length-safe across fields (no concatenation ambiguity)', () => {
+    expect(hash({ controller: 'ab', handler: 'c' })).not.toBe(hash({ controller: 'a', handler: 'bc' }));
+    expect(hash({ tenant: 'a', user: 'bc', scope: 'user' })).not.toBe(hash({ tenant: 'ab', user: 'c', scope: 'user' }));
+    expect(hash({ custom: '1:a' })).not.toBe(hash({ custom: '1', tenant: 'a' }));
+  });
+
+  it('distinguishes an absent vary header, an empty one, and a repeated one', () => {
+    const vary = ['x-a'];
+    const values = [hash({ vary, headers: {} }), hash({ vary, headers: { 'x-a': '' } }), hash({ vary, headers: { 'x-a': ['1', '2'] } }), hash({ vary, headers: { 'x-a': '1, 2' } })];
+    expect(new Set(values).size).toBe(values.length);
+  });
+
+  it('keeps lone surrogates distinct (UTF-16 hashing)', () => {
+    expect(hash({ custom: '\uD800' })).not.toBe(hash({ custom: '\uDC00' }));
+    expect(hash({ custom: '\uD800' })).not.toBe(hash({ custom: '\uFFFD' }));
+  });
+});
+
+describe('canonicalJson', () => {
+  it('sorts object keys at every depth and keeps arrays in order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, 1], c: null } })).toBe('{"a":{"c":null,"d":[2,1]},"b":1}');
+    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
+  });
+
+  it('keeps a __proto__ key as data', () => {
+    expect(canonicalJson(JSON.parse('{"__proto__":{"x":1},"a":2}'))).toBe('{"__proto__":{"x":1},"a":2}');
+  });
+
+  it('returns undefined for a cycle', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(canonicalJson(cyclic)).toBeUndefined();
+  });
+});
+
+describe('ETag helpers', () => {
+  it('makes a strong, quoted validator of the body', () => {
+    expect(strongEtag('hello')).toMatch(/^"[A-Za-z0-9_-]{43}"$/);
+    expect(strongEtag('hello')).not.toBe(strongEtag('hello!'));
+  });
+
+  it('matches If-None-Match lists, weak forms and *', () => {
+    const etag = strongEtag('x');
+    expect(ifNoneMatchMatches(etag, etag)).toBe(true);
+    expect(ifNoneMatchMatches(`"a", W/${etag}`, etag)).toBe(true);
+    expect(ifNoneMatchMatches('*', etag)).toBe(true);
+    expect(ifNoneMatchMatches('"a", "b"', etag)).toBe(false);
+    expect(ifNoneMatchMatches(undefined, etag)).toBe(false);
+  });
+});
+
+describe('the memo of requestHash', () => {
+  it('keeps no encoding with a request body or a vary header off its safe list, and keeps the others', () => {
+    digests.clear();
+    const unsafe: Partial<RequestHashInput>[] = [
+      { method: 'POST', body: '{"card":"4111"}' },
+      { vary: ['authorization'], headers: { authorization: 'Bearer t' } },
+      { vary: ['accept', 'cookie'], headers: { cookie: 'sid=1' } },
+      { vary: ['proxy-authorization'], headers: { 'proxy-authorization': 'Basic x' } },
+      { vary: ['x-api-key'], headers: { 'x-api-key': 'k' } },
+    ];
+    for (const patch of unsafe) hash(patch);
+    expect(digests.size).toBe(0);
+    hash({}); // vary accept, accept-language: on the safe list
+    hash({ vary: ['accept-encoding', 'origin'], headers: { origin: 'https://a.example' } });
+    expect(digests.size).toBe(2);
+  });
+
+  it('still tells apart inputs that differ only in tenant, user or scope, remembered and after turning over', () => {
+    digests.clear();
+    const inputs: Partial<RequestHashInput>[] = [
+      { tenant: 'acme' },
+      { tenant: 'acme2' },
+      { tenant: 'acm' },
+      { tenant: undefined, scope: 'global' },
+      { scope: 'user', user: 'u1' },
+      { scope: 'user', user: 'u2' },
+      { scope: 'user', user: 'u1', tenant: 'globex' },
+    ];
+    const first = inputs.map(hash);
+    expect(new Set(first).size).toBe(inputs.length);
+    expect(inputs.map(hash)).toEqual(first); // now from the memo
+    for (let i = 0; i < 5_000; i++) hash({ url: `/turnover/${i}` });
+    expect(inputs.map(hash)).toEqual(first); // hashed again after the memo turned over
+  });
+});
+
+describe('DigestMemo', () => {
+  const counting = () => {
+    const calls: string[] = [];
+    return { calls, fn: (s: string) => (calls.push(s), `d(${s})`) };
+  };
+
+  it('computes an input once while it is remembered, and returns exactly its digest', () => {
+    const { calls, fn } = counting();
+    const memo = new DigestMemo(fn, 4, 100);
+    expect(memo.get('a')).toBe('d(a)');
+    expect(memo.get('a')).toBe('d(a)');
+    expect(memo.get('b')).toBe('d(b)');
+    expect(memo.get('a')).toBe('d(a)');
+    expect(calls).toEqual(['a', 'b']);
+  });
+
+  it('holds at most two generations of maxEntries, keeping the recently used', () => {
+    const { calls, fn } = counting();
+    const memo = new DigestMemo(fn, 4, 100);
+    for (let i = 0; i < 1_000; i++) {
+      memo.get(`k${i}`);
+      memo.get('hot'); // used all along: never dropped
+      expect(memo.size).toBeLessThanOrEqual(8);
+    }
+    expect(calls.filter((c) => c === 'hot')).toHaveLength(1);
+    // An input from long ago was dropped: computed again, same digest.
+    expect(memo.get('k0')).toBe('d(k0)');
+    expect(calls.filter((c) => c === 'k0')).toHaveLength(2);
+  });
+
+  it('never keeps an input longer than maxInputLength', () => {
+    const { calls, fn } = counting();
+    const memo = new DigestMemo(fn, 4, 10);
+    const long = 'x'.repeat(11);
+    expect(memo.get(long)).toBe(`d(${long})`);
+    expect(memo.get(long)).toBe(`d(${long})`);
+    expect(calls).toEqual([long, long]);
+    expect(memo.size).toBe(0);
+  });
+});
