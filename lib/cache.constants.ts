@@ -1,6 +1,6 @@
 /**
- * Tokens and metadata keys of the Nest integration. `lib/index.ts` exports the public ones;
- * the ones marked internal stay inside the package.
+ * The public tokens and metadata keys of the Nest integration (internal ones are in
+ * `cache.internal-constants.ts`).
  */
 
 /**
@@ -23,9 +23,3 @@ export const NO_CACHE_METADATA = 'nestjs-tenant-cache:no-cache';
 
 /** Response header telling whether the response came from the cache: `HIT`, `MISS` or `BYPASS`. */
 export const X_CACHE_HEADER = 'x-cache';
-
-/** @internal `ResolvedCacheModuleOptions`: the module options, validated at start-up. */
-export const RESOLVED_CACHE_OPTIONS = Symbol('nestjs-tenant-cache:RESOLVED_CACHE_OPTIONS');
-
-/** @internal The tenant strategy normalised to a `TenantResolverFn` (a class resolver instantiated once). */
-export const TENANT_RESOLVER_FN = Symbol('nestjs-tenant-cache:TENANT_RESOLVER_FN');

@@ -2,7 +2,7 @@ import { Module, type NestModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurableCacheModule } from './cache.module-definition.js';
 import { CACHE_EXPORTS } from './cache.providers.js';
-import { CacheRuntime } from './http/cache-runtime.js';
+import { CacheLifecycle } from './cache.lifecycle.js';
 
 /**
  * Multi-tenant caching for a Nest app:
@@ -22,12 +22,12 @@ import { CacheRuntime } from './http/cache-runtime.js';
   exports: CACHE_EXPORTS,
 })
 export class CacheModule extends ConfigurableCacheModule implements NestModule {
-  constructor(private readonly runtime: CacheRuntime) {
+  constructor(private readonly lifecycle: CacheLifecycle) {
     super();
   }
 
   /** Runs in `app.init()` before Nest registers its routes: where the fast path hooks in. */
   configure(): void {
-    this.runtime.prepareFastPath();
+    this.lifecycle.prepareFastPath();
   }
 }

@@ -1,12 +1,16 @@
 import { Scope, type Provider, type Type } from '@nestjs/common';
 import { APP_INTERCEPTOR, ModuleRef, REQUEST } from '@nestjs/core';
-import { CACHE_MODULE_OPTIONS, RESOLVED_CACHE_OPTIONS, TENANT_ID, TENANT_RESOLVER_FN } from './cache.constants.js';
+import { CACHE_MODULE_OPTIONS, TENANT_ID } from './cache.constants.js';
+import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from './cache.internal-constants.js';
+import { CacheLifecycle } from './cache.lifecycle.js';
 import { CacheManager } from './cache/cache-manager.js';
 import { duration, rejectUnknownKeys, resolveManagerOptions } from './options/manager-options.js';
 import { CacheConfigError } from './errors/cache.errors.js';
 import { CacheHealthIndicator } from './health/cache.health-indicator.js';
 import { CachedInterceptor } from './http/cached.interceptor.js';
-import { CacheRuntime } from './http/cache-runtime.js';
+import { HitFastPath } from './http/fast-path/hit-fast-path.js';
+import { HttpCache } from './http/http-cache.js';
+import { RouteRegistry } from './http/route-registry.js';
 import { headerNames } from './http/route-registry.js';
 import type { CacheManagerOptions } from './options/cache-options.interface.js';
 import type { CacheModuleOptions, MissingTenantPolicy } from './options/cache-module-options.interface.js';
@@ -17,7 +21,7 @@ import type { Clock } from './utils/clock.js';
 import type { CacheLogger } from './utils/error-reporter.js';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'userId', 'invalidationRetry', 'tenantContext', 'fastPath'] as const;
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'userId', 'tenantContext', 'fastPath'] as const;
 
 export const DEFAULT_VARY: readonly string[] = ['accept', 'accept-language'];
 export const DEFAULT_CACHEABLE_HEADERS: readonly string[] = [
@@ -48,7 +52,6 @@ export interface ResolvedCacheModuleOptions {
   /** Whether a (lowercased) response header name may be stored; never true for `set-cookie`. */
   readonly cacheableHeaders: (name: string) => boolean;
   readonly userId: UserIdResolver;
-  readonly invalidationRetry: { readonly retries: number; readonly backoffMs: number };
   readonly tenantContext: boolean | 'auto';
   readonly fastPath: boolean;
 }
@@ -83,14 +86,6 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
   if (options.userId !== undefined && typeof options.userId !== 'function') {
     throw new CacheConfigError('userId', `expected a function, got ${typeof options.userId}`, 'pass (req) => req.user?.id, or omit it for the default');
   }
-  const retry = options.invalidationRetry ?? {};
-  if (retry === null || typeof retry !== 'object') throw new CacheConfigError('invalidationRetry', 'expected an object', "pass { retries: 5, backoff: '200ms' }");
-  rejectUnknownKeys(retry, ['retries', 'backoff'], 'invalidationRetry.');
-  const retries = retry.retries ?? 5;
-  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > 20) {
-    throw new CacheConfigError('invalidationRetry.retries', `expected a whole number from 0 to 20, got ${JSON.stringify(retries)}`, 'omit it for the default (5)');
-  }
-  const backoffMs = duration(retry.backoff, '200ms', 'invalidationRetry.backoff');
   const tenantContext = options.tenantContext ?? 'auto';
   if (typeof tenantContext !== 'boolean' && tenantContext !== 'auto') {
     throw new CacheConfigError('tenantContext', `expected 'auto', true or false, got ${JSON.stringify(tenantContext)}`, "omit it ('auto': on when something injects CacheManager), or pass true or false");
@@ -110,7 +105,6 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     vary,
     cacheableHeaders,
     userId: options.userId ?? defaultUserId,
-    invalidationRetry: { retries, backoffMs },
     tenantContext,
     fastPath,
   };
@@ -142,12 +136,15 @@ export function createCacheProviders(interceptor: Type<unknown> | false | undefi
       useFactory: (options: ResolvedCacheModuleOptions, moduleRef: ModuleRef): Promise<TenantResolverFn> => normalizeTenantStrategy(options.tenant, moduleRef),
       inject: [RESOLVED_CACHE_OPTIONS, ModuleRef],
     },
-    CacheRuntime,
+    RouteRegistry,
+    HttpCache,
+    HitFastPath,
+    CacheLifecycle,
     {
       provide: TENANT_ID,
       scope: Scope.REQUEST,
-      useFactory: (request: CacheRequest, runtime: CacheRuntime) => runtime.resolveTenant(request, undefined),
-      inject: [REQUEST, CacheRuntime],
+      useFactory: (request: CacheRequest, http: HttpCache) => http.resolveTenant(request, undefined),
+      inject: [REQUEST, HttpCache],
     },
     CachedInterceptor,
     CacheHealthIndicator,
@@ -161,4 +158,5 @@ export function createCacheProviders(interceptor: Type<unknown> | false | undefi
   return providers;
 }
 
-export const CACHE_EXPORTS = [CacheManager, TENANT_ID, CacheRuntime, CachedInterceptor, CacheHealthIndicator, CACHE_MODULE_OPTIONS];
+// HttpCache, RouteRegistry and HitFastPath are exported for `@UseInterceptors(CachedInterceptor)` in other modules (interceptor: false).
+export const CACHE_EXPORTS = [CacheManager, TENANT_ID, CachedInterceptor, HttpCache, RouteRegistry, HitFastPath, CacheHealthIndicator, CACHE_MODULE_OPTIONS];

@@ -11,7 +11,6 @@ export type {
   CacheModuleExtras,
   CacheModuleOptions,
   CacheModuleOptionsFactory,
-  InvalidationRetryOptions,
   MissingTenantPolicy,
 } from './options/cache-module-options.interface.js';
 
@@ -24,8 +23,7 @@ export type { CachedOptions, CacheScope, InvalidateTagsOptions, TagsSource, User
 
 // ---- interceptors (for subclassing or manual registration) ----
 export { CachedInterceptor } from './http/cached.interceptor.js';
-export type { StoredBody } from './http/cached.interceptor.js';
-export { CacheRuntime } from './http/cache-runtime.js';
+export type { StoredBody, SerializedBody } from './http/response-policy.js';
 export type { CachedRoute, RouteMeta } from './http/route-registry.js';
 
 // ---- tenant resolution ----
@@ -37,11 +35,13 @@ export type { CacheRequest, TenantResolution, TenantResolver, TenantResolverFn, 
 export { CacheManager } from './cache/cache-manager.js';
 export type { CacheHealth, CacheStatsReport } from './cache/cache-manager.js';
 export { TenantCache } from './cache/tenant-cache.js';
-export type { EntryWrite, GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
+export type { GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
+export type { FactoryContext } from './cache/compute.js';
 export type { TenantContext } from './tenant/tenant-context.js';
 export type { TenantCounters } from './cache/tenant-stats.js';
 export type {
   CacheManagerOptions,
+  InvalidationRetryOptions,
   MemoryStoreConfig,
   RedisStoreConfig,
   SetOptions,
@@ -85,6 +85,7 @@ export {
   CasConflictError,
   DecodeError,
   EncodeError,
+  FactoryTimeoutError,
   InvalidKeyError,
   InvalidTtlError,
   CircuitOpenError,

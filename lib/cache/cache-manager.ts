@@ -9,7 +9,10 @@ import { CacheTelemetry } from '../observability/cache-telemetry.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
 import type { SharedCacheState } from './shared-state.js';
 import { resolveManagerOptions, type ResolvedManagerOptions } from '../options/manager-options.js';
-import { Singleflight } from './singleflight.js';
+import { ComputeEngine } from './compute.js';
+import { InvalidationRetries } from './invalidation.js';
+import { MetricsRecorder } from './metrics-recorder.js';
+import { ScopeAccess } from './scope-access.js';
 import { TenantCache, type TenantStats } from './tenant-cache.js';
 import { TenantContext } from '../tenant/tenant-context.js';
 import { TenantStatsRegistry, type TenantCounters } from './tenant-stats.js';
@@ -79,6 +82,9 @@ export class CacheManager {
   private readonly core: SharedCacheState;
   private readonly facades = new Map<string, TenantCache>();
   private readonly globalCache: TenantCache;
+  private readonly globalAccess: ScopeAccess;
+  /** Store access by tenant id, shared by the tenant's facade and the HTTP face. */
+  private readonly accesses = new Map<string, ScopeAccess>();
   private closing: Promise<void> | undefined;
   /** The tenant of the running request (AsyncLocalStorage), set by the Nest integration or `runWithTenant`. */
   readonly context = new TenantContext();
@@ -103,7 +109,8 @@ export class CacheManager {
     // the handler at once) instead of each waiting for its own timeout.
     store = withCircuitBreaker(store, resolved, prepared.telemetry, new ErrorReporter(resolved.logger, 0, resolved.clock), 'the');
     this.core = this.makeCore(store, stats, prepared.telemetry);
-    this.globalCache = new TenantCache(this.core, KeyScope.of(resolved.namespace, GLOBAL_SCOPE));
+    this.globalAccess = this.accessFor(KeyScope.of(resolved.namespace, GLOBAL_SCOPE));
+    this.globalCache = new TenantCache(this.globalAccess);
   }
 
   /** Creates a manager with any store config, including Redis (loaded on demand). */
@@ -153,13 +160,21 @@ export class CacheManager {
       pool,
       clock: options.clock,
       defaultTtlMs: options.defaultTtlMs,
-      flights: new Singleflight(),
-      stats,
+      engine: new ComputeEngine(),
+      metrics: new MetricsRecorder(stats, telemetry),
       reporter,
-      telemetry,
+      invalidations: new InvalidationRetries(options.invalidationRetry, reporter),
       isClosed: () => this.closing !== undefined,
     };
   }
+
+  /** @internal See `internalsOf`. */
+  private readonly internals: ManagerInternals = ((manager: CacheManager): ManagerInternals => ({
+    get state(): SharedCacheState {
+      return manager.core;
+    },
+    access: (tenantId) => manager.tenantAccess(tenantId),
+  }))(this);
 
   /** The key namespace of this manager. */
   get namespace(): string {
@@ -183,10 +198,25 @@ export class CacheManager {
   forTenant(tenantId: string): TenantCache {
     let facade = this.facades.get(tenantId);
     if (facade !== undefined) return facade;
-    facade = new TenantCache(this.core, KeyScope.of(this.options.namespace, tenantId));
+    facade = new TenantCache(this.tenantAccess(tenantId));
     if (this.facades.size >= MAX_CACHED_FACADES) this.facades.delete(this.facades.keys().next().value as string);
     this.facades.set(tenantId, facade);
     return facade;
+  }
+
+  /** The store access of a tenant (validated id), or of the global scope for `undefined`. */
+  private tenantAccess(tenantId: string | undefined): ScopeAccess {
+    if (tenantId === undefined) return this.globalAccess;
+    let access = this.accesses.get(tenantId);
+    if (access !== undefined) return access;
+    access = this.accessFor(KeyScope.of(this.options.namespace, tenantId));
+    if (this.accesses.size >= MAX_CACHED_FACADES) this.accesses.delete(this.accesses.keys().next().value as string);
+    this.accesses.set(tenantId, access);
+    return access;
+  }
+
+  private accessFor(scope: KeyScope): ScopeAccess {
+    return new ScopeAccess(this.core, scope, this.core.metrics.forScope(scope));
   }
 
   /** The cache shared by all tenants (its keys can never equal any tenant's). */
@@ -218,42 +248,6 @@ export class CacheManager {
     return this.context.run(tenantId, fn);
   }
 
-  /** Logs `message` once per burst of `kind` and counts it (for integrations: the interceptor). */
-  reportError(kind: string, message: string, tenantId?: string): void {
-    this.count(tenantId, 'errors', kind);
-    this.core.reporter.report(kind, message);
-  }
-
-  /**
-   * Counts a request that skipped the cache (for integrations: the interceptor), per tenant
-   * when there is one, in stats, metrics and on the `bypass` diagnostics channel.
-   */
-  recordBypass(tenantId: string | undefined, reason: string): void {
-    this.count(tenantId, 'bypasses', reason);
-  }
-
-  /** Counts a request that waited for the same response being computed by another (for the interceptor). */
-  recordStampedeWait(tenantId: string | undefined): void {
-    this.count(tenantId, 'stampedeWaits', 'joined a computation in flight');
-  }
-
-  private count(tenantId: string | undefined, field: 'errors' | 'bypasses' | 'stampedeWaits', reason: string): void {
-    let scope: KeyScope | undefined;
-    if (tenantId !== undefined) {
-      try {
-        scope = this.forTenant(tenantId).scope;
-      } catch {
-        scope = undefined; // an invalid id counts in the totals only
-      }
-    }
-    // A request without a (valid) tenant belongs to no tenant: totals only, not `otherTenants`.
-    if (scope !== undefined) this.core.stats.countersFor(scope)[field]++;
-    this.core.stats.total[field]++;
-    const attributes = scope === undefined ? {} : this.core.telemetry.attributesFor(scope);
-    const kind = field === 'errors' ? 'error' : field === 'bypasses' ? 'bypass' : 'stampedeWait';
-    this.core.telemetry.record(kind, attributes, () => ({ tenant: tenantId ?? null, reason }));
-  }
-
   async health(): Promise<CacheHealth> {
     if (this.closing !== undefined) return { ok: false, store: { ok: false, detail: 'closed' } };
     let store: StoreHealth;
@@ -275,19 +269,35 @@ export class CacheManager {
     if (this.closing !== undefined) throw new CacheClosedError('cache manager');
     const store = this.core.store.stats();
     const tenants: TenantStats[] = [];
-    for (const { scope, counters } of this.core.stats.tracked()) {
+    const stats = this.core.metrics.stats;
+    for (const { scope, counters } of stats.tracked()) {
       const dedicated = this.core.pool !== undefined && scope.tenant !== undefined && this.core.pool.has(scope.tenant);
       tenants.push({ tenant: scope.tenant ?? null, ...counters, sizeEntries: dedicated ? undefined : this.core.store.scopeSize(scope) });
     }
-    return { ...this.core.stats.total, sizeEntries: store.entries, store, tenants, otherTenants: { ...this.core.stats.other } };
+    return { ...stats.total, sizeEntries: store.entries, store, tenants, otherTenants: { ...stats.other } };
   }
 
   /** Closes the tenant stores and the shared store. Idempotent; later calls reject with `CacheClosedError`. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.core.invalidations.close();
       await this.core.pool?.close();
       await this.core.store.close();
     })();
     return this.closing;
   }
+}
+
+/**
+ * What the faces of this package (HTTP, methods) use of a manager: the engine and the store
+ * access of a scope. Not exported from the package.
+ */
+export interface ManagerInternals {
+  readonly state: SharedCacheState;
+  /** The access of a tenant (throws `InvalidKeyError` for a bad id), or of the global scope for `undefined`. */
+  access(tenantId: string | undefined): ScopeAccess;
+}
+
+export function internalsOf(manager: CacheManager): ManagerInternals {
+  return (manager as unknown as { internals: ManagerInternals }).internals;
 }

@@ -126,3 +126,10 @@ export class CircuitOpenError extends CacheConnectionError {
     (this as { code: string }).code = 'ERR_CIRCUIT_OPEN';
   }
 }
+
+/** A factory ran past its hard timeout and no entry in grace could be served instead. Its value is still stored when it arrives. */
+export class FactoryTimeoutError extends CacheError {
+  constructor(readonly timeoutMs: number) {
+    super('ERR_FACTORY_TIMEOUT', `The factory did not finish within its hard timeout of ${timeoutMs} ms. Its value will be stored when it arrives; raise "hardTimeout", or give the entry a "grace" so a stale value can be served meanwhile.`);
+  }
+}

@@ -1,4 +1,6 @@
-import type { Reflector } from '@nestjs/core';
+import { Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { RESOLVED_CACHE_OPTIONS } from '../cache.internal-constants.js';
 import { PATH_METADATA, REDIRECT_METADATA, RENDER_METADATA, RESPONSE_PASSTHROUGH_METADATA, ROUTE_ARGS_METADATA, SSE_METADATA } from '@nestjs/common/constants.js';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum.js';
 import { CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA } from '../cache.constants.js';
@@ -8,7 +10,6 @@ import type { InvalidateTagsMetadata } from '../decorators/invalidate-tags.decor
 import { CacheConfigError } from '../errors/cache.errors.js';
 import type { CachedOptions, CacheScope, TagsSource, UserIdResolver } from '../options/cached-options.interface.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
-import type { CacheLogger } from '../utils/error-reporter.js';
 
 /** `@Cached()` options of one route, merged (class, then handler) and checked at start-up. */
 export interface CachedRoute {
@@ -59,14 +60,18 @@ type AnyFunction = Function;
  * validates every `@Cached()` and warns about handlers that cannot be cached), and lazily for
  * a route it did not see. A lookup on the request path is two `Map.get`s.
  */
+@Injectable()
 export class RouteRegistry {
   private readonly byClass = new Map<AnyFunction, Map<AnyFunction, RouteMeta | null>>();
 
   constructor(
-    private readonly options: ResolvedCacheModuleOptions,
+    @Inject(RESOLVED_CACHE_OPTIONS) private readonly options: ResolvedCacheModuleOptions,
     private readonly reflector: Reflector,
-    private readonly logger: CacheLogger | undefined,
   ) {}
+
+  private get logger(): ResolvedCacheModuleOptions['logger'] {
+    return this.options.logger;
+  }
 
   /** The metadata of a route, or `null` when it has no cache decorator. */
   lookup(controller: AnyFunction, handler: AnyFunction): RouteMeta | null {

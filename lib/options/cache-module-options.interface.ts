@@ -8,14 +8,6 @@ import type { TenantStrategy } from '../tenant/tenant-resolver.interface.js';
 /** What to do with a request to a `@Cached()` / `@InvalidateTags()` route whose tenant cannot be resolved. */
 export type MissingTenantPolicy = 'bypass' | 'reject';
 
-/** Background retries of a failed `@InvalidateTags()`. */
-export interface InvalidationRetryOptions {
-  /** Retries after the first failure; the delay doubles each time (capped at 30 s). Default 5. */
-  retries?: number;
-  /** Delay before the first retry. Milliseconds or a duration string. Default `'200ms'`. */
-  backoff?: Duration;
-}
-
 /**
  * Options of `CacheModule.forRoot()` (and the result of a `forRootAsync()` factory): every
  * `CacheManagerOptions` option (`store`, `namespace`, `defaultTtl`, `tenantStores`, …) plus the
@@ -56,8 +48,6 @@ export interface CacheModuleOptions extends CacheManagerOptions {
   cacheableHeaders?: readonly string[];
   /** User id of a request, for `scope: 'user'` routes. Default `req.user?.id ?? req.user?.sub` (as a string). */
   userId?: UserIdResolver;
-  /** Background retries of a failed tag invalidation. Default `{ retries: 5, backoff: '200ms' }`. */
-  invalidationRetry?: InvalidationRetryOptions;
   /**
    * Run each HTTP handler with its tenant in an AsyncLocalStorage context, so services can call
    * `CacheManager.current()` / `currentTenantId()`.

@@ -93,6 +93,19 @@ export interface CacheManagerOptions {
    * `'5s'`), then one probe decides. `false` disables it. Default enabled.
    */
   circuitBreaker?: { failureThreshold?: number; cooldown?: Duration } | false;
+  /** Background retries of a failed tag invalidation. Default `{ retries: 5, backoff: '200ms' }`. */
+  invalidationRetry?: InvalidationRetryOptions;
+}
+
+/** Background retries of a failed `invalidateTags()` (a service's or an `@InvalidateTags()` route's). */
+export interface InvalidationRetryOptions {
+  /**
+   * Retries after the first failure; the delay ceiling doubles each time (capped at 30 s) and
+   * each delay is a random fraction of it (full jitter). 0 = no retries. Default 5.
+   */
+  retries?: number;
+  /** Delay ceiling before the first retry. Milliseconds or a duration string. Default `'200ms'`. */
+  backoff?: Duration;
 }
 
 /** Options of one write. */
@@ -132,4 +145,16 @@ export interface WrapOptions extends SetOptions {
    * Milliseconds or a duration string. Default `'5s'`; longer computations may run twice.
    */
   lockTtl?: Duration;
+  /**
+   * Soft timeout: with an entry in grace, once the factory has run this long the caller gets
+   * the stale value, and the factory goes on to store its value when it arrives. Milliseconds
+   * or a duration string. Default: none (wait for the factory).
+   */
+  softTimeout?: Duration;
+  /**
+   * Hard timeout: once the factory has run this long the caller gets the entry in grace, or a
+   * `FactoryTimeoutError`; the factory goes on to store its value when it arrives.
+   * Milliseconds or a duration string. Default: none.
+   */
+  hardTimeout?: Duration;
 }

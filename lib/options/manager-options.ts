@@ -19,12 +19,13 @@ export interface ResolvedManagerOptions {
   clock: Clock;
   telemetry: TelemetryOptions;
   circuitBreaker: { failureThreshold: number; cooldownMs: number } | false;
+  invalidationRetry: { retries: number; backoffMs: number };
   tenantStores:
     | { factory: NonNullable<CacheManagerOptions['tenantStores']>['factory']; maxOpen: number; idleMs: number; retryBackoffMs: number; createTimeoutMs: number }
     | undefined;
 }
 
-const MANAGER_KEYS = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker'];
+const MANAGER_KEYS = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker', 'invalidationRetry'];
 const CIRCUIT_KEYS = ['failureThreshold', 'cooldown'];
 const TELEMETRY_KEYS = ['tenantAttribute', 'maxTenantLabels', 'name'];
 const TENANT_STORE_KEYS = ['factory', 'maxOpen', 'idleTimeout', 'retryBackoff', 'createTimeout'];
@@ -95,8 +96,16 @@ export function resolveManagerOptions(options: CacheManagerOptions, extraKeys: r
       cooldownMs: duration(options.circuitBreaker.cooldown, '5s', `${prefix}circuitBreaker.cooldown`),
     };
   }
+  const retry = options.invalidationRetry ?? {};
+  if (retry === null || typeof retry !== 'object') throw new CacheConfigError(`${prefix}invalidationRetry`, 'expected an object', "pass { retries: 5, backoff: '200ms' }");
+  rejectUnknownKeys(retry, ['retries', 'backoff'], `${prefix}invalidationRetry.`);
+  const retries = retry.retries ?? 5;
+  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > 20) {
+    throw new CacheConfigError(`${prefix}invalidationRetry.retries`, `expected a whole number from 0 to 20, got ${JSON.stringify(retries)}`, 'omit it for the default (5)');
+  }
   return {
     namespace,
+    invalidationRetry: { retries, backoffMs: duration(retry.backoff, '200ms', `${prefix}invalidationRetry.backoff`) },
     telemetry: resolvedTelemetry,
     circuitBreaker,
     defaultTtlMs: duration(options.defaultTtl, DEFAULT_TTL, `${prefix}defaultTtl`),

@@ -12,6 +12,11 @@ export class TenantContext {
    */
   offReason: string | undefined;
 
+  /** Whether the Nest integration runs handlers in the context (it is off when `offReason` says why). */
+  get enabled(): boolean {
+    return this.offReason === undefined;
+  }
+
   /** Runs `fn` with `tenantId` as the current tenant. */
   run<R>(tenantId: string, fn: () => R): R {
     return this.storage.run(tenantId, fn);

@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CacheManager } from '../../lib/cache/cache-manager.js';
+import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
+import { resolveModuleOptions } from '../../lib/cache.providers.js';
+import { HttpCache } from '../../lib/http/http-cache.js';
+import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import {
   CacheClosedError,
   CacheConfigError,
@@ -9,7 +12,6 @@ import {
   InvalidTtlError,
   TenantRequiredError,
 } from '../../lib/errors/cache.errors.js';
-import { NO_SYNC_READ } from '../../lib/cache/tenant-cache.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { ChaosStore } from '../helpers/chaos.store.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -90,40 +92,47 @@ describe('TenantCache: values', () => {
   });
 });
 
-describe('TenantCache.getEntrySync (the synchronous hit path)', () => {
-  it('answers from a memory store without a promise, counting hits and misses, honouring TTL', async () => {
+describe('ComputeEngine.peekSync (the synchronous hit path of the HTTP face)', () => {
+  const peek = (manager: CacheManager, tenant: string | undefined, key: string) => {
+    const internals = internalsOf(manager);
+    return internals.state.engine.peekSync(internals.access(tenant), key);
+  };
+
+  it('answers from a memory store without a promise, counting hits only (a miss is counted by getOrCompute)', async () => {
     const { manager, clock } = setup();
     const cache = manager.forTenant('acme');
-    expect(cache.getEntrySync('k')).toBeUndefined();
+    expect(peek(manager, 'acme', 'k')).toBeUndefined();
     await cache.set('k', null, { ttl: 1000 });
-    const entry = cache.getEntrySync('k');
-    expect(entry).not.toBe(NO_SYNC_READ);
-    expect((entry as { value: unknown }).value).toBeNull();
+    const entry = peek(manager, 'acme', 'k');
+    expect(entry?.value).toBeNull();
     clock.advance(1000);
-    expect(cache.getEntrySync('k')).toBeUndefined();
-    expect(await cache.stats()).toMatchObject({ hits: 1, misses: 2 });
+    expect(peek(manager, 'acme', 'k')).toBeUndefined();
+    expect(await cache.stats()).toMatchObject({ hits: 1, misses: 0 });
   });
 
-  it('says NO_SYNC_READ for a store without getSync and for tenants with a dedicated store', () => {
+  it('says nothing for a store without getSync and for tenants with a dedicated store', async () => {
     const { manager } = setup({ chaos: true }); // ChaosStore has no getSync, like Redis
-    expect(manager.forTenant('acme').getEntrySync('k')).toBe(NO_SYNC_READ);
+    await manager.forTenant('acme').set('k', 1);
+    expect(peek(manager, 'acme', 'k')).toBeUndefined();
+    expect(internalsOf(manager).access('acme').readsSync).toBe(false);
     const pooled = new CacheManager({ logger: false, tenantStores: { factory: () => undefined } });
     managers.push(pooled);
-    expect(pooled.forTenant('acme').getEntrySync('k')).toBe(NO_SYNC_READ);
-    expect(pooled.global().getEntrySync('k')).toBeUndefined(); // the global scope never uses a dedicated store
+    expect(internalsOf(pooled).access('acme').readsSync).toBe(false);
+    await pooled.global().set('k', 1);
+    expect(peek(pooled, undefined, 'k')?.value).toBe(1); // the global scope never uses a dedicated store
   });
 
-  it('fails open and rejects after close', async () => {
+  it('fails open and throws after close', async () => {
     const { manager } = setup();
     const cache = manager.forTenant('acme');
     const spy = vi.spyOn(MemoryStore.prototype, 'getSync').mockImplementationOnce(() => {
       throw new CacheConnectionError('get', 'x');
     });
-    expect(cache.getEntrySync('k')).toBeUndefined();
+    expect(peek(manager, 'acme', 'k')).toBeUndefined();
     expect((await cache.stats()).errors).toBe(1);
     spy.mockRestore();
     await manager.close();
-    expect(() => cache.getEntrySync('k')).toThrow(CacheClosedError);
+    expect(() => peek(manager, 'acme', 'k')).toThrow(CacheClosedError);
   });
 });
 
@@ -368,9 +377,10 @@ describe('CacheManager', () => {
 
   it('counts bypasses per tenant, and those without a tenant in the totals only', async () => {
     const { manager } = setup();
-    manager.recordBypass('fresh-tenant', 'method');
-    manager.recordBypass(undefined, 'no tenant');
-    manager.recordBypass('', 'invalid tenant');
+    const http = new HttpCache(resolveModuleOptions({ tenant: fromHeader('x-tenant-id') }), manager, () => undefined);
+    http.countBypass('fresh-tenant', 'method');
+    http.countBypass(undefined, 'no tenant');
+    http.countBypass('', 'invalid tenant');
     const stats = await manager.stats();
     expect(stats.bypasses).toBe(3);
     expect(stats.tenants.find((t) => t.tenant === 'fresh-tenant')?.bypasses).toBe(1);

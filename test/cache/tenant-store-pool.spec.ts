@@ -66,7 +66,7 @@ describe('dedicated tenant stores', () => {
     await manager.forTenant('b').set('k', 1);
     await manager.forTenant('a').get('k'); // a is now more recent than b
     await manager.forTenant('c').set('k', 1);
-    const closed = async (s: CacheStore) => s.get({ full: 'x', kind: 'e', scope: undefined } as never).then(() => false, (e: unknown) => e instanceof CacheClosedError);
+    const closed = async (s: CacheStore) => s.get({ full: 'x', kind: 'entry', scope: undefined } as never).then(() => false, (e: unknown) => e instanceof CacheClosedError);
     expect(await closed(created.b![0]!)).toBe(true);
     expect(await closed(created.a![0]!)).toBe(false);
     expect((await manager.health()).tenantStoresOpen).toBe(2);
@@ -131,7 +131,7 @@ describe('dedicated tenant stores', () => {
   });
 });
 
-const isClosed = (s: CacheStore) => s.get({ full: 'x', kind: 'e', scope: undefined } as never).then(() => false, (e: unknown) => e instanceof CacheClosedError);
+const isClosed = (s: CacheStore) => s.get({ full: 'x', kind: 'entry', scope: undefined } as never).then(() => false, (e: unknown) => e instanceof CacheClosedError);
 
 describe('dedicated tenant stores: creation timeout', () => {
   it('a hung factory fails after createTimeout (fail fast in the backoff, reads as misses), its late store is closed, then it is retried', async () => {

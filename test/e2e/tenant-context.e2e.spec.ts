@@ -10,7 +10,6 @@ import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { TenantRequiredError } from '../../lib/errors/cache.errors.js';
-import { CacheRuntime } from '../../lib/http/cache-runtime.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { createTestApp, PLATFORMS, RecordingLogger, type TestApp } from './helpers/app-factory.js';
 
@@ -73,11 +72,6 @@ class ByDependencies {
 @Injectable({ scope: Scope.REQUEST })
 class ByRequestScoped {
   constructor(readonly cache: CacheManager) {}
-}
-/** CacheRuntime is exported and its `manager` is public. */
-@Injectable()
-class ByRuntime {
-  constructor(readonly runtime: CacheRuntime) {}
 }
 /** Inherits its constructor (and its parameter types) from ByConstructor. */
 @Injectable()
@@ -150,7 +144,7 @@ describe.each(PLATFORMS)('tenantContext on %s', (platform) => {
 
   it("'auto' (the default) with nothing injecting CacheManager: handlers run without a context, and current() says why and how to turn it on", async () => {
     await boot(undefined);
-    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(false);
+    expect(t!.app.get(CacheManager).context.enabled).toBe(false);
     for (const path of ['cached', 'plain'] as const) {
       const body = await read(path);
       expect(body.tenant).toBeNull();
@@ -169,7 +163,6 @@ describe.each(PLATFORMS)('tenantContext on %s', (platform) => {
     ['an @Inject() property', [ByProperty]],
     ['@Dependencies(forwardRef(() => CacheManager))', [ByDependencies]],
     ['a request-scoped provider', [ByRequestScoped]],
-    ['CacheRuntime (whose manager is public)', [ByRuntime]],
     ['a useExisting alias', [byAlias]],
     ['an inherited constructor', [ByInheritance]],
     ['a factory provider', [byFactory]],
@@ -177,25 +170,25 @@ describe.each(PLATFORMS)('tenantContext on %s', (platform) => {
   ];
   it.each(injectors)("'auto' turns the context on when a provider injects CacheManager through %s", async (_how, providers) => {
     await boot('auto', providers);
-    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(true);
+    expect(t!.app.get(CacheManager).context.enabled).toBe(true);
     for (const path of ['cached', 'plain'] as const) expect(await read(path)).toEqual({ tenant: 'acme', error: null });
   });
 
   it("'auto' turns the context on when an interceptor of another controller injects CacheManager", async () => {
     await boot('auto', [], [OtherController]);
-    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(true);
+    expect(t!.app.get(CacheManager).context.enabled).toBe(true);
     expect(await read('plain')).toEqual({ tenant: 'acme', error: null });
   });
 
   it("'auto' turns the context on when a middleware injects CacheManager", async () => {
     await boot('auto', [], [], [MiddlewareModule]);
-    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(true);
+    expect(t!.app.get(CacheManager).context.enabled).toBe(true);
     expect(await read('plain')).toEqual({ tenant: 'acme', error: null });
   });
 
   it("'auto' turns the context on when a provider of an imported @Global() module injects CacheManager", async () => {
     await boot('auto', [], [], [GlobalReportsModule]);
-    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(true);
+    expect(t!.app.get(CacheManager).context.enabled).toBe(true);
     expect(await read('plain')).toEqual({ tenant: 'acme', error: null });
   });
 
@@ -204,7 +197,7 @@ describe.each(PLATFORMS)('tenantContext on %s', (platform) => {
       const app = await NestFactory.create(appModule('auto', [...providers], [], [], false), platform === 'fastify' ? new FastifyAdapter() : new ExpressAdapter(), { logger: false });
       try {
         await app.listen(0, '127.0.0.1');
-        expect(app.get(CacheRuntime).tenantContextOn).toBe(on);
+        expect(app.get(CacheManager).context.enabled).toBe(on);
         const { port } = (app.getHttpServer() as { address(): AddressInfo }).address();
         const res = await request(`http://127.0.0.1:${port}`).get('/ctx/plain').set('x-tenant-id', 'acme');
         expect(res.body.tenant).toBe(on ? 'acme' : null);
@@ -226,13 +219,13 @@ describe.each(PLATFORMS)('tenantContext on %s', (platform) => {
 
   it('true turns it on with nothing injecting CacheManager', async () => {
     await boot(true);
-    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(true);
+    expect(t!.app.get(CacheManager).context.enabled).toBe(true);
     for (const path of ['cached', 'plain'] as const) expect(await read(path)).toEqual({ tenant: 'acme', error: null });
   });
 
   it('false turns it off even when something injects CacheManager, and current() says so', async () => {
     await boot(false, [ByConstructor]);
-    expect(t!.app.get(CacheRuntime).tenantContextOn).toBe(false);
+    expect(t!.app.get(CacheManager).context.enabled).toBe(false);
     const body = await read('plain');
     expect(body.tenant).toBeNull();
     expect(body.error).toContain('tenantContext: false');

@@ -12,6 +12,7 @@ import {
   CircuitOpenError,
   DecodeError,
   EncodeError,
+  FactoryTimeoutError,
   InvalidKeyError,
   InvalidTtlError,
   PayloadTooLargeError,
@@ -37,6 +38,7 @@ const CASES: Array<{ make: () => CacheError; cls: new (...args: never[]) => Cach
   { make: () => new InvalidKeyError('tenant id', 'it is empty', 'Resolve a tenant.'), cls: InvalidKeyError, code: 'ERR_INVALID_TENANT', withCause: false },
   { make: () => new TenantRequiredError(), cls: TenantRequiredError, code: 'ERR_TENANT_REQUIRED', withCause: false },
   { make: () => new CircuitOpenError('get', 'redis localhost:6379', 1234.2), cls: CircuitOpenError, code: 'ERR_CIRCUIT_OPEN', withCause: false },
+  { make: () => new FactoryTimeoutError(2000), cls: FactoryTimeoutError, code: 'ERR_FACTORY_TIMEOUT', withCause: false },
 ];
 
 describe('every error class', () => {
@@ -96,7 +98,7 @@ describe('messages', () => {
   });
 
   describe('CacheOperationError', () => {
-    const key = storageKey(KeyScope.of('cache', 'acme-corp'), 'e', 'user:42:credit-card');
+    const key = storageKey(KeyScope.of('cache', 'acme-corp'), 'entry', 'user:42:credit-card');
     const hash = keyHash(key);
 
     it('contains the key hash and never the key, the tenant or the namespace', () => {

@@ -97,8 +97,8 @@ describeWithRedis('RedisStore reading 10,000 corrupt entries', () => {
       const pipeline = raw.pipeline();
       for (let i = start; i < Math.min(start + 1_000, count); i++) {
         const scope = KeyScope.of('garbage', `tenant-${i % 97}`);
-        const key = storageKey(scope, 'e', `k${i}`);
-        const foreign = storageKey(KeyScope.of('garbage', `tenant-${(i % 97) + 1}`), 'e', `k${i}`);
+        const key = storageKey(scope, 'entry', `k${i}`);
+        const foreign = storageKey(KeyScope.of('garbage', `tenant-${(i % 97) + 1}`), 'entry', `k${i}`);
         const kind = kinds[i % kinds.length]!;
         pipeline.set(key.full, garbage(kind, key, foreign));
         planted.push({ key, kind });
@@ -128,7 +128,7 @@ describeWithRedis('RedisStore reading 10,000 corrupt entries', () => {
     expect(decodeFailed).toHaveBeenCalledTimes(COUNT);
     for (const [key, error] of decodeFailed.mock.calls.slice(0, 100)) {
       expect(error).toBeInstanceOf(DecodeError);
-      expect((key as StorageKey).full).toMatch(/^garbage:\{t\.tenant-\d+\}:e:k\d+$/);
+      expect((key as StorageKey).full).toMatch(/^garbage:\{t\.tenant-\d+\}:entry:k\d+$/);
     }
   });
 

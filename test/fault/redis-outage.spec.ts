@@ -45,7 +45,7 @@ describeWithRedis('RedisStore when Redis fails', () => {
       const logger = { warn: vi.fn(), error: vi.fn() };
       const store = new RedisStore({ url: `redis://127.0.0.1:${port}`, connectTimeout: 300, logger });
       try {
-        const key = storageKey(KeyScope.of('startup', 'acme'), 'e', SECRET);
+        const key = storageKey(KeyScope.of('startup', 'acme'), 'entry', SECRET);
         const results = await settlesWithin(Promise.allSettled(Array.from({ length: 20 }, () => store.get(key))), 10_000);
         for (const r of results) expect(r.status === 'rejected' && r.reason instanceof CacheConnectionError).toBe(true);
         expect((await store.health()).ok).toBe(false);
@@ -72,7 +72,7 @@ describeWithRedis('RedisStore when Redis fails', () => {
     });
 
     it('fails fast with CacheConnectionError, logs once for the burst, counts every failure, and recovers', async () => {
-      const key = storageKey(KeyScope.of('outage', 'acme'), 'e', SECRET);
+      const key = storageKey(KeyScope.of('outage', 'acme'), 'entry', SECRET);
       await store.set(key, envelope(key, 'before'), 60_000);
       expect((await store.health()).ok).toBe(true);
       expect(logger.warn).not.toHaveBeenCalled();
@@ -125,7 +125,7 @@ describeWithRedis('RedisStore when Redis fails', () => {
     });
 
     it('rejects within the command timeout with CacheOperationError carrying the key hash, then recovers', async () => {
-      const key = storageKey(KeyScope.of('paused', 'acme'), 'e', SECRET);
+      const key = storageKey(KeyScope.of('paused', 'acme'), 'entry', SECRET);
       const late = envelope(key, 'late');
       server.pause();
       try {
@@ -181,7 +181,7 @@ describeWithRedis('RedisStore when Redis fails', () => {
       const store = new RedisStore({ options: { host: '127.0.0.1', port: proxy.port, commandTimeout: 200, ...override }, logger: { warn: vi.fn(), error: vi.fn() } });
       try {
         await untilHealthy(store);
-        const key = storageKey(KeyScope.of('resend', 'acme'), 'e', `k-${expected}`);
+        const key = storageKey(KeyScope.of('resend', 'acme'), 'entry', `k-${expected}`);
         proxy.blackhole = true; // the SET goes out but never reaches Redis, and no reply comes
         await expect(settlesWithin(store.set(key, envelope(key, 'timed out'), 60_000), 10_000)).rejects.toBeInstanceOf(CacheOperationError);
         proxy.blackhole = false;

@@ -71,7 +71,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
     describe('get / set / delete', () => {
       it('get on a missing key resolves undefined', async () => {
         const scope = KeyScope.of(freshNamespace(), 'acme');
-        expect(await store.get(storageKey(scope, 'e', 'missing'))).toBeUndefined();
+        expect(await store.get(storageKey(scope, 'entry', 'missing'))).toBeUndefined();
       });
 
       it.each([
@@ -88,7 +88,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         ['an empty object', {}],
       ])('round-trips %s, and a hit is never confused with a miss', async (_label, value) => {
         const scope = KeyScope.of(freshNamespace(), 'acme');
-        const key = storageKey(scope, 'e', 'k');
+        const key = storageKey(scope, 'entry', 'k');
         const env = envelope(key, value);
         await store.set(key, env, 60_000);
         const got = await store.get(key);
@@ -102,13 +102,13 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('keeps tags with the entry', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         await store.set(key, envelope(key, 1, { tags: ['p:1', 'list'] }), 60_000);
         expect([...((await store.get(key))?.tags ?? [])].sort()).toEqual(['list', 'p:1']);
       });
 
       it('an overwrite replaces the value and the stamp', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         await store.set(key, envelope(key, 'v1'), 60_000);
         const v2 = envelope(key, 'v2');
         await store.set(key, v2, 60_000);
@@ -118,7 +118,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('delete resolves true for an entry, then false; the entry is gone', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         await store.set(key, envelope(key, null), 60_000);
         expect(await store.delete(key)).toBe(true);
         expect(await store.get(key)).toBeUndefined();
@@ -127,8 +127,8 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
 
       it('the same user key under two tenants holds two entries', async () => {
         const ns = freshNamespace();
-        const a = storageKey(KeyScope.of(ns, 'a'), 'e', 'k');
-        const b = storageKey(KeyScope.of(ns, 'b'), 'e', 'k');
+        const a = storageKey(KeyScope.of(ns, 'a'), 'entry', 'k');
+        const b = storageKey(KeyScope.of(ns, 'b'), 'entry', 'k');
         await store.set(a, envelope(a, 'A'), 60_000);
         await store.set(b, envelope(b, 'B'), 60_000);
         expect((await store.get(a))?.value).toBe('A');
@@ -140,7 +140,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
 
     describe('ttl', () => {
       it('an entry is gone once its ttl has passed', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         if (ctx.clock) {
           await store.set(key, envelope(key, 'v'), 1_000);
           ctx.clock.advance(500);
@@ -154,21 +154,21 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('ttl 0 keeps the entry', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         await store.set(key, envelope(key, 'v'), 0);
         ctx.clock?.advance(365 * 86_400_000);
         expect((await store.get(key))?.value).toBe('v');
       });
 
       it('get still returns an entry past its logical expiry while it is kept (stale is the caller\'s call)', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         const env = envelope(key, 'stale', { expiresAt: now() - 1_000 });
         await store.set(key, env, 60_000);
         expect((await store.get(key))?.stamp).toBe(env.stamp);
       });
 
       it.each([-1, Number.NaN, Number.POSITIVE_INFINITY])('rejects ttlMs %s', async (ttl) => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         await expect(store.set(key, envelope(key, 1), ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_TTL' });
         await expect(store.getOrSet(key, envelope(key, 1), ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_TTL' });
         await expect(store.compareAndSet(key, null, envelope(key, 1), ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_TTL' });
@@ -178,7 +178,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
 
     describe('getOrSet', () => {
       it('writes when absent (set: true)', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         const env = envelope(key, { n: 1 });
         const result = await store.getOrSet(key, env, 60_000);
         expect(result.set).toBe(true);
@@ -187,7 +187,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('returns the present entry and its stamp without writing (set: false)', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         const first = envelope(key, 'first', { freshMs: 60_000 });
         await store.set(key, first, 60_000);
         const result = await store.getOrSet(key, envelope(key, 'second'), 60_000);
@@ -198,7 +198,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('a stored null is present', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         const first = envelope(key, null);
         await store.set(key, first, 60_000);
         const result = await store.getOrSet(key, envelope(key, 'other'), 60_000);
@@ -206,7 +206,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('treats an entry past its logical expiry (still kept) as absent', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         await store.set(key, envelope(key, 'old', { expiresAt: now() - 1_000 }), 60_000);
         const fresh = envelope(key, 'new', { freshMs: 60_000 });
         const result = await store.getOrSet(key, fresh, 60_000);
@@ -217,8 +217,8 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
 
       it('the entries getOrSet and compareAndSet write get the ttl', async () => {
         const scope = KeyScope.of(freshNamespace(), 'acme');
-        const viaGetOrSet = storageKey(scope, 'e', 'g');
-        const viaCas = storageKey(scope, 'e', 'c');
+        const viaGetOrSet = storageKey(scope, 'entry', 'g');
+        const viaCas = storageKey(scope, 'entry', 'c');
         const ttl = ctx.clock ? 1_000 : 50;
         expect((await store.getOrSet(viaGetOrSet, envelope(viaGetOrSet, 'v'), ttl)).set).toBe(true);
         expect(await store.compareAndSet(viaCas, null, envelope(viaCas, 'v'), ttl)).toBe(true);
@@ -233,7 +233,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('100 concurrent calls on an absent key: exactly one writes, all see the same entry', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         const candidates = Array.from({ length: 100 }, (_, i) => envelope(key, { i }));
         const results = await Promise.all(candidates.map((env) => store.getOrSet(key, env, 60_000)));
         const winners = results.filter((r) => r.set);
@@ -247,7 +247,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
 
     describe('compareAndSet', () => {
       it('with null: writes when absent, refuses when present', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         const first = envelope(key, 1);
         expect(await store.compareAndSet(key, null, first, 60_000)).toBe(true);
         expect((await store.get(key))?.stamp).toBe(first.stamp);
@@ -256,7 +256,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('with the stored stamp: writes; with another stamp: refuses and leaves the entry', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         const v0 = envelope(key, 0);
         await store.set(key, v0, 60_000);
         expect(await store.compareAndSet(key, newStamp(), envelope(key, 'wrong'), 60_000)).toBe(false);
@@ -270,7 +270,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('with a stamp on an absent key: refuses and writes nothing', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         expect(await store.compareAndSet(key, newStamp(), envelope(key, 1), 60_000)).toBe(false);
         expect(await store.get(key)).toBeUndefined();
       });
@@ -278,13 +278,13 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       it('an entry past its logical expiry is absent: null wins, its old stamp loses', async () => {
         const ns = freshNamespace();
         const scope = KeyScope.of(ns, 'acme');
-        const a = storageKey(scope, 'e', 'a');
+        const a = storageKey(scope, 'entry', 'a');
         await store.set(a, envelope(a, 'old', { expiresAt: now() - 1_000 }), 60_000);
         const fresh = envelope(a, 'new');
         expect(await store.compareAndSet(a, null, fresh, 60_000)).toBe(true);
         expect((await store.get(a))?.stamp).toBe(fresh.stamp);
 
-        const b = storageKey(scope, 'e', 'b');
+        const b = storageKey(scope, 'entry', 'b');
         const old = envelope(b, 'old', { expiresAt: now() - 1_000 });
         await store.set(b, old, 60_000);
         expect(await store.compareAndSet(b, old.stamp, envelope(b, 'new'), 60_000)).toBe(false);
@@ -292,7 +292,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
 
       it('100 concurrent calls expecting the same stamp: exactly one wins and its value is stored', async () => {
-        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'e', 'k');
+        const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         const v0 = envelope(key, 'v0');
         await store.set(key, v0, 60_000);
         const candidates = Array.from({ length: 100 }, (_, i) => envelope(key, `v${i + 1}`));
@@ -315,7 +315,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         const keysOf = new Map<TenantRef, StorageKey[]>();
         for (const ref of refs) {
           const scope = KeyScope.of(ns, ref);
-          const keys = [storageKey(scope, 'e', 'k1'), storageKey(scope, 'e', 'k2'), storageKey(scope, 'e', '*')];
+          const keys = [storageKey(scope, 'entry', 'k1'), storageKey(scope, 'entry', 'k2'), storageKey(scope, 'entry', '*')];
           keysOf.set(ref, keys);
           for (const [i, key] of keys.entries()) await store.set(key, envelope(key, `${String(ref)}/${i}`, i === 0 ? { tags: ['t'] } : {}), 60_000);
         }
@@ -337,12 +337,12 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       it('clearScope also drops the tenant\'s tag indexes', async () => {
         const ns = freshNamespace();
         const scope = KeyScope.of(ns, 'a');
-        const old = storageKey(scope, 'e', 'old');
+        const old = storageKey(scope, 'entry', 'old');
         await store.set(old, envelope(old, 1, { tags: ['t'] }), 60_000);
         await store.clearScope(scope);
         expect(await store.clearScope(scope)).toBe(0);
         // A new entry with the same tag: invalidating the tag deletes it alone.
-        const fresh = storageKey(scope, 'e', 'new');
+        const fresh = storageKey(scope, 'entry', 'new');
         await store.set(fresh, envelope(fresh, 2, { tags: ['t'] }), 60_000);
         expect(await store.invalidateTags([storageKey(scope, 'tag', 't')])).toBe(1);
         expect(await store.get(fresh)).toBeUndefined();
@@ -350,8 +350,8 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
 
       it('the global scope is separate from every tenant, including one named like it', async () => {
         const ns = freshNamespace();
-        const global = storageKey(KeyScope.of(ns, GLOBAL_SCOPE), 'e', 'k');
-        const namedG = storageKey(KeyScope.of(ns, 'g'), 'e', 'k');
+        const global = storageKey(KeyScope.of(ns, GLOBAL_SCOPE), 'entry', 'k');
+        const namedG = storageKey(KeyScope.of(ns, 'g'), 'entry', 'k');
         await store.set(global, envelope(global, 'global'), 60_000);
         await store.set(namedG, envelope(namedG, 'tenant g'), 60_000);
         expect((await store.get(global))?.value).toBe('global');
@@ -366,7 +366,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       it('clearScope of another namespace leaves this one intact', async () => {
         const ns1 = freshNamespace();
         const ns2 = freshNamespace();
-        const key = storageKey(KeyScope.of(ns1, 'a'), 'e', 'k');
+        const key = storageKey(KeyScope.of(ns1, 'a'), 'entry', 'k');
         await store.set(key, envelope(key, 1), 60_000);
         expect(await store.clearScope(KeyScope.of(ns2, 'a'))).toBe(0);
         expect((await store.get(key))?.value).toBe(1);
@@ -376,10 +376,10 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         const ns = freshNamespace();
         const scope = KeyScope.of(ns, 'a');
         for (const k of ['1', '2', '3']) {
-          const key = storageKey(scope, 'e', k);
+          const key = storageKey(scope, 'entry', k);
           await store.set(key, envelope(key, k), 60_000);
         }
-        const other = storageKey(KeyScope.of(ns, 'ab'), 'e', '1');
+        const other = storageKey(KeyScope.of(ns, 'ab'), 'entry', '1');
         await store.set(other, envelope(other, 1), 60_000);
         const size = store.scopeSize(scope);
         if (size !== undefined) {
@@ -397,7 +397,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         const a = KeyScope.of(ns, 'a');
         const b = KeyScope.of(ns, 'ab');
         const put = async (scope: KeyScope, k: string, tags?: string[]): Promise<StorageKey> => {
-          const key = storageKey(scope, 'e', k);
+          const key = storageKey(scope, 'entry', k);
           await store.set(key, envelope(key, k, tags ? { tags } : {}), 60_000);
           return key;
         };
@@ -427,8 +427,8 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       it('tag names with hostile characters match only themselves', async () => {
         const ns = freshNamespace();
         const scope = KeyScope.of(ns, 'a');
-        const star = storageKey(scope, 'e', 'star');
-        const plain = storageKey(scope, 'e', 'plain');
+        const star = storageKey(scope, 'entry', 'star');
+        const plain = storageKey(scope, 'entry', 'plain');
         await store.set(star, envelope(star, 1, { tags: ['p:*'] }), 60_000);
         await store.set(plain, envelope(plain, 2, { tags: ['p:1'] }), 60_000);
         expect(await store.invalidateTags([storageKey(scope, 'tag', 'p:*')])).toBe(1);
@@ -448,7 +448,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       it('after close every operation rejects with CacheClosedError, health is not ok, and close is idempotent', async () => {
         const own = await setup();
         try {
-          const key = storageKey(KeyScope.of(freshNamespace(), 'a'), 'e', 'k');
+          const key = storageKey(KeyScope.of(freshNamespace(), 'a'), 'entry', 'k');
           const env = envelope(key, 1);
           await own.store.set(key, env, 60_000);
           await own.store.close();

@@ -2,6 +2,9 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { metrics, type Attributes, type Meter, type MeterProvider } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
+import { resolveModuleOptions } from '../../lib/cache.providers.js';
+import { HttpCache } from '../../lib/http/http-cache.js';
+import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { CACHE_CHANNELS, type CacheEvent } from '../../lib/observability/cache-channels.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { ChaosStore } from '../helpers/chaos.store.js';
@@ -91,7 +94,7 @@ describe('diagnostics_channel events', () => {
       await cache.get('secret-key');
       chaos.failing.add('get');
       await cache.get('secret-key');
-      manager.recordBypass('acme', 'method');
+      new HttpCache(resolveModuleOptions({ tenant: fromHeader('x-tenant-id') }), manager, () => undefined).countBypass('acme', 'method');
       const kinds = events.map(([kind]) => kind);
       expect(kinds).toEqual(['miss', 'put', 'hit', 'error', 'miss', 'bypass']);
       const error = events.find(([kind]) => kind === 'error')![1];

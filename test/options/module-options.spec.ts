@@ -2,6 +2,7 @@ import { Controller, Get, Res } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { describe, expect, it } from 'vitest';
 import { defaultUserId, resolveModuleOptions } from '../../lib/cache.providers.js';
+import { resolveManagerOptions } from '../../lib/options/manager-options.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
 import { NoCache } from '../../lib/decorators/no-cache.decorator.js';
@@ -18,7 +19,7 @@ describe('resolveModuleOptions', () => {
     expect(resolved.onMissingTenant).toBe('bypass');
     expect(resolved.keyVersion).toBe('1');
     expect(resolved.vary).toEqual(['accept', 'accept-language']);
-    expect(resolved.invalidationRetry).toEqual({ retries: 5, backoffMs: 200 });
+    expect(resolveManagerOptions({}).invalidationRetry).toEqual({ retries: 5, backoffMs: 200 });
     expect(resolved.userId).toBe(defaultUserId);
     expect(resolved.cacheableHeaders('content-type')).toBe(true);
     expect(resolved.cacheableHeaders('x-anything')).toBe(true);
@@ -114,7 +115,7 @@ describe('RouteRegistry', () => {
     helper() {}
   }
 
-  const registry = () => new RouteRegistry(resolveModuleOptions({ tenant }), new Reflector(), undefined);
+  const registry = () => new RouteRegistry(resolveModuleOptions({ tenant, logger: false }), new Reflector());
 
   it('merges class and handler options, handler first, and adds the module vary', () => {
     const r = registry();
@@ -142,7 +143,7 @@ describe('RouteRegistry', () => {
 
   it('scans every route once at start-up and warns about the ones that cannot be cached', () => {
     const warnings: string[] = [];
-    const r = new RouteRegistry(resolveModuleOptions({ tenant }), new Reflector(), { warn: (m) => warnings.push(m), error: () => undefined });
+    const r = new RouteRegistry(resolveModuleOptions({ tenant, logger: { warn: (m: string) => warnings.push(m), error: () => undefined } }), new Reflector());
     r.scan([SampleController]);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('SampleController.e');

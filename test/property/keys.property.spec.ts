@@ -59,7 +59,7 @@ const keyArb: fc.Arbitrary<string> = fc.oneof(
   // ~10 KB strings (0.5% of keys) keep memory of the seen-map bounded.
   { weight: 1, arbitrary: fc.tuple(hostileOfLength(10_240), hostile(0, 8)).map(([big, tail]) => big + tail) },
 ).map((key) => key.toWellFormed());
-const kindArb: fc.Arbitrary<KeyKind> = fc.constantFrom<KeyKind>('e', 'tag', 'lock');
+const kindArb: fc.Arbitrary<KeyKind> = fc.constantFrom<KeyKind>('entry', 'tag', 'lock');
 const namespaceArb = fc.constantFrom('cache', 'c', 'cache.x', 'cache-2', 'A_9');
 
 type Triple = readonly [namespace: string, tenant: TenantRef, kind: KeyKind, key: string];
@@ -240,15 +240,15 @@ describe('storageKey: injectivity', () => {
   });
 
   it.each<[string, Triple, Triple, boolean]>([
-    ["('a:b','c') vs ('a','b:c')", ['cache', 'a:b', 'e', 'c'], ['cache', 'a', 'e', 'b:c'], true],
-    ["('a','%3A') vs ('a:','%3A')", ['cache', 'a', 'e', '%3A'], ['cache', 'a:', 'e', '%3A'], false],
-    ["tenant 'a:' vs tenant 'a%3A'", ['cache', 'a:', 'e', 'k'], ['cache', 'a%3A', 'e', 'k'], false],
-    ["tenant 'a:' key 'b' vs tenant 'a' key ':b'", ['cache', 'a:', 'e', 'b'], ['cache', 'a', 'e', ':b'], true],
-    ["tenant 'g' vs the global scope", ['cache', 'g', 'e', 'k'], ['cache', GLOBAL_SCOPE, 'e', 'k'], true],
-    ["tenant 't.x' vs tenant 'x'", ['cache', 't.x', 'e', 'k'], ['cache', 'x', 'e', 'k'], false],
-    ["kind tag key 'k' vs kind e key 'tag:k'", ['cache', 'a', 'tag', 'k'], ['cache', 'a', 'e', 'tag:k'], false],
-    ['tenant with `}:e:` vs the split', ['cache', 'a}:e:b', 'e', 'k'], ['cache', 'a', 'e', 'b}:e:k'], false],
-    ['lone surrogates in tenants', ['cache', '\uD800', 'e', 'k'], ['cache', '\uDFFF', 'e', 'k'], false],
+    ["('a:b','c') vs ('a','b:c')", ['cache', 'a:b', 'entry', 'c'], ['cache', 'a', 'entry', 'b:c'], true],
+    ["('a','%3A') vs ('a:','%3A')", ['cache', 'a', 'entry', '%3A'], ['cache', 'a:', 'entry', '%3A'], false],
+    ["tenant 'a:' vs tenant 'a%3A'", ['cache', 'a:', 'entry', 'k'], ['cache', 'a%3A', 'entry', 'k'], false],
+    ["tenant 'a:' key 'b' vs tenant 'a' key ':b'", ['cache', 'a:', 'entry', 'b'], ['cache', 'a', 'entry', ':b'], true],
+    ["tenant 'g' vs the global scope", ['cache', 'g', 'entry', 'k'], ['cache', GLOBAL_SCOPE, 'entry', 'k'], true],
+    ["tenant 't.x' vs tenant 'x'", ['cache', 't.x', 'entry', 'k'], ['cache', 'x', 'entry', 'k'], false],
+    ["kind tag key 'k' vs kind e key 'tag:k'", ['cache', 'a', 'tag', 'k'], ['cache', 'a', 'entry', 'tag:k'], false],
+    ['tenant with `}:entry:` vs the split', ['cache', 'a}:entry:b', 'entry', 'k'], ['cache', 'a', 'entry', 'b}:entry:k'], false],
+    ['lone surrogates in tenants', ['cache', '\uD800', 'entry', 'k'], ['cache', '\uDFFF', 'entry', 'k'], false],
   ])('known pair differs under ours: %s', (_name, a, b, naiveCollides) => {
     expect(ours(...a)).not.toBe(ours(...b));
     // The pairs a naive join confuses (the reason the property exists).
@@ -256,8 +256,8 @@ describe('storageKey: injectivity', () => {
   });
 
   it('the layout-injection pair collides when the tenant is not encoded', () => {
-    expect(unencoded('cache', 'a}:e:b', 'e', 'k')).toBe(unencoded('cache', 'a', 'e', 'b}:e:k'));
-    expect(forgetsPercent('cache', 'a:', 'e', 'k')).toBe(forgetsPercent('cache', 'a%3A', 'e', 'k'));
+    expect(unencoded('cache', 'a}:entry:b', 'entry', 'k')).toBe(unencoded('cache', 'a', 'entry', 'b}:entry:k'));
+    expect(forgetsPercent('cache', 'a:', 'entry', 'k')).toBe(forgetsPercent('cache', 'a%3A', 'entry', 'k'));
   });
 
   it('the tenant part of the key is ASCII and holds no separator, brace or glob character', () => {
@@ -396,11 +396,11 @@ describe('scopePattern', () => {
 
 describe('keyHash', () => {
   it('is short, stable, and does not contain the key', () => {
-    const key = storageKey(KeyScope.of('cache', 'acme'), 'e', 'secret-user-42');
+    const key = storageKey(KeyScope.of('cache', 'acme'), 'entry', 'secret-user-42');
     expect(keyHash(key)).toMatch(/^[A-Za-z0-9_-]{12}$/);
     expect(keyHash(key)).toBe(keyHash(key.full));
     expect(keyHash(key)).not.toContain('secret');
-    expect(keyHash(storageKey(KeyScope.of('cache', 'acme'), 'e', 'secret-user-43'))).not.toBe(keyHash(key));
+    expect(keyHash(storageKey(KeyScope.of('cache', 'acme'), 'entry', 'secret-user-43'))).not.toBe(keyHash(key));
   });
 });
 
@@ -429,22 +429,22 @@ describe('rejections', () => {
   });
   it.each(['k\uD800', 'k\uDC00x', '\uDFFF\uD800'])('a key or tag with a lone surrogate %j (Redis would merge it with U+FFFD)', (key) => {
     const scope = KeyScope.of('cache', 'acme');
-    rejects(() => storageKey(scope, 'e', key), 'ERR_INVALID_KEY', /lone UTF-16 surrogate/, /toWellFormed/);
+    rejects(() => storageKey(scope, 'entry', key), 'ERR_INVALID_KEY', /lone UTF-16 surrogate/, /toWellFormed/);
     rejects(() => storageKey(scope, 'tag', key), 'ERR_INVALID_KEY', /Invalid tag/);
-    expect(storageKey(scope, 'e', key.toWellFormed()).full).toContain('\uFFFD');
+    expect(storageKey(scope, 'entry', key.toWellFormed()).full).toContain('\uFFFD');
   });
   it('empty key and empty tag', () => {
     const scope = KeyScope.of('cache', 'acme');
-    rejects(() => storageKey(scope, 'e', ''), 'ERR_INVALID_KEY', /Invalid key: it is empty/, /Use a non-empty key/);
+    rejects(() => storageKey(scope, 'entry', ''), 'ERR_INVALID_KEY', /Invalid key: it is empty/, /Use a non-empty key/);
     rejects(() => storageKey(scope, 'tag', ''), 'ERR_INVALID_KEY', /Invalid tag: it is empty/);
   });
   it('key over 32,768 characters (32,768 is accepted)', () => {
     const scope = KeyScope.of('cache', 'acme');
-    expect(storageKey(scope, 'e', 'k'.repeat(MAX_KEY_LENGTH)).full.endsWith('k'.repeat(MAX_KEY_LENGTH))).toBe(true);
-    rejects(() => storageKey(scope, 'e', 'k'.repeat(MAX_KEY_LENGTH + 1)), 'ERR_INVALID_KEY', /32769 characters, over 32768/, /Hash long inputs/);
+    expect(storageKey(scope, 'entry', 'k'.repeat(MAX_KEY_LENGTH)).full.endsWith('k'.repeat(MAX_KEY_LENGTH))).toBe(true);
+    rejects(() => storageKey(scope, 'entry', 'k'.repeat(MAX_KEY_LENGTH + 1)), 'ERR_INVALID_KEY', /32769 characters, over 32768/, /Hash long inputs/);
   });
   it('non-string key', () => {
-    rejects(() => storageKey(KeyScope.of('cache', 'acme'), 'e', 7 as unknown as string), 'ERR_INVALID_KEY', /expected a string, got number/, /Pass the key as a string/);
+    rejects(() => storageKey(KeyScope.of('cache', 'acme'), 'entry', 7 as unknown as string), 'ERR_INVALID_KEY', /expected a string, got number/, /Pass the key as a string/);
   });
   it.each(['', 'a:b', 'a{b}', 'a*', 'x'.repeat(65), 'ns with space', 'ü', 7, null])('bad namespace %s', (ns) => {
     rejects(() => KeyScope.of(ns as unknown as string, 'acme'), 'ERR_INVALID_KEY', /Invalid namespace/, /1-64 characters/, /Choose a short name/);

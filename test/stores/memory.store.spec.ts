@@ -38,7 +38,7 @@ afterEach(async () => {
 });
 
 function key(tenant: string | typeof GLOBAL_SCOPE, k: string): StorageKey {
-  return storageKey(KeyScope.of(NS, tenant), 'e', k);
+  return storageKey(KeyScope.of(NS, tenant), 'entry', k);
 }
 
 function env<T>(k: StorageKey, value: T, extra: Partial<Envelope<T>> = {}): Envelope<T> {
@@ -450,7 +450,7 @@ describe('MemoryStore', () => {
       const evicted = vi.fn<NonNullable<StoreObserver['evicted']>>();
       const store = makeStore({ maxEntries: 2, observer: { evicted } });
       const scopes = [KeyScope.of(NS, 'a'), KeyScope.of(NS, 'ab'), KeyScope.of(`${NS}x`, 'a'), KeyScope.of(`${NS}x`, 'ab')];
-      const keys = scopes.map((s) => storageKey(s, 'e', 'k'));
+      const keys = scopes.map((s) => storageKey(s, 'entry', 'k'));
       for (const k of keys) await store.set(k, env(k, k.full, { tags: ['t'] }), 0);
       // Each write evicted the entry written two before it, from another scope than the writer's.
       expect(evicted.mock.calls.map(([k]) => k)).toEqual([keys[0], keys[1]]);
@@ -468,8 +468,8 @@ describe('MemoryStore', () => {
       const store = makeStore({ clock, maxEntries: 3 });
       const a = KeyScope.of(NS, 'a');
       const b = KeyScope.of(NS, 'b');
-      const ka = (k: string): StorageKey => storageKey(a, 'e', k);
-      const kb = (k: string): StorageKey => storageKey(b, 'e', k);
+      const ka = (k: string): StorageKey => storageKey(a, 'entry', k);
+      const kb = (k: string): StorageKey => storageKey(b, 'entry', k);
 
       await store.set(ka('1'), env(ka('1'), 1), 0);
       expect(await store.clearScope(a)).toBe(1); // drops a's index

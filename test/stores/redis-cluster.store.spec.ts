@@ -57,9 +57,9 @@ describeWithRedis(
 
       it('concurrent gets of 40 tenants spread over all primaries each get their own entry (one MGET per tenant, no CROSSSLOT)', async () => {
         const tenants = Array.from({ length: 40 }, (_, i) => `mget-${i}`);
-        const keys = tenants.flatMap((tenant) => ['a', 'b', 'c'].map((k) => storageKey(KeyScope.of('mget', tenant), 'e', k)));
+        const keys = tenants.flatMap((tenant) => ['a', 'b', 'c'].map((k) => storageKey(KeyScope.of('mget', tenant), 'entry', k)));
         for (const key of keys) await store.set(key, envelope(key, key.full), 60_000);
-        const ports = new Set(await Promise.all(tenants.map((t) => ownerPort(storageKey(KeyScope.of('mget', t), 'e', 'a').full))));
+        const ports = new Set(await Promise.all(tenants.map((t) => ownerPort(storageKey(KeyScope.of('mget', t), 'entry', 'a').full))));
         expect(ports.size).toBe(3);
         const results = await Promise.all(keys.map((key) => store.get(key)));
         expect(results.map((r) => r?.value)).toEqual(keys.map((k) => k.full));
@@ -73,7 +73,7 @@ describeWithRedis(
         const portOf = new Map<TenantRef, number>();
         for (const tenant of tenants) {
           const scope = KeyScope.of(ns, tenant);
-          const keys = ['a', 'b', 'c', '*'].map((k) => storageKey(scope, 'e', k));
+          const keys = ['a', 'b', 'c', '*'].map((k) => storageKey(scope, 'entry', k));
           keysOf.set(tenant, keys);
           for (const key of keys) await store.set(key, envelope(key, key.full, ['t']), 60_000);
           portOf.set(tenant, await ownerPort(keys[0]!.full));
@@ -105,11 +105,11 @@ describeWithRedis(
         for (const tenant of tenants) {
           const scope = KeyScope.of(ns, tenant);
           for (const k of ['1', '2']) {
-            const key = storageKey(scope, 'e', k);
+            const key = storageKey(scope, 'entry', k);
             await store.set(key, envelope(key, k, ['x', 'shared']), 60_000);
             tagged.push(key);
           }
-          const other = storageKey(scope, 'e', 'other');
+          const other = storageKey(scope, 'entry', 'other');
           await store.set(other, envelope(other, 'o', ['y']), 60_000);
           untouched.push(other);
         }
@@ -131,8 +131,8 @@ describeWithRedis(
         try {
           const scopes = Array.from({ length: 9 }, (_, i) => KeyScope.of('prefixed', `t${i}`));
           for (const scope of scopes) {
-            const key = storageKey(scope, 'e', 'k');
-            const tagged = storageKey(scope, 'e', 'tagged');
+            const key = storageKey(scope, 'entry', 'k');
+            const tagged = storageKey(scope, 'entry', 'tagged');
             await prefixed.set(key, envelope(key, 1), 60_000);
             await prefixed.set(tagged, envelope(tagged, 1, ['x', 'y']), 60_000);
             await store.set(key, envelope(key, 2), 60_000);
@@ -141,11 +141,11 @@ describeWithRedis(
           }
           // Tag indexes are prefixed too: invalidating through them finds the prefixed entries.
           expect(await prefixed.invalidateTags(scopes.slice(0, 3).flatMap((scope) => [storageKey(scope, 'tag', 'x'), storageKey(scope, 'tag', 'y')]))).toBe(3);
-          for (const scope of scopes.slice(0, 3)) expect(await raw.exists(`cp:${storageKey(scope, 'e', 'tagged').full}`)).toBe(0);
+          for (const scope of scopes.slice(0, 3)) expect(await raw.exists(`cp:${storageKey(scope, 'entry', 'tagged').full}`)).toBe(0);
           // Left per scope: the entry 'k' everywhere, plus 'tagged' and its two indexes where not invalidated.
           for (const [i, scope] of scopes.entries()) expect(await prefixed.clearScope(scope)).toBe(i < 3 ? 1 : 4);
           for (const scope of scopes) {
-            const key = storageKey(scope, 'e', 'k');
+            const key = storageKey(scope, 'entry', 'k');
             expect(await raw.exists(`cp:${key.full}`)).toBe(0);
             expect((await store.get(key))?.value).toBe(2);
           }

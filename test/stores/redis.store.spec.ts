@@ -57,7 +57,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       const otherPrefix = open({ options: { host: server.host, port: server.port, keyPrefix: 'pAx:' } });
       const unprefixed = open({ url: server.url });
       const scope = KeyScope.of('kp', 'tenant-1');
-      const keys = ['a', 'b', 'c'].map((k) => storageKey(scope, 'e', k));
+      const keys = ['a', 'b', 'c'].map((k) => storageKey(scope, 'entry', k));
       for (const store of [prefixed, otherPrefix, unprefixed]) {
         for (const key of keys) await store.set(key, envelope(key, key.full, { tags: ['t'] }), 60_000);
       }
@@ -89,7 +89,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
     it('round-trips binary and rich values with CBOR, and a JSON store still reads them', async () => {
       const cbor = open({ url: server.url, codec: 'cbor' });
       const json = open({ url: server.url });
-      const key = storageKey(KeyScope.of('bin', 'a'), 'e', 'k');
+      const key = storageKey(KeyScope.of('bin', 'a'), 'entry', 'k');
       const allBytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
       const value = { buf: allBytes, u8: new Uint8Array([0, 255, 1]), date: new Date(1_700_000_000_000), map: new Map([['a', 1]]), set: new Set([1, 2]), big: 2n ** 70n, nul: null };
       await cbor.set(key, envelope(key, value), 60_000);
@@ -110,7 +110,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
 
     it('stores JSON entries readable in redis-cli', async () => {
       const store = open({ url: server.url });
-      const key = storageKey(KeyScope.of('readable', 'acme'), 'e', 'product:1');
+      const key = storageKey(KeyScope.of('readable', 'acme'), 'entry', 'product:1');
       const env = envelope(key, { name: 'Mug', price: 12.5 }, { expiresAt: 1_900_000_000_000 });
       await store.set(key, env, 60_000);
       const text = await raw.get(key.full);
@@ -128,7 +128,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       const scope = KeyScope.of('tagttl', 'a');
       const tagKey = storageKey(scope, 'tag', 't');
       const put = async (k: string, ttl: number): Promise<void> => {
-        const key = storageKey(scope, 'e', k);
+        const key = storageKey(scope, 'entry', k);
         await store.set(key, envelope(key, k, { tags: ['t'] }), ttl);
       };
       await put('short', 10_000);
@@ -150,7 +150,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       const scope = KeyScope.of('tagprune', 'a');
       const tagKey = storageKey(scope, 'tag', 't');
       const put = async (k: string): Promise<StorageKey> => {
-        const key = storageKey(scope, 'e', k);
+        const key = storageKey(scope, 'entry', k);
         await store.set(key, envelope(key, k, { tags: ['t'] }), 60_000);
         return key;
       };
@@ -174,7 +174,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
 
     it('getOrSet and compareAndSet write over bytes that only look like an entry', async () => {
       const store = open({ url: server.url });
-      const key = storageKey(KeyScope.of('overwrite', 'a'), 'e', 'k');
+      const key = storageKey(KeyScope.of('overwrite', 'a'), 'entry', 'k');
       // A valid header that says "present", with a payload that is not JSON.
       await raw.set(key.full, `NTC1j${'x'.repeat(16)}000000000000000|{not json`);
       const fresh = envelope(key, 'fresh');
@@ -190,7 +190,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
 
     it('deletes an undecodable entry only if it still holds the same bytes', async () => {
       const client = new Redis(server.port, server.host);
-      const key = storageKey(KeyScope.of('cad', 'a'), 'e', 'k');
+      const key = storageKey(KeyScope.of('cad', 'a'), 'entry', 'k');
       const good = envelope(key, 'good');
       const goodBytes = encodeEntry(good, new JsonCodec(), DEFAULT_DECODE_LIMITS);
       const observer = {
@@ -217,7 +217,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       const client = new Redis(server.port, server.host);
       try {
         const store = open({ client });
-        const key = storageKey(KeyScope.of('ext', 'a'), 'e', 'k');
+        const key = storageKey(KeyScope.of('ext', 'a'), 'entry', 'k');
         await store.set(key, envelope(key, 1), 60_000);
         await store.close();
         expect(client.status).toBe('ready');
@@ -244,7 +244,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
     it('sends concurrent gets as one MGET, and each caller gets its own key\'s entry, miss or garbage', async () => {
       const store = open({ url: server.url });
       const scopes = ['t1', 't2', 't3'].map((t) => KeyScope.of('batch', t));
-      const keys = scopes.flatMap((scope) => Array.from({ length: 80 }, (_, i) => storageKey(scope, 'e', `k${i}`)));
+      const keys = scopes.flatMap((scope) => Array.from({ length: 80 }, (_, i) => storageKey(scope, 'entry', `k${i}`)));
       for (const [i, key] of keys.entries()) if (i % 3 !== 0) await store.set(key, envelope(key, { i }), 60_000);
       const garbage = keys[1]!;
       await raw.set(garbage.full, 'not an entry');
@@ -263,7 +263,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
 
     it('decodes a stored HTTP response once per stored version: re-reads return the same frozen envelope', async () => {
       const store = open({ url: server.url });
-      const key = storageKey(KeyScope.of('memo', 't'), 'e', 'http:abc');
+      const key = storageKey(KeyScope.of('memo', 't'), 'entry', 'http:abc');
       const http = { status: 200, headers: [['content-type', 'application/json; charset=utf-8']] as [string, string][], etag: '"e1"' };
       await store.set(key, envelope(key, '{"a":1}', { http }), 60_000);
       const first = await store.get(key);
@@ -285,7 +285,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
 
     it('decodes large stored responses on every read (the memo is bounded in bytes)', async () => {
       const store = open({ url: server.url });
-      const key = storageKey(KeyScope.of('memo', 't'), 'e', 'http:big');
+      const key = storageKey(KeyScope.of('memo', 't'), 'entry', 'http:big');
       const http = { status: 200, headers: [] as [string, string][], etag: '"big"' };
       await store.set(key, envelope(key, 'x'.repeat(100_000), { http }), 60_000);
       const first = await store.get(key);
@@ -296,7 +296,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
 
     it('decodes other entries on every read, so each caller gets its own objects', async () => {
       const store = open({ url: server.url });
-      const key = storageKey(KeyScope.of('memo', 't'), 'e', 'plain');
+      const key = storageKey(KeyScope.of('memo', 't'), 'entry', 'plain');
       await store.set(key, envelope(key, { list: [1, 2] }), 60_000);
       const first = await store.get(key);
       const second = await store.get(key);
@@ -308,7 +308,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
     it('splits a batch over 256 keys and rejects every get of a batch whose MGET fails', async () => {
       const store = open({ url: server.url });
       const scope = KeyScope.of('big', 't');
-      const keys = Array.from({ length: 600 }, (_, i) => storageKey(scope, 'e', `k${i}`));
+      const keys = Array.from({ length: 600 }, (_, i) => storageKey(scope, 'entry', `k${i}`));
       await store.get(keys[0]!); // connected: gets are batched from here on
       await raw.call('CONFIG', 'RESETSTAT');
       expect((await Promise.all(keys.map((key) => store.get(key)))).every((r) => r === undefined)).toBe(true);
@@ -326,7 +326,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
     it('keeps one MGET reply near 1 MiB: with large entries it sends fewer keys per MGET', async () => {
       const store = open({ url: server.url });
       const scope = KeyScope.of('large', 't');
-      const keys = Array.from({ length: 40 }, (_, i) => storageKey(scope, 'e', `k${i}`));
+      const keys = Array.from({ length: 40 }, (_, i) => storageKey(scope, 'entry', `k${i}`));
       const body = 'x'.repeat(200 * 1024); // about 200 KB stored per entry: 5 per MiB
       await Promise.all(keys.map((key) => store.set(key, envelope(key, body), 60_000)));
       await store.get(keys[0]!); // the first read teaches the store the size of its values

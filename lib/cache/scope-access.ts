@@ -1,0 +1,173 @@
+import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
+import { CacheClosedError, CacheError, CacheOperationError, EncodeError } from '../errors/cache.errors.js';
+import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
+import type { CacheStore } from '../stores/cache-store.interface.js';
+import { parseDuration } from '../utils/duration.js';
+import type { CounterField, ScopeMetrics } from './metrics-recorder.js';
+import type { SharedCacheState } from './shared-state.js';
+
+/** What a read that failed in the store reads as (a miss that must not be re-read). */
+export const READ_FAILED: unique symbol = Symbol('read failed');
+export type ReadResult = Envelope | undefined | typeof READ_FAILED;
+
+/** How an entry is written: its lifetime, tags and, for HTTP responses, the response metadata. */
+export interface EntryPolicy {
+  /** Milliseconds or a duration string; `undefined` = the manager's default. */
+  readonly ttl?: number | string;
+  /** How long past its TTL the entry may still be served stale. */
+  readonly grace?: number | string;
+  readonly tags?: readonly string[];
+  readonly http?: HttpMeta;
+}
+
+/**
+ * The store of one scope (a tenant, or the global scope), with the failure policy every
+ * operation shares: a read that fails is reported and reads as a miss; a write that fails is
+ * reported and rejects with a `CacheError`. Every storage key it touches is built by
+ * `storageKey()` under its own scope. Internal to the cache layer: `TenantCache` is the public
+ * face, the compute engine and the HTTP face use this.
+ */
+export class ScopeAccess {
+  constructor(
+    readonly state: SharedCacheState,
+    readonly scope: KeyScope,
+    readonly metrics: ScopeMetrics,
+  ) {}
+
+  /** The storage key of a user key (validated; throws `InvalidKeyError`, or `CacheClosedError` once closed). */
+  key(key: string): StorageKey {
+    this.assertOpen();
+    return storageKey(this.scope, 'entry', key);
+  }
+
+  assertOpen(): void {
+    if (this.state.isClosed()) throw new CacheClosedError('cache manager');
+  }
+
+  now(): number {
+    return this.state.clock.now();
+  }
+
+  isFresh(env: Envelope): boolean {
+    return env.expiresAt === 0 || env.expiresAt > this.state.clock.now();
+  }
+
+  /** Expired, but still within its grace. */
+  isStaleUsable(env: Envelope): boolean {
+    return env.staleUntil !== undefined && env.staleUntil > this.state.clock.now();
+  }
+
+  count(field: CounterField): void {
+    this.metrics.count(field);
+  }
+
+  /** Whether a read can be answered without I/O (the shared memory store; never a dedicated tenant store). */
+  get readsSync(): boolean {
+    return this.state.store.getSync !== undefined && (this.state.pool === undefined || this.scope.tenant === undefined);
+  }
+
+  /** A synchronous read (only where `readsSync`); a store failure reads as `READ_FAILED`. */
+  readSync(k: StorageKey): ReadResult {
+    try {
+      return this.state.store.getSync!(k);
+    } catch (err) {
+      if (err instanceof CacheClosedError && this.state.isClosed()) throw err;
+      this.fail('get', k, err);
+      return READ_FAILED;
+    }
+  }
+
+  /** Reads an entry; a store failure is reported and resolves `READ_FAILED`. */
+  read(k: StorageKey): Promise<ReadResult> {
+    const started = performance.now();
+    let read: Promise<Envelope | undefined>;
+    try {
+      const pool = this.state.pool;
+      read = pool === undefined || this.scope.tenant === undefined ? this.state.store.get(k) : this.withStore((store) => store.get(k));
+    } catch (err) {
+      read = Promise.reject(err);
+    }
+    return read.then(
+      (env) => {
+        this.metrics.storeLatency(performance.now() - started, 'read');
+        return env;
+      },
+      (err: unknown) => {
+        this.metrics.storeLatency(performance.now() - started, 'read');
+        if (err instanceof CacheClosedError && this.state.isClosed()) throw err;
+        this.fail('get', k, err);
+        return READ_FAILED;
+      },
+    );
+  }
+
+  /**
+   * Builds the envelope of a write, checking everything that could make it fail later (an
+   * `undefined` value, a bad TTL, a bad tag) before any store is touched.
+   */
+  envelope<T>(value: T, policy: EntryPolicy | undefined): Envelope<T> {
+    if (value === undefined) {
+      throw new EncodeError('undefined cannot be cached, because get() resolves undefined for a miss; store null instead');
+    }
+    const now = this.state.clock.now();
+    const ttl = policy?.ttl === undefined ? this.state.defaultTtlMs : parseDuration(policy.ttl, 'ttl');
+    const grace = policy?.grace === undefined ? 0 : parseDuration(policy.grace, 'grace');
+    const expiresAt = ttl === 0 ? 0 : now + ttl;
+    const env: { -readonly [K in keyof Envelope<T>]: Envelope<T>[K] } = { value, createdAt: now, expiresAt, stamp: newStamp(), scope: this.scope.id };
+    if (grace > 0 && expiresAt !== 0) env.staleUntil = expiresAt + grace;
+    if (policy?.tags !== undefined && policy.tags.length > 0) {
+      for (const tag of policy.tags) assertUserKey(tag, 'tag');
+      env.tags = [...new Set(policy.tags)];
+    }
+    if (policy?.http !== undefined) env.http = policy.http;
+    return env;
+  }
+
+  /** Writes an entry; rejects with a `CacheError` (reported) when the store fails. */
+  put(k: StorageKey, env: Envelope): Promise<void> {
+    return this.write('set', k, (store) => store.set(k, env, retentionMs(env, env.createdAt))).then(() => this.count('puts'));
+  }
+
+  /**
+   * Runs a store operation that must not pretend to have happened: a failure is reported
+   * (once per burst) and rejects with a `CacheError`.
+   */
+  async write<R>(op: string, k: StorageKey | undefined, fn: (store: CacheStore) => Promise<R>): Promise<R> {
+    const started = performance.now();
+    try {
+      return await this.withStore(fn);
+    } catch (err) {
+      if (err instanceof CacheClosedError && this.state.isClosed()) throw err;
+      this.fail(op, k, err);
+      throw err instanceof CacheError ? err : new CacheOperationError(op, k === undefined ? undefined : keyHash(k), { cause: err });
+    } finally {
+      this.metrics.storeLatency(performance.now() - started, 'write');
+    }
+  }
+
+  /** Runs `fn` on the store of this scope (a dedicated tenant store when the pool has one). */
+  async withStore<R>(fn: (store: CacheStore) => Promise<R>): Promise<R> {
+    const pool = this.state.pool;
+    if (pool === undefined || this.scope.tenant === undefined) return fn(this.state.store);
+    const lease = await pool.acquire(this.scope.tenant);
+    try {
+      return await fn(lease.store);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Counts and reports (once per burst) a failed store operation, by key hash only. */
+  fail(op: string, k: StorageKey | undefined, err: unknown): void {
+    const code = err instanceof CacheError ? err.code : ((err as Error)?.name ?? 'Error');
+    const hash = k === undefined ? undefined : keyHash(k);
+    this.metrics.count('errors', () => ({ tenant: this.scope.tenant ?? null, op, code, keyHash: hash }));
+    this.state.reporter.report(`cache ${op}`, `Cache ${op}${hash === undefined ? '' : ` on key #${hash}`} failed (${code}).`);
+  }
+
+  /** Reports a failure that is not the store's (a user function that threw), counted as an error. */
+  reportError(kind: string, message: string): void {
+    this.metrics.count('errors', () => ({ tenant: this.scope.tenant ?? null, reason: kind }));
+    this.state.reporter.report(kind, message);
+  }
+}

@@ -1,0 +1,313 @@
+import { HttpException, Inject, Injectable, type ExecutionContext } from '@nestjs/common';
+import { Observable } from 'rxjs';
+import { X_CACHE_HEADER } from '../cache.constants.js';
+import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.internal-constants.js';
+import { CacheManager, internalsOf, type ManagerInternals } from '../cache/cache-manager.js';
+import type { ComputePolicy, FactoryContext, Outcome } from '../cache/compute.js';
+import type { ReadResult, ScopeAccess } from '../cache/scope-access.js';
+import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
+import { assertUserKey } from '../keys/storage-key.js';
+import type { CacheRequest, TenantResolverFn } from '../tenant/tenant-resolver.interface.js';
+import { resolveTenant } from '../tenant/tenant-resolution.js';
+import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
+import { replay, isStoredResponse, type StoredResponse } from './replay.js';
+import { ifNoneMatchMatches, strongEtag } from './request-key.js';
+import { recordedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
+import type { CachedRoute, RouteMeta } from './route-registry.js';
+import { InvalidKeyError } from '../errors/cache.errors.js';
+
+/** How long a response's cross-process lock is held at most (and how long other instances wait for its entry). */
+const HTTP_LOCK_TTL_MS = 5_000;
+
+/** The decisions a `CachedInterceptor` (or a subclass) makes through its protected hooks; the fast path asks the same. */
+export interface HttpCacheHooks {
+  isRequestCacheable(context: ExecutionContext, route: CachedRoute): boolean;
+  trackBy(context: ExecutionContext, route: CachedRoute, tenant: string | undefined): string | undefined;
+  isResponseCacheable(context: ExecutionContext, route: CachedRoute, value: unknown): boolean;
+  serialize(value: unknown, res: HttpResponseLike): SerializedBody | undefined;
+}
+
+/** What a lookup decided for a request to a `@Cached()` route. */
+export type HttpLookup =
+  | { readonly kind: 'reject'; readonly tenant: undefined }
+  | { readonly kind: 'bypass'; readonly tenant: string | undefined; readonly reason: string }
+  | { readonly kind: 'hit'; readonly tenant: string | undefined; readonly entry: StoredResponse }
+  | { readonly kind: 'miss'; readonly tenant: string | undefined; readonly access: ScopeAccess; readonly key: string; readonly read: ReadResult | undefined };
+
+const REJECT: HttpLookup = { kind: 'reject', tenant: undefined };
+
+/** Ends a factory whose request went away before its handler produced a response. */
+class RequestAbandoned extends Error {}
+
+/**
+ * The HTTP face of the cache: decides for a request whether it is rejected, bypasses the cache,
+ * hits or misses (one lookup per request, shared by the fast path and the interceptor), and on
+ * a miss runs the handler through the one compute engine of the cache layer (single-flight,
+ * cross-process lock, stale rules), storing what may be stored. Keeps no flights of its own.
+ */
+@Injectable()
+export class HttpCache {
+  private readonly internals: ManagerInternals;
+  /** Lookups made before Nest's pipeline (the fast path), for the interceptor of the same request. */
+  private readonly early = new WeakMap<object, { readonly route: CachedRoute; readonly lookup: HttpLookup }>();
+  private readonly policies = new WeakMap<CachedRoute, ComputePolicy>();
+  private readonly reportTenantFailure = (kind: string, message: string): void => this.reportError(undefined, kind, message);
+
+  constructor(
+    @Inject(RESOLVED_CACHE_OPTIONS) private readonly options: ResolvedCacheModuleOptions,
+    readonly manager: CacheManager,
+    @Inject(TENANT_RESOLVER_FN) private readonly resolver: TenantResolverFn,
+  ) {
+    this.internals = internalsOf(manager);
+  }
+
+  /** The module's `keyVersion` (part of every request key). */
+  get keyVersion(): string {
+    return this.options.keyVersion;
+  }
+
+  /** Whether a request with no tenant is answered 400 (`onMissingTenant: 'reject'`). */
+  get rejectsMissingTenant(): boolean {
+    return this.options.onMissingTenant === 'reject';
+  }
+
+  /**
+   * Runs `@InvalidateTags()` for a request whose handler succeeded. Never rejects: a failure is
+   * logged, counted, and retried in the background by the cache layer.
+   */
+  async invalidate(req: CacheRequest, invalidate: NonNullable<RouteMeta['invalidate']>, tenant: string | undefined): Promise<void> {
+    let tags: readonly string[];
+    try {
+      tags = typeof invalidate.tags === 'function' ? invalidate.tags(req) : invalidate.tags;
+    } catch (err) {
+      this.reportError(tenant, '@InvalidateTags() tags', `An @InvalidateTags() tags function threw (${err instanceof Error ? err.name : typeof err}); nothing was invalidated.`);
+      return;
+    }
+    if (!Array.isArray(tags)) {
+      this.reportError(tenant, '@InvalidateTags() tags', `An @InvalidateTags() tags function returned ${typeof tags}, not an array; nothing was invalidated.`);
+      return;
+    }
+    if (tags.length === 0) return;
+    if (invalidate.scope !== 'global' && tenant === undefined) return; // no tenant: it has no entries to invalidate
+    const cache = invalidate.scope === 'global' ? this.manager.global() : this.manager.forTenant(tenant!);
+    try {
+      await cache.invalidateTags(tags);
+    } catch (err) {
+      if (err instanceof InvalidKeyError) {
+        this.reportError(tenant, 'invalidate tags', `An @InvalidateTags() tag was invalid (${err.message}); nothing was invalidated.`);
+      }
+      // Otherwise reported and retried in the background by the cache layer.
+    }
+  }
+
+  /** The validated tenant id of a request, or `undefined`; synchronous when the resolver is. */
+  resolveTenant(request: CacheRequest, context: ExecutionContext | undefined): string | undefined | Promise<string | undefined> {
+    return resolveTenant(this.resolver, request, context, this.reportTenantFailure);
+  }
+
+  /**
+   * The lookup of a request: reject (no tenant, `onMissingTenant: 'reject'`), bypass, a fresh
+   * hit, or a miss carrying what was read. Synchronous where the store answers without I/O.
+   */
+  lookup(context: ExecutionContext, route: CachedRoute, tenant: string | undefined, hooks: HttpCacheHooks): HttpLookup | Promise<HttpLookup> {
+    if (tenant === undefined && route.scope !== 'global') return this.options.onMissingTenant === 'reject' ? REJECT : { kind: 'bypass', tenant, reason: 'no tenant' };
+    if (!hooks.isRequestCacheable(context, route)) return { kind: 'bypass', tenant, reason: 'request not cacheable' };
+    const key = hooks.trackBy(context, route, tenant);
+    if (key === undefined) return { kind: 'bypass', tenant, reason: 'no key' };
+    const { engine } = this.internals.state;
+    let access: ScopeAccess;
+    try {
+      access = this.internals.access(route.scope === 'global' ? undefined : tenant);
+      if (access.readsSync) {
+        // The memory store answers synchronously: a hit then costs no promise at all.
+        const fresh = engine.peekSync(access, key);
+        if (isStoredResponse(fresh)) return { kind: 'hit', tenant, entry: fresh };
+        return { kind: 'miss', tenant, access, key, read: undefined };
+      }
+    } catch {
+      return { kind: 'bypass', tenant, reason: 'cache closed' }; // during shutdown
+    }
+    return engine.lookup(access, key).then(
+      ({ fresh, read }): HttpLookup => (isStoredResponse(fresh) ? { kind: 'hit', tenant, entry: fresh } : { kind: 'miss', tenant, access, key, read }),
+      (): HttpLookup => ({ kind: 'bypass', tenant, reason: 'cache closed' }),
+    );
+  }
+
+  /** Keeps a lookup made before Nest's pipeline for the interceptor of the same request. */
+  keepForPipeline(req: object, route: CachedRoute, lookup: HttpLookup): void {
+    this.early.set(req, { route, lookup });
+  }
+
+  /** The lookup kept for this request and route by `keepForPipeline`, once. */
+  lookupMadeEarly(req: object, route: CachedRoute): HttpLookup | undefined {
+    const kept = this.early.get(req);
+    if (kept === undefined) return undefined;
+    this.early.delete(req);
+    return kept.route === route ? kept.lookup : undefined;
+  }
+
+  /** Replays a stored response. */
+  replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE'): unknown {
+    return replay(req, res, entry, state, this.options.clock.now());
+  }
+
+  /**
+   * A miss: the response through the compute engine. The handler (`handle`: the interceptors
+   * after ours, then the route) runs only if this request leads the computation of its key, or
+   * if the response it joined may not be shared; otherwise the stored response is replayed.
+   * Unsubscribing (an outer timeout, a client that went away) ends this request's part: a
+   * computation it led ends too, and requests that joined it compute their own.
+   */
+  respond(context: ExecutionContext, route: CachedRoute, miss: Extract<HttpLookup, { kind: 'miss' }>, hooks: HttpCacheHooks, handle: () => Observable<unknown>): Observable<unknown> {
+    const req = context.getArgByIndex<CacheRequest>(0);
+    const res = context.getArgByIndex<HttpResponseLike>(1);
+    return new Observable<unknown>((subscriber) => {
+      let abandoned = false;
+      let abandon: (() => void) | undefined;
+      /** What this request's own handler produced, once it ran. */
+      let own: { readonly value: unknown } | undefined;
+      const factory = (ctx: FactoryContext<StoredBody>): Promise<StoredBody> => {
+        if (abandoned) return Promise.reject(new RequestAbandoned());
+        return new Promise<StoredBody>((resolve, reject) => {
+          // Said before the handler runs, so an error response carries it too.
+          setHeader(res, X_CACHE_HEADER, 'MISS');
+          const before = res.getHeaders();
+          let produced = false;
+          const inner = handle().subscribe({
+            next: (value) => {
+              if (produced) return;
+              produced = true;
+              own = { value };
+              resolve(this.entryOf(ctx, context, hooks, route, miss.tenant, before, value));
+            },
+            error: (err: unknown) => reject(err),
+            complete: () => {
+              if (!produced) reject(new RequestAbandoned());
+            },
+          });
+          abandon = () => {
+            inner.unsubscribe();
+            reject(new RequestAbandoned());
+          };
+        });
+      };
+      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.read).then(
+        (outcome) => {
+          if (abandoned) return;
+          subscriber.next(this.send(outcome, own, req, res));
+          subscriber.complete();
+        },
+        (err: unknown) => {
+          if (!abandoned) subscriber.error(err);
+        },
+      );
+      return () => {
+        abandoned = true;
+        abandon?.();
+      };
+    });
+  }
+
+  /**
+   * What a computed response is stored as: its body (the bytes sent), with its status,
+   * recorded headers, ETag and tags set on the context; `ctx.skip()` when it may not be stored.
+   */
+  private entryOf(ctx: FactoryContext<StoredBody>, context: ExecutionContext, hooks: HttpCacheHooks, route: CachedRoute, tenant: string | undefined, before: Record<string, unknown>, value: unknown): StoredBody {
+    const req = context.getArgByIndex<CacheRequest>(0);
+    const res = context.getArgByIndex<HttpResponseLike>(1);
+    const serialized = hooks.isResponseCacheable(context, route, value) ? hooks.serialize(value, res) : undefined;
+    if (serialized === undefined) {
+      ctx.skip();
+      this.countBypass(tenant, 'response not cacheable');
+      return null;
+    }
+    let tags: readonly string[] | undefined;
+    try {
+      tags = typeof route.tags === 'function' ? route.tags(req) : route.tags;
+      if (tags !== undefined) {
+        if (!Array.isArray(tags)) throw new TypeError('tags must be an array of strings');
+        for (const tag of tags) assertUserKey(tag, 'tag');
+      }
+    } catch (err) {
+      // An entry that cannot be written must not quietly turn caching off for the route: said here.
+      this.reportError(tenant, '@Cached() tags', `A @Cached() tags function failed (${err instanceof Error ? err.name : typeof err}); the request bypassed the cache.`);
+      ctx.skip();
+      return null;
+    }
+    const { body, contentType } = serialized;
+    if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
+    const http = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: strongEtag(body ?? '') };
+    ctx.setEntry({ http, tags });
+    return body;
+  }
+
+  /** What this request sends for an outcome of the engine. */
+  private send(outcome: Outcome<StoredBody>, own: { readonly value: unknown } | undefined, req: CacheRequest, res: HttpResponseLike): unknown {
+    if (outcome.kind !== 'computed') {
+      // An entry of another kind under an HTTP key is never replayed (it cannot be one of ours).
+      if (isStoredResponse(outcome.entry)) return this.replay(req, res, outcome.entry, outcome.kind === 'hit' ? 'HIT' : 'STALE');
+      return own?.value;
+    }
+    if (!outcome.leader) return isStoredResponse(outcome.entry) ? this.replay(req, res, outcome.entry, 'HIT') : undefined;
+    const entry = outcome.entry;
+    if (!isStoredResponse(entry)) {
+      setHeader(res, X_CACHE_HEADER, 'BYPASS');
+      return own?.value;
+    }
+    setHeader(res, 'etag', entry.http.etag);
+    if (ifNoneMatchMatches(req.headers['if-none-match'], entry.http.etag)) {
+      setStatus(res, 304);
+      return undefined;
+    }
+    return entry.value ?? undefined;
+  }
+
+  /** The engine policy of a route: its TTL and grace; waiters get a response in grace at once; a server error serves it. */
+  private policyOf(route: CachedRoute): ComputePolicy {
+    let policy = this.policies.get(route);
+    if (policy === undefined) {
+      policy = {
+        ttl: route.ttlMs,
+        grace: route.graceMs,
+        staleWhileRevalidate: 'joiners',
+        // A 4xx is an answer about this request, not a failure of the handler.
+        staleIfError: (err) => !(err instanceof HttpException && err.getStatus() < 500) && !(err instanceof RequestAbandoned),
+        softTimeoutMs: undefined,
+        hardTimeoutMs: undefined,
+        lock: true,
+        lockTtlMs: HTTP_LOCK_TTL_MS,
+        shareUnstored: false,
+        awaitWrite: false,
+      };
+      this.policies.set(route, policy);
+    }
+    return policy;
+  }
+
+  /** Counts a request that skipped the cache, per tenant when it has a valid one. */
+  countBypass(tenant: string | undefined, reason: string): void {
+    const access = this.accessOf(tenant);
+    const event = () => ({ tenant: tenant ?? null, reason });
+    if (access === undefined) this.internals.state.metrics.countUnscoped('bypasses', event);
+    else access.metrics.count('bypasses', event);
+  }
+
+  /** Logs `message` once per burst of `kind` and counts an error (per tenant when it has a valid one). */
+  reportError(tenant: string | undefined, kind: string, message: string): void {
+    const access = this.accessOf(tenant);
+    if (access !== undefined) access.reportError(kind, message);
+    else {
+      this.internals.state.metrics.countUnscoped('errors', () => ({ tenant: null, reason: kind }));
+      this.internals.state.reporter.report(kind, message);
+    }
+  }
+
+  private accessOf(tenant: string | undefined): ScopeAccess | undefined {
+    if (tenant === undefined) return undefined;
+    try {
+      return this.internals.access(tenant);
+    } catch {
+      return undefined; // an invalid id counts in the totals only
+    }
+  }
+}

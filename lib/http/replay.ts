@@ -1,0 +1,35 @@
+import { X_CACHE_HEADER } from '../cache.constants.js';
+import type { Envelope, HttpMeta } from '../envelope/envelope.js';
+import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
+import { ifNoneMatchMatches } from './request-key.js';
+import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
+import type { StoredBody } from './response-policy.js';
+
+/** A stored HTTP response. */
+export type StoredResponse = Envelope<StoredBody> & { readonly http: HttpMeta };
+
+/** Whether an entry is a stored HTTP response (only those are replayed). */
+export function isStoredResponse(entry: Envelope | undefined): entry is StoredResponse {
+  return entry !== undefined && entry.http !== undefined && (typeof entry.value === 'string' || entry.value === null);
+}
+
+/**
+ * Sends a stored response: `X-Cache`, `Age`, `ETag`, the recorded headers, the status and the
+ * exact body; a 304 without a body when `If-None-Match` matches. Returns the body to send.
+ */
+export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE', now: number): unknown {
+  const { http } = entry;
+  setHeader(res, X_CACHE_HEADER, state);
+  setHeader(res, 'age', String(Math.max(0, Math.floor((now - entry.createdAt) / 1000))));
+  setHeader(res, 'etag', http.etag);
+  const notModified = ifNoneMatchMatches(req.headers['if-none-match'], http.etag);
+  for (const [name, value] of http.headers) {
+    if (!notModified || name !== 'content-type') setHeader(res, name, value);
+  }
+  if (notModified) {
+    setStatus(res, 304);
+    return undefined;
+  }
+  if (res.statusCode !== http.status) setStatus(res, http.status);
+  return entry.value ?? undefined;
+}

@@ -1,0 +1,82 @@
+import { StreamableFile } from '@nestjs/common';
+import { isObservable } from 'rxjs';
+import { headerText, isFastifyReply, type HttpResponseLike } from './platform-response.js';
+
+/** The stored body of a cached response: the bytes sent, as a string; `null` for no body. */
+export type StoredBody = string | null;
+
+/** A body as the platform sends it, and the Content-Type it sends it with. */
+export interface SerializedBody {
+  readonly body: StoredBody;
+  readonly contentType: string | undefined;
+}
+
+/** Never stored or replayed from a handler: cookies, our own headers, per-message framing. */
+const NEVER_STORED = new Set(['set-cookie', 'x-cache', 'etag', 'age', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
+const JSON_TYPE = 'application/json; charset=utf-8';
+/** What each platform sends a string as when the handler sets no Content-Type. */
+const EXPRESS_TEXT_TYPE = 'text/html; charset=utf-8';
+const FASTIFY_TEXT_TYPE = 'text/plain; charset=utf-8';
+const NO_STORE_RE = /(?:^|[\s,])(?:no-store|private)(?:$|[\s,=])/i;
+
+/**
+ * Whether a response may be stored: a 2xx status, no `Set-Cookie`, no `Cache-Control:
+ * no-store` or `private`, no `Vary: *`, and a body that is not a stream.
+ */
+export function isStorableResponse(res: HttpResponseLike, value: unknown): boolean {
+  const status = res.statusCode;
+  if (status < 200 || status > 299) return false;
+  if (value instanceof StreamableFile) return false;
+  if (res.getHeader('set-cookie') !== undefined) return false;
+  const cacheControl = headerText(res.getHeader('cache-control'));
+  if (cacheControl !== undefined && NO_STORE_RE.test(cacheControl)) return false;
+  const vary = headerText(res.getHeader('vary'));
+  if (vary !== undefined && vary.split(',').some((v) => v.trim() === '*')) return false;
+  return true;
+}
+
+/**
+ * The bytes the platform would send for `value`, as a string, and the Content-Type it would
+ * send them with; `undefined` for a value that is not cached (a stream, binary data). Objects
+ * and arrays are JSON; `null`/`undefined` are no body.
+ */
+export function serializeBody(value: unknown, res: HttpResponseLike): SerializedBody | undefined {
+  if (value === undefined || value === null) return { body: null, contentType: undefined };
+  const fastify = isFastifyReply(res);
+  switch (typeof value) {
+    case 'string':
+      return { body: value, contentType: fastify ? FASTIFY_TEXT_TYPE : EXPRESS_TEXT_TYPE };
+    case 'number':
+    case 'boolean':
+      // Express sends String(value) as HTML; Fastify serialises it as JSON.
+      return fastify ? { body: JSON.stringify(value), contentType: JSON_TYPE } : { body: String(value), contentType: EXPRESS_TEXT_TYPE };
+    case 'object': {
+      if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || isObservable(value) || typeof (value as { pipe?: unknown }).pipe === 'function') return undefined;
+      if (typeof (value as { getReader?: unknown }).getReader === 'function' || (typeof Response !== 'undefined' && value instanceof Response)) return undefined;
+      if (typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function') return undefined;
+      const json = JSON.stringify(value);
+      return json === undefined ? undefined : { body: json, contentType: JSON_TYPE };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The headers to store with a response: the allowlisted ones the handler set or changed (a
+ * header already there before the handler ran belongs to the request, not the response),
+ * plus the Content-Type.
+ */
+export function recordedHeaders(res: HttpResponseLike, before: Record<string, unknown>, allow: (name: string) => boolean): [string, string][] {
+  const after = res.getHeaders();
+  const out: [string, string][] = [];
+  for (const name of Object.keys(after)) {
+    const lower = name.toLowerCase();
+    if (NEVER_STORED.has(lower)) continue;
+    const value = headerText(after[name]);
+    if (value === undefined) continue;
+    if (lower !== 'content-type' && (!allow(lower) || headerText(before[name]) === value)) continue;
+    out.push([lower, value]);
+  }
+  return out;
+}
