@@ -1,0 +1,252 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
+import { CacheError, FactoryTimeoutError } from '../../lib/errors/cache.errors.js';
+import { MemoryStore } from '../../lib/stores/memory.store.js';
+import type { CacheStore } from '../../lib/stores/cache-store.interface.js';
+import { ChaosStore } from '../helpers/chaos.store.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+/**
+ * The one get-or-compute of the cache layer (`ComputeEngine`), through `wrap()`: one store read
+ * and one factory run for N concurrent callers, stale-while-revalidate for every caller during
+ * a refresh, soft and hard timeouts, the cross-process lock re-read after it is taken.
+ */
+const managers: CacheManager[] = [];
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(managers.splice(0).map((m) => m.close()));
+});
+
+async function managerOn(store: CacheStore | { type: 'redis'; url: string }, clock = new ManualClock()): Promise<CacheManager> {
+  const manager = await CacheManager.create({ store, clock, logger: false, circuitBreaker: false, defaultTtl: '1m' });
+  managers.push(manager);
+  return manager;
+}
+
+/** A store read that goes through a promise, like Redis, with every call counted. */
+function chaosMemory(clock: ManualClock): ChaosStore {
+  return new ChaosStore(new MemoryStore({ clock, sweepInterval: 0 }));
+}
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+describe('ComputeEngine: N concurrent cold wrap() calls', () => {
+  it.each([5, 100, 1000])('%i callers make 1 store read and 1 factory run, and all get its value', async (n) => {
+    const clock = new ManualClock();
+    const store = chaosMemory(clock);
+    const cache = (await managerOn(store, clock)).forTenant('acme');
+    let runs = 0;
+    const values = await Promise.all(Array.from({ length: n }, () => cache.wrap('report', async () => ({ run: ++runs }))));
+    const reads = store.calls.get('get') ?? 0;
+    console.log(`${n} concurrent cold wrap(): ${reads} store read(s), ${runs} factory run(s)`);
+    expect(reads).toBe(1);
+    expect(runs).toBe(1);
+    expect(values.every((v) => v.run === 1)).toBe(true);
+    expect((await cache.stats()).stampedeWaits).toBe(n - 1);
+  });
+
+  it('a caller arriving after the value but before its write completed joins the flight (no second run)', async () => {
+    const clock = new ManualClock();
+    const store = chaosMemory(clock);
+    const cache = (await managerOn(store, clock)).forTenant('acme');
+    const slowSet = gate();
+    const set = store.set.bind(store);
+    vi.spyOn(store, 'set').mockImplementationOnce(async (...args) => {
+      await slowSet.promise;
+      return set(...args);
+    });
+    let runs = 0;
+    const first = cache.wrap('k', () => ++runs);
+    // Let the factory finish; its write is still pending.
+    await new Promise((r) => setImmediate(r));
+    const second = cache.wrap('k', () => ++runs);
+    slowSet.open();
+    expect(await Promise.all([first, second])).toEqual([1, 1]);
+    expect(runs).toBe(1);
+  });
+});
+
+describe('ComputeEngine: stale-while-revalidate', () => {
+  it('every caller during a refresh gets the stale value at once; one factory run', async () => {
+    const clock = new ManualClock();
+    const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
+    await cache.wrap('price', () => 'v1', { ttl: 1000, grace: '1h' });
+    clock.advance(1001);
+    const refresh = gate();
+    let runs = 0;
+    const factory = async () => {
+      runs++;
+      await refresh.promise; // a refresh that takes as long as the test wants
+      return 'v2';
+    };
+    const opts = { ttl: 1000, grace: '1h', staleWhileRevalidate: true } as const;
+    const t0 = performance.now();
+    const a = await cache.wrap('price', factory, opts);
+    const aMs = performance.now() - t0;
+    clock.advance(100); // a second caller 100 ms later, while the refresh still runs
+    const t1 = performance.now();
+    const b = await Promise.race([cache.wrap('price', factory, opts), new Promise((r) => setTimeout(() => r('still waiting'), 500))]);
+    const bMs = performance.now() - t1;
+    console.log(`SWR: caller at 0 ms got ${String(a)} in ${aMs.toFixed(2)} ms, caller at 100 ms got ${String(b)} in ${bMs.toFixed(2)} ms; factory runs ${runs}`);
+    expect([a, b]).toEqual(['v1', 'v1']);
+    expect(aMs).toBeLessThan(20);
+    expect(bMs).toBeLessThan(20);
+    refresh.open();
+    await vi.waitFor(async () => expect(await cache.get('price')).toBe('v2'));
+    expect(runs).toBe(1);
+  });
+});
+
+describe('ComputeEngine: timeouts (fake timers)', () => {
+  it('soft timeout: with an entry in grace the caller gets it after softTimeout; the factory goes on and stores', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const clock = new ManualClock();
+    const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
+    await cache.set('k', 'old', { ttl: 1000, grace: '1h' });
+    clock.advance(1001);
+    const slow = gate();
+    const pending = cache.wrap(
+      'k',
+      async () => {
+        await slow.promise;
+        return 'new';
+      },
+      { ttl: 1000, grace: '1h', softTimeout: 100 },
+    );
+    let settled: unknown;
+    void pending.then((v) => (settled = v));
+    await vi.advanceTimersByTimeAsync(99);
+    expect(settled).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(settled).toBe('old');
+    slow.open();
+    await vi.waitFor(async () => expect(await cache.get('k')).toBe('new'));
+  });
+
+  it('hard timeout: with nothing in grace the caller gets FactoryTimeoutError; the value is stored when it arrives', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const clock = new ManualClock();
+    const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
+    const slow = gate();
+    const pending = cache.wrap(
+      'k',
+      async () => {
+        await slow.promise;
+        return 'late';
+      },
+      { hardTimeout: '2s' },
+    );
+    const outcome = pending.then(
+      () => 'resolved',
+      (err: unknown) => err,
+    );
+    await vi.advanceTimersByTimeAsync(2000);
+    const err = await outcome;
+    expect(err).toBeInstanceOf(FactoryTimeoutError);
+    expect((err as Error).message).toMatch(/hardTimeout/);
+    slow.open();
+    await vi.waitFor(async () => expect(await cache.get('k')).toBe('late'));
+  });
+
+  it('hard timeout with an entry in grace serves it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const clock = new ManualClock();
+    const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
+    await cache.set('k', 'old', { ttl: 1000, grace: '1h' });
+    clock.advance(1001);
+    const pending = cache.wrap('k', () => new Promise<string>(() => undefined), { ttl: 1000, grace: '1h', hardTimeout: 50 });
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await pending).toBe('old');
+  });
+});
+
+describe('ComputeEngine: factory context', () => {
+  it('ctx.skip() returns the value without storing it; ctx.setEntry() sets the TTL from the result', async () => {
+    const clock = new ManualClock();
+    const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
+    expect(await cache.wrap('a', (ctx) => (ctx.skip(), 'not stored'))).toBe('not stored');
+    expect(await cache.get('a')).toBeUndefined();
+    await cache.wrap('b', (ctx) => (ctx.setEntry({ ttl: 10 }), 'short-lived'));
+    clock.advance(10);
+    expect(await cache.get('b')).toBeUndefined();
+  });
+});
+
+describe('invalidateTags: retried in the cache layer, with jitter', () => {
+  it("a service's failed invalidation rejects, then is retried in the background until it is applied", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const clock = new ManualClock();
+    const store = chaosMemory(clock);
+    const cache = (await managerOn(store, clock)).forTenant('acme');
+    await cache.set('p1', 1, { tags: ['product'] });
+    store.failNext.set('invalidateTags', 2);
+    await expect(cache.invalidateTags(['product'])).rejects.toThrow(CacheError);
+    expect(await cache.get('p1')).toBe(1);
+    // Backoff 200 ms then 400 ms, each a random fraction of it: at most 600 ms for the two retries.
+    await vi.advanceTimersByTimeAsync(600);
+    expect(store.calls.get('invalidateTags')).toBe(3);
+    expect(await cache.get('p1')).toBeUndefined();
+  });
+
+  it('retry delays are jittered: two managers failing together do not retry at the same moments', async () => {
+    const delays: number[] = [];
+    const real = globalThis.setTimeout;
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      delays.push(ms ?? 0);
+      return real(fn, 0);
+    }) as typeof setTimeout);
+    for (let i = 0; i < 2; i++) {
+      const clock = new ManualClock();
+      const store = chaosMemory(clock);
+      store.failNext.set('invalidateTags', 1);
+      await (await managerOn(store, clock)).forTenant('acme').invalidateTags(['t']).catch(() => undefined);
+    }
+    vi.restoreAllMocks();
+    const retryDelays = delays.filter((d) => d >= 1 && d <= 200);
+    console.log(`first retry delays of two managers: ${retryDelays.join(' ms, ')} ms (ceiling 200 ms)`);
+    expect(retryDelays).toHaveLength(2);
+    expect(retryDelays[0]).not.toBe(retryDelays[1]);
+  });
+});
+
+describeWithRedis('ComputeEngine on Redis', () => {
+  let redis: RedisServer;
+  afterEach(async () => {
+    await redis?.stop();
+  });
+
+  it('1,000 concurrent cold wrap() calls make 1 store read (plus the re-read under the lock) and 1 factory run', async () => {
+    redis = await startRedis();
+    const manager = await managerOn({ type: 'redis', url: redis.url });
+    const cache = manager.forTenant('acme');
+    const store = internalsOf(manager).state.store;
+    const get = vi.spyOn(store, 'get');
+    let runs = 0;
+    const values = await Promise.all(Array.from({ length: 1000 }, () => cache.wrap('report', async () => ++runs)));
+    console.log(`Redis, 1000 concurrent cold wrap(): ${get.mock.calls.length} store read(s) (the read, then the re-read once the lock is held), ${runs} factory run(s)`);
+    expect(get).toHaveBeenCalledTimes(2);
+    expect(runs).toBe(1);
+    expect(new Set(values)).toEqual(new Set([1]));
+  });
+
+  it('re-reads the entry after taking the cross-process lock (another instance wrote it meanwhile): no factory run', async () => {
+    redis = await startRedis();
+    const writer = await managerOn({ type: 'redis', url: redis.url });
+    const reader = await managerOn({ type: 'redis', url: redis.url });
+    const store = internalsOf(reader).state.store;
+    const acquire = store.acquireLock!.bind(store);
+    // Between the reader's miss and its lock, the other instance computes, writes and releases.
+    vi.spyOn(store, 'acquireLock').mockImplementationOnce(async (...args) => {
+      await writer.forTenant('acme').wrap('k', () => 'from the other instance');
+      return acquire(...args);
+    });
+    let runs = 0;
+    expect(await reader.forTenant('acme').wrap('k', () => (runs++, 'computed here'))).toBe('from the other instance');
+    expect(runs).toBe(0);
+  });
+});
