@@ -16,7 +16,7 @@ const platform = (name) => {
   return { os, cpu, libc };
 };
 let added = 0;
-for (const [loc, entry] of Object.entries(pk)) {
+for (const entry of Object.values(pk)) {
   for (const [dep, version] of Object.entries(entry.optionalDependencies ?? {})) {
     const target = `node_modules/${dep}`;
     if (pk[target] !== undefined || dep === 'fsevents') continue;

@@ -51,7 +51,6 @@ export function machineInfo() {
 
 const int = (n) => (n === undefined ? '-' : Math.round(n).toLocaleString('en-US'));
 const fixed = (n, d = 2) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
-const compact = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : int(n));
 const targetValue = (t) => (t.value === undefined ? '-' : Number.isInteger(t.value) ? String(t.value) : t.threshold >= 2 ? fixed(t.value, 1) : fixed(t.value, 2));
 
 function table(headers, rows, align) {
