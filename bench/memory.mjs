@@ -62,7 +62,7 @@ async function main() {
   const start = performance.now();
   for (let i = 0; i < spec.sets; i++) {
     const now = Date.now();
-    const key = storageKey(scope, 'e', `item:${i}`);
+    const key = storageKey(scope, 'entry', `item:${i}`);
     await store.set(key, { value: makeValue(i), createdAt: now, expiresAt: now + TTL_MS, stamp: newStamp(), scope: scope.id }, TTL_MS);
     if ((i & 0xffff) === 0) peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
   }

@@ -60,7 +60,7 @@ function dataset(n) {
   const keys = new Array(n);
   const envs = new Array(n);
   for (let i = 0; i < n; i++) {
-    keys[i] = storageKey(scope, 'e', `item:${i}`);
+    keys[i] = storageKey(scope, 'entry', `item:${i}`);
     envs[i] = envelopeFor(scope, { ...PAYLOAD, id: i });
   }
   return { scope, keys, fulls: keys.map((k) => k.full), envs, idx: accessSequence(n) };

@@ -24,7 +24,7 @@ const { DEFAULT_DECODE_LIMITS } = await libModule('envelope/decode-limits.js');
 const { RedisStore } = await libModule('stores/redis.store.js');
 
 const scope = KeyScope.of('bench', 'acme');
-const key = storageKey(scope, 'e', 'item:1');
+const key = storageKey(scope, 'entry', 'item:1');
 const now = Date.now();
 const bytes = encodeEntry({ value: PAYLOAD, createdAt: now, expiresAt: now + 60_000, stamp: newStamp(), scope: scope.id }, new JsonCodec(), DEFAULT_DECODE_LIMITS);
 
