@@ -510,6 +510,13 @@ describe.each(FAST_PATH_MATRIX)('HTTP rules of @Cached() on %s, fast path %s', (
       const d = await get('/h/auth-scoped', tenant).set('authorization', 'Bearer b');
       expect(c.headers['x-cache']).toBe('MISS');
       expect(d.headers['x-cache']).toBe('HIT');
+      // An entry stored without credentials (its route learned by the fast path) is not served to a request with them.
+      const anonymous = await get('/h/auth', tenant);
+      expect(anonymous.headers['x-cache']).toBe('MISS');
+      expect((await get('/h/auth', tenant)).headers['x-cache']).toBe('HIT');
+      const credentialed = await get('/h/auth', tenant).set('authorization', 'Bearer a');
+      expect(credentialed.headers['x-cache']).toBe('BYPASS');
+      expect(credentialed.body.n).toBe(anonymous.body.n + 1);
     });
 
     it("shares scope: 'global' entries across tenants and serves them without a tenant", async () => {
