@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { metrics, type Attributes, type Meter, type MeterProvider } from '@opentelemetry/api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { CACHE_CHANNELS, type CacheEvent } from '../../lib/observability/cache-channels.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
@@ -25,6 +25,10 @@ beforeAll(() => {
 });
 afterAll(() => {
   metrics.disable();
+});
+// Each test reads only what it recorded (the first one used to read everything recorded so far).
+beforeEach(() => {
+  measurements.length = 0;
 });
 
 describe('OpenTelemetry metrics', () => {
@@ -55,7 +59,6 @@ describe('OpenTelemetry metrics', () => {
   });
 
   it('bounds tenant cardinality: beyond maxTenantLabels tenants share (other)', async () => {
-    measurements.length = 0;
     const manager = new CacheManager({ logger: false, telemetry: { maxTenantLabels: 3 } });
     for (let i = 0; i < 10; i++) await manager.forTenant(`t${i}`).get('k');
     const labels = new Set(measurements.filter((m) => m.name === 'cache.misses').map((m) => m.attributes?.['cache.tenant']));
@@ -65,7 +68,6 @@ describe('OpenTelemetry metrics', () => {
   });
 
   it("with tenantAttribute 'none' no tenant reaches the metrics", async () => {
-    measurements.length = 0;
     const manager = new CacheManager({ logger: false, telemetry: { tenantAttribute: 'none' } });
     await manager.forTenant('secret-tenant').get('k');
     expect(measurements.length).toBeGreaterThan(0);
