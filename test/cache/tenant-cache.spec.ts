@@ -437,10 +437,12 @@ describe('options are checked at creation', () => {
   });
 
   it('never mutates the options object', async () => {
-    const options = Object.freeze({ store: Object.freeze({ type: 'memory' as const, maxEntries: 10 }), defaultTtl: '1m' });
+    const options = { store: { type: 'memory' as const, maxEntries: 10 }, defaultTtl: '1m' };
     const manager = await CacheManager.create(options);
     managers.push(manager);
     await manager.forTenant('a').set('k', 1);
-    expect(options).toEqual({ store: { type: 'memory', maxEntries: 10 }, defaultTtl: '1m' });
+    expect(options).toStrictEqual({ store: { type: 'memory', maxEntries: 10 }, defaultTtl: '1m' });
+    // A frozen one is accepted too (a write to it would throw).
+    managers.push(await CacheManager.create(Object.freeze({ store: Object.freeze({ type: 'memory' as const, maxEntries: 10 }), defaultTtl: '1m' })));
   });
 });

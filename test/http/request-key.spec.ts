@@ -38,9 +38,15 @@ describe('requestHash', () => {
     for (let i = 0; i < 10_000; i++) expect(others.has(hash({ url: `/products/${i}` }))).toBe(true);
   });
 
-  it('is a 43-character base64url SHA-256', () => {
-    expect(hash({})).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(hash({})).toBe(hash({}));
+  it('is a 43-character base64url SHA-256 of the inputs it names, and of nothing else', () => {
+    const digest = hash({});
+    expect(digest).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // The same inputs built anew (no identity of arrays or objects counts)...
+    expect(requestHash({ ...base, vary: ['accept', 'accept-language'], headers: {} })).toBe(digest);
+    // ...headers the route does not vary on, and an empty query, leave the digest as it is.
+    expect(hash({ headers: { 'x-request-id': 'r-1', cookie: 'sid=1', 'user-agent': 'test' } })).toBe(digest);
+    expect(hash({ url: '/products/1?' })).toBe(digest);
+    expect(hash({ url: '/products/1?', headers: { accept: 'text/csv' } })).toBe(pinned[1]![1]);
   });
 
   it('changes with every input', () => {
