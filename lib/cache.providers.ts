@@ -4,7 +4,7 @@ import { CACHE_MODULE_OPTIONS, TENANT_ID } from './cache.constants.js';
 import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from './cache.internal-constants.js';
 import { CacheLifecycle } from './cache.lifecycle.js';
 import { CacheManager } from './cache/cache-manager.js';
-import { duration, rejectUnknownKeys, resolveManagerOptions } from './options/manager-options.js';
+import { resolveManagerOptions } from './options/manager-options.js';
 import { CacheConfigError } from './errors/cache.errors.js';
 import { CacheHealthIndicator } from './health/cache.health-indicator.js';
 import { CachedInterceptor } from './http/cached.interceptor.js';

@@ -61,7 +61,7 @@ export type Outcome<T> =
 interface Flight {
   /** Settles with what a joiner gets: the stale entry as soon as one is found (unless `'none'`), else the leader's outcome. */
   readonly answer: Promise<Outcome<unknown>>;
-  answerWith(outcome: Outcome<unknown> | Promise<Outcome<unknown>>): void;
+  answerWith(outcome: Outcome<unknown>): void;
   /** Rejects the joiners with `err`, unless they were answered already (a stale entry). */
   failWith(err: unknown): void;
   answered: boolean;
@@ -160,33 +160,33 @@ export class ComputeEngine {
   private lead<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: ReadResult | undefined): Promise<Outcome<T>> {
     const flight = newFlight();
     this.flights.set(k.full, flight);
-    const done = (): void => {
+    const endFlight = (): void => {
       if (this.flights.get(k.full) === flight) this.flights.delete(k.full);
     };
-    const own = this.leadFlight(access, k, key, factory, policy, first, flight, done);
+    const own = this.leadFlight(access, k, key, factory, policy, first, flight, endFlight);
     // A leader that fails before answering: joiners get the same failure (or compute their own).
     own.catch((err: unknown) => {
       flight.failWith(err);
-      done();
+      endFlight();
     });
     return own;
   }
 
-  private async leadFlight<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: ReadResult | undefined, flight: Flight, done: () => void): Promise<Outcome<T>> {
+  private async leadFlight<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: ReadResult | undefined, flight: Flight, endFlight: () => void): Promise<Outcome<T>> {
     const read = first ?? (await this.sharedRead(access, k));
     const found = read === READ_FAILED ? undefined : read;
     if (found !== undefined && access.isFresh(found)) {
       access.count('hits');
       const hit: Outcome<T> = { kind: 'hit', entry: found as Envelope<T> };
       flight.answerWith(hit);
-      done();
+      endFlight();
       return hit;
     }
     const stale = found !== undefined && access.isStaleUsable(found) ? (found as Envelope<T>) : undefined;
     if (stale !== undefined && policy.staleWhileRevalidate !== 'none') flight.answerWith({ kind: 'stale', entry: stale });
     const serveStale = stale !== undefined && policy.staleWhileRevalidate === 'all';
     if (!serveStale) access.count('misses');
-    const refresh = this.refresh(access, k, key, factory, policy, stale, read !== READ_FAILED, flight, done);
+    const refresh = this.refresh(access, k, key, factory, policy, stale, read !== READ_FAILED, flight, endFlight);
     if (serveStale) {
       // The refresh goes on in the background; its failure is already reported.
       refresh.catch(() => undefined);
@@ -201,7 +201,7 @@ export class ComputeEngine {
    * keeps the flight open until the entry is readable; the lock is released only then, so the
    * next holder finds the entry.
    */
-  private async refresh<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, storeUp: boolean, flight: Flight, done: () => void): Promise<Outcome<T>> {
+  private async refresh<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, storeUp: boolean, flight: Flight, endFlight: () => void): Promise<Outcome<T>> {
     const lock = storeUp && policy.lock ? await tryLock(access, key, policy.lockTtlMs) : undefined;
     const release = (): void => {
       if (lock !== undefined && lock !== LOCK_BUSY) unlock(access, lock);
@@ -211,13 +211,13 @@ export class ComputeEngine {
         // Another process computes: wait for its entry rather than compute it again.
         access.count('stampedeWaits');
         const shared = await waitForEntry(access, k, policy.lockTtlMs);
-        if (shared !== undefined) return answered(flight, done, { kind: 'hit', entry: shared as Envelope<T> });
+        if (shared !== undefined) return answered(flight, endFlight, { kind: 'hit', entry: shared as Envelope<T> });
         // The holder took too long (or died): compute here rather than wait longer.
       } else if (lock !== undefined) {
         const again = await access.read(k);
         if (again !== READ_FAILED && again !== undefined && access.isFresh(again)) {
           release();
-          return answered(flight, done, { kind: 'hit', entry: again as Envelope<T> });
+          return answered(flight, endFlight, { kind: 'hit', entry: again as Envelope<T> });
         }
       }
     } catch (err) {
@@ -230,7 +230,7 @@ export class ComputeEngine {
       () => undefined,
     );
     void tail.then(() => {
-      done();
+      endFlight();
       release();
     });
     let outcome: Outcome<T>;
@@ -239,7 +239,7 @@ export class ComputeEngine {
     } catch (err) {
       // Failed, or timed out with nothing to serve: later callers start afresh (the factory of a
       // timed-out run goes on and stores its value when it arrives).
-      done();
+      endFlight();
       throw err;
     }
     if (outcome.kind === 'stale' || outcome.entry === undefined || !policy.awaitWrite) {
@@ -346,19 +346,19 @@ interface FactoryRun<T> {
   readonly refused: EncodeError | undefined;
 }
 
-function answered<T>(flight: Flight, done: () => void, outcome: Outcome<T>): Outcome<T> {
+function answered<T>(flight: Flight, endFlight: () => void, outcome: Outcome<T>): Outcome<T> {
   flight.answerWith(outcome);
-  done();
+  endFlight();
   return outcome;
 }
 
-function isPromise(value: unknown): value is Promise<unknown> {
-  return typeof (value as Promise<unknown> | undefined)?.then === 'function';
-}
-
 function newFlight(): Flight {
-  let settle!: (outcome: Outcome<unknown> | Promise<Outcome<unknown>>) => void;
-  const answer = new Promise<Outcome<unknown>>((resolve) => (settle = resolve));
+  let settle!: (outcome: Outcome<unknown>) => void;
+  let fail!: (err: unknown) => void;
+  const answer = new Promise<Outcome<unknown>>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
   // A flight nobody joined must not report an unhandled rejection.
   answer.catch(() => undefined);
   const flight: Flight = {
@@ -368,11 +368,13 @@ function newFlight(): Flight {
     answerWith(outcome) {
       if (flight.answered) return;
       flight.answered = true;
-      flight.servesStale = !isPromise(outcome) && outcome.kind === 'stale';
+      flight.servesStale = outcome.kind === 'stale';
       settle(outcome);
     },
     failWith(err) {
-      if (!flight.answered) flight.answerWith(Promise.reject(err));
+      if (flight.answered) return;
+      flight.answered = true;
+      fail(err);
     },
   };
   return flight;

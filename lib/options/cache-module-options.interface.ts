@@ -1,6 +1,5 @@
 import type { Type } from '@nestjs/common';
 import type { CachedInterceptor } from '../http/cached.interceptor.js';
-import type { Duration } from '../utils/duration.js';
 import type { CacheManagerOptions } from './cache-options.interface.js';
 import type { UserIdResolver } from './cached-options.interface.js';
 import type { TenantStrategy } from '../tenant/tenant-resolver.interface.js';

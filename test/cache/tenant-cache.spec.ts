@@ -1,38 +1,16 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
-import { resolveModuleOptions } from '../../lib/cache.providers.js';
-import { HttpCache } from '../../lib/http/http-cache.js';
-import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
+import { describe, expect, it, vi } from 'vitest';
 import {
   CacheClosedError,
-  CacheConfigError,
   CacheConnectionError,
   EncodeError,
   InvalidKeyError,
   InvalidTtlError,
-  TenantRequiredError,
 } from '../../lib/errors/cache.errors.js';
+import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
-import { ChaosStore } from '../helpers/chaos.store.js';
-import { ManualClock } from '../helpers/manual-clock.js';
+import { managerFixture } from '../helpers/manager-fixture.js';
 
-const managers: CacheManager[] = [];
-function setup(opts: { maxEntries?: number; chaos?: boolean; maxTrackedTenants?: number } = {}) {
-  const clock = new ManualClock();
-  const logger = { warn: vi.fn(), error: vi.fn() };
-  const memory = new MemoryStore({ clock, maxEntries: opts.maxEntries ?? 1000, sweepInterval: 0 });
-  const chaos = new ChaosStore(memory);
-  // Without chaos, the manager builds the store from its config, as users do (it then observes evictions).
-  const store = opts.chaos ? chaos : ({ type: 'memory', maxEntries: opts.maxEntries ?? 1000, sweepInterval: 0 } as const);
-  // The circuit breaker has its own tests (circuit-breaker.spec.ts); here every call must reach the store.
-  const manager = new CacheManager({ store, clock, logger, defaultTtl: '1m', maxTrackedTenants: opts.maxTrackedTenants, circuitBreaker: false });
-  managers.push(manager);
-  return { clock, logger, memory, chaos, manager };
-}
-
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const { setup, managers } = managerFixture();
 
 describe('TenantCache: values', () => {
   it('distinguishes a miss from stored falsy values', async () => {
@@ -103,8 +81,7 @@ describe('ComputeEngine.peekSync (the synchronous hit path of the HTTP face)', (
     const cache = manager.forTenant('acme');
     expect(peek(manager, 'acme', 'k')).toBeUndefined();
     await cache.set('k', null, { ttl: 1000 });
-    const entry = peek(manager, 'acme', 'k');
-    expect(entry?.value).toBeNull();
+    expect(peek(manager, 'acme', 'k')?.value).toBeNull();
     clock.advance(1000);
     expect(peek(manager, 'acme', 'k')).toBeUndefined();
     expect(await cache.stats()).toMatchObject({ hits: 1, misses: 0 });
@@ -327,130 +304,5 @@ describe('isolation', () => {
     const two = setup().manager;
     await one.forTenant('a').set('k', 1);
     expect(await two.forTenant('a').get('k')).toBeUndefined();
-  });
-});
-
-describe('CacheManager', () => {
-  it('current() follows runWithTenant and throws outside it', async () => {
-    const { manager } = setup();
-    expect(() => manager.current()).toThrow(TenantRequiredError);
-    await manager.runWithTenant('acme', async () => {
-      await Promise.resolve();
-      await manager.current().set('k', 'v');
-    });
-    expect(await manager.forTenant('acme').get('k')).toBe('v');
-  });
-
-  it('counts per tenant: hits, misses, puts, evictions, size; bounded cardinality', async () => {
-    const { manager } = setup({ maxEntries: 5, maxTrackedTenants: 2 });
-    const a = manager.forTenant('a');
-    await a.get('x');
-    await a.set('x', 1);
-    await a.get('x');
-    const b = manager.forTenant('b');
-    for (let i = 0; i < 5; i++) await b.set(`k${i}`, i); // evicts a's entry
-    await manager.forTenant('c').set('k', 1); // beyond maxTrackedTenants: counted under other
-    const stats = await manager.stats();
-    const byTenant = Object.fromEntries(stats.tenants.map((t) => [t.tenant, t]));
-    expect(byTenant.a).toMatchObject({ hits: 1, misses: 1, puts: 1, evictions: 1, sizeEntries: 0 });
-    expect(byTenant.b).toMatchObject({ puts: 5, sizeEntries: 4 });
-    expect(byTenant.c).toBeUndefined();
-    expect(stats.otherTenants.puts).toBe(1);
-    expect(stats).toMatchObject({ hits: 1, misses: 1, puts: 7, evictions: 2, sizeEntries: 5 });
-  });
-
-  it("calls a user's store observer alongside its own, and the manager's clock drives the store", async () => {
-    const clock = new ManualClock();
-    const evicted = vi.fn();
-    const manager = new CacheManager({ store: { type: 'memory', maxEntries: 1, sweepInterval: 0, observer: { evicted }, clock: new ManualClock(1) }, clock, logger: false });
-    managers.push(manager);
-    const cache = manager.forTenant('a');
-    await cache.set('one', 1, { ttl: 1000 });
-    await cache.set('two', 2, { ttl: 1000 });
-    expect(evicted).toHaveBeenCalledTimes(1);
-    expect((await manager.stats()).evictions).toBe(1);
-    clock.advance(999);
-    expect(await cache.get('two')).toBe(2);
-    clock.advance(1);
-    expect(await cache.get('two')).toBeUndefined();
-  });
-
-  it('counts bypasses per tenant, and those without a tenant in the totals only', async () => {
-    const { manager } = setup();
-    const http = new HttpCache(resolveModuleOptions({ tenant: fromHeader('x-tenant-id') }), manager, () => undefined);
-    http.countBypass('fresh-tenant', 'method');
-    http.countBypass(undefined, 'no tenant');
-    http.countBypass('', 'invalid tenant');
-    const stats = await manager.stats();
-    expect(stats.bypasses).toBe(3);
-    expect(stats.tenants.find((t) => t.tenant === 'fresh-tenant')?.bypasses).toBe(1);
-    expect(stats.otherTenants.bypasses).toBe(0);
-  });
-
-  it('health reflects the store', async () => {
-    const { manager, chaos } = setup({ chaos: true });
-    expect((await manager.health()).ok).toBe(true);
-    chaos.failAll();
-    expect(await manager.health()).toMatchObject({ ok: false, store: { ok: false } });
-  });
-
-  it('after close every call rejects with CacheClosedError; close is idempotent', async () => {
-    const { manager } = setup();
-    const cache = manager.forTenant('a');
-    await manager.close();
-    await manager.close();
-    for (const call of [
-      () => cache.get('k'),
-      () => cache.set('k', 1),
-      () => cache.has('k'),
-      () => cache.delete('k'),
-      () => cache.getOrSet('k', 1),
-      () => cache.compareAndSet('k', undefined, 1),
-      () => cache.wrap('k', () => 1),
-      () => cache.invalidateTags(['t']),
-      () => cache.clear(),
-      () => cache.stats(),
-      () => manager.stats(),
-      () => manager.forTenant('b').get('k'),
-    ]) {
-      await expect((async () => call())()).rejects.toBeInstanceOf(CacheClosedError);
-    }
-    expect((await manager.health()).ok).toBe(false);
-  });
-});
-
-describe('options are checked at creation', () => {
-  it.each([
-    [{ namespace: 'a b' }, 'namespace'],
-    [{ namespace: '' }, 'namespace'],
-    [{ defaultTtl: -1 }, 'defaultTtl'],
-    [{ defaultTtl: '5 minutes' }, 'defaultTtl'],
-    [{ maxTrackedTenants: 0 }, 'maxTrackedTenants'],
-    [{ defaultTTL: '5m' }, 'defaultTTL'],
-    [{ store: { type: 'memory', maxEntries: 0 } }, 'maxEntries'],
-    [{ store: { type: 'memcached' } }, 'store'],
-    [{ tenantStores: { factory: 'nope' } }, 'tenantStores.factory'],
-    [{ tenantStores: { factory: () => undefined, maxOpen: -2 } }, 'tenantStores.maxOpen'],
-    [{ logger: 'console' }, 'logger'],
-  ])('%j fails naming %s', async (options, option) => {
-    const err = await CacheManager.create(options as never).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(CacheConfigError);
-    expect((err as Error).message).toContain(`"${option}`);
-    expect((err as Error).message).toMatch(/Fix:/);
-  });
-
-  it('suggests the right spelling of a mistyped option', () => {
-    expect(() => new CacheManager({ defaultTTL: '5m' } as never)).toThrow(/did you mean "defaultTtl"/);
-  });
-
-  it('never mutates the options object', async () => {
-    const options = Object.freeze({ store: Object.freeze({ type: 'memory' as const, maxEntries: 10 }), defaultTtl: '1m' });
-    const manager = await CacheManager.create(options);
-    managers.push(manager);
-    await manager.forTenant('a').set('k', 1);
-    expect(options).toEqual({ store: { type: 'memory', maxEntries: 10 }, defaultTtl: '1m' });
   });
 });

@@ -5,7 +5,8 @@ import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
-import { createTestApp, PLATFORMS, RecordingLogger, type TestApp } from './helpers/app-factory.js';
+import { createTestApp, RecordingLogger, type TestApp } from './helpers/app-factory.js';
+import { FAST_PATH_MATRIX, InterceptorProbe } from './helpers/fast-path-probe.js';
 
 let badTags: unknown = [];
 
@@ -45,7 +46,10 @@ class ScopesController {
   }
 }
 
-describe.each(PLATFORMS)('credentials, scopes and tags on %s', (platform) => {
+const interceptor = InterceptorProbe.install();
+
+describe.each(FAST_PATH_MATRIX)('credentials, scopes and tags on %s, fast path %s', (platform, mode) => {
+  const fastPath = mode === 'on';
   let t: TestApp;
   let logger: RecordingLogger;
   const get = (path: string, headers: Record<string, string> = {}) => fetch(`${t.url}${path}`, { headers: { 'x-tenant-id': 'acme', ...headers } });
@@ -54,7 +58,7 @@ describe.each(PLATFORMS)('credentials, scopes and tags on %s', (platform) => {
     logger = new RecordingLogger();
     badTags = [];
     t = await createTestApp(platform, {
-      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory' }, logger })],
+      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory' }, logger, fastPath })],
       controllers: [ScopesController],
     });
   });
@@ -67,16 +71,25 @@ describe.each(PLATFORMS)('credentials, scopes and tags on %s', (platform) => {
     expect((await get('/cart', cookie)).headers.get('x-cache')).toBe('BYPASS');
     expect((await get('/cart', cookie)).headers.get('x-cache')).toBe('BYPASS');
     expect((await get('/catalogue', cookie)).headers.get('x-cache')).toBe('MISS');
+    let seen = interceptor.count(t);
     expect((await get('/catalogue', { cookie: 'session=user-b' })).headers.get('x-cache')).toBe('HIT');
+    expect(interceptor.count(t) - seen).toBe(fastPath ? 0 : 1);
     expect((await get('/cart')).headers.get('x-cache')).toBe('MISS'); // without credentials: cached as before
+    seen = interceptor.count(t);
+    expect((await get('/cart')).headers.get('x-cache')).toBe('HIT');
+    expect(interceptor.count(t) - seen).toBe(fastPath ? 0 : 1);
+    // The entry is there and the route learned: a request with a Cookie still bypasses it.
+    expect((await get('/cart', cookie)).headers.get('x-cache')).toBe('BYPASS');
   });
 
   it("a scope: 'global' handler runs without the request's tenant context", async () => {
     const first = await get('/shared');
     expect(await first.json()).toEqual({ tenantSeen: null });
+    const seen = interceptor.count(t);
     const other = await fetch(`${t.url}/shared`, { headers: { 'x-tenant-id': 'globex' } });
     expect(other.headers.get('x-cache')).toBe('HIT');
     expect(await other.json()).toEqual({ tenantSeen: null });
+    expect(interceptor.count(t) - seen).toBe(fastPath ? 0 : 1);
   });
 
   it.each([

@@ -19,7 +19,7 @@ import {
   StreamableFile,
   UseGuards,
 } from '@nestjs/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
@@ -28,7 +28,8 @@ import { NoCache } from '../../lib/decorators/no-cache.decorator.js';
 import type { CacheRequest } from '../../lib/tenant/tenant-resolver.interface.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { ManualClock } from '../helpers/manual-clock.js';
-import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
+import { createTestApp, type TestApp } from './helpers/app-factory.js';
+import { FAST_PATH_MATRIX, InterceptorProbe, PROBE_HEADER } from './helpers/fast-path-probe.js';
 
 // Every handler counts its runs, so a test can tell a hit (no run) from a miss.
 const runs = new Map<string, number>();
@@ -37,7 +38,7 @@ function run(name: string): number {
   runs.set(name, n);
   return n;
 }
-let controllerInstances = 0;
+let controllerSeq = 0;
 let tenantSeq = 0;
 /** A fresh tenant per test, so tests never see each other's entries. */
 const freshTenant = (): string => `tenant-${++tenantSeq}`;
@@ -59,12 +60,13 @@ interface PassthroughResponse {
   status(code: number): unknown;
 }
 
+/** The rules, on routes nothing but the cache runs before: with the fast path on, their hits skip Nest's pipeline. */
 @Controller('h')
-@UseGuards(TestAuthGuard)
 class HttpController {
-  constructor(private readonly manager: CacheManager) {
-    controllerInstances++;
-  }
+  /** Which instance handled a request (one per app, never one per request). */
+  readonly instance = ++controllerSeq;
+
+  constructor(private readonly manager: CacheManager) {}
 
   @Get('json')
   @Cached()
@@ -176,12 +178,6 @@ class HttpController {
     return { n: run('auth-scoped') };
   }
 
-  @Get('me')
-  @Cached({ scope: 'user' })
-  me(@Res({ passthrough: true }) _res: unknown, @Headers('x-user') user: string | undefined) {
-    return { user: user ?? null, n: run('me') };
-  }
-
   @Get('vary')
   @Cached({ vary: ['X-Flavour'] })
   vary(@Headers('x-flavour') flavour: string | undefined) {
@@ -194,16 +190,16 @@ class HttpController {
     return { name, n: run('files') };
   }
 
-  @Get('guarded')
-  @Cached()
-  guarded() {
-    return { n: run('guarded') };
-  }
-
   @Get('context')
   @Cached()
   context() {
     return { current: this.manager.currentTenantId(), cache: this.manager.current().tenantId, n: run('context') };
+  }
+
+  @Get('instance')
+  @Cached()
+  instanceOf() {
+    return { instance: this.instance, n: run('instance') };
   }
 
   @Get('uncached-context')
@@ -260,6 +256,23 @@ class HttpController {
   }
 }
 
+/** Rules that need `req.user` or a guard: a guarded route is never served by the fast path. */
+@Controller('g')
+@UseGuards(TestAuthGuard)
+class GuardedController {
+  @Get('me')
+  @Cached({ scope: 'user' })
+  me(@Res({ passthrough: true }) _res: unknown, @Headers('x-user') user: string | undefined) {
+    return { user: user ?? null, n: run('g-me') };
+  }
+
+  @Get('guarded')
+  @Cached()
+  guarded() {
+    return { n: run('g-guarded') };
+  }
+}
+
 @Controller('cls')
 @Cached({ vary: ['x-cls'] })
 class ClassLevelController {
@@ -302,26 +315,86 @@ class InvalidateController {
   }
 }
 
-const clock = new ManualClock();
+const interceptor = InterceptorProbe.install();
 
-@Module({
-  imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), logger: false, clock, defaultTtl: '1h', cacheableHeaders: ['content-type', 'content-language', 'cache-control', 'x-*', 'set-cookie'] })],
-  controllers: [HttpController, ClassLevelController, InvalidateController],
-  providers: [TestAuthGuard],
-})
-class HttpRulesModule {}
+function rulesModule(fastPath: boolean, clock: ManualClock) {
+  @Module({
+    imports: [
+      CacheModule.forRoot({
+        tenant: fromHeader('x-tenant-id'),
+        logger: false,
+        clock,
+        fastPath,
+        defaultTtl: '1h',
+        cacheableHeaders: ['content-type', 'content-language', 'cache-control', 'x-*', 'set-cookie'],
+      }),
+    ],
+    controllers: [HttpController, GuardedController, ClassLevelController, InvalidateController],
+    providers: [TestAuthGuard],
+  })
+  class HttpRulesModule {}
+  return HttpRulesModule;
+}
 
-describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
+type Method = 'get' | 'head' | 'post' | 'put';
+interface Sent {
+  readonly probe: string;
+  readonly method: Method;
+  readonly path: string;
+  readonly response: { readonly headers: Record<string, string | string[] | undefined> };
+}
+let probeSeq = 0;
+
+// One app per platform and fast-path mode, shared by the describe's tests; each test keeps to
+// its own tenants (freshTenant()), so any one of them passes alone.
+describe.each(FAST_PATH_MATRIX)('HTTP rules of @Cached() on %s, fast path %s', (platform, mode) => {
+  const fastPath = mode === 'on';
   let t: TestApp;
-  const get = (path: string, tenant: string | undefined) => {
-    const req = t.http().get(path);
+  const clock = new ManualClock();
+  /** What this test sent, and the response, for the fast-path check after it. */
+  const sent: Sent[] = [];
+  const send = (method: Method, path: string, tenant: string | undefined) => {
+    const probe = String(++probeSeq);
+    const req = t.http()[method](path).set(PROBE_HEADER, probe);
+    req.on('response', (response: Sent['response']) => sent.push({ probe, method, path, response }));
     return tenant === undefined ? req : req.set('x-tenant-id', tenant);
   };
+  const get = (path: string, tenant: string | undefined) => send('get', path, tenant);
 
   beforeAll(async () => {
-    t = await createTestApp(platform, { imports: [HttpRulesModule] });
+    t = await createTestApp(platform, { imports: [rulesModule(fastPath, clock)] });
   });
   afterAll(() => t?.close());
+  beforeEach(() => {
+    sent.length = 0;
+  });
+  // The proof that these rules hold on the fast path: with it on, every hit on an unguarded route
+  // was served before Nest's pipeline (the miss that stored the entry taught the fast path its
+  // route), so the interceptor never saw it; with it off, and on a guarded route, every hit went
+  // through the interceptor.
+  afterEach(() => {
+    for (const { probe, method, path, response } of sent.splice(0)) {
+      if (response.headers['x-cache'] !== 'HIT') continue;
+      // Fastify gives HEAD a route of its own, learned at its first HEAD request: maybe this hit.
+      if (fastPath && method === 'head' && platform === 'fastify') continue;
+      const fast = fastPath && !path.startsWith('/g/');
+      expect(interceptor.sawProbe(t, probe), `${method.toUpperCase()} ${path}: a hit served by ${fast ? 'the fast path' : 'the interceptor'}`).toBe(!fast);
+    }
+  });
+
+  const whereHitsGo = fastPath ? "serves hits before Nest's pipeline: the interceptor sees the miss, not the hits" : 'serves every hit through the interceptor';
+  it(`${whereHitsGo}`, async () => {
+    const tenant = freshTenant();
+    const before = interceptor.count(t);
+    const miss = await get('/h/json?path=1', tenant);
+    const hits = [await get('/h/json?path=1', tenant), await get('/h/json?path=1', tenant)];
+    expect(miss.headers['x-cache']).toBe('MISS');
+    for (const hit of hits) {
+      expect(hit.headers['x-cache']).toBe('HIT');
+      expect(hit.body).toEqual(miss.body);
+    }
+    expect(interceptor.count(t) - before).toBe(fastPath ? 1 : 3);
+  });
 
   describe('what is cached', () => {
     it('caches a GET: the first request is a MISS and runs the handler, the second a HIT that does not', async () => {
@@ -340,14 +413,14 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
       const tenant = freshTenant();
       const before = runs.get('json') ?? 0;
       await get('/h/json?head=1', tenant);
-      const head = await t.http().head('/h/json?head=1').set('x-tenant-id', tenant);
+      const head = await send('head', '/h/json?head=1', tenant);
       expect(head.status).toBe(200);
       expect(head.headers['x-cache']).toBe('HIT');
       expect(head.text ?? '').toBe('');
       expect(runs.get('json')).toBe(before + 1);
 
       const tenant2 = freshTenant();
-      const headFirst = await t.http().head('/h/json?head=2').set('x-tenant-id', tenant2);
+      const headFirst = await send('head', '/h/json?head=2', tenant2);
       expect(headFirst.headers['x-cache']).toBe('MISS');
       const getAfter = await get('/h/json?head=2', tenant2);
       expect(getAfter.headers['x-cache']).toBe('HIT');
@@ -356,8 +429,8 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
 
     it('does not cache POST by default', async () => {
       const tenant = freshTenant();
-      const a = await t.http().post('/h/post').set('x-tenant-id', tenant);
-      const b = await t.http().post('/h/post').set('x-tenant-id', tenant);
+      const a = await send('post', '/h/post', tenant);
+      const b = await send('post', '/h/post', tenant);
       expect(a.status).toBe(201);
       expect(a.headers['x-cache']).toBe('BYPASS');
       expect(b.headers['x-cache']).toBe('BYPASS');
@@ -438,21 +511,13 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
       const d = await get('/h/auth-scoped', tenant).set('authorization', 'Bearer b');
       expect(c.headers['x-cache']).toBe('MISS');
       expect(d.headers['x-cache']).toBe('HIT');
-    });
-
-    it("keeps scope: 'user' entries apart per user, and bypasses requests without a user", async () => {
-      const tenant = freshTenant();
-      const alice = await get('/h/me', tenant).set('x-user', 'alice');
-      const bob = await get('/h/me', tenant).set('x-user', 'bob');
-      const alice2 = await get('/h/me', tenant).set('x-user', 'alice');
-      expect(alice.headers['x-cache']).toBe('MISS');
-      expect(bob.headers['x-cache']).toBe('MISS');
-      expect(bob.body.user).toBe('bob');
-      expect(alice2.headers['x-cache']).toBe('HIT');
-      expect(alice2.body.user).toBe('alice');
-      const anonymous = await get('/h/me', tenant);
-      expect(anonymous.headers['x-cache']).toBe('BYPASS');
-      expect(anonymous.body.user).toBeNull();
+      // An entry stored without credentials (its route learned by the fast path) is not served to a request with them.
+      const anonymous = await get('/h/auth', tenant);
+      expect(anonymous.headers['x-cache']).toBe('MISS');
+      expect((await get('/h/auth', tenant)).headers['x-cache']).toBe('HIT');
+      const credentialed = await get('/h/auth', tenant).set('authorization', 'Bearer a');
+      expect(credentialed.headers['x-cache']).toBe('BYPASS');
+      expect(credentialed.body.n).toBe(anonymous.body.n + 1);
     });
 
     it("shares scope: 'global' entries across tenants and serves them without a tenant", async () => {
@@ -467,7 +532,7 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
 
     it('caches a POST when the route lists it, keyed by the canonical JSON body', async () => {
       const tenant = freshTenant();
-      const post = (body: object) => t.http().post('/h/search').set('x-tenant-id', tenant).send(body);
+      const post = (body: object) => send('post', '/h/search', tenant).send(body);
       const a = await post({ q: 'shoes', page: 1 });
       const b = await post({ page: 1, q: 'shoes' });
       const c = await post({ q: 'hats', page: 1 });
@@ -483,7 +548,7 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
     it("@InvalidateTags(…, { scope: 'global' }) invalidates the entries shared by all tenants", async () => {
       await get('/h/global-tagged', freshTenant());
       expect((await get('/h/global-tagged', freshTenant())).headers['x-cache']).toBe('HIT');
-      expect((await t.http().put('/h/global-tagged').set('x-tenant-id', freshTenant())).status).toBe(200);
+      expect((await send('put', '/h/global-tagged', freshTenant())).status).toBe(200);
       expect((await get('/h/global-tagged', freshTenant())).headers['x-cache']).toBe('MISS');
     });
 
@@ -697,17 +762,6 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
       expect(res.headers['x-cache']).toBe('BYPASS');
     });
 
-    it('runs guards before a hit: a guard rejecting the second request gets 403', async () => {
-      const tenant = freshTenant();
-      const first = await get('/h/guarded', tenant);
-      expect(first.headers['x-cache']).toBe('MISS');
-      expect((await get('/h/guarded', tenant)).headers['x-cache']).toBe('HIT');
-      const denied = await get('/h/guarded', tenant).set('x-deny', '1');
-      expect(denied.status).toBe(403);
-      expect(denied.headers['x-cache']).toBeUndefined();
-      expect(denied.text).not.toContain('"n"');
-    });
-
     it('makes the tenant current during the handler (CacheManager.current()), on cached and other routes', async () => {
       const tenant = freshTenant();
       const res = await get('/h/context', tenant);
@@ -720,11 +774,13 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
 
     it('instantiates a controller using @Cached() once, not per request', async () => {
       const tenant = freshTenant();
-      const before = controllerInstances;
-      for (let i = 0; i < 3; i++) expect((await get(`/h/json?i=${i}`, tenant)).headers['x-cache']).toBe('MISS');
-      expect(controllerInstances).toBe(before);
-      // One instance per app booted so far (this file boots one app per platform, in order).
-      expect(controllerInstances).toBe(PLATFORMS.indexOf(platform) + 1);
+      const instances = new Set<number>();
+      for (let i = 0; i < 3; i++) {
+        const res = await get(`/h/instance?i=${i}`, tenant);
+        expect(res.headers['x-cache']).toBe('MISS');
+        instances.add(res.body.instance);
+      }
+      expect([...instances]).toEqual([t.app.get(HttpController).instance]);
     });
   });
 
@@ -758,7 +814,7 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
       await get('/inv/1', acme);
       await get('/inv/2', acme);
       await get('/inv/1', globex);
-      const put = await t.http().put('/inv/1').set('x-tenant-id', acme);
+      const put = await send('put', '/inv/1', acme);
       expect(put.status).toBe(200);
       expect((await get('/inv/1', acme)).headers['x-cache']).toBe('MISS');
       expect((await get('/inv/2', acme)).headers['x-cache']).toBe('HIT');
@@ -768,9 +824,37 @@ describe.each(PLATFORMS)('HTTP rules of @Cached() on %s', (platform) => {
     it('does not invalidate after the handler throws', async () => {
       const tenant = freshTenant();
       await get('/inv/3', tenant);
-      const put = await t.http().put('/inv/3/fail').set('x-tenant-id', tenant);
+      const put = await send('put', '/inv/3/fail', tenant);
       expect(put.status).toBe(400);
       expect((await get('/inv/3', tenant)).headers['x-cache']).toBe('HIT');
+    });
+  });
+
+  describe('behind a guard (never the fast path: guards run before every hit)', () => {
+    it("keeps scope: 'user' entries apart per user, and bypasses requests without a user", async () => {
+      const tenant = freshTenant();
+      const alice = await get('/g/me', tenant).set('x-user', 'alice');
+      const bob = await get('/g/me', tenant).set('x-user', 'bob');
+      const alice2 = await get('/g/me', tenant).set('x-user', 'alice');
+      expect(alice.headers['x-cache']).toBe('MISS');
+      expect(bob.headers['x-cache']).toBe('MISS');
+      expect(bob.body.user).toBe('bob');
+      expect(alice2.headers['x-cache']).toBe('HIT');
+      expect(alice2.body.user).toBe('alice');
+      const anonymous = await get('/g/me', tenant);
+      expect(anonymous.headers['x-cache']).toBe('BYPASS');
+      expect(anonymous.body.user).toBeNull();
+    });
+
+    it('runs guards before a hit: a guard rejecting the second request gets 403', async () => {
+      const tenant = freshTenant();
+      const first = await get('/g/guarded', tenant);
+      expect(first.headers['x-cache']).toBe('MISS');
+      expect((await get('/g/guarded', tenant)).headers['x-cache']).toBe('HIT');
+      const denied = await get('/g/guarded', tenant).set('x-deny', '1');
+      expect(denied.status).toBe(403);
+      expect(denied.headers['x-cache']).toBeUndefined();
+      expect(denied.text).not.toContain('"n"');
     });
   });
 });

@@ -259,11 +259,19 @@ describe('CacheModule start-up and shutdown', () => {
     expect((err2 as CacheConfigError).option).toBe('@Cached() on BadScopeController.get: scope');
   });
 
-  it('does not mutate the options object it is given', async () => {
-    const options = Object.freeze({ tenant: fromHeader('x-tenant-id'), logger: false as const, vary: Object.freeze(['X-A']) });
+  it('does not mutate the options object it is given, and applies it', async () => {
+    const tenant = fromHeader('x-tenant-id');
+    const vary = ['X-A'];
+    const options = { tenant, logger: false as const, vary, defaultTtl: '1m' };
     const t = await boot('express', [CacheModule.forRoot(options)]);
-    expect(options.vary).toEqual(['X-A']);
-    expect(t.app.get(CacheManager)).toBeInstanceOf(CacheManager);
+    expect(options).toStrictEqual({ tenant, logger: false, vary: ['X-A'], defaultTtl: '1m' });
+    expect(options.vary).toBe(vary);
+    // X-A (normalised to x-a) is part of the key.
+    await t.http().get('/m/item').set('x-tenant-id', 'acme').set('x-a', '1');
+    expect((await t.http().get('/m/item').set('x-tenant-id', 'acme').set('x-a', '2')).headers['x-cache']).toBe('MISS');
+    expect((await t.http().get('/m/item').set('x-tenant-id', 'acme').set('x-a', '1')).headers['x-cache']).toBe('HIT');
+    // A frozen one boots too (a write to it would throw).
+    await boot('express', [CacheModule.forRoot(Object.freeze({ tenant, logger: false as const, vary: Object.freeze(['X-A']) }))]);
   });
 
   it('closes the manager on shutdown; closing twice is fine', async () => {

@@ -5,7 +5,8 @@ import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { ManualClock } from '../helpers/manual-clock.js';
-import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
+import { createTestApp, type TestApp } from './helpers/app-factory.js';
+import { FAST_PATH_MATRIX, InterceptorProbe } from './helpers/fast-path-probe.js';
 
 /** `@Cached({ grace })`: X-Cache: STALE while one request recomputes, and instead of a server error. */
 let version = 0;
@@ -31,7 +32,10 @@ class PriceController {
   }
 }
 
-describe.each(PLATFORMS)('stale responses (grace) on %s', (platform) => {
+const interceptor = InterceptorProbe.install();
+
+describe.each(FAST_PATH_MATRIX)('stale responses (grace) on %s, fast path %s', (platform, mode) => {
+  const fastPath = mode === 'on';
   let t: TestApp;
   let clock: ManualClock;
   const get = (path = '/price') => fetch(`${t.url}${path}`, { headers: { 'x-tenant-id': 'acme' } });
@@ -42,7 +46,7 @@ describe.each(PLATFORMS)('stale responses (grace) on %s', (platform) => {
     gate = Promise.resolve();
     clock = new ManualClock();
     t = await createTestApp(platform, {
-      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory' }, clock, logger: false })],
+      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory' }, clock, logger: false, fastPath })],
       controllers: [PriceController],
     });
     expect((await get()).headers.get('x-cache')).toBe('MISS'); // version 1 stored
@@ -66,9 +70,12 @@ describe.each(PLATFORMS)('stale responses (grace) on %s', (platform) => {
     const fresh = await leader;
     expect(fresh.headers.get('x-cache')).toBe('MISS');
     expect(await fresh.json()).toEqual({ version: 2 });
+    const seen = interceptor.count(t);
     const after = await get();
     expect(after.headers.get('x-cache')).toBe('HIT');
     expect(await after.json()).toEqual({ version: 2 });
+    // The recomputed entry is fresh again: with the fast path on, its hit skips the interceptor.
+    expect(interceptor.count(t) - seen).toBe(fastPath ? 0 : 1);
     expect((await t.app.get(CacheManager).stats()).staleServed).toBe(3);
   });
 
@@ -81,6 +88,20 @@ describe.each(PLATFORMS)('stale responses (grace) on %s', (platform) => {
     expect(await stale.json()).toEqual({ version: 1 });
     failWith = '404';
     expect((await get()).status).toBe(404);
+  });
+
+  it('serves a fresh hit before the expiry, then the stale one once it has expired', async () => {
+    const seen = interceptor.count(t);
+    const hit = await get();
+    expect(hit.headers.get('x-cache')).toBe('HIT');
+    expect(interceptor.count(t) - seen).toBe(fastPath ? 0 : 1);
+    clock.advance(9_999);
+    expect((await get()).headers.get('x-cache')).toBe('HIT');
+    clock.advance(1);
+    failWith = '500';
+    const stale = await get();
+    expect(stale.headers.get('x-cache')).toBe('STALE');
+    expect(await stale.json()).toEqual({ version: 1 });
   });
 
   it('beyond the grace, or without one, the error goes through', async () => {

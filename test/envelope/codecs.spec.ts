@@ -463,10 +463,17 @@ describe('prototype safety', () => {
     for (const name of ['constructor', '__proto__', 'hasOwnProperty', '__defineGetter__']) {
       // tag 27 [name, {"polluted": true}]
       const bytes = cborEntry([0xd8, 0x1b, 0x82, ...text(name), 0xa1, ...text('polluted'), 0xf5]);
+      let value: unknown;
       try {
-        decode(bytes);
+        value = decode(bytes).value;
       } catch (err) {
-        expect(err).toBeInstanceOf(DecodeError);
+        expect(err, name).toBeInstanceOf(DecodeError);
+        value = undefined;
+      }
+      // Refused, or decoded as plain data: never an object with another prototype.
+      if (value !== undefined) {
+        expect(Object.getPrototypeOf(value), name).toBe(Object.prototype);
+        expect(value, name).toStrictEqual({ polluted: true });
       }
       pristine();
     }
@@ -571,7 +578,8 @@ describe('decode fast paths (payload decoded in place, scan state reused)', () =
     const deep = (n: number): Buffer => Buffer.from(`${'['.repeat(n)}1${']'.repeat(n)}`);
     const shallow = { ...LIMITS, maxDepth: 2 };
     expect(() => codec.decode(deep(4), shallow, shallow.maxDepth + 1)).toThrow(DecodeError);
-    expect(codec.decode(deep(40), { ...LIMITS, maxDepth: 64 }, 65)).toBeDefined();
+    const nested = (n: number): unknown => (n === 0 ? 1 : [nested(n - 1)]);
+    expect(codec.decode(deep(40), { ...LIMITS, maxDepth: 64 }, 65)).toStrictEqual(nested(40));
     expect(() => codec.decode(Buffer.from('[1,2,3]'), { ...LIMITS, maxArrayLength: 2 }, 17)).toThrow(/array longer than 2/);
     expect(codec.decode(Buffer.from('[[1,2],[3,4]]'), { ...LIMITS, maxArrayLength: 2 }, 17)).toStrictEqual([[1, 2], [3, 4]]);
     expect(() => codec.decode(Buffer.from('{"a":1,"b":2,"c":3}'), { ...LIMITS, maxMapPairs: 2 }, 17)).toThrow(/more than 2 keys/);

@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { metrics, type Attributes, type Meter, type MeterProvider } from '@opentelemetry/api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { resolveModuleOptions } from '../../lib/cache.providers.js';
 import { HttpCache } from '../../lib/http/http-cache.js';
@@ -28,6 +28,10 @@ beforeAll(() => {
 });
 afterAll(() => {
   metrics.disable();
+});
+// Each test reads only what it recorded (the first one used to read everything recorded so far).
+beforeEach(() => {
+  measurements.length = 0;
 });
 
 describe('OpenTelemetry metrics', () => {
@@ -58,7 +62,6 @@ describe('OpenTelemetry metrics', () => {
   });
 
   it('bounds tenant cardinality: beyond maxTenantLabels tenants share (other)', async () => {
-    measurements.length = 0;
     const manager = new CacheManager({ logger: false, telemetry: { maxTenantLabels: 3 } });
     for (let i = 0; i < 10; i++) await manager.forTenant(`t${i}`).get('k');
     const labels = new Set(measurements.filter((m) => m.name === 'cache.misses').map((m) => m.attributes?.['cache.tenant']));
@@ -68,7 +71,6 @@ describe('OpenTelemetry metrics', () => {
   });
 
   it("with tenantAttribute 'none' no tenant reaches the metrics", async () => {
-    measurements.length = 0;
     const manager = new CacheManager({ logger: false, telemetry: { tenantAttribute: 'none' } });
     await manager.forTenant('secret-tenant').get('k');
     expect(measurements.length).toBeGreaterThan(0);

@@ -1,13 +1,7 @@
-import { Controller, Get, Res } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { resolveManagerOptions } from '../../lib/options/manager-options.js';
 import { describe, expect, it } from 'vitest';
 import { defaultUserId, resolveModuleOptions } from '../../lib/cache.providers.js';
-import { resolveManagerOptions } from '../../lib/options/manager-options.js';
-import { Cached } from '../../lib/decorators/cached.decorator.js';
-import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
-import { NoCache } from '../../lib/decorators/no-cache.decorator.js';
 import { CacheConfigError } from '../../lib/errors/cache.errors.js';
-import { RouteRegistry } from '../../lib/http/route-registry.js';
 import type { CacheModuleOptions } from '../../lib/options/cache-module-options.interface.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 
@@ -83,87 +77,5 @@ describe('defaultUserId', () => {
     expect(defaultUserId({ headers: {}, user: { id: 7 } })).toBe('7');
     expect(defaultUserId({ headers: {}, user: { id: '' } })).toBeUndefined();
     expect(defaultUserId({ headers: {} })).toBeUndefined();
-  });
-});
-
-describe('RouteRegistry', () => {
-  @Controller('x')
-  @Cached({ ttl: '1m', vary: ['X-Class'], scope: 'tenant' })
-  class SampleController {
-    @Get('a')
-    a() {}
-
-    @Get('b')
-    @Cached({ ttl: 5000, vary: ['X-Handler'], methods: ['get', 'HEAD', 'post'] })
-    b() {}
-
-    @Get('c')
-    @NoCache()
-    c() {}
-
-    @Get('d')
-    @NoCache()
-    @InvalidateTags(['t'], { scope: 'global' })
-    d() {}
-
-    @Get('e')
-    e(@Res() _res: unknown) {}
-
-    @Get('f')
-    f(@Res({ passthrough: true }) _res: unknown) {}
-
-    helper() {}
-  }
-
-  const registry = () => new RouteRegistry(resolveModuleOptions({ tenant, logger: false }), new Reflector());
-
-  it('merges class and handler options, handler first, and adds the module vary', () => {
-    const r = registry();
-    const a = r.lookup(SampleController, SampleController.prototype.a)!.cached!;
-    expect(a).toMatchObject({ controller: 'SampleController', handler: 'a', ttlMs: 60_000, scope: 'tenant', explicitScope: true, bypass: undefined });
-    expect(a.vary).toEqual(['accept', 'accept-language', 'x-class']);
-    expect([...a.methods]).toEqual(['GET', 'HEAD']);
-    const b = r.lookup(SampleController, SampleController.prototype.b)!.cached!;
-    expect(b.ttlMs).toBe(5000);
-    expect(b.vary).toEqual(['accept', 'accept-language', 'x-handler']);
-    expect([...b.methods]).toEqual(['GET', 'HEAD', 'POST']);
-  });
-
-  it('@NoCache() leaves no cache metadata; @InvalidateTags() is kept', () => {
-    const r = registry();
-    expect(r.lookup(SampleController, SampleController.prototype.c)).toBeNull();
-    expect(r.lookup(SampleController, SampleController.prototype.d)).toMatchObject({ cached: undefined, invalidate: { tags: ['t'], scope: 'global' } });
-  });
-
-  it('marks @Res() handlers as bypassed, but not @Res({ passthrough: true })', () => {
-    const r = registry();
-    expect(r.lookup(SampleController, SampleController.prototype.e)!.cached!.bypass).toMatch(/@Res\(\)/);
-    expect(r.lookup(SampleController, SampleController.prototype.f)!.cached!.bypass).toBeUndefined();
-  });
-
-  it('scans every route once at start-up and warns about the ones that cannot be cached', () => {
-    const warnings: string[] = [];
-    const r = new RouteRegistry(resolveModuleOptions({ tenant, logger: { warn: (m: string) => warnings.push(m), error: () => undefined } }), new Reflector());
-    r.scan([SampleController]);
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain('SampleController.e');
-  });
-
-  it('rejects bad @Cached() options at scan time, naming the route and the option', () => {
-    @Controller('bad')
-    class BadController {
-      @Get()
-      @Cached({ tags: 'product' as never })
-      get() {}
-    }
-    expect(() => registry().scan([BadController])).toThrow(/Invalid option "@Cached\(\) on BadController.get: tags"/);
-
-    @Controller('bad2')
-    class TypoController {
-      @Get()
-      @Cached({ tll: 5 } as never)
-      get() {}
-    }
-    expect(() => registry().scan([TypoController])).toThrow(/@Cached\(\) on TypoController.get: tll/);
   });
 });

@@ -101,7 +101,7 @@ describeWithRedis('wrap across processes (Redis lock)', () => {
     const b = await instance();
     const raw = new RedisStore({ url: server.url, logger: { warn: () => undefined, error: () => undefined } });
     try {
-      await raw.acquireLock(storageKey(KeyScope.of('lock-test', 'acme'), 'lock', 'unlocked'), 'someone', 60_000);
+      expect(await raw.acquireLock(storageKey(KeyScope.of('lock-test', 'acme'), 'lock', 'unlocked'), 'someone', 60_000)).toBe(true); // held by another
     } finally {
       await raw.close();
     }
