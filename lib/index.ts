@@ -6,7 +6,7 @@
 // ---- Nest module ----
 export { CacheModule } from './cache.module.js';
 export { CACHE_MODULE_OPTIONS, CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA, TENANT_ID, X_CACHE_HEADER } from './cache.constants.js';
-export { DEFAULT_CACHEABLE_HEADERS, DEFAULT_VARY } from './cache.providers.js';
+export { DEFAULT_CACHEABLE_HEADERS, DEFAULT_VARY } from './options/module-options.js';
 export type {
   CacheModuleExtras,
   CacheModuleOptions,
@@ -40,15 +40,8 @@ export { TenantCache } from './cache/tenant-cache.js';
 export type { EntryWrite, GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
 export type { TenantContext } from './tenant/tenant-context.js';
 export type { TenantCounters } from './cache/tenant-stats.js';
-export type {
-  CacheManagerOptions,
-  MemoryStoreConfig,
-  RedisStoreConfig,
-  SetOptions,
-  StoreConfig,
-  TenantStoresOptions,
-  WrapOptions,
-} from './options/cache-options.interface.js';
+export type { CacheManagerOptions, SetOptions, TenantStoresOptions, WrapOptions } from './options/cache-options.interface.js';
+export type { MemoryStoreConfig, RedisStoreConfig, StoreConfig } from './stores/store-config.interface.js';
 
 // ---- stores ----
 export { MemoryStore } from './stores/memory.store.js';

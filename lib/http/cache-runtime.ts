@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional, type ExecutionContext, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { APP_INTERCEPTOR, ApplicationConfig, DiscoveryService, HttpAdapterHost, ModulesContainer, Reflector } from '@nestjs/core';
 import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.constants.js';
-import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
+import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
 import { CacheManager } from '../cache/cache-manager.js';
 import type { TenantCache } from '../cache/tenant-cache.js';
 import { CacheClosedError, CacheError, InvalidKeyError } from '../errors/cache.errors.js';

@@ -23,7 +23,7 @@ function setup(opts: { maxEntries?: number; chaos?: boolean; maxTrackedTenants?:
   // Without chaos, the manager builds the store from its config, as users do (it then observes evictions).
   const store = opts.chaos ? chaos : ({ type: 'memory', maxEntries: opts.maxEntries ?? 1000, sweepInterval: 0 } as const);
   // The circuit breaker has its own tests (circuit-breaker.spec.ts); here every call must reach the store.
-  const manager = new CacheManager({ store, clock, logger, defaultTtl: '1m', maxTrackedTenants: opts.maxTrackedTenants, circuitBreaker: false });
+  const manager = CacheManager.createSync({ store, clock, logger, defaultTtl: '1m', maxTrackedTenants: opts.maxTrackedTenants, circuitBreaker: false });
   managers.push(manager);
   return { clock, logger, memory, chaos, manager };
 }
@@ -107,7 +107,7 @@ describe('TenantCache.getEntrySync (the synchronous hit path)', () => {
   it('says NO_SYNC_READ for a store without getSync and for tenants with a dedicated store', () => {
     const { manager } = setup({ chaos: true }); // ChaosStore has no getSync, like Redis
     expect(manager.forTenant('acme').getEntrySync('k')).toBe(NO_SYNC_READ);
-    const pooled = new CacheManager({ logger: false, tenantStores: { factory: () => undefined } });
+    const pooled = CacheManager.createSync({ logger: false, tenantStores: { factory: () => undefined } });
     managers.push(pooled);
     expect(pooled.forTenant('acme').getEntrySync('k')).toBe(NO_SYNC_READ);
     expect(pooled.global().getEntrySync('k')).toBeUndefined(); // the global scope never uses a dedicated store
@@ -353,7 +353,7 @@ describe('CacheManager', () => {
   it("calls a user's store observer alongside its own, and the manager's clock drives the store", async () => {
     const clock = new ManualClock();
     const evicted = vi.fn();
-    const manager = new CacheManager({ store: { type: 'memory', maxEntries: 1, sweepInterval: 0, observer: { evicted }, clock: new ManualClock(1) }, clock, logger: false });
+    const manager = CacheManager.createSync({ store: { type: 'memory', maxEntries: 1, sweepInterval: 0, observer: { evicted }, clock: new ManualClock(1) }, clock, logger: false });
     managers.push(manager);
     const cache = manager.forTenant('a');
     await cache.set('one', 1, { ttl: 1000 });
@@ -417,7 +417,7 @@ describe('options are checked at creation', () => {
     [{ defaultTtl: '5 minutes' }, 'defaultTtl'],
     [{ maxTrackedTenants: 0 }, 'maxTrackedTenants'],
     [{ defaultTTL: '5m' }, 'defaultTTL'],
-    [{ store: { type: 'memory', maxEntries: 0 } }, 'maxEntries'],
+    [{ store: { type: 'memory', maxEntries: 0 } }, 'store.maxEntries'],
     [{ store: { type: 'memcached' } }, 'store'],
     [{ tenantStores: { factory: 'nope' } }, 'tenantStores.factory'],
     [{ tenantStores: { factory: () => undefined, maxOpen: -2 } }, 'tenantStores.maxOpen'],
@@ -433,7 +433,7 @@ describe('options are checked at creation', () => {
   });
 
   it('suggests the right spelling of a mistyped option', () => {
-    expect(() => new CacheManager({ defaultTTL: '5m' } as never)).toThrow(/did you mean "defaultTtl"/);
+    expect(() => CacheManager.createSync({ defaultTTL: '5m' } as never)).toThrow(/did you mean "defaultTtl"/);
   });
 
   it('never mutates the options object', async () => {

@@ -1,7 +1,7 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { describe, expect, it } from 'vitest';
-import { defaultUserId, resolveModuleOptions } from '../../lib/cache.providers.js';
+import { defaultUserId, resolveModuleOptions } from '../../lib/options/module-options.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
 import { NoCache } from '../../lib/decorators/no-cache.decorator.js';
@@ -29,7 +29,7 @@ describe('resolveModuleOptions', () => {
   it('passes only the manager options to the manager, on a copy', () => {
     const options: CacheModuleOptions = { tenant, namespace: 'app', keyVersion: '3', vary: ['X-B', 'x-a', 'x-b'] };
     const resolved = resolveModuleOptions(options);
-    expect(resolved.manager).toEqual({ namespace: 'app' });
+    expect(resolved.manager).toEqual({ namespace: 'app', logger: resolved.logger });
     expect(resolved.vary).toEqual(['x-a', 'x-b']);
     expect(options.vary).toEqual(['X-B', 'x-a', 'x-b']);
     expect(options.keyVersion).toBe('3');
