@@ -114,7 +114,10 @@ export function durationMs(value: unknown, fallback: string | number, option: st
 /** One of a few literal values. */
 export function oneOf<T extends string | boolean>(value: unknown, allowed: readonly T[], fallback: T, option: string, fix: string): T {
   if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw new CacheConfigError(option, `expected ${allowed.map((a) => (typeof a === 'string' ? `'${a}'` : String(a))).join(' or ')}, got ${shown(value)}`, fix);
+  if (!allowed.includes(value as T)) {
+    const names = allowed.map((a) => (typeof a === 'string' ? `'${a}'` : String(a)));
+    throw new CacheConfigError(option, `expected ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}, got ${shown(value)}`, fix);
+  }
   return value as T;
 }
 
