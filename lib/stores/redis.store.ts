@@ -477,7 +477,7 @@ export class RedisStore implements CacheStore {
 
   /**
    * Counts a failed call and types its error. Not logged: the caller gets the rejection and
-   * reports it (the cache layer, once per burst); logging here too made every failure two lines.
+   * reports it (the cache layer, once per burst); logging here too would make each failure two lines.
    * The client's own 'error' events (the connection going down) are logged by `onError`.
    */
   private fail(op: string, key: StorageKey | undefined, err: unknown): CacheError {
