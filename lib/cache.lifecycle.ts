@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { APP_INTERCEPTOR, DiscoveryService, ModulesContainer } from '@nestjs/core';
 import { RESOLVED_CACHE_OPTIONS } from './cache.internal-constants.js';
-import type { ResolvedCacheModuleOptions } from './cache.providers.js';
+import type { ResolvedCacheModuleOptions } from './options/module-options.js';
 import { CacheManager } from './cache/cache-manager.js';
 import { CachedInterceptor } from './http/cached.interceptor.js';
 import { HitFastPath } from './http/fast-path/hit-fast-path.js';

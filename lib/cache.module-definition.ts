@@ -1,9 +1,24 @@
-import { ConfigurableModuleBuilder } from '@nestjs/common';
+import { ConfigurableModuleBuilder, type Type } from '@nestjs/common';
 import { CACHE_MODULE_OPTIONS } from './cache.constants.js';
 import { createCacheProviders } from './cache.providers.js';
 import { CacheConfigError } from './errors/cache.errors.js';
 import { CachedInterceptor } from './http/cached.interceptor.js';
-import type { CacheModuleExtras, CacheModuleOptions } from './options/cache-module-options.interface.js';
+import type { CacheModuleOptions } from './options/cache-module-options.interface.js';
+
+/**
+ * Options of the `forRoot`/`forRootAsync` call itself (not of the factory result).
+ */
+export interface CacheModuleExtras {
+  /** Register the module globally, so every module can inject `CacheManager`. Default false. */
+  isGlobal?: boolean;
+  /**
+   * The interceptor registered globally (`APP_INTERCEPTOR`): `CachedInterceptor` by default, a
+   * subclass of it to override its hooks, or `false` to register none and apply
+   * `@UseInterceptors(CachedInterceptor)` yourself. It serves `@Cached()` and runs
+   * `@InvalidateTags()`, and sets the tenant context of every HTTP request.
+   */
+  interceptor?: Type<CachedInterceptor> | false;
+}
 
 /**
  * `forRoot(options)` and `forRootAsync({ imports, inject, useFactory | useClass | useExisting })`

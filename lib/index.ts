@@ -6,9 +6,9 @@
 // ---- Nest module ----
 export { CacheModule } from './cache.module.js';
 export { CACHE_MODULE_OPTIONS, CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA, TENANT_ID, X_CACHE_HEADER } from './cache.constants.js';
-export { DEFAULT_CACHEABLE_HEADERS, DEFAULT_VARY } from './cache.providers.js';
+export { DEFAULT_CACHEABLE_HEADERS, DEFAULT_VARY, MODULE_DEFAULTS } from './options/module-options.js';
+export type { CacheModuleExtras } from './cache.module-definition.js';
 export type {
-  CacheModuleExtras,
   CacheModuleOptions,
   CacheModuleOptionsFactory,
   MissingTenantPolicy,
@@ -20,6 +20,7 @@ export { InvalidateTags } from './decorators/invalidate-tags.decorator.js';
 export { NoCache } from './decorators/no-cache.decorator.js';
 export { InjectTenant } from './decorators/inject-tenant.decorator.js';
 export type { CachedOptions, CacheScope, InvalidateTagsOptions, TagsSource, UserIdResolver } from './options/cached-options.interface.js';
+export { CACHED_DEFAULTS, INVALIDATE_TAGS_DEFAULTS } from './options/cached-options.js';
 
 // ---- interceptors (for subclassing or manual registration) ----
 export { CachedInterceptor } from './http/cached.interceptor.js';
@@ -39,21 +40,16 @@ export type { GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
 export type { FactoryContext } from './cache/compute.js';
 export type { TenantContext } from './tenant/tenant-context.js';
 export type { TenantCounters } from './cache/tenant-stats.js';
-export type {
-  CacheManagerOptions,
-  InvalidationRetryOptions,
-  MemoryStoreConfig,
-  RedisStoreConfig,
-  SetOptions,
-  StoreConfig,
-  TenantStoresOptions,
-  WrapOptions,
-} from './options/cache-options.interface.js';
+export type { CacheManagerOptions, CircuitBreakerConfig, InvalidationRetryOptions, SetOptions, TenantStoresOptions, WrapOptions } from './options/cache-options.interface.js';
+export { CIRCUIT_BREAKER_DEFAULTS, INVALIDATION_RETRY_DEFAULTS, MANAGER_DEFAULTS, TENANT_STORES_DEFAULTS } from './options/manager-options.js';
+export type { MemoryStoreConfig, RedisStoreConfig, StoreConfig } from './stores/store-config.interface.js';
 
 // ---- stores ----
 export { MemoryStore } from './stores/memory.store.js';
 export type { RedisStore } from './stores/redis.store.js';
 export type { MemoryStoreOptions } from './stores/memory-store-options.interface.js';
+export { MEMORY_STORE_DEFAULTS } from './stores/memory-store-options.js';
+export { REDIS_STORE_DEFAULTS } from './stores/redis-store-options.js';
 export type { RedisStoreOptions } from './stores/redis-store-options.interface.js';
 export type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './stores/cache-store.interface.js';
 export type { Envelope, HttpMeta } from './envelope/envelope.js';
@@ -72,6 +68,7 @@ export { CacheHealthIndicator } from './health/cache.health-indicator.js';
 export type { CacheHealthResult } from './health/cache.health-indicator.js';
 export { CACHE_CHANNELS } from './observability/cache-channels.js';
 export type { CacheEvent, CacheEventKind } from './observability/cache-channels.js';
+export { TELEMETRY_DEFAULTS } from './observability/cache-telemetry.js';
 export type { TelemetryOptions } from './observability/cache-telemetry.js';
 
 // ---- errors ----

@@ -1,10 +1,9 @@
 import { GLOBAL_SCOPE, KeyScope, type StorageKey } from '../keys/storage-key.js';
-import { CacheClosedError, CacheConfigError, TenantRequiredError } from '../errors/cache.errors.js';
+import { CacheClosedError, TenantRequiredError } from '../errors/cache.errors.js';
 import type { CacheManagerOptions } from '../options/cache-options.interface.js';
-import type { CacheStore, StoreHealth, StoreObserver, StoreStats } from '../stores/cache-store.interface.js';
-import { MemoryStore } from '../stores/memory.store.js';
+import type { CacheStore, StoreHealth, StoreStats } from '../stores/cache-store.interface.js';
 import { CircuitBreakerStore, type CircuitState } from '../stores/circuit-breaker.store.js';
-import { combineObservers, createStore, isCacheStore } from '../stores/store.factory.js';
+import { assembleStore, assembleStoreSync, type StoreAssembly } from '../stores/store.factory.js';
 import { CacheTelemetry } from '../observability/cache-telemetry.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
 import type { SharedCacheState } from './shared-state.js';
@@ -21,19 +20,15 @@ import { TenantStorePool } from './tenant-store-pool.js';
 /** Facades kept for reuse; beyond this the oldest is dropped (it is cheap to make again). */
 const MAX_CACHED_FACADES = 10_000;
 
-interface Prepared {
-  resolved: ResolvedManagerOptions;
-  stats: TenantStatsRegistry;
-  telemetry: CacheTelemetry;
-  observer: StoreObserver;
+/** What `create()`/`createSync()` make before the store, so the store's observer reports to the manager's own stats. */
+interface Parts {
+  readonly resolved: ResolvedManagerOptions;
+  readonly stats: TenantStatsRegistry;
+  readonly telemetry: CacheTelemetry;
+  /** The manager's one reporter: the cache layer, the circuit breakers and the stores it builds log through it. */
+  readonly reporter: ErrorReporter;
+  readonly assembly: StoreAssembly;
 }
-
-/**
- * `create()` builds the store before the manager, with an observer bound to the manager's
- * stats; this hands those same objects to the constructor (keyed by the options object it
- * passes), so the store never reports to a registry nobody reads.
- */
-const preparedFor = new WeakMap<CacheManagerOptions, Prepared>();
 
 export interface CacheHealth {
   readonly ok: boolean;
@@ -52,20 +47,6 @@ export interface CacheStatsReport extends TenantCounters {
   readonly tenants: readonly TenantStats[];
   /** Tenants beyond `maxTrackedTenants`, counted together. */
   readonly otherTenants: TenantCounters;
-}
-
-/**
- * Wraps a remote store in a circuit breaker (unless disabled or already wrapped): while it keeps
- * failing, calls fail fast (served by the handler at once) instead of each waiting for its own
- * timeout. `which` names the store in log lines ("the", "a dedicated tenant").
- */
-function withCircuitBreaker(store: CacheStore, resolved: ResolvedManagerOptions, telemetry: CacheTelemetry, reporter: ErrorReporter, which: string): CacheStore {
-  if (store.kind === 'memory' || resolved.circuitBreaker === false || store instanceof CircuitBreakerStore) return store;
-  const kind = store.kind;
-  return new CircuitBreakerStore(store, resolved.circuitBreaker, resolved.clock, (state) => {
-    telemetry.recordCircuit(state, kind);
-    if (state !== 'half-open') reporter.report(`circuit ${state}`, state === 'open' ? `Circuit to ${which} ${kind} store opened after repeated failures; serving without the cache until a probe succeeds.` : `Circuit to ${which} ${kind} store closed; caching again.`);
-  });
 }
 
 /**
@@ -89,60 +70,55 @@ export class CacheManager {
   /** The tenant of the running request (AsyncLocalStorage), set by the Nest integration or `runWithTenant`. */
   readonly context = new TenantContext();
 
-  /**
-   * Creates a manager whose store is built synchronously: a `CacheStore` instance, a memory
-   * config, or nothing (memory). For `{ type: 'redis' }` use `await CacheManager.create()`.
-   */
-  constructor(options: CacheManagerOptions = {}) {
-    const prepared = preparedFor.get(options) ?? CacheManager.prepare(options);
-    const { resolved, stats, observer } = prepared;
-    let store: CacheStore;
-    if (isCacheStore(options.store)) store = options.store;
-    else if (options.store === undefined || options.store.type === 'memory') {
-      const { type: _type, ...memory } = options.store ?? { type: 'memory' as const };
-      store = new MemoryStore({ ...memory, clock: resolved.clock, observer: combineObservers(observer, memory.observer) });
-    } else {
-      throw new CacheConfigError('store', `a '${String(options.store.type)}' store is created asynchronously`, 'use `await CacheManager.create(options)` (CacheModule does this for you)');
-    }
-    this.options = resolved;
-    // Remote stores get a circuit breaker: while one keeps failing, calls fail fast (served by
-    // the handler at once) instead of each waiting for its own timeout.
-    store = withCircuitBreaker(store, resolved, prepared.telemetry, new ErrorReporter(resolved.logger, 0, resolved.clock), 'the');
-    this.core = this.makeCore(store, stats, prepared.telemetry);
-    this.globalAccess = this.accessFor(KeyScope.of(resolved.namespace, GLOBAL_SCOPE));
-    this.globalCache = new TenantCache(this.globalAccess);
+  private constructor(parts: Parts, store: CacheStore) {
+    this.options = parts.resolved;
+    this.core = this.makeCore(parts, store);
+    this.globalAccess = this.accessFor(KeyScope.of(parts.resolved.namespace, GLOBAL_SCOPE));
+    this.globalCache = new TenantCache(this.globalAccess, this.core);
   }
 
-  /** Creates a manager with any store config, including Redis (loaded on demand). */
+  /** Creates a manager with any store: a config (Redis loaded on demand) or a `CacheStore` instance. */
   static async create(options: CacheManagerOptions = {}): Promise<CacheManager> {
-    if (options.store === undefined || isCacheStore(options.store) || options.store.type === 'memory') return new CacheManager(options);
-    const prepared = CacheManager.prepare(options);
-    const store = await createStore(options.store, { clock: prepared.resolved.clock, observer: prepared.observer, logger: prepared.resolved.logger });
-    const withStore = { ...options, store };
-    preparedFor.set(withStore, prepared);
-    return new CacheManager(withStore);
+    const parts = CacheManager.prepare(options);
+    return new CacheManager(parts, await assembleStore(parts.resolved.store, parts.assembly));
   }
 
-  private static prepare(options: CacheManagerOptions): Prepared {
+  /**
+   * Creates a manager at once, for stores built synchronously: a memory config (or none) or a
+   * `CacheStore` instance. A `{ type: 'redis' }` config throws `CacheConfigError`: use `create()`.
+   */
+  static createSync(options: CacheManagerOptions = {}): CacheManager {
+    const parts = CacheManager.prepare(options);
+    return new CacheManager(parts, assembleStoreSync(parts.resolved.store, parts.assembly));
+  }
+
+  /** Checks every option before anything is built (a bad option never leaves a connection open). */
+  private static prepare(options: CacheManagerOptions): Parts {
     const resolved = resolveManagerOptions(options);
     const stats = new TenantStatsRegistry(resolved.maxTrackedTenants);
     const telemetry = new CacheTelemetry(resolved.telemetry);
+    const reporter = new ErrorReporter(resolved.logger, resolved.errorBurstMs, resolved.clock);
     const bump = (key: StorageKey, field: 'evictions' | 'errors'): void => {
       stats.lookup(key.scope.id)[field]++;
       stats.total[field]++;
       telemetry.record(field === 'evictions' ? 'eviction' : 'error', telemetry.attributesFor(key.scope), () => ({ tenant: key.scope.tenant ?? null, op: field === 'errors' ? 'decode' : 'evict' }));
     };
-    return { resolved, stats, telemetry, observer: { evicted: (key) => bump(key, 'evictions'), decodeFailed: (key) => bump(key, 'errors') } };
+    const assembly: StoreAssembly = {
+      clock: resolved.clock,
+      observer: { evicted: (key) => bump(key, 'evictions'), decodeFailed: (key) => bump(key, 'errors') },
+      reporter,
+      circuitBreaker: resolved.circuitBreaker,
+      onCircuitChange: (state, kind) => telemetry.recordCircuit(state, kind),
+    };
+    return { resolved, stats, telemetry, reporter, assembly };
   }
 
-  private makeCore(store: CacheStore, stats: TenantStatsRegistry, telemetry: CacheTelemetry): SharedCacheState {
-    const { options } = this;
-    const reporter = new ErrorReporter(options.logger, options.errorBurstMs, options.clock);
+  private makeCore(parts: Parts, store: CacheStore): SharedCacheState {
+    const { resolved: options, reporter, assembly } = parts;
     let pool: TenantStorePool | undefined;
     if (options.tenantStores !== undefined) {
-      // Dedicated remote stores get the shared store's circuit breaker (one per store instance);
-      // the pool counts references to, and closes, the factory's own instance.
-      const circuitReporter = new ErrorReporter(options.logger, 0, options.clock);
+      // Dedicated stores go through the same assembler as the shared one (a remote one gets its
+      // own circuit breaker); the pool counts references to, and closes, the factory's instance.
       pool = new TenantStorePool({
         factory: options.tenantStores.factory,
         shared: store,
@@ -152,7 +128,7 @@ export class CacheManager {
         createTimeoutMs: options.tenantStores.createTimeoutMs,
         clock: options.clock,
         reporter,
-        wrap: (dedicated) => withCircuitBreaker(dedicated, options, telemetry, circuitReporter, 'a dedicated tenant'),
+        wrap: (dedicated) => assembleStoreSync(dedicated, assembly, 'a dedicated tenant'),
       });
     }
     return {
@@ -161,7 +137,7 @@ export class CacheManager {
       clock: options.clock,
       defaultTtlMs: options.defaultTtlMs,
       engine: new ComputeEngine(),
-      metrics: new MetricsRecorder(stats, telemetry),
+      metrics: new MetricsRecorder(parts.stats, parts.telemetry),
       reporter,
       invalidations: new InvalidationRetries(options.invalidationRetry, reporter),
       isClosed: () => this.closing !== undefined,
@@ -198,7 +174,7 @@ export class CacheManager {
   forTenant(tenantId: string): TenantCache {
     let facade = this.facades.get(tenantId);
     if (facade !== undefined) return facade;
-    facade = new TenantCache(this.tenantAccess(tenantId));
+    facade = new TenantCache(this.tenantAccess(tenantId), this.core);
     if (this.facades.size >= MAX_CACHED_FACADES) this.facades.delete(this.facades.keys().next().value as string);
     this.facades.set(tenantId, facade);
     return facade;

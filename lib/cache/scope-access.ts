@@ -4,11 +4,23 @@ import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } fr
 import type { CacheStore } from '../stores/cache-store.interface.js';
 import { parseDuration } from '../utils/duration.js';
 import type { CounterField, ScopeMetrics } from './metrics-recorder.js';
-import type { SharedCacheState } from './shared-state.js';
+import type { Clock } from '../utils/clock.js';
+import type { ErrorReporter } from '../utils/error-reporter.js';
+import type { TenantStorePool } from './tenant-store-pool.js';
 
 /** What a read that failed in the store reads as (a miss that must not be re-read). */
 export const READ_FAILED: unique symbol = Symbol('read failed');
 export type ReadResult = Envelope | undefined | typeof READ_FAILED;
+
+/** What the store access of every scope of a manager shares. */
+export interface StoreState {
+  readonly store: CacheStore;
+  readonly pool: TenantStorePool | undefined;
+  readonly clock: Clock;
+  readonly defaultTtlMs: number;
+  readonly reporter: ErrorReporter;
+  readonly isClosed: () => boolean;
+}
 
 /** How an entry is written: its lifetime, tags and, for HTTP responses, the response metadata. */
 export interface EntryPolicy {
@@ -29,7 +41,7 @@ export interface EntryPolicy {
  */
 export class ScopeAccess {
   constructor(
-    readonly state: SharedCacheState,
+    readonly state: StoreState,
     readonly scope: KeyScope,
     readonly metrics: ScopeMetrics,
   ) {}

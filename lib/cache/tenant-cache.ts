@@ -1,11 +1,13 @@
 import { isDeepStrictEqual } from 'node:util';
 import { retentionMs, type Envelope } from '../envelope/envelope.js';
-import { CacheConfigError, InvalidTtlError } from '../errors/cache.errors.js';
+import { CacheConfigError } from '../errors/cache.errors.js';
 import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
+import { assertCallOptions } from '../options/call-options.js';
 import type { SetOptions, WrapOptions } from '../options/cache-options.interface.js';
 import { parseDuration } from '../utils/duration.js';
 import type { ComputePolicy, Factory } from './compute.js';
 import { READ_FAILED, type ScopeAccess } from './scope-access.js';
+import type { SharedCacheState } from './shared-state.js';
 import type { TenantCounters } from './tenant-stats.js';
 
 /** How long the cross-process lock is held at most, and how long other processes wait for its entry. */
@@ -36,7 +38,10 @@ export interface TenantStats extends TenantCounters {
  * `invalidateTags` is also retried in the background.
  */
 export class TenantCache {
-  constructor(private readonly access: ScopeAccess) {}
+  constructor(
+    private readonly access: ScopeAccess,
+    private readonly shared: SharedCacheState,
+  ) {}
 
   /** The scope this facade is bound to. */
   get scope(): KeyScope {
@@ -72,7 +77,7 @@ export class TenantCache {
 
   /** Stores `value` (anything but `undefined`) under `key`. */
   async set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
-    assertOptionsObject(options, 'set');
+    assertCallOptions(options, 'set');
     const k = this.access.key(key);
     await this.access.put(k, this.access.envelope(value, options));
   }
@@ -88,7 +93,7 @@ export class TenantCache {
    * `value` and resolve it (`set: true`). Exactly one of many concurrent callers sets.
    */
   async getOrSet<T>(key: string, value: T, options?: SetOptions): Promise<GetOrSetResult<T>> {
-    assertOptionsObject(options, 'getOrSet');
+    assertCallOptions(options, 'getOrSet');
     const k = this.access.key(key);
     const env = this.access.envelope(value, options);
     const result = await this.access.write('getOrSet', k, (store) => store.getOrSet(k, env, retentionMs(env, env.createdAt)));
@@ -102,7 +107,7 @@ export class TenantCache {
    * between the read and the swap makes it resolve `false`, never overwrite.
    */
   async compareAndSet<T>(key: string, expected: T | undefined, next: T, options?: SetOptions): Promise<boolean> {
-    assertOptionsObject(options, 'compareAndSet');
+    assertCallOptions(options, 'compareAndSet');
     const k = this.access.key(key);
     const env = this.access.envelope(next, options);
     const ttl = retentionMs(env, env.createdAt);
@@ -126,8 +131,8 @@ export class TenantCache {
    * and its value is returned.
    */
   async wrap<T>(key: string, factory: Factory<T>, options?: WrapOptions): Promise<T> {
-    assertOptionsObject(options, 'wrap');
-    const outcome = await this.access.state.engine.getOrCompute(this.access, key, factory, wrapPolicy(options));
+    assertCallOptions(options, 'wrap');
+    const outcome = await this.shared.engine.getOrCompute(this.access, key, factory, wrapPolicy(options));
     return outcome.kind === 'computed' ? outcome.value : outcome.entry.value;
   }
 
@@ -145,7 +150,7 @@ export class TenantCache {
     try {
       return await attempt();
     } catch (err) {
-      this.access.state.invalidations.schedule(tags, attempt, err);
+      this.shared.invalidations.schedule(tags, attempt, err);
       throw err;
     }
   }
@@ -179,13 +184,4 @@ function wrapPolicy(options: WrapOptions | undefined): ComputePolicy {
     shareUnstored: true,
     awaitWrite: true,
   };
-}
-
-/** A number where the options object goes (`set(k, v, 100)`, as in cache-manager) would silently mean the default TTL. */
-function assertOptionsObject(options: unknown, method: string): void {
-  if (options === undefined || (typeof options === 'object' && options !== null && !Array.isArray(options))) return;
-  if (typeof options === 'number' || typeof options === 'string') {
-    throw new InvalidTtlError(options, `${method}() options (an options object such as { ttl: ${JSON.stringify(options)} }, not a bare TTL)`);
-  }
-  throw new CacheConfigError(`${method}(options)`, `expected an options object, got ${options === null ? 'null' : typeof options}`, 'pass e.g. { ttl: 60_000 }, or omit it');
 }

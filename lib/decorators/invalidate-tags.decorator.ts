@@ -1,12 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
 import { INVALIDATE_TAGS_METADATA } from '../cache.constants.js';
-import type { InvalidateTagsOptions, TagsSource } from '../options/cached-options.interface.js';
-
-/** What `@InvalidateTags()` stores as metadata. */
-export interface InvalidateTagsMetadata {
-  readonly tags: TagsSource;
-  readonly options: InvalidateTagsOptions;
-}
+import type { InvalidateTagsMetadata, InvalidateTagsOptions, TagsSource } from '../options/cached-options.interface.js';
 
 /**
  * After the handler succeeds (it did not throw and the status is below 400), deletes the

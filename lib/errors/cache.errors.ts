@@ -36,17 +36,20 @@ export class CacheClosedError extends CacheError {
   }
 }
 
-/** A TTL that is not a non-negative number of milliseconds or a duration string. */
+/**
+ * A TTL that is not a non-negative number of milliseconds or a duration string, or a TTL given
+ * where an options object belongs (`set(key, value, 100)`). `fix` replaces the default advice.
+ */
 export class InvalidTtlError extends CacheError {
-  constructor(readonly received: unknown, readonly option = 'ttl') {
+  constructor(readonly received: unknown, readonly option = 'ttl', fix?: string) {
     super(
       'ERR_INVALID_TTL',
-      `Invalid ${option}: ${describe(received)}. Use a non-negative number of milliseconds (0 = no expiry) or a duration string such as '500ms', '30s', '5m', '1h', '1d'.`,
+      `Invalid ${option}: ${describe(received)}. ${fix ?? "Use a non-negative number of milliseconds (0 = no expiry) or a duration string such as '500ms', '30s', '5m', '1h', '1d'."}`,
     );
   }
 }
 
-/** A bad option, found when the cache or the module is created. Names the option and the fix. */
+/** A bad option, found when the cache or the module is created, or passed to a call. Names the option and the fix. */
 export class CacheConfigError extends CacheError {
   constructor(readonly option: string, problem: string, fix: string, options?: { cause?: unknown }) {
     super('ERR_CACHE_CONFIG', `Invalid option "${option}": ${problem}. Fix: ${fix}`, options);

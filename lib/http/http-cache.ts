@@ -5,7 +5,7 @@ import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.internal-co
 import { CacheManager, internalsOf, type ManagerInternals } from '../cache/cache-manager.js';
 import type { ComputePolicy, FactoryContext, Outcome } from '../cache/compute.js';
 import type { ReadResult, ScopeAccess } from '../cache/scope-access.js';
-import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
+import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
 import { assertUserKey } from '../keys/storage-key.js';
 import type { CacheRequest, TenantResolverFn } from '../tenant/tenant-resolver.interface.js';
 import { resolveTenant } from '../tenant/tenant-resolution.js';

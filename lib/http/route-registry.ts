@@ -4,11 +4,9 @@ import { RESOLVED_CACHE_OPTIONS } from '../cache.internal-constants.js';
 import { PATH_METADATA, REDIRECT_METADATA, RENDER_METADATA, RESPONSE_PASSTHROUGH_METADATA, ROUTE_ARGS_METADATA, SSE_METADATA } from '@nestjs/common/constants.js';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum.js';
 import { CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA } from '../cache.constants.js';
-import type { ResolvedCacheModuleOptions } from '../cache.providers.js';
-import { duration, rejectUnknownKeys } from '../options/manager-options.js';
-import type { InvalidateTagsMetadata } from '../decorators/invalidate-tags.decorator.js';
-import { CacheConfigError } from '../errors/cache.errors.js';
-import type { CachedOptions, CacheScope, TagsSource, UserIdResolver } from '../options/cached-options.interface.js';
+import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
+import { resolveCachedOptions, resolveInvalidateTagsOptions } from '../options/cached-options.js';
+import type { CachedOptions, CacheScope, InvalidateTagsMetadata, TagsSource, UserIdResolver } from '../options/cached-options.interface.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 
 /** `@Cached()` options of one route, merged (class, then handler) and checked at start-up. */
@@ -46,9 +44,6 @@ export interface RouteMeta {
   readonly invalidate: { readonly tags: TagsSource; readonly scope: 'tenant' | 'global' } | undefined;
 }
 
-const CACHED_KEYS = ['ttl', 'tags', 'vary', 'scope', 'key', 'methods', 'condition', 'userId', 'grace'];
-const SCOPES: readonly CacheScope[] = ['tenant', 'user', 'global'];
-const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const RESPONSE_PARAM = `${RouteParamtypes.RESPONSE}:`;
 const NEXT_PARAM = `${RouteParamtypes.NEXT}:`;
 
@@ -132,48 +127,25 @@ export class RouteRegistry {
       controller: controller.name,
       handler: name,
       cached: cachedOn ? this.cachedRoute(id, { ...classOptions, ...handlerOptions }, controller, handler, name) : undefined,
-      invalidate: invalidate === undefined ? undefined : checkInvalidate(id, invalidate),
+      invalidate: invalidate === undefined ? undefined : resolveInvalidateTagsOptions(invalidate.tags, invalidate.options, `@InvalidateTags() on ${id}`),
     };
   }
 
   private cachedRoute(id: string, options: CachedOptions, controller: AnyFunction, handler: AnyFunction, name: string): CachedRoute {
-    const at = `@Cached() on ${id}: `;
-    rejectUnknownKeys(options, CACHED_KEYS, at);
-    const ttlMs = options.ttl === undefined ? undefined : duration(options.ttl, 0, `${at}ttl`);
-    const graceMs = options.grace === undefined ? 0 : duration(options.grace, 0, `${at}grace`);
-    if (options.tags !== undefined) checkTags(options.tags, `${at}tags`);
-    const routeVary = options.vary === undefined ? [] : headerNames(options.vary, `${at}vary`);
-    if (options.scope !== undefined && !SCOPES.includes(options.scope)) {
-      throw new CacheConfigError(`${at}scope`, `expected 'tenant', 'user' or 'global', got ${JSON.stringify(options.scope)}`, "use 'tenant' (the default), 'user' or 'global'");
-    }
-    if (options.key !== undefined && typeof options.key !== 'function' && (typeof options.key !== 'string' || options.key === '')) {
-      throw new CacheConfigError(`${at}key`, 'expected a non-empty string or a function of the request', 'pass a string, or (req) => string');
-    }
-    let methods: Set<string> = new Set(['GET', 'HEAD']);
-    if (options.methods !== undefined) {
-      if (!Array.isArray(options.methods) || options.methods.length === 0 || options.methods.some((m) => typeof m !== 'string' || !/^[A-Za-z]+$/.test(m))) {
-        throw new CacheConfigError(`${at}methods`, 'expected a non-empty array of HTTP method names', "pass e.g. ['GET', 'HEAD']");
-      }
-      methods = new Set(options.methods.map((m) => m.toUpperCase()));
-    }
-    for (const fn of ['condition', 'userId'] as const) {
-      if (options[fn] !== undefined && typeof options[fn] !== 'function') {
-        throw new CacheConfigError(`${at}${fn}`, `expected a function, got ${typeof options[fn]}`, 'pass (req) => …, or omit it');
-      }
-    }
+    const checked = resolveCachedOptions(options, `@Cached() on ${id}`);
     return {
       controller: controller.name,
       handler: name,
-      ttlMs,
-      graceMs,
-      tags: options.tags,
-      vary: [...new Set([...this.options.vary, ...routeVary])].sort(),
-      scope: options.scope ?? 'tenant',
-      explicitScope: options.scope !== undefined,
-      key: options.key,
-      methods,
-      condition: options.condition,
-      userId: options.userId ?? this.options.userId,
+      ttlMs: checked.ttlMs,
+      graceMs: checked.graceMs,
+      tags: checked.tags,
+      vary: [...new Set([...this.options.vary, ...checked.vary])].sort(),
+      scope: checked.scope,
+      explicitScope: checked.explicitScope,
+      key: checked.key,
+      methods: checked.methods,
+      condition: checked.condition,
+      userId: checked.userId ?? this.options.userId,
       bypass: bypassReason(controller, handler, name),
     };
   }
@@ -190,30 +162,6 @@ function bypassReason(controller: AnyFunction, handler: AnyFunction, name: strin
   if (Reflect.getMetadata(RENDER_METADATA, handler) !== undefined) return 'it renders a template (@Render())';
   if (Reflect.getMetadata(REDIRECT_METADATA, handler) !== undefined) return 'it redirects (@Redirect())';
   return undefined;
-}
-
-function checkTags(tags: unknown, option: string): void {
-  if (typeof tags === 'function') return;
-  if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t === '')) {
-    throw new CacheConfigError(option, 'expected an array of non-empty strings or a function of the request', "pass ['products'] or (req) => [`product:${req.params.id}`]");
-  }
-}
-
-function checkInvalidate(id: string, metadata: InvalidateTagsMetadata): RouteMeta['invalidate'] {
-  const at = `@InvalidateTags() on ${id}`;
-  checkTags(metadata.tags, at);
-  rejectUnknownKeys(metadata.options, ['scope'], `${at}: `);
-  const scope = metadata.options.scope ?? 'tenant';
-  if (scope !== 'tenant' && scope !== 'global') throw new CacheConfigError(`${at}: scope`, `expected 'tenant' or 'global', got ${JSON.stringify(scope)}`, "use 'tenant' (the default) or 'global'");
-  return { tags: metadata.tags, scope };
-}
-
-/** Validates and lowercases a list of header names. */
-export function headerNames(names: unknown, option: string): string[] {
-  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || !TOKEN_RE.test(n))) {
-    throw new CacheConfigError(option, 'expected an array of header names', "pass e.g. ['accept', 'accept-language']");
-  }
-  return names.map((n: string) => n.toLowerCase());
 }
 
 /** Own and inherited method names of a prototype chain (up to Object.prototype). */

@@ -6,16 +6,31 @@ import { cacheChannels, type CacheEvent, type CacheEventKind } from './cache-cha
 export const OTHER_TENANT_LABEL = '(other)';
 export const GLOBAL_TENANT_LABEL = '(global)';
 
+/** Defaults of `TelemetryOptions`, stated once. */
+export const TELEMETRY_DEFAULTS = Object.freeze({
+  tenantAttribute: 'bounded' as 'bounded' | 'none',
+  /** Tenants. */
+  maxTenantLabels: 50,
+  name: 'nestjs-tenant-cache',
+});
+
 export interface TelemetryOptions {
   /**
    * Whether metrics carry the tenant as the `cache.tenant` attribute. With `'bounded'` the
    * first `maxTenantLabels` tenants seen get their own label and the rest share `(other)`, so
-   * a flood of tenant ids cannot explode metric cardinality. Default `'bounded'`.
+   * a flood of tenant ids cannot explode metric cardinality.
+   * @default TELEMETRY_DEFAULTS.tenantAttribute: 'bounded'
    */
   tenantAttribute?: 'bounded' | 'none';
-  /** Tenants labelled individually with `tenantAttribute: 'bounded'`. Default 50. */
+  /**
+   * Tenants labelled individually with `tenantAttribute: 'bounded'`. A positive integer.
+   * @default TELEMETRY_DEFAULTS.maxTenantLabels: 50 (tenants)
+   */
   maxTenantLabels?: number;
-  /** Instrumentation scope name of the meter and tracer. Default `'nestjs-tenant-cache'`. */
+  /**
+   * Instrumentation scope name of the meter and tracer. A non-empty string.
+   * @default TELEMETRY_DEFAULTS.name: 'nestjs-tenant-cache'
+   */
   name?: string;
 }
 
@@ -39,9 +54,9 @@ export class CacheTelemetry {
   private readonly noTenantAttributes: Attributes = Object.freeze({});
 
   constructor(options: TelemetryOptions = {}) {
-    const name = options.name ?? 'nestjs-tenant-cache';
-    this.tenantAttribute = options.tenantAttribute ?? 'bounded';
-    this.maxTenantLabels = options.maxTenantLabels ?? 50;
+    const name = options.name ?? TELEMETRY_DEFAULTS.name;
+    this.tenantAttribute = options.tenantAttribute ?? TELEMETRY_DEFAULTS.tenantAttribute;
+    this.maxTenantLabels = options.maxTenantLabels ?? TELEMETRY_DEFAULTS.maxTenantLabels;
     const meter = metrics.getMeter(name);
     const counter = (metric: string, description: string) => meter.createCounter(metric, { description, unit: '{operation}' });
     this.counters = {

@@ -1,5 +1,3 @@
-import type { Type } from '@nestjs/common';
-import type { CachedInterceptor } from '../http/cached.interceptor.js';
 import type { CacheManagerOptions } from './cache-options.interface.js';
 import type { UserIdResolver } from './cached-options.interface.js';
 import type { TenantStrategy } from '../tenant/tenant-resolver.interface.js';
@@ -11,7 +9,9 @@ export type MissingTenantPolicy = 'bypass' | 'reject';
  * Options of `CacheModule.forRoot()` (and the result of a `forRootAsync()` factory): every
  * `CacheManagerOptions` option (`store`, `namespace`, `defaultTtl`, `tenantStores`, …) plus the
  * HTTP ones below. Everything is validated when the app boots; a bad option fails the boot
- * with a `CacheConfigError` naming it and the fix.
+ * with a `CacheConfigError` naming it as written (`store.maxEntries`) and the fix; a misspelt
+ * name gets the closest known one, and the names of @nestjs/cache-manager (`ttl`, `max`,
+ * `stores`, `isCacheableValue`) say what to write instead.
  */
 export interface CacheModuleOptions extends CacheManagerOptions {
   /**
@@ -24,34 +24,39 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    * A request to a cached route without a valid tenant: `'bypass'` runs the handler without
    * the cache (`X-Cache: BYPASS`); `'reject'` answers 400. Such a request never falls into a
    * shared namespace. Routes without `@Cached()`/`@InvalidateTags()` are never rejected.
-   * Default `'bypass'`.
+   * @default MODULE_DEFAULTS.onMissingTenant: 'bypass'
    */
   onMissingTenant?: MissingTenantPolicy;
   /**
    * Part of every response key: change it (e.g. on deploy, when response shapes change) to
-   * stop serving every entry written before. 1-64 characters. Default `'1'`.
+   * stop serving every entry written before. 1-64 characters.
+   * @default MODULE_DEFAULTS.keyVersion: '1'
    */
   keyVersion?: string;
   /**
    * Request header names every `@Cached()` route varies on (case-insensitive); a route adds
-   * its own with `@Cached({ vary })`. Default `['accept', 'accept-language']`.
+   * its own with `@Cached({ vary })`.
+   * @default MODULE_DEFAULTS.vary: ['accept', 'accept-language']
    */
   vary?: readonly string[];
   /**
    * Response headers set by a handler that are stored and replayed on a hit (case-insensitive;
    * a trailing `*` matches a prefix, as in `'x-*'`). `set-cookie` is never stored, even if
    * listed (and a response setting a cookie is not cached at all). The content type is always
-   * kept. Default `['content-type', 'content-language', 'content-disposition',
-   * 'content-location', 'cache-control', 'expires', 'last-modified', 'link', 'location', 'x-*']`.
+   * kept.
+   * @default MODULE_DEFAULTS.cacheableHeaders: ['content-type', 'content-language', 'content-disposition', 'content-location', 'cache-control', 'expires', 'last-modified', 'link', 'location', 'vary', 'x-*']
    */
   cacheableHeaders?: readonly string[];
-  /** User id of a request, for `scope: 'user'` routes. Default `req.user?.id ?? req.user?.sub` (as a string). */
+  /**
+   * User id of a request, for `scope: 'user'` routes.
+   * @default MODULE_DEFAULTS.userId: `req.user?.id ?? req.user?.sub` (as a string)
+   */
   userId?: UserIdResolver;
   /**
    * Run each HTTP handler with its tenant in an AsyncLocalStorage context, so services can call
    * `CacheManager.current()` / `currentTenantId()`.
    *
-   * - `'auto'` (default): on when the app can reach those methods, that is when any provider,
+   * - `'auto'` (the default): on when the app can reach those methods, that is when any provider,
    *   controller, guard, interceptor, pipe, filter or middleware of the app injects
    *   `CacheManager` or `CacheRuntime` (by constructor, `@Inject()`, `@Dependencies()`,
    *   `forwardRef()`, property, or a factory's `inject`, which includes `useExisting` aliases);
@@ -68,6 +73,7 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    * of the process pay an async hook (Node 24's AsyncContextFrame does not); the benchmark
    * measures it. `@Cached()`, `@InvalidateTags()` and `runWithTenant()` work the same in every
    * mode.
+   * @default MODULE_DEFAULTS.tenantContext: 'auto'
    */
   tenantContext?: boolean | 'auto';
   /**
@@ -76,25 +82,12 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    * no guard applies (global, `APP_GUARD`, controller or handler) and the cache's interceptor is
    * the first of the route's interceptors. Such a hit is byte-for-byte the one the interceptor
    * would send, without the cost of Nest's interceptor pipeline. Routes with guards are always served through the interceptor,
-   * after the guards. Default true; `false` serves every hit from the interceptor.
+   * after the guards. `false` serves every hit from the interceptor.
+   * @default MODULE_DEFAULTS.fastPath: true
    */
   fastPath?: boolean;
 }
 
-/**
- * Options of the `forRoot`/`forRootAsync` call itself (not of the factory result).
- */
-export interface CacheModuleExtras {
-  /** Register the module globally, so every module can inject `CacheManager`. Default false. */
-  isGlobal?: boolean;
-  /**
-   * The interceptor registered globally (`APP_INTERCEPTOR`): `CachedInterceptor` by default, a
-   * subclass of it to override its hooks, or `false` to register none and apply
-   * `@UseInterceptors(CachedInterceptor)` yourself. It serves `@Cached()` and runs
-   * `@InvalidateTags()`, and sets the tenant context of every HTTP request.
-   */
-  interceptor?: Type<CachedInterceptor> | false;
-}
 
 /** A class that makes the module options (`forRootAsync({ useClass })`). */
 export interface CacheModuleOptionsFactory {

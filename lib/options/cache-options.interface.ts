@@ -3,18 +3,7 @@ import type { TelemetryOptions } from '../observability/cache-telemetry.js';
 import type { Clock } from '../utils/clock.js';
 import type { CacheLogger } from '../utils/error-reporter.js';
 import type { Duration } from '../utils/duration.js';
-import type { MemoryStoreOptions } from '../stores/memory-store-options.interface.js';
-import type { RedisStoreOptions } from '../stores/redis-store-options.interface.js';
-
-/** The embedded in-process store. */
-export interface MemoryStoreConfig extends MemoryStoreOptions {
-  type: 'memory';
-}
-
-/** A Redis (standalone, Sentinel or Cluster) store through ioredis. Requires the `ioredis` package. */
-export type RedisStoreConfig = RedisStoreOptions & { type: 'redis' };
-
-export type StoreConfig = MemoryStoreConfig | RedisStoreConfig;
+import type { StoreConfig } from '../stores/store-config.interface.js';
 
 /**
  * Dedicated stores for some or all tenants (a store per tenant, or per region).
@@ -39,18 +28,57 @@ export interface TenantStoresOptions {
    * recent are remembered (others are asked again on their next use).
    */
   factory: (tenantId: string) => CacheStore | undefined | Promise<CacheStore | undefined>;
-  /** Most dedicated stores open at once; the least recently used is closed first. Default 100. */
+  /**
+   * Most dedicated stores open at once; the least recently used is closed first. A positive integer.
+   * @default TENANT_STORES_DEFAULTS.maxOpen: 100 (stores)
+   */
   maxOpen?: number;
-  /** Close a dedicated store unused for this long. Milliseconds or a duration string. Default `'10m'`; 0 = never. */
+  /**
+   * Close a dedicated store unused for this long. Milliseconds or a duration string; 0 = never.
+   * @default TENANT_STORES_DEFAULTS.idleTimeout: '10m'
+   */
   idleTimeout?: Duration;
-  /** After a failed creation, fail fast for this long before trying again. Milliseconds or a duration string. Default `'5s'`. */
+  /**
+   * After a failed creation, fail fast for this long before trying again. Milliseconds or a duration string.
+   * @default TENANT_STORES_DEFAULTS.retryBackoff: '5s'
+   */
   retryBackoff?: Duration;
   /**
    * A creation (the factory's promise) not settled after this long fails like a rejected one:
    * callers get `CacheConnectionError` and fail fast for `retryBackoff`. A store it resolves
-   * later is closed. Milliseconds or a duration string. Default `'10s'`; 0 = no bound.
+   * later is closed. Milliseconds or a duration string; 0 = no bound.
+   * @default TENANT_STORES_DEFAULTS.createTimeout: '10s'
    */
   createTimeout?: Duration;
+}
+
+/** The `circuitBreaker` option. */
+export interface CircuitBreakerConfig {
+  /**
+   * Consecutive store failures (connection errors, timeouts) that open the circuit. A positive integer.
+   * @default CIRCUIT_BREAKER_DEFAULTS.failureThreshold: 5
+   */
+  failureThreshold?: number;
+  /**
+   * How long the circuit stays open before one probe. Milliseconds or a duration string.
+   * @default CIRCUIT_BREAKER_DEFAULTS.cooldown: '5s'
+   */
+  cooldown?: Duration;
+}
+
+/** Background retries of a failed `invalidateTags()` (a service's or an `@InvalidateTags()` route's). */
+export interface InvalidationRetryOptions {
+  /**
+   * Retries after the first failure; the delay ceiling doubles each time (capped at 30 s) and
+   * each delay is a random fraction of it (full jitter). A whole number from 0 to 20; 0 = none.
+   * @default INVALIDATION_RETRY_DEFAULTS.retries: 5
+   */
+  retries?: number;
+  /**
+   * Delay ceiling before the first retry. Milliseconds or a duration string.
+   * @default INVALIDATION_RETRY_DEFAULTS.backoff: '200ms'
+   */
+  backoff?: Duration;
 }
 
 /** Options of `CacheManager` (and of `CacheModule.forRoot`, which adds the Nest-specific ones). */
@@ -58,54 +86,68 @@ export interface CacheManagerOptions {
   /**
    * Where entries live: a store config (`{ type: 'memory', maxEntries }`,
    * `{ type: 'redis', url }`) or a `CacheStore` instance. A store instance passed in is
-   * closed by `close()` too. Default `{ type: 'memory' }`.
+   * closed by `close()` too. A config is checked at start-up like every other option (an
+   * unknown key fails with the closest known name); an instance is taken as it is.
+   * @default { type: 'memory' }
    */
   store?: StoreConfig | CacheStore;
   /**
    * Prefix of every storage key, so several apps can share one Redis. 1-64 characters of
-   * `[A-Za-z0-9._-]`. Default `'ntc'`.
+   * `[A-Za-z0-9._-]`.
+   * @default MANAGER_DEFAULTS.namespace: 'ntc'
    */
   namespace?: string;
-  /** TTL of entries written without one. Milliseconds or a duration string; 0 = no expiry. Default `'5m'`. */
+  /**
+   * TTL of entries written without one. Milliseconds (a number) or a duration string; 0 = no expiry.
+   * @default MANAGER_DEFAULTS.defaultTtl: '5m'
+   */
   defaultTtl?: Duration;
-  /** Optional dedicated stores per tenant. Default: none (all tenants share `store`). */
+  /**
+   * Optional dedicated stores per tenant.
+   * @default undefined (all tenants share `store`)
+   */
   tenantStores?: TenantStoresOptions;
   /**
    * Most tenants with their own counters in `stats()`; further tenants are counted together
-   * under `(other)`, so a flood of tenant ids cannot grow memory. Default 1000.
+   * under `(other)`, so a flood of tenant ids cannot grow memory. A positive integer.
+   * @default MANAGER_DEFAULTS.maxTrackedTenants: 1000 (tenants)
    */
   maxTrackedTenants?: number;
-  /** Where failures are logged (once per burst). `false` silences them. Default: a console-backed logger. */
+  /**
+   * Where failures are logged (once per burst), by the cache and by the stores it builds.
+   * `false` silences all of them.
+   * @default inside Nest, Nest's `Logger` with the context `nestjs-tenant-cache` (the app's
+   * logger setup applies); outside Nest, the console with a `[nestjs-tenant-cache]` prefix
+   */
   logger?: CacheLogger | false;
-  /** Failures of one kind closer together than this form one burst, logged once. Milliseconds or a duration string. Default `'10s'`. */
+  /**
+   * Failures of one kind closer together than this form one burst, logged once. Milliseconds or a duration string.
+   * @default MANAGER_DEFAULTS.errorBurst: '10s'
+   */
   errorBurst?: Duration;
-  /** Time source (tests inject a manual clock). Default `Date.now`. */
+  /**
+   * Time source (tests inject a manual clock).
+   * @default the system clock (`Date.now()`)
+   */
   clock?: Clock;
   /**
    * OpenTelemetry metrics and spans (through `@opentelemetry/api`: a no-op unless the app
-   * registers an SDK) and their tenant attribute. Default `{ tenantAttribute: 'bounded',
-   * maxTenantLabels: 50 }`.
+   * registers an SDK) and their tenant attribute.
+   * @default TELEMETRY_DEFAULTS
    */
   telemetry?: TelemetryOptions;
   /**
    * Circuit breaker around a remote (non-memory) store: after `failureThreshold` consecutive
-   * failures (default 5), calls fail fast for `cooldown` (ms or duration string, default
-   * `'5s'`), then one probe decides. `false` disables it. Default enabled.
+   * failures, calls fail fast for `cooldown` (milliseconds or a duration string), then one
+   * probe decides. `false` disables it.
+   * @default CIRCUIT_BREAKER_DEFAULTS: { failureThreshold: 5, cooldown: '5s' }
    */
-  circuitBreaker?: { failureThreshold?: number; cooldown?: Duration } | false;
-  /** Background retries of a failed tag invalidation. Default `{ retries: 5, backoff: '200ms' }`. */
-  invalidationRetry?: InvalidationRetryOptions;
-}
-
-/** Background retries of a failed `invalidateTags()` (a service's or an `@InvalidateTags()` route's). */
-export interface InvalidationRetryOptions {
+  circuitBreaker?: CircuitBreakerConfig | false;
   /**
-   * Retries after the first failure; the delay ceiling doubles each time (capped at 30 s) and
-   * each delay is a random fraction of it (full jitter). 0 = no retries. Default 5.
+   * Background retries of a failed tag invalidation.
+   * @default INVALIDATION_RETRY_DEFAULTS
    */
-  retries?: number;
-  /** Delay ceiling before the first retry. Milliseconds or a duration string. Default `'200ms'`. */
-  backoff?: Duration;
+  invalidationRetry?: InvalidationRetryOptions;
 }
 
 /** Options of one write. */

@@ -19,46 +19,60 @@ export type UserIdResolver = (request: CacheRequest) => string | undefined;
  * options on a handler override the class's, option by option.
  */
 export interface CachedOptions {
-  /** Freshness of a stored response. Milliseconds or a duration string (`'30s'`); 0 = no expiry. Default: the module's `defaultTtl` (`'5m'`). */
+  /**
+   * Freshness of a stored response. Milliseconds or a duration string (`'30s'`); 0 = no expiry.
+   * @default the module's `defaultTtl` (`MANAGER_DEFAULTS.defaultTtl`: '5m')
+   */
   ttl?: Duration;
   /**
    * Tags of the stored response, for `@InvalidateTags()` and `TenantCache.invalidateTags()`. Tags
-   * are per tenant (per scope). A function is called once per stored response. Default: none.
+   * are per tenant (per scope). A function is called once per stored response.
+   * @default undefined (no tags)
    */
   tags?: readonly string[] | ((request: CacheRequest) => readonly string[]);
   /**
    * Further request header names the response varies on (case-insensitive), added to the
-   * module's `vary`. A handler's list replaces the class's. Default: none.
+   * module's `vary`. A handler's list replaces the class's.
+   * @default undefined (the module's `vary` only)
    */
   vary?: readonly string[];
   /**
-   * Who shares an entry (see `CacheScope`). Default `'tenant'`. Setting it explicitly (even to
+   * Who shares an entry (see `CacheScope`). Setting it explicitly (even to
    * `'tenant'`) also allows caching requests that carry an `Authorization` or a `Cookie`
    * header, which are otherwise bypassed because their response may depend on the caller (a
    * bearer token or a session cookie). A `'global'` route's handler runs without a tenant
    * context (`current()` throws there), since its response is shared by all tenants.
+   * @default CACHED_DEFAULTS.scope: 'tenant'
    */
   scope?: CacheScope;
   /**
    * A custom part of the key (a string, or a function of the request), hashed with the rest;
-   * it never replaces the tenant, path or query. Default: none.
+   * it never replaces the tenant, path or query.
+   * @default undefined
    */
   key?: string | ((request: CacheRequest) => string);
   /**
    * HTTP methods whose responses are cached. HEAD shares GET's entries. Listing another
    * method (e.g. `POST` for a search endpoint) adds the canonical JSON of the body to the key.
-   * Default `['GET', 'HEAD']`.
+   * @default CACHED_DEFAULTS.methods: ['GET', 'HEAD']
    */
   methods?: readonly string[];
-  /** Cache only when this returns true (e.g. `(req) => !req.query.preview`). Default: always. */
+  /**
+   * Cache only when this returns true (e.g. `(req) => !req.query.preview`).
+   * @default undefined (always)
+   */
   condition?: (request: CacheRequest) => boolean;
-  /** User id for `scope: 'user'`. Default: the module's `userId` (`req.user?.id ?? req.user?.sub`). */
+  /**
+   * User id for `scope: 'user'`.
+   * @default the module's `userId` (`req.user?.id ?? req.user?.sub`)
+   */
   userId?: UserIdResolver;
   /**
    * Keep a response this long past its `ttl` and serve it stale (`X-Cache: STALE`): to the
    * requests that arrive while one request recomputes it (they do not wait), and instead of
-   * the error if that recomputation throws. Milliseconds or a duration string. Default 0 (no
-   * grace: an expired response is recomputed and concurrent requests wait for it).
+   * the error if that recomputation throws. Milliseconds or a duration string; 0 = no grace (an
+   * expired response is recomputed and concurrent requests wait for it).
+   * @default CACHED_DEFAULTS.grace: 0
    */
   grace?: Duration;
 }
@@ -67,10 +81,17 @@ export interface CachedOptions {
 export interface InvalidateTagsOptions {
   /**
    * Whose entries to invalidate: the request's tenant (`'tenant'`, which also holds its
-   * `scope: 'user'` entries) or the entries shared by all tenants (`'global'`). Default `'tenant'`.
+   * `scope: 'user'` entries) or the entries shared by all tenants (`'global'`).
+   * @default INVALIDATE_TAGS_DEFAULTS.scope: 'tenant'
    */
   scope?: 'tenant' | 'global';
 }
 
 /** Tags to invalidate: a list, or a function of the request (`(req) => [`product:${req.params.id}`]`). */
 export type TagsSource = readonly string[] | ((request: CacheRequest) => readonly string[]);
+
+/** What `@InvalidateTags()` stores as metadata. */
+export interface InvalidateTagsMetadata {
+  readonly tags: TagsSource;
+  readonly options: InvalidateTagsOptions;
+}

@@ -1,142 +1,189 @@
 import { assertNamespace } from '../keys/storage-key.js';
 import { CacheConfigError, CacheError } from '../errors/cache.errors.js';
 import type { CacheManagerOptions } from './cache-options.interface.js';
+import { TELEMETRY_DEFAULTS, type TelemetryOptions } from '../observability/cache-telemetry.js';
+import type { CacheStore } from '../stores/cache-store.interface.js';
+import type { StoreConfig } from '../stores/store-config.interface.js';
 import { systemClock, type Clock } from '../utils/clock.js';
-import { parseDuration } from '../utils/duration.js';
-import type { CacheLogger } from '../utils/error-reporter.js';
-import type { TelemetryOptions } from '../observability/cache-telemetry.js';
+import { consoleLogger, type CacheLogger } from '../utils/error-reporter.js';
+import { durationMs, expectOptionsObject, integerInRange, isOptionsObject, oneOf, positiveInteger, rejectUnknownKeys } from '../utils/option-checks.js';
+import { resolveStoreOption } from './store-options.js';
 
-export const DEFAULT_NAMESPACE = 'ntc';
-export const DEFAULT_TTL = '5m';
+/** Defaults of `CacheManagerOptions`, stated once (`store` defaults to `{ type: 'memory' }`). */
+export const MANAGER_DEFAULTS = Object.freeze({
+  namespace: 'ntc',
+  /** Milliseconds or a duration string. */
+  defaultTtl: '5m',
+  /** Tenants. */
+  maxTrackedTenants: 1000,
+  /** Milliseconds or a duration string. */
+  errorBurst: '10s',
+});
+
+/** Defaults of `InvalidationRetryOptions`, stated once. */
+export const INVALIDATION_RETRY_DEFAULTS = Object.freeze({
+  /** Retries after the first failure. */
+  retries: 5,
+  /** Milliseconds or a duration string. */
+  backoff: '200ms',
+});
+
+/** Defaults of `TenantStoresOptions`, stated once. */
+export const TENANT_STORES_DEFAULTS = Object.freeze({
+  /** Stores. */
+  maxOpen: 100,
+  /** Milliseconds or a duration string; 0 = never. */
+  idleTimeout: '10m',
+  /** Milliseconds or a duration string. */
+  retryBackoff: '5s',
+  /** Milliseconds or a duration string; 0 = no bound. */
+  createTimeout: '10s',
+});
+
+/** Defaults of the `circuitBreaker` option, stated once. */
+export const CIRCUIT_BREAKER_DEFAULTS = Object.freeze({
+  /** Consecutive failures. */
+  failureThreshold: 5,
+  /** Milliseconds or a duration string. */
+  cooldown: '5s',
+});
 
 /** CacheManagerOptions checked and normalised (a copy: the caller's object is never mutated). */
 export interface ResolvedManagerOptions {
+  /** A checked config (a copy) or the instance given. */
+  store: CacheStore | StoreConfig;
   namespace: string;
   defaultTtlMs: number;
   maxTrackedTenants: number;
+  /** `undefined` when silenced (`logger: false`). */
   logger: CacheLogger | undefined;
   errorBurstMs: number;
   clock: Clock;
-  telemetry: TelemetryOptions;
+  telemetry: Required<TelemetryOptions>;
   circuitBreaker: { failureThreshold: number; cooldownMs: number } | false;
-  invalidationRetry: { retries: number; backoffMs: number };
   tenantStores:
     | { factory: NonNullable<CacheManagerOptions['tenantStores']>['factory']; maxOpen: number; idleMs: number; retryBackoffMs: number; createTimeoutMs: number }
     | undefined;
+  invalidationRetry: { retries: number; backoffMs: number };
 }
 
-const MANAGER_KEYS = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker', 'invalidationRetry'];
-const CIRCUIT_KEYS = ['failureThreshold', 'cooldown'];
-const TELEMETRY_KEYS = ['tenantAttribute', 'maxTenantLabels', 'name'];
-const TENANT_STORE_KEYS = ['factory', 'maxOpen', 'idleTimeout', 'retryBackoff', 'createTimeout'];
+export const MANAGER_KEYS: readonly (keyof CacheManagerOptions)[] = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker', 'invalidationRetry'];
+const CIRCUIT_KEYS = Object.keys(CIRCUIT_BREAKER_DEFAULTS);
+const TELEMETRY_KEYS = Object.keys(TELEMETRY_DEFAULTS);
+const TENANT_STORE_KEYS = ['factory', ...Object.keys(TENANT_STORES_DEFAULTS)];
 
-const consoleLogger: CacheLogger = {
-  warn: (message) => console.warn(`[nestjs-tenant-cache] ${message}`),
-  error: (message) => console.error(`[nestjs-tenant-cache] ${message}`),
+const REDIS_HOWTO = "store: { type: 'redis', url: 'redis://localhost:6379' } (needs the ioredis package), or store: { type: 'memory', maxEntries: 10_000 }";
+
+/** Options of @nestjs/cache-manager (and cache-manager) that have another name or no place here. */
+export const CACHE_MANAGER_HINTS: Readonly<Record<string, string>> = {
+  ttl: "rename it to defaultTtl. A number is milliseconds (as in cache-manager v5+; v4 took seconds), or use a duration string such as '5m'",
+  max: "set the entry bound on the store: store: { type: 'memory', maxEntries: 10_000 }",
+  stores: `this library takes one store (Keyv stores are not used): ${REDIS_HOWTO}`,
+  isCacheableValue:
+    "remove it: there is no value filter. Every value but undefined is stored (store null instead of undefined); skip set() for values you do not want cached, and on @Cached() routes use condition or answer with Cache-Control: no-store",
+  refreshThreshold: 'remove it: refresh ahead with wrap(key, factory, { grace, staleWhileRevalidate: true }), which serves the stale value while one refresh runs',
+  tenant: "tenant is an option of CacheModule.forRoot(); a CacheManager takes the tenant per call: manager.forTenant(id)",
 };
 
 /**
  * Validates options at start-up so a typo fails the boot, not the first request. Every error
- * is a `CacheConfigError` naming the option (`prefix` + name) and the fix. `extraKeys` are
- * options of an outer layer (the Nest module) that are allowed through.
+ * is a `CacheConfigError` naming the option (`prefix` + its path) and the fix. `extraKeys` are
+ * options of an outer layer (the Nest module) that are allowed through; `extraHints` replace
+ * hints for names the outer layer knows better.
  */
-export function resolveManagerOptions(options: CacheManagerOptions, extraKeys: readonly string[] = [], prefix = ''): ResolvedManagerOptions {
-  if (options === null || typeof options !== 'object') {
-    throw new CacheConfigError(prefix || 'options', `expected an object, got ${options === null ? 'null' : typeof options}`, 'pass an options object such as { store: { type: "memory" } }');
-  }
-  rejectUnknownKeys(options, [...MANAGER_KEYS, ...extraKeys], prefix);
-  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
+export function resolveManagerOptions(
+  options: CacheManagerOptions,
+  extraKeys: readonly string[] = [],
+  prefix = '',
+  extraHints: Readonly<Record<string, string>> = {},
+): ResolvedManagerOptions {
+  expectOptionsObject(options as unknown, prefix === '' ? 'options' : prefix.slice(0, -1), 'pass an options object such as { store: { type: "memory" } }');
+  rejectUnknownKeys(options, [...MANAGER_KEYS, ...extraKeys], prefix, { ...CACHE_MANAGER_HINTS, ...extraHints });
+  const namespace = options.namespace ?? MANAGER_DEFAULTS.namespace;
   try {
     assertNamespace(namespace);
   } catch (err) {
     throw new CacheConfigError(`${prefix}namespace`, (err as CacheError).message, 'use 1-64 characters of [A-Za-z0-9._-], e.g. "myapp"', { cause: err });
   }
-  const tenantStores = options.tenantStores;
-  let resolvedTenantStores: ResolvedManagerOptions['tenantStores'];
-  if (tenantStores !== undefined) {
-    if (tenantStores === null || typeof tenantStores !== 'object') throw new CacheConfigError(`${prefix}tenantStores`, 'expected an object', 'pass { factory: (tenantId) => store }');
-    rejectUnknownKeys(tenantStores, TENANT_STORE_KEYS, `${prefix}tenantStores.`);
-    if (typeof tenantStores.factory !== 'function') {
-      throw new CacheConfigError(`${prefix}tenantStores.factory`, 'expected a function', 'pass (tenantId) => a CacheStore (or undefined for the shared store)');
-    }
-    resolvedTenantStores = {
-      factory: tenantStores.factory,
-      maxOpen: positiveInteger(tenantStores.maxOpen, 100, `${prefix}tenantStores.maxOpen`),
-      idleMs: duration(tenantStores.idleTimeout, '10m', `${prefix}tenantStores.idleTimeout`),
-      retryBackoffMs: duration(tenantStores.retryBackoff, '5s', `${prefix}tenantStores.retryBackoff`),
-      createTimeoutMs: duration(tenantStores.createTimeout, '10s', `${prefix}tenantStores.createTimeout`),
-    };
-  }
-  let logger: CacheLogger | undefined = consoleLogger;
-  if (options.logger === false) logger = undefined;
-  else if (options.logger !== undefined) {
-    if (typeof options.logger !== 'object' || options.logger === null || typeof options.logger.warn !== 'function') {
-      throw new CacheConfigError(`${prefix}logger`, 'expected an object with warn() and error(), or false', "pass Nest's Logger, console, or false to silence");
-    }
-    logger = options.logger;
-  }
-  const clock = options.clock ?? systemClock;
-  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
-    throw new CacheConfigError(`${prefix}clock`, 'expected an object with now()', 'omit it, or pass { now: () => ms }');
-  }
-  const telemetry = options.telemetry ?? {};
-  if (telemetry === null || typeof telemetry !== 'object') throw new CacheConfigError(`${prefix}telemetry`, 'expected an object', "pass { tenantAttribute: 'bounded', maxTenantLabels: 50 } or omit it");
-  rejectUnknownKeys(telemetry, TELEMETRY_KEYS, `${prefix}telemetry.`);
-  if (telemetry.tenantAttribute !== undefined && telemetry.tenantAttribute !== 'bounded' && telemetry.tenantAttribute !== 'none') {
-    throw new CacheConfigError(`${prefix}telemetry.tenantAttribute`, `expected 'bounded' or 'none', got ${JSON.stringify(telemetry.tenantAttribute)}`, "use 'bounded' (default) or 'none'");
-  }
-  const resolvedTelemetry: TelemetryOptions = { ...telemetry, maxTenantLabels: positiveInteger(telemetry.maxTenantLabels, 50, `${prefix}telemetry.maxTenantLabels`) };
-  let circuitBreaker: ResolvedManagerOptions['circuitBreaker'] = { failureThreshold: 5, cooldownMs: 5_000 };
-  if (options.circuitBreaker === false) circuitBreaker = false;
-  else if (options.circuitBreaker !== undefined) {
-    if (options.circuitBreaker === null || typeof options.circuitBreaker !== 'object') throw new CacheConfigError(`${prefix}circuitBreaker`, 'expected an object or false', "pass { failureThreshold: 5, cooldown: '5s' }, false to disable, or omit it");
-    rejectUnknownKeys(options.circuitBreaker, CIRCUIT_KEYS, `${prefix}circuitBreaker.`);
-    circuitBreaker = {
-      failureThreshold: positiveInteger(options.circuitBreaker.failureThreshold, 5, `${prefix}circuitBreaker.failureThreshold`),
-      cooldownMs: duration(options.circuitBreaker.cooldown, '5s', `${prefix}circuitBreaker.cooldown`),
-    };
-  }
-  const retry = options.invalidationRetry ?? {};
-  if (retry === null || typeof retry !== 'object') throw new CacheConfigError(`${prefix}invalidationRetry`, 'expected an object', "pass { retries: 5, backoff: '200ms' }");
-  rejectUnknownKeys(retry, ['retries', 'backoff'], `${prefix}invalidationRetry.`);
-  const retries = retry.retries ?? 5;
-  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > 20) {
-    throw new CacheConfigError(`${prefix}invalidationRetry.retries`, `expected a whole number from 0 to 20, got ${JSON.stringify(retries)}`, 'omit it for the default (5)');
-  }
+  const store = options.store === undefined ? ({ type: 'memory' } as const) : resolveStoreOption(options.store, `${prefix}store`);
   return {
+    store,
     namespace,
-    invalidationRetry: { retries, backoffMs: duration(retry.backoff, '200ms', `${prefix}invalidationRetry.backoff`) },
-    telemetry: resolvedTelemetry,
-    circuitBreaker,
-    defaultTtlMs: duration(options.defaultTtl, DEFAULT_TTL, `${prefix}defaultTtl`),
-    maxTrackedTenants: positiveInteger(options.maxTrackedTenants, 1000, `${prefix}maxTrackedTenants`),
-    logger,
-    errorBurstMs: duration(options.errorBurst, '10s', `${prefix}errorBurst`),
-    clock,
-    tenantStores: resolvedTenantStores,
+    defaultTtlMs: durationMs(options.defaultTtl, MANAGER_DEFAULTS.defaultTtl, `${prefix}defaultTtl`),
+    maxTrackedTenants: positiveInteger(options.maxTrackedTenants, MANAGER_DEFAULTS.maxTrackedTenants, `${prefix}maxTrackedTenants`),
+    logger: resolveLogger(options.logger, `${prefix}logger`, consoleLogger),
+    errorBurstMs: durationMs(options.errorBurst, MANAGER_DEFAULTS.errorBurst, `${prefix}errorBurst`),
+    clock: resolveClock(options.clock, `${prefix}clock`),
+    telemetry: resolveTelemetry(options.telemetry, `${prefix}telemetry`),
+    circuitBreaker: resolveCircuitBreaker(options.circuitBreaker, `${prefix}circuitBreaker`),
+    tenantStores: resolveTenantStores(options.tenantStores, `${prefix}tenantStores`),
+    invalidationRetry: resolveInvalidationRetry(options.invalidationRetry, `${prefix}invalidationRetry`),
   };
 }
 
-export function rejectUnknownKeys(object: object, allowed: readonly string[], prefix: string): void {
-  for (const key of Object.keys(object)) {
-    if (allowed.includes(key)) continue;
-    const near = allowed.find((k) => k.toLowerCase() === key.toLowerCase());
-    throw new CacheConfigError(`${prefix}${key}`, 'unknown option', near ? `did you mean "${prefix}${near}"?` : `remove it; known options are ${allowed.join(', ')}`);
-  }
+function resolveInvalidationRetry(retry: unknown, option: string): ResolvedManagerOptions['invalidationRetry'] {
+  if (retry === undefined) return { retries: INVALIDATION_RETRY_DEFAULTS.retries, backoffMs: durationMs(undefined, INVALIDATION_RETRY_DEFAULTS.backoff, `${option}.backoff`) };
+  expectOptionsObject(retry, option, "pass { retries: 5, backoff: '200ms' }");
+  rejectUnknownKeys(retry as object, Object.keys(INVALIDATION_RETRY_DEFAULTS), `${option}.`);
+  const { retries, backoff } = retry as { retries?: unknown; backoff?: unknown };
+  return {
+    retries: integerInRange(retries, INVALIDATION_RETRY_DEFAULTS.retries, 0, 20, `${option}.retries`),
+    backoffMs: durationMs(backoff, INVALIDATION_RETRY_DEFAULTS.backoff, `${option}.backoff`),
+  };
 }
 
-export function positiveInteger(value: unknown, fallback: number, option: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new CacheConfigError(option, `expected a positive integer, got ${JSON.stringify(value)}`, `set a whole number >= 1, or omit it for the default (${fallback})`);
+/** A logger option: `false` silences (`undefined`), omitted gives `fallback`. */
+export function resolveLogger(logger: unknown, option: string, fallback: CacheLogger): CacheLogger | undefined {
+  if (logger === false) return undefined;
+  if (logger === undefined) return fallback;
+  if (!isOptionsObject(logger) || typeof logger.warn !== 'function' || typeof logger.error !== 'function') {
+    throw new CacheConfigError(option, 'expected an object with warn() and error(), or false', "pass Nest's Logger, console, or false to silence");
   }
-  return value;
+  return logger as unknown as CacheLogger;
 }
 
-export function duration(value: unknown, fallback: string | number, option: string): number {
-  try {
-    return parseDuration((value ?? fallback) as string | number, option);
-  } catch (err) {
-    throw new CacheConfigError(option, `${JSON.stringify(value)} is not a duration`, "use milliseconds (a number >= 0) or a string such as '500ms', '30s', '5m', '1h'", { cause: err });
+function resolveClock(clock: unknown, option: string): Clock {
+  if (clock === undefined) return systemClock;
+  if (!isOptionsObject(clock) || typeof clock.now !== 'function') throw new CacheConfigError(option, 'expected an object with now()', 'omit it, or pass { now: () => ms }');
+  return clock as unknown as Clock;
+}
+
+function resolveTelemetry(telemetry: unknown, option: string): Required<TelemetryOptions> {
+  if (telemetry === undefined) return { ...TELEMETRY_DEFAULTS };
+  expectOptionsObject(telemetry, option, "pass { tenantAttribute: 'bounded', maxTenantLabels: 50 } or omit it");
+  rejectUnknownKeys(telemetry, TELEMETRY_KEYS, `${option}.`);
+  const name = telemetry.name ?? TELEMETRY_DEFAULTS.name;
+  if (typeof name !== 'string' || name === '') throw new CacheConfigError(`${option}.name`, 'expected a non-empty string', `omit it for the default ('${TELEMETRY_DEFAULTS.name}')`);
+  return {
+    tenantAttribute: oneOf(telemetry.tenantAttribute, ['bounded', 'none'], TELEMETRY_DEFAULTS.tenantAttribute, `${option}.tenantAttribute`, "use 'bounded' (default) or 'none'"),
+    maxTenantLabels: positiveInteger(telemetry.maxTenantLabels, TELEMETRY_DEFAULTS.maxTenantLabels, `${option}.maxTenantLabels`),
+    name,
+  };
+}
+
+function resolveCircuitBreaker(circuitBreaker: unknown, option: string): ResolvedManagerOptions['circuitBreaker'] {
+  if (circuitBreaker === false) return false;
+  const given = circuitBreaker === undefined ? {} : circuitBreaker;
+  expectOptionsObject(given, option, "pass { failureThreshold: 5, cooldown: '5s' }, false to disable, or omit it");
+  rejectUnknownKeys(given, CIRCUIT_KEYS, `${option}.`);
+  return {
+    failureThreshold: positiveInteger(given.failureThreshold, CIRCUIT_BREAKER_DEFAULTS.failureThreshold, `${option}.failureThreshold`),
+    cooldownMs: durationMs(given.cooldown, CIRCUIT_BREAKER_DEFAULTS.cooldown, `${option}.cooldown`),
+  };
+}
+
+function resolveTenantStores(tenantStores: unknown, option: string): ResolvedManagerOptions['tenantStores'] {
+  if (tenantStores === undefined) return undefined;
+  expectOptionsObject(tenantStores, option, 'pass { factory: (tenantId) => store }');
+  rejectUnknownKeys(tenantStores, TENANT_STORE_KEYS, `${option}.`);
+  if (typeof tenantStores.factory !== 'function') {
+    throw new CacheConfigError(`${option}.factory`, 'expected a function', 'pass (tenantId) => a CacheStore (or undefined for the shared store)');
   }
+  return {
+    factory: tenantStores.factory as NonNullable<CacheManagerOptions['tenantStores']>['factory'],
+    maxOpen: positiveInteger(tenantStores.maxOpen, TENANT_STORES_DEFAULTS.maxOpen, `${option}.maxOpen`),
+    idleMs: durationMs(tenantStores.idleTimeout, TENANT_STORES_DEFAULTS.idleTimeout, `${option}.idleTimeout`),
+    retryBackoffMs: durationMs(tenantStores.retryBackoff, TENANT_STORES_DEFAULTS.retryBackoff, `${option}.retryBackoff`),
+    createTimeoutMs: durationMs(tenantStores.createTimeout, TENANT_STORES_DEFAULTS.createTimeout, `${option}.createTimeout`),
+  };
 }

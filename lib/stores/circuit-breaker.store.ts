@@ -11,11 +11,12 @@ function isStoreFailure(err: unknown): boolean {
   return err instanceof CacheConnectionError || err instanceof CacheOperationError;
 }
 
+/** Checked and defaulted by the cache's options (`circuitBreaker`, `CIRCUIT_BREAKER_DEFAULTS`). */
 export interface CircuitBreakerOptions {
-  /** Consecutive store failures (connection errors, timeouts) that open the circuit. Default 5. */
-  failureThreshold?: number;
-  /** How long the circuit stays open before one probe call is let through, in milliseconds. Default 5,000. */
-  cooldownMs?: number;
+  /** Consecutive store failures (connection errors, timeouts) that open the circuit. */
+  readonly failureThreshold: number;
+  /** How long the circuit stays open before one probe call is let through, in milliseconds. */
+  readonly cooldownMs: number;
 }
 
 /**
@@ -44,8 +45,8 @@ export class CircuitBreakerStore implements CacheStore {
     private readonly onStateChange: (state: CircuitState) => void = () => undefined,
   ) {
     this.kind = inner.kind;
-    this.threshold = options.failureThreshold ?? 5;
-    this.cooldownMs = options.cooldownMs ?? 5_000;
+    this.threshold = options.failureThreshold;
+    this.cooldownMs = options.cooldownMs;
     // Locks pass through (guarded) only where the store has them.
     const { acquireLock, releaseLock } = inner;
     if (acquireLock !== undefined && releaseLock !== undefined) {

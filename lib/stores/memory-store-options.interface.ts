@@ -2,7 +2,10 @@ import type { Duration } from '../utils/duration.js';
 import type { Clock } from '../utils/clock.js';
 import type { StoreObserver } from './cache-store.interface.js';
 
-/** Options of the embedded, in-process `MemoryStore`. Every bound is checked when the store is created. */
+/**
+ * Options of the embedded, in-process `MemoryStore`. Every bound is checked when the store is
+ * created, and an unknown option is refused (with the closest known name).
+ */
 export interface MemoryStoreOptions {
   /**
    * Most entries held, all tenants together; the least recently used entry is evicted to make
@@ -10,8 +13,9 @@ export interface MemoryStoreOptions {
    * traffic, so there is no "0 = unlimited". The store preallocates bookkeeping for this many
    * entries (about 24 bytes each on the heap plus 12 outside it, e.g. ~34 MB for 1,000,000), so
    * to bound a store by bytes alone, give `maxBytes` and leave this out.
-   * @default 4096 (entries) when `maxBytes` is not given either; with `maxBytes` alone, no entry
-   * bound (the byte budget bounds the store, and nothing is preallocated)
+   * @default MEMORY_STORE_DEFAULTS.maxEntries: 4096 (entries) when `maxBytes` is not given
+   * either; with `maxBytes` alone, no entry bound (the byte budget bounds the store, and nothing
+   * is preallocated)
    */
   readonly maxEntries?: number;
 
@@ -43,7 +47,7 @@ export interface MemoryStoreOptions {
    * (`'30s'`). Reads already ignore and delete expired entries lazily; the sweep frees the memory
    * of entries nobody reads again. The timer is `unref()`'d, so it never keeps the process alive.
    * `0` disables the sweep.
-   * @default 60_000 (ms, one minute)
+   * @default MEMORY_STORE_DEFAULTS.sweepInterval: 60000 (ms, one minute)
    */
   readonly sweepInterval?: Duration;
 

@@ -19,16 +19,11 @@
 import { LRUCache } from 'lru-cache';
 import type { Envelope } from '../envelope/envelope.js';
 import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
-import { CacheClosedError, CacheConfigError, InvalidTtlError } from '../errors/cache.errors.js';
+import { CacheClosedError, InvalidTtlError } from '../errors/cache.errors.js';
 import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
 import type { MemoryStoreOptions } from './memory-store-options.interface.js';
+import { resolveMemoryStoreOptions } from './memory-store-options.js';
 import { systemClock, type Clock } from '../utils/clock.js';
-import { parseDuration } from '../utils/duration.js';
-
-export const MEMORY_STORE_DEFAULTS = {
-  maxEntries: 4096,
-  sweepInterval: 60_000,
-} as const;
 
 /**
  * What the indexes need about one held key when it leaves, kept in its scope's index (`keys`).
@@ -87,39 +82,20 @@ export class MemoryStore implements CacheStore {
   private closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
-    // At least one bound, always: `maxEntries` if given; else `maxBytes` alone if given (then
-    // lru-cache preallocates nothing); else the default entry bound.
-    if (options.maxEntries != null) {
-      requirePositiveInteger('maxEntries', options.maxEntries, 'Set it to the most entries this process may hold, e.g. 10_000; there is no unbounded memory cache');
-    }
-    if (options.maxBytes !== undefined) requirePositiveInteger('maxBytes', options.maxBytes, 'Set a byte budget such as 64 * 1024 * 1024, or omit it');
-    const maxEntries = options.maxEntries ?? (options.maxBytes === undefined ? MEMORY_STORE_DEFAULTS.maxEntries : undefined);
-    if (options.maxEntriesPerTenant !== undefined) {
-      requirePositiveInteger('maxEntriesPerTenant', options.maxEntriesPerTenant, 'Set the most entries one tenant may hold, or omit it');
-    }
-    if (options.clock !== undefined && typeof options.clock?.now !== 'function') {
-      throw new CacheConfigError('clock', 'it has no now() method', 'Pass an object with now(): number (ms since the epoch), or omit it');
-    }
-    let sweepMs: number;
-    try {
-      sweepMs = parseDuration(options.sweepInterval ?? MEMORY_STORE_DEFAULTS.sweepInterval, 'sweepInterval');
-    } catch (error) {
-      throw new CacheConfigError('sweepInterval', 'it is not a non-negative duration', "Use milliseconds or a duration string such as '30s'; 0 disables the sweep", { cause: error });
-    }
-
-    this.clock = options.clock ?? systemClock;
-    this.observer = options.observer;
-    this.maxBytes = options.maxBytes;
-    this.quota = options.maxEntriesPerTenant;
+    const { maxEntries, maxBytes, maxEntriesPerTenant, sweepMs, clock: givenClock, observer } = resolveMemoryStoreOptions(options);
+    this.clock = givenClock ?? systemClock;
+    this.observer = observer;
+    this.maxBytes = maxBytes;
+    this.quota = maxEntriesPerTenant;
 
     // The system clock passed explicitly (as factories do) is no injection: keep lru-cache's own.
-    const clock = options.clock === systemClock ? undefined : options.clock;
+    const clock = givenClock === systemClock ? undefined : givenClock;
     // Without `max`, lru-cache bounds by `maxSize` alone and allocates its arrays as entries
     // come, instead of typed arrays for `max` slots up front.
     const bounds: { max: number; maxSize?: number } | { maxSize: number } =
       maxEntries !== undefined
-        ? { max: maxEntries, ...(options.maxBytes !== undefined ? { maxSize: options.maxBytes } : {}) }
-        : { maxSize: options.maxBytes as number }; // no maxEntries means maxBytes was given (see above)
+        ? { max: maxEntries, ...(maxBytes !== undefined ? { maxSize: maxBytes } : {}) }
+        : { maxSize: maxBytes as number }; // no maxEntries means maxBytes was given (see resolveMemoryStoreOptions)
     this.lru = new LRUCache<string, Envelope>({
       ...bounds,
       // With an injected clock, TTLs follow it, and every staleness check reads it (no 1 ms
@@ -474,12 +450,6 @@ function inScope(full: string, scope: KeyScope): boolean {
 
 function closedRejection(): Promise<never> {
   return Promise.reject(new CacheClosedError('memory store'));
-}
-
-function requirePositiveInteger(option: string, value: unknown, fix: string): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new CacheConfigError(option, `expected a positive integer, got ${typeof value === 'number' ? String(value) : typeof value}`, fix);
-  }
 }
 
 /** ttlMs: 0 = no TTL; otherwise a positive finite number of milliseconds. */

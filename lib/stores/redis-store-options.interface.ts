@@ -39,30 +39,55 @@ interface RedisStoreCommonOptions {
    * How entries are encoded. `'json'` stays readable in redis-cli; `'cbor'` carries `Date`,
    * `Map`, `Set`, `BigInt` and binary values. Reads accept both built-in codecs whatever this
    * says, so switching codecs does not lose entries. A custom `Codec` needs an `id` other than
-   * `'j'` and `'c'`. Default `'json'`.
+   * `'j'` and `'c'`.
+   * @default REDIS_STORE_DEFAULTS.codec: 'json'
    */
   readonly codec?: 'json' | 'cbor' | Codec;
   /**
    * Bounds on decoding stored bytes (depth, array length, map pairs) and on the encoded entry
-   * size, in bytes, on write and read. Default `DEFAULT_DECODE_LIMITS` (16 levels, 10,000
-   * elements, 10,000 pairs, 1 MiB).
+   * size, in bytes, on write and read; each limit given replaces its default. Unknown names are
+   * refused.
+   * @default DEFAULT_DECODE_LIMITS (16 levels, 10,000 elements, 10,000 pairs, 1 MiB)
    */
   readonly limits?: Partial<DecodeLimits>;
   /**
    * Longest wait for one command's reply, in milliseconds; then it rejects with
    * `CacheOperationError` and the caller serves a miss. Only applied to clients the store
-   * creates. Default 500.
+   * creates. A positive integer.
+   * @default REDIS_STORE_DEFAULTS.commandTimeout: 500 (ms)
    */
   readonly commandTimeout?: number;
-  /** Longest wait for a TCP connection (and for the first one before commands), in milliseconds. Only applied to clients the store creates. Default 2,000. */
+  /**
+   * Longest wait for a TCP connection (and for the first one before commands), in
+   * milliseconds. Only applied to clients the store creates. A positive integer.
+   * @default REDIS_STORE_DEFAULTS.connectTimeout: 2000 (ms)
+   */
   readonly connectTimeout?: number;
-  /** Longest wait for a graceful `QUIT` in `close()` before the connection is dropped, in milliseconds. Default 1,000. */
+  /**
+   * Longest wait for a graceful `QUIT` in `close()` before the connection is dropped, in
+   * milliseconds. A positive integer.
+   * @default REDIS_STORE_DEFAULTS.closeTimeout: 1000 (ms)
+   */
   readonly closeTimeout?: number;
-  /** Where failures are logged, once per burst (key hashes only, never keys or values). Default `console`. */
-  readonly logger?: CacheLogger;
-  /** Share an `ErrorReporter` with the cache (one burst window for all failures). Overrides `logger`. Default: one per store. */
+  /**
+   * Where the store logs what no caller is told: the connection failing (the client's `error`
+   * events), once per burst, and a failed delete of an undecodable entry. Failed calls are not
+   * logged here: they reject, and the caller (the cache, which logs them once per burst)
+   * decides. `false` silences the store. Inside a `CacheManager` the store uses the manager's
+   * logger unless this is given.
+   * @default a console logger prefixed `[nestjs-tenant-cache]`
+   */
+  readonly logger?: CacheLogger | false;
+  /**
+   * Share an `ErrorReporter` (one burst window for every failure of a cache); overrides
+   * `logger`. A `CacheManager` passes its own to the stores it builds.
+   * @default one per store, on `logger`
+   */
   readonly reporter?: ErrorReporter;
-  /** Told about entries that failed to decode (they are deleted and read as misses). Default none. */
+  /**
+   * Told about entries that failed to decode (they are deleted and read as misses).
+   * @default undefined
+   */
   readonly observer?: StoreObserver;
 }
 

@@ -1,11 +1,9 @@
 import { Cluster, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
-import { CborCodec } from '../envelope/codecs/cbor.codec.js';
 import type { Codec } from '../envelope/codecs/codec.interface.js';
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../envelope/decode-limits.js';
+import type { DecodeLimits } from '../envelope/decode-limits.js';
 import type { Envelope } from '../envelope/envelope.js';
-import { JsonCodec } from '../envelope/codecs/json.codec.js';
 import { escapeGlob, keyHash, scopePattern, siblingKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { decodeEntry, encodeEntry } from '../envelope/wire.js';
 import {
@@ -25,12 +23,10 @@ import type {
   RedisStoreOptions,
   RedisUrlConnection,
 } from './redis-store-options.interface.js';
-import { ErrorReporter } from '../utils/error-reporter.js';
+import { consoleLogger, ErrorReporter } from '../utils/error-reporter.js';
+import { resolveRedisStoreOptions } from './redis-store-options.js';
 import { RedisScripts } from './redis.scripts.js';
 
-const DEFAULT_COMMAND_TIMEOUT_MS = 500;
-const DEFAULT_CONNECT_TIMEOUT_MS = 2_000;
-const DEFAULT_CLOSE_TIMEOUT_MS = 1_000;
 /** Keys per UNLINK in `clearScope`: big enough to be cheap, small enough not to block Redis. */
 const UNLINK_BATCH = 500;
 const SCAN_COUNT = 1_000;
@@ -138,32 +134,40 @@ export class RedisStore implements CacheStore {
   private decodeErrors = 0;
   private errors = 0;
 
+  /** Whether the connection is up as far as the client said last ('ready' until 'close'). */
+  private up = false;
+
   private readonly onReady = (): void => {
     this.everReady = true;
+    this.up = true;
   };
+  /** A connection that was up went down: a state change no caller is told about, so it is logged here. */
+  private readonly onClose = (): void => {
+    if (!this.up || this.closed) return;
+    this.up = false;
+    this.reporter.report(`redis connection ${this.address}`, `Redis at ${this.address}: connection lost. The cache serves misses until it is reachable again.`);
+  };
+  /**
+   * The client's 'error' events: the connection failing or going down, which no caller sees as
+   * such. One line per burst, per server (a manager's reporter may serve several stores).
+   */
   private readonly onError = (err: unknown): void => {
-    this.reporter.report('redis connection', `Redis at ${this.address}: ${errorText(err)}. The cache serves misses until it is reachable again.`);
+    this.reporter.report(`redis connection ${this.address}`, `Redis at ${this.address}: ${errorText(err)}. The cache serves misses until it is reachable again.`);
   };
 
   constructor(options: RedisStoreOptions) {
-    // Copied so we never mutate the caller's object; loosely typed to check the union at runtime.
-    const opts = { ...options } as Partial<RedisUrlConnection & RedisOptionsConnection & RedisClusterConnection & RedisClientConnection> & RedisStoreOptions;
-    const given = (['url', 'options', 'cluster', 'client'] as const).filter((k) => opts[k] !== undefined);
-    if (given.length !== 1) {
-      throw new CacheConfigError(
-        'store',
-        given.length === 0 ? 'no Redis connection given' : `${given.join(' and ')} given together`,
-        'pass exactly one of { url }, { options }, { cluster: { nodes, options } } or { client }',
-      );
-    }
-    const commandTimeout = positiveInt(opts.commandTimeout, DEFAULT_COMMAND_TIMEOUT_MS, 'commandTimeout');
-    this.connectTimeout = positiveInt(opts.connectTimeout, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeout');
-    this.closeTimeout = positiveInt(opts.closeTimeout, DEFAULT_CLOSE_TIMEOUT_MS, 'closeTimeout');
+    const resolved = resolveRedisStoreOptions(options);
+    // Loosely typed: the union was checked (exactly one way to connect) by the resolver.
+    const opts = resolved.connection as Partial<RedisUrlConnection & RedisOptionsConnection & RedisClusterConnection & RedisClientConnection>;
+    const commandTimeout = resolved.commandTimeout;
+    this.connectTimeout = resolved.connectTimeout;
+    this.closeTimeout = resolved.closeTimeout;
     this.healthTimeout = Math.max(commandTimeout, 1_000);
-    this.limits = resolveLimits(opts.limits);
-    ({ codec: this.codec, codecs: this.codecs } = resolveCodecs(opts.codec));
-    this.reporter = opts.reporter ?? new ErrorReporter(opts.logger ?? console);
-    this.observer = opts.observer;
+    this.limits = resolved.limits;
+    this.codec = resolved.codec;
+    this.codecs = resolved.codecs;
+    this.reporter = resolved.reporter ?? new ErrorReporter(resolved.logger === false ? undefined : (resolved.logger ?? consoleLogger));
+    this.observer = resolved.observer;
 
     const nodeDefaults: RedisOptions = {
       commandTimeout, // a cache answers fast or not at all: a slow Redis must not slow every request
@@ -178,7 +182,6 @@ export class RedisStore implements CacheStore {
 
     let client: Redis | Cluster;
     if (opts.url !== undefined) {
-      if (typeof opts.url !== 'string' || opts.url === '') throw new CacheConfigError('url', 'it is not a non-empty string', 'pass a URL such as redis://localhost:6379');
       client = new Redis(opts.url, nodeDefaults);
       this.owned = true;
     } else if (opts.options !== undefined) {
@@ -186,7 +189,6 @@ export class RedisStore implements CacheStore {
       this.owned = true;
     } else if (opts.cluster !== undefined) {
       const { nodes, options: clusterOptions } = opts.cluster;
-      if (!Array.isArray(nodes) || nodes.length === 0) throw new CacheConfigError('cluster.nodes', 'no startup node given', 'list at least one node, e.g. [{ host: "10.0.0.1", port: 7000 }]');
       const { enableOfflineQueue: _q, enableAutoPipelining: _p, retryStrategy: _r, ...perNode } = nodeDefaults;
       const merged: ClusterOptions = {
         enableOfflineQueue: false, // see nodeDefaults: fail fast while the cluster is not ready
@@ -214,8 +216,9 @@ export class RedisStore implements CacheStore {
       if (this.owned) client.disconnect();
       throw err;
     }
-    this.everReady = client.status === 'ready';
+    this.everReady = this.up = client.status === 'ready';
     client.on('ready', this.onReady);
+    client.on('close', this.onClose);
     // An 'error' event without a listener would crash the process; log it once per burst instead.
     client.on('error', this.onError);
     if (client instanceof Cluster) client.on('node error', this.onError);
@@ -432,6 +435,7 @@ export class RedisStore implements CacheStore {
     this.closed = true;
     this.flushGets(); // gets issued before close() are sent, as they were before batching
     this.client.off('ready', this.onReady);
+    this.client.off('close', this.onClose);
     if (!this.owned) {
       // Not ours: leave it connected and hand its error events back to its owner.
       this.client.off('error', this.onError);
@@ -469,17 +473,15 @@ export class RedisStore implements CacheStore {
     }
   }
 
+  /**
+   * Counts a failed call and types its error. Not logged: the caller gets the rejection and
+   * reports it (the cache layer, once per burst); logging here too would make each failure two lines.
+   * The client's own 'error' events (the connection going down) are logged by `onError`.
+   */
   private fail(op: string, key: StorageKey | undefined, err: unknown): CacheError {
     this.errors++;
-    const hash = key === undefined ? undefined : keyHash(key);
-    if (this.isConnectionError(err)) {
-      const error = new CacheConnectionError(op, this.address, { cause: err });
-      this.reporter.report('redis connection', error.message);
-      return error;
-    }
-    const error = new CacheOperationError(`redis ${op}`, hash, { cause: err });
-    this.reporter.report('redis operation', error.message);
-    return error;
+    if (this.isConnectionError(err)) return new CacheConnectionError(op, this.address, { cause: err });
+    return new CacheOperationError(`redis ${op}`, key === undefined ? undefined : keyHash(key), { cause: err });
   }
 
   private isConnectionError(err: unknown): boolean {
@@ -553,7 +555,8 @@ export class RedisStore implements CacheStore {
     try {
       await this.scripts.compareAndDelete(key.full, bytes);
     } catch (deleteErr) {
-      this.fail('delete undecodable entry', key, deleteErr);
+      // Nobody else sees this failure (the read already resolved as a miss): log it here.
+      this.reporter.report('redis delete undecodable entry', this.fail('delete undecodable entry', key, deleteErr).message);
     }
     return undefined;
   }
@@ -584,45 +587,6 @@ export class RedisStore implements CacheStore {
 function checkTtl(ttlMs: number): number {
   if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidTtlError(ttlMs, 'ttlMs');
   return Math.ceil(ttlMs);
-}
-
-function positiveInt(value: unknown, fallback: number, option: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new CacheConfigError(option, `${String(value)} is not a positive whole number of milliseconds`, `pass e.g. ${fallback}, or leave it out for the default`);
-  }
-  return value;
-}
-
-function resolveLimits(limits: Partial<DecodeLimits> | undefined): DecodeLimits {
-  const out: DecodeLimits = { ...DEFAULT_DECODE_LIMITS };
-  for (const [name, value] of Object.entries(limits ?? {})) {
-    if (!(name in DEFAULT_DECODE_LIMITS)) throw new CacheConfigError(`limits.${name}`, 'unknown limit', `use ${Object.keys(DEFAULT_DECODE_LIMITS).join(', ')}`);
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) throw new CacheConfigError(`limits.${name}`, `${String(value)} is not a positive integer`, 'pass a positive integer or leave it out');
-    out[name as keyof DecodeLimits] = value;
-  }
-  return out;
-}
-
-function resolveCodecs(option: 'json' | 'cbor' | Codec | undefined): { codec: Codec; codecs: ReadonlyMap<string, Codec> } {
-  const json = new JsonCodec();
-  const cbor = new CborCodec();
-  const codecs = new Map<string, Codec>([
-    [json.id, json],
-    [cbor.id, cbor],
-  ]);
-  if (option === undefined || option === 'json') return { codec: json, codecs };
-  if (option === 'cbor') return { codec: cbor, codecs };
-  if (typeof option !== 'object' || option === null || typeof option.encode !== 'function' || typeof option.decode !== 'function' || typeof option.id !== 'string') {
-    throw new CacheConfigError('codec', 'it is neither "json", "cbor" nor a Codec', 'pass "json" (default), "cbor" or an object implementing Codec');
-  }
-  if (option.id.length !== 1 || option.id.charCodeAt(0) > 0x7e || option.id.charCodeAt(0) < 0x21) {
-    throw new CacheConfigError('codec.id', `${JSON.stringify(option.id)} is not one printable ASCII character`, 'give the codec a one-character id');
-  }
-  if (codecs.has(option.id)) throw new CacheConfigError('codec.id', `"${option.id}" is the id of a built-in codec`, 'choose another one-character id');
-  codecs.set(option.id, option);
-  return { codec: option, codecs };
 }
 
 function readKeyPrefix(client: Redis | Cluster): string {

@@ -1,42 +1,85 @@
 import { CacheConfigError } from '../errors/cache.errors.js';
-import type { StoreConfig } from '../options/cache-options.interface.js';
-import type { CacheStore, StoreObserver } from './cache-store.interface.js';
 import type { Clock } from '../utils/clock.js';
-import type { CacheLogger } from '../utils/error-reporter.js';
+import type { ErrorReporter } from '../utils/error-reporter.js';
+import type { CacheStore, StoreObserver } from './cache-store.interface.js';
+import { CircuitBreakerStore, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker.store.js';
 import { MemoryStore } from './memory.store.js';
+import type { MemoryStoreConfig, RedisStoreConfig, StoreConfig } from './store-config.interface.js';
 
 /** True for a `CacheStore` instance (rather than a config object). */
 export function isCacheStore(value: unknown): value is CacheStore {
   return typeof value === 'object' && value !== null && typeof (value as CacheStore).get === 'function' && typeof (value as CacheStore).getOrSet === 'function';
 }
 
+/** What a cache hands to every store it assembles: the shared one and each dedicated tenant store. */
+export interface StoreAssembly {
+  /** The cache's clock: entries' expiresAt are computed with it, so stores must follow it too. */
+  readonly clock: Clock;
+  /** The cache's own observer (evictions, decode failures); a config's observer is called alongside. */
+  readonly observer: StoreObserver;
+  /** The cache's one reporter: a store logs through it, in the same burst windows. */
+  readonly reporter: ErrorReporter;
+  /** Around remote stores, or `false`. */
+  readonly circuitBreaker: Required<CircuitBreakerOptions> | false;
+  /** Told about every circuit transition (metrics). */
+  readonly onCircuitChange?: (state: CircuitState, kind: string) => void;
+}
+
 /**
- * Creates a store from its config. The Redis store is imported lazily, so an app on the
- * memory store never loads ioredis (an optional peer dependency).
+ * The one assembler of stores: builds a store from its config (the Redis store imported
+ * lazily, so an app on the memory store never loads ioredis, an optional peer) or takes an
+ * instance, then wraps a remote one in the circuit breaker. `which` names the store in log
+ * lines ("the", "a dedicated tenant"). The config must have been checked (`resolveStoreOption`).
  */
-export async function createStore(config: StoreConfig, context: { clock: Clock; observer: StoreObserver; logger: CacheLogger | undefined }): Promise<CacheStore> {
-  if (config === null || typeof config !== 'object') {
-    throw new CacheConfigError('store', `expected a store config or a CacheStore, got ${config === null ? 'null' : typeof config}`, "pass { type: 'memory' }, { type: 'redis', url }, or a CacheStore instance");
+export async function assembleStore(source: CacheStore | StoreConfig, assembly: StoreAssembly, which = 'the'): Promise<CacheStore> {
+  if (isCacheStore(source) || source.type === 'memory') return assembleStoreSync(source, assembly, which);
+  return withCircuitBreaker(await buildRedisStore(source, assembly), assembly, which);
+}
+
+/** `assembleStore` for what can be built synchronously: an instance or a memory config. */
+export function assembleStoreSync(source: CacheStore | StoreConfig, assembly: StoreAssembly, which = 'the'): CacheStore {
+  if (isCacheStore(source)) return withCircuitBreaker(source, assembly, which);
+  if (source.type === 'memory') return buildMemoryStore(source, assembly);
+  throw new CacheConfigError('store', `a '${String(source.type)}' store is created asynchronously`, 'use `await CacheManager.create(options)` (CacheModule does this for you)');
+}
+
+function buildMemoryStore(config: MemoryStoreConfig, assembly: StoreAssembly): MemoryStore {
+  const { type: _type, ...options } = config;
+  // The cache's clock wins over a config's (see StoreAssembly.clock).
+  return new MemoryStore({ ...options, clock: assembly.clock, observer: combineObservers(assembly.observer, options.observer) });
+}
+
+async function buildRedisStore(config: RedisStoreConfig, assembly: StoreAssembly): Promise<CacheStore> {
+  let mod: typeof import('./redis.store.js');
+  try {
+    mod = await import('./redis.store.js');
+  } catch (err) {
+    throw new CacheConfigError('store.type', "'redis' needs the ioredis package, which could not be loaded", 'npm install ioredis', { cause: err });
   }
-  const { type, ...options } = config;
-  switch (type) {
-    case 'memory':
-      // The manager's clock wins: entries' expiresAt are computed with it, so the store's
-      // retention must follow the same time. A user's observer is called alongside ours.
-      return new MemoryStore({ ...options, clock: context.clock, observer: combineObservers(context.observer, (options as { observer?: StoreObserver }).observer) });
-    case 'redis': {
-      let mod: typeof import('./redis.store.js');
-      try {
-        mod = await import('./redis.store.js');
-      } catch (err) {
-        throw new CacheConfigError('store.type', "'redis' needs the ioredis package, which could not be loaded", 'npm install ioredis', { cause: err });
-      }
-      const userObserver = (options as { observer?: StoreObserver }).observer;
-      return new mod.RedisStore({ logger: context.logger, ...options, observer: combineObservers(context.observer, userObserver) } as ConstructorParameters<typeof mod.RedisStore>[0]);
-    }
-    default:
-      throw new CacheConfigError('store.type', `unknown store type ${JSON.stringify(type)}`, "use 'memory' or 'redis', or pass a CacheStore instance");
-  }
+  const { type: _type, ...options } = config;
+  // A config naming its own logger or reporter keeps it; otherwise the store logs through the
+  // cache's reporter (so `logger: false` on the cache silences the store too).
+  const ownLogging = options.logger !== undefined || options.reporter !== undefined;
+  return new mod.RedisStore({ ...options, ...(ownLogging ? {} : { reporter: assembly.reporter }), observer: combineObservers(assembly.observer, options.observer) });
+}
+
+/**
+ * Wraps a remote store in a circuit breaker (unless disabled or already wrapped): while it keeps
+ * failing, calls fail fast (served by the handler at once) instead of each waiting for its own
+ * timeout.
+ */
+function withCircuitBreaker(store: CacheStore, assembly: StoreAssembly, which: string): CacheStore {
+  const options = assembly.circuitBreaker;
+  if (store.kind === 'memory' || options === false || store instanceof CircuitBreakerStore) return store;
+  const kind = store.kind;
+  return new CircuitBreakerStore(store, options, assembly.clock, (state) => {
+    assembly.onCircuitChange?.(state, kind);
+    if (state === 'half-open') return;
+    assembly.reporter.report(
+      `circuit ${state} ${which}`,
+      state === 'open' ? `Circuit to ${which} ${kind} store opened after repeated failures; serving without the cache until a probe succeeds.` : `Circuit to ${which} ${kind} store closed; caching again.`,
+    );
+  });
 }
 
 /** Calls both observers; a throwing user observer never breaks the store's bookkeeping. */

@@ -9,6 +9,15 @@ export interface CacheLogger {
 }
 
 /**
+ * Where the cache logs when no logger is given and no framework logger applies (outside Nest):
+ * the console, each line prefixed so it can be told from the app's own.
+ */
+export const consoleLogger: CacheLogger = {
+  warn: (message) => console.warn(`[nestjs-tenant-cache] ${message}`),
+  error: (message) => console.error(`[nestjs-tenant-cache] ${message}`),
+};
+
+/**
  * Logs a failure once per burst and counts every occurrence. A burst is a run of failures of
  * one kind (e.g. `redis get`) with no gap longer than `burstMs`; the first failure of a burst
  * is logged, the rest are only counted, and the next burst's first line says how many were

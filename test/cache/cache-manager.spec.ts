@@ -1,4 +1,4 @@
-import { resolveModuleOptions } from '../../lib/cache.providers.js';
+import { resolveModuleOptions } from '../../lib/options/module-options.js';
 import { HttpCache } from '../../lib/http/http-cache.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { describe, expect, it, vi } from 'vitest';
@@ -41,7 +41,7 @@ describe('CacheManager', () => {
   it("calls a user's store observer alongside its own, and the manager's clock drives the store", async () => {
     const clock = new ManualClock();
     const evicted = vi.fn();
-    const manager = new CacheManager({ store: { type: 'memory', maxEntries: 1, sweepInterval: 0, observer: { evicted }, clock: new ManualClock(1) }, clock, logger: false });
+    const manager = CacheManager.createSync({ store: { type: 'memory', maxEntries: 1, sweepInterval: 0, observer: { evicted }, clock: new ManualClock(1) }, clock, logger: false });
     managers.push(manager);
     const cache = manager.forTenant('a');
     await cache.set('one', 1, { ttl: 1000 });

@@ -92,7 +92,7 @@ describe('ComputeEngine.peekSync (the synchronous hit path of the HTTP face)', (
     await manager.forTenant('acme').set('k', 1);
     expect(peek(manager, 'acme', 'k')).toBeUndefined();
     expect(internalsOf(manager).access('acme').readsSync).toBe(false);
-    const pooled = new CacheManager({ logger: false, tenantStores: { factory: () => undefined } });
+    const pooled = CacheManager.createSync({ logger: false, tenantStores: { factory: () => undefined } });
     managers.push(pooled);
     expect(internalsOf(pooled).access('acme').readsSync).toBe(false);
     await pooled.global().set('k', 1);

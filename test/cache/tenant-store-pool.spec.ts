@@ -37,7 +37,7 @@ function withDedicatedStores(options: DedicatedOptions = {}) {
       return store;
     });
   const spy = vi.fn(factory);
-  const manager = new CacheManager({
+  const manager = CacheManager.createSync({
     store: options.store ?? { type: 'memory', sweepInterval: 0 },
     clock,
     logger: false,
@@ -171,8 +171,8 @@ describe('dedicated tenant stores: creation timeout', () => {
   });
 
   it('validates createTimeout like the other durations', () => {
-    expect(() => new CacheManager({ logger: false, tenantStores: { factory: () => undefined, createTimeout: 'soon' } })).toThrow(/tenantStores\.createTimeout/);
-    expect(() => new CacheManager({ logger: false, tenantStores: { factory: () => undefined, createTimeout: -1 } })).toThrow(/tenantStores\.createTimeout/);
+    expect(() => CacheManager.createSync({ logger: false, tenantStores: { factory: () => undefined, createTimeout: 'soon' } })).toThrow(/tenantStores\.createTimeout/);
+    expect(() => CacheManager.createSync({ logger: false, tenantStores: { factory: () => undefined, createTimeout: -1 } })).toThrow(/tenantStores\.createTimeout/);
   });
 });
 

@@ -7,7 +7,7 @@ import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { CACHE_CHANNELS } from '../../lib/observability/cache-channels.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
-import type { StoreConfig } from '../../lib/options/cache-options.interface.js';
+import type { StoreConfig } from '../../lib/stores/store-config.interface.js';
 import { createTestApp, type Platform, PLATFORMS, type TestApp } from './helpers/app-factory.js';
 
 /**

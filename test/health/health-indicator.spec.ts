@@ -11,7 +11,7 @@ import { ChaosStore } from '../helpers/chaos.store.js';
 describe('CacheHealthIndicator with @nestjs/terminus', () => {
   it('reports up while the store answers and 503 down when it does not', async () => {
     const chaos = new ChaosStore(new MemoryStore({ sweepInterval: 0 }));
-    const manager = new CacheManager({ store: chaos, logger: false });
+    const manager = CacheManager.createSync({ store: chaos, logger: false });
 
     @Controller('health')
     class HealthController {

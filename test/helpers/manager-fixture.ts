@@ -28,7 +28,7 @@ export function managerFixture() {
     // Without chaos, the manager builds the store from its config, as users do (it then observes evictions).
     const store = opts.chaos ? chaos : ({ type: 'memory', maxEntries: opts.maxEntries ?? 1000, sweepInterval: 0 } as const);
     // The circuit breaker has its own tests (circuit-breaker.spec.ts); here every call must reach the store.
-    const manager = new CacheManager({ store, clock, logger, defaultTtl: '1m', maxTrackedTenants: opts.maxTrackedTenants, circuitBreaker: false });
+    const manager = CacheManager.createSync({ store, clock, logger, defaultTtl: '1m', maxTrackedTenants: opts.maxTrackedTenants, circuitBreaker: false });
     managers.push(manager);
     return { clock, logger, memory, chaos, manager };
   };

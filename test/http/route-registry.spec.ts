@@ -1,7 +1,7 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { describe, expect, it } from 'vitest';
-import { resolveModuleOptions } from '../../lib/cache.providers.js';
+import { resolveModuleOptions } from '../../lib/options/module-options.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
 import { NoCache } from '../../lib/decorators/no-cache.decorator.js';

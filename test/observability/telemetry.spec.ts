@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { metrics, type Attributes, type Meter, type MeterProvider } from '@opentelemetry/api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
-import { resolveModuleOptions } from '../../lib/cache.providers.js';
+import { resolveModuleOptions } from '../../lib/options/module-options.js';
 import { HttpCache } from '../../lib/http/http-cache.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { CACHE_CHANNELS, type CacheEvent } from '../../lib/observability/cache-channels.js';
@@ -37,7 +37,7 @@ beforeEach(() => {
 describe('OpenTelemetry metrics', () => {
   it('counts hits, misses, puts, errors and stampede waits with the tenant attribute', async () => {
     const chaos = new ChaosStore(new MemoryStore({ sweepInterval: 0 }));
-    const manager = new CacheManager({ store: chaos, logger: false });
+    const manager = CacheManager.createSync({ store: chaos, logger: false });
     const acme = manager.forTenant('acme');
     await acme.get('k');
     await acme.set('k', 1);
@@ -62,7 +62,7 @@ describe('OpenTelemetry metrics', () => {
   });
 
   it('bounds tenant cardinality: beyond maxTenantLabels tenants share (other)', async () => {
-    const manager = new CacheManager({ logger: false, telemetry: { maxTenantLabels: 3 } });
+    const manager = CacheManager.createSync({ logger: false, telemetry: { maxTenantLabels: 3 } });
     for (let i = 0; i < 10; i++) await manager.forTenant(`t${i}`).get('k');
     const labels = new Set(measurements.filter((m) => m.name === 'cache.misses').map((m) => m.attributes?.['cache.tenant']));
     expect(labels).toEqual(new Set(['t0', 't1', 't2', '(other)']));
@@ -71,7 +71,7 @@ describe('OpenTelemetry metrics', () => {
   });
 
   it("with tenantAttribute 'none' no tenant reaches the metrics", async () => {
-    const manager = new CacheManager({ logger: false, telemetry: { tenantAttribute: 'none' } });
+    const manager = CacheManager.createSync({ logger: false, telemetry: { tenantAttribute: 'none' } });
     await manager.forTenant('secret-tenant').get('k');
     expect(measurements.length).toBeGreaterThan(0);
     for (const m of measurements) expect(m.attributes?.['cache.tenant']).toBeUndefined();
@@ -89,7 +89,7 @@ describe('diagnostics_channel events', () => {
     });
     try {
       const chaos = new ChaosStore(new MemoryStore({ sweepInterval: 0 }));
-      const manager = new CacheManager({ store: chaos, logger: false });
+      const manager = CacheManager.createSync({ store: chaos, logger: false });
       const cache = manager.forTenant('acme');
       await cache.get('secret-key');
       await cache.set('secret-key', 'secret-value');

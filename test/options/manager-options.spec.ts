@@ -16,7 +16,7 @@ describe('options are checked at creation', () => {
     [{ defaultTtl: '5 minutes' }, 'defaultTtl'],
     [{ maxTrackedTenants: 0 }, 'maxTrackedTenants'],
     [{ defaultTTL: '5m' }, 'defaultTTL'],
-    [{ store: { type: 'memory', maxEntries: 0 } }, 'maxEntries'],
+    [{ store: { type: 'memory', maxEntries: 0 } }, 'store.maxEntries'],
     [{ store: { type: 'memcached' } }, 'store'],
     [{ tenantStores: { factory: 'nope' } }, 'tenantStores.factory'],
     [{ tenantStores: { factory: () => undefined, maxOpen: -2 } }, 'tenantStores.maxOpen'],
@@ -32,7 +32,7 @@ describe('options are checked at creation', () => {
   });
 
   it('suggests the right spelling of a mistyped option', () => {
-    expect(() => new CacheManager({ defaultTTL: '5m' } as never)).toThrow(/did you mean "defaultTtl"/);
+    expect(() => CacheManager.createSync({ defaultTTL: '5m' } as never)).toThrow(/did you mean "defaultTtl"/);
   });
 
   it('never mutates the options object', async () => {

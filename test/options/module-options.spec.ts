@@ -1,6 +1,6 @@
 import { resolveManagerOptions } from '../../lib/options/manager-options.js';
 import { describe, expect, it } from 'vitest';
-import { defaultUserId, resolveModuleOptions } from '../../lib/cache.providers.js';
+import { defaultUserId, resolveModuleOptions } from '../../lib/options/module-options.js';
 import { CacheConfigError } from '../../lib/errors/cache.errors.js';
 import type { CacheModuleOptions } from '../../lib/options/cache-module-options.interface.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
@@ -24,7 +24,7 @@ describe('resolveModuleOptions', () => {
   it('passes only the manager options to the manager, on a copy', () => {
     const options: CacheModuleOptions = { tenant, namespace: 'app', keyVersion: '3', vary: ['X-B', 'x-a', 'x-b'] };
     const resolved = resolveModuleOptions(options);
-    expect(resolved.manager).toEqual({ namespace: 'app' });
+    expect(resolved.manager).toEqual({ namespace: 'app', logger: resolved.logger });
     expect(resolved.vary).toEqual(['x-a', 'x-b']);
     expect(options.vary).toEqual(['X-B', 'x-a', 'x-b']);
     expect(options.keyVersion).toBe('3');

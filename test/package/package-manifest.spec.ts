@@ -133,7 +133,7 @@ describe('loading the package by its name', () => {
       `
       import { CacheModule, CacheManager, Cached, fromHeader } from 'nestjs-tenant-cache';
       const resolved = import.meta.resolve('nestjs-tenant-cache');
-      const manager = new CacheManager();
+      const manager = CacheManager.createSync();
       await manager.forTenant('acme').set('greeting', 'hello');
       const acme = await manager.forTenant('acme').get('greeting');
       const globex = await manager.forTenant('globex').get('greeting');

@@ -112,7 +112,7 @@ async function runModel(manager: CacheManager, seed: number): Promise<void> {
 
 describe('model-based: memory store', () => {
   it(`100,000 random operations over ${TENANTS} tenants match the model`, async () => {
-    const manager = new CacheManager({ store: { type: 'memory', maxEntries: 100_000, sweepInterval: 0 }, logger: false });
+    const manager = CacheManager.createSync({ store: { type: 'memory', maxEntries: 100_000, sweepInterval: 0 }, logger: false });
     try {
       await runModel(manager, 1);
     } finally {

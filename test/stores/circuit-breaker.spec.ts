@@ -14,7 +14,7 @@ function setup(circuitBreaker?: { failureThreshold?: number; cooldown?: string }
   const clock = new ManualClock();
   const chaos = new ChaosStore(new MemoryStore({ clock, sweepInterval: 0 })); // kind 'chaos(memory)': treated as remote
   const logger = { warn: vi.fn(), error: vi.fn() };
-  const manager = new CacheManager({ store: chaos, clock, logger, circuitBreaker });
+  const manager = CacheManager.createSync({ store: chaos, clock, logger, circuitBreaker });
   managers.push(manager);
   return { clock, chaos, logger, manager, cache: manager.forTenant('acme') };
 }
@@ -65,7 +65,7 @@ describe('circuit breaker around a remote store', () => {
   });
 
   it('is not put around the memory store, and can be disabled', async () => {
-    const memory = new CacheManager({ logger: false });
+    const memory = CacheManager.createSync({ logger: false });
     managers.push(memory);
     expect((await memory.health()).circuit).toBeUndefined();
     const { manager } = setup(false);

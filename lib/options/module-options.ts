@@ -1,0 +1,130 @@
+import { Logger } from '@nestjs/common';
+import { CacheConfigError } from '../errors/cache.errors.js';
+import type { CacheManagerOptions } from './cache-options.interface.js';
+import type { CacheModuleOptions, MissingTenantPolicy } from './cache-module-options.interface.js';
+import type { UserIdResolver } from './cached-options.interface.js';
+import { headerNames } from './cached-options.js';
+import { resolveLogger, resolveManagerOptions } from './manager-options.js';
+import type { CacheRequest, TenantStrategy } from '../tenant/tenant-resolver.interface.js';
+import { assertTenantStrategy } from '../tenant/tenant-resolution.js';
+import type { Clock } from '../utils/clock.js';
+import type { CacheLogger } from '../utils/error-reporter.js';
+import { oneOf, optionalFunction } from '../utils/option-checks.js';
+
+/** Request headers every `@Cached()` route varies on, by default. */
+export const DEFAULT_VARY: readonly string[] = Object.freeze(['accept', 'accept-language']);
+/** Response headers a handler set that are stored and replayed, by default. */
+export const DEFAULT_CACHEABLE_HEADERS: readonly string[] = Object.freeze([
+  'content-type',
+  'content-language',
+  'content-disposition',
+  'content-location',
+  'cache-control',
+  'expires',
+  'last-modified',
+  'link',
+  'location',
+  'vary',
+  'x-*',
+]);
+
+/** `req.user?.id ?? req.user?.sub`, as a string. */
+export const defaultUserId: UserIdResolver = (req: CacheRequest) => {
+  const user = req.user as { id?: unknown; sub?: unknown } | undefined | null;
+  const id = user?.id ?? user?.sub;
+  if (typeof id === 'string') return id === '' ? undefined : id;
+  if (typeof id === 'number' && Number.isFinite(id)) return String(id);
+  return undefined;
+};
+
+/** Defaults of the module's own options (`CacheModuleOptions` beyond the manager's), stated once. */
+export const MODULE_DEFAULTS = Object.freeze({
+  onMissingTenant: 'bypass' as MissingTenantPolicy,
+  keyVersion: '1',
+  vary: DEFAULT_VARY,
+  cacheableHeaders: DEFAULT_CACHEABLE_HEADERS,
+  userId: defaultUserId,
+  tenantContext: 'auto' as boolean | 'auto',
+  fastPath: true,
+});
+
+/** The context of the module's default logger: Nest prints it, and the app's logger setup applies. */
+export const LOGGER_CONTEXT = 'nestjs-tenant-cache';
+
+/** Options of the module, not of the manager. */
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'userId', 'tenantContext', 'fastPath'] as const;
+
+const CALL_EXTRA = "it is an option of the forRoot()/forRootAsync() call, not of the options object: CacheModule.forRootAsync({ isGlobal: true, useFactory: () => ({ tenant, store }) })";
+const MODULE_HINTS: Readonly<Record<string, string>> = { isGlobal: CALL_EXTRA, interceptor: CALL_EXTRA };
+
+/** `CacheModuleOptions` checked and normalised at start-up (a copy; the caller's object is untouched). */
+export interface ResolvedCacheModuleOptions {
+  /** What `CacheManager.create()` gets: the manager options only, with the module's logger. */
+  readonly manager: CacheManagerOptions;
+  /** `undefined` when silenced (`logger: false`). */
+  readonly logger: CacheLogger | undefined;
+  readonly clock: Clock;
+  readonly tenant: TenantStrategy;
+  readonly onMissingTenant: MissingTenantPolicy;
+  readonly keyVersion: string;
+  /** Lowercased, sorted, deduplicated. */
+  readonly vary: readonly string[];
+  /** Whether a (lowercased) response header name may be stored; never true for `set-cookie`. */
+  readonly cacheableHeaders: (name: string) => boolean;
+  readonly userId: UserIdResolver;
+  readonly tenantContext: boolean | 'auto';
+  readonly fastPath: boolean;
+}
+
+/**
+ * Validates the module options so a mistake fails the boot with a `CacheConfigError` naming the
+ * option as written (`store.maxEntries`) and the fix, not the first request.
+ */
+export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCacheModuleOptions {
+  const resolved = resolveManagerOptions(options, MODULE_KEYS, '', MODULE_HINTS);
+  assertTenantStrategy(options.tenant);
+  // Inside Nest the default is Nest's own Logger, so the app's logger (and its levels) applies.
+  const logger = resolveLogger(options.logger, 'logger', new Logger(LOGGER_CONTEXT));
+
+  const onMissingTenant = oneOf(options.onMissingTenant, ['bypass', 'reject'], MODULE_DEFAULTS.onMissingTenant, 'onMissingTenant', "use 'bypass' (serve without the cache, the default) or 'reject' (answer 400)");
+  const keyVersion = options.keyVersion ?? MODULE_DEFAULTS.keyVersion;
+  if (typeof keyVersion !== 'string' || keyVersion.length === 0 || keyVersion.length > 64) {
+    throw new CacheConfigError('keyVersion', 'expected a string of 1-64 characters', "use e.g. '1', '2', or a release id; change it to stop serving older entries");
+  }
+  const vary = [...new Set(headerNames(options.vary ?? MODULE_DEFAULTS.vary, 'vary'))].sort();
+  const cacheableHeaders = headerAllowlist(options.cacheableHeaders ?? MODULE_DEFAULTS.cacheableHeaders);
+  const userId = optionalFunction<UserIdResolver>(options.userId, 'userId', 'pass (req) => req.user?.id, or omit it for the default') ?? MODULE_DEFAULTS.userId;
+  const tenantContext = oneOf<boolean | 'auto'>(options.tenantContext, ['auto', true, false], MODULE_DEFAULTS.tenantContext, 'tenantContext', "omit it ('auto': on when something injects CacheManager), or pass true or false");
+  const fastPath = oneOf(options.fastPath, [true, false], MODULE_DEFAULTS.fastPath, 'fastPath', 'omit it (true) or pass false');
+
+  const manager: Record<string, unknown> = { ...options, logger: logger ?? false };
+  for (const key of MODULE_KEYS) delete manager[key];
+  return {
+    manager: manager as CacheManagerOptions,
+    logger,
+    clock: resolved.clock,
+    tenant: options.tenant,
+    onMissingTenant,
+    keyVersion,
+    vary,
+    cacheableHeaders,
+    userId,
+    tenantContext,
+    fastPath,
+  };
+}
+
+function headerAllowlist(list: unknown): (name: string) => boolean {
+  if (!Array.isArray(list) || list.some((h) => typeof h !== 'string' || !/^[!#$%&'+.^_`|~0-9A-Za-z-]+\*?$/.test(h))) {
+    throw new CacheConfigError('cacheableHeaders', 'expected an array of header names (a trailing * matches a prefix)', "pass e.g. ['content-type', 'cache-control', 'x-*']");
+  }
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  for (const entry of list as string[]) {
+    const lower = entry.toLowerCase();
+    if (lower.endsWith('*')) prefixes.push(lower.slice(0, -1));
+    else exact.add(lower);
+  }
+  exact.delete('set-cookie'); // never replayed: a cookie belongs to one client
+  return (name) => name !== 'set-cookie' && (exact.has(name) || prefixes.some((p) => name.startsWith(p)));
+}
