@@ -9,14 +9,17 @@
  * tenant and tag indexes stay consistent and only real evictions are reported, and an injectable
  * time source (`perf`) so TTLs follow the cache clock in tests.
  *
- * Entries are held by reference: no serialisation on the hit path. A hit therefore returns the
- * very `Envelope` object that was stored (as lru-cache does); callers must treat envelopes and
- * their values as immutable and must not mutate them.
+ * Values follow the rules of every other store (`checkCacheable`): what Redis would refuse is
+ * refused here too, with the same `EncodeError`. An object value is copied on write and on every
+ * read, so no caller can change what the cache holds through a reference it was given or gave;
+ * a primitive value (a string, as HTTP responses are) is immutable and costs no copy at all.
+ * Envelopes themselves are shared: callers treat them as read-only.
  *
  * Everything below runs synchronously inside each call, so `getOrSet` and `compareAndSet` are
  * atomic within the process without locks.
  */
 import { LRUCache } from 'lru-cache';
+import { checkCacheable, copyCacheable } from '../envelope/cacheable.js';
 import type { Envelope } from '../envelope/envelope.js';
 import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { CacheClosedError, CacheConfigError, InvalidTtlError } from '../errors/cache.errors.js';
@@ -138,27 +141,30 @@ export class MemoryStore implements CacheStore {
   }
 
   /**
-   * The synchronous hit path: the stored envelope (shared, do not mutate) or `undefined`.
-   * For callers that can use a value without a promise (an L1 in front of a remote store).
+   * The synchronous hit path: the entry (its envelope shared, read-only; an object value a copy
+   * of its own) or `undefined`. For callers that can use a value without a promise (the HTTP hit
+   * path, an L1 in front of a remote store).
    */
   getSync(key: StorageKey): Envelope | undefined {
     if (this.closed) throw new CacheClosedError('memory store');
     const env = this.lru.get(key.full);
-    if (env !== undefined && this.quota !== undefined) this.touch(key);
-    return env;
+    if (env === undefined) return undefined;
+    if (this.quota !== undefined) this.touch(key);
+    return handOut(env);
   }
 
   get(key: StorageKey): Promise<Envelope | undefined> {
     if (this.closed) return closedRejection();
     const env = this.lru.get(key.full);
-    if (env !== undefined && this.quota !== undefined) this.touch(key);
-    return Promise.resolve(env);
+    if (env === undefined) return Promise.resolve(undefined);
+    if (this.quota !== undefined) this.touch(key);
+    return Promise.resolve(handOut(env));
   }
 
   set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
     if (this.closed) return closedRejection();
     try {
-      this.write(key, envelope, checkTtl(ttlMs));
+      this.write(key, toHold(envelope), checkTtl(ttlMs));
       return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
@@ -171,20 +177,23 @@ export class MemoryStore implements CacheStore {
 
   getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
     return this.run(() => {
+      // Checked even when an entry is present, as a remote store encodes before it knows.
+      const held = toHold(envelope);
       const ttl = checkTtl(ttlMs);
       const existing = this.present(key);
-      if (existing !== undefined) return { envelope: existing, set: false };
-      this.write(key, envelope, ttl);
+      if (existing !== undefined) return { envelope: handOut(existing), set: false };
+      this.write(key, held, ttl);
       return { envelope, set: true };
     });
   }
 
   compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
     return this.run(() => {
+      const held = toHold(envelope);
       const ttl = checkTtl(ttlMs);
       const existing = this.present(key);
       if (expectedStamp === null ? existing !== undefined : existing?.stamp !== expectedStamp) return false;
-      this.write(key, envelope, ttl);
+      this.write(key, held, ttl);
       return true;
     });
   }
@@ -470,6 +479,26 @@ function inScope(full: string, scope: KeyScope): boolean {
     full.startsWith(id, at) &&
     full.charCodeAt(at + id.length) === 0x7d /* } */
   );
+}
+
+/**
+ * The envelope to hold for a write: the caller's own if its value is a primitive (immutable),
+ * else a copy with a deep copy of the value, after the checks every store applies.
+ */
+function toHold(env: Envelope): Envelope {
+  const value = env.value;
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'function' || typeof value === 'symbol') checkCacheable(value);
+    return env;
+  }
+  checkCacheable(value);
+  return { ...env, value: copyCacheable(value) };
+}
+
+/** What a read hands out: the held envelope if its value is a primitive, else one with a fresh copy of the value. */
+function handOut(env: Envelope): Envelope {
+  const value = env.value;
+  return typeof value !== 'object' || value === null ? env : { ...env, value: copyCacheable(value) };
 }
 
 function closedRejection(): Promise<never> {
