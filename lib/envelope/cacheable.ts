@@ -211,7 +211,8 @@ function refuseObject(value: object): Refusal {
   if (value instanceof Promise) return new Refusal('a Promise cannot be cached', 'await it and cache its result');
   if (value instanceof Error) return new Refusal('an Error cannot be cached', 'store plain fields such as its message');
   if (value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef) return new Refusal(`a ${value.constructor.name} cannot be cached`, 'store a Map or a Set');
-  if (value instanceof ArrayBuffer || value instanceof DataView || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer)) {
+  if (value instanceof ArrayBuffer) return new Refusal('an ArrayBuffer cannot be cached', 'wrap the bytes in a Buffer or a Uint8Array');
+  if (value instanceof DataView || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer)) {
     return new Refusal(`a ${value.constructor.name} cannot be cached`, 'wrap the bytes in a Buffer or a Uint8Array');
   }
   const proto: unknown = Object.getPrototypeOf(value);
