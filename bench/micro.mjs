@@ -66,6 +66,17 @@ function dataset(n) {
   return { scope, keys, fulls: keys.map((k) => k.full), envs, idx: accessSequence(n) };
 }
 
+/**
+ * The same keys holding what `@Cached()` stores for an HTTP response: the body as a string (a
+ * primitive, so the store hands it out without a copy) plus the response metadata.
+ */
+function responseDataset(n) {
+  const data = dataset(n);
+  const body = JSON.stringify(PAYLOAD);
+  const http = { status: 200, etag: '"bench"', headers: [['content-type', 'application/json; charset=utf-8']] };
+  return { ...data, envs: data.envs.map((e) => ({ ...e, value: body, http })) };
+}
+
 /** A raw lru-cache with the settings our store gives it (same max, per-entry TTL, no stale reads, no age update), filled. */
 function filledLru(keys, envs) {
   const lru = new LRUCache({ max: keys.length, allowStale: false, updateAgeOnGet: false });
@@ -91,6 +102,7 @@ function filledMap(keys, envs) {
 
 function memoryCases(n, label) {
   let data;
+  let responses;
   const ds = () => (data ??= dataset(n));
   const group = (op) => `memory.${op}.${label}`;
   return [
@@ -106,6 +118,24 @@ function memoryCases(n, label) {
             let hits = 0;
             for (let i = 0; i < count; i++) if (store.getSync(keys[idx[(off + i) & IDX_MASK]]) !== undefined) hits++;
             return hits;
+          },
+          teardown: () => store.close(),
+        };
+      },
+    },
+    {
+      // The HTTP hit path proper: string values, which getSync hands out with no copy (an object
+      // value, as in oursSync above, is deep-copied on every read so no caller can change the cache).
+      id: `memory.get.${label}.oursSyncResponse`, name: `ours MemoryStore.getSync of HTTP responses (string values), ${label}`, group: group('get'),
+      async setup() {
+        const { keys, envs, idx } = (responses ??= responseDataset(n));
+        const store = await filledStore(keys, envs);
+        return {
+          // Reads the body as the hit path does (so the envelope's load is counted here on every version).
+          batch(count, off) {
+            let bytes = 0;
+            for (let i = 0; i < count; i++) bytes += store.getSync(keys[idx[(off + i) & IDX_MASK]])?.value.length ?? 0;
+            return bytes;
           },
           teardown: () => store.close(),
         };

@@ -11,8 +11,9 @@ export interface HttpMeta {
 }
 
 /**
- * One cached entry. A hit hands back `value` exactly as it was stored (as far as the codec
- * carries it); a miss is `undefined` from `get`, never a stored `null`.
+ * One cached entry. A hit hands back `value` deep-equal to, and of the same types as, what was
+ * stored (`cacheable.ts` says which values may be); a miss is `undefined` from `get`, never a
+ * stored `null`.
  */
 export interface Envelope<T = unknown> {
   readonly value: T;
@@ -30,8 +31,8 @@ export interface Envelope<T = unknown> {
   readonly scope: string;
 }
 
-/** Wire format version; a reader skips (treats as a miss) any other. */
-export const WIRE_VERSION = 1;
+/** Wire format version; a reader skips (treats as a miss) any other. 2: every cacheable type exact. */
+export const WIRE_VERSION = 2;
 
 // A random per-process prefix plus a counter: unique across processes with overwhelming
 // probability, and far cheaper than 12 random bytes per write.

@@ -1,6 +1,8 @@
 import { DecodeError, EncodeError, PayloadTooLargeError } from '../errors/cache.errors.js';
 import type { Codec } from './codecs/codec.interface.js';
 import type { DecodeLimits } from './decode-limits.js';
+import { checkCacheable } from './cacheable.js';
+import { CborCodec } from './codecs/cbor.codec.js';
 import { JsonCodec } from './codecs/json.codec.js';
 import { STAMP_LENGTH, WIRE_VERSION, type Envelope, type HttpMeta } from './envelope.js';
 
@@ -13,6 +15,9 @@ import { STAMP_LENGTH, WIRE_VERSION, type Envelope, type HttpMeta } from './enve
  * expiry without decoding, and lets a reader reject foreign or old data before parsing. The
  * payload is the codec's encoding of `{ s: scope, c: createdAt, x?: staleUntil, g?: tags,
  * h?: http, v: value }`; with the JSON codec it stays readable in redis-cli.
+ *
+ * Version 2 carries every cacheable type exactly (`cacheable.ts`); a version 1 entry (where a
+ * JSON Date had become a string) is a miss, never a value of another type.
  */
 export const HEADER_LENGTH = 3 + 1 + 1 + STAMP_LENGTH + 15 + 1;
 const MAGIC = `NTC${WIRE_VERSION}`;
@@ -34,15 +39,27 @@ interface Payload {
   x?: number;
   g?: readonly string[];
   h?: { s: number; e: string; hd: ReadonlyArray<readonly [string, string]> };
-  v: unknown;
+  v?: unknown;
 }
 
+/** A built-in codec whose encode is its own: the value was checked already, so it skips the check. */
+function isBuiltIn(codec: Codec): codec is JsonCodec | CborCodec {
+  return (codec instanceof JsonCodec && codec.encode === JsonCodec.prototype.encode) || (codec instanceof CborCodec && codec.encode === CborCodec.prototype.encode);
+}
+
+/**
+ * The entry's bytes. Throws `EncodeError` for a value `checkCacheable` refuses (whatever the
+ * codec: the same values work on every store) or that is too deep or large for `limits`.
+ */
 export function encodeEntry(env: Envelope, codec: Codec, limits: DecodeLimits): Buffer {
-  const payload: Payload = { s: env.scope, c: env.createdAt, v: env.value };
+  const flags = checkCacheable(env.value, limits);
+  const payload: Payload = { s: env.scope, c: env.createdAt };
   if (env.staleUntil !== undefined) payload.x = env.staleUntil;
   if (env.tags !== undefined && env.tags.length > 0) payload.g = env.tags;
   if (env.http !== undefined) payload.h = { s: env.http.status, e: env.http.etag, hd: env.http.headers };
-  const body = codec.encode(payload);
+  // Last, so a JSON entry reads scope and metadata first in redis-cli.
+  payload.v = env.value;
+  const body = isBuiltIn(codec) ? codec.encodeChecked(payload, flags) : codec.encode(payload);
   const size = HEADER_LENGTH + body.byteLength;
   if (size > limits.maxPayloadBytes) throw new PayloadTooLargeError(size, limits.maxPayloadBytes);
   // Refuse to write what we would refuse to read (too deep, too long): it could never hit.
@@ -53,9 +70,8 @@ export function encodeEntry(env: Envelope, codec: Codec, limits: DecodeLimits): 
     throw new EncodeError(`${reason}; it could never be read back. Store a flatter or smaller value, or raise the decode limits`, { cause: err });
   }
   const header = `${MAGIC}${codec.id}${env.stamp}${String(env.expiresAt).padStart(15, '0')}|`;
-  // FIX (codec tests): the header is fixed-width; a stamp of another length or an expiry that is
-  // not 0..999999999999999 (negative, fractional, NaN, 16+ digits) used to shift it, writing an
-  // entry no reader accepts (and, when shorter, leaving allocUnsafe bytes in the stored entry).
+  // The header is fixed-width: a stamp of another length or an expiry outside 0..999999999999999
+  // (negative, fractional, NaN, 16+ digits) would shift it, writing an entry no reader accepts.
   if (header.length !== HEADER_LENGTH || !/^\d{15}$/.test(header.slice(5 + STAMP_LENGTH, HEADER_LENGTH - 1))) {
     throw new EncodeError(`the entry header is malformed (stamp must be ${STAMP_LENGTH} characters, expiresAt an integer from 0 to 999999999999999 ms)`);
   }
@@ -113,7 +129,6 @@ export function decodeEntry(bytes: Uint8Array, codecs: ReadonlyMap<string, Codec
 }
 
 function decodeHttp(h: unknown): HttpMeta {
-  // FIX (envelope fuzz): `h: null` used to throw a TypeError here instead of a DecodeError.
   if (h === null || typeof h !== 'object') throw new DecodeError('corrupt HTTP metadata');
   const meta = h as { s?: unknown; e?: unknown; hd?: unknown };
   if (typeof meta.s !== 'number' || typeof meta.e !== 'string' || !Array.isArray(meta.hd)) throw new DecodeError('corrupt HTTP metadata');

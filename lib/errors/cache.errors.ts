@@ -84,10 +84,17 @@ export class DecodeError extends CacheError {
   }
 }
 
-/** A value the codec cannot carry (a function, a BigInt in JSON, a cycle, `undefined`). Nothing is written. */
+/**
+ * A value that cannot be cached as it is (a function, a class instance, a cycle, too deep, ...),
+ * or an entry that cannot be written. Nothing is written.
+ */
 export class EncodeError extends CacheError {
-  constructor(reason: string, options?: { cause?: unknown }) {
+  /** Where in the value the problem is, e.g. `value.items[3]`, when it is about one part of it. */
+  readonly path?: string;
+
+  constructor(reason: string, options?: { cause?: unknown; path?: string }) {
     super('ERR_ENCODE', `Value could not be encoded: ${reason}.`, options);
+    if (options?.path !== undefined) this.path = options.path;
   }
 }
 

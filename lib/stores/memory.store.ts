@@ -9,15 +9,19 @@
  * tenant and tag indexes stay consistent and only real evictions are reported, and an injectable
  * time source (`perf`) so TTLs follow the cache clock in tests.
  *
- * Entries are held by reference: no serialisation on the hit path. A hit therefore returns the
- * very `Envelope` object that was stored (as lru-cache does); callers must treat envelopes and
- * their values as immutable and must not mutate them.
+ * Values follow the rules of every other store (`checkCacheable`): what Redis would refuse is
+ * refused here too, with the same `EncodeError`. An object value is copied on write and on every
+ * read, so no caller can change what the cache holds through a reference it was given or gave;
+ * a primitive value (a string, as HTTP responses are) is immutable and costs no copy at all.
+ * Envelopes themselves are shared: callers treat them as read-only.
  *
  * Everything below runs synchronously inside each call, so `getOrSet` and `compareAndSet` are
  * atomic within the process without locks.
  */
 import { LRUCache } from 'lru-cache';
+import { checkCacheable, copyCacheable } from '../envelope/cacheable.js';
 import type { Envelope } from '../envelope/envelope.js';
+import { estimateEntry } from './memory-entry.size.js';
 import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { CacheClosedError, InvalidTtlError } from '../errors/cache.errors.js';
 import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
@@ -114,27 +118,30 @@ export class MemoryStore implements CacheStore {
   }
 
   /**
-   * The synchronous hit path: the stored envelope (shared, do not mutate) or `undefined`.
-   * For callers that can use a value without a promise (an L1 in front of a remote store).
+   * The synchronous hit path: the entry (its envelope shared, read-only; an object value a copy
+   * of its own) or `undefined`. For callers that can use a value without a promise (the HTTP hit
+   * path, an L1 in front of a remote store).
    */
   getSync(key: StorageKey): Envelope | undefined {
     if (this.closed) throw new CacheClosedError('memory store');
     const env = this.lru.get(key.full);
-    if (env !== undefined && this.quota !== undefined) this.touch(key);
-    return env;
+    if (env === undefined) return undefined;
+    if (this.quota !== undefined) this.touch(key);
+    return handOut(env);
   }
 
   get(key: StorageKey): Promise<Envelope | undefined> {
     if (this.closed) return closedRejection();
     const env = this.lru.get(key.full);
-    if (env !== undefined && this.quota !== undefined) this.touch(key);
-    return Promise.resolve(env);
+    if (env === undefined) return Promise.resolve(undefined);
+    if (this.quota !== undefined) this.touch(key);
+    return Promise.resolve(handOut(env));
   }
 
   set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
     if (this.closed) return closedRejection();
     try {
-      this.write(key, envelope, checkTtl(ttlMs));
+      this.write(key, toHold(envelope), checkTtl(ttlMs));
       return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
@@ -147,20 +154,23 @@ export class MemoryStore implements CacheStore {
 
   getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
     return this.run(() => {
+      // Checked even when an entry is present, as a remote store encodes before it knows.
+      const held = toHold(envelope);
       const ttl = checkTtl(ttlMs);
       const existing = this.present(key);
-      if (existing !== undefined) return { envelope: existing, set: false };
-      this.write(key, envelope, ttl);
+      if (existing !== undefined) return { envelope: handOut(existing), set: false };
+      this.write(key, held, ttl);
       return { envelope, set: true };
     });
   }
 
   compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
     return this.run(() => {
+      const held = toHold(envelope);
       const ttl = checkTtl(ttlMs);
       const existing = this.present(key);
       if (expectedStamp === null ? existing !== undefined : existing?.stamp !== expectedStamp) return false;
-      this.write(key, envelope, ttl);
+      this.write(key, held, ttl);
       return true;
     });
   }
@@ -448,6 +458,26 @@ function inScope(full: string, scope: KeyScope): boolean {
   );
 }
 
+/**
+ * The envelope to hold for a write: the caller's own if its value is a primitive (immutable),
+ * else a copy with a deep copy of the value, after the checks every store applies.
+ */
+function toHold(env: Envelope): Envelope {
+  const value = env.value;
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'function' || typeof value === 'symbol') checkCacheable(value);
+    return env;
+  }
+  checkCacheable(value);
+  return { ...env, value: copyCacheable(value) };
+}
+
+/** What a read hands out: the held envelope if its value is a primitive, else one with a fresh copy of the value. */
+function handOut(env: Envelope): Envelope {
+  const value = env.value;
+  return typeof value !== 'object' || value === null ? env : { ...env, value: copyCacheable(value) };
+}
+
 function closedRejection(): Promise<never> {
   return Promise.reject(new CacheClosedError('memory store'));
 }
@@ -463,74 +493,4 @@ function tagKeysOf(key: StorageKey, tags: readonly string[] | undefined): string
   const out = new Set<string>();
   for (const tag of tags) out.add(storageKey(key.scope, 'tag', tag).full);
   return [...out];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Size estimate. Cheap and bounded: it walks at most MAX_NODES values, so a huge or cyclic value
-// costs a fixed amount of work (and is under-counted beyond the cap). It estimates the payload,
-// not V8's heap layout.
-
-const MAX_NODES = 1_000;
-const ENTRY_OVERHEAD = 128; // entry meta, envelope object, index entries
-const OBJECT_OVERHEAD = 16;
-
-function estimateEntry(full: string, env: Envelope): number {
-  let size = ENTRY_OVERHEAD + 2 * (full.length + env.stamp.length + env.scope.length);
-  if (env.tags !== undefined) for (const tag of env.tags) size += 2 * tag.length + 8;
-  if (env.http !== undefined) {
-    size += 16 + 2 * env.http.etag.length;
-    for (const [name, value] of env.http.headers) size += 2 * (name.length + value.length) + 8;
-  }
-  const budget = { nodes: MAX_NODES };
-  size += estimateValue(env.value, budget);
-  return Math.max(1, Math.ceil(size));
-}
-
-function estimateValue(value: unknown, budget: { nodes: number }): number {
-  if (budget.nodes-- <= 0) return 0;
-  switch (typeof value) {
-    case 'string':
-      return 2 * value.length;
-    case 'number':
-      return 8;
-    case 'boolean':
-      return 4;
-    case 'bigint':
-      return 16;
-    case 'undefined':
-      return 0;
-    case 'symbol':
-    case 'function':
-      return 8;
-  }
-  if (value === null) return 0;
-  if (ArrayBuffer.isView(value)) return OBJECT_OVERHEAD + value.byteLength;
-  if (value instanceof ArrayBuffer) return OBJECT_OVERHEAD + value.byteLength;
-  if (value instanceof Date) return OBJECT_OVERHEAD + 8;
-  let size = OBJECT_OVERHEAD;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length && budget.nodes > 0; i++) size += 8 + estimateValue(value[i], budget);
-    return size;
-  }
-  if (value instanceof Map) {
-    for (const [k, v] of value) {
-      if (budget.nodes <= 0) break;
-      size += estimateValue(k, budget) + estimateValue(v, budget);
-    }
-    return size;
-  }
-  if (value instanceof Set) {
-    for (const v of value) {
-      if (budget.nodes <= 0) break;
-      size += 8 + estimateValue(v, budget);
-    }
-    return size;
-  }
-  const record = value as Record<string, unknown>;
-  for (const k in record) {
-    if (budget.nodes <= 0) break;
-    if (!Object.prototype.hasOwnProperty.call(record, k)) continue;
-    size += 2 * k.length + 8 + estimateValue(record[k], budget);
-  }
-  return size;
 }

@@ -36,10 +36,11 @@ export type RedisConnection = RedisUrlConnection | RedisOptionsConnection | Redi
 
 interface RedisStoreCommonOptions {
   /**
-   * How entries are encoded. `'json'` stays readable in redis-cli; `'cbor'` carries `Date`,
-   * `Map`, `Set`, `BigInt` and binary values. Reads accept both built-in codecs whatever this
-   * says, so switching codecs does not lose entries. A custom `Codec` needs an `id` other than
-   * `'j'` and `'c'`.
+   * How entries are encoded. Both built-in codecs carry every cacheable value exactly (Date,
+   * Map, Set, BigInt, Buffer, typed arrays, undefined, -0, NaN included): `'json'` stays
+   * readable in redis-cli (plain data is plain JSON), `'cbor'` is more compact for binary data.
+   * Reads accept both built-in codecs whatever this says, so switching codecs does not lose
+   * entries. A custom `Codec` needs an `id` other than `'j'` and `'c'`.
    * @default REDIS_STORE_DEFAULTS.codec: 'json'
    */
   readonly codec?: 'json' | 'cbor' | Codec;

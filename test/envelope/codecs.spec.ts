@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CborCodec } from '../../lib/envelope/codecs/cbor.codec.js';
 import type { Codec } from '../../lib/envelope/codecs/codec.interface.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../lib/envelope/decode-limits.js';
-import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
+import { newStamp, WIRE_VERSION, type Envelope } from '../../lib/envelope/envelope.js';
 import { JsonCodec } from '../../lib/envelope/codecs/json.codec.js';
 import { decodeEntry, encodeEntry, HEADER_LENGTH } from '../../lib/envelope/wire.js';
 import { CacheError, DecodeError, EncodeError, PayloadTooLargeError } from '../../lib/errors/cache.errors.js';
@@ -34,7 +34,7 @@ function roundTrip(codec: Codec, value: unknown): unknown {
 }
 /** A valid header for codec `id` followed by `payload` (bytes made by hand, not by encodeEntry). */
 function entryWith(id: string, payload: Uint8Array | string): Buffer {
-  const header = Buffer.from(`NTC1${id}${'S'.repeat(16)}${'0'.repeat(15)}|`, 'latin1');
+  const header = Buffer.from(`NTC${WIRE_VERSION}${id}${'S'.repeat(16)}${'0'.repeat(15)}|`, 'latin1');
   expect(header.length).toBe(HEADER_LENGTH);
   return Buffer.concat([header, typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload]);
 }
@@ -128,11 +128,10 @@ describe.each(BOTH)('round trips through encodeEntry/decodeEntry: $name', (codec
     expect(roundTrip(codec, big)).toBe(big);
   });
 
-  it('-0 comes back as 0 (documented: neither codec keeps the sign of zero)', () => {
-    // JSON.stringify(-0) is "0"; cbor-x writes -0 as the integer 0.
-    const back = roundTrip(codec, -0);
-    expect(back).toBe(0);
-    expect(Object.is(back, -0)).toBe(false);
+  it('-0 comes back as -0, NaN as NaN', () => {
+    expect(Object.is(roundTrip(codec, -0), -0)).toBe(true);
+    expect(Object.is(roundTrip(codec, 0), 0)).toBe(true);
+    expect(roundTrip(codec, Number.NaN)).toBeNaN();
   });
 
   it('keeps the envelope fields: scope, createdAt, expiresAt, stamp, staleUntil, tags, http', () => {
@@ -160,9 +159,11 @@ describe.each(BOTH)('round trips through encodeEntry/decodeEntry: $name', (codec
   });
 });
 
-describe('CBOR carries what JSON cannot', () => {
+describe.each(BOTH)('$name carries every cacheable type exactly', (codec) => {
   it.each<[string, unknown]>([
     ['Date', new Date('2024-02-29T12:34:56.789Z')],
+    ['an invalid Date', new Date(Number.NaN)],
+    ['the last and the first Date', [new Date(8.64e15), new Date(-8.64e15)]],
     ['Map with string keys', new Map<string, unknown>([['a', 1], ['b', { c: [2] }]])],
     ['Map with non-string keys', new Map<unknown, unknown>([[1, 'one'], [true, 'yes'], [null, 'nil'], [{ k: 1 }, 'object key'], [[1, 2], 'array key']])],
     ['Set', new Set([1, 'x', null, { a: 1 }])],
@@ -170,78 +171,85 @@ describe('CBOR carries what JSON cannot', () => {
     ['negative BigInt', -5n],
     ['BigInt 2^64 + 1', 2n ** 64n + 1n],
     ['BigInt -(2^100)', -(2n ** 100n)],
+    ['a BigInt of 3,000 bits', -(3n ** 2000n)],
     ['Buffer', Buffer.from('héllo\u0000', 'utf8')],
     ['Uint8Array', new Uint8Array([0, 1, 255])],
-    ['Float64Array', new Float64Array([1.5, -0.25, Number.NaN, Number.POSITIVE_INFINITY])],
+    ['Float64Array', new Float64Array([1.5, -0.25, Number.NaN, Number.POSITIVE_INFINITY, -0])],
     ['Int32Array', new Int32Array([-1, 2 ** 31 - 1])],
+    ['BigInt64Array', new BigInt64Array([-1n, 2n ** 63n - 1n])],
     ['undefined inside an array', [1, undefined, 3]],
     ['undefined inside an object', { a: undefined, b: 1 }],
     ['undefined as the value', undefined],
-    ['NaN and Infinity', [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]],
+    ['NaN, Infinity, -0', [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0]],
+    ['a lone surrogate', ['a\ud800', '\udc00b', { 'k\ud83d': 1 }]],
+    ['strings that look like tags', ['$D2024-01-01T00:00:00.000Z', '$$', '$', '$u', ['$M', 1, 2], ['$S'], { $M: 1 }]],
+    ['a plain object with a "t" key, like the tagged form', { t: 1, v: new Date(0) }],
     ['everything nested', { when: new Date(0), m: new Map([[1n, new Set([Buffer.from('x')])]]), list: [undefined, 2n ** 70n] }],
   ])('%s comes back equal, same type', (_name, value) => {
-    const back = roundTrip(cbor, value);
+    const back = roundTrip(codec, value);
     expect(back).toStrictEqual(value);
     if (value !== null && typeof value === 'object') expect(Object.getPrototypeOf(back)).toBe(Object.getPrototypeOf(value));
     expect(typeof back).toBe(typeof value);
   });
 
   it('a stored undefined is distinguishable from a missing value (the envelope has v)', () => {
-    const env = decode(encode(cbor, undefined));
+    const env = decode(encode(codec, undefined));
     expect(env).toHaveProperty('value', undefined);
   });
 
-  it('a key named __proto__ comes back renamed to __proto_ (cbor-x prototype guard; documented)', () => {
+  it('a key named __proto__ comes back as an own data key, and no prototype changes', () => {
     const value = JSON.parse('{"__proto__":{"x":1},"y":2}') as object;
-    const back = roundTrip(cbor, value) as Record<string, unknown>;
-    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
-    expect(back).toStrictEqual({ __proto_: { x: 1 }, y: 2 });
+    for (const v of [value, { when: new Date(0), inner: value }]) {
+      const back = roundTrip(codec, v) as Record<string, unknown>;
+      expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+      expect(back).toStrictEqual(v);
+    }
+    const back = roundTrip(codec, value) as Record<string, unknown>;
+    expect(Object.getOwnPropertyDescriptor(back, '__proto__')?.value).toStrictEqual({ x: 1 });
+    expect((back as { x?: unknown }).x).toBeUndefined();
   });
 
-  it('a function or a symbol fails with EncodeError at encode time', () => {
-    expectEncodeError(() => encode(cbor, () => 1), /CBOR codec cannot carry it/);
-    expectEncodeError(() => encode(cbor, { f: Symbol('s') }), /CBOR codec cannot carry it/);
+  it('a function, a symbol, a class instance or a cycle fails with EncodeError at encode time, naming where', () => {
+    expectEncodeError(() => encode(codec, () => 1), /value: a function cannot be cached/);
+    expectEncodeError(() => encode(codec, { f: Symbol('s') }), /value\.f: a symbol cannot be cached/);
+    expectEncodeError(() => encode(codec, { items: [1, 2, 3, new (class Money {
+        readonly cents = 100;
+      })()] }), /value\.items\[3\]: an instance of Money cannot be cached/);
+    const cyc: Record<string, unknown> = {};
+    cyc.self = cyc;
+    expectEncodeError(() => encode(codec, cyc), /value\.self: a circular reference cannot be cached; remove the cycle/);
+  });
+
+  it('the codec\'s own encode applies the same checks', () => {
+    expectEncodeError(() => codec.encode({ s: SCOPE, c: 1, v: [new Map([[1, () => 1]])] }), /function cannot be cached/);
   });
 });
 
-describe('JSON: the lossy types (documented)', () => {
-  it.each<[string, unknown, unknown]>([
-    ['Date → ISO string', new Date('2024-02-29T12:34:56.789Z'), '2024-02-29T12:34:56.789Z'],
-    ['Map → {}', new Map([['a', 1]]), {}],
-    ['Set → {}', new Set([1]), {}],
-    ['undefined in an array → null', [1, undefined], [1, null]],
-    ['undefined property → dropped', { a: undefined, b: 1 }, { b: 1 }],
-    ['NaN and Infinity → null', [Number.NaN, Number.POSITIVE_INFINITY], [null, null]],
-    ['Buffer → its toJSON form', Buffer.from([1, 2]), { type: 'Buffer', data: [1, 2] }],
-    ['Uint8Array → index object', new Uint8Array([7, 8]), { 0: 7, 1: 8 }],
-    ['a function property → dropped', { f: () => 1, b: 1 }, { b: 1 }],
-  ])('%s', (_name, value, expected) => {
-    expect(roundTrip(json, value)).toStrictEqual(expected);
+describe('json: plain data stays plain JSON, readable in redis-cli', () => {
+  it('an object of strings, numbers, booleans and null is stored as its JSON.stringify', () => {
+    const value = { a: [1, 'x', null, true, { $M: 'no tag here', s: '$5' }] };
+    expect(encode(json, value).subarray(HEADER_LENGTH).toString()).toBe(`{"s":"${SCOPE}","c":1700000000000,"v":${JSON.stringify(value)}}`);
   });
 
-  it('BigInt fails with EncodeError at encode time, pointing at the CBOR codec', () => {
-    expectEncodeError(() => encode(json, 5n), /use the CBOR codec for BigInt/);
-    expectEncodeError(() => encode(json, { deep: [2n ** 70n] }), /BigInt/);
+  it('a value with a Date is marked tagged, and its strings starting with $ are escaped', () => {
+    const text = encode(json, { at: new Date(0), price: '$5' }).subarray(HEADER_LENGTH).toString();
+    expect(text).toBe(`{"t":1,"s":"${SCOPE}","c":1700000000000,"v":{"at":"$D1970-01-01T00:00:00.000Z","price":"$$5"}}`);
   });
 
-  it('a cycle fails with EncodeError', () => {
-    const cyc: Record<string, unknown> = {};
-    cyc.self = cyc;
-    expectEncodeError(() => encode(json, cyc), /remove cycles/);
+  it('a plain payload that contains tag-like strings is never revived', () => {
+    expect(decode(jsonEntry('["$D2024-01-01T00:00:00.000Z","$u",["$M",1,2]]')).value).toStrictEqual(['$D2024-01-01T00:00:00.000Z', '$u', ['$M', 1, 2]]);
   });
 
-  // Bug fixed in json.codec.ts: JSON.stringify drops these silently, so the entry lost its `v`
-  // field and could never be read back (or, at the codec's top level, Buffer.from threw a TypeError).
-  it.each<[string, unknown]>([
-    ['undefined', undefined],
-    ['a function', () => 1],
-    ['a symbol', Symbol('s')],
-  ])('%s as the value fails with EncodeError instead of writing an unreadable entry', (_name, value) => {
-    expectEncodeError(() => encode(json, value), /cannot carry undefined, a function or a symbol/);
-  });
-
-  it('JsonCodec.encode(undefined) throws EncodeError, not TypeError', () => {
-    expectEncodeError(() => json.encode(undefined));
+  it.each([
+    ['an unknown tag', '"$Q"'],
+    ['a malformed Date', '"$Dyesterday"'],
+    ['a malformed BigInt', '"$n12x"'],
+    ['a decimal BigInt over 300 digits', `"$n${'9'.repeat(301)}"`],
+    ['an odd Map', '["$M",1]'],
+    ['a typed array of the wrong length', '"$Tf64:AAAA"'],
+    ['an unknown typed array', '"$Tf16:AAAA"'],
+  ])('a tagged payload with %s is a DecodeError', (_name, text) => {
+    expectDecodeError(() => decode(entryWith('j', `{"t":1,"s":"${SCOPE}","c":1,"v":${text}}`)));
   });
 });
 
@@ -249,8 +257,7 @@ describe('JSON: the lossy types (documented)', () => {
 
 describe('limits: nesting depth (16 accepted, 17 rejected)', () => {
   for (const [name, n] of Object.entries(NESTERS)) {
-    const codecs = n.json ? BOTH : [cbor];
-    for (const codec of codecs) {
+    for (const codec of BOTH) {
       it(`${codec.name} ${name}: encode accepts depth 16 and rejects 17 with EncodeError`, () => {
         const ok = nest(16, n.empty, n.wrap);
         expect(roundTrip(codec, ok)).toStrictEqual(ok);
@@ -290,11 +297,26 @@ describe('limits: array length and map size (10,000 accepted, 10,001 rejected)',
       expectEncodeError(() => encode(codec, objectOf(10_001)), /more than 10000 (keys|pairs)/);
     });
   }
-  it('cbor: Sets and Maps on encode', () => {
-    expect((roundTrip(cbor, new Set(zeros(10_000).map((_, i) => i))) as Set<number>).size).toBe(10_000);
-    expectEncodeError(() => encode(cbor, new Set(zeros(10_001).map((_, i) => i))), /array longer than 10000/);
-    expect((roundTrip(cbor, new Map(zeros(10_000).map((_, i) => [i, i]))) as Map<number, number>).size).toBe(10_000);
-    expectEncodeError(() => encode(cbor, new Map(zeros(10_001).map((_, i) => [i, i]))), /map with more than 10000 pairs/);
+  it.each(BOTH)('$name: Sets and Maps on encode', (codec) => {
+    expect((roundTrip(codec, new Set(zeros(10_000).map((_, i) => i))) as Set<number>).size).toBe(10_000);
+    expectEncodeError(() => encode(codec, new Set(zeros(10_001).map((_, i) => i))), /set with more than 10000 elements/);
+    expect((roundTrip(codec, new Map(zeros(10_000).map((_, i) => [i, i]))) as Map<number, number>).size).toBe(10_000);
+    expectEncodeError(() => encode(codec, new Map(zeros(10_001).map((_, i) => [i, i]))), /map with more than 10000 pairs/);
+  });
+
+  it('json: hand-made tagged bytes on decode are held to the same limits per kind', () => {
+    const tagged = (v: unknown): Buffer => entryWith('j', `{"t":1,"s":"${SCOPE}","c":1,"v":${JSON.stringify(v)}}`);
+    const flat = (n: number): number[] => zeros(n).flatMap((_, i) => [i, i]);
+    expect((decode(tagged(['$M', ...flat(10_000)])).value as Map<number, number>).size).toBe(10_000);
+    // 10,001 pairs are 20,003 items: over what the scan lets through for any array of the tagged form.
+    expectDecodeError(() => decode(tagged(['$M', ...flat(10_001)])), /array longer than 20001 elements/);
+    // With longer arrays allowed, the scan lets the Map through and its pairs are counted exactly.
+    expectDecodeError(() => decode(tagged(['$M', ...flat(10_001)]), { ...LIMITS, maxArrayLength: 30_000 }), /map with more than 10000 pairs/);
+    expect((decode(tagged(['$S', ...zeros(10_000).map((_, i) => i)])).value as Set<number>).size).toBe(10_000);
+    expectDecodeError(() => decode(tagged(['$S', ...zeros(10_001)])), /set with more than 10000 elements/);
+    expectDecodeError(() => decode(tagged(zeros(10_001))), /array longer than 10000/);
+    expectDecodeError(() => decode(tagged(zeros(20_002))), /array longer than 20001/);
+    expectDecodeError(() => decode(tagged(nest(17, () => ['$S'], (v) => ['$M', 1, v]))), /nesting deeper than 16 levels/);
   });
 
   it('json: hand-made bytes on decode', () => {
@@ -443,8 +465,8 @@ describe('prototype safety', () => {
     const v = env.value as Record<string, unknown>;
     noInherited(v);
     noInherited(v.nested);
-    expect(Object.getOwnPropertyNames(v)).not.toContain('__proto__');
-    expect(v.__proto_).toStrictEqual({ polluted: true });
+    expect(Object.getOwnPropertyNames(v)).toContain('__proto__');
+    expect(Object.getOwnPropertyDescriptor(v, '__proto__')?.value).toStrictEqual({ polluted: true });
     // The same bytes as a tag-259 Map: a Map holds "__proto__" as an ordinary key.
     const asMap = decode(cborEntry([0xd9, 0x01, 0x03, ...value])).value as Map<string, unknown>;
     expect(asMap).toBeInstanceOf(Map);
@@ -507,7 +529,7 @@ describe('header', () => {
       expectDecodeError(() => decode(mutate(2, 'c')), /not an entry of this library/);
     });
     it(`${codec.name}: wrong version digit`, () => {
-      expectDecodeError(() => decode(mutate(3, '2')), /wire version 2 is not 1/);
+      expectDecodeError(() => decode(mutate(3, '1')), /wire version 1 is not 2/);
       expectDecodeError(() => decode(mutate(3, '0')), /wire version/);
     });
     it(`${codec.name}: unknown codec id`, () => {

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CborCodec } from '../../lib/envelope/codecs/cbor.codec.js';
 import type { Codec } from '../../lib/envelope/codecs/codec.interface.js';
 import { DEFAULT_DECODE_LIMITS } from '../../lib/envelope/decode-limits.js';
-import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
+import { newStamp, WIRE_VERSION, type Envelope } from '../../lib/envelope/envelope.js';
 import { JsonCodec } from '../../lib/envelope/codecs/json.codec.js';
 import { decodeEntry, encodeEntry, HEADER_LENGTH } from '../../lib/envelope/wire.js';
 import { DecodeError } from '../../lib/errors/cache.errors.js';
@@ -57,7 +57,7 @@ function checkOutcome(decode: () => Envelope, expectedScope = SCOPE): void {
 }
 const check = (bytes: Uint8Array): void => checkOutcome(() => decodeEntry(bytes, CODECS, SCOPE, LIMITS));
 
-const headerFor = (id: string): Buffer => Buffer.from(`NTC1${id}${newStamp()}${'000001700000000'}|`, 'latin1');
+const headerFor = (id: string): Buffer => Buffer.from(`NTC${WIRE_VERSION}${id}${newStamp()}${'000001700000000'}|`, 'latin1');
 const withHeader = (id: string, payload: Uint8Array | string): Buffer =>
   Buffer.concat([headerFor(id), typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload]);
 

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
+import { newStamp, WIRE_VERSION, type Envelope } from '../../lib/envelope/envelope.js';
 import { KeyScope, storageKey, type StorageKey } from '../../lib/keys/storage-key.js';
 import { DEFAULT_DECODE_LIMITS } from '../../lib/envelope/decode-limits.js';
 import { JsonCodec } from '../../lib/envelope/codecs/json.codec.js';
@@ -105,7 +105,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       }
       // Raw bytes survive byte for byte (no UTF-8 round trip on the way).
       const stored = await raw.getBuffer(key.full);
-      expect(stored!.subarray(0, 5).toString('latin1')).toBe('NTC1c');
+      expect(stored!.subarray(0, 5).toString('latin1')).toBe(`NTC${WIRE_VERSION}c`);
     });
 
     it('stores JSON entries readable in redis-cli', async () => {
@@ -114,7 +114,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       const env = envelope(key, { name: 'Mug', price: 12.5 }, { expiresAt: 1_900_000_000_000 });
       await store.set(key, env, 60_000);
       const text = await raw.get(key.full);
-      expect(text!.slice(0, 5)).toBe('NTC1j');
+      expect(text!.slice(0, 5)).toBe(`NTC${WIRE_VERSION}j`);
       expect(text!.slice(5, 21)).toBe(env.stamp);
       expect(text!.slice(21, 36)).toBe('001900000000000');
       expect(JSON.parse(text!.slice(HEADER_LENGTH))).toMatchObject({ s: key.scope.id, v: { name: 'Mug', price: 12.5 } });
@@ -176,7 +176,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       const store = open({ url: server.url });
       const key = storageKey(KeyScope.of('overwrite', 'a'), 'entry', 'k');
       // A valid header that says "present", with a payload that is not JSON.
-      await raw.set(key.full, `NTC1j${'x'.repeat(16)}000000000000000|{not json`);
+      await raw.set(key.full, `NTC${WIRE_VERSION}j${'x'.repeat(16)}000000000000000|{not json`);
       const fresh = envelope(key, 'fresh');
       const result = await store.getOrSet(key, fresh, 60_000);
       expect(result).toMatchObject({ set: true, envelope: { stamp: fresh.stamp } });

@@ -1,12 +1,16 @@
 import type { DecodeLimits } from '../decode-limits.js';
 
-/** Turns a payload object into bytes and back. Implementations bound decoding by `limits`. */
+/**
+ * Turns a payload object into bytes and back. Implementations bound decoding by `limits`, and
+ * must give back every value `checkCacheable` accepts exactly (`encodeEntry` checks the value
+ * before any codec sees it, so a codec only meets cacheable values).
+ */
 export interface Codec {
   /** One ASCII character written in each entry's header, so a reader knows which codec wrote it. */
   readonly id: string;
   /** `'json'` or `'cbor'`. */
   readonly name: string;
-  /** Throws `EncodeError` for a value the codec cannot carry. */
+  /** Throws `EncodeError` for a value it cannot carry. */
   encode(payload: unknown): Uint8Array;
   /**
    * Throws `DecodeError` for bytes that are malformed or exceed `limits`. `depthLimit` is the

@@ -1,6 +1,8 @@
 import { DecodeError, EncodeError } from '../../errors/cache.errors.js';
+import { checkCacheable, NOT_PLAIN_JSON } from '../cacheable.js';
 import type { Codec } from './codec.interface.js';
-import type { DecodeLimits } from '../decode-limits.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../decode-limits.js';
+import { fromTagged, toTagged } from './json.tags.js';
 
 const OPEN_ARRAY = 0x5b;
 const OPEN_OBJECT = 0x7b;
@@ -70,28 +72,37 @@ export function scanJson(bytes: Uint8Array, limits: DecodeLimits, depthLimit: nu
   if (depth !== 0) throw new DecodeError('truncated JSON');
 }
 
+/** How a payload in the tagged form begins (`encode` writes `t` first); plain payloads begin `{"s":`. */
+const TAGGED_PREFIX = Buffer.from('{"t":1,', 'latin1');
+
 /**
- * JSON codec (the default): entries stay readable in redis-cli. Carries what JSON carries:
- * `null`, numbers, strings, booleans, arrays and plain objects; a `Date` becomes its ISO
- * string. Use the CBOR codec for Date, Map, Set, BigInt and binary values.
+ * JSON codec (the default): entries stay readable in redis-cli. Plain data (objects, arrays,
+ * strings, finite numbers, booleans, null) is stored as plain JSON. A value holding anything
+ * else that `checkCacheable` accepts (Date, Map, Set, BigInt, Buffer, typed arrays, undefined,
+ * -0, NaN, ±Infinity) is stored in the tagged form of `json.tags.ts`, marked by `"t":1` at the
+ * start of the payload; either way a hit returns the very types that were stored.
  */
 export class JsonCodec implements Codec {
   readonly id = 'j';
   readonly name = 'json';
 
+  /** Encodes an entry payload (`{ s, c, …, v }`); throws `EncodeError` if `v` is not cacheable. */
   encode(payload: unknown): Uint8Array {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(payload);
-    } catch (err) {
-      throw new EncodeError(`the JSON codec cannot carry it (${(err as Error).message}); use the CBOR codec for BigInt, or remove cycles`, { cause: err });
+    if (payload === null || typeof payload !== 'object' || !('v' in payload)) {
+      throw new EncodeError('the JSON codec encodes entry payloads, objects with a "v" field (encodeEntry builds them)');
     }
-    // FIX (codec tests): JSON.stringify silently drops `undefined`, functions and symbols. At the
-    // top level that returned undefined (Buffer.from then threw a TypeError); as an entry's value
-    // it dropped the `v` field, writing an entry that could never be read back.
-    const v = typeof payload === 'object' && payload !== null && 'v' in payload ? (payload as { v: unknown }).v : null;
-    if (text === undefined || v === undefined || typeof v === 'function' || typeof v === 'symbol') {
-      throw new EncodeError('the JSON codec cannot carry undefined, a function or a symbol as a value; store null instead, or use the CBOR codec for undefined');
+    return this.encodeChecked(payload as { v: unknown }, checkCacheable(payload.v, DEFAULT_DECODE_LIMITS));
+  }
+
+  /** `encode` of a payload whose value `checkCacheable` accepted with flags `flags`. @internal */
+  encodeChecked(payload: { v?: unknown }, flags: number): Uint8Array {
+    const json = (flags & NOT_PLAIN_JSON) === 0 ? payload : { t: 1, ...payload, v: toTagged(payload.v) };
+    let text: string;
+    try {
+      text = JSON.stringify(json);
+    } catch (err) {
+      // checkCacheable leaves nothing JSON.stringify refuses; kept typed in case of a getter that throws.
+      throw new EncodeError(`the JSON codec cannot carry it (${(err as Error).message})`, { cause: err });
     }
     return Buffer.from(text, 'utf8');
   }
@@ -100,7 +111,7 @@ export class JsonCodec implements Codec {
   private readonly state = new JsonScanState();
 
   scan(bytes: Uint8Array, limits: DecodeLimits, depthLimit: number): void {
-    scanJson(bytes, limits, depthLimit, 0, bytes.length, this.state);
+    scanJson(bytes, scanLimits(bytes, 0, bytes.length, limits), depthLimit, 0, bytes.length, this.state);
   }
 
   decode(bytes: Uint8Array, limits: DecodeLimits, depthLimit: number): unknown {
@@ -114,12 +125,28 @@ export class JsonCodec implements Codec {
    * for the payload after the header.
    */
   decodeRange(buf: Buffer, start: number, end: number, limits: DecodeLimits, depthLimit: number): unknown {
-    scanJson(buf, limits, depthLimit, start, end, this.state);
+    const bounds = scanLimits(buf, start, end, limits);
+    scanJson(buf, bounds, depthLimit, start, end, this.state);
+    let payload: unknown;
     try {
       // JSON.parse defines "__proto__" as an own property; it never changes a prototype.
-      return JSON.parse(buf.toString('utf8', start, end));
+      payload = JSON.parse(buf.toString('utf8', start, end));
     } catch (err) {
       throw new DecodeError('malformed JSON', { cause: err });
     }
+    if (bounds !== limits && payload !== null && typeof payload === 'object' && 'v' in payload) {
+      (payload as { v: unknown }).v = fromTagged(payload.v, limits);
+    }
+    return payload;
   }
+}
+
+/**
+ * The scan limits for a payload: `limits` for plain JSON; for the tagged form, arrays may hold
+ * the two items per pair of a Map (plus its tag), and `fromTagged` checks each kind exactly.
+ */
+function scanLimits(bytes: Uint8Array, start: number, end: number, limits: DecodeLimits): DecodeLimits {
+  if (end - start < TAGGED_PREFIX.length) return limits;
+  for (let i = 0; i < TAGGED_PREFIX.length; i++) if (bytes[start + i] !== TAGGED_PREFIX[i]) return limits;
+  return { ...limits, maxArrayLength: Math.max(limits.maxArrayLength, 2 * limits.maxMapPairs) + 1 };
 }
