@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import { copyCacheable } from '../envelope/cacheable.js';
 import { retentionMs, type Envelope } from '../envelope/envelope.js';
 import { CacheConfigError } from '../errors/cache.errors.js';
 import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
@@ -133,7 +134,10 @@ export class TenantCache {
   async wrap<T>(key: string, factory: Factory<T>, options?: WrapOptions): Promise<T> {
     assertCallOptions(options, 'wrap');
     const outcome = await this.shared.engine.getOrCompute(this.access, key, factory, wrapPolicy(options));
-    return outcome.kind === 'computed' ? outcome.value : outcome.entry.value;
+    if (outcome.kind === 'computed' && outcome.leader) return outcome.value;
+    // Callers that joined one flight share its answer: each gets its own copy, so one caller's
+    // mutation never reaches another (free for primitives).
+    return copyCacheable(outcome.kind === 'computed' ? outcome.value : outcome.entry.value);
   }
 
   /**

@@ -71,6 +71,18 @@ describe('ComputeEngine: N concurrent cold wrap() calls', () => {
   });
 });
 
+describe('ComputeEngine: callers that joined one flight', () => {
+  it('each get their own copy of the value: a mutation by one never reaches another or the cache', async () => {
+    const clock = new ManualClock();
+    const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => cache.wrap('k', () => ({ items: [1, 2] }))));
+    a!.items.push(3);
+    b!.items.length = 0;
+    expect(c).toEqual({ items: [1, 2] });
+    expect(await cache.get('k')).toEqual({ items: [1, 2] });
+  });
+});
+
 describe('ComputeEngine: stale-while-revalidate', () => {
   it('every caller during a refresh gets the stale value at once; one factory run', async () => {
     const clock = new ManualClock();

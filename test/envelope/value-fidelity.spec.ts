@@ -194,8 +194,10 @@ describeWithRedis('value fidelity on every store and codec', () => {
         messages.push((err as EncodeError).message);
         expect(await cache.get(key)).toBeUndefined();
 
-        // wrap() hands the computed value back either way; it must not store it.
-        await cache.wrap(`${key}:wrap`, make).catch((e: unknown) => expect(e).toBeInstanceOf(EncodeError));
+        // wrap() refuses it the same way (the caller learns it at once), and stores nothing; a
+        // factory resolving undefined is the one exception: returned, never cached.
+        if (make() === undefined) expect(await cache.wrap(`${key}:wrap`, make)).toBeUndefined();
+        else await expect(cache.wrap(`${key}:wrap`, make)).rejects.toBeInstanceOf(EncodeError);
         expect(await cache.get(`${key}:wrap`)).toBeUndefined();
         lines.push(`${store.padEnd(10)} ${name}: refused (${(err as EncodeError).message.replace('Value could not be encoded: ', '').slice(0, 90)})`);
       }
