@@ -142,6 +142,21 @@ function memoryCases(n, label) {
       },
     },
     {
+      // The base of the target: raw lru-cache holding the same HTTP-response envelopes, read the same way.
+      id: `memory.get.${label}.lruResponse`, name: `raw lru-cache get of HTTP responses (string values), ${label}`, group: group('get'),
+      async setup() {
+        const { fulls, envs, idx } = (responses ??= responseDataset(n));
+        const lru = filledLru(fulls, envs);
+        return {
+          batch(count, off) {
+            let bytes = 0;
+            for (let i = 0; i < count; i++) bytes += lru.get(fulls[idx[(off + i) & IDX_MASK]])?.value.length ?? 0;
+            return bytes;
+          },
+        };
+      },
+    },
+    {
       id: `memory.get.${label}.lru`, name: `raw lru-cache get (sync), ${label}`, group: group('get'),
       async setup() {
         const { fulls, envs, idx } = ds();
