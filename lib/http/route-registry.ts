@@ -5,30 +5,17 @@ import { PATH_METADATA, REDIRECT_METADATA, RENDER_METADATA, RESPONSE_PASSTHROUGH
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum.js';
 import { CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA } from '../cache.constants.js';
 import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
-import { resolveCachedOptions, resolveInvalidateTagsOptions } from '../options/cached-options.js';
-import type { CachedOptions, CacheScope, InvalidateTagsMetadata, TagsSource, UserIdResolver } from '../options/cached-options.interface.js';
-import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
+import { resolveCachedOptions, resolveInvalidateTagsOptions, type ResolvedCachedOptions } from '../options/cached-options.js';
+import type { CachedOptions, InvalidateTagsMetadata, TagsSource, UserIdResolver } from '../options/cached-options.interface.js';
 
-/** `@Cached()` options of one route, merged (class, then handler) and checked at start-up. */
-export interface CachedRoute {
+/** `@Cached()` options of one route, merged (class, then handler) and checked at start-up, with the module's defaults applied. */
+export interface CachedRoute extends Omit<ResolvedCachedOptions, 'vary' | 'userId'> {
   /** Controller class name (part of the key). */
   readonly controller: string;
   /** Handler method name (part of the key). */
   readonly handler: string;
-  /** TTL in milliseconds; `undefined` = the manager's default. */
-  readonly ttlMs: number | undefined;
-  /** How long past its TTL a stored response may be served stale; 0 = never. */
-  readonly graceMs: number;
-  readonly tags: TagsSource | undefined;
   /** Lowercased header names: the module's `vary` plus the route's, sorted, deduplicated. */
   readonly vary: readonly string[];
-  readonly scope: CacheScope;
-  /** Whether the options name a `scope` (which allows caching requests with `Authorization`). */
-  readonly explicitScope: boolean;
-  readonly key: string | ((request: CacheRequest) => string) | undefined;
-  /** Upper-case methods. */
-  readonly methods: ReadonlySet<string>;
-  readonly condition: ((request: CacheRequest) => boolean) | undefined;
   readonly userId: UserIdResolver;
   /** Why this route is never cached (the handler sends the response itself), or `undefined`. */
   readonly bypass: string | undefined;
