@@ -307,7 +307,7 @@ function memoryCases(n, label) {
 // ---- Redis: get, sequential and 50 in flight ---------------------------------------------------
 
 const REDIS_KEYS = 1_000;
-/** The ioredis options RedisStore applies to the clients it creates (redis.store.ts nodeDefaults). */
+/** The ioredis options RedisStore applies to the clients it creates (redis/redis-client.factory.ts nodeDefaults). */
 const STORE_CLIENT_OPTIONS = {
   commandTimeout: 500,
   connectTimeout: 2_000,

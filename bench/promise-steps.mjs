@@ -19,7 +19,7 @@ import { PAYLOAD } from './lib/payload.mjs';
 const { newStamp } = await libModule('envelope/envelope.js');
 const { KeyScope, storageKey } = await libModule('keys/storage-key.js');
 const { encodeEntry } = await libModule('envelope/wire.js');
-const { JsonCodec } = await libModule('envelope/json.codec.js');
+const { JsonCodec } = await libModule('envelope/codecs/json.codec.js');
 const { DEFAULT_DECODE_LIMITS } = await libModule('envelope/decode-limits.js');
 const { RedisStore } = await libModule('stores/redis.store.js');
 
@@ -31,7 +31,7 @@ const bytes = encodeEntry({ value: PAYLOAD, createdAt: now, expiresAt: now + 60_
 const store = new RedisStore({ options: { lazyConnect: true }, logger: { error() {}, warn() {} } });
 const client = store.client;
 client.getBuffer = () => Promise.resolve(bytes);
-store.everReady = true; // as after the first 'ready' event
+store.lifecycle.everReady = true; // as after the first 'ready' event
 
 async function ticks(op) {
   let settled = false;

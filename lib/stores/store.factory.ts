@@ -50,9 +50,9 @@ function buildMemoryStore(config: MemoryStoreConfig, assembly: StoreAssembly): M
 }
 
 async function buildRedisStore(config: RedisStoreConfig, assembly: StoreAssembly): Promise<CacheStore> {
-  let mod: typeof import('./redis.store.js');
+  let redisModule: typeof import('./redis.store.js');
   try {
-    mod = await import('./redis.store.js');
+    redisModule = await import('./redis.store.js');
   } catch (err) {
     throw new CacheConfigError('store.type', "'redis' needs the ioredis package, which could not be loaded", 'npm install ioredis', { cause: err });
   }
@@ -60,7 +60,7 @@ async function buildRedisStore(config: RedisStoreConfig, assembly: StoreAssembly
   // A config naming its own logger or reporter keeps it; otherwise the store logs through the
   // cache's reporter (so `logger: false` on the cache silences the store too).
   const ownLogging = options.logger !== undefined || options.reporter !== undefined;
-  return new mod.RedisStore({ ...options, ...(ownLogging ? {} : { reporter: assembly.reporter }), observer: combineObservers(assembly.observer, options.observer) });
+  return new redisModule.RedisStore({ ...options, ...(ownLogging ? {} : { reporter: assembly.reporter }), observer: combineObservers(assembly.observer, options.observer) });
 }
 
 /**

@@ -30,14 +30,15 @@ export function anyClassInjects(modules: Iterable<ScannedModule>, tokens: Readon
   for (const module of modules) {
     if (skip(module)) continue;
     for (const map of [module.providers, module.controllers, module.injectables, module.middlewares]) {
-      for (const wrapper of map.values()) if (asks(wrapper, tokens)) return true;
+      for (const wrapper of map.values()) if (injectsAnyOf(wrapper, tokens)) return true;
     }
   }
   return false;
 }
 
-function asks(wrapper: WrapperLike, tokens: ReadonlySet<unknown>): boolean {
-  const wanted = (dep: unknown): boolean => tokens.has(resolve(dep));
+/** Whether one provider, controller, injectable or middleware asks Nest for one of `tokens`. */
+function injectsAnyOf(wrapper: WrapperLike, tokens: ReadonlySet<unknown>): boolean {
+  const wanted = (dep: unknown): boolean => tokens.has(unwrapForwardRef(dep));
   // A factory provider: its `inject` list (`{ token, optional }` entries allowed).
   if (Array.isArray(wrapper.inject)) return wrapper.inject.some((dep) => wanted(dep) || wanted((dep as { token?: unknown } | null)?.token));
   const type = wrapper.metatype;
@@ -49,8 +50,9 @@ function asks(wrapper: WrapperLike, tokens: ReadonlySet<unknown>): boolean {
   const properties = (Reflect.getMetadata(PROPERTY_DEPS_METADATA, type) ?? []) as { type?: unknown }[];
   return properties.some((dep) => wanted(dep?.type));
 }
+
 /** A `forwardRef(() => X)` stands for X. */
-function resolve(dep: unknown): unknown {
+function unwrapForwardRef(dep: unknown): unknown {
   if (dep !== null && typeof dep === 'object' && typeof (dep as { forwardRef?: unknown }).forwardRef === 'function') {
     try {
       return (dep as { forwardRef: () => unknown }).forwardRef();

@@ -3,7 +3,7 @@
  * bounded: it walks at most MAX_NODES values, so a huge value costs a fixed amount of work (and
  * is under-counted beyond the cap). It estimates the payload, not V8's heap layout.
  */
-import type { Envelope } from '../envelope/envelope.js';
+import type { Envelope } from '../../envelope/envelope.js';
 
 const MAX_NODES = 1_000;
 const ENTRY_OVERHEAD = 128; // entry meta, envelope object, index entries

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
-import { WIRE_VERSION } from '../envelope/envelope.js';
-import { HEADER_LENGTH, LUA_STAMP_FROM, LUA_STAMP_TO } from '../envelope/wire.js';
+import { WIRE_VERSION } from '../../envelope/envelope.js';
+import { HEADER_LENGTH, LUA_STAMP_FROM, LUA_STAMP_TO } from '../../envelope/wire.js';
 
 /**
  * The Lua scripts of `RedisStore`, registered with ioredis `defineCommand` (EVALSHA, with EVAL

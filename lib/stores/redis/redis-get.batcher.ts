@@ -1,0 +1,121 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { Envelope } from '../../envelope/envelope.js';
+import type { StorageKey } from '../../keys/storage-key.js';
+
+/** Keys per MGET at most: a bound on one command, so one batch cannot hog the connection. */
+const MAX_MGET_KEYS = 256;
+/**
+ * Bytes one MGET reply should stay under: with large entries (up to `maxPayloadBytes`, 1 MiB by
+ * default) 256 keys could make one reply of 256 MiB that every get of the batch waits for. The
+ * keys per MGET follow the average size of the values read so far (see `mgetKeys`).
+ */
+const MGET_TARGET_BYTES = 1024 * 1024;
+
+/** What a get resolves: an entry, a miss, or a miss that settles once an undecodable entry is deleted. */
+export type GetReply = Envelope | undefined | Promise<undefined>;
+
+/** A `get()` waiting for the next flush. */
+interface PendingGet {
+  readonly key: StorageKey;
+  readonly resolve: (value: GetReply) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Coalesces a connected `RedisStore`'s gets: those issued until the next `setImmediate` (when
+ * ioredis would send them anyway) go out as one MGET per scope, and each reply is decoded
+ * synchronously. Concurrent gets then cost one command, one reply and one promise in the client
+ * instead of one each: more than the decoding they all still need.
+ */
+export class RedisGetBatcher {
+  /** Gets waiting for the next flush, by hash-tag group (one group on a standalone server). */
+  private pendingGets: Map<string, PendingGet[]> | undefined;
+  /** Average bytes of the values read (a moving average; 0 until one was read). */
+  private averageValueBytes = 0;
+  /** Keys per MGET: `MGET_TARGET_BYTES` over the average value size, from 1 to `MAX_MGET_KEYS`. */
+  private mgetKeys = MAX_MGET_KEYS;
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    /** One MGET per scope on a Cluster (a scope is one slot); one group on a standalone server. */
+    private readonly groupByScope: boolean,
+    /** Turns one reply (the stored bytes, or null) into what the get resolves; may throw. */
+    private readonly decodeReply: (key: StorageKey, bytes: Buffer | null | undefined) => GetReply,
+    /** The error a get rejects with when its MGET failed. */
+    private readonly failure: (key: StorageKey, err: unknown) => unknown,
+  ) {}
+
+  /** Queues a get for the next flush. */
+  get(key: StorageKey): Promise<Envelope | undefined> {
+    return new Promise((resolve, reject) => {
+      let batches = this.pendingGets;
+      if (batches === undefined) {
+        batches = this.pendingGets = new Map();
+        // The same moment ioredis's auto-pipelining would send a GET (it waits for setImmediate
+        // too), so batching adds no latency; our MGET itself is sent at once (see the client defaults).
+        setImmediate(this.flush);
+      }
+      // All keys of a scope share one hash tag, so one Cluster slot.
+      const group = this.groupByScope ? key.scope.id : '';
+      const batch = batches.get(group);
+      if (batch === undefined) batches.set(group, [{ key, resolve, reject }]);
+      else batch.push({ key, resolve, reject });
+    });
+  }
+
+  /** Sends the gets queued since the last flush, at most `mgetKeys` keys per MGET. */
+  readonly flush = (): void => {
+    const batches = this.pendingGets;
+    this.pendingGets = undefined;
+    if (batches === undefined) return;
+    const size = this.mgetKeys;
+    for (const batch of batches.values()) {
+      if (batch.length <= size) this.mget(batch);
+      else for (let i = 0; i < batch.length; i += size) this.mget(batch.slice(i, i + size));
+    }
+  };
+
+  private learnValueSizes(values: readonly (Buffer | null)[]): void {
+    let bytes = 0;
+    let found = 0;
+    for (const value of values) {
+      if (value !== null && value !== undefined) {
+        bytes += value.length;
+        found++;
+      }
+    }
+    if (found === 0) return;
+    const average = bytes / found;
+    // Moves a quarter of the way per reply: one odd reply does not swing the batch size.
+    this.averageValueBytes = this.averageValueBytes === 0 ? average : this.averageValueBytes + (average - this.averageValueBytes) / 4;
+    this.mgetKeys = Math.max(1, Math.min(MAX_MGET_KEYS, Math.floor(MGET_TARGET_BYTES / this.averageValueBytes)));
+  }
+
+  private mget(batch: readonly PendingGet[]): void {
+    let reply: Promise<(Buffer | null)[]>;
+    try {
+      const fulls = new Array<string>(batch.length);
+      for (let i = 0; i < batch.length; i++) fulls[i] = batch[i]!.key.full;
+      reply = this.client.mgetBuffer(fulls);
+    } catch (err) {
+      for (const get of batch) get.reject(this.failure(get.key, err));
+      return;
+    }
+    reply.then(
+      (values) => {
+        this.learnValueSizes(values);
+        for (let i = 0; i < batch.length; i++) {
+          const get = batch[i]!;
+          try {
+            get.resolve(this.decodeReply(get.key, values[i]));
+          } catch (err) {
+            get.reject(err);
+          }
+        }
+      },
+      (err: unknown) => {
+        for (const get of batch) get.reject(this.failure(get.key, err));
+      },
+    );
+  }
+}
