@@ -37,7 +37,7 @@ export { CacheManager } from './cache/cache-manager.js';
 export type { CacheHealth, CacheStatsReport } from './cache/cache-manager.js';
 export { TenantCache } from './cache/tenant-cache.js';
 export type { GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
-export type { FactoryContext } from './cache/compute.js';
+export type { Factory, FactoryContext } from './cache/compute-policy.js';
 export type { TenantContext } from './tenant/tenant-context.js';
 export type { TenantCounters } from './cache/tenant-stats.js';
 export type { CacheManagerOptions, CircuitBreakerConfig, InvalidationRetryOptions, SetOptions, TenantStoresOptions, WrapOptions } from './options/cache-options.interface.js';

@@ -6,7 +6,7 @@ import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.
 import { assertCallOptions } from '../options/call-options.js';
 import type { SetOptions, WrapOptions } from '../options/cache-options.interface.js';
 import { parseDuration } from '../utils/duration.js';
-import type { ComputePolicy, Factory } from './compute.js';
+import type { ComputePolicy, Factory } from './compute-policy.js';
 import { READ_FAILED, type ScopeAccess } from './scope-access.js';
 import type { SharedCacheState } from './shared-state.js';
 import type { TenantCounters } from './tenant-stats.js';

@@ -3,7 +3,7 @@ import { Observable } from 'rxjs';
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.internal-constants.js';
 import { CacheManager, internalsOf, type ManagerInternals } from '../cache/cache-manager.js';
-import type { ComputePolicy, FactoryContext, Outcome } from '../cache/compute.js';
+import type { ComputePolicy, FactoryContext, Outcome } from '../cache/compute-policy.js';
 import type { ReadResult, ScopeAccess } from '../cache/scope-access.js';
 import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
 import { assertUserKey } from '../keys/storage-key.js';

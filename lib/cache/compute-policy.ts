@@ -1,0 +1,55 @@
+import type { Envelope } from '../envelope/envelope.js';
+import type { EntryPolicy } from './scope-access.js';
+
+/**
+ * How one get-or-compute behaves. `wrap()` and the HTTP face fill it from their own options;
+ * every rule lives here, once.
+ */
+export interface ComputePolicy extends EntryPolicy {
+  /**
+   * What callers get while an entry in grace is refreshed: `'all'` (every caller, the one that
+   * refreshes included, gets the stale value at once; the refresh runs in the background),
+   * `'joiners'` (the caller that refreshes waits for it, every other caller gets the stale
+   * value at once: HTTP, where the refreshing request must send what its handler produced),
+   * `'none'` (everyone waits for the refresh).
+   */
+  readonly staleWhileRevalidate: 'all' | 'joiners' | 'none';
+  /** Whether a failed refresh serves the entry in grace instead of failing. */
+  readonly staleIfError: (err: unknown) => boolean;
+  /** With an entry in grace: after this many ms the caller gets it, and the factory goes on to store its value. */
+  readonly softTimeoutMs: number | undefined;
+  /** After this many ms the caller gets the entry in grace or a `FactoryTimeoutError`; the factory goes on to store its value. */
+  readonly hardTimeoutMs: number | undefined;
+  /** Whether to take the store's cross-process lock (stores without locks ignore it). */
+  readonly lock: boolean;
+  readonly lockTtlMs: number;
+  /**
+   * Whether callers that joined a computation share a result that was not stored, or its
+   * error (`wrap()`: yes). When not (HTTP: a response that may not be stored may belong to its
+   * request only), each such joiner computes its own.
+   */
+  readonly shareUnstored: boolean;
+  /** Whether the computing caller waits for the write (the flight stays joinable until the entry is readable either way). */
+  readonly awaitWrite: boolean;
+}
+
+/** What a factory may say about its own result. */
+export interface FactoryContext<T = unknown> {
+  /** The expired entry being refreshed, while it is still in grace. */
+  readonly stale: Envelope<T> | undefined;
+  /** Do not store what this run returns. */
+  skip(): void;
+  /** Changes how the result is stored (TTL, grace, tags, HTTP metadata), from what was computed. */
+  setEntry(policy: EntryPolicy): void;
+}
+
+export type Factory<T> = (ctx: FactoryContext<T>) => T | Promise<T>;
+
+/**
+ * How a get-or-compute ended: `hit` (a fresh entry, read or written by another process), `stale`
+ * (an entry in grace was served), `computed` (a factory ran: this caller's when `leader`,
+ * otherwise the one it joined; `entry` is what was stored, `undefined` when nothing was).
+ */
+export type Outcome<T> =
+  | { readonly kind: 'hit' | 'stale'; readonly entry: Envelope<T> }
+  | { readonly kind: 'computed'; readonly value: T; readonly entry: Envelope<T> | undefined; readonly leader: boolean };

@@ -1,0 +1,90 @@
+import type { Envelope } from '../envelope/envelope.js';
+import { EncodeError, FactoryTimeoutError } from '../errors/cache.errors.js';
+import type { StorageKey } from '../keys/storage-key.js';
+import type { ComputePolicy, Factory, FactoryContext, Outcome } from './compute-policy.js';
+import type { EntryPolicy, ScopeAccess } from './scope-access.js';
+
+/** One run of a factory: its outcome, and the write of its entry when there is one. */
+export interface FactoryRun<T> {
+  readonly outcome: Outcome<T>;
+  /** Settles when the write is done (it never rejects: failures are reported). */
+  readonly written: Promise<void>;
+  /** Set when the store refused the value (it cannot carry it exactly). */
+  readonly refused: EncodeError | undefined;
+}
+
+/** The factory's outcome within the policy's timeouts (the factory itself is never cancelled). */
+export function withTimeouts<T>(run: Promise<FactoryRun<T>>, policy: ComputePolicy, stale: Envelope<T> | undefined, access: ScopeAccess): Promise<Outcome<T>> {
+  const outcome = run.then((r) => r.outcome);
+  const soft = stale === undefined ? undefined : policy.softTimeoutMs;
+  const limit = soft ?? policy.hardTimeoutMs;
+  if (limit === undefined) return outcome;
+  return new Promise<Outcome<T>>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      // The factory goes on: its value is stored when it arrives. Its failure is reported there.
+      run.catch(() => undefined);
+      if (stale !== undefined) {
+        access.count('staleServed');
+        resolve({ kind: 'stale', entry: stale });
+      } else reject(new FactoryTimeoutError(limit));
+    }, limit);
+    timer.unref?.();
+    outcome.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Runs the factory; on success starts the write (not awaited here). */
+export async function runFactory<T>(access: ScopeAccess, k: StorageKey, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined): Promise<FactoryRun<T>> {
+  let skipped = false;
+  let override: EntryPolicy | undefined;
+  const ctx: FactoryContext<T> = {
+    stale,
+    skip: () => {
+      skipped = true;
+    },
+    setEntry: (entry) => {
+      override = { ...override, ...entry };
+    },
+  };
+  let value: T;
+  try {
+    value = await access.metrics.inSpan('cache.compute', async () => factory(ctx));
+  } catch (err) {
+    if (stale !== undefined && policy.staleIfError(err)) {
+      access.count('staleServed');
+      return { outcome: { kind: 'stale', entry: stale }, written: Promise.resolve(), refused: undefined };
+    }
+    throw err;
+  }
+  if (value === undefined || skipped) return { outcome: { kind: 'computed', value, entry: undefined, leader: true }, written: Promise.resolve(), refused: undefined };
+  let env: Envelope<T>;
+  try {
+    env = access.envelope(value, override === undefined ? policy : { ...policy, ...override });
+  } catch (err) {
+    // A bad tag or TTL from the factory's context: the value is served, nothing is stored.
+    access.reportError('cache entry', `An entry could not be built (${(err as Error).message}); the value was returned without caching it.`);
+    return { outcome: { kind: 'computed', value, entry: undefined, leader: true }, written: Promise.resolve(), refused: undefined };
+  }
+  let refused: EncodeError | undefined;
+  // A failed write is reported by `put`; the value is still served. A value the store cannot
+  // carry exactly is refused: the caller that waits for the write learns it.
+  const written = access.put(k, env).catch((err: unknown) => {
+    if (err instanceof EncodeError) refused = err;
+  });
+  return {
+    outcome: { kind: 'computed', value, entry: env, leader: true },
+    written,
+    get refused() {
+      return refused;
+    },
+  };
+}
