@@ -24,6 +24,10 @@ export { CACHED_DEFAULTS, INVALIDATE_TAGS_DEFAULTS } from './options/cached-opti
 
 // ---- interceptors (for subclassing or manual registration) ----
 export { CachedInterceptor } from './http/cached.interceptor.js';
+// What a subclass of CachedInterceptor with a constructor of its own passes to `super()`.
+export { HttpCache } from './http/http-cache.js';
+export { RouteRegistry } from './http/route-registry.js';
+export { HitFastPath } from './http/fast-path/hit-fast-path.js';
 export type { StoredBody, SerializedBody } from './http/response-policy.js';
 export type { CachedRoute, RouteMeta } from './http/route-registry.js';
 

@@ -41,16 +41,31 @@ export function unlock(access: ScopeAccess, lock: HeldLock): void {
     });
 }
 
-/** Polls for a fresh entry written by the lock holder, for up to `maxMs` of real time. */
-export async function waitForEntry(access: ScopeAccess, k: StorageKey, maxMs: number): Promise<Envelope | undefined> {
+/**
+ * Waits for the lock holder's entry, polling, for up to `maxMs` of real time: the fresh entry
+ * once it is there; the lock, taken here, if the holder released it without writing one (its
+ * factory failed or skipped); nothing when time ran out or the store went away.
+ */
+export async function waitForEntry(access: ScopeAccess, k: StorageKey, key: string, maxMs: number): Promise<{ readonly entry?: Envelope; readonly lock?: HeldLock }> {
   const deadline = performance.now() + maxMs;
   let delay = 5;
   while (performance.now() < deadline) {
     await sleep(Math.min(delay, Math.max(1, deadline - performance.now())));
     const env = await access.read(k);
-    if (env === READ_FAILED) return undefined; // the store went away: compute
-    if (env !== undefined && access.isFresh(env)) return env;
+    if (env === READ_FAILED) return {}; // the store went away: compute
+    if (env !== undefined && access.isFresh(env)) return { entry: env };
+    const lock = await tryLock(access, key, maxMs);
+    if (lock !== undefined && lock !== LOCK_BUSY) {
+      // Taken just now: the holder may have written in between, so read once more.
+      const again = await access.read(k);
+      if (again !== READ_FAILED && again !== undefined && access.isFresh(again)) {
+        unlock(access, lock);
+        return { entry: again };
+      }
+      return { lock };
+    }
+    if (lock === undefined) return {}; // no lock service now: compute
     delay = Math.min(delay * 2, 100);
   }
-  return undefined;
+  return {};
 }

@@ -24,11 +24,16 @@ export interface ComputePolicy extends EntryPolicy {
   readonly lock: boolean;
   readonly lockTtlMs: number;
   /**
-   * Whether callers that joined a computation share a result that was not stored, or its
-   * error (`wrap()`: yes). When not (HTTP: a response that may not be stored may belong to its
-   * request only), each such joiner computes its own.
+   * Whether callers that joined a computation share a result that was not stored (`wrap()`:
+   * yes). When not (HTTP: a response that may not be stored may belong to its request only),
+   * each such joiner computes its own. A failure is shared either way: it is the answer for the key.
    */
   readonly shareUnstored: boolean;
+  /**
+   * Whether a failure means the computing caller went away rather than the computation failed
+   * (an abandoned HTTP request): the callers that joined then start again instead of failing.
+   */
+  readonly isAbandoned: (err: unknown) => boolean;
   /** Whether the computing caller waits for the write (the flight stays joinable until the entry is readable either way). */
   readonly awaitWrite: boolean;
 }

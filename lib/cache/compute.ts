@@ -1,5 +1,6 @@
 import type { Envelope } from '../envelope/envelope.js';
 import type { StorageKey } from '../keys/storage-key.js';
+import { FactoryTimeoutError } from '../errors/cache.errors.js';
 import { LOCK_BUSY, tryLock, unlock, waitForEntry } from './compute-lock.js';
 import type { ComputePolicy, Factory, Outcome } from './compute-policy.js';
 import { runFactory, withTimeouts } from './factory-run.js';
@@ -43,22 +44,22 @@ export class ComputeEngine {
    * read, to hand to `getOrCompute` as `first` (nothing counted). Concurrent lookups of a key
    * share one store read; while the key is being computed it reads nothing.
    */
-  async lookup(access: ScopeAccess, key: string): Promise<{ readonly fresh: Envelope | undefined; readonly read: ReadResult | undefined }> {
+  async lookup(access: ScopeAccess, key: string): Promise<{ readonly fresh: Envelope | undefined; readonly first: FirstRead | undefined }> {
     const k = access.key(key);
-    if (this.flights.has(k.full)) return { fresh: undefined, read: undefined };
+    if (this.flights.has(k.full)) return { fresh: undefined, first: undefined };
     const read = await this.sharedRead(access, k);
     if (read !== READ_FAILED && read !== undefined && access.isFresh(read)) {
       access.count('hits');
-      return { fresh: read, read };
+      return { fresh: read, first: { result: read } };
     }
-    return { fresh: undefined, read };
+    return { fresh: undefined, first: { result: read } };
   }
 
   /**
    * The entry of `k`, or the factory's value. `first` is a read already made for this request
    * (by `lookup`); it is used only when no computation is in flight.
    */
-  getOrCompute<T>(access: ScopeAccess, key: string, factory: Factory<T>, policy: ComputePolicy, first?: ReadResult): Promise<Outcome<T>> {
+  getOrCompute<T>(access: ScopeAccess, key: string, factory: Factory<T>, policy: ComputePolicy, first?: FirstRead): Promise<Outcome<T>> {
     let k: StorageKey;
     try {
       k = access.key(key);
@@ -66,35 +67,41 @@ export class ComputeEngine {
       return Promise.reject(err);
     }
     const flight = this.flights.get(k.full);
-    if (flight !== undefined) return this.join(flight, access, k, factory, policy);
+    if (flight !== undefined) return this.join(flight, access, k, key, factory, policy);
     return this.lead(access, k, key, factory, policy, first);
   }
 
-  private join<T>(flight: Flight, access: ScopeAccess, k: StorageKey, factory: Factory<T>, policy: ComputePolicy): Promise<Outcome<T>> {
-    // Counted when joining (a stampede wait), or as a stale entry served when that is the answer.
-    if (!flight.servesStale) access.count('stampedeWaits');
+  private join<T>(flight: Flight, access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy): Promise<Outcome<T>> {
+    // Joining a computation under way is a stampede wait, counted at once (so it can be seen
+    // while the factory runs); a caller that joined a read is counted by what it got.
+    const waits = flight.computing && !flight.servesStale;
+    if (waits) access.count('stampedeWaits');
     return (flight.answer as Promise<Outcome<T>>).then(
       (outcome) => {
         if (outcome.kind === 'stale') access.count('staleServed');
+        else if (!waits) access.count(outcome.kind === 'hit' ? 'hits' : 'stampedeWaits');
         if (outcome.kind !== 'computed') return outcome;
         if (outcome.entry === undefined && !policy.shareUnstored) return this.solo(access, k, factory, policy);
         return outcome.leader ? { ...outcome, leader: false } : outcome;
       },
       (err: unknown) => {
-        if (policy.shareUnstored) throw err;
-        return this.solo(access, k, factory, policy);
+        if (!waits) access.count('stampedeWaits');
+        // The leader went away before it had an answer (its request was abandoned): start again,
+        // so one of the callers that joined leads the next computation.
+        if (policy.isAbandoned(err)) return this.getOrCompute(access, key, factory, policy);
+        throw err;
       },
     );
   }
 
-  /** A computation outside any flight (a joiner whose leader's result was not for sharing). */
+  /** A computation outside any flight (a joiner whose leader's result may not be shared: it was not stored). */
   private async solo<T>(access: ScopeAccess, k: StorageKey, factory: Factory<T>, policy: ComputePolicy): Promise<Outcome<T>> {
     const run = await runFactory(access, k, factory, policy, undefined);
     await run.written;
     return run.outcome;
   }
 
-  private lead<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: ReadResult | undefined): Promise<Outcome<T>> {
+  private lead<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: FirstRead | undefined): Promise<Outcome<T>> {
     const flight = newFlight();
     this.flights.set(k.full, flight);
     const endFlight = (): void => {
@@ -104,13 +111,14 @@ export class ComputeEngine {
     // A leader that fails before answering: joiners get the same failure (or compute their own).
     own.catch((err: unknown) => {
       flight.failWith(err);
-      endFlight();
+      // A timed-out factory still runs: its flight stays joinable until it settles (`refresh`).
+      if (!(err instanceof FactoryTimeoutError)) endFlight();
     });
     return own;
   }
 
-  private async leadFlight<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: ReadResult | undefined, flight: Flight, endFlight: () => void): Promise<Outcome<T>> {
-    const read = first ?? (await this.sharedRead(access, k));
+  private async leadFlight<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: FirstRead | undefined, flight: Flight, endFlight: () => void): Promise<Outcome<T>> {
+    const read = first === undefined ? await this.sharedRead(access, k) : first.result;
     const found = read === READ_FAILED ? undefined : read;
     if (found !== undefined && access.isFresh(found)) {
       access.count('hits');
@@ -120,6 +128,7 @@ export class ComputeEngine {
       return hit;
     }
     const stale = found !== undefined && access.isStaleUsable(found) ? (found as Envelope<T>) : undefined;
+    flight.computing = true;
     if (stale !== undefined && policy.staleWhileRevalidate !== 'none') flight.answerWith({ kind: 'stale', entry: stale });
     const serveStale = stale !== undefined && policy.staleWhileRevalidate === 'all';
     if (!serveStale) access.count('misses');
@@ -130,7 +139,12 @@ export class ComputeEngine {
       access.count('staleServed');
       return { kind: 'stale', entry: stale };
     }
-    return refresh;
+    // A stale entry served instead of the refresh's value (stale-if-error, a timeout) is counted
+    // here, where it reaches the caller.
+    return refresh.then((outcome) => {
+      if (outcome.kind === 'stale') access.count('staleServed');
+      return outcome;
+    });
   }
 
   /**
@@ -139,18 +153,27 @@ export class ComputeEngine {
    * next holder finds the entry.
    */
   private async refresh<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, storeUp: boolean, flight: Flight, endFlight: () => void): Promise<Outcome<T>> {
-    const lock = storeUp && policy.lock ? await tryLock(access, key, policy.lockTtlMs) : undefined;
+    const started = performance.now();
+    let lock = storeUp && policy.lock ? await tryLock(access, key, policy.lockTtlMs) : undefined;
     const release = (): void => {
       if (lock !== undefined && lock !== LOCK_BUSY) unlock(access, lock);
     };
     try {
       if (lock === LOCK_BUSY) {
-        // Another process computes: wait for its entry rather than compute it again.
+        // Another process computes: wait for its entry rather than compute it again, for at most
+        // the lock's TTL, and never past this call's own timeouts.
         access.count('stampedeWaits');
-        const shared = await waitForEntry(access, k, policy.lockTtlMs);
-        if (shared !== undefined) return answered(flight, endFlight, { kind: 'hit', entry: shared as Envelope<T> });
-        // The holder took too long (or died): compute here rather than wait longer.
-      } else if (lock !== undefined) {
+        const wait = await waitForEntry(access, k, key, waitLimitMs(policy, stale !== undefined));
+        if (wait.entry !== undefined) return answered(flight, endFlight, { kind: 'hit', entry: wait.entry as Envelope<T> });
+        if (wait.lock !== undefined) lock = wait.lock; // the holder released it without an entry: compute here, holding it
+        else if (stale !== undefined && policy.softTimeoutMs !== undefined && performance.now() - started >= policy.softTimeoutMs) return answered(flight, endFlight, { kind: 'stale', entry: stale });
+        else if (policy.hardTimeoutMs !== undefined && performance.now() - started >= policy.hardTimeoutMs) {
+          if (stale !== undefined) return answered(flight, endFlight, { kind: 'stale', entry: stale });
+          throw new FactoryTimeoutError(policy.hardTimeoutMs);
+        }
+        // Otherwise the holder took too long (or died): compute here rather than wait longer.
+      }
+      if (lock !== undefined && lock !== LOCK_BUSY) {
         const again = await access.read(k);
         if (again !== READ_FAILED && again !== undefined && access.isFresh(again)) {
           release();
@@ -172,11 +195,11 @@ export class ComputeEngine {
     });
     let outcome: Outcome<T>;
     try {
-      outcome = await withTimeouts(run, policy, stale, access);
+      outcome = await withTimeouts(run, policy, stale, performance.now() - started);
     } catch (err) {
-      // Failed, or timed out with nothing to serve: later callers start afresh (the factory of a
-      // timed-out run goes on and stores its value when it arrives).
-      endFlight();
+      // Failed: later callers start afresh. Timed out with nothing to serve: the factory goes on
+      // and stores its value; until then its flight answers later callers with the same error.
+      if (!(err instanceof FactoryTimeoutError)) endFlight();
       throw err;
     }
     if (outcome.kind === 'stale' || outcome.entry === undefined || !policy.awaitWrite) {
@@ -199,3 +222,16 @@ export class ComputeEngine {
   }
 }
 
+
+/** A store read already made for this caller (by `lookup`); its `result` may be a miss (`undefined`). */
+export interface FirstRead {
+  readonly result: ReadResult;
+}
+
+/** How long a caller waits for another process's entry: the lock's TTL, bounded by its own timeouts. */
+function waitLimitMs(policy: ComputePolicy, hasStale: boolean): number {
+  let limit = policy.lockTtlMs;
+  if (policy.hardTimeoutMs !== undefined) limit = Math.min(limit, policy.hardTimeoutMs);
+  if (hasStale && policy.softTimeoutMs !== undefined) limit = Math.min(limit, policy.softTimeoutMs);
+  return limit;
+}

@@ -13,20 +13,23 @@ export interface FactoryRun<T> {
   readonly refused: EncodeError | undefined;
 }
 
-/** The factory's outcome within the policy's timeouts (the factory itself is never cancelled). */
-export function withTimeouts<T>(run: Promise<FactoryRun<T>>, policy: ComputePolicy, stale: Envelope<T> | undefined, access: ScopeAccess): Promise<Outcome<T>> {
+/**
+ * The factory's outcome within the policy's timeouts, of which `spentMs` were already used (by
+ * a wait for another process's lock). The factory itself is never cancelled.
+ */
+export function withTimeouts<T>(run: Promise<FactoryRun<T>>, policy: ComputePolicy, stale: Envelope<T> | undefined, spentMs: number): Promise<Outcome<T>> {
   const outcome = run.then((r) => r.outcome);
   const soft = stale === undefined ? undefined : policy.softTimeoutMs;
-  const limit = soft ?? policy.hardTimeoutMs;
-  if (limit === undefined) return outcome;
+  const timeout = soft ?? policy.hardTimeoutMs;
+  if (timeout === undefined) return outcome;
+  const limit = Math.max(1, Math.ceil(timeout - spentMs));
   return new Promise<Outcome<T>>((resolve, reject) => {
     const timer = setTimeout(() => {
       // The factory goes on: its value is stored when it arrives. Its failure is reported there.
       run.catch(() => undefined);
       if (stale !== undefined) {
-        access.count('staleServed');
         resolve({ kind: 'stale', entry: stale });
-      } else reject(new FactoryTimeoutError(limit));
+      } else reject(new FactoryTimeoutError(timeout));
     }, limit);
     timer.unref?.();
     outcome.then(
@@ -60,7 +63,6 @@ export async function runFactory<T>(access: ScopeAccess, k: StorageKey, factory:
     value = await access.metrics.inSpan('cache.compute', async () => factory(ctx));
   } catch (err) {
     if (stale !== undefined && policy.staleIfError(err)) {
-      access.count('staleServed');
       return { outcome: { kind: 'stale', entry: stale }, written: Promise.resolve(), refused: undefined };
     }
     throw err;

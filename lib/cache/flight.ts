@@ -10,6 +10,8 @@ export interface Flight {
   answered: boolean;
   /** Whether joiners get an entry in grace (the answer is a stale outcome). */
   servesStale: boolean;
+  /** Whether the leader is computing (its read missed), not only reading. */
+  computing: boolean;
 }
 
 export function answered<T>(flight: Flight, endFlight: () => void, outcome: Outcome<T>): Outcome<T> {
@@ -31,6 +33,7 @@ export function newFlight(): Flight {
     answer,
     answered: false,
     servesStale: false,
+    computing: false,
     answerWith(outcome) {
       if (flight.answered) return;
       flight.answered = true;

@@ -134,10 +134,13 @@ export class TenantCache {
   async wrap<T>(key: string, factory: Factory<T>, options?: WrapOptions): Promise<T> {
     assertCallOptions(options, 'wrap');
     const outcome = await this.shared.engine.getOrCompute(this.access, key, factory, wrapPolicy(options));
-    if (outcome.kind === 'computed' && outcome.leader) return outcome.value;
-    // Callers that joined one flight share its answer: each gets its own copy, so one caller's
-    // mutation never reaches another (free for primitives).
-    return copyCacheable(outcome.kind === 'computed' ? outcome.value : outcome.entry.value);
+    if (outcome.kind === 'computed') {
+      // Callers that joined one flight share its answer: each gets its own copy of a stored value,
+      // so one caller's mutation never reaches another (free for primitives). A value that was not
+      // stored (ctx.skip(), undefined) may not be copyable: it is shared as the factory returned it.
+      return outcome.leader || outcome.entry === undefined ? outcome.value : copyCacheable(outcome.value);
+    }
+    return copyCacheable(outcome.entry.value);
   }
 
   /**
@@ -186,6 +189,7 @@ function wrapPolicy(options: WrapOptions | undefined): ComputePolicy {
     lock: options?.lock !== false,
     lockTtlMs: options?.lockTtl === undefined ? DEFAULT_LOCK_TTL_MS : Math.max(1, parseDuration(options.lockTtl, 'lockTtl')),
     shareUnstored: true,
+    isAbandoned: () => false,
     awaitWrite: true,
   };
 }

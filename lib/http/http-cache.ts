@@ -4,7 +4,8 @@ import { X_CACHE_HEADER } from '../cache.constants.js';
 import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.internal-constants.js';
 import { CacheManager, internalsOf, type ManagerInternals } from '../cache/cache-manager.js';
 import type { ComputePolicy, FactoryContext, Outcome } from '../cache/compute-policy.js';
-import type { ReadResult, ScopeAccess } from '../cache/scope-access.js';
+import type { FirstRead } from '../cache/compute.js';
+import type { ScopeAccess } from '../cache/scope-access.js';
 import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
 import { assertUserKey } from '../keys/storage-key.js';
 import type { CacheRequest, TenantResolverFn } from '../tenant/tenant-resolver.interface.js';
@@ -32,7 +33,7 @@ export type HttpLookup =
   | { readonly kind: 'reject'; readonly tenant: undefined }
   | { readonly kind: 'bypass'; readonly tenant: string | undefined; readonly reason: string }
   | { readonly kind: 'hit'; readonly tenant: string | undefined; readonly entry: StoredResponse }
-  | { readonly kind: 'miss'; readonly tenant: string | undefined; readonly access: ScopeAccess; readonly key: string; readonly read: ReadResult | undefined };
+  | { readonly kind: 'miss'; readonly tenant: string | undefined; readonly access: ScopeAccess; readonly key: string; readonly first: FirstRead | undefined };
 
 const REJECT: HttpLookup = { kind: 'reject', tenant: undefined };
 
@@ -122,13 +123,13 @@ export class HttpCache {
         // The memory store answers synchronously: a hit then costs no promise at all.
         const fresh = engine.peekSync(access, key);
         if (isStoredResponse(fresh)) return { kind: 'hit', tenant, entry: fresh };
-        return { kind: 'miss', tenant, access, key, read: undefined };
+        return { kind: 'miss', tenant, access, key, first: undefined };
       }
     } catch {
       return { kind: 'bypass', tenant, reason: 'cache closed' }; // during shutdown
     }
     return engine.lookup(access, key).then(
-      ({ fresh, read }): HttpLookup => (isStoredResponse(fresh) ? { kind: 'hit', tenant, entry: fresh } : { kind: 'miss', tenant, access, key, read }),
+      ({ fresh, first }): HttpLookup => (isStoredResponse(fresh) ? { kind: 'hit', tenant, entry: fresh } : { kind: 'miss', tenant, access, key, first }),
       (): HttpLookup => ({ kind: 'bypass', tenant, reason: 'cache closed' }),
     );
   }
@@ -191,7 +192,7 @@ export class HttpCache {
           };
         });
       };
-      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.read).then(
+      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.first).then(
         (outcome) => {
           if (abandoned) return;
           subscriber.next(this.send(outcome, own, req, res));
@@ -277,6 +278,7 @@ export class HttpCache {
         lock: true,
         lockTtlMs: HTTP_LOCK_TTL_MS,
         shareUnstored: false,
+        isAbandoned: (err) => err instanceof RequestAbandoned,
         awaitWrite: false,
       };
       this.policies.set(route, policy);

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
-import { CacheError, FactoryTimeoutError } from '../../lib/errors/cache.errors.js';
+import { CacheConnectionError, CacheError, FactoryTimeoutError } from '../../lib/errors/cache.errors.js';
+import { InvalidationRetries } from '../../lib/cache/invalidation.js';
+import { ErrorReporter } from '../../lib/utils/error-reporter.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import type { CacheStore } from '../../lib/stores/cache-store.interface.js';
 import { ChaosStore } from '../helpers/chaos.store.js';
@@ -68,6 +70,28 @@ describe('ComputeEngine: N concurrent cold wrap() calls', () => {
     slowSet.open();
     expect(await Promise.all([first, second])).toEqual([1, 1]);
     expect(runs).toBe(1);
+  });
+});
+
+describe('ComputeEngine: counting', () => {
+  it('100 concurrent wrap() calls of a warm key are 100 hits (joining a read is no stampede wait)', async () => {
+    const clock = new ManualClock();
+    const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
+    await cache.set('k', 1);
+    await Promise.all(Array.from({ length: 100 }, () => cache.wrap('k', () => 2)));
+    const stats = await cache.stats();
+    console.log(`100 concurrent wrap() of a warm key: hits ${stats.hits}, stampedeWaits ${stats.stampedeWaits}, misses ${stats.misses}`);
+    expect(stats).toMatchObject({ hits: 100, stampedeWaits: 0, misses: 0 });
+  });
+
+  it('a stale entry served is counted once per caller that got it', async () => {
+    const clock = new ManualClock();
+    const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
+    await cache.set('k', 'old', { ttl: 1000, grace: '1h' });
+    clock.advance(1001);
+    const opts = { ttl: 1000, grace: '1h', staleWhileRevalidate: true } as const;
+    await Promise.all(Array.from({ length: 10 }, () => cache.wrap('k', () => 'new', opts)));
+    expect((await cache.stats()).staleServed).toBe(10);
   });
 });
 
@@ -165,6 +189,28 @@ describe('ComputeEngine: timeouts (fake timers)', () => {
     await vi.waitFor(async () => expect(await cache.get('k')).toBe('late'));
   });
 
+  it('hard timeout on a store without locks: later callers join the late factory instead of starting another', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const clock = new ManualClock();
+    const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
+    const slow = gate();
+    let runs = 0;
+    const factory = async () => {
+      runs++;
+      await slow.promise;
+      return 'late';
+    };
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 5; i++) {
+      calls.push(cache.wrap('k', factory, { hardTimeout: 100 }).catch((e: unknown) => e));
+      await vi.advanceTimersByTimeAsync(150);
+    }
+    expect(runs).toBe(1);
+    expect((await Promise.all(calls)).every((e) => e instanceof FactoryTimeoutError)).toBe(true);
+    slow.open();
+    await vi.waitFor(async () => expect(await cache.get('k')).toBe('late'));
+  });
+
   it('hard timeout with an entry in grace serves it', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const clock = new ManualClock();
@@ -205,26 +251,36 @@ describe('invalidateTags: retried in the cache layer, with jitter', () => {
     expect(await cache.get('p1')).toBeUndefined();
   });
 
-  it('retry delays are jittered: two managers failing together do not retry at the same moments', async () => {
+  it('retry delays are jittered: each is a random fraction of the doubling ceiling (full jitter)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const delays: number[] = [];
     const real = globalThis.setTimeout;
     vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
       delays.push(ms ?? 0);
-      return real(fn, 0);
+      return real(fn, ms);
     }) as typeof setTimeout);
-    for (let i = 0; i < 2; i++) {
-      const clock = new ManualClock();
-      const store = chaosMemory(clock);
-      store.failNext.set('invalidateTags', 1);
-      await (await managerOn(store, clock)).forTenant('acme').invalidateTags(['t']).catch(() => undefined);
-    }
-    vi.restoreAllMocks();
-    const retryDelays = delays.filter((d) => d >= 1 && d <= 200);
-    console.log(`first retry delays of two managers: ${retryDelays.join(' ms, ')} ms (ceiling 200 ms)`);
-    expect(retryDelays).toHaveLength(2);
-    expect(retryDelays[0]).not.toBe(retryDelays[1]);
+    const randoms = [0.25, 0.5, 0.9];
+    const retries = new InvalidationRetries({ retries: 3, backoffMs: 200 }, new ErrorReporter(undefined), () => randoms.shift()!);
+    let calls = 0;
+    retries.schedule(['t'], async () => {
+      calls++;
+      throw new CacheConnectionError('invalidateTags', 'chaos:0');
+    }, new CacheConnectionError('invalidateTags', 'chaos:0'));
+    await vi.advanceTimersByTimeAsync(2000);
+    console.log(`retry delays with random 0.25, 0.5, 0.9: ${delays.join(', ')} ms (ceilings 200, 400, 800)`);
+    expect(delays).toEqual([50, 200, 720]);
+    expect(calls).toBe(3);
+    retries.close();
   });
 });
+
+/** Whether the lock of key 'k' of tenant 'acme' is held (read with the store's own client). */
+async function redisHasLock(manager: CacheManager): Promise<boolean> {
+  const store = internalsOf(manager).state.store as unknown as { client?: { exists(key: string): Promise<number> } };
+  const internals = internalsOf(manager);
+  const lockKey = `${internals.access('acme').scope.namespace}:{${internals.access('acme').scope.id}}:lock:k`;
+  return (await store.client!.exists(lockKey)) === 1;
+}
 
 describeWithRedis('ComputeEngine on Redis', () => {
   let redis: RedisServer;
@@ -244,6 +300,52 @@ describeWithRedis('ComputeEngine on Redis', () => {
     expect(get).toHaveBeenCalledTimes(2);
     expect(runs).toBe(1);
     expect(new Set(values)).toEqual(new Set([1]));
+  });
+
+  it('a caller waiting on another instance lock computes as soon as the holder releases it without an entry', async () => {
+    redis = await startRedis();
+    const a = await managerOn({ type: 'redis', url: redis.url });
+    const b = await managerOn({ type: 'redis', url: redis.url });
+    const holderWorks = gate();
+    const failing = a
+      .forTenant('acme')
+      .wrap('k', async () => {
+        await holderWorks.promise;
+        throw new Error('upstream down');
+      })
+      .catch((e: unknown) => e);
+    await vi.waitFor(async () => expect(await redisHasLock(a)).toBe(true));
+    const waiting = b.forTenant('acme').wrap('k', () => 'computed by b', { lockTtl: '5s' });
+    // b found the lock busy (a stampede wait) and polls for a's entry; now a fails and releases.
+    await vi.waitFor(async () => expect((await b.forTenant('acme').stats()).stampedeWaits).toBe(1));
+    const t0 = performance.now();
+    holderWorks.open();
+    expect(await failing).toBeInstanceOf(Error);
+    const value = await waiting;
+    const waited = performance.now() - t0;
+    console.log(`computed ${waited.toFixed(0)} ms after the lock holder failed (lockTtl 5000 ms)`);
+    expect(value).toBe('computed by b');
+    expect(waited).toBeLessThan(1000);
+  });
+
+  it('hardTimeout bounds the wait for another instance lock', async () => {
+    redis = await startRedis();
+    const a = await managerOn({ type: 'redis', url: redis.url });
+    const b = await managerOn({ type: 'redis', url: redis.url });
+    const slow = gate();
+    const holding = a.forTenant('acme').wrap('k', async () => {
+      await slow.promise;
+      return 'a';
+    });
+    await vi.waitFor(async () => expect(await redisHasLock(a)).toBe(true));
+    const t0 = performance.now();
+    const err = await b.forTenant('acme').wrap('k', () => 'b', { hardTimeout: 200, lockTtl: '5s' }).catch((e: unknown) => e);
+    const waited = performance.now() - t0;
+    slow.open();
+    await holding;
+    console.log(`hardTimeout 200 ms while another instance holds the lock: settled after ${waited.toFixed(0)} ms`);
+    expect(err).toBeInstanceOf(FactoryTimeoutError);
+    expect(waited).toBeLessThan(1500);
   });
 
   it('re-reads the entry after taking the cross-process lock (another instance wrote it meanwhile): no factory run', async () => {
