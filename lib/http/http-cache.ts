@@ -12,8 +12,9 @@ import { resolveTenant } from '../tenant/tenant-resolution.js';
 import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
 import { replay, isStoredResponse, type StoredResponse } from './replay.js';
 import { ifNoneMatchMatches, strongEtag } from './request-key.js';
-import { recordedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
+import { freshnessOf, recordedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
 import type { CachedRoute, RouteMeta } from './route-registry.js';
+import type { Freshness } from './freshness.js';
 import { InvalidKeyError } from '../errors/cache.errors.js';
 
 /** How long a response's cross-process lock is held at most (and how long other instances wait for its entry). */
@@ -216,9 +217,11 @@ export class HttpCache {
     const req = context.getArgByIndex<CacheRequest>(0);
     const res = context.getArgByIndex<HttpResponseLike>(1);
     const serialized = hooks.isResponseCacheable(context, route, value) ? hooks.serialize(value, res) : undefined;
-    if (serialized === undefined) {
+    // The response's own directives win when stricter, whatever the hook said (RFC 9111 §5.2.2).
+    const freshness = serialized === undefined ? undefined : freshnessOf(res, this.options.clock.now());
+    if (serialized === undefined || freshness === undefined || !freshness.store) {
       ctx.skip();
-      this.countBypass(tenant, 'response not cacheable');
+      this.countBypass(tenant, freshness?.store === false ? freshness.reason : 'response not cacheable');
       return null;
     }
     let tags: readonly string[] | undefined;
@@ -237,8 +240,22 @@ export class HttpCache {
     const { body, contentType } = serialized;
     if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
     const http = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: strongEtag(body ?? '') };
-    ctx.setEntry({ http, tags });
+    ctx.setEntry({ http, tags, ...this.lifetimeOf(route, freshness) });
     return body;
+  }
+
+  /**
+   * The entry's TTL and grace: the route's, shortened to the response's own freshness
+   * (`s-maxage`, `max-age`, `Expires`), and no grace when it may not be served stale.
+   */
+  private lifetimeOf(route: CachedRoute, freshness: Extract<Freshness, { store: true }>): { ttl?: number; grace?: number } {
+    const out: { ttl?: number; grace?: number } = {};
+    if (freshness.lifetimeMs !== undefined) {
+      const routeTtl = route.ttlMs ?? this.manager.defaultTtlMs;
+      out.ttl = routeTtl === 0 ? freshness.lifetimeMs : Math.min(routeTtl, freshness.lifetimeMs);
+    }
+    if (freshness.revalidate) out.grace = 0;
+    return out;
   }
 
   /** What this request sends for an outcome of the engine. */

@@ -1,6 +1,7 @@
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
+import { withRemainingFreshness } from './freshness.js';
 import { ifNoneMatchMatches } from './request-key.js';
 import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
 import type { StoredBody } from './response-policy.js';
@@ -23,8 +24,14 @@ export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredRe
   setHeader(res, 'age', String(Math.max(0, Math.floor((now - entry.createdAt) / 1000))));
   setHeader(res, 'etag', http.etag);
   const notModified = ifNoneMatchMatches(req.headers['if-none-match'], http.etag);
+  // No replayed header claims more freshness than the entry has left.
+  const remainingS = entry.expiresAt === 0 ? undefined : Math.max(0, Math.floor((entry.expiresAt - now) / 1000));
   for (const [name, value] of http.headers) {
-    if (!notModified || name !== 'content-type') setHeader(res, name, value);
+    if (notModified && name === 'content-type') continue;
+    if (remainingS === undefined) setHeader(res, name, value);
+    else if (name === 'cache-control') setHeader(res, name, withRemainingFreshness(value, remainingS));
+    else if (name === 'expires') setHeader(res, name, new Date(Math.min(Date.parse(value) || 0, entry.expiresAt)).toUTCString());
+    else setHeader(res, name, value);
   }
   if (notModified) {
     setStatus(res, 304);
