@@ -6,6 +6,12 @@ import { runFactory, withTimeouts } from './factory-run.js';
 import { answered, newFlight, type Flight } from './flight.js';
 import { READ_FAILED, type ReadResult, type ScopeAccess } from './scope-access.js';
 
+/**
+ * Whether a stored entry answers this caller (HTTP: the request headers its response varies
+ * on match). An entry it refuses reads as absent: no hit, never served stale, and a flight that
+ * ends with it leaves this caller to compute its own.
+ */
+export type EntryFilter = (entry: Envelope) => boolean;
 
 /**
  * The one get-or-compute of the library: `wrap()`, `@Cached()` routes and every other face call
@@ -28,12 +34,12 @@ export class ComputeEngine {
    * or `undefined` (nothing counted: the caller goes on with `getOrCompute`, which counts).
    * Never while a computation of the key is in flight: that one must be joined.
    */
-  peekSync(access: ScopeAccess, key: string): Envelope | undefined {
+  peekSync(access: ScopeAccess, key: string, accept?: EntryFilter): Envelope | undefined {
     if (!access.readsSync) return undefined;
     const k = access.key(key);
     if (this.flights.has(k.full)) return undefined;
     const read = access.readSync(k);
-    if (read === READ_FAILED || read === undefined || !access.isFresh(read)) return undefined;
+    if (read === READ_FAILED || read === undefined || !access.isFresh(read) || (accept !== undefined && !accept(read))) return undefined;
     access.count('hits');
     return read;
   }
@@ -43,11 +49,11 @@ export class ComputeEngine {
    * read, to hand to `getOrCompute` as `first` (nothing counted). Concurrent lookups of a key
    * share one store read; while the key is being computed it reads nothing.
    */
-  async lookup(access: ScopeAccess, key: string): Promise<{ readonly fresh: Envelope | undefined; readonly read: ReadResult | undefined }> {
+  async lookup(access: ScopeAccess, key: string, accept?: EntryFilter): Promise<{ readonly fresh: Envelope | undefined; readonly read: ReadResult | undefined }> {
     const k = access.key(key);
     if (this.flights.has(k.full)) return { fresh: undefined, read: undefined };
     const read = await this.sharedRead(access, k);
-    if (read !== READ_FAILED && read !== undefined && access.isFresh(read)) {
+    if (read !== READ_FAILED && read !== undefined && access.isFresh(read) && (accept === undefined || accept(read))) {
       access.count('hits');
       return { fresh: read, read };
     }
@@ -58,7 +64,7 @@ export class ComputeEngine {
    * The entry of `k`, or the factory's value. `first` is a read already made for this request
    * (by `lookup`); it is used only when no computation is in flight.
    */
-  getOrCompute<T>(access: ScopeAccess, key: string, factory: Factory<T>, policy: ComputePolicy, first?: ReadResult): Promise<Outcome<T>> {
+  getOrCompute<T>(access: ScopeAccess, key: string, factory: Factory<T>, policy: ComputePolicy, first?: ReadResult, accept?: EntryFilter): Promise<Outcome<T>> {
     let k: StorageKey;
     try {
       k = access.key(key);
@@ -66,15 +72,16 @@ export class ComputeEngine {
       return Promise.reject(err);
     }
     const flight = this.flights.get(k.full);
-    if (flight !== undefined) return this.join(flight, access, k, factory, policy);
-    return this.lead(access, k, key, factory, policy, first);
+    if (flight !== undefined) return this.join(flight, access, k, factory, policy, accept);
+    return this.lead(access, k, key, factory, policy, first, accept);
   }
 
-  private join<T>(flight: Flight, access: ScopeAccess, k: StorageKey, factory: Factory<T>, policy: ComputePolicy): Promise<Outcome<T>> {
+  private join<T>(flight: Flight, access: ScopeAccess, k: StorageKey, factory: Factory<T>, policy: ComputePolicy, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     // Counted when joining (a stampede wait), or as a stale entry served when that is the answer.
     if (!flight.servesStale) access.count('stampedeWaits');
     return (flight.answer as Promise<Outcome<T>>).then(
       (outcome) => {
+        if (accept !== undefined && outcome.entry !== undefined && !accept(outcome.entry)) return this.solo(access, k, factory, policy);
         if (outcome.kind === 'stale') access.count('staleServed');
         if (outcome.kind !== 'computed') return outcome;
         if (outcome.entry === undefined && !policy.shareUnstored) return this.solo(access, k, factory, policy);
@@ -94,13 +101,13 @@ export class ComputeEngine {
     return run.outcome;
   }
 
-  private lead<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: ReadResult | undefined): Promise<Outcome<T>> {
+  private lead<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: ReadResult | undefined, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     const flight = newFlight();
     this.flights.set(k.full, flight);
     const endFlight = (): void => {
       if (this.flights.get(k.full) === flight) this.flights.delete(k.full);
     };
-    const own = this.leadFlight(access, k, key, factory, policy, first, flight, endFlight);
+    const own = this.leadFlight(access, k, key, factory, policy, first, flight, endFlight, accept);
     // A leader that fails before answering: joiners get the same failure (or compute their own).
     own.catch((err: unknown) => {
       flight.failWith(err);
@@ -109,9 +116,9 @@ export class ComputeEngine {
     return own;
   }
 
-  private async leadFlight<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: ReadResult | undefined, flight: Flight, endFlight: () => void): Promise<Outcome<T>> {
+  private async leadFlight<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: ReadResult | undefined, flight: Flight, endFlight: () => void, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     const read = first ?? (await this.sharedRead(access, k));
-    const found = read === READ_FAILED ? undefined : read;
+    const found = read === READ_FAILED || read === undefined || (accept !== undefined && !accept(read)) ? undefined : read;
     if (found !== undefined && access.isFresh(found)) {
       access.count('hits');
       const hit: Outcome<T> = { kind: 'hit', entry: found as Envelope<T> };
@@ -123,7 +130,7 @@ export class ComputeEngine {
     if (stale !== undefined && policy.staleWhileRevalidate !== 'none') flight.answerWith({ kind: 'stale', entry: stale });
     const serveStale = stale !== undefined && policy.staleWhileRevalidate === 'all';
     if (!serveStale) access.count('misses');
-    const refresh = this.refresh(access, k, key, factory, policy, stale, read !== READ_FAILED, flight, endFlight);
+    const refresh = this.refresh(access, k, key, factory, policy, stale, read !== READ_FAILED, flight, endFlight, accept);
     if (serveStale) {
       // The refresh goes on in the background; its failure is already reported.
       refresh.catch(() => undefined);
@@ -138,7 +145,7 @@ export class ComputeEngine {
    * keeps the flight open until the entry is readable; the lock is released only then, so the
    * next holder finds the entry.
    */
-  private async refresh<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, storeUp: boolean, flight: Flight, endFlight: () => void): Promise<Outcome<T>> {
+  private async refresh<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, storeUp: boolean, flight: Flight, endFlight: () => void, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     const lock = storeUp && policy.lock ? await tryLock(access, key, policy.lockTtlMs) : undefined;
     const release = (): void => {
       if (lock !== undefined && lock !== LOCK_BUSY) unlock(access, lock);
@@ -148,11 +155,11 @@ export class ComputeEngine {
         // Another process computes: wait for its entry rather than compute it again.
         access.count('stampedeWaits');
         const shared = await waitForEntry(access, k, policy.lockTtlMs);
-        if (shared !== undefined) return answered(flight, endFlight, { kind: 'hit', entry: shared as Envelope<T> });
+        if (shared !== undefined && (accept === undefined || accept(shared))) return answered(flight, endFlight, { kind: 'hit', entry: shared as Envelope<T> });
         // The holder took too long (or died): compute here rather than wait longer.
       } else if (lock !== undefined) {
         const again = await access.read(k);
-        if (again !== READ_FAILED && again !== undefined && access.isFresh(again)) {
+        if (again !== READ_FAILED && again !== undefined && access.isFresh(again) && (accept === undefined || accept(again))) {
           release();
           return answered(flight, endFlight, { kind: 'hit', entry: again as Envelope<T> });
         }

@@ -12,7 +12,9 @@ import { resolveTenant } from '../tenant/tenant-resolution.js';
 import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
 import { replay, isStoredResponse, type StoredResponse } from './replay.js';
 import { ifNoneMatchMatches, strongEtag } from './request-key.js';
-import { freshnessOf, recordedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
+import { freshnessOf, matchesVary, recordedHeaders, variedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
+import type { EntryFilter } from '../cache/compute.js';
+import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import type { CachedRoute, RouteMeta } from './route-registry.js';
 import type { Freshness } from './freshness.js';
 import { InvalidKeyError } from '../errors/cache.errors.js';
@@ -116,19 +118,20 @@ export class HttpCache {
     const key = hooks.trackBy(context, route, tenant);
     if (key === undefined) return { kind: 'bypass', tenant, reason: 'no key' };
     const { engine } = this.internals.state;
+    const accept = acceptFor(context.getArgByIndex<CacheRequest>(0));
     let access: ScopeAccess;
     try {
       access = this.internals.access(route.scope === 'global' ? undefined : tenant);
       if (access.readsSync) {
         // The memory store answers synchronously: a hit then costs no promise at all.
-        const fresh = engine.peekSync(access, key);
+        const fresh = engine.peekSync(access, key, accept);
         if (isStoredResponse(fresh)) return { kind: 'hit', tenant, entry: fresh };
         return { kind: 'miss', tenant, access, key, read: undefined };
       }
     } catch {
       return { kind: 'bypass', tenant, reason: 'cache closed' }; // during shutdown
     }
-    return engine.lookup(access, key).then(
+    return engine.lookup(access, key, accept).then(
       ({ fresh, read }): HttpLookup => (isStoredResponse(fresh) ? { kind: 'hit', tenant, entry: fresh } : { kind: 'miss', tenant, access, key, read }),
       (): HttpLookup => ({ kind: 'bypass', tenant, reason: 'cache closed' }),
     );
@@ -192,7 +195,7 @@ export class HttpCache {
           };
         });
       };
-      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.read).then(
+      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.read, acceptFor(req)).then(
         (outcome) => {
           if (abandoned) return;
           subscriber.next(this.send(outcome, own, req, res));
@@ -239,7 +242,8 @@ export class HttpCache {
     }
     const { body, contentType } = serialized;
     if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
-    const http = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: strongEtag(body ?? '') };
+    const vary = variedHeaders(res, req.headers);
+    const http: HttpMeta = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }) };
     ctx.setEntry({ http, tags, ...this.lifetimeOf(route, freshness) });
     return body;
   }
@@ -327,4 +331,9 @@ export class HttpCache {
       return undefined; // an invalid id counts in the totals only
     }
   }
+}
+
+/** The stored responses a request may be served: those whose varied request headers it matches (RFC 9111 §4.1). */
+function acceptFor(req: CacheRequest): EntryFilter {
+  return (entry: Envelope) => matchesVary(entry.http?.vary, req.headers);
 }

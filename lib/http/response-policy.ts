@@ -13,7 +13,7 @@ export interface SerializedBody {
 }
 
 /** Stored even when set before the handler ran (by `@Header()`): what the entry's freshness was read from. */
-const DESCRIBES_RESPONSE = new Set(['cache-control', 'expires']);
+const DESCRIBES_RESPONSE = new Set(['cache-control', 'expires', 'vary']);
 /** Never stored or replayed from a handler: cookies, our own headers, per-message framing. */
 const NEVER_STORED = new Set(['set-cookie', 'x-cache', 'etag', 'age', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -88,4 +88,25 @@ export function recordedHeaders(res: HttpResponseLike, before: Record<string, un
     out.push([lower, value]);
   }
   return out;
+}
+
+/**
+ * The request headers the response varies on (its `Vary`, RFC 9111 §4.1), with the values this
+ * request sent (`null`: absent), sorted by name; `undefined` when it varies on none.
+ */
+export function variedHeaders(res: HttpResponseLike, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): [string, string | null][] | undefined {
+  const vary = headerText(res.getHeader('vary'));
+  if (vary === undefined) return undefined;
+  const names = [...new Set(vary.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== ''))].sort();
+  if (names.length === 0) return undefined;
+  return names.map((name) => [name, headerText(requestHeaders[name]) ?? null]);
+}
+
+/** Whether a request sends the header values a stored response varies on (an entry without `Vary` matches every request). */
+export function matchesVary(vary: ReadonlyArray<readonly [string, string | null]> | undefined, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  if (vary === undefined) return true;
+  for (const [name, value] of vary) {
+    if ((headerText(requestHeaders[name]) ?? null) !== value) return false;
+  }
+  return true;
 }
