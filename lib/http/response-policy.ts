@@ -27,13 +27,14 @@ export function freshnessOf(res: HttpResponseLike, now: number): Freshness {
 }
 
 /**
- * Whether a response may be stored: a 2xx status, no `Set-Cookie`, no `Cache-Control:
+ * Whether a response may be stored: a 2xx status other than 206, no `Set-Cookie`, no `Cache-Control:
  * no-store` or `private`, no `Vary: *`, and a body that is not a stream. Its freshness
  * (`freshnessOf`, on the module's clock) is checked after this hook, whatever it says.
  */
 export function isStorableResponse(res: HttpResponseLike, value: unknown): boolean {
   const status = res.statusCode;
-  if (status < 200 || status > 299) return false;
+  // 206: a part of a representation; replaying it without its Content-Range would be wrong.
+  if (status < 200 || status > 299 || status === 206) return false;
   if (value instanceof StreamableFile) return false;
   if (res.getHeader('set-cookie') !== undefined) return false;
   const cacheControl = headerText(res.getHeader('cache-control'));

@@ -27,6 +27,14 @@ class FreshnessController {
     return { n: ++seq };
   }
 
+  @Get('partial')
+  @Cached()
+  partial(@Res({ passthrough: true }) res: PassthroughResponse & { status(code: number): unknown }) {
+    res.status(206);
+    res.header('content-range', 'bytes 0-4/10');
+    return `part${++seq % 10}`;
+  }
+
   @Get('ttl-10s')
   @Cached({ ttl: '10s' })
   @Header('Cache-Control', 'public, max-age=60')
@@ -141,5 +149,17 @@ describe.each(FAST_PATH_MATRIX)('response freshness (RFC 9111 §5.2.2, §5.3) on
     expect(refused.status).toBe(500);
     expect(stale.status).toBe(200);
     expect(stale.headers['x-cache']).toBe('STALE');
+  });
+
+  it('never stores a 206 (a hit would replay it without its Content-Range)', async () => {
+    const tenant = freshTenant();
+    const a = await get('/f/partial', tenant);
+    const b = await get('/f/partial', tenant);
+    console.log(`[freshness] ${platform}/${mode} 206: X-Cache ${a.headers['x-cache']}, ${b.headers['x-cache']}; second Content-Range ${b.headers['content-range']}`);
+    expect(a.status).toBe(206);
+    expect(a.headers['x-cache']).toBe('BYPASS');
+    expect(b.status).toBe(206);
+    expect(b.headers['x-cache']).toBe('BYPASS');
+    expect(b.headers['content-range']).toBe('bytes 0-4/10');
   });
 });
