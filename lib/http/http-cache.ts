@@ -10,8 +10,10 @@ import { assertUserKey } from '../keys/storage-key.js';
 import type { CacheRequest, TenantResolverFn } from '../tenant/tenant-resolver.interface.js';
 import { resolveTenant } from '../tenant/tenant-resolution.js';
 import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
-import { replay, isStoredResponse, type StoredResponse } from './replay.js';
-import { ifNoneMatchMatches, strongEtag } from './request-key.js';
+import { replay, isStoredResponse, lastModifiedOf, type StoredResponse } from './replay.js';
+import { strongEtag } from './request-key.js';
+import { isEntityTag, isNotModified } from './conditional.js';
+import { headerText } from './platform-response.js';
 import { freshnessOf, matchesVary, recordedHeaders, variedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
 import type { EntryFilter } from '../cache/compute.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
@@ -243,7 +245,9 @@ export class HttpCache {
     const { body, contentType } = serialized;
     if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
     const vary = variedHeaders(res, req.headers);
-    const http: HttpMeta = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }) };
+    // The handler's own validator when it set one; ours, of the exact bytes, otherwise.
+    const own = headerText(res.getHeader('etag'));
+    const http: HttpMeta = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: own !== undefined && isEntityTag(own) ? own : strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }) };
     ctx.setEntry({ http, tags, ...this.lifetimeOf(route, freshness) });
     return body;
   }
@@ -276,7 +280,7 @@ export class HttpCache {
       return own?.value;
     }
     setHeader(res, 'etag', entry.http.etag);
-    if (ifNoneMatchMatches(req.headers['if-none-match'], entry.http.etag)) {
+    if (isNotModified(req.method, req.headers, entry.http.etag, lastModifiedOf(entry.http))) {
       setStatus(res, 304);
       return undefined;
     }

@@ -13,7 +13,7 @@ export interface SerializedBody {
 }
 
 /** Stored even when set before the handler ran (by `@Header()`): what the entry's freshness was read from. */
-const DESCRIBES_RESPONSE = new Set(['cache-control', 'expires', 'vary']);
+const DESCRIBES_RESPONSE = new Set(['cache-control', 'expires', 'vary', 'last-modified']);
 /** Never stored or replayed from a handler: cookies, our own headers, per-message framing. */
 const NEVER_STORED = new Set(['set-cookie', 'x-cache', 'etag', 'age', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
 const JSON_TYPE = 'application/json; charset=utf-8';
