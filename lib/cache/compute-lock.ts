@@ -46,19 +46,20 @@ export function unlock(access: ScopeAccess, lock: HeldLock): void {
  * once it is there; the lock, taken here, if the holder released it without writing one (its
  * factory failed or skipped); nothing when time ran out or the store went away.
  */
-export async function waitForEntry(access: ScopeAccess, k: StorageKey, key: string, maxMs: number): Promise<{ readonly entry?: Envelope; readonly lock?: HeldLock }> {
+export async function waitForEntry(access: ScopeAccess, k: StorageKey, key: string, maxMs: number, accept?: (entry: Envelope) => boolean): Promise<{ readonly entry?: Envelope; readonly lock?: HeldLock }> {
+  const usable = (env: Envelope | undefined): env is Envelope => env !== undefined && access.isFresh(env) && (accept === undefined || accept(env));
   const deadline = performance.now() + maxMs;
   let delay = 5;
   while (performance.now() < deadline) {
     await sleep(Math.min(delay, Math.max(1, deadline - performance.now())));
     const env = await access.read(k);
     if (env === READ_FAILED) return {}; // the store went away: compute
-    if (env !== undefined && access.isFresh(env)) return { entry: env };
+    if (usable(env)) return { entry: env };
     const lock = await tryLock(access, key, maxMs);
     if (lock !== undefined && lock !== LOCK_BUSY) {
       // Taken just now: the holder may have written in between, so read once more.
       const again = await access.read(k);
-      if (again !== READ_FAILED && again !== undefined && access.isFresh(again)) {
+      if (again !== READ_FAILED && usable(again)) {
         unlock(access, lock);
         return { entry: again };
       }

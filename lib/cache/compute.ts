@@ -7,6 +7,12 @@ import { runFactory, withTimeouts } from './factory-run.js';
 import { answered, newFlight, type Flight } from './flight.js';
 import { READ_FAILED, type ReadResult, type ScopeAccess } from './scope-access.js';
 
+/**
+ * Whether a stored entry answers this caller (HTTP: the request headers its response varies
+ * on match). An entry it refuses reads as absent: no hit, never served stale, and a flight that
+ * ends with it leaves this caller to compute its own.
+ */
+export type EntryFilter = (entry: Envelope) => boolean;
 
 /**
  * The one get-or-compute of the library: `wrap()`, `@Cached()` routes and every other face call
@@ -29,12 +35,12 @@ export class ComputeEngine {
    * or `undefined` (nothing counted: the caller goes on with `getOrCompute`, which counts).
    * Never while a computation of the key is in flight: that one must be joined.
    */
-  peekSync(access: ScopeAccess, key: string): Envelope | undefined {
+  peekSync(access: ScopeAccess, key: string, accept?: EntryFilter): Envelope | undefined {
     if (!access.readsSync) return undefined;
     const k = access.key(key);
     if (this.flights.has(k.full)) return undefined;
     const read = access.readSync(k);
-    if (read === READ_FAILED || read === undefined || !access.isFresh(read)) return undefined;
+    if (read === READ_FAILED || read === undefined || !access.isFresh(read) || (accept !== undefined && !accept(read))) return undefined;
     access.count('hits');
     return read;
   }
@@ -44,11 +50,11 @@ export class ComputeEngine {
    * read, to hand to `getOrCompute` as `first` (nothing counted). Concurrent lookups of a key
    * share one store read; while the key is being computed it reads nothing.
    */
-  async lookup(access: ScopeAccess, key: string): Promise<{ readonly fresh: Envelope | undefined; readonly first: FirstRead | undefined }> {
+  async lookup(access: ScopeAccess, key: string, accept?: EntryFilter): Promise<{ readonly fresh: Envelope | undefined; readonly first: FirstRead | undefined }> {
     const k = access.key(key);
     if (this.flights.has(k.full)) return { fresh: undefined, first: undefined };
     const read = await this.sharedRead(access, k);
-    if (read !== READ_FAILED && read !== undefined && access.isFresh(read)) {
+    if (read !== READ_FAILED && read !== undefined && access.isFresh(read) && (accept === undefined || accept(read))) {
       access.count('hits');
       return { fresh: read, first: { result: read } };
     }
@@ -59,7 +65,7 @@ export class ComputeEngine {
    * The entry of `k`, or the factory's value. `first` is a read already made for this request
    * (by `lookup`); it is used only when no computation is in flight.
    */
-  getOrCompute<T>(access: ScopeAccess, key: string, factory: Factory<T>, policy: ComputePolicy, first?: FirstRead): Promise<Outcome<T>> {
+  getOrCompute<T>(access: ScopeAccess, key: string, factory: Factory<T>, policy: ComputePolicy, first?: FirstRead, accept?: EntryFilter): Promise<Outcome<T>> {
     let k: StorageKey;
     try {
       k = access.key(key);
@@ -67,17 +73,18 @@ export class ComputeEngine {
       return Promise.reject(err);
     }
     const flight = this.flights.get(k.full);
-    if (flight !== undefined) return this.join(flight, access, k, key, factory, policy);
-    return this.lead(access, k, key, factory, policy, first);
+    if (flight !== undefined) return this.join(flight, access, k, key, factory, policy, accept);
+    return this.lead(access, k, key, factory, policy, first, accept);
   }
 
-  private join<T>(flight: Flight, access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy): Promise<Outcome<T>> {
+  private join<T>(flight: Flight, access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     // Joining a computation under way is a stampede wait, counted at once (so it can be seen
     // while the factory runs); a caller that joined a read is counted by what it got.
     const waits = flight.computing && !flight.servesStale;
     if (waits) access.count('stampedeWaits');
     return (flight.answer as Promise<Outcome<T>>).then(
       (outcome) => {
+        if (accept !== undefined && outcome.entry !== undefined && !accept(outcome.entry)) return this.solo(access, k, factory, policy);
         if (outcome.kind === 'stale') access.count('staleServed');
         else if (!waits) access.count(outcome.kind === 'hit' ? 'hits' : 'stampedeWaits');
         if (outcome.kind !== 'computed') return outcome;
@@ -101,13 +108,13 @@ export class ComputeEngine {
     return run.outcome;
   }
 
-  private lead<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: FirstRead | undefined): Promise<Outcome<T>> {
+  private lead<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: FirstRead | undefined, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     const flight = newFlight();
     this.flights.set(k.full, flight);
     const endFlight = (): void => {
       if (this.flights.get(k.full) === flight) this.flights.delete(k.full);
     };
-    const own = this.leadFlight(access, k, key, factory, policy, first, flight, endFlight);
+    const own = this.leadFlight(access, k, key, factory, policy, first, flight, endFlight, accept);
     // A leader that fails before answering: joiners get the same failure (or compute their own).
     own.catch((err: unknown) => {
       flight.failWith(err);
@@ -117,9 +124,9 @@ export class ComputeEngine {
     return own;
   }
 
-  private async leadFlight<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: FirstRead | undefined, flight: Flight, endFlight: () => void): Promise<Outcome<T>> {
+  private async leadFlight<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: FirstRead | undefined, flight: Flight, endFlight: () => void, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     const read = first === undefined ? await this.sharedRead(access, k) : first.result;
-    const found = read === READ_FAILED ? undefined : read;
+    const found = read === READ_FAILED || read === undefined || (accept !== undefined && !accept(read)) ? undefined : read;
     if (found !== undefined && access.isFresh(found)) {
       access.count('hits');
       const hit: Outcome<T> = { kind: 'hit', entry: found as Envelope<T> };
@@ -132,7 +139,7 @@ export class ComputeEngine {
     if (stale !== undefined && policy.staleWhileRevalidate !== 'none') flight.answerWith({ kind: 'stale', entry: stale });
     const serveStale = stale !== undefined && policy.staleWhileRevalidate === 'all';
     if (!serveStale) access.count('misses');
-    const refresh = this.refresh(access, k, key, factory, policy, stale, read !== READ_FAILED, flight, endFlight);
+    const refresh = this.refresh(access, k, key, factory, policy, stale, read !== READ_FAILED, flight, endFlight, accept);
     if (serveStale) {
       // The refresh goes on in the background; its failure is already reported.
       refresh.catch(() => undefined);
@@ -152,7 +159,7 @@ export class ComputeEngine {
    * keeps the flight open until the entry is readable; the lock is released only then, so the
    * next holder finds the entry.
    */
-  private async refresh<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, storeUp: boolean, flight: Flight, endFlight: () => void): Promise<Outcome<T>> {
+  private async refresh<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, storeUp: boolean, flight: Flight, endFlight: () => void, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     const started = performance.now();
     let lock = storeUp && policy.lock ? await tryLock(access, key, policy.lockTtlMs) : undefined;
     const release = (): void => {
@@ -163,7 +170,7 @@ export class ComputeEngine {
         // Another process computes: wait for its entry rather than compute it again, for at most
         // the lock's TTL, and never past this call's own timeouts.
         access.count('stampedeWaits');
-        const wait = await waitForEntry(access, k, key, waitLimitMs(policy, stale !== undefined));
+        const wait = await waitForEntry(access, k, key, waitLimitMs(policy, stale !== undefined), accept);
         if (wait.entry !== undefined) return answered(flight, endFlight, { kind: 'hit', entry: wait.entry as Envelope<T> });
         if (wait.lock !== undefined) lock = wait.lock; // the holder released it without an entry: compute here, holding it
         else if (stale !== undefined && policy.softTimeoutMs !== undefined && performance.now() - started >= policy.softTimeoutMs) return answered(flight, endFlight, { kind: 'stale', entry: stale });
@@ -175,7 +182,7 @@ export class ComputeEngine {
       }
       if (lock !== undefined && lock !== LOCK_BUSY) {
         const again = await access.read(k);
-        if (again !== READ_FAILED && again !== undefined && access.isFresh(again)) {
+        if (again !== READ_FAILED && again !== undefined && access.isFresh(again) && (accept === undefined || accept(again))) {
           release();
           return answered(flight, endFlight, { kind: 'hit', entry: again as Envelope<T> });
         }

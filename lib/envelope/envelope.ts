@@ -8,6 +8,11 @@ export interface HttpMeta {
   readonly headers: ReadonlyArray<readonly [string, string]>;
   /** Strong validator of the body, sent as `ETag` and matched against `If-None-Match`. */
   readonly etag: string;
+  /**
+   * The request headers named by the response's `Vary` (lowercased) and their values in the
+   * request that produced it (`null`: absent); a request with other values does not get it.
+   */
+  readonly vary?: ReadonlyArray<readonly [string, string | null]>;
 }
 
 /**

@@ -14,7 +14,8 @@ import { STAMP_LENGTH, WIRE_VERSION, type Envelope, type HttpMeta } from './enve
  * The fixed-width ASCII header lets Lua scripts read the stamp (compare-and-set) and the
  * expiry without decoding, and lets a reader reject foreign or old data before parsing. The
  * payload is the codec's encoding of `{ s: scope, c: createdAt, x?: staleUntil, g?: tags,
- * h?: http, v: value }`; with the JSON codec it stays readable in redis-cli.
+ * h?: { s: status, e: etag, hd: headers, vr?: varied request headers }, v: value }` (`vr`
+ * is optional: entries without it read as before, no version bump); with the JSON codec it stays readable in redis-cli.
  *
  * Version 2 carries every cacheable type exactly (`cacheable.ts`); a version 1 entry (where a
  * JSON Date had become a string) is a miss, never a value of another type.
@@ -38,7 +39,7 @@ interface Payload {
   c: number;
   x?: number;
   g?: readonly string[];
-  h?: { s: number; e: string; hd: ReadonlyArray<readonly [string, string]> };
+  h?: { s: number; e: string; hd: ReadonlyArray<readonly [string, string]>; vr?: ReadonlyArray<readonly [string, string | null]> };
   v?: unknown;
 }
 
@@ -56,7 +57,10 @@ export function encodeEntry(env: Envelope, codec: Codec, limits: DecodeLimits): 
   const payload: Payload = { s: env.scope, c: env.createdAt };
   if (env.staleUntil !== undefined) payload.x = env.staleUntil;
   if (env.tags !== undefined && env.tags.length > 0) payload.g = env.tags;
-  if (env.http !== undefined) payload.h = { s: env.http.status, e: env.http.etag, hd: env.http.headers };
+  if (env.http !== undefined) {
+    payload.h = { s: env.http.status, e: env.http.etag, hd: env.http.headers };
+    if (env.http.vary !== undefined && env.http.vary.length > 0) payload.h.vr = env.http.vary;
+  }
   // Last, so a JSON entry reads scope and metadata first in redis-cli.
   payload.v = env.value;
   const body = isBuiltIn(codec) ? codec.encodeChecked(payload, flags) : codec.encode(payload);
@@ -130,8 +134,11 @@ export function decodeEntry(bytes: Uint8Array, codecs: ReadonlyMap<string, Codec
 
 function decodeHttp(h: unknown): HttpMeta {
   if (h === null || typeof h !== 'object') throw new DecodeError('corrupt HTTP metadata');
-  const meta = h as { s?: unknown; e?: unknown; hd?: unknown };
+  const meta = h as { s?: unknown; e?: unknown; hd?: unknown; vr?: unknown };
   if (typeof meta.s !== 'number' || typeof meta.e !== 'string' || !Array.isArray(meta.hd)) throw new DecodeError('corrupt HTTP metadata');
   const headers = meta.hd.filter((p): p is [string, string] => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
-  return { status: meta.s, etag: meta.e, headers };
+  if (meta.vr === undefined) return { status: meta.s, etag: meta.e, headers };
+  // A varied header we cannot read would match any request: the entry is corrupt, not shareable.
+  if (!Array.isArray(meta.vr) || !meta.vr.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && (typeof p[1] === 'string' || p[1] === null))) throw new DecodeError('corrupt HTTP metadata');
+  return { status: meta.s, etag: meta.e, headers, vary: meta.vr as [string, string | null][] };
 }

@@ -129,7 +129,7 @@ export class CachedInterceptor implements NestInterceptor {
   }
 
   /**
-   * Whether the handler's response may be stored: a 2xx status, no `Set-Cookie`, no
+   * Whether the handler's response may be stored: a 2xx status other than 206, no `Set-Cookie`, no
    * `Cache-Control: no-store` or `private`, no `Vary: *`, and a body that is not a stream.
    */
   protected isResponseCacheable(context: ExecutionContext, _route: CachedRoute, value: unknown): boolean {

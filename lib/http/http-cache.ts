@@ -11,10 +11,15 @@ import { assertUserKey } from '../keys/storage-key.js';
 import type { CacheRequest, TenantResolverFn } from '../tenant/tenant-resolver.interface.js';
 import { resolveTenant } from '../tenant/tenant-resolution.js';
 import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
-import { replay, isStoredResponse, type StoredResponse } from './replay.js';
-import { ifNoneMatchMatches, strongEtag } from './request-key.js';
-import { recordedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
+import { replay, isStoredResponse, lastModifiedOf, type StoredResponse } from './replay.js';
+import { strongEtag } from './request-key.js';
+import { isEntityTag, isNotModified } from './conditional.js';
+import { headerText } from './platform-response.js';
+import { freshnessOf, matchesVary, recordedHeaders, variedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
+import type { EntryFilter } from '../cache/compute.js';
+import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import type { CachedRoute, RouteMeta } from './route-registry.js';
+import type { Freshness } from './freshness.js';
 import { InvalidKeyError } from '../errors/cache.errors.js';
 
 /** How long a response's cross-process lock is held at most (and how long other instances wait for its entry). */
@@ -116,19 +121,20 @@ export class HttpCache {
     const key = hooks.trackBy(context, route, tenant);
     if (key === undefined) return { kind: 'bypass', tenant, reason: 'no key' };
     const { engine } = this.internals.state;
+    const accept = acceptFor(context.getArgByIndex<CacheRequest>(0));
     let access: ScopeAccess;
     try {
       access = this.internals.access(route.scope === 'global' ? undefined : tenant);
       if (access.readsSync) {
         // The memory store answers synchronously: a hit then costs no promise at all.
-        const fresh = engine.peekSync(access, key);
+        const fresh = engine.peekSync(access, key, accept);
         if (isStoredResponse(fresh)) return { kind: 'hit', tenant, entry: fresh };
         return { kind: 'miss', tenant, access, key, first: undefined };
       }
     } catch {
       return { kind: 'bypass', tenant, reason: 'cache closed' }; // during shutdown
     }
-    return engine.lookup(access, key).then(
+    return engine.lookup(access, key, accept).then(
       ({ fresh, first }): HttpLookup => (isStoredResponse(fresh) ? { kind: 'hit', tenant, entry: fresh } : { kind: 'miss', tenant, access, key, first }),
       (): HttpLookup => ({ kind: 'bypass', tenant, reason: 'cache closed' }),
     );
@@ -192,7 +198,7 @@ export class HttpCache {
           };
         });
       };
-      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.first).then(
+      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.first, acceptFor(req)).then(
         (outcome) => {
           if (abandoned) return;
           subscriber.next(this.send(outcome, own, req, res));
@@ -217,9 +223,11 @@ export class HttpCache {
     const req = context.getArgByIndex<CacheRequest>(0);
     const res = context.getArgByIndex<HttpResponseLike>(1);
     const serialized = hooks.isResponseCacheable(context, route, value) ? hooks.serialize(value, res) : undefined;
-    if (serialized === undefined) {
+    // The response's own directives win when stricter, whatever the hook said (RFC 9111 §5.2.2).
+    const freshness = serialized === undefined ? undefined : freshnessOf(res, this.options.clock.now());
+    if (serialized === undefined || freshness === undefined || !freshness.store) {
       ctx.skip();
-      this.countBypass(tenant, 'response not cacheable');
+      this.countBypass(tenant, freshness?.store === false ? freshness.reason : 'response not cacheable');
       return null;
     }
     let tags: readonly string[] | undefined;
@@ -237,9 +245,26 @@ export class HttpCache {
     }
     const { body, contentType } = serialized;
     if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
-    const http = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: strongEtag(body ?? '') };
-    ctx.setEntry({ http, tags });
+    const vary = variedHeaders(res, req.headers);
+    // The handler's own validator when it set one; ours, of the exact bytes, otherwise.
+    const own = headerText(res.getHeader('etag'));
+    const http: HttpMeta = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: own !== undefined && isEntityTag(own) ? own : strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }) };
+    ctx.setEntry({ http, tags, ...this.lifetimeOf(route, freshness) });
     return body;
+  }
+
+  /**
+   * The entry's TTL and grace: the route's, shortened to the response's own freshness
+   * (`s-maxage`, `max-age`, `Expires`), and no grace when it may not be served stale.
+   */
+  private lifetimeOf(route: CachedRoute, freshness: Extract<Freshness, { store: true }>): { ttl?: number; grace?: number } {
+    const out: { ttl?: number; grace?: number } = {};
+    if (freshness.lifetimeMs !== undefined) {
+      const routeTtl = route.ttlMs ?? this.manager.defaultTtlMs;
+      out.ttl = routeTtl === 0 ? freshness.lifetimeMs : Math.min(routeTtl, freshness.lifetimeMs);
+    }
+    if (freshness.revalidate) out.grace = 0;
+    return out;
   }
 
   /** What this request sends for an outcome of the engine. */
@@ -256,7 +281,7 @@ export class HttpCache {
       return own?.value;
     }
     setHeader(res, 'etag', entry.http.etag);
-    if (ifNoneMatchMatches(req.headers['if-none-match'], entry.http.etag)) {
+    if (isNotModified(req.method, req.headers, entry.http.etag, lastModifiedOf(entry.http))) {
       setStatus(res, 304);
       return undefined;
     }
@@ -312,4 +337,9 @@ export class HttpCache {
       return undefined; // an invalid id counts in the totals only
     }
   }
+}
+
+/** The stored responses a request may be served: those whose varied request headers it matches (RFC 9111 §4.1). */
+function acceptFor(req: CacheRequest): EntryFilter {
+  return (entry: Envelope) => matchesVary(entry.http?.vary, req.headers);
 }

@@ -1,7 +1,8 @@
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
-import { ifNoneMatchMatches } from './request-key.js';
+import { withRemainingFreshness } from './freshness.js';
+import { isNotModified } from './conditional.js';
 import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
 import type { StoredBody } from './response-policy.js';
 
@@ -15,16 +16,23 @@ export function isStoredResponse(entry: Envelope | undefined): entry is StoredRe
 
 /**
  * Sends a stored response: `X-Cache`, `Age`, `ETag`, the recorded headers, the status and the
- * exact body; a 304 without a body when `If-None-Match` matches. Returns the body to send.
+ * exact body; a 304 without a body when `If-None-Match` matches (or, without it,
+ * `If-Modified-Since` is not before the stored `Last-Modified`). Returns the body to send.
  */
 export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE', now: number): unknown {
   const { http } = entry;
   setHeader(res, X_CACHE_HEADER, state);
   setHeader(res, 'age', String(Math.max(0, Math.floor((now - entry.createdAt) / 1000))));
   setHeader(res, 'etag', http.etag);
-  const notModified = ifNoneMatchMatches(req.headers['if-none-match'], http.etag);
+  const notModified = isNotModified(req.method, req.headers, http.etag, lastModifiedOf(http));
+  // No replayed header claims more freshness than the entry has left.
+  const remainingS = entry.expiresAt === 0 ? undefined : Math.max(0, Math.floor((entry.expiresAt - now) / 1000));
   for (const [name, value] of http.headers) {
-    if (!notModified || name !== 'content-type') setHeader(res, name, value);
+    if (notModified && name === 'content-type') continue;
+    if (remainingS === undefined) setHeader(res, name, value);
+    else if (name === 'cache-control') setHeader(res, name, withRemainingFreshness(value, remainingS));
+    else if (name === 'expires') setHeader(res, name, new Date(Math.min(Date.parse(value) || 0, entry.expiresAt)).toUTCString());
+    else setHeader(res, name, value);
   }
   if (notModified) {
     setStatus(res, 304);
@@ -32,4 +40,10 @@ export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredRe
   }
   if (res.statusCode !== http.status) setStatus(res, http.status);
   return entry.value ?? undefined;
+}
+
+/** The stored `Last-Modified` of a response, if it has one. */
+export function lastModifiedOf(http: HttpMeta): string | undefined {
+  for (const [name, value] of http.headers) if (name === 'last-modified') return value;
+  return undefined;
 }

@@ -1,5 +1,6 @@
 import { StreamableFile } from '@nestjs/common';
 import { isObservable } from 'rxjs';
+import { parseCacheControl, responseFreshness, type Freshness } from './freshness.js';
 import { headerText, isFastifyReply, type HttpResponseLike } from './platform-response.js';
 
 /** The stored body of a cached response: the bytes sent, as a string; `null` for no body. */
@@ -11,25 +12,34 @@ export interface SerializedBody {
   readonly contentType: string | undefined;
 }
 
+/** Stored even when set before the handler ran (by `@Header()`): what the entry's freshness was read from. */
+const DESCRIBES_RESPONSE = new Set(['cache-control', 'expires', 'vary', 'last-modified']);
 /** Never stored or replayed from a handler: cookies, our own headers, per-message framing. */
 const NEVER_STORED = new Set(['set-cookie', 'x-cache', 'etag', 'age', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
 const JSON_TYPE = 'application/json; charset=utf-8';
 /** What each platform sends a string as when the handler sets no Content-Type. */
 const EXPRESS_TEXT_TYPE = 'text/html; charset=utf-8';
 const FASTIFY_TEXT_TYPE = 'text/plain; charset=utf-8';
-const NO_STORE_RE = /(?:^|[\s,])(?:no-store|private)(?:$|[\s,=])/i;
+
+/** What the response's `Cache-Control`, `Expires` and `Date` allow a shared cache (RFC 9111 §5.2.2, §5.3). */
+export function freshnessOf(res: HttpResponseLike, now: number): Freshness {
+  return responseFreshness(headerText(res.getHeader('cache-control')), headerText(res.getHeader('expires')), headerText(res.getHeader('date')), now);
+}
 
 /**
- * Whether a response may be stored: a 2xx status, no `Set-Cookie`, no `Cache-Control:
- * no-store` or `private`, no `Vary: *`, and a body that is not a stream.
+ * Whether a response may be stored: a 2xx status other than 206, no `Set-Cookie`, no `Cache-Control:
+ * no-store` or `private`, no `Vary: *`, and a body that is not a stream. Its freshness
+ * (`freshnessOf`, on the module's clock) is checked after this hook, whatever it says.
  */
 export function isStorableResponse(res: HttpResponseLike, value: unknown): boolean {
   const status = res.statusCode;
-  if (status < 200 || status > 299) return false;
+  // 206: a part of a representation; replaying it without its Content-Range would be wrong.
+  if (status < 200 || status > 299 || status === 206) return false;
   if (value instanceof StreamableFile) return false;
   if (res.getHeader('set-cookie') !== undefined) return false;
   const cacheControl = headerText(res.getHeader('cache-control'));
-  if (cacheControl !== undefined && NO_STORE_RE.test(cacheControl)) return false;
+  const directives = cacheControl === undefined ? undefined : parseCacheControl(cacheControl);
+  if (cacheControl !== undefined && (directives === undefined || directives.has('no-store') || directives.has('private'))) return false;
   const vary = headerText(res.getHeader('vary'));
   if (vary !== undefined && vary.split(',').some((v) => v.trim() === '*')) return false;
   return true;
@@ -75,8 +85,29 @@ export function recordedHeaders(res: HttpResponseLike, before: Record<string, un
     if (NEVER_STORED.has(lower)) continue;
     const value = headerText(after[name]);
     if (value === undefined) continue;
-    if (lower !== 'content-type' && (!allow(lower) || headerText(before[name]) === value)) continue;
+    if (lower !== 'content-type' && (!allow(lower) || (headerText(before[name]) === value && !DESCRIBES_RESPONSE.has(lower)))) continue;
     out.push([lower, value]);
   }
   return out;
+}
+
+/**
+ * The request headers the response varies on (its `Vary`, RFC 9111 §4.1), with the values this
+ * request sent (`null`: absent), sorted by name; `undefined` when it varies on none.
+ */
+export function variedHeaders(res: HttpResponseLike, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): [string, string | null][] | undefined {
+  const vary = headerText(res.getHeader('vary'));
+  if (vary === undefined) return undefined;
+  const names = [...new Set(vary.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== ''))].sort();
+  if (names.length === 0) return undefined;
+  return names.map((name) => [name, headerText(requestHeaders[name]) ?? null]);
+}
+
+/** Whether a request sends the header values a stored response varies on (an entry without `Vary` matches every request). */
+export function matchesVary(vary: ReadonlyArray<readonly [string, string | null]> | undefined, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  if (vary === undefined) return true;
+  for (const [name, value] of vary) {
+    if ((headerText(requestHeaders[name]) ?? null) !== value) return false;
+  }
+  return true;
 }

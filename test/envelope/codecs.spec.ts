@@ -140,6 +140,11 @@ describe.each(BOTH)('round trips through encodeEntry/decodeEntry: $name', (codec
     expect(back).toStrictEqual({ ...env, tags: ['product:1', 'a:b'], http: { status: 201, etag: '"abc"', headers: [['content-type', 'application/json']] } });
   });
 
+  it("keeps the request headers a response varies on (absent ones as null)", () => {
+    const http = { status: 200, etag: '"abc"', headers: [['vary', 'Origin, X-Foo']] as [string, string][], vary: [['origin', 'https://a.example'], ['x-foo', null]] as [string, string | null][] };
+    expect(decode(encodeEntry(envelope('body', { http }), codec, LIMITS)).http).toStrictEqual(http);
+  });
+
   it('expiresAt 0 (never) and the largest 15-digit expiry', () => {
     expect(decode(encodeEntry(envelope(1, { expiresAt: 0 }), codec, LIMITS)).expiresAt).toBe(0);
     expect(decode(encodeEntry(envelope(1, { expiresAt: 999_999_999_999_999 }), codec, LIMITS)).expiresAt).toBe(999_999_999_999_999);
