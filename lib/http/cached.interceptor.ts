@@ -63,16 +63,17 @@ export class CachedInterceptor implements NestInterceptor {
 
   /**
    * Whether this request may be served from and stored in the cache (before the key): the
-   * method is listed, no `Authorization` or `Cookie` unless the route names a `scope`, and the
+   * method is listed, no credential header (the module's `credentialHeaders`: `Authorization`,
+   * `Cookie`, `X-API-Key`, …) unless the route names a `scope`, and the
    * route's `condition` holds.
    */
   protected isRequestCacheable(context: ExecutionContext, route: CachedRoute): boolean {
     if (route.bypass !== undefined) return false;
     const req = context.getArgByIndex<CacheRequest>(0);
     if (!route.methods.has(req.method ?? '')) return false;
-    // A credential (Authorization, or a Cookie that may carry a session) means the response may
-    // depend on the caller: cache it only where the route says who shares it.
-    if (!route.explicitScope && (req.headers.authorization !== undefined || req.headers.cookie !== undefined)) return false;
+    // A credential (a token, an API key, a Cookie that may carry a session) means the response
+    // may depend on the caller: cache it only where the route says who shares it.
+    if (!route.explicitScope && hasAny(req.headers, this.http.credentialHeaders)) return false;
     if (route.condition !== undefined) {
       try {
         return route.condition(req) === true;
@@ -202,6 +203,11 @@ export class CachedInterceptor implements NestInterceptor {
 
 function missingTenant(): BadRequestException {
   return new BadRequestException('The tenant of this request could not be resolved.');
+}
+
+function hasAny(headers: CacheRequest['headers'], names: readonly string[]): boolean {
+  for (let i = 0; i < names.length; i++) if (headers[names[i]!] !== undefined) return true;
+  return false;
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

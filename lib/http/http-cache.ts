@@ -66,6 +66,11 @@ export class HttpCache {
     return this.options.keyVersion;
   }
 
+  /** The module's `credentialHeaders` (lowercased). */
+  get credentialHeaders(): readonly string[] {
+    return this.options.credentialHeaders;
+  }
+
   /** Whether a request with no tenant is answered 400 (`onMissingTenant: 'reject'`). */
   get rejectsMissingTenant(): boolean {
     return this.options.onMissingTenant === 'reject';
