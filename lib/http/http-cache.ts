@@ -11,7 +11,7 @@ import type { CacheRequest, TenantResolverFn } from '../tenant/tenant-resolver.i
 import { resolveTenant } from '../tenant/tenant-resolution.js';
 import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
 import { replay, isStoredResponse, type StoredResponse } from './replay.js';
-import { ifNoneMatchMatches, strongEtag } from './request-key.js';
+import { ifNoneMatchMatches, strongEtag, unkeyedInput } from './request-key.js';
 import { recordedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
 import type { CachedRoute, RouteMeta } from './route-registry.js';
 import { InvalidKeyError } from '../errors/cache.errors.js';
@@ -117,6 +117,8 @@ export class HttpCache {
   lookup(context: ExecutionContext, route: CachedRoute, tenant: string | undefined, hooks: HttpCacheHooks): HttpLookup | Promise<HttpLookup> {
     if (tenant === undefined && route.scope !== 'global') return this.options.onMissingTenant === 'reject' ? REJECT : { kind: 'bypass', tenant, reason: 'no tenant' };
     if (!hooks.isRequestCacheable(context, route)) return { kind: 'bypass', tenant, reason: 'request not cacheable' };
+    const unkeyed = unkeyedInput(context.getArgByIndex<CacheRequest>(0));
+    if (unkeyed !== undefined) return { kind: 'bypass', tenant, reason: unkeyed };
     const key = hooks.trackBy(context, route, tenant);
     if (key === undefined) return { kind: 'bypass', tenant, reason: 'no key' };
     const { engine } = this.internals.state;

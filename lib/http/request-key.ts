@@ -1,5 +1,6 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 import { DigestMemo } from './digest-memo.js';
 
 /** What the key of a cached HTTP response is computed from. */
@@ -140,6 +141,27 @@ export function canonicalJson(value: unknown): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Why the key cannot represent a request, so it must bypass the cache, or `undefined`:
+ * - its method was rewritten after the platform received it (a method-override middleware sets
+ *   Express's `req.originalMethod`; Fastify keeps the received one in `request.raw.method`): the
+ *   handler of the rewritten method runs with what the original request carried;
+ * - a GET or HEAD with a body (`Content-Length` other than 0, or `Transfer-Encoding`): the key
+ *   of GET and HEAD never holds the body, yet a handler may read it.
+ */
+export function unkeyedInput(req: CacheRequest): string | undefined {
+  const method = req.method;
+  const received: unknown = req.originalMethod ?? (req.raw as { method?: unknown } | undefined)?.method;
+  if (received !== undefined && received !== method) return 'method rewritten';
+  if (method === 'GET' || method === 'HEAD') {
+    const headers = req.headers;
+    if (headers['transfer-encoding'] !== undefined) return 'request body';
+    const length = headers['content-length'];
+    if (length !== undefined && Number(length) !== 0) return 'request body';
+  }
+  return undefined;
 }
 
 /** A strong ETag of a body: a quoted SHA-256 (base64url). */
