@@ -112,13 +112,17 @@ export class CachedInterceptor implements NestInterceptor {
       body = canonicalJson(req.body ?? null);
       if (body === undefined) return undefined;
     }
+    const url = (req.originalUrl as string | undefined) ?? req.url ?? '';
+    const query = queryOf(req, url);
+    if (query === null) return undefined;
     return `http:${requestHash({
       keyVersion: this.http.keyVersion,
       controller: route.controller,
       handler: route.handler,
       method,
       routePath: routeTemplate(req),
-      url: (req.originalUrl as string | undefined) ?? req.url ?? '',
+      url,
+      query,
       vary: route.vary,
       headers: req.headers,
       custom,
@@ -212,6 +216,21 @@ function hasAny(headers: CacheRequest['headers'], names: readonly string[]): boo
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function';
+}
+
+/**
+ * The query as the handler receives it (the platform's parsed `req.query`), as canonical JSON;
+ * `undefined` for none; `null` when the key cannot hold it (no parsed query for a target that
+ * has one, a value JSON cannot encode): the request then bypasses the cache.
+ */
+function queryOf(req: CacheRequest, url: string): string | undefined | null {
+  const parsed: unknown = req.query;
+  if (parsed === undefined || parsed === null) {
+    const q = url.indexOf('?');
+    return q === -1 || q === url.length - 1 ? undefined : null;
+  }
+  if (typeof parsed !== 'object') return null;
+  return canonicalJson(parsed) ?? null;
 }
 
 /** The route template as the platform reports it (Express `req.route.path`, Fastify `routeOptions.url`). */

@@ -24,9 +24,12 @@ class InputsController {
   @Get('q')
   @Cached({ ttl: '1m' })
   q(@Query() query: unknown) {
+    qRuns++;
     return { query };
   }
 }
+
+let qRuns = 0;
 
 /** A method-override middleware as the `method-override` package writes it. */
 function methodOverride(req: { method: string; originalMethod?: string; headers: Record<string, unknown> }, _res: unknown, next: () => void): void {
@@ -65,7 +68,10 @@ describe.each(FAST_PATH_MATRIX)('request inputs the key must hold on %s, fast pa
       platform,
       { imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory' }, logger: false, fastPath: mode === 'on' })], controllers: [InputsController] },
       (app) => {
-        if (platform === 'express') app.use(methodOverride);
+        if (platform !== 'express') return;
+        app.use(methodOverride);
+        // The parser of qs (a[]=y, a[b]=c), as many Express apps set it.
+        (app.getHttpAdapter().getInstance() as { set(name: string, value: string): void }).set('query parser', 'extended');
       },
     );
   });
@@ -101,5 +107,36 @@ describe.each(FAST_PATH_MATRIX)('request inputs the key must hold on %s, fast pa
     // Without a body as well: the request the handler sees is not the one the platform received.
     expect((await send(t, 'POST', '/fat', override)).xCache).toBe('BYPASS');
     expect((await send(t, 'GET', '/fat')).xCache).toBe('HIT');
+  });
+
+  /** What the handler returns for `target` when the cache is out of the way (a credential makes it bypass). */
+  const truth = async (target: string) => JSON.parse((await send(t, 'GET', target, { authorization: 'Bearer truth' })).body) as unknown;
+
+  it('a fragment in the request target never lets one query reach another', async () => {
+    const attack = await send(t, 'GET', '/q?id=5&a=1#&a=evil');
+    const victim = await send(t, 'GET', '/q?id=5&a=1');
+    console.log(`${platform} fastPath=${mode}: GET /q?id=5&a=1#&a=evil: ${attack.xCache} ${attack.body}; the victim's GET /q?id=5&a=1: ${victim.xCache} ${victim.body}`);
+    expect(JSON.parse(victim.body)).toEqual({ query: { id: '5', a: '1' } });
+    expect(JSON.parse(attack.body)).toEqual(await truth('/q?id=5&a=1#&a=evil'));
+  });
+
+  it('each query order gets what its own parse gives (the extended parser on Express)', async () => {
+    const first = await send(t, 'GET', '/q?a=x&a[]=y');
+    const second = await send(t, 'GET', '/q?a[]=y&a=x');
+    console.log(`${platform} fastPath=${mode}: ?a=x&a[]=y: ${first.xCache} ${first.body}; ?a[]=y&a=x: ${second.xCache} ${second.body}`);
+    expect(JSON.parse(first.body)).toEqual(await truth('/q?a=x&a[]=y'));
+    expect(JSON.parse(second.body)).toEqual(await truth('/q?a[]=y&a=x'));
+    // Names in another order, same parse: one entry.
+    await send(t, 'GET', '/q?b=2&c=3');
+    expect((await send(t, 'GET', '/q?c=3&b=2')).xCache).toBe('HIT');
+  });
+
+  it('parameters the platform does not parse do not make a new entry (no free cache-bust)', async () => {
+    const params = Array.from({ length: 1_000 }, (_, i) => `p${i}=${i}`).join('&');
+    qRuns = 0;
+    for (let bust = 0; bust < 5; bust++) await send(t, 'GET', `/q?${params}&bust=${bust}`);
+    console.log(`${platform} fastPath=${mode}: 5 requests with 1,000 parameters and a different 1,001st: ${qRuns} handler runs`);
+    // Express parses 1,000 parameters: the handler sees the same query, one entry. Fastify parses them all.
+    expect(qRuns).toBe(platform === 'express' ? 1 : 5);
   });
 });
