@@ -1,5 +1,6 @@
 import { BadRequestException, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { concatMap, Observable, of } from 'rxjs';
+import { catchError, concatMap, Observable, of, throwError } from 'rxjs';
+import { TenantRequiredError } from '../errors/cache.errors.js';
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import { canonicalJson, requestHash } from './request-key.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
@@ -184,11 +185,15 @@ export class CachedInterceptor implements NestInterceptor {
   /**
    * Runs the handler (and the interceptors after this one) with `runAs` as the current tenant
    * (none when `undefined` or when the tenant context is off), then its `@InvalidateTags()`
-   * for `tenant` when the response is not an error.
+   * for `tenant` when the response is not an error. A request without a tenant whose handler
+   * calls `current()` gets 400 (the `TenantRequiredError` becomes a `BadRequestException`).
    */
   private runHandler(context: ExecutionContext, meta: RouteMeta | null, tenant: string | undefined, next: CallHandler, runAs: string | undefined): Observable<unknown> {
     const tenantContext = this.http.manager.context;
-    const handled = runAs === undefined || !tenantContext.enabled ? next.handle() : new Observable((subscriber) => tenantContext.run(runAs, () => next.handle().subscribe(subscriber)));
+    let handled = runAs === undefined || !tenantContext.enabled ? next.handle() : new Observable((subscriber) => tenantContext.run(runAs, () => next.handle().subscribe(subscriber)));
+    // `current()` in a request that brought no tenant: the client's fault (400), not the server's.
+    // Not on a global route (its handler never has a tenant) nor with the context off (a setup error).
+    if (tenant === undefined && tenantContext.enabled && meta?.cached?.scope !== 'global') handled = handled.pipe(catchError((err: unknown) => throwError(() => (err instanceof TenantRequiredError ? missingTenant(err) : err))));
     const invalidate = meta?.invalidate;
     if (invalidate === undefined) return handled;
     return handled.pipe(
@@ -205,8 +210,8 @@ export class CachedInterceptor implements NestInterceptor {
   }
 }
 
-function missingTenant(): BadRequestException {
-  return new BadRequestException('The tenant of this request could not be resolved.');
+function missingTenant(cause?: TenantRequiredError): BadRequestException {
+  return new BadRequestException('The tenant of this request could not be resolved.', { cause });
 }
 
 function hasAny(headers: CacheRequest['headers'], names: readonly string[]): boolean {

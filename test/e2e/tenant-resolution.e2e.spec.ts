@@ -153,4 +153,13 @@ describe.each(FAST_PATH_MATRIX)('tenant strategies end to end on %s, fast path %
     expect(twice.body).not.toContain('globex');
     expect((await app.http().get('/t').set('x-tenant-id', 'acme')).body.tenant).toBe('acme');
   });
+
+  it('a request without a tenant whose handler calls current() gets 400 naming the cause, not 500', async () => {
+    const app = await boot(fromHeader('x-tenant-id'));
+    const none = await app.http().get('/t');
+    console.log(`${platform} fastPath=${mode}: no x-tenant-id, the handler calls current(): ${none.status} ${String(none.headers['x-cache'])} ${JSON.stringify(none.body)}`);
+    expect(none.status).toBe(400);
+    expect(none.body.message).toBe('The tenant of this request could not be resolved.');
+    expect((await app.http().get('/t').set('x-tenant-id', 'acme')).status).toBe(200);
+  });
 });
