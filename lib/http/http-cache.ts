@@ -9,7 +9,7 @@ import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
 import { assertUserKey } from '../keys/storage-key.js';
 import type { CacheRequest, TenantResolverFn } from '../tenant/tenant-resolver.interface.js';
 import { resolveTenant } from '../tenant/tenant-resolution.js';
-import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
+import { isHeadersSent, setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
 import { replay, isStoredResponse, type StoredResponse } from './replay.js';
 import { ifNoneMatchMatches, strongEtag, unkeyedInput } from './request-key.js';
 import { recordedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
@@ -205,7 +205,9 @@ export class HttpCache {
           subscriber.complete();
         },
         (err: unknown) => {
-          if (!abandoned) subscriber.error(err);
+          if (abandoned) return;
+          if (!isHeadersSent(res)) setHeader(res, X_CACHE_HEADER, 'BYPASS'); // an error response is never stored
+          subscriber.error(err);
         },
       );
       return () => {
