@@ -1,5 +1,6 @@
 import { BadRequestException, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { concatMap, Observable, of } from 'rxjs';
+import { catchError, concatMap, Observable, of, throwError } from 'rxjs';
+import { TenantRequiredError } from '../errors/cache.errors.js';
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import { canonicalJson, requestHash } from './request-key.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
@@ -63,16 +64,17 @@ export class CachedInterceptor implements NestInterceptor {
 
   /**
    * Whether this request may be served from and stored in the cache (before the key): the
-   * method is listed, no `Authorization` or `Cookie` unless the route names a `scope`, and the
+   * method is listed, no credential header (the module's `credentialHeaders`: `Authorization`,
+   * `Cookie`, `X-API-Key`, …) unless the route names a `scope`, and the
    * route's `condition` holds.
    */
   protected isRequestCacheable(context: ExecutionContext, route: CachedRoute): boolean {
     if (route.bypass !== undefined) return false;
     const req = context.getArgByIndex<CacheRequest>(0);
     if (!route.methods.has(req.method ?? '')) return false;
-    // A credential (Authorization, or a Cookie that may carry a session) means the response may
-    // depend on the caller: cache it only where the route says who shares it.
-    if (!route.explicitScope && (req.headers.authorization !== undefined || req.headers.cookie !== undefined)) return false;
+    // A credential (a token, an API key, a Cookie that may carry a session) means the response
+    // may depend on the caller: cache it only where the route says who shares it.
+    if (!route.explicitScope && hasAny(req.headers, this.http.credentialHeaders)) return false;
     if (route.condition !== undefined) {
       try {
         return route.condition(req) === true;
@@ -111,13 +113,17 @@ export class CachedInterceptor implements NestInterceptor {
       body = canonicalJson(req.body ?? null);
       if (body === undefined) return undefined;
     }
+    const url = (req.originalUrl as string | undefined) ?? req.url ?? '';
+    const query = queryOf(req, url);
+    if (query === null) return undefined;
     return `http:${requestHash({
       keyVersion: this.http.keyVersion,
       controller: route.controller,
       handler: route.handler,
       method,
       routePath: routeTemplate(req),
-      url: (req.originalUrl as string | undefined) ?? req.url ?? '',
+      url,
+      query,
       vary: route.vary,
       headers: req.headers,
       custom,
@@ -179,11 +185,15 @@ export class CachedInterceptor implements NestInterceptor {
   /**
    * Runs the handler (and the interceptors after this one) with `runAs` as the current tenant
    * (none when `undefined` or when the tenant context is off), then its `@InvalidateTags()`
-   * for `tenant` when the response is not an error.
+   * for `tenant` when the response is not an error. A request without a tenant whose handler
+   * calls `current()` gets 400 (the `TenantRequiredError` becomes a `BadRequestException`).
    */
   private runHandler(context: ExecutionContext, meta: RouteMeta | null, tenant: string | undefined, next: CallHandler, runAs: string | undefined): Observable<unknown> {
     const tenantContext = this.http.manager.context;
-    const handled = runAs === undefined || !tenantContext.enabled ? next.handle() : new Observable((subscriber) => tenantContext.run(runAs, () => next.handle().subscribe(subscriber)));
+    let handled = runAs === undefined || !tenantContext.enabled ? next.handle() : new Observable((subscriber) => tenantContext.run(runAs, () => next.handle().subscribe(subscriber)));
+    // `current()` in a request that brought no tenant: the client's fault (400), not the server's.
+    // Not on a global route (its handler never has a tenant) nor with the context off (a setup error).
+    if (tenant === undefined && tenantContext.enabled && meta?.cached?.scope !== 'global') handled = handled.pipe(catchError((err: unknown) => throwError(() => (err instanceof TenantRequiredError ? missingTenant(err) : err))));
     const invalidate = meta?.invalidate;
     if (invalidate === undefined) return handled;
     return handled.pipe(
@@ -200,12 +210,32 @@ export class CachedInterceptor implements NestInterceptor {
   }
 }
 
-function missingTenant(): BadRequestException {
-  return new BadRequestException('The tenant of this request could not be resolved.');
+function missingTenant(cause?: TenantRequiredError): BadRequestException {
+  return new BadRequestException('The tenant of this request could not be resolved.', { cause });
+}
+
+function hasAny(headers: CacheRequest['headers'], names: readonly string[]): boolean {
+  for (let i = 0; i < names.length; i++) if (headers[names[i]!] !== undefined) return true;
+  return false;
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function';
+}
+
+/**
+ * The query as the handler receives it (the platform's parsed `req.query`), as canonical JSON;
+ * `undefined` for none; `null` when the key cannot hold it (no parsed query for a target that
+ * has one, a value JSON cannot encode): the request then bypasses the cache.
+ */
+function queryOf(req: CacheRequest, url: string): string | undefined | null {
+  const parsed: unknown = req.query;
+  if (parsed === undefined || parsed === null) {
+    const q = url.indexOf('?');
+    return q === -1 || q === url.length - 1 ? undefined : null;
+  }
+  if (typeof parsed !== 'object') return null;
+  return canonicalJson(parsed) ?? null;
 }
 
 /** The route template as the platform reports it (Express `req.route.path`, Fastify `routeOptions.url`). */

@@ -10,9 +10,9 @@ import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
 import { assertUserKey } from '../keys/storage-key.js';
 import type { CacheRequest, TenantResolverFn } from '../tenant/tenant-resolver.interface.js';
 import { resolveTenant } from '../tenant/tenant-resolution.js';
-import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
+import { isHeadersSent, setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
 import { replay, isStoredResponse, lastModifiedOf, type StoredResponse } from './replay.js';
-import { strongEtag } from './request-key.js';
+import { strongEtag, unkeyedInput } from './request-key.js';
 import { isEntityTag, isNotModified } from './conditional.js';
 import { headerText } from './platform-response.js';
 import { freshnessOf, matchesVary, recordedHeaders, variedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
@@ -72,6 +72,11 @@ export class HttpCache {
     return this.options.keyVersion;
   }
 
+  /** The module's `credentialHeaders` (lowercased). */
+  get credentialHeaders(): readonly string[] {
+    return this.options.credentialHeaders;
+  }
+
   /** Whether a request with no tenant is answered 400 (`onMissingTenant: 'reject'`). */
   get rejectsMissingTenant(): boolean {
     return this.options.onMissingTenant === 'reject';
@@ -118,6 +123,8 @@ export class HttpCache {
   lookup(context: ExecutionContext, route: CachedRoute, tenant: string | undefined, hooks: HttpCacheHooks): HttpLookup | Promise<HttpLookup> {
     if (tenant === undefined && route.scope !== 'global') return this.options.onMissingTenant === 'reject' ? REJECT : { kind: 'bypass', tenant, reason: 'no tenant' };
     if (!hooks.isRequestCacheable(context, route)) return { kind: 'bypass', tenant, reason: 'request not cacheable' };
+    const unkeyed = unkeyedInput(context.getArgByIndex<CacheRequest>(0));
+    if (unkeyed !== undefined) return { kind: 'bypass', tenant, reason: unkeyed };
     const key = hooks.trackBy(context, route, tenant);
     if (key === undefined) return { kind: 'bypass', tenant, reason: 'no key' };
     const { engine } = this.internals.state;
@@ -205,7 +212,9 @@ export class HttpCache {
           subscriber.complete();
         },
         (err: unknown) => {
-          if (!abandoned) subscriber.error(err);
+          if (abandoned) return;
+          if (!isHeadersSent(res)) setHeader(res, X_CACHE_HEADER, 'BYPASS'); // an error response is never stored
+          subscriber.error(err);
         },
       );
       return () => {

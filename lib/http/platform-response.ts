@@ -25,6 +25,12 @@ export function setHeader(res: HttpResponseLike, name: string, value: string): v
   else res.header!(name, value);
 }
 
+/** Whether the response's headers have gone out (Express `headersSent`, Fastify `reply.sent`). */
+export function isHeadersSent(res: HttpResponseLike): boolean {
+  const r = res as { headersSent?: unknown; sent?: unknown; raw?: { headersSent?: unknown } };
+  return r.headersSent === true || r.sent === true || r.raw?.headersSent === true;
+}
+
 export function setStatus(res: HttpResponseLike, status: number): void {
   if (isFastifyReply(res)) res.code!(status);
   else res.statusCode = status;

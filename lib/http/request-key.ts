@@ -1,5 +1,6 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 import { DigestMemo } from './digest-memo.js';
 
 /** What the key of a cached HTTP response is computed from. */
@@ -14,8 +15,13 @@ export interface RequestHashInput {
   readonly method: string;
   /** The route template (`/products/:id`), as the platform reports it. */
   readonly routePath: string;
-  /** The request target as received (path and query, undecoded): `req.originalUrl ?? req.url`. */
+  /** The request target as received: `req.originalUrl ?? req.url`. Only its path (before `?`) is read, undecoded. */
   readonly url: string;
+  /**
+   * The query as the handler receives it: `canonicalJson(req.query)` of the platform's parsed
+   * query; `undefined` (or `'{}'`) for none.
+   */
+  readonly query: string | undefined;
   /** Lowercased header names the route varies on, sorted, without duplicates. */
   readonly vary: readonly string[];
   readonly headers: IncomingHttpHeaders;
@@ -39,8 +45,10 @@ export interface RequestHashInput {
  * storage key unhashed, and:
  * - the path is the raw request path (`/a/b`, `/a/b/`, `/a/b.css`, `/a/b;x`, `/a%2Fb`, `/A/b`
  *   all differ), which determines its decoded form and the route parameters;
- * - query parameters are sorted by name (stable, so a repeated parameter keeps its order), so
- *   `?a=1&b=2` and `?b=2&a=1` share an entry; names and values are compared decoded;
+ * - the query is the one the handler receives (parsed by the platform, with its own rules and
+ *   limits: Express's 1,000 parameters, a `#` Fastify keeps, `a[]` of Express's extended parser),
+ *   as canonical JSON: names sorted, so `?a=1&b=2` and `?b=2&a=1` share an entry; a repeated
+ *   parameter's values in order;
  * - each vary header counts by its exact value, absent and empty being different.
  */
 export function requestHash(input: RequestHashInput): string {
@@ -49,7 +57,9 @@ export function requestHash(input: RequestHashInput): string {
   const url = input.url;
   const q = url.indexOf('?');
   s += field(q === -1 ? url : url.slice(0, q));
-  s += q === -1 || q === url.length - 1 ? '0;' : canonicalQuery(url.slice(q + 1));
+  // No query encodes as before the parsed query was keyed ('0;'); a query as 'j' and its JSON.
+  const query = input.query;
+  s += query === undefined || query === '{}' ? '0;' : `j${field(query)}`;
   const vary = input.vary;
   let memoizable = input.body === undefined;
   s += `${vary.length};`;
@@ -97,33 +107,6 @@ function opt(value: string | undefined): string {
   return value === undefined ? '-' : field(value);
 }
 
-/** `count;` then each parameter sorted by decoded name: name, then `=value` or `~` (no `=`). */
-function canonicalQuery(query: string): string {
-  const hash = query.indexOf('#');
-  if (hash !== -1) query = query.slice(0, hash);
-  const pairs: [string, string][] = [];
-  for (const part of query.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const name = decode(eq === -1 ? part : part.slice(0, eq));
-    pairs.push([name, eq === -1 ? '~' : `=${decode(part.slice(eq + 1))}`]);
-  }
-  if (pairs.length > 1) pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  let out = `${pairs.length};`;
-  for (const [name, value] of pairs) out += field(name) + field(value);
-  return out;
-}
-
-/** Form-decodes a query component; one that is not valid percent-encoding is kept raw, marked. */
-function decode(component: string): string {
-  if (component.indexOf('%') === -1 && component.indexOf('+') === -1) return `d${component}`;
-  try {
-    return `d${decodeURIComponent(component.replace(/\+/g, ' '))}`;
-  } catch {
-    return `r${component}`;
-  }
-}
-
 /**
  * JSON with object keys sorted, for keying request bodies: `{a:1,b:2}` and `{b:2,a:1}` encode
  * alike. Returns `undefined` for a body that is not JSON-like (a stream, a cycle).
@@ -140,6 +123,27 @@ export function canonicalJson(value: unknown): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Why the key cannot represent a request, so it must bypass the cache, or `undefined`:
+ * - its method was rewritten after the platform received it (a method-override middleware sets
+ *   Express's `req.originalMethod`; Fastify keeps the received one in `request.raw.method`): the
+ *   handler of the rewritten method runs with what the original request carried;
+ * - a GET or HEAD with a body (`Content-Length` other than 0, or `Transfer-Encoding`): the key
+ *   of GET and HEAD never holds the body, yet a handler may read it.
+ */
+export function unkeyedInput(req: CacheRequest): string | undefined {
+  const method = req.method;
+  const received: unknown = req.originalMethod ?? (req.raw as { method?: unknown } | undefined)?.method;
+  if (received !== undefined && received !== method) return 'method rewritten';
+  if (method === 'GET' || method === 'HEAD') {
+    const headers = req.headers;
+    if (headers['transfer-encoding'] !== undefined) return 'request body';
+    const length = headers['content-length'];
+    if (length !== undefined && Number(length) !== 0) return 'request body';
+  }
+  return undefined;
 }
 
 /** A strong ETag of a body: a quoted SHA-256 (base64url). */

@@ -48,6 +48,14 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    */
   cacheableHeaders?: readonly string[];
   /**
+   * Request headers that carry a credential (case-insensitive). A request carrying any of them
+   * may get a response that depends on the caller, so it is cached only on routes with an
+   * explicit `@Cached({ scope })`; elsewhere it bypasses the cache (`X-Cache: BYPASS`). A list
+   * you pass replaces the default: keep the defaults you still want in it.
+   * @default MODULE_DEFAULTS.credentialHeaders: ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'x-auth-token']
+   */
+  credentialHeaders?: readonly string[];
+  /**
    * User id of a request, for `scope: 'user'` routes.
    * @default MODULE_DEFAULTS.userId: `req.user?.id ?? req.user?.sub` (as a string)
    */

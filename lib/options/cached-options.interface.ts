@@ -38,9 +38,9 @@ export interface CachedOptions {
   vary?: readonly string[];
   /**
    * Who shares an entry (see `CacheScope`). Setting it explicitly (even to
-   * `'tenant'`) also allows caching requests that carry an `Authorization` or a `Cookie`
-   * header, which are otherwise bypassed because their response may depend on the caller (a
-   * bearer token or a session cookie). A `'global'` route's handler runs without a tenant
+   * `'tenant'`) also allows caching requests that carry a credential header (the module's
+   * `credentialHeaders`: `Authorization`, `Cookie`, `X-API-Key`, …), which are otherwise
+   * bypassed because their response may depend on the caller (a token, a key, a session). A `'global'` route's handler runs without a tenant
    * context (`current()` throws there), since its response is shared by all tenants.
    * @default CACHED_DEFAULTS.scope: 'tenant'
    */

@@ -96,9 +96,9 @@ function checkTags(tags: unknown, option: string): void {
 }
 
 /** Validates and lowercases a list of header names. */
-export function headerNames(names: unknown, option: string): string[] {
+export function headerNames(names: unknown, option: string, example = "['accept', 'accept-language']"): string[] {
   if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || !TOKEN_RE.test(n))) {
-    throw new CacheConfigError(option, 'expected an array of header names', "pass e.g. ['accept', 'accept-language']");
+    throw new CacheConfigError(option, 'expected an array of header names', `pass e.g. ${example}`);
   }
   return names.map((n: string) => n.toLowerCase());
 }

@@ -13,6 +13,8 @@ import { oneOf, optionalFunction } from '../utils/option-checks.js';
 
 /** Request headers every `@Cached()` route varies on, by default. */
 export const DEFAULT_VARY: readonly string[] = Object.freeze(['accept', 'accept-language']);
+/** Request headers that carry a credential: a request with one is cached only on routes with an explicit `scope`. */
+export const DEFAULT_CREDENTIAL_HEADERS: readonly string[] = Object.freeze(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'x-auth-token']);
 /** Response headers a handler set that are stored and replayed, by default. */
 export const DEFAULT_CACHEABLE_HEADERS: readonly string[] = Object.freeze([
   'content-type',
@@ -43,6 +45,7 @@ export const MODULE_DEFAULTS = Object.freeze({
   keyVersion: '1',
   vary: DEFAULT_VARY,
   cacheableHeaders: DEFAULT_CACHEABLE_HEADERS,
+  credentialHeaders: DEFAULT_CREDENTIAL_HEADERS,
   userId: defaultUserId,
   tenantContext: 'auto' as boolean | 'auto',
   fastPath: true,
@@ -52,7 +55,7 @@ export const MODULE_DEFAULTS = Object.freeze({
 export const LOGGER_CONTEXT = 'nestjs-tenant-cache';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'userId', 'tenantContext', 'fastPath'] as const;
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath'] as const;
 
 const CALL_EXTRA = "it is an option of the forRoot()/forRootAsync() call, not of the options object: CacheModule.forRootAsync({ isGlobal: true, useFactory: () => ({ tenant, store }) })";
 const MODULE_HINTS: Readonly<Record<string, string>> = { isGlobal: CALL_EXTRA, interceptor: CALL_EXTRA };
@@ -71,6 +74,8 @@ export interface ResolvedCacheModuleOptions {
   readonly vary: readonly string[];
   /** Whether a (lowercased) response header name may be stored; never true for `set-cookie`. */
   readonly cacheableHeaders: (name: string) => boolean;
+  /** Lowercased, deduplicated. */
+  readonly credentialHeaders: readonly string[];
   readonly userId: UserIdResolver;
   readonly tenantContext: boolean | 'auto';
   readonly fastPath: boolean;
@@ -93,6 +98,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
   }
   const vary = [...new Set(headerNames(options.vary ?? MODULE_DEFAULTS.vary, 'vary'))].sort();
   const cacheableHeaders = headerAllowlist(options.cacheableHeaders ?? MODULE_DEFAULTS.cacheableHeaders);
+  const credentialHeaders = Object.freeze([...new Set(headerNames(options.credentialHeaders ?? MODULE_DEFAULTS.credentialHeaders, 'credentialHeaders', "[...DEFAULT_CREDENTIAL_HEADERS, 'x-session-token'], or [] to cache such requests everywhere"))]);
   const userId = optionalFunction<UserIdResolver>(options.userId, 'userId', 'pass (req) => req.user?.id, or omit it for the default') ?? MODULE_DEFAULTS.userId;
   const tenantContext = oneOf<boolean | 'auto'>(options.tenantContext, ['auto', true, false], MODULE_DEFAULTS.tenantContext, 'tenantContext', "omit it ('auto': on when something injects CacheManager), or pass true or false");
   const fastPath = oneOf(options.fastPath, [true, false], MODULE_DEFAULTS.fastPath, 'fastPath', 'omit it (true) or pass false');
@@ -108,6 +114,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     keyVersion,
     vary,
     cacheableHeaders,
+    credentialHeaders,
     userId,
     tenantContext,
     fastPath,

@@ -2,8 +2,8 @@ import type { CacheRequest, TenantResolverFn } from './tenant-resolver.interface
 
 /**
  * The tenant is the value of a request header, e.g. `fromHeader('x-tenant-id')`. Works on
- * Express and Fastify (both expose lowercased `req.headers`). A repeated header uses its
- * first value; a blank one is no tenant.
+ * Express and Fastify (both expose lowercased `req.headers`). A repeated header is no tenant
+ * (never the joined `"acme, globex"`), and so is a blank one.
  *
  * Only use a header the client cannot forge for another tenant (one your gateway sets after
  * authenticating, or one a guard checks against the user): the cache trusts it.
@@ -13,12 +13,20 @@ export function fromHeader(name: string): TenantResolverFn {
   const header = name.trim().toLowerCase();
   const resolver: TenantResolverFn = (req) => {
     const value = req.headers[header];
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first === undefined) return undefined;
-    const trimmed = first.trim();
+    if (value === undefined) return undefined;
+    // Node joins a repeated header into "acme, globex": which tenant is meant is unknowable.
+    if (Array.isArray(value) ? value.length !== 1 : repeated(req, header)) return undefined;
+    const trimmed = (Array.isArray(value) ? value[0]! : value).trim();
     return trimmed === '' ? undefined : trimmed;
   };
   return named(resolver, `fromHeader(${header})`);
+}
+
+/** Whether the request carried `header` more than once (Node's `headersDistinct`: Express `req`, Fastify `request.raw`). */
+function repeated(req: CacheRequest, header: string): boolean {
+  const distinct = (req.headersDistinct ?? (req.raw as { headersDistinct?: unknown } | undefined)?.headersDistinct) as Record<string, string[] | undefined> | undefined;
+  const values = distinct?.[header];
+  return values !== undefined && values.length > 1;
 }
 
 /** Options of `fromSubdomain()`. */

@@ -1,4 +1,4 @@
-import { Controller, Get, Put } from '@nestjs/common';
+import { Controller, Get, Put, Req } from '@nestjs/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
@@ -10,6 +10,9 @@ import { FAST_PATH_MATRIX, InterceptorProbe } from './helpers/fast-path-probe.js
 
 let badTags: unknown = [];
 
+/** The credential headers of `MODULE_DEFAULTS.credentialHeaders`. */
+const CREDENTIALS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'x-auth-token'] as const;
+
 @Controller()
 class ScopesController {
   constructor(private readonly cache: CacheManager) {}
@@ -18,6 +21,13 @@ class ScopesController {
   @Cached({ ttl: '1m' })
   cart() {
     return { items: 1 };
+  }
+
+  @Get('whoami')
+  @Cached({ ttl: '1m' })
+  whoami(@Req() req: { headers: Record<string, unknown> }) {
+    // A response built from the caller's credential: whoever else gets it gets theirs.
+    return { caller: CREDENTIALS.map((name) => req.headers[name] ?? null) };
   }
 
   @Get('catalogue')
@@ -80,6 +90,36 @@ describe.each(FAST_PATH_MATRIX)('credentials, scopes and tags on %s, fast path %
     expect(interceptor.count(t) - seen).toBe(fastPath ? 0 : 1);
     // The entry is there and the route learned: a request with a Cookie still bypasses it.
     expect((await get('/cart', cookie)).headers.get('x-cache')).toBe('BYPASS');
+  });
+
+  it.each(CREDENTIALS)('a request with %s and one without never share a response on an implicit-scope route', async (name) => {
+    const credential = { [name]: 'secret-of-a' };
+    const own = CREDENTIALS.map((n) => (n === name ? 'secret-of-a' : null));
+    const none = CREDENTIALS.map(() => null);
+    // The credentialed request first: it would be the entry every other caller gets.
+    const first = await get('/whoami', credential);
+    expect(await first.json()).toEqual({ caller: own });
+    const victim = await get('/whoami');
+    const victimBody = (await victim.json()) as { caller: unknown[] };
+    console.log(`${platform} fastPath=${mode}: ${name} request then a bare one: ${first.headers.get('x-cache')} then ${victim.headers.get('x-cache')}, bare caller saw ${JSON.stringify(victimBody.caller)}`);
+    expect(first.headers.get('x-cache')).toBe('BYPASS');
+    expect(victimBody).toEqual({ caller: none });
+    // And the other way round: the bare response is stored now, the credentialed caller never gets it.
+    expect((await get('/whoami')).headers.get('x-cache')).toBe('HIT');
+    const again = await get('/whoami', credential);
+    expect(again.headers.get('x-cache')).toBe('BYPASS');
+    expect(await again.json()).toEqual({ caller: own });
+  });
+
+  it('credentialHeaders replaces the list: a listed custom header bypasses, an unlisted default no longer does', async () => {
+    await t.close();
+    t = await createTestApp(platform, {
+      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory' }, logger, fastPath, credentialHeaders: ['X-Session-Token'] })],
+      controllers: [ScopesController],
+    });
+    expect((await get('/cart', { 'x-session-token': 's' })).headers.get('x-cache')).toBe('BYPASS');
+    expect((await get('/cart', { 'x-api-key': 'k' })).headers.get('x-cache')).toBe('MISS');
+    expect((await get('/cart', { 'x-api-key': 'k' })).headers.get('x-cache')).toBe('HIT');
   });
 
   it("a scope: 'global' handler runs without the request's tenant context", async () => {

@@ -454,7 +454,9 @@ describe.each(FAST_PATH_MATRIX)('HTTP rules of @Cached() on %s, fast path %s', (
       const b = await get('/h/throws', tenant);
       expect(a.status).toBe(503);
       expect(b.status).toBe(503);
-      expect(b.headers['x-cache']).not.toBe('HIT');
+      // Not stored, so not a MISS either.
+      console.log(`${platform} fastPath=${mode}: a thrown 503 says X-Cache: ${a.headers['x-cache']}, then ${b.headers['x-cache']}`);
+      expect([a.headers['x-cache'], b.headers['x-cache']]).toEqual(['BYPASS', 'BYPASS']);
       expect(runs.get('throws')).toBe(before + 2);
     });
 

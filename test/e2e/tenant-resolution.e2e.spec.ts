@@ -1,11 +1,12 @@
 import { type CanActivate, Controller, type ExecutionContext, Get, Injectable, Module, UseGuards } from '@nestjs/common';
+import { request as rawRequest } from 'node:http';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import type { CacheRequest, TenantStrategy } from '../../lib/tenant/tenant-resolver.interface.js';
-import { fromSubdomain, fromUser } from '../../lib/tenant/tenant-strategies.js';
+import { fromHeader, fromSubdomain, fromUser } from '../../lib/tenant/tenant-strategies.js';
 import { createTestApp, type TestApp } from './helpers/app-factory.js';
 import { FAST_PATH_MATRIX, InterceptorProbe } from './helpers/fast-path-probe.js';
 
@@ -131,5 +132,34 @@ describe.each(FAST_PATH_MATRIX)('tenant strategies end to end on %s, fast path %
     const hits = await Promise.all(tenants.map((tenant) => byHeader.http().get('/t').set('x-t', tenant)));
     expect(misses.map((r) => r.body.tenant)).toEqual(tenants);
     expect(hits.map((r) => [r.headers['x-cache'], r.body.tenant])).toEqual(tenants.map((tenant) => ['HIT', tenant]));
+  });
+
+  it('fromHeader(): a repeated tenant header is no tenant, never the joined "acme, globex"', async () => {
+    const app = await boot(fromHeader('x-tenant-id'));
+    const { port } = new URL(app.url);
+    // Sent twice on the wire (Node joins the two into one string).
+    const twice = await new Promise<{ status: number; xCache: unknown; body: string }>((resolve, reject) => {
+      const req = rawRequest({ host: '127.0.0.1', port, path: '/t', headers: { 'x-tenant-id': ['acme', 'globex'] } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, xCache: res.headers['x-cache'], body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    console.log(`${platform} fastPath=${mode}: x-tenant-id sent twice (acme, globex): ${twice.status} ${String(twice.xCache)} ${twice.body}`);
+    expect(twice.xCache).toBe('BYPASS');
+    expect(twice.body).not.toContain('globex');
+    expect((await app.http().get('/t').set('x-tenant-id', 'acme')).body.tenant).toBe('acme');
+  });
+
+  it('a request without a tenant whose handler calls current() gets 400 naming the cause, not 500', async () => {
+    const app = await boot(fromHeader('x-tenant-id'));
+    const none = await app.http().get('/t');
+    console.log(`${platform} fastPath=${mode}: no x-tenant-id, the handler calls current(): ${none.status} ${String(none.headers['x-cache'])} ${JSON.stringify(none.body)}`);
+    expect(none.status).toBe(400);
+    expect(none.body.message).toBe('The tenant of this request could not be resolved.');
+    expect((await app.http().get('/t').set('x-tenant-id', 'acme')).status).toBe(200);
   });
 });

@@ -8,6 +8,7 @@ const base: RequestHashInput = {
   method: 'GET',
   routePath: '/products/:id',
   url: '/products/1',
+  query: undefined,
   vary: ['accept', 'accept-language'],
   headers: {},
   custom: undefined,
@@ -16,6 +17,8 @@ const base: RequestHashInput = {
   user: undefined,
 };
 const hash = (patch: Partial<RequestHashInput>): string => requestHash({ ...base, ...patch });
+/** The canonical JSON of a parsed query, as the interceptor passes it. */
+const q = (query: Record<string, unknown>): string => canonicalJson(query)!;
 
 describe('requestHash', () => {
   // Pinned digests (computed before the digest memo existed): a change here changes every
@@ -24,6 +27,9 @@ describe('requestHash', () => {
     [{}, '6pWdlPo69oIzsfo03H8dDYKzqmOycyiWXAtjIWRtuos'],
     [{ headers: { accept: 'text/csv' } }, '-zW43hoTyMHodW2RyQzqMD_j2VxhztkUOu0FOZO9aEA'],
     [{ url: '/products/\uD800' }, 'k7N4C-J9RU5hPukK-6kK2DUYfo1GDI_EcGgGRjrMLBA'],
+    // Keyed on the parsed query since the query is the handler's (`j` + its canonical JSON);
+    // requests without a query kept their digests above.
+    [{ url: '/products/1?b=2&a=1', query: '{"a":"1","b":"2"}' }, 'kYEr8FGBV1ql5LnBkWyKaexJZIgrI-d5urZaC10gBNI'],
   ];
 
   it('gives the pinned digests, first hashed, then remembered, then after the memo has turned over', () => {
@@ -45,7 +51,10 @@ describe('requestHash', () => {
     // ...headers the route does not vary on, and an empty query, leave the digest as it is.
     expect(hash({ headers: { 'x-request-id': 'r-1', cookie: 'sid=1', 'user-agent': 'test' } })).toBe(digest);
     expect(hash({ url: '/products/1?' })).toBe(digest);
+    expect(hash({ url: '/products/1?', query: '{}' })).toBe(digest);
     expect(hash({ url: '/products/1?', headers: { accept: 'text/csv' } })).toBe(pinned[1]![1]);
+    // Only the path of the target counts: the query is the parsed one.
+    expect(hash({ url: '/products/1?a=1' })).toBe(digest);
   });
 
   it('changes with every input', () => {
@@ -56,6 +65,7 @@ describe('requestHash', () => {
       { method: 'POST' },
       { routePath: '/products/:slug' },
       { url: '/products/2' },
+      { query: q({ a: '1' }) },
       { headers: { accept: 'text/csv' } },
       { vary: ['accept', 'accept-language', 'x-a'], headers: { 'x-a': '' } },
       { custom: 'k' },
@@ -70,15 +80,14 @@ describe('requestHash', () => {
   });
 
   it('ignores query order but keeps repeated parameters in order', () => {
-    expect(hash({ url: '/p?a=1&b=2' })).toBe(hash({ url: '/p?b=2&a=1' }));
-    expect(hash({ url: '/p?x=1&x=2' })).not.toBe(hash({ url: '/p?x=2&x=1' }));
-    expect(hash({ url: '/p?a=1&b=2' })).toBe(hash({ url: '/p?b=2&&a=1&' }));
+    expect(hash({ query: q({ a: '1', b: '2' }) })).toBe(hash({ query: q({ b: '2', a: '1' }) }));
+    expect(hash({ query: q({ x: ['1', '2'] }) })).not.toBe(hash({ query: q({ x: ['2', '1'] }) }));
+    expect(hash({ query: q({ a: { c: '1', b: '2' } }) })).toBe(hash({ query: q({ a: { b: '2', c: '1' } }) }));
   });
 
-  it('compares query components decoded, and tells missing, empty and flag apart', () => {
-    expect(hash({ url: '/p?q=a%20b' })).toBe(hash({ url: '/p?q=a+b' }));
-    const forms = ['/p', '/p?q', '/p?q=', '/p?q=%', '/p?q=%25'];
-    expect(new Set(forms.map((url) => hash({ url }))).size).toBe(forms.length);
+  it('tells apart every parsed form: a string, a list, an empty value, a nested object', () => {
+    const forms = [{}, { q: '' }, { q: 'a' }, { q: ['a'] }, { q: ['a', ''] }, { q: { a: '' } }, { 'q[]': 'a' }, { a: '1#', b: 'evil' }];
+    expect(new Set(forms.map((query) => hash({ query: q(query) }))).size).toBe(forms.length);
   });
 
   it('never lets path variants share a key', () => {
@@ -87,9 +96,9 @@ describe('requestHash', () => {
   });
 
   it('keeps a value out of the path and the query from colliding with another split', () => {
-    expect(hash({ url: '/a?b=c' })).not.toBe(hash({ url: '/a%3Fb=c' }));
-    expect(hash({ url: '/p?a=1%26b%3D2' })).not.toBe(hash({ url: '/p?a=1&b=2' }));
-    expect(hash({ url: '/p?a%3D1=2' })).not.toBe(hash({ url: '/p?a=1%3D2' }));
+    expect(hash({ url: '/a?b=c', query: q({ b: 'c' }) })).not.toBe(hash({ url: '/a%3Fb=c' }));
+    expect(hash({ url: '/p?a=1%26b%3D2', query: q({ a: '1&b=2' }) })).not.toBe(hash({ url: '/p?a=1&b=2', query: q({ a: '1', b: '2' }) }));
+    expect(hash({ url: '/p?a%3D1=2', query: q({ 'a=1': '2' }) })).not.toBe(hash({ url: '/p?a=1%3D2', query: q({ a: '1=2' }) }));
   });
 
   it('is length-safe across fields (no concatenation ambiguity)', () => {

@@ -19,6 +19,12 @@ describe('resolveModuleOptions', () => {
     expect(resolved.cacheableHeaders('x-anything')).toBe(true);
     expect(resolved.cacheableHeaders('server-timing')).toBe(false);
     expect(resolved.cacheableHeaders('set-cookie')).toBe(false);
+    expect(resolved.credentialHeaders).toEqual(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'x-auth-token']);
+  });
+
+  it('lowercases and deduplicates credentialHeaders, a list that replaces the default', () => {
+    expect(resolveModuleOptions({ tenant, credentialHeaders: ['X-Session', 'x-session', 'Cookie'] }).credentialHeaders).toEqual(['x-session', 'cookie']);
+    expect(resolveModuleOptions({ tenant, credentialHeaders: [] }).credentialHeaders).toEqual([]);
   });
 
   it('passes only the manager options to the manager, on a copy', () => {
@@ -45,6 +51,8 @@ describe('resolveModuleOptions', () => {
       [{ tenant, keyVersion: 'x'.repeat(65) }, 'keyVersion'],
       [{ tenant, vary: 'accept' }, 'vary'],
       [{ tenant, cacheableHeaders: ['bad header'] }, 'cacheableHeaders'],
+      [{ tenant, credentialHeaders: 'x-api-key' }, 'credentialHeaders'],
+      [{ tenant, credentialHeaders: ['x api key'] }, 'credentialHeaders'],
       [{ tenant, userId: 'id' }, 'userId'],
       [{ tenant, invalidationRetry: { retries: 1.5 } }, 'invalidationRetry.retries'],
       [{ tenant, invalidationRetry: { backof: 1 } }, 'invalidationRetry.backof'],

@@ -7,9 +7,17 @@ const req = (headers: Record<string, string | string[]>, extra: Record<string, u
 
 describe('fromHeader', () => {
   const resolve = fromHeader('X-Tenant-Id');
-  it('reads the header case-insensitively, trims it, and takes the first of repeated values', () => {
+  it('reads the header case-insensitively and trims it', () => {
     expect(resolve(req({ 'x-tenant-id': ' acme ' }), undefined)).toBe('acme');
-    expect(resolve(req({ 'x-tenant-id': ['acme', 'globex'] }), undefined)).toBe('acme');
+    expect(resolve(req({ 'x-tenant-id': ['acme'] }), undefined)).toBe('acme');
+  });
+  it('gives undefined for a repeated header, as a list or as the string Node joins it into', () => {
+    expect(resolve(req({ 'x-tenant-id': ['acme', 'globex'] }), undefined)).toBeUndefined();
+    const joined = { 'x-tenant-id': 'acme, globex' };
+    const distinct = { 'x-tenant-id': ['acme', 'globex'] };
+    expect(resolve(req(joined, { headersDistinct: distinct }), undefined)).toBeUndefined(); // Express
+    expect(resolve(req(joined, { raw: { headersDistinct: distinct } }), undefined)).toBeUndefined(); // Fastify
+    expect(resolve(req({ 'x-tenant-id': 'acme' }, { headersDistinct: { 'x-tenant-id': ['acme'] } }), undefined)).toBe('acme');
   });
   it('gives undefined for a missing or blank header', () => {
     expect(resolve(req({}), undefined)).toBeUndefined();
