@@ -97,15 +97,20 @@ describe.each(FAST_PATH_MATRIX)('request inputs the key must hold on %s, fast pa
     expect(JSON.parse((await send(t, 'GET', '/fat')).body)).toEqual({ msg: 'hello' });
   });
 
-  it.runIf(platform === 'express')('a POST turned into a GET by a method-override middleware bypasses the cache', async () => {
+  it('a POST turned into a GET by a method-override middleware bypasses the cache (on Fastify the header changes nothing)', async () => {
     const override = { 'x-http-method-override': 'GET' };
     const attack = await send(t, 'POST', '/fat', { ...json, ...override }, '{"msg":"pwned"}');
     const victim = await send(t, 'GET', '/fat');
     console.log(`${platform} fastPath=${mode}: POST + X-HTTP-Method-Override: GET with {"msg":"pwned"}: ${attack.xCache} ${attack.body}; the victim's GET: ${victim.xCache} ${victim.body}`);
-    expect(attack.xCache).toBe('BYPASS');
+    // Express's override middleware turns it into the GET route: bypassed. Fastify routes by the
+    // method it received: the POST route answers, and no cached response is touched.
+    if (platform === 'express') expect(attack.xCache).toBe('BYPASS');
+    else expect(JSON.parse(attack.body)).toEqual({ posted: true });
     expect(JSON.parse(victim.body)).toEqual({ msg: 'hello' });
     // Without a body as well: the request the handler sees is not the one the platform received.
-    expect((await send(t, 'POST', '/fat', override)).xCache).toBe('BYPASS');
+    const again = await send(t, 'POST', '/fat', override);
+    if (platform === 'express') expect(again.xCache).toBe('BYPASS');
+    else expect(JSON.parse(again.body)).toEqual({ posted: true });
     expect((await send(t, 'GET', '/fat')).xCache).toBe('HIT');
   });
 
