@@ -1,12 +1,11 @@
 import { BadRequestException, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { catchError, concatMap, Observable, of, throwError } from 'rxjs';
 import { TenantRequiredError } from '../errors/cache.errors.js';
-import { X_CACHE_HEADER } from '../cache.constants.js';
 import { canonicalJson, requestHash } from './request-key.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 import { HitFastPath } from './fast-path/hit-fast-path.js';
 import { HttpCache, type HttpCacheHooks, type HttpLookup } from './http-cache.js';
-import { setHeader, type HttpResponseLike } from './platform-response.js';
+import type { HttpResponseLike } from './platform-response.js';
 import { isStorableResponse, serializeBody, type SerializedBody } from './response-policy.js';
 import { RouteRegistry, type CachedRoute, type RouteMeta } from './route-registry.js';
 
@@ -170,7 +169,7 @@ export class CachedInterceptor implements NestInterceptor {
       case 'reject':
         throw missingTenant();
       case 'bypass':
-        setHeader(res, X_CACHE_HEADER, 'BYPASS');
+        this.http.markCache(res, 'BYPASS');
         this.http.countBypass(lookup.tenant, lookup.reason);
         return this.runHandler(context, meta, lookup.tenant, next, lookup.tenant);
       case 'hit':

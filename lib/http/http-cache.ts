@@ -160,9 +160,14 @@ export class HttpCache {
     return kept.route === route ? kept.lookup : undefined;
   }
 
+  /** Sets `X-Cache` (unless `diagnosticHeaders: false`). */
+  markCache(res: HttpResponseLike, state: 'MISS' | 'BYPASS'): void {
+    if (this.options.diagnosticHeaders) setHeader(res, X_CACHE_HEADER, state);
+  }
+
   /** Replays a stored response. */
   replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE'): unknown {
-    return replay(req, res, entry, state, this.options.clock.now());
+    return replay(req, res, entry, state, this.options.clock.now(), this.options.diagnosticHeaders);
   }
 
   /**
@@ -184,7 +189,7 @@ export class HttpCache {
         if (abandoned) return Promise.reject(new RequestAbandoned());
         return new Promise<StoredBody>((resolve, reject) => {
           // Said before the handler runs, so an error response carries it too.
-          setHeader(res, X_CACHE_HEADER, 'MISS');
+          this.markCache(res, 'MISS');
           const before = res.getHeaders();
           let produced = false;
           const inner = handle().subscribe({
@@ -213,7 +218,7 @@ export class HttpCache {
         },
         (err: unknown) => {
           if (abandoned) return;
-          if (!isHeadersSent(res)) setHeader(res, X_CACHE_HEADER, 'BYPASS'); // an error response is never stored
+          if (!isHeadersSent(res)) this.markCache(res, 'BYPASS'); // an error response is never stored
           subscriber.error(err);
         },
       );
@@ -286,7 +291,7 @@ export class HttpCache {
     if (!outcome.leader) return isStoredResponse(outcome.entry) ? this.replay(req, res, outcome.entry, 'HIT') : undefined;
     const entry = outcome.entry;
     if (!isStoredResponse(entry)) {
-      setHeader(res, X_CACHE_HEADER, 'BYPASS');
+      this.markCache(res, 'BYPASS');
       return own?.value;
     }
     setHeader(res, 'etag', entry.http.etag);

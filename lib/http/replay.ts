@@ -15,14 +15,16 @@ export function isStoredResponse(entry: Envelope | undefined): entry is StoredRe
 }
 
 /**
- * Sends a stored response: `X-Cache`, `Age`, `ETag`, the recorded headers, the status and the
+ * Sends a stored response: `X-Cache` and `Age` (unless `diagnostics` is off), `ETag`, the recorded headers, the status and the
  * exact body; a 304 without a body when `If-None-Match` matches (or, without it,
  * `If-Modified-Since` is not before the stored `Last-Modified`). Returns the body to send.
  */
-export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE', now: number): unknown {
+export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE', now: number, diagnostics: boolean): unknown {
   const { http } = entry;
-  setHeader(res, X_CACHE_HEADER, state);
-  setHeader(res, 'age', String(Math.max(0, Math.floor((now - entry.createdAt) / 1000))));
+  if (diagnostics) {
+    setHeader(res, X_CACHE_HEADER, state);
+    setHeader(res, 'age', String(Math.max(0, Math.floor((now - entry.createdAt) / 1000))));
+  }
   setHeader(res, 'etag', http.etag);
   const notModified = isNotModified(req.method, req.headers, http.etag, lastModifiedOf(http));
   // No replayed header claims more freshness than the entry has left.

@@ -94,6 +94,13 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    * @default MODULE_DEFAULTS.fastPath: true
    */
   fastPath?: boolean;
+  /**
+   * Send the diagnostic headers `X-Cache` (HIT, MISS, STALE, BYPASS) and `Age` on `@Cached()`
+   * routes. They tell a client when another user of its tenant last asked for the same URL;
+   * `false` sends neither (the `ETag` and the replayed headers stay).
+   * @default MODULE_DEFAULTS.diagnosticHeaders: true
+   */
+  diagnosticHeaders?: boolean;
 }
 
 

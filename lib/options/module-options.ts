@@ -49,13 +49,14 @@ export const MODULE_DEFAULTS = Object.freeze({
   userId: defaultUserId,
   tenantContext: 'auto' as boolean | 'auto',
   fastPath: true,
+  diagnosticHeaders: true,
 });
 
 /** The context of the module's default logger: Nest prints it, and the app's logger setup applies. */
 export const LOGGER_CONTEXT = 'nestjs-tenant-cache';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath'] as const;
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders'] as const;
 
 const CALL_EXTRA = "it is an option of the forRoot()/forRootAsync() call, not of the options object: CacheModule.forRootAsync({ isGlobal: true, useFactory: () => ({ tenant, store }) })";
 const MODULE_HINTS: Readonly<Record<string, string>> = { isGlobal: CALL_EXTRA, interceptor: CALL_EXTRA };
@@ -79,6 +80,7 @@ export interface ResolvedCacheModuleOptions {
   readonly userId: UserIdResolver;
   readonly tenantContext: boolean | 'auto';
   readonly fastPath: boolean;
+  readonly diagnosticHeaders: boolean;
 }
 
 /**
@@ -102,6 +104,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
   const userId = optionalFunction<UserIdResolver>(options.userId, 'userId', 'pass (req) => req.user?.id, or omit it for the default') ?? MODULE_DEFAULTS.userId;
   const tenantContext = oneOf<boolean | 'auto'>(options.tenantContext, ['auto', true, false], MODULE_DEFAULTS.tenantContext, 'tenantContext', "omit it ('auto': on when something injects CacheManager), or pass true or false");
   const fastPath = oneOf(options.fastPath, [true, false], MODULE_DEFAULTS.fastPath, 'fastPath', 'omit it (true) or pass false');
+  const diagnosticHeaders = oneOf(options.diagnosticHeaders, [true, false], MODULE_DEFAULTS.diagnosticHeaders, 'diagnosticHeaders', 'omit it (true: X-Cache and Age are sent) or pass false');
 
   const manager: Record<string, unknown> = { ...options, logger: logger ?? false };
   for (const key of MODULE_KEYS) delete manager[key];
@@ -118,6 +121,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     userId,
     tenantContext,
     fastPath,
+    diagnosticHeaders,
   };
 }
 
