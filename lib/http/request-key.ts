@@ -150,16 +150,3 @@ export function unkeyedInput(req: CacheRequest): string | undefined {
 export function strongEtag(body: string): string {
   return `"${createHash('sha256').update(body).digest('base64url')}"`;
 }
-
-/** Whether an `If-None-Match` header value matches `etag` (weak comparison, as RFC 9110 asks for GET/HEAD). */
-export function ifNoneMatchMatches(header: string | string[] | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  const text = Array.isArray(header) ? header.join(',') : header;
-  if (text.trim() === '*') return true;
-  for (const raw of text.split(',')) {
-    let tag = raw.trim();
-    if (tag.startsWith('W/')) tag = tag.slice(2);
-    if (tag === etag) return true;
-  }
-  return false;
-}

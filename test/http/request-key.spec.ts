@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, digests, ifNoneMatchMatches, requestHash, strongEtag, type RequestHashInput } from '../../lib/http/request-key.js';
+import { isNotModified } from '../../lib/http/conditional.js';
+import { canonicalJson, digests, requestHash, strongEtag, type RequestHashInput } from '../../lib/http/request-key.js';
 
 const base: RequestHashInput = {
   keyVersion: '1',
@@ -142,13 +143,14 @@ describe('ETag helpers', () => {
     expect(strongEtag('hello')).not.toBe(strongEtag('hello!'));
   });
 
-  it('matches If-None-Match lists, weak forms and *', () => {
+  it('matches If-None-Match lists, weak forms and * against it (conditional.ts)', () => {
     const etag = strongEtag('x');
-    expect(ifNoneMatchMatches(etag, etag)).toBe(true);
-    expect(ifNoneMatchMatches(`"a", W/${etag}`, etag)).toBe(true);
-    expect(ifNoneMatchMatches('*', etag)).toBe(true);
-    expect(ifNoneMatchMatches('"a", "b"', etag)).toBe(false);
-    expect(ifNoneMatchMatches(undefined, etag)).toBe(false);
+    const inm = (header: string | undefined) => isNotModified('GET', { 'if-none-match': header }, etag, undefined);
+    expect(inm(etag)).toBe(true);
+    expect(inm(`"a", W/${etag}`)).toBe(true);
+    expect(inm('*')).toBe(true);
+    expect(inm('"a", "b"')).toBe(false);
+    expect(inm(undefined)).toBe(false);
   });
 });
 
