@@ -11,8 +11,10 @@ export type { CacheModuleExtras } from './cache.module-definition.js';
 export type {
   CacheModuleOptions,
   CacheModuleOptionsFactory,
+  HeaderGuardMode,
   MissingTenantPolicy,
 } from './options/cache-module-options.interface.js';
+export { DEFAULT_SAFE_HEADERS } from './http/header-guard.js';
 
 // ---- decorators ----
 export { Cached } from './decorators/cached.decorator.js';
@@ -92,6 +94,7 @@ export {
   CircuitOpenError,
   PayloadTooLargeError,
   TenantRequiredError,
+  UnkeyedHeaderError,
 } from './errors/cache.errors.js';
 
 // ---- utilities ----

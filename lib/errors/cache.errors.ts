@@ -143,3 +143,31 @@ export class FactoryTimeoutError extends CacheError {
     super('ERR_FACTORY_TIMEOUT', `The factory did not finish within its hard timeout of ${timeoutMs} ms. Its value will be stored when it arrives; raise "hardTimeout", or give the entry a "grace" so a stale value can be served meanwhile.`);
   }
 }
+
+/**
+ * With `headerGuard: 'strict'`: the handler of a `@Cached()` route read a request header that
+ * is not part of the key, so its response could carry one client's input to everyone who
+ * shares the entry. Thrown at the first such request (the response is not stored).
+ */
+export class UnkeyedHeaderError extends CacheError {
+  constructor(
+    readonly route: string,
+    readonly headers: readonly string[],
+  ) {
+    super('ERR_UNKEYED_HEADER', `${unkeyedHeaderProblem(route, headers)} ${unkeyedHeaderFix(headers)}`);
+  }
+}
+
+/** What went wrong when a handler read unkeyed request headers (`'*'`: it enumerated them all). */
+export function unkeyedHeaderProblem(route: string, headers: readonly string[]): string {
+  const read = headers.includes('*') ? 'enumerated the request headers (spread, Object.keys, JSON.stringify)' : `read the request header${headers.length > 1 ? 's' : ''} ${headers.join(', ')}`;
+  return `@Cached() on ${route} did not store its response: the handler ${read}, which ${headers.length > 1 || headers.includes('*') ? 'are' : 'is'} not part of the cache key, so one client could choose what every user sharing the entry receives.`;
+}
+
+/** How to fix it: key the response on the header, or declare it safe. */
+export function unkeyedHeaderFix(headers: readonly string[]): string {
+  const named = headers.filter((h) => h !== '*');
+  const list = named.map((h) => `'${h}'`).join(', ');
+  if (named.length === 0) return 'Read the headers you need by name, then add them to the key: @Cached({ vary: [...] }).';
+  return `If the response depends on ${named.length > 1 ? 'them' : 'it'}, add ${named.length > 1 ? 'them' : 'it'} to the key: @Cached({ vary: [${list}] }); if ${named.length > 1 ? 'they' : 'it'} never change${named.length > 1 ? '' : 's'} the response, list ${named.length > 1 ? 'them' : 'it'} in the module's safeHeaders.`;
+}

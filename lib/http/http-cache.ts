@@ -15,12 +15,13 @@ import { replay, isStoredResponse, lastModifiedOf, type StoredResponse } from '.
 import { strongEtag, unkeyedInput } from './request-key.js';
 import { isEntityTag, isNotModified } from './conditional.js';
 import { headerText } from './platform-response.js';
-import { freshnessOf, matchesVary, recordedHeaders, variedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
+import { freshnessOf, matchesVary, recordedHeaders, variedHeaders, varyNames, type SerializedBody, type StoredBody } from './response-policy.js';
 import type { EntryFilter } from '../cache/compute.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import type { CachedRoute, RouteMeta } from './route-registry.js';
 import type { Freshness } from './freshness.js';
-import { InvalidKeyError } from '../errors/cache.errors.js';
+import { InvalidKeyError, UnkeyedHeaderError } from '../errors/cache.errors.js';
+import { HeaderGuard } from './header-guard.js';
 
 /** How long a response's cross-process lock is held at most (and how long other instances wait for its entry). */
 const HTTP_LOCK_TTL_MS = 5_000;
@@ -58,6 +59,7 @@ export class HttpCache {
   private readonly early = new WeakMap<object, { readonly route: CachedRoute; readonly lookup: HttpLookup }>();
   private readonly policies = new WeakMap<CachedRoute, ComputePolicy>();
   private readonly reportTenantFailure = (kind: string, message: string): void => this.reportError(undefined, kind, message);
+  private readonly guard: HeaderGuard;
 
   constructor(
     @Inject(RESOLVED_CACHE_OPTIONS) private readonly options: ResolvedCacheModuleOptions,
@@ -65,6 +67,7 @@ export class HttpCache {
     @Inject(TENANT_RESOLVER_FN) private readonly resolver: TenantResolverFn,
   ) {
     this.internals = internalsOf(manager);
+    this.guard = new HeaderGuard(options.headerGuard, options.logger);
   }
 
   /** The module's `keyVersion` (part of every request key). */
@@ -192,19 +195,40 @@ export class HttpCache {
           this.markCache(res, 'MISS');
           const before = res.getHeaders();
           let produced = false;
+          // From here until the handler answers, the request headers it reads are recorded.
+          const recording = this.guard.start(req);
           const inner = handle().subscribe({
             next: (value) => {
               if (produced) return;
               produced = true;
               own = { value };
+              let unkeyed: readonly string[];
+              try {
+                unkeyed = this.guard.finish(recording, route, varyNames(res));
+              } catch (err) {
+                reject(err); // strict mode
+                return;
+              }
+              if (unkeyed.length > 0) {
+                // Its response may carry what one client chose: never stored, never shared.
+                ctx.skip();
+                this.countBypass(miss.tenant, 'unkeyed header');
+                resolve(null);
+                return;
+              }
               resolve(this.entryOf(ctx, context, hooks, route, miss.tenant, before, value));
             },
-            error: (err: unknown) => reject(err),
+            error: (err: unknown) => {
+              recording?.stop();
+              reject(err);
+            },
             complete: () => {
+              recording?.stop();
               if (!produced) reject(new RequestAbandoned());
             },
           });
           abandon = () => {
+            recording?.stop();
             inner.unsubscribe();
             reject(new RequestAbandoned());
           };
@@ -311,7 +335,7 @@ export class HttpCache {
         grace: route.graceMs,
         staleWhileRevalidate: 'joiners',
         // A 4xx is an answer about this request, not a failure of the handler.
-        staleIfError: (err) => !(err instanceof HttpException && err.getStatus() < 500) && !(err instanceof RequestAbandoned),
+        staleIfError: (err) => !(err instanceof HttpException && err.getStatus() < 500) && !(err instanceof RequestAbandoned) && !(err instanceof UnkeyedHeaderError),
         softTimeoutMs: undefined,
         hardTimeoutMs: undefined,
         lock: true,

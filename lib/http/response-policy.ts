@@ -96,11 +96,16 @@ export function recordedHeaders(res: HttpResponseLike, before: Record<string, un
  * request sent (`null`: absent), sorted by name; `undefined` when it varies on none.
  */
 export function variedHeaders(res: HttpResponseLike, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): [string, string | null][] | undefined {
-  const vary = headerText(res.getHeader('vary'));
-  if (vary === undefined) return undefined;
-  const names = [...new Set(vary.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== ''))].sort();
+  const names = varyNames(res);
   if (names.length === 0) return undefined;
   return names.map((name) => [name, headerText(requestHeaders[name]) ?? null]);
+}
+
+/** The request headers a response's `Vary` names: lowercased, sorted, without duplicates. */
+export function varyNames(res: HttpResponseLike): string[] {
+  const vary = headerText(res.getHeader('vary'));
+  if (vary === undefined) return [];
+  return [...new Set(vary.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== ''))].sort();
 }
 
 /** Whether a request sends the header values a stored response varies on (an entry without `Vary` matches every request). */

@@ -5,6 +5,7 @@ import { PATH_METADATA, REDIRECT_METADATA, RENDER_METADATA, RESPONSE_PASSTHROUGH
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum.js';
 import { CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA } from '../cache.constants.js';
 import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
+import { readableHeaders } from './header-guard.js';
 import { resolveCachedOptions, resolveInvalidateTagsOptions, type ResolvedCachedOptions } from '../options/cached-options.js';
 import type { CachedOptions, InvalidateTagsMetadata, TagsSource, UserIdResolver } from '../options/cached-options.interface.js';
 
@@ -19,6 +20,8 @@ export interface CachedRoute extends Omit<ResolvedCachedOptions, 'vary' | 'userI
   readonly userId: UserIdResolver;
   /** Why this route is never cached (the handler sends the response itself), or `undefined`. */
   readonly bypass: string | undefined;
+  /** Request headers its handler may read on a miss without the response going unstored (see `readableHeaders`). */
+  readonly readableHeaders: ReadonlySet<string>;
 }
 
 /** What the interceptors need to know about one route, computed once (no reflection per request). */
@@ -120,13 +123,15 @@ export class RouteRegistry {
 
   private cachedRoute(id: string, options: CachedOptions, controller: AnyFunction, handler: AnyFunction, name: string): CachedRoute {
     const checked = resolveCachedOptions(options, `@Cached() on ${id}`);
+    const vary = [...new Set([...this.options.vary, ...checked.vary])].sort();
+    const { safeHeaders, credentialHeaders, tenantHeader } = this.options;
     return {
       controller: controller.name,
       handler: name,
       ttlMs: checked.ttlMs,
       graceMs: checked.graceMs,
       tags: checked.tags,
-      vary: [...new Set([...this.options.vary, ...checked.vary])].sort(),
+      vary,
       scope: checked.scope,
       explicitScope: checked.explicitScope,
       key: checked.key,
@@ -134,6 +139,7 @@ export class RouteRegistry {
       condition: checked.condition,
       userId: checked.userId ?? this.options.userId,
       bypass: bypassReason(controller, handler, name),
+      readableHeaders: readableHeaders({ vary, scope: checked.scope, explicitScope: checked.explicitScope, safeHeaders, credentialHeaders, tenantHeader }),
     };
   }
 }

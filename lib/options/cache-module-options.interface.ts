@@ -5,6 +5,9 @@ import type { TenantStrategy } from '../tenant/tenant-resolver.interface.js';
 /** What to do with a request to a `@Cached()` / `@InvalidateTags()` route whose tenant cannot be resolved. */
 export type MissingTenantPolicy = 'bypass' | 'reject';
 
+/** What the unkeyed-input guard does (`CacheModuleOptions.headerGuard`). */
+export type HeaderGuardMode = 'warn' | 'strict' | 'off';
+
 /**
  * Options of `CacheModule.forRoot()` (and the result of a `forRootAsync()` factory): every
  * `CacheManagerOptions` option (`store`, `namespace`, `defaultTtl`, `tenantStores`, …) plus the
@@ -55,6 +58,25 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    * @default MODULE_DEFAULTS.credentialHeaders: ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'x-auth-token']
    */
   credentialHeaders?: readonly string[];
+  /**
+   * The unkeyed-input guard. While a miss runs its handler (and the pipes and interceptors after
+   * the cache's), the request headers it reads are recorded; reading one the key does not hold
+   * (the route's `vary`, the `fromHeader()` tenant header) and that is not in `safeHeaders` or
+   * `DEFAULT_SAFE_HEADERS` means one client could choose what everyone sharing the entry
+   * receives (`X-Forwarded-Host`, `Host`, a custom header). `'warn'`: that response is not
+   * stored, and the route is logged once at warn level, naming the headers and the fix.
+   * `'strict'`: the request fails with `UnkeyedHeaderError` (for development and CI).
+   * `'off'`: nothing is recorded. Hits never pay for it.
+   * @default MODULE_DEFAULTS.headerGuard: 'warn'
+   */
+  headerGuard?: HeaderGuardMode;
+  /**
+   * Request headers a handler may read without them being in the key, because they never change
+   * the response (case-insensitive), e.g. `['x-request-id']` for a logging interceptor. Added to
+   * `DEFAULT_SAFE_HEADERS` (framing, conditional and cache directives).
+   * @default MODULE_DEFAULTS.safeHeaders: []
+   */
+  safeHeaders?: readonly string[];
   /**
    * User id of a request, for `scope: 'user'` routes.
    * @default MODULE_DEFAULTS.userId: `req.user?.id ?? req.user?.sub` (as a string)

@@ -1,12 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { CacheConfigError } from '../errors/cache.errors.js';
 import type { CacheManagerOptions } from './cache-options.interface.js';
-import type { CacheModuleOptions, MissingTenantPolicy } from './cache-module-options.interface.js';
+import type { CacheModuleOptions, HeaderGuardMode, MissingTenantPolicy } from './cache-module-options.interface.js';
 import type { UserIdResolver } from './cached-options.interface.js';
 import { headerNames } from './cached-options.js';
 import { resolveLogger, resolveManagerOptions } from './manager-options.js';
 import type { CacheRequest, TenantStrategy } from '../tenant/tenant-resolver.interface.js';
 import { assertTenantStrategy } from '../tenant/tenant-resolution.js';
+import { tenantHeaderOf } from '../tenant/tenant-strategies.js';
 import type { Clock } from '../utils/clock.js';
 import type { CacheLogger } from '../utils/error-reporter.js';
 import { oneOf, optionalFunction } from '../utils/option-checks.js';
@@ -50,13 +51,15 @@ export const MODULE_DEFAULTS = Object.freeze({
   tenantContext: 'auto' as boolean | 'auto',
   fastPath: true,
   diagnosticHeaders: true,
+  headerGuard: 'warn' as HeaderGuardMode,
+  safeHeaders: Object.freeze([]) as readonly string[],
 });
 
 /** The context of the module's default logger: Nest prints it, and the app's logger setup applies. */
 export const LOGGER_CONTEXT = 'nestjs-tenant-cache';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders'] as const;
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders', 'headerGuard', 'safeHeaders'] as const;
 
 const CALL_EXTRA = "it is an option of the forRoot()/forRootAsync() call, not of the options object: CacheModule.forRootAsync({ isGlobal: true, useFactory: () => ({ tenant, store }) })";
 const MODULE_HINTS: Readonly<Record<string, string>> = { isGlobal: CALL_EXTRA, interceptor: CALL_EXTRA };
@@ -81,6 +84,11 @@ export interface ResolvedCacheModuleOptions {
   readonly tenantContext: boolean | 'auto';
   readonly fastPath: boolean;
   readonly diagnosticHeaders: boolean;
+  readonly headerGuard: HeaderGuardMode;
+  /** Lowercased, deduplicated. */
+  readonly safeHeaders: readonly string[];
+  /** The header a `fromHeader()` strategy reads the tenant from, if it is one. */
+  readonly tenantHeader: string | undefined;
 }
 
 /**
@@ -104,6 +112,8 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
   const userId = optionalFunction<UserIdResolver>(options.userId, 'userId', 'pass (req) => req.user?.id, or omit it for the default') ?? MODULE_DEFAULTS.userId;
   const tenantContext = oneOf<boolean | 'auto'>(options.tenantContext, ['auto', true, false], MODULE_DEFAULTS.tenantContext, 'tenantContext', "omit it ('auto': on when something injects CacheManager), or pass true or false");
   const fastPath = oneOf(options.fastPath, [true, false], MODULE_DEFAULTS.fastPath, 'fastPath', 'omit it (true) or pass false');
+  const headerGuard = oneOf<HeaderGuardMode>(options.headerGuard, ['warn', 'strict', 'off'], MODULE_DEFAULTS.headerGuard, 'headerGuard', "omit it ('warn': such responses are not stored and the route is logged once), or pass 'strict' (the request fails) or 'off'");
+  const safeHeaders = Object.freeze([...new Set(headerNames(options.safeHeaders ?? MODULE_DEFAULTS.safeHeaders, 'safeHeaders', "['x-request-id'], headers a handler reads that never change its response"))]);
   const diagnosticHeaders = oneOf(options.diagnosticHeaders, [true, false], MODULE_DEFAULTS.diagnosticHeaders, 'diagnosticHeaders', 'omit it (true: X-Cache and Age are sent) or pass false');
 
   const manager: Record<string, unknown> = { ...options, logger: logger ?? false };
@@ -122,6 +132,9 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     tenantContext,
     fastPath,
     diagnosticHeaders,
+    headerGuard,
+    safeHeaders,
+    tenantHeader: tenantHeaderOf(options.tenant),
   };
 }
 

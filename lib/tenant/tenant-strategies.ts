@@ -19,7 +19,21 @@ export function fromHeader(name: string): TenantResolverFn {
     const trimmed = (Array.isArray(value) ? value[0]! : value).trim();
     return trimmed === '' ? undefined : trimmed;
   };
+  Object.defineProperty(resolver, TENANT_HEADER, { value: header });
   return named(resolver, `fromHeader(${header})`);
+}
+
+/** Marks the resolvers of `fromHeader()` with the header they read. */
+const TENANT_HEADER = Symbol('nestjs-tenant-cache:tenant-header');
+
+/**
+ * The request header a strategy turns into the tenant id as it is (`fromHeader(name)`), or
+ * `undefined`: a route keyed by the tenant is keyed by that header, so its handler may read it.
+ * Not the host of `fromSubdomain()`: many hosts map to one tenant.
+ */
+export function tenantHeaderOf(strategy: unknown): string | undefined {
+  const header = typeof strategy === 'function' ? (strategy as { [TENANT_HEADER]?: unknown })[TENANT_HEADER] : undefined;
+  return typeof header === 'string' ? header : undefined;
 }
 
 /** Whether the request carried `header` more than once (Node's `headersDistinct`: Express `req`, Fastify `request.raw`). */

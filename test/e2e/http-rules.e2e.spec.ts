@@ -14,6 +14,7 @@ import {
   Post,
   Put,
   Query,
+  Req,
   Res,
   ServiceUnavailableException,
   StreamableFile,
@@ -262,8 +263,9 @@ class HttpController {
 class GuardedController {
   @Get('me')
   @Cached({ scope: 'user' })
-  me(@Res({ passthrough: true }) _res: unknown, @Headers('x-user') user: string | undefined) {
-    return { user: user ?? null, n: run('g-me') };
+  me(@Res({ passthrough: true }) _res: unknown, @Req() req: { user?: { id: string } }) {
+    // The user the guard set (keyed by scope: 'user'), not the header it came from (unkeyed).
+    return { user: req.user?.id ?? null, n: run('g-me') };
   }
 
   @Get('guarded')

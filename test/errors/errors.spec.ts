@@ -17,6 +17,7 @@ import {
   InvalidTtlError,
   PayloadTooLargeError,
   TenantRequiredError,
+  UnkeyedHeaderError,
 } from '../../lib/errors/cache.errors.js';
 
 const cause = new Error('socket hang up');
@@ -39,6 +40,7 @@ const CASES: Array<{ make: () => CacheError; cls: new (...args: never[]) => Cach
   { make: () => new TenantRequiredError(), cls: TenantRequiredError, code: 'ERR_TENANT_REQUIRED', withCause: false },
   { make: () => new CircuitOpenError('get', 'redis localhost:6379', 1234.2), cls: CircuitOpenError, code: 'ERR_CIRCUIT_OPEN', withCause: false },
   { make: () => new FactoryTimeoutError(2000), cls: FactoryTimeoutError, code: 'ERR_FACTORY_TIMEOUT', withCause: false },
+  { make: () => new UnkeyedHeaderError('LinksController.home', ['x-forwarded-host']), cls: UnkeyedHeaderError, code: 'ERR_UNKEYED_HEADER', withCause: false },
 ];
 
 describe('every error class', () => {

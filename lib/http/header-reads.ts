@@ -1,0 +1,79 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
+
+/** The request headers a handler read while its response was computed. */
+export interface HeaderReads {
+  /** Lowercased names read, present or not (an absent header is an input too). */
+  readonly names: ReadonlySet<string>;
+  /** Whether the headers were enumerated (spread, `Object.keys`, `JSON.stringify`): any may have been read. */
+  readonly enumerated: boolean;
+}
+
+/** A recording in progress: `stop()` ends it, puts the request's own headers object back and returns what was read. */
+export interface HeaderRecording {
+  stop(): HeaderReads;
+}
+
+/** Property names a headers object is asked for by the language or by libraries, not as headers. */
+const NOT_HEADERS = new Set(['then', 'tojson', 'constructor', 'inspect', 'length', 'prototype', '__proto__']);
+
+/**
+ * Records which request headers are read until `stop()`: the request's headers object is
+ * swapped for a recording view of it (Express `req` and Fastify `request.raw` are Node's
+ * `IncomingMessage`, whose `headers` can be reassigned; Fastify's `request.headers`,
+ * Express's `req.get()`, `req.hostname` and Nest's `@Headers()` all read through it). Only
+ * used while a miss runs its handler, so a hit pays nothing. `undefined` when the request's
+ * headers cannot be swapped (then nothing is recorded and the caller must not trust silence).
+ */
+export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefined {
+  const message = messageOf(req);
+  const original = message?.headers;
+  if (message === undefined || original === null || typeof original !== 'object') return undefined;
+  const names = new Set<string>();
+  let enumerated = false;
+  let on = true;
+  const note = (property: string | symbol): void => {
+    if (!on || typeof property !== 'string') return;
+    if (property in Object.prototype) return; // toString, valueOf, …: not a header (names are lowercase)
+    const name = property.toLowerCase();
+    if (!NOT_HEADERS.has(name)) names.add(name);
+  };
+  const view = new Proxy(original, {
+    get(target, property) {
+      note(property);
+      return Reflect.get(target, property, target);
+    },
+    has(target, property) {
+      note(property);
+      return Reflect.has(target, property);
+    },
+    getOwnPropertyDescriptor(target, property) {
+      note(property);
+      return Reflect.getOwnPropertyDescriptor(target, property);
+    },
+    ownKeys(target) {
+      if (on) enumerated = true;
+      return Reflect.ownKeys(target);
+    },
+  });
+  try {
+    message.headers = view;
+  } catch {
+    return undefined;
+  }
+  if (message.headers !== view) return undefined; // a getter that ignores assignment: nothing would be seen
+  return {
+    stop() {
+      on = false;
+      if (message.headers === view) message.headers = original;
+      return { names, enumerated };
+    },
+  };
+}
+
+/** The Node message behind a platform request: Fastify's `request.raw`, or Express's `req` itself. */
+function messageOf(req: CacheRequest): { headers: IncomingHttpHeaders } | undefined {
+  const raw = req.raw as { headers?: unknown } | undefined;
+  if (raw !== undefined && raw !== null && typeof raw === 'object' && 'headers' in raw) return raw as { headers: IncomingHttpHeaders };
+  return req as unknown as { headers: IncomingHttpHeaders };
+}
