@@ -80,3 +80,19 @@ export function responseFreshness(cacheControl: string | undefined, expires: str
 export function withRemainingFreshness(cacheControl: string, remainingS: number): string {
   return cacheControl.replace(/\b(max-age|s-maxage)\s*=\s*"?(\d+)"?/gi, (whole, name: string, n: string) => (Number(n) > remainingS ? `${name}=${remainingS}` : whole));
 }
+
+/**
+ * What a request's own directives ask of the cache (RFC 9111 §5.2.1, §5.4): `'no-store'`
+ * (neither read nor store), `'no-cache'` (`no-cache`, `max-age=0`, or `Pragma: no-cache`
+ * without `Cache-Control`: only a response produced after the request arrived will do), or
+ * `undefined`. Other request directives (`max-age=N`, `max-stale`, `min-fresh`,
+ * `only-if-cached`) are ignored.
+ */
+export function requestDirective(cacheControl: string | undefined, pragma: string | undefined): 'no-store' | 'no-cache' | undefined {
+  if (cacheControl === undefined) return pragma !== undefined && /(?:^|,)\s*no-cache\s*(?:,|$)/i.test(pragma) ? 'no-cache' : undefined;
+  const directives = parseCacheControl(cacheControl);
+  if (directives === undefined) return undefined;
+  if (directives.has('no-store')) return 'no-store';
+  if (directives.has('no-cache') || directives.get('max-age') === '0') return 'no-cache';
+  return undefined;
+}

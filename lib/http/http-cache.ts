@@ -19,7 +19,7 @@ import { freshnessOf, matchesVary, recordedHeaders, variedHeaders, varyNames, ty
 import type { EntryFilter } from '../cache/compute.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import type { CachedRoute, RouteMeta } from './route-registry.js';
-import type { Freshness } from './freshness.js';
+import { requestDirective, type Freshness } from './freshness.js';
 import { InvalidKeyError, UnkeyedHeaderError } from '../errors/cache.errors.js';
 import { HeaderGuard } from './header-guard.js';
 
@@ -39,7 +39,7 @@ export type HttpLookup =
   | { readonly kind: 'reject'; readonly tenant: undefined }
   | { readonly kind: 'bypass'; readonly tenant: string | undefined; readonly reason: string }
   | { readonly kind: 'hit'; readonly tenant: string | undefined; readonly entry: StoredResponse }
-  | { readonly kind: 'miss'; readonly tenant: string | undefined; readonly access: ScopeAccess; readonly key: string; readonly first: FirstRead | undefined };
+  | { readonly kind: 'miss'; readonly tenant: string | undefined; readonly access: ScopeAccess; readonly key: string; readonly first: FirstRead | undefined; readonly accept: EntryFilter };
 
 const REJECT: HttpLookup = { kind: 'reject', tenant: undefined };
 
@@ -131,7 +131,13 @@ export class HttpCache {
     const key = hooks.trackBy(context, route, tenant);
     if (key === undefined) return { kind: 'bypass', tenant, reason: 'no key' };
     const { engine } = this.internals.state;
-    const accept = acceptFor(context.getArgByIndex<CacheRequest>(0));
+    const req = context.getArgByIndex<CacheRequest>(0);
+    let accept = acceptFor(req);
+    if (this.options.honorRequestCacheControl) {
+      const asked = requestDirective(headerText(req.headers['cache-control']), headerText(req.headers.pragma));
+      if (asked === 'no-store') return { kind: 'bypass', tenant, reason: 'request no-store' };
+      if (asked === 'no-cache') accept = producedSince(this.options.clock.now(), accept);
+    }
     let access: ScopeAccess;
     try {
       access = this.internals.access(route.scope === 'global' ? undefined : tenant);
@@ -139,13 +145,13 @@ export class HttpCache {
         // The memory store answers synchronously: a hit then costs no promise at all.
         const fresh = engine.peekSync(access, key, accept);
         if (isStoredResponse(fresh)) return { kind: 'hit', tenant, entry: fresh };
-        return { kind: 'miss', tenant, access, key, first: undefined };
+        return { kind: 'miss', tenant, access, key, first: undefined, accept };
       }
     } catch {
       return { kind: 'bypass', tenant, reason: 'cache closed' }; // during shutdown
     }
     return engine.lookup(access, key, accept).then(
-      ({ fresh, first }): HttpLookup => (isStoredResponse(fresh) ? { kind: 'hit', tenant, entry: fresh } : { kind: 'miss', tenant, access, key, first }),
+      ({ fresh, first }): HttpLookup => (isStoredResponse(fresh) ? { kind: 'hit', tenant, entry: fresh } : { kind: 'miss', tenant, access, key, first, accept }),
       (): HttpLookup => ({ kind: 'bypass', tenant, reason: 'cache closed' }),
     );
   }
@@ -234,7 +240,7 @@ export class HttpCache {
           };
         });
       };
-      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.first, acceptFor(req)).then(
+      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.first, miss.accept).then(
         (outcome) => {
           if (abandoned) return;
           subscriber.next(this.send(outcome, own, req, res));
@@ -380,4 +386,9 @@ export class HttpCache {
 /** The stored responses a request may be served: those whose varied request headers it matches (RFC 9111 §4.1). */
 function acceptFor(req: CacheRequest): EntryFilter {
   return (entry: Envelope) => matchesVary(entry.http?.vary, req.headers);
+}
+
+/** For a request that asked for `no-cache`: only responses produced since it arrived (its own computation, or one it joined). */
+function producedSince(arrived: number, accept: EntryFilter): EntryFilter {
+  return (entry: Envelope) => entry.createdAt >= arrived && accept(entry);
 }

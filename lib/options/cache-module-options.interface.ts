@@ -78,6 +78,16 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    */
   safeHeaders?: readonly string[];
   /**
+   * Honour the request's own `Cache-Control` (RFC 9111 §5.2.1): `no-cache` or `max-age=0` (or
+   * `Pragma: no-cache` without `Cache-Control`) skip the stored response and recompute it (the
+   * new one is stored; concurrent such requests still share one computation); `no-store`
+   * bypasses the cache. Off by default: any client could otherwise make the server recompute
+   * every response it asks for (a shift-reload sends `no-cache`), which is a denial-of-service
+   * lever that a shared cache in front of an origin does not need to hand out.
+   * @default MODULE_DEFAULTS.honorRequestCacheControl: false
+   */
+  honorRequestCacheControl?: boolean;
+  /**
    * User id of a request, for `scope: 'user'` routes.
    * @default MODULE_DEFAULTS.userId: `req.user?.id ?? req.user?.sub` (as a string)
    */

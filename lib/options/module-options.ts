@@ -52,6 +52,7 @@ export const MODULE_DEFAULTS = Object.freeze({
   fastPath: true,
   diagnosticHeaders: true,
   headerGuard: 'warn' as HeaderGuardMode,
+  honorRequestCacheControl: false,
   safeHeaders: Object.freeze([]) as readonly string[],
 });
 
@@ -59,7 +60,7 @@ export const MODULE_DEFAULTS = Object.freeze({
 export const LOGGER_CONTEXT = 'nestjs-tenant-cache';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders', 'headerGuard', 'safeHeaders'] as const;
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders', 'headerGuard', 'safeHeaders', 'honorRequestCacheControl'] as const;
 
 const CALL_EXTRA = "it is an option of the forRoot()/forRootAsync() call, not of the options object: CacheModule.forRootAsync({ isGlobal: true, useFactory: () => ({ tenant, store }) })";
 const MODULE_HINTS: Readonly<Record<string, string>> = { isGlobal: CALL_EXTRA, interceptor: CALL_EXTRA };
@@ -85,6 +86,7 @@ export interface ResolvedCacheModuleOptions {
   readonly fastPath: boolean;
   readonly diagnosticHeaders: boolean;
   readonly headerGuard: HeaderGuardMode;
+  readonly honorRequestCacheControl: boolean;
   /** Lowercased, deduplicated. */
   readonly safeHeaders: readonly string[];
   /** The header a `fromHeader()` strategy reads the tenant from, if it is one. */
@@ -114,6 +116,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
   const fastPath = oneOf(options.fastPath, [true, false], MODULE_DEFAULTS.fastPath, 'fastPath', 'omit it (true) or pass false');
   const headerGuard = oneOf<HeaderGuardMode>(options.headerGuard, ['warn', 'strict', 'off'], MODULE_DEFAULTS.headerGuard, 'headerGuard', "omit it ('warn': such responses are not stored and the route is logged once), or pass 'strict' (the request fails) or 'off'");
   const safeHeaders = Object.freeze([...new Set(headerNames(options.safeHeaders ?? MODULE_DEFAULTS.safeHeaders, 'safeHeaders', "['x-request-id'], headers a handler reads that never change its response"))]);
+  const honorRequestCacheControl = oneOf(options.honorRequestCacheControl, [true, false], MODULE_DEFAULTS.honorRequestCacheControl, 'honorRequestCacheControl', 'omit it (false: clients cannot make the cache recompute) or pass true');
   const diagnosticHeaders = oneOf(options.diagnosticHeaders, [true, false], MODULE_DEFAULTS.diagnosticHeaders, 'diagnosticHeaders', 'omit it (true: X-Cache and Age are sent) or pass false');
 
   const manager: Record<string, unknown> = { ...options, logger: logger ?? false };
@@ -133,6 +136,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     fastPath,
     diagnosticHeaders,
     headerGuard,
+    honorRequestCacheControl,
     safeHeaders,
     tenantHeader: tenantHeaderOf(options.tenant),
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCacheControl, responseFreshness, withRemainingFreshness } from '../../lib/http/freshness.js';
+import { parseCacheControl, requestDirective, responseFreshness, withRemainingFreshness } from '../../lib/http/freshness.js';
 
 const NOW = Date.UTC(2025, 0, 1);
 
@@ -38,5 +38,25 @@ describe('responseFreshness (RFC 9111 §5.2.2, §5.3)', () => {
   it('rewrites max-age and s-maxage to what is left, never up', () => {
     expect(withRemainingFreshness('public, max-age=60, s-maxage=30', 12)).toBe('public, max-age=12, s-maxage=12');
     expect(withRemainingFreshness('max-age=5', 12)).toBe('max-age=5');
+  });
+});
+
+describe('requestDirective (RFC 9111 §5.2.1, §5.4)', () => {
+  it.each([
+    ['no-cache', undefined, 'no-cache'],
+    ['No-Cache', undefined, 'no-cache'],
+    ['max-age=0', undefined, 'no-cache'],
+    ['max-age=0, no-store', undefined, 'no-store'],
+    ['no-store', undefined, 'no-store'],
+    ['max-age=60', undefined, undefined],
+    ['max-stale, min-fresh=5, only-if-cached', undefined, undefined],
+    [undefined, 'no-cache', 'no-cache'],
+    [undefined, 'x, no-cache', 'no-cache'],
+    [undefined, 'no-cacheX', undefined],
+    ['max-age=60', 'no-cache', undefined], // Pragma counts only without Cache-Control
+    ['"broken', undefined, undefined],
+    [undefined, undefined, undefined],
+  ] as const)('Cache-Control %s, Pragma %s: %s', (cacheControl, pragma, expected) => {
+    expect(requestDirective(cacheControl, pragma)).toBe(expected);
   });
 });
