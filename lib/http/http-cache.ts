@@ -15,7 +15,8 @@ import { replay, isStoredResponse, lastModifiedOf, type StoredResponse } from '.
 import { strongEtag, unkeyedInput } from './request-key.js';
 import { isEntityTag, isNotModified } from './conditional.js';
 import { headerText } from './platform-response.js';
-import { freshnessOf, matchesVary, recordedHeaders, variedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
+import { freshnessOf, isOriginBoundWithoutVary, matchesVary, ORIGIN_WITHOUT_VARY, recordedHeaders, variedHeaders, type SerializedBody, type StoredBody } from './response-policy.js';
+import { HeaderPolicyReporter } from './header-policy.reporter.js';
 import type { EntryFilter } from '../cache/compute.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import type { CachedRoute, RouteMeta } from './route-registry.js';
@@ -58,6 +59,7 @@ export class HttpCache {
   private readonly early = new WeakMap<object, { readonly route: CachedRoute; readonly lookup: HttpLookup }>();
   private readonly policies = new WeakMap<CachedRoute, ComputePolicy>();
   private readonly reportTenantFailure = (kind: string, message: string): void => this.reportError(undefined, kind, message);
+  private readonly headerReports: HeaderPolicyReporter;
 
   constructor(
     @Inject(RESOLVED_CACHE_OPTIONS) private readonly options: ResolvedCacheModuleOptions,
@@ -65,6 +67,7 @@ export class HttpCache {
     @Inject(TENANT_RESOLVER_FN) private readonly resolver: TenantResolverFn,
   ) {
     this.internals = internalsOf(manager);
+    this.headerReports = new HeaderPolicyReporter(options.logger);
   }
 
   /** The module's `keyVersion` (part of every request key). */
@@ -167,7 +170,7 @@ export class HttpCache {
 
   /** Replays a stored response. */
   replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE'): unknown {
-    return replay(req, res, entry, state, this.options.clock.now(), this.options.diagnosticHeaders);
+    return replay(req, res, entry, state, this.options.clock.now(), this.options.diagnosticHeaders, this.options);
   }
 
   /**
@@ -260,9 +263,17 @@ export class HttpCache {
     const { body, contentType } = serialized;
     if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
     const vary = variedHeaders(res, req.headers);
+    const recorded = recordedHeaders(res, before, this.options);
+    if (isOriginBoundWithoutVary(recorded.headers, vary, route.vary)) {
+      this.headerReports.originWithoutVary(route);
+      this.countBypass(tenant, ORIGIN_WITHOUT_VARY);
+      ctx.skip();
+      return null;
+    }
+    if (recorded.dropped !== undefined) this.headerReports.dropped(route, recorded.dropped);
     // The handler's own validator when it set one; ours, of the exact bytes, otherwise.
     const own = headerText(res.getHeader('etag'));
-    const http: HttpMeta = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: own !== undefined && isEntityTag(own) ? own : strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }) };
+    const http: HttpMeta = { status: res.statusCode, headers: recorded.headers, etag: own !== undefined && isEntityTag(own) ? own : strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }) };
     ctx.setEntry({ http, tags, ...this.lifetimeOf(route, freshness) });
     return body;
   }
