@@ -112,7 +112,8 @@ export function recordedHeaders(res: HttpResponseLike, before: Record<string, un
       const allowed = policy.cacheableHeaders(lower);
       const perRequest = policy.perRequestHeaders(lower);
       if (!allowed || perRequest) {
-        if (handlerSet && allowed !== perRequest) (dropped ??= []).push({ name: lower, reason: perRequest ? 'per-request' : 'not cacheable' });
+        // Per-request and not allowlisted is what the user declared: nothing to say.
+        if (handlerSet && allowed === perRequest) (dropped ??= []).push({ name: lower, reason: perRequest ? 'per-request' : 'not cacheable' });
         continue;
       }
     }
