@@ -6,7 +6,7 @@
 // ---- Nest module ----
 export { CacheModule } from './cache.module.js';
 export { CACHE_MODULE_OPTIONS, CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA, TENANT_ID, X_CACHE_HEADER } from './cache.constants.js';
-export { DEFAULT_CACHEABLE_HEADERS, DEFAULT_CREDENTIAL_HEADERS, DEFAULT_VARY, MODULE_DEFAULTS } from './options/module-options.js';
+export { DEFAULT_CACHEABLE_HEADERS, DEFAULT_CREDENTIAL_HEADERS, DEFAULT_PER_REQUEST_HEADERS, DEFAULT_VARY, MODULE_DEFAULTS } from './options/module-options.js';
 export type { CacheModuleExtras } from './cache.module-definition.js';
 export type {
   CacheModuleOptions,

@@ -1,9 +1,9 @@
-import { HttpException, Inject, Injectable, type ExecutionContext } from '@nestjs/common';
+import { Inject, Injectable, type ExecutionContext } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import { RESOLVED_CACHE_OPTIONS, TENANT_RESOLVER_FN } from '../cache.internal-constants.js';
 import { CacheManager, internalsOf, type ManagerInternals } from '../cache/cache-manager.js';
-import type { ComputePolicy, FactoryContext, Outcome } from '../cache/compute-policy.js';
+import type { FactoryContext, Outcome } from '../cache/compute-policy.js';
 import type { FirstRead } from '../cache/compute.js';
 import type { ScopeAccess } from '../cache/scope-access.js';
 import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
@@ -15,16 +15,16 @@ import { replay, isStoredResponse, lastModifiedOf, type StoredResponse } from '.
 import { strongEtag, unkeyedInput } from './request-key.js';
 import { isEntityTag, isNotModified } from './conditional.js';
 import { headerText } from './platform-response.js';
-import { freshnessOf, matchesVary, recordedHeaders, variedHeaders, varyNames, type SerializedBody, type StoredBody } from './response-policy.js';
+import { freshnessOf, isOriginBoundWithoutVary, ORIGIN_WITHOUT_VARY, recordedHeaders, variedHeaders, varyNames, type SerializedBody, type StoredBody } from './response-policy.js';
+import { HeaderPolicyReporter } from './header-policy.reporter.js';
 import type { EntryFilter } from '../cache/compute.js';
-import type { Envelope, HttpMeta } from '../envelope/envelope.js';
+import type { HttpMeta } from '../envelope/envelope.js';
 import type { CachedRoute, RouteMeta } from './route-registry.js';
-import { requestDirective, type Freshness } from './freshness.js';
-import { InvalidKeyError, UnkeyedHeaderError } from '../errors/cache.errors.js';
+import { requestDirective } from './freshness.js';
+import { invalidateRouteTags } from './route-invalidation.js';
 import { HeaderGuard } from './header-guard.js';
+import { acceptFor, httpComputePolicy, lifetimeOf, producedSince, RequestAbandoned } from './http-compute-policy.js';
 
-/** How long a response's cross-process lock is held at most (and how long other instances wait for its entry). */
-const HTTP_LOCK_TTL_MS = 5_000;
 
 /** The decisions a `CachedInterceptor` (or a subclass) makes through its protected hooks; the fast path asks the same. */
 export interface HttpCacheHooks {
@@ -43,8 +43,6 @@ export type HttpLookup =
 
 const REJECT: HttpLookup = { kind: 'reject', tenant: undefined };
 
-/** Ends a factory whose request went away before its handler produced a response. */
-class RequestAbandoned extends Error {}
 
 /**
  * The HTTP face of the cache: decides for a request whether it is rejected, bypasses the cache,
@@ -57,9 +55,9 @@ export class HttpCache {
   private readonly internals: ManagerInternals;
   /** Lookups made before Nest's pipeline (the fast path), for the interceptor of the same request. */
   private readonly early = new WeakMap<object, { readonly route: CachedRoute; readonly lookup: HttpLookup }>();
-  private readonly policies = new WeakMap<CachedRoute, ComputePolicy>();
   private readonly reportTenantFailure = (kind: string, message: string): void => this.reportError(undefined, kind, message);
   private readonly guard: HeaderGuard;
+  private readonly headerReports: HeaderPolicyReporter;
 
   constructor(
     @Inject(RESOLVED_CACHE_OPTIONS) private readonly options: ResolvedCacheModuleOptions,
@@ -68,6 +66,7 @@ export class HttpCache {
   ) {
     this.internals = internalsOf(manager);
     this.guard = new HeaderGuard(options.headerGuard, options.logger);
+    this.headerReports = new HeaderPolicyReporter(options.logger);
   }
 
   /** The module's `keyVersion` (part of every request key). */
@@ -89,29 +88,8 @@ export class HttpCache {
    * Runs `@InvalidateTags()` for a request whose handler succeeded. Never rejects: a failure is
    * logged, counted, and retried in the background by the cache layer.
    */
-  async invalidate(req: CacheRequest, invalidate: NonNullable<RouteMeta['invalidate']>, tenant: string | undefined): Promise<void> {
-    let tags: readonly string[];
-    try {
-      tags = typeof invalidate.tags === 'function' ? invalidate.tags(req) : invalidate.tags;
-    } catch (err) {
-      this.reportError(tenant, '@InvalidateTags() tags', `An @InvalidateTags() tags function threw (${err instanceof Error ? err.name : typeof err}); nothing was invalidated.`);
-      return;
-    }
-    if (!Array.isArray(tags)) {
-      this.reportError(tenant, '@InvalidateTags() tags', `An @InvalidateTags() tags function returned ${typeof tags}, not an array; nothing was invalidated.`);
-      return;
-    }
-    if (tags.length === 0) return;
-    if (invalidate.scope !== 'global' && tenant === undefined) return; // no tenant: it has no entries to invalidate
-    const cache = invalidate.scope === 'global' ? this.manager.global() : this.manager.forTenant(tenant!);
-    try {
-      await cache.invalidateTags(tags);
-    } catch (err) {
-      if (err instanceof InvalidKeyError) {
-        this.reportError(tenant, 'invalidate tags', `An @InvalidateTags() tag was invalid (${err.message}); nothing was invalidated.`);
-      }
-      // Otherwise reported and retried in the background by the cache layer.
-    }
+  invalidate(req: CacheRequest, invalidate: NonNullable<RouteMeta['invalidate']>, tenant: string | undefined): Promise<void> {
+    return invalidateRouteTags(this.manager, req, invalidate, tenant, (kind, message) => this.reportError(tenant, kind, message));
   }
 
   /** The validated tenant id of a request, or `undefined`; synchronous when the resolver is. */
@@ -176,7 +154,7 @@ export class HttpCache {
 
   /** Replays a stored response. */
   replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE'): unknown {
-    return replay(req, res, entry, state, this.options.clock.now(), this.options.diagnosticHeaders);
+    return replay(req, res, entry, state, this.options.clock.now(), this.options.diagnosticHeaders, this.options);
   }
 
   /**
@@ -240,7 +218,7 @@ export class HttpCache {
           };
         });
       };
-      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, this.policyOf(route), miss.first, miss.accept).then(
+      this.internals.state.engine.getOrCompute(miss.access, miss.key, factory, httpComputePolicy(route), miss.first, miss.accept).then(
         (outcome) => {
           if (abandoned) return;
           subscriber.next(this.send(outcome, own, req, res));
@@ -290,26 +268,21 @@ export class HttpCache {
     const { body, contentType } = serialized;
     if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
     const vary = variedHeaders(res, req.headers);
+    const recorded = recordedHeaders(res, before, this.options);
+    if (isOriginBoundWithoutVary(recorded.headers, vary, route.vary)) {
+      this.headerReports.originWithoutVary(route);
+      this.countBypass(tenant, ORIGIN_WITHOUT_VARY);
+      ctx.skip();
+      return null;
+    }
+    if (recorded.dropped !== undefined) this.headerReports.dropped(route, recorded.dropped);
     // The handler's own validator when it set one; ours, of the exact bytes, otherwise.
     const own = headerText(res.getHeader('etag'));
-    const http: HttpMeta = { status: res.statusCode, headers: recordedHeaders(res, before, this.options.cacheableHeaders), etag: own !== undefined && isEntityTag(own) ? own : strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }) };
-    ctx.setEntry({ http, tags, ...this.lifetimeOf(route, freshness) });
+    const http: HttpMeta = { status: res.statusCode, headers: recorded.headers, etag: own !== undefined && isEntityTag(own) ? own : strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }) };
+    ctx.setEntry({ http, tags, ...lifetimeOf(route.ttlMs ?? this.manager.defaultTtlMs, freshness) });
     return body;
   }
 
-  /**
-   * The entry's TTL and grace: the route's, shortened to the response's own freshness
-   * (`s-maxage`, `max-age`, `Expires`), and no grace when it may not be served stale.
-   */
-  private lifetimeOf(route: CachedRoute, freshness: Extract<Freshness, { store: true }>): { ttl?: number; grace?: number } {
-    const out: { ttl?: number; grace?: number } = {};
-    if (freshness.lifetimeMs !== undefined) {
-      const routeTtl = route.ttlMs ?? this.manager.defaultTtlMs;
-      out.ttl = routeTtl === 0 ? freshness.lifetimeMs : Math.min(routeTtl, freshness.lifetimeMs);
-    }
-    if (freshness.revalidate) out.grace = 0;
-    return out;
-  }
 
   /** What this request sends for an outcome of the engine. */
   private send(outcome: Outcome<StoredBody>, own: { readonly value: unknown } | undefined, req: CacheRequest, res: HttpResponseLike): unknown {
@@ -332,28 +305,6 @@ export class HttpCache {
     return entry.value ?? undefined;
   }
 
-  /** The engine policy of a route: its TTL and grace; waiters get a response in grace at once; a server error serves it. */
-  private policyOf(route: CachedRoute): ComputePolicy {
-    let policy = this.policies.get(route);
-    if (policy === undefined) {
-      policy = {
-        ttl: route.ttlMs,
-        grace: route.graceMs,
-        staleWhileRevalidate: 'joiners',
-        // A 4xx is an answer about this request, not a failure of the handler.
-        staleIfError: (err) => !(err instanceof HttpException && err.getStatus() < 500) && !(err instanceof RequestAbandoned) && !(err instanceof UnkeyedHeaderError),
-        softTimeoutMs: undefined,
-        hardTimeoutMs: undefined,
-        lock: true,
-        lockTtlMs: HTTP_LOCK_TTL_MS,
-        shareUnstored: false,
-        isAbandoned: (err) => err instanceof RequestAbandoned,
-        awaitWrite: false,
-      };
-      this.policies.set(route, policy);
-    }
-    return policy;
-  }
 
   /** Counts a request that skipped the cache, per tenant when it has a valid one. */
   countBypass(tenant: string | undefined, reason: string): void {
@@ -381,14 +332,4 @@ export class HttpCache {
       return undefined; // an invalid id counts in the totals only
     }
   }
-}
-
-/** The stored responses a request may be served: those whose varied request headers it matches (RFC 9111 §4.1). */
-function acceptFor(req: CacheRequest): EntryFilter {
-  return (entry: Envelope) => matchesVary(entry.http?.vary, req.headers);
-}
-
-/** For a request that asked for `no-cache`: only responses produced since it arrived (its own computation, or one it joined). */
-function producedSince(arrived: number, accept: EntryFilter): EntryFilter {
-  return (entry: Envelope) => entry.createdAt >= arrived && accept(entry);
 }

@@ -4,7 +4,7 @@ import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 import { withRemainingFreshness } from './freshness.js';
 import { isNotModified } from './conditional.js';
 import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
-import type { StoredBody } from './response-policy.js';
+import { isReplayable, type HeaderPolicy, type StoredBody } from './response-policy.js';
 
 /** A stored HTTP response. */
 export type StoredResponse = Envelope<StoredBody> & { readonly http: HttpMeta };
@@ -15,11 +15,11 @@ export function isStoredResponse(entry: Envelope | undefined): entry is StoredRe
 }
 
 /**
- * Sends a stored response: `X-Cache` and `Age` (unless `diagnostics` is off), `ETag`, the recorded headers, the status and the
- * exact body; a 304 without a body when `If-None-Match` matches (or, without it,
+ * Sends a stored response: `X-Cache` and `Age` (unless `diagnostics` is off), `ETag`, the recorded headers the
+ * `policy` still allows (an entry may have been written under another), the status and the exact body; a 304 without a body when `If-None-Match` matches (or, without it,
  * `If-Modified-Since` is not before the stored `Last-Modified`). Returns the body to send.
  */
-export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE', now: number, diagnostics: boolean): unknown {
+export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE', now: number, diagnostics: boolean, policy: HeaderPolicy): unknown {
   const { http } = entry;
   if (diagnostics) {
     setHeader(res, X_CACHE_HEADER, state);
@@ -30,7 +30,7 @@ export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredRe
   // No replayed header claims more freshness than the entry has left.
   const remainingS = entry.expiresAt === 0 ? undefined : Math.max(0, Math.floor((entry.expiresAt - now) / 1000));
   for (const [name, value] of http.headers) {
-    if (notModified && name === 'content-type') continue;
+    if ((notModified && name === 'content-type') || !isReplayable(name, policy)) continue;
     if (remainingS === undefined) setHeader(res, name, value);
     else if (name === 'cache-control') setHeader(res, name, withRemainingFreshness(value, remainingS));
     else if (name === 'expires') setHeader(res, name, new Date(Math.min(Date.parse(value) || 0, entry.expiresAt)).toUTCString());

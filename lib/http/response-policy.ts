@@ -72,23 +72,73 @@ export function serializeBody(value: unknown, res: HttpResponseLike): Serialized
   }
 }
 
+/** Which response headers are stored: the module's `cacheableHeaders` and `perRequestHeaders`. */
+export interface HeaderPolicy {
+  readonly cacheableHeaders: (name: string) => boolean;
+  readonly perRequestHeaders: (name: string) => boolean;
+}
+
+/** A header the handler set that is not stored: not on the allowlist, or about one request although allowlisted. */
+export interface DroppedHeader {
+  readonly name: string;
+  readonly reason: 'not cacheable' | 'per-request';
+}
+
+/** What `recordedHeaders` keeps, and what it dropped that is worth a word (`undefined`: nothing). */
+export interface RecordedHeaders {
+  readonly headers: [string, string][];
+  readonly dropped: DroppedHeader[] | undefined;
+}
+
 /**
  * The headers to store with a response: the allowlisted ones the handler set or changed (a
- * header already there before the handler ran belongs to the request, not the response),
- * plus the Content-Type.
+ * header already there before the handler ran belongs to the request, not the response) that
+ * are not per-request, plus the Content-Type. A handler-set header left out is listed in
+ * `dropped`, unless it is per-request and not allowlisted either (what the user declared) or
+ * one never stored by design (`NEVER_STORED`).
  */
-export function recordedHeaders(res: HttpResponseLike, before: Record<string, unknown>, allow: (name: string) => boolean): [string, string][] {
+export function recordedHeaders(res: HttpResponseLike, before: Record<string, unknown>, policy: HeaderPolicy): RecordedHeaders {
   const after = res.getHeaders();
-  const out: [string, string][] = [];
+  const headers: [string, string][] = [];
+  let dropped: DroppedHeader[] | undefined;
   for (const name of Object.keys(after)) {
     const lower = name.toLowerCase();
     if (NEVER_STORED.has(lower)) continue;
     const value = headerText(after[name]);
     if (value === undefined) continue;
-    if (lower !== 'content-type' && (!allow(lower) || (headerText(before[name]) === value && !DESCRIBES_RESPONSE.has(lower)))) continue;
-    out.push([lower, value]);
+    if (lower !== 'content-type') {
+      const handlerSet = headerText(before[name]) !== value;
+      if (!handlerSet && !DESCRIBES_RESPONSE.has(lower)) continue;
+      const allowed = policy.cacheableHeaders(lower);
+      const perRequest = policy.perRequestHeaders(lower);
+      if (!allowed || perRequest) {
+        // Per-request and not allowlisted is what the user declared: nothing to say.
+        if (handlerSet && allowed === perRequest) (dropped ??= []).push({ name: lower, reason: perRequest ? 'per-request' : 'not cacheable' });
+        continue;
+      }
+    }
+    headers.push([lower, value]);
   }
-  return out;
+  return { headers, dropped };
+}
+
+/** Whether a stored header may be replayed under the current policy (an entry may predate it: another release, another config). */
+export function isReplayable(name: string, policy: HeaderPolicy): boolean {
+  return name === 'content-type' || (policy.cacheableHeaders(name) && !policy.perRequestHeaders(name));
+}
+
+/** The bypass reason of a response `isOriginBoundWithoutVary` keeps out of the cache. */
+export const ORIGIN_WITHOUT_VARY = 'Access-Control-Allow-Origin names one origin without Vary: Origin';
+
+/**
+ * Whether the headers allow one origin by name (`Access-Control-Allow-Origin` other than `*`)
+ * while neither the response's `Vary` nor the route's key (`@Cached({ vary })`) holds `Origin`:
+ * replayed to a request from another origin, it would name the wrong one.
+ */
+export function isOriginBoundWithoutVary(headers: readonly (readonly [string, string])[], responseVary: readonly (readonly [string, string | null])[] | undefined, keyVary: readonly string[]): boolean {
+  const allowOrigin = headers.find(([name]) => name === 'access-control-allow-origin');
+  if (allowOrigin === undefined || allowOrigin[1].trim() === '*') return false;
+  return !keyVary.includes('origin') && !(responseVary ?? []).some(([name]) => name === 'origin');
 }
 
 /**

@@ -44,12 +44,25 @@ export interface CacheModuleOptions extends CacheManagerOptions {
   vary?: readonly string[];
   /**
    * Response headers set by a handler that are stored and replayed on a hit (case-insensitive;
-   * a trailing `*` matches a prefix, as in `'x-*'`). `set-cookie` is never stored, even if
-   * listed (and a response setting a cookie is not cached at all). The content type is always
-   * kept.
-   * @default MODULE_DEFAULTS.cacheableHeaders: ['content-type', 'content-language', 'content-disposition', 'content-location', 'cache-control', 'expires', 'last-modified', 'link', 'location', 'vary', 'x-*']
+   * a trailing `*` matches a prefix, as in `'x-api-*'`). Only headers the handler (or an
+   * interceptor after the cache's) set are recorded; one set before it ran, by middleware or a
+   * guard, belongs to the request and is set again by it on a hit. `set-cookie` is never stored,
+   * even if listed (and a response setting a cookie is not cached at all), nor is a header in
+   * `perRequestHeaders`. The content type is always kept. A handler-set header this drops is
+   * logged once per route (its name, never its value). A list you pass replaces the default:
+   * `[...DEFAULT_CACHEABLE_HEADERS, 'x-api-version']`.
+   * @default MODULE_DEFAULTS.cacheableHeaders: ['content-type', 'content-language', 'content-disposition', 'content-location', 'cache-control', 'expires', 'last-modified', 'link', 'location', 'vary', 'content-security-policy', 'content-security-policy-report-only', 'strict-transport-security', 'referrer-policy', 'permissions-policy', 'cross-origin-resource-policy', 'cross-origin-opener-policy', 'cross-origin-embedder-policy', 'x-content-type-options', 'x-frame-options', 'x-xss-protection', 'retry-after', 'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers']
    */
   cacheableHeaders?: readonly string[];
+  /**
+   * Response headers about one request (its id, its trace, its timing, the caller's rate
+   * limit): never stored or replayed, even when `cacheableHeaders` matches them
+   * (case-insensitive; a trailing `*` matches a prefix). A handler-set header listed here is
+   * dropped without a word, unless `cacheableHeaders` matches it too: that is logged once per
+   * route. A list you pass replaces the default: `[...DEFAULT_PER_REQUEST_HEADERS, 'x-request-user']`.
+   * @default MODULE_DEFAULTS.perRequestHeaders: ['x-request-id', 'x-correlation-id', 'request-id', 'x-trace-id', 'traceparent', 'tracestate', 'server-timing', 'x-ratelimit-*', 'ratelimit', 'ratelimit-policy', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'x-response-time', 'x-powered-by']
+   */
+  perRequestHeaders?: readonly string[];
   /**
    * Request headers that carry a credential (case-insensitive). A request carrying any of them
    * may get a response that depends on the caller, so it is cached only on routes with an

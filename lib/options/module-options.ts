@@ -16,7 +16,11 @@ import { oneOf, optionalFunction } from '../utils/option-checks.js';
 export const DEFAULT_VARY: readonly string[] = Object.freeze(['accept', 'accept-language']);
 /** Request headers that carry a credential: a request with one is cached only on routes with an explicit `scope`. */
 export const DEFAULT_CREDENTIAL_HEADERS: readonly string[] = Object.freeze(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'x-auth-token']);
-/** Response headers a handler set that are stored and replayed, by default. */
+/**
+ * Response headers a handler set that are stored and replayed, by default: what describes the
+ * representation, its freshness, and the security and CORS policy of the page. No `x-*`: a
+ * custom header is as likely to be about the request (a user, a rate limit) as the response.
+ */
 export const DEFAULT_CACHEABLE_HEADERS: readonly string[] = Object.freeze([
   'content-type',
   'content-language',
@@ -28,7 +32,42 @@ export const DEFAULT_CACHEABLE_HEADERS: readonly string[] = Object.freeze([
   'link',
   'location',
   'vary',
-  'x-*',
+  'content-security-policy',
+  'content-security-policy-report-only',
+  'strict-transport-security',
+  'referrer-policy',
+  'permissions-policy',
+  'cross-origin-resource-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-embedder-policy',
+  'x-content-type-options',
+  'x-frame-options',
+  'x-xss-protection',
+  'retry-after',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-expose-headers',
+]);
+/**
+ * Response headers about one request, never stored or replayed even when `cacheableHeaders`
+ * matches them: request and trace ids, timings, rate-limit state, the framework's banner.
+ */
+export const DEFAULT_PER_REQUEST_HEADERS: readonly string[] = Object.freeze([
+  'x-request-id',
+  'x-correlation-id',
+  'request-id',
+  'x-trace-id',
+  'traceparent',
+  'tracestate',
+  'server-timing',
+  'x-ratelimit-*',
+  'ratelimit',
+  'ratelimit-policy',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'x-response-time',
+  'x-powered-by',
 ]);
 
 /** `req.user?.id ?? req.user?.sub`, as a string. */
@@ -46,6 +85,7 @@ export const MODULE_DEFAULTS = Object.freeze({
   keyVersion: '1',
   vary: DEFAULT_VARY,
   cacheableHeaders: DEFAULT_CACHEABLE_HEADERS,
+  perRequestHeaders: DEFAULT_PER_REQUEST_HEADERS,
   credentialHeaders: DEFAULT_CREDENTIAL_HEADERS,
   userId: defaultUserId,
   tenantContext: 'auto' as boolean | 'auto',
@@ -60,7 +100,7 @@ export const MODULE_DEFAULTS = Object.freeze({
 export const LOGGER_CONTEXT = 'nestjs-tenant-cache';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders', 'headerGuard', 'safeHeaders', 'honorRequestCacheControl'] as const;
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'perRequestHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders', 'headerGuard', 'safeHeaders', 'honorRequestCacheControl'] as const;
 
 const CALL_EXTRA = "it is an option of the forRoot()/forRootAsync() call, not of the options object: CacheModule.forRootAsync({ isGlobal: true, useFactory: () => ({ tenant, store }) })";
 const MODULE_HINTS: Readonly<Record<string, string>> = { isGlobal: CALL_EXTRA, interceptor: CALL_EXTRA };
@@ -79,6 +119,8 @@ export interface ResolvedCacheModuleOptions {
   readonly vary: readonly string[];
   /** Whether a (lowercased) response header name may be stored; never true for `set-cookie`. */
   readonly cacheableHeaders: (name: string) => boolean;
+  /** Whether a (lowercased) response header name is about one request: never stored, whatever `cacheableHeaders` says. */
+  readonly perRequestHeaders: (name: string) => boolean;
   /** Lowercased, deduplicated. */
   readonly credentialHeaders: readonly string[];
   readonly userId: UserIdResolver;
@@ -110,6 +152,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
   }
   const vary = [...new Set(headerNames(options.vary ?? MODULE_DEFAULTS.vary, 'vary'))].sort();
   const cacheableHeaders = headerAllowlist(options.cacheableHeaders ?? MODULE_DEFAULTS.cacheableHeaders);
+  const perRequestHeaders = headerMatcher(options.perRequestHeaders ?? MODULE_DEFAULTS.perRequestHeaders, 'perRequestHeaders', "pass e.g. [...DEFAULT_PER_REQUEST_HEADERS, 'x-request-user'] (a trailing * matches a prefix)");
   const credentialHeaders = Object.freeze([...new Set(headerNames(options.credentialHeaders ?? MODULE_DEFAULTS.credentialHeaders, 'credentialHeaders', "[...DEFAULT_CREDENTIAL_HEADERS, 'x-session-token'], or [] to cache such requests everywhere"))]);
   const userId = optionalFunction<UserIdResolver>(options.userId, 'userId', 'pass (req) => req.user?.id, or omit it for the default') ?? MODULE_DEFAULTS.userId;
   const tenantContext = oneOf<boolean | 'auto'>(options.tenantContext, ['auto', true, false], MODULE_DEFAULTS.tenantContext, 'tenantContext', "omit it ('auto': on when something injects CacheManager), or pass true or false");
@@ -130,6 +173,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     keyVersion,
     vary,
     cacheableHeaders,
+    perRequestHeaders,
     credentialHeaders,
     userId,
     tenantContext,
@@ -143,8 +187,15 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
 }
 
 function headerAllowlist(list: unknown): (name: string) => boolean {
+  const matches = headerMatcher(list, 'cacheableHeaders', "pass e.g. [...DEFAULT_CACHEABLE_HEADERS, 'x-api-version'] (a trailing * matches a prefix)");
+  // Never replayed, even if listed: a cookie belongs to one client.
+  return (name) => name !== 'set-cookie' && matches(name);
+}
+
+/** A case-insensitive matcher of header names; an entry ending in `*` matches a prefix. */
+function headerMatcher(list: unknown, option: string, fix: string): (name: string) => boolean {
   if (!Array.isArray(list) || list.some((h) => typeof h !== 'string' || !/^[!#$%&'+.^_`|~0-9A-Za-z-]+\*?$/.test(h))) {
-    throw new CacheConfigError('cacheableHeaders', 'expected an array of header names (a trailing * matches a prefix)', "pass e.g. ['content-type', 'cache-control', 'x-*']");
+    throw new CacheConfigError(option, 'expected an array of header names (a trailing * matches a prefix)', fix);
   }
   const exact = new Set<string>();
   const prefixes: string[] = [];
@@ -153,6 +204,6 @@ function headerAllowlist(list: unknown): (name: string) => boolean {
     if (lower.endsWith('*')) prefixes.push(lower.slice(0, -1));
     else exact.add(lower);
   }
-  exact.delete('set-cookie'); // never replayed: a cookie belongs to one client
-  return (name) => name !== 'set-cookie' && (exact.has(name) || prefixes.some((p) => name.startsWith(p)));
+  if (prefixes.length === 0) return (name) => exact.has(name);
+  return (name) => exact.has(name) || prefixes.some((p) => name.startsWith(p));
 }

@@ -1,6 +1,6 @@
 import { resolveManagerOptions } from '../../lib/options/manager-options.js';
 import { describe, expect, it } from 'vitest';
-import { defaultUserId, resolveModuleOptions } from '../../lib/options/module-options.js';
+import { DEFAULT_PER_REQUEST_HEADERS, defaultUserId, resolveModuleOptions } from '../../lib/options/module-options.js';
 import { CacheConfigError } from '../../lib/errors/cache.errors.js';
 import type { CacheModuleOptions } from '../../lib/options/cache-module-options.interface.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
@@ -16,9 +16,17 @@ describe('resolveModuleOptions', () => {
     expect(resolveManagerOptions({}).invalidationRetry).toEqual({ retries: 5, backoffMs: 200 });
     expect(resolved.userId).toBe(defaultUserId);
     expect(resolved.cacheableHeaders('content-type')).toBe(true);
-    expect(resolved.cacheableHeaders('x-anything')).toBe(true);
+    expect(resolved.cacheableHeaders('content-security-policy')).toBe(true);
+    expect(resolved.cacheableHeaders('access-control-allow-origin')).toBe(true);
+    // No x-* wildcard: a custom header may be about the request (a user, a rate limit).
+    expect(resolved.cacheableHeaders('x-anything')).toBe(false);
+    expect(resolved.cacheableHeaders('x-request-user')).toBe(false);
     expect(resolved.cacheableHeaders('server-timing')).toBe(false);
     expect(resolved.cacheableHeaders('set-cookie')).toBe(false);
+    expect(resolved.perRequestHeaders('x-request-id')).toBe(true);
+    expect(resolved.perRequestHeaders('x-ratelimit-remaining')).toBe(true);
+    expect(resolved.perRequestHeaders('traceparent')).toBe(true);
+    expect(resolved.perRequestHeaders('content-type')).toBe(false);
     expect(resolved.credentialHeaders).toEqual(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'x-auth-token']);
   });
 
@@ -44,6 +52,20 @@ describe('resolveModuleOptions', () => {
     expect(allow('etag')).toBe(true);
   });
 
+  it('perRequestHeaders: a list that replaces the default, case-insensitive, with prefixes', () => {
+    const extended = resolveModuleOptions({ tenant, perRequestHeaders: [...DEFAULT_PER_REQUEST_HEADERS, 'X-Request-User', 'X-Quota-*'] }).perRequestHeaders;
+    expect(extended('x-request-user')).toBe(true);
+    expect(extended('x-quota-left')).toBe(true);
+    expect(extended('x-request-id')).toBe(true);
+    expect(extended('x-other')).toBe(false);
+    const none = resolveModuleOptions({ tenant, perRequestHeaders: [] }).perRequestHeaders;
+    expect(none('x-request-id')).toBe(false);
+  });
+
+  it('a bad perRequestHeaders fails with the option and how to extend the default', () => {
+    expect(() => resolveModuleOptions({ tenant, perRequestHeaders: 'x-request-id' } as unknown as CacheModuleOptions)).toThrow(/perRequestHeaders.*\[\.\.\.DEFAULT_PER_REQUEST_HEADERS, 'x-request-user'\]/s);
+  });
+
   it('names the option and a fix in every error', () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ tenant, onMissingTenant: 'deny' }, 'onMissingTenant'],
@@ -51,6 +73,10 @@ describe('resolveModuleOptions', () => {
       [{ tenant, keyVersion: 'x'.repeat(65) }, 'keyVersion'],
       [{ tenant, vary: 'accept' }, 'vary'],
       [{ tenant, cacheableHeaders: ['bad header'] }, 'cacheableHeaders'],
+      [{ tenant, perRequestHeaders: 'x-request-id' }, 'perRequestHeaders'],
+      [{ tenant, perRequestHeaders: ['x request id'] }, 'perRequestHeaders'],
+      [{ tenant, perRequestHeaders: ['*'] }, 'perRequestHeaders'],
+      [{ tenant, perRequestHeaders: [42] }, 'perRequestHeaders'],
       [{ tenant, credentialHeaders: 'x-api-key' }, 'credentialHeaders'],
       [{ tenant, credentialHeaders: ['x api key'] }, 'credentialHeaders'],
       [{ tenant, userId: 'id' }, 'userId'],
