@@ -10,6 +10,7 @@
  *   path     URL path (default /item); headers: request headers (default x-tenant-id: acme)
  *   limit    true for the adapter's constant handler: the denominator of the ratio column
  *   hit      true if every measured request must be a cache hit (checked: X-Cache and handler runs)
+ *   miss     true if every measured request must be a miss: each asks for `path?n=<a new number>`
  *   redis    true if the case needs the bench's redis-server
  */
 export const ADAPTERS = ['fastify', 'express'];
@@ -31,6 +32,9 @@ export const httpCases = ADAPTERS.flatMap((adapter) => [
   { id: `${adapter}.ours.memory.interceptor`, name: `${adapter}: ours hit, memory, fastPath: false`, adapter, app: 'ours', options: { store: 'memory', fastPath: false }, hit: true },
   ...(adapter === 'fastify'
     ? [
+        // Every request a miss (a new query string each, `miss: true`), constant handler: what a miss costs, with and without the unkeyed-input guard.
+        { id: `${adapter}.ours.miss`, name: `${adapter}: ours miss, memory (headerGuard 'warn', default)`, adapter, app: 'ours', options: { store: 'memory', constantHandler: true }, miss: true },
+        { id: `${adapter}.ours.miss.noguard`, name: `${adapter}: ours miss, memory, headerGuard: 'off'`, adapter, app: 'ours', options: { store: 'memory', constantHandler: true, headerGuard: 'off' }, miss: true },
         // A guard on the route (most SaaS routes have one): both caches serve hits inside Nest's pipeline, after it.
         { id: `${adapter}.ncm.memory.guarded`, name: `${adapter}: @nestjs/cache-manager hit, memory, guarded route`, adapter, app: 'nestCacheManager', options: { store: 'memory', guarded: true }, hit: true },
         { id: `${adapter}.ours.memory.guarded`, name: `${adapter}: ours hit, memory, guarded route`, adapter, app: 'ours', options: { store: 'memory', guarded: true }, hit: true },
@@ -82,6 +86,7 @@ export const targets = [
   // It reads what that path stores, HTTP responses (string bodies, handed out without a copy); object values are copied on
   // every read so a caller's mutation never reaches the cache, and their row (oursSync) shows that cost beside it.
   { id: 'micro.memory.get.10k', label: 'Micro: ours memory getSync of HTTP responses (the hit path) / raw lru-cache get of the same, 10k entries', op: '>=', threshold: 0.7, value: (r) => ratio(micro(r, 'memory.get.10k.oursSyncResponse'), micro(r, 'memory.get.10k.lruResponse')) },
+  { id: 'fastify.ours.miss/noguard', label: "Fastify: ours miss with the unkeyed-input guard / with headerGuard: 'off' (constant handler)", op: '>=', threshold: 0.9, value: (r) => ratio(http(r, 'fastify.ours.miss'), http(r, 'fastify.ours.miss.noguard')) },
   { id: 'micro.redis.get.50', label: 'Micro: ours Redis get / raw ioredis get, 50 in flight', op: '>=', threshold: 0.85, value: (r) => ratio(micro(r, 'redis.get.50.ours'), micro(r, 'redis.get.50.raw')) },
   { id: 'memory.string.bytesOnly', label: 'Memory: heap growth after 1,000,000 sets of 1 KB strings into a { maxBytes: 64 MiB } store (MB)', op: '<=', threshold: 77, value: (r) => r.memory['memory.string.bytesOnly']?.heapGrowthMB },
 ];

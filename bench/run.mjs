@@ -85,6 +85,8 @@ const handlerRuns = async (port) => JSON.parse((await request(port, '/__runs')).
 
 // ---- HTTP -------------------------------------------------------------------------------------
 
+let missSeq = 0;
+
 async function load(port, c, seconds) {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${c.path ?? '/item'}`,
@@ -92,6 +94,8 @@ async function load(port, c, seconds) {
     pipelining: method.pipelining,
     duration: seconds,
     headers: c.headers ?? DEFAULT_HEADERS,
+    // A miss case asks for a new URL every time (one the cache has never seen).
+    ...(c.miss ? { requests: [{ setupRequest: (req) => ({ ...req, path: `${c.path ?? '/item'}?n=${++missSeq}` }) }] } : {}),
   });
   const elapsed = (new Date(result.finish) - new Date(result.start)) / 1000;
   return { rps: result.requests.total / elapsed, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
