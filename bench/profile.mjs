@@ -31,7 +31,15 @@ const child = fork(fileURLToPath(new URL('./http/server.mjs', import.meta.url)),
 const port = await new Promise((resolve, reject) => child.once('message', (m) => (m.ready ? resolve(m.ready) : reject(new Error(m.failed)))));
 const url = `http://127.0.0.1:${port}${c.path ?? '/item'}`;
 await fetch(url, { headers: c.headers ?? DEFAULT_HEADERS });
-const result = await autocannon({ url, connections: 50, duration: seconds, headers: c.headers ?? DEFAULT_HEADERS });
+let missSeq = 0;
+const result = await autocannon({
+  url,
+  connections: 50,
+  duration: seconds,
+  headers: c.headers ?? DEFAULT_HEADERS,
+  // A miss case asks for a new URL every time, as in the bench.
+  ...(c.miss ? { requests: [{ setupRequest: (req) => ({ ...req, path: `${c.path ?? '/item'}?n=${++missSeq}` }) }] } : {}),
+});
 console.log(`${id}: ${Math.round(result.requests.average).toLocaleString('en-US')} req/s average over ${seconds} s (under the profiler, slower than in the bench)`);
 const exited = new Promise((r) => child.once('exit', r));
 child.disconnect();

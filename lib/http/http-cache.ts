@@ -214,7 +214,8 @@ export class HttpCache {
           abandon = () => {
             recording?.stop();
             inner.unsubscribe();
-            reject(new RequestAbandoned());
+            // Also the teardown of every request that completed: an error only for one that had not.
+            if (!produced) reject(new RequestAbandoned());
           };
         });
       };
