@@ -1,4 +1,4 @@
-import { Controller, Get, Headers, Module, NotFoundException, Query, Res } from '@nestjs/common';
+import { Controller, Get, Headers, type MiddlewareConsumer, Module, type NestModule, NotFoundException, Query, Res } from '@nestjs/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
@@ -53,6 +53,21 @@ class ObservationsController {
     return { n: ++seq };
   }
 
+  /** No route TTL (0: no expiry): the response's own `max-age` decides. */
+  @Get('no-ttl')
+  @Cached({ ttl: 0 })
+  noTtl(@Res({ passthrough: true }) res: PassthroughResponse) {
+    res.header('cache-control', 'max-age=5');
+    return { n: ++seq };
+  }
+
+  /** Answers with the `X-Foo` it was sent; a middleware said `Vary: X-Foo` before it ran. */
+  @Get('vary-by-middleware')
+  @Cached()
+  varyByMiddleware(@Headers('x-foo') foo?: string) {
+    return { n: ++seq, foo: foo ?? null };
+  }
+
   /** A route TTL of 10 s under an `Expires` an hour away. */
   @Get('expires-10s')
   @Cached({ ttl: '10s' })
@@ -74,7 +89,16 @@ describe.each(FAST_PATH_MATRIX)('RFC 9111 observations on %s, fast path %s', (pl
       imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), logger: false, clock, fastPath, defaultTtl: '1h' })],
       controllers: [ObservationsController],
     })
-    class ObservationsModule {}
+    class ObservationsModule implements NestModule {
+      configure(consumer: MiddlewareConsumer): void {
+        consumer
+          .apply((_req: unknown, res: { setHeader(name: string, value: string): void }, next: () => void) => {
+            res.setHeader('vary', 'X-Foo');
+            next();
+          })
+          .forRoutes('o/vary-by-middleware');
+      }
+    }
     t = await createTestApp(platform, { imports: [ObservationsModule] });
   });
   afterAll(() => t?.close());
@@ -169,6 +193,31 @@ describe.each(FAST_PATH_MATRIX)('RFC 9111 observations on %s, fast path %s', (pl
     expect(after.body.n).toBeGreaterThan(miss.body.n);
   });
 
+  it(`RFC 9111 §5.2.2.1: max-age=5 on a route whose ttl is 0 (no expiry) lives 5 s ${cell}`, async () => {
+    const tenant = freshTenant();
+    const miss = await get('/o/no-ttl', tenant);
+    clock.advance(4_999);
+    const hit = await get('/o/no-ttl', tenant);
+    clock.advance(1);
+    const after = await get('/o/no-ttl', tenant);
+    console.log(`[rfc9111] ${platform}/${mode} ttl 0 and max-age=5: ${hit.headers['x-cache']} at 4999 ms, ${after.headers['x-cache']} at 5000 ms`);
+    expect(miss.headers['x-cache']).toBe('MISS');
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(after.headers['x-cache']).toBe('MISS');
+  });
+
+  it(`RFC 9111 §4.1: a Vary set by middleware before the handler ran is honoured ${cell}`, async () => {
+    const tenant = freshTenant();
+    const alice = await get('/o/vary-by-middleware', tenant, { 'x-foo': 'alice' });
+    const aliceAgain = await get('/o/vary-by-middleware', tenant, { 'x-foo': 'alice' });
+    const bob = await get('/o/vary-by-middleware', tenant, { 'x-foo': 'bob' });
+    console.log(`[rfc9111] ${platform}/${mode} Vary: X-Foo from middleware: alice ${alice.headers['x-cache']}, ${aliceAgain.headers['x-cache']}; bob ${bob.headers['x-cache']} sees ${JSON.stringify(bob.body.foo)}`);
+    expect(alice.headers.vary).toMatch(/x-foo/i);
+    expect([alice.headers['x-cache'], aliceAgain.headers['x-cache']]).toEqual(['MISS', 'HIT']);
+    expect(bob.headers['x-cache']).toBe('MISS');
+    expect(bob.body.foo).toBe('bob');
+  });
+
   it(`RFC 9111 §5.2.2.10: s-maxage=30 under max-age=1 is replayed as what is left of both ${cell}`, async () => {
     const tenant = freshTenant();
     const path = `/o/fresh?cc=${encodeURIComponent('max-age=1, s-maxage=30')}`;
@@ -237,6 +286,16 @@ describe.each(FAST_PATH_MATRIX)('RFC 9111 observations on %s, fast path %s', (pl
     expect(star.headers['x-cache']).toBe('HIT');
     expect(star.headers.etag).toBe(miss.headers.etag);
     expect(star.text ?? '').toBe('');
+  });
+
+  it(`RFC 9110 §13.1.3: If-Modified-Since on a response without Last-Modified gets the whole 200 ${cell}`, async () => {
+    const tenant = freshTenant();
+    const miss = await get('/o/fresh?ims=1', tenant);
+    const since = await get('/o/fresh?ims=1', tenant, { 'if-modified-since': new Date(clock.now() + 86_400_000).toUTCString() });
+    console.log(`[rfc9111] ${platform}/${mode} If-Modified-Since (tomorrow), no Last-Modified: ${since.status} ${since.headers['x-cache']}`);
+    expect(since.status).toBe(200);
+    expect(since.headers['x-cache']).toBe('HIT');
+    expect(since.body).toEqual(miss.body);
   });
 
   it.each([
