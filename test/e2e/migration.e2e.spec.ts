@@ -1,8 +1,9 @@
-import { Injectable, Module } from '@nestjs/common';
+import { Injectable, Module, type Type } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import type { CacheModuleOptions } from '../../lib/options/cache-module-options.interface.js';
+import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { createTestApp, type TestApp } from './helpers/app-factory.js';
 import { FAST_PATH_MATRIX } from './helpers/fast-path-probe.js';
 import { AppModule } from './fixtures/migration/app.module.js';
@@ -29,6 +30,22 @@ class FastPathOffConfig extends CacheConfigService {
   controllers: [ItemsController],
 })
 class FastPathOffModule {}
+
+/** The guide's pieces on one shared store, under a given keyVersion. */
+function onSharedStore(store: MemoryStore, keyVersion: string, fastPath: boolean): Type {
+  @Injectable()
+  class SharedStoreConfig extends CacheConfigService {
+    override createCacheOptions(): CacheModuleOptions {
+      return { ...super.createCacheOptions(), store, keyVersion, fastPath };
+    }
+  }
+  @Module({
+    imports: [CacheModule.forRootAsync({ imports: [ConfigModule.forRoot()], useClass: SharedStoreConfig, interceptor: WholeKeyInterceptor })],
+    controllers: [ItemsController],
+  })
+  class SharedStoreModule {}
+  return SharedStoreModule;
+}
 
 describe.each(FAST_PATH_MATRIX)('the migration guide on %s, fast path %s', (platform, mode) => {
   let t: TestApp;
@@ -61,6 +78,25 @@ describe.each(FAST_PATH_MATRIX)('the migration guide on %s, fast path %s', (plat
     expect(globexAgain.body).toEqual(globex.body);
     // No tenant, no cache: the whole key never becomes a namespace shared by requests without one.
     expect((await t.http().get('/items/featured?page=3')).headers['x-cache']).toBe('BYPASS');
+  });
+
+  it(`@CacheKey() entries follow keyVersion: a new version on the same store stops serving them (${platform}, fastPath ${mode})`, async () => {
+    const store = new MemoryStore({ maxEntries: 100 });
+    const apps = [
+      await createTestApp(platform, { imports: [onSharedStore(store, 'v1', mode === 'on')] }),
+      await createTestApp(platform, { imports: [onSharedStore(store, 'v1', mode === 'on')] }),
+      await createTestApp(platform, { imports: [onSharedStore(store, 'v2', mode === 'on')] }),
+    ];
+    try {
+      const [v1, v1b, v2] = apps.map((app) => (path: string) => app.http().get(path).set('x-tenant-id', 'acme'));
+      const first = await v1!('/items/featured?page=1');
+      const same = await v1b!('/items/featured?page=2');
+      const next = await v2!('/items/featured?page=1');
+      console.log(`[migration] ${platform}/${mode} @CacheKey on one store: v1 ${first.headers['x-cache']}, another v1 app ${same.headers['x-cache']}, a v2 app ${next.headers['x-cache']}`);
+      expect([first.headers['x-cache'], same.headers['x-cache'], next.headers['x-cache']]).toEqual(['MISS', 'HIT', 'MISS']);
+    } finally {
+      for (const app of apps) await app.close();
+    }
   });
 
   it(`@Cached({ key: 'items' }) is an extra key part: ?page=1 and ?page=2 stay two entries (${platform}, fastPath ${mode})`, async () => {
