@@ -13,6 +13,8 @@ export interface HttpMeta {
    * request that produced it (`null`: absent); a request with other values does not get it.
    */
   readonly vary?: ReadonlyArray<readonly [string, string | null]>;
+  /** Whole seconds the response was already old when stored (a relayed response's own `Age`/`Date`), added to `Age` on hits. */
+  readonly initialAge?: number;
 }
 
 /**

@@ -14,7 +14,7 @@ import { STAMP_LENGTH, WIRE_VERSION, type Envelope, type HttpMeta } from './enve
  * The fixed-width ASCII header lets Lua scripts read the stamp (compare-and-set) and the
  * expiry without decoding, and lets a reader reject foreign or old data before parsing. The
  * payload is the codec's encoding of `{ s: scope, c: createdAt, x?: staleUntil, g?: tags,
- * h?: { s: status, e: etag, hd: headers, vr?: varied request headers }, v: value }` (`vr`
+ * h?: { s: status, e: etag, hd: headers, vr?: varied request headers, ag?: initial age in s }, v: value }` (`vr`
  * is optional: entries without it read as before, no version bump); with the JSON codec it stays readable in redis-cli.
  *
  * Version 2 carries every cacheable type exactly (`cacheable.ts`); a version 1 entry (where a
@@ -39,7 +39,7 @@ interface Payload {
   c: number;
   x?: number;
   g?: readonly string[];
-  h?: { s: number; e: string; hd: ReadonlyArray<readonly [string, string]>; vr?: ReadonlyArray<readonly [string, string | null]> };
+  h?: { s: number; e: string; hd: ReadonlyArray<readonly [string, string]>; vr?: ReadonlyArray<readonly [string, string | null]>; ag?: number };
   v?: unknown;
 }
 
@@ -60,6 +60,7 @@ export function encodeEntry(env: Envelope, codec: Codec, limits: DecodeLimits): 
   if (env.http !== undefined) {
     payload.h = { s: env.http.status, e: env.http.etag, hd: env.http.headers };
     if (env.http.vary !== undefined && env.http.vary.length > 0) payload.h.vr = env.http.vary;
+    if (env.http.initialAge !== undefined && env.http.initialAge > 0) payload.h.ag = env.http.initialAge;
   }
   // Last, so a JSON entry reads scope and metadata first in redis-cli.
   payload.v = env.value;
@@ -134,11 +135,14 @@ export function decodeEntry(bytes: Uint8Array, codecs: ReadonlyMap<string, Codec
 
 function decodeHttp(h: unknown): HttpMeta {
   if (h === null || typeof h !== 'object') throw new DecodeError('corrupt HTTP metadata');
-  const meta = h as { s?: unknown; e?: unknown; hd?: unknown; vr?: unknown };
+  const meta = h as { s?: unknown; e?: unknown; hd?: unknown; vr?: unknown; ag?: unknown };
   if (typeof meta.s !== 'number' || typeof meta.e !== 'string' || !Array.isArray(meta.hd)) throw new DecodeError('corrupt HTTP metadata');
   const headers = meta.hd.filter((p): p is [string, string] => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
-  if (meta.vr === undefined) return { status: meta.s, etag: meta.e, headers };
+  // An initial age we cannot read would understate every hit's Age: corrupt, like a bad Vary.
+  if (meta.ag !== undefined && !(typeof meta.ag === 'number' && Number.isSafeInteger(meta.ag) && meta.ag > 0)) throw new DecodeError('corrupt HTTP metadata');
+  const initialAge = meta.ag === undefined ? {} : { initialAge: meta.ag as number };
+  if (meta.vr === undefined) return { status: meta.s, etag: meta.e, headers, ...initialAge };
   // A varied header we cannot read would match any request: the entry is corrupt, not shareable.
   if (!Array.isArray(meta.vr) || !meta.vr.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && (typeof p[1] === 'string' || p[1] === null))) throw new DecodeError('corrupt HTTP metadata');
-  return { status: meta.s, etag: meta.e, headers, vary: meta.vr as [string, string | null][] };
+  return { status: meta.s, etag: meta.e, headers, vary: meta.vr as [string, string | null][], ...initialAge };
 }

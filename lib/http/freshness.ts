@@ -11,6 +11,12 @@ export type Freshness =
       readonly lifetimeMs: number | undefined;
       /** Whether it may never be served stale (`must-revalidate`, `proxy-revalidate`, or `s-maxage`, which implies it). */
       readonly revalidate: boolean;
+      /**
+       * How old it already was when produced, in ms (RFC 9111 §4.2.3: its own `Age`, or how far
+       * its `Date` lies in the past, whichever is more), when more than 0: a relayed response.
+       * `lifetimeMs` is what is left of its freshness after it.
+       */
+      readonly initialAgeMs?: number;
     };
 
 // A directive: a token, optionally `=` a token or a quoted string (which may hold commas).
@@ -47,7 +53,7 @@ export function parseCacheControl(value: string): Map<string, string | undefined
  * past or invalid `Expires`), or `must-revalidate`/`proxy-revalidate` with no stated freshness
  * → not stored.
  */
-export function responseFreshness(cacheControl: string | undefined, expires: string | undefined, date: string | undefined, now: number): Freshness {
+export function responseFreshness(cacheControl: string | undefined, expires: string | undefined, date: string | undefined, now: number, age?: string): Freshness {
   const directives = cacheControl === undefined ? new Map<string, string | undefined>() : parseCacheControl(cacheControl);
   if (directives === undefined) return { store: false, reason: 'unreadable Cache-Control' };
   for (const name of ['no-store', 'private', 'no-cache']) {
@@ -67,9 +73,15 @@ export function responseFreshness(cacheControl: string | undefined, expires: str
     const sent = date === undefined || !HTTP_DATE_RE.test(date) ? Number.NaN : Date.parse(date);
     lifetimeMs = at - (Number.isNaN(sent) ? now : sent);
   }
+  // RFC 9111 §4.2.3: a response relayed from upstream arrives already aged.
+  const sentAt = date === undefined || !HTTP_DATE_RE.test(date) ? Number.NaN : Date.parse(date);
+  const apparentAgeMs = Number.isNaN(sentAt) ? 0 : Math.max(0, now - sentAt);
+  const ageMs = age !== undefined && DELTA_SECONDS_RE.test(age.trim()) ? Number(age.trim()) * 1000 : 0;
+  const initialAgeMs = Math.max(apparentAgeMs, ageMs);
+  if (lifetimeMs !== undefined) lifetimeMs -= initialAgeMs;
   if (lifetimeMs !== undefined && lifetimeMs <= 0) return { store: false, reason: 'stale on arrival' };
   if (lifetimeMs === undefined && revalidate) return { store: false, reason: 'must-revalidate without freshness' };
-  return { store: true, lifetimeMs, revalidate };
+  return initialAgeMs > 0 ? { store: true, lifetimeMs, revalidate, initialAgeMs } : { store: true, lifetimeMs, revalidate };
 }
 
 /**

@@ -279,7 +279,7 @@ export class HttpCache {
     if (recorded.dropped !== undefined) this.headerReports.dropped(route, recorded.dropped);
     // The handler's own validator when it set one; ours, of the exact bytes, otherwise.
     const own = headerText(res.getHeader('etag'));
-    const http: HttpMeta = { status: res.statusCode, headers: recorded.headers, etag: own !== undefined && isEntityTag(own) ? own : strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }) };
+    const http: HttpMeta = { status: res.statusCode, headers: recorded.headers, etag: own !== undefined && isEntityTag(own) ? own : strongEtag(body ?? ''), ...(vary === undefined ? {} : { vary }), ...(freshness.initialAgeMs === undefined ? {} : { initialAge: Math.floor(freshness.initialAgeMs / 1000) }) };
     ctx.setEntry({ http, tags, ...lifetimeOf(route.ttlMs ?? this.manager.defaultTtlMs, freshness) });
     return body;
   }

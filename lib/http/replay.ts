@@ -23,7 +23,7 @@ export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredRe
   const { http } = entry;
   if (diagnostics) {
     setHeader(res, X_CACHE_HEADER, state);
-    setHeader(res, 'age', String(Math.max(0, Math.floor((now - entry.createdAt) / 1000))));
+    setHeader(res, 'age', String(Math.max(0, Math.floor((now - entry.createdAt) / 1000)) + (http.initialAge ?? 0)));
   }
   setHeader(res, 'etag', http.etag);
   const notModified = isNotModified(req.method, req.headers, http.etag, lastModifiedOf(http));

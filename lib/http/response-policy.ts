@@ -23,7 +23,7 @@ const FASTIFY_TEXT_TYPE = 'text/plain; charset=utf-8';
 
 /** What the response's `Cache-Control`, `Expires` and `Date` allow a shared cache (RFC 9111 §5.2.2, §5.3). */
 export function freshnessOf(res: HttpResponseLike, now: number): Freshness {
-  return responseFreshness(headerText(res.getHeader('cache-control')), headerText(res.getHeader('expires')), headerText(res.getHeader('date')), now);
+  return responseFreshness(headerText(res.getHeader('cache-control')), headerText(res.getHeader('expires')), headerText(res.getHeader('date')), now, headerText(res.getHeader('age')));
 }
 
 /**

@@ -145,6 +145,11 @@ describe.each(BOTH)('round trips through encodeEntry/decodeEntry: $name', (codec
     expect(decode(encodeEntry(envelope('body', { http }), codec, LIMITS)).http).toStrictEqual(http);
   });
 
+  it('keeps the age a relayed response arrived with (whole seconds)', () => {
+    const http = { status: 200, etag: '"abc"', headers: [] as [string, string][], initialAge: 50 };
+    expect(decode(encodeEntry(envelope('body', { http }), codec, LIMITS)).http).toStrictEqual(http);
+  });
+
   it('expiresAt 0 (never) and the largest 15-digit expiry', () => {
     expect(decode(encodeEntry(envelope(1, { expiresAt: 0 }), codec, LIMITS)).expiresAt).toBe(0);
     expect(decode(encodeEntry(envelope(1, { expiresAt: 999_999_999_999_999 }), codec, LIMITS)).expiresAt).toBe(999_999_999_999_999);
@@ -572,7 +577,7 @@ describe('header', () => {
 
 describe('malformed envelope fields', () => {
   // Bug fixed in wire.ts: `h: null` used to escape as a TypeError.
-  it.each(['null', '5', '"x"', '[]', '{}', '{"s":200,"e":"x","hd":5}', 'true'])('json: http metadata %s is a DecodeError', (h) => {
+  it.each(['null', '5', '"x"', '[]', '{}', '{"s":200,"e":"x","hd":5}', 'true', '{"s":200,"e":"x","hd":[],"ag":-1}', '{"s":200,"e":"x","hd":[],"ag":"50"}', '{"s":200,"e":"x","hd":[],"ag":1.5}'])('json: http metadata %s is a DecodeError', (h) => {
     expectDecodeError(() => decode(entryWith('j', `{"s":"${SCOPE}","c":1,"v":1,"h":${h}}`)), /corrupt HTTP metadata/);
   });
   it.each([null, 5, 'x', [], {}, true])('cbor: http metadata %s is a DecodeError', (h) => {
