@@ -268,7 +268,7 @@ export class HttpCache {
     }
     const { body, contentType } = serialized;
     if (contentType !== undefined && res.getHeader('content-type') === undefined) setHeader(res, 'content-type', contentType);
-    const vary = variedHeaders(res, req.headers);
+    const vary = variedHeaders(res, req.headers, this.options.credentialHeaders);
     const recorded = recordedHeaders(res, before, this.options);
     if (isOriginBoundWithoutVary(recorded.headers, vary, route.vary)) {
       this.headerReports.originWithoutVary(route);

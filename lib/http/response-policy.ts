@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { StreamableFile } from '@nestjs/common';
 import { isObservable } from 'rxjs';
 import { parseCacheControl, responseFreshness, type Freshness } from './freshness.js';
@@ -143,12 +144,24 @@ export function isOriginBoundWithoutVary(headers: readonly (readonly [string, st
 
 /**
  * The request headers the response varies on (its `Vary`, RFC 9111 §4.1), with the values this
- * request sent (`null`: absent), sorted by name; `undefined` when it varies on none.
+ * request sent (`null`: absent), sorted by name; `undefined` when it varies on none. The value
+ * of a header in `secret` (the credential headers) is kept as a SHA-256 digest, so a response
+ * that varies on `Authorization` or `Cookie` never writes the caller's token into the store.
  */
-export function variedHeaders(res: HttpResponseLike, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): [string, string | null][] | undefined {
+export function variedHeaders(res: HttpResponseLike, requestHeaders: Readonly<Record<string, string | string[] | undefined>>, secret: readonly string[] = []): [string, string | null][] | undefined {
   const names = varyNames(res);
   if (names.length === 0) return undefined;
-  return names.map((name) => [name, headerText(requestHeaders[name]) ?? null]);
+  return names.map((name) => {
+    const value = headerText(requestHeaders[name]) ?? null;
+    return [name, value !== null && secret.includes(name) ? digestOf(value) : value];
+  });
+}
+
+/** Marks a stored digest: a header value cannot contain NUL, so no value sent reads as one. */
+const DIGEST_MARK = '\u0000sha256:';
+
+function digestOf(value: string): string {
+  return DIGEST_MARK + createHash('sha256').update(value).digest('base64url');
 }
 
 /** The request headers a response's `Vary` names: lowercased, sorted, without duplicates. */
@@ -162,7 +175,8 @@ export function varyNames(res: HttpResponseLike): string[] {
 export function matchesVary(vary: ReadonlyArray<readonly [string, string | null]> | undefined, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): boolean {
   if (vary === undefined) return true;
   for (const [name, value] of vary) {
-    if ((headerText(requestHeaders[name]) ?? null) !== value) return false;
+    const sent = headerText(requestHeaders[name]) ?? null;
+    if (value !== null && sent !== null && value.startsWith(DIGEST_MARK) ? digestOf(sent) !== value : sent !== value) return false;
   }
   return true;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { HttpResponseLike } from '../../lib/http/platform-response.js';
-import { isOriginBoundWithoutVary, isReplayable, recordedHeaders } from '../../lib/http/response-policy.js';
+import { isOriginBoundWithoutVary, isReplayable, matchesVary, recordedHeaders, variedHeaders } from '../../lib/http/response-policy.js';
 import { resolveModuleOptions } from '../../lib/options/module-options.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 
@@ -66,5 +66,29 @@ describe('isOriginBoundWithoutVary', () => {
     expect(isOriginBoundWithoutVary(acao('https://a.example'), undefined, ['accept', 'origin'])).toBe(false);
     expect(isOriginBoundWithoutVary(acao(' * '), undefined, [])).toBe(false);
     expect(isOriginBoundWithoutVary([['content-type', 'text/plain']], undefined, [])).toBe(false);
+  });
+});
+
+describe('variedHeaders and matchesVary', () => {
+  const credentials = ['authorization', 'cookie'];
+  it('stores a credential header a response varies on as a digest, never the token, and matches only the same token', () => {
+    const vary = variedHeaders(response({ vary: 'Authorization, Accept' }), { authorization: 'Bearer alice-token', accept: 'text/html' }, credentials)!;
+    const stored = JSON.stringify(vary);
+    console.log(`[vary digest] stored ${stored}`);
+    expect(stored).not.toContain('alice-token');
+    expect(vary).toContainEqual(['accept', 'text/html']);
+    expect(matchesVary(vary, { authorization: 'Bearer alice-token', accept: 'text/html' })).toBe(true);
+    expect(matchesVary(vary, { authorization: 'Bearer bob-token', accept: 'text/html' })).toBe(false);
+    expect(matchesVary(vary, { accept: 'text/html' })).toBe(false);
+    // The stored digest itself, sent as the header, is not the token.
+    const digest = vary.find(([name]) => name === 'authorization')![1]!;
+    expect(matchesVary(vary, { authorization: digest, accept: 'text/html' })).toBe(false);
+  });
+
+  it('keeps other headers as sent, and an absent credential header as null', () => {
+    const vary = variedHeaders(response({ vary: 'cookie, x-foo' }), { 'x-foo': 'a' }, credentials)!;
+    expect(vary).toEqual([['cookie', null], ['x-foo', 'a']]);
+    expect(matchesVary(vary, { 'x-foo': 'a' })).toBe(true);
+    expect(matchesVary(vary, { 'x-foo': 'a', cookie: 's=1' })).toBe(false);
   });
 });
