@@ -112,15 +112,17 @@ export class CachedInterceptor implements NestInterceptor {
       body = canonicalJson(req.body ?? null);
       if (body === undefined) return undefined;
     }
-    const url = (req.originalUrl as string | undefined) ?? req.url ?? '';
-    const query = queryOf(req, url);
+    // keyOnly: the custom key replaces the request line and the route (empty here, which no
+    // other key has: a controller name is never empty), as @CacheKey() of @nestjs/cache-manager.
+    const url = route.keyOnly ? '' : ((req.originalUrl as string | undefined) ?? req.url ?? '');
+    const query = route.keyOnly ? undefined : queryOf(req, url);
     if (query === null) return undefined;
     return `http:${requestHash({
       keyVersion: this.http.keyVersion,
-      controller: route.controller,
-      handler: route.handler,
+      controller: route.keyOnly ? '' : route.controller,
+      handler: route.keyOnly ? '' : route.handler,
       method,
-      routePath: routeTemplate(req),
+      routePath: route.keyOnly ? '' : routeTemplate(req),
       url,
       query,
       vary: route.vary,

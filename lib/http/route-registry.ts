@@ -135,6 +135,7 @@ export class RouteRegistry {
       scope: checked.scope,
       explicitScope: checked.explicitScope,
       key: checked.key,
+      keyOnly: checked.keyOnly,
       methods: checked.methods,
       condition: checked.condition,
       userId: checked.userId ?? this.options.userId,

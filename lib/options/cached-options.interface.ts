@@ -52,6 +52,15 @@ export interface CachedOptions {
    */
   key?: string | ((request: CacheRequest) => string);
   /**
+   * Make `key` the whole request part of the key, as `@CacheKey()` of @nestjs/cache-manager
+   * does: the path, the query, the route and the handler are left out, so `/items?page=1` and
+   * `/items?page=2` share one entry (and so do two routes with the same `key`). What keeps
+   * entries apart stays in: the tenant (the user for `scope: 'user'`), the `vary` headers, the
+   * HTTP method and the module's `keyVersion`. Needs `key`.
+   * @default CACHED_DEFAULTS.keyOnly: false
+   */
+  keyOnly?: boolean;
+  /**
    * HTTP methods whose responses are cached. HEAD shares GET's entries. Listing another
    * method (e.g. `POST` for a search endpoint) adds the canonical JSON of the body to the key.
    * @default CACHED_DEFAULTS.methods: ['GET', 'HEAD']

@@ -9,6 +9,7 @@ export const CACHED_DEFAULTS = Object.freeze({
   methods: Object.freeze(['GET', 'HEAD']) as readonly string[],
   /** Milliseconds. */
   grace: 0,
+  keyOnly: false,
 });
 
 /** Defaults of `InvalidateTagsOptions`, stated once. */
@@ -16,7 +17,7 @@ export const INVALIDATE_TAGS_DEFAULTS = Object.freeze({
   scope: 'tenant' as 'tenant' | 'global',
 });
 
-const CACHED_KEYS: readonly (keyof CachedOptions)[] = ['ttl', 'tags', 'vary', 'scope', 'key', 'methods', 'condition', 'userId', 'grace'];
+const CACHED_KEYS: readonly (keyof CachedOptions)[] = ['ttl', 'tags', 'vary', 'scope', 'key', 'keyOnly', 'methods', 'condition', 'userId', 'grace'];
 const INVALIDATE_TAGS_KEYS: readonly (keyof InvalidateTagsOptions)[] = ['scope'];
 const SCOPES: readonly CacheScope[] = ['tenant', 'user', 'global'];
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -38,6 +39,8 @@ export interface ResolvedCachedOptions {
   /** Whether the options name a `scope` (which allows caching requests with credentials). */
   readonly explicitScope: boolean;
   readonly key: string | ((request: CacheRequest) => string) | undefined;
+  /** Whether `key` is the whole request part of the key (`keyOnly`). */
+  readonly keyOnly: boolean;
   /** Upper-case methods. */
   readonly methods: ReadonlySet<string>;
   readonly condition: ((request: CacheRequest) => boolean) | undefined;
@@ -58,6 +61,10 @@ export function resolveCachedOptions(options: CachedOptions, at: string): Resolv
   if (options.key !== undefined && typeof options.key !== 'function' && (typeof options.key !== 'string' || options.key === '')) {
     throw new CacheConfigError(`${prefix}key`, 'expected a non-empty string or a function of the request', 'pass a string, or (req) => string');
   }
+  const keyOnly = oneOf(options.keyOnly, [true, false], CACHED_DEFAULTS.keyOnly, `${prefix}keyOnly`, 'pass true (with a key) or omit it');
+  if (keyOnly && options.key === undefined) {
+    throw new CacheConfigError(`${prefix}keyOnly`, 'it needs a key: alone, every request of every such route would share one entry', "pass a key too: @Cached({ key: 'items', keyOnly: true })");
+  }
   let methods: ReadonlySet<string> = new Set(CACHED_DEFAULTS.methods);
   if (options.methods !== undefined) {
     if (!Array.isArray(options.methods) || options.methods.length === 0 || options.methods.some((m) => typeof m !== 'string' || !/^[A-Za-z]+$/.test(m))) {
@@ -73,6 +80,7 @@ export function resolveCachedOptions(options: CachedOptions, at: string): Resolv
     scope: oneOf(options.scope, SCOPES, CACHED_DEFAULTS.scope, `${prefix}scope`, "use 'tenant' (the default), 'user' or 'global'"),
     explicitScope: options.scope !== undefined,
     key: options.key,
+    keyOnly,
     methods,
     condition: optionalFunction(options.condition, `${prefix}condition`, 'pass (req) => boolean, or omit it'),
     userId: optionalFunction(options.userId, `${prefix}userId`, 'pass (req) => string | undefined, or omit it'),

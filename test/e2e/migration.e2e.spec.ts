@@ -10,7 +10,6 @@ import { AppModule } from './fixtures/migration/app.module.js';
 import { CacheConfigService } from './fixtures/migration/cache-config.service.js';
 import { clearCache } from './fixtures/migration/clear-cache.js';
 import { ItemsController } from './fixtures/migration/items.controller.js';
-import { WholeKeyInterceptor } from './fixtures/migration/whole-key.interceptor.js';
 
 /**
  * README "Migrating from @nestjs/cache-manager" works as written: its code blocks are the files
@@ -26,7 +25,7 @@ class FastPathOffConfig extends CacheConfigService {
 }
 
 @Module({
-  imports: [CacheModule.forRootAsync({ imports: [ConfigModule.forRoot()], useClass: FastPathOffConfig, interceptor: WholeKeyInterceptor, isGlobal: true })],
+  imports: [CacheModule.forRootAsync({ imports: [ConfigModule.forRoot()], useClass: FastPathOffConfig, isGlobal: true })],
   controllers: [ItemsController],
 })
 class FastPathOffModule {}
@@ -40,7 +39,7 @@ function onSharedStore(store: MemoryStore, keyVersion: string, fastPath: boolean
     }
   }
   @Module({
-    imports: [CacheModule.forRootAsync({ imports: [ConfigModule.forRoot()], useClass: SharedStoreConfig, interceptor: WholeKeyInterceptor })],
+    imports: [CacheModule.forRootAsync({ imports: [ConfigModule.forRoot()], useClass: SharedStoreConfig })],
     controllers: [ItemsController],
   })
   class SharedStoreModule {}
@@ -58,7 +57,7 @@ describe.each(FAST_PATH_MATRIX)('the migration guide on %s, fast path %s', (plat
   const boot = async () => (t = await createTestApp(platform, { imports: [mode === 'on' ? AppModule : FastPathOffModule] }));
   const get = (path: string, tenant: string) => t.http().get(path).set('x-tenant-id', tenant);
 
-  it(`@CacheKey('featured-items') through WholeKeyInterceptor: one entry per tenant whatever the query, as @nestjs/cache-manager's (${platform}, fastPath ${mode})`, async () => {
+  it(`@Cached({ key: 'featured-items', keyOnly: true }), the @CacheKey('featured-items') equivalent: one entry per tenant whatever the query, as @nestjs/cache-manager's (${platform}, fastPath ${mode})`, async () => {
     await boot();
     const one = await get('/items/featured?page=1', 'acme');
     const two = await get('/items/featured?page=2', 'acme');

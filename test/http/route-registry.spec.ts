@@ -91,3 +91,41 @@ describe('RouteRegistry', () => {
     expect(() => registry().scan([TypoController])).toThrow(/@Cached\(\) on TypoController.get: tll/);
   });
 });
+
+describe('@Cached({ keyOnly })', () => {
+  const registry = (): RouteRegistry => new RouteRegistry(resolveModuleOptions({ tenant, logger: false }), new Reflector());
+
+  it('is false by default and true with a key', () => {
+    @Controller('k')
+    class KeyController {
+      @Get('a')
+      @Cached({ key: 'items', keyOnly: true })
+      a() {}
+
+      @Get('b')
+      @Cached({ key: 'items' })
+      b() {}
+    }
+    const r = registry();
+    r.scan([KeyController]);
+    expect(r.lookup(KeyController, KeyController.prototype.a)!.cached!.keyOnly).toBe(true);
+    expect(r.lookup(KeyController, KeyController.prototype.b)!.cached!.keyOnly).toBe(false);
+  });
+
+  it('refuses keyOnly without a key, or not a boolean, at start-up naming the route and the option', () => {
+    @Controller('k2')
+    class NoKeyController {
+      @Get()
+      @Cached({ keyOnly: true })
+      a() {}
+    }
+    @Controller('k3')
+    class BadController {
+      @Get()
+      @Cached({ key: 'x', keyOnly: 'yes' as never })
+      a() {}
+    }
+    expect(() => registry().scan([NoKeyController])).toThrow(/@Cached\(\) on NoKeyController\.a: keyOnly.*needs a key/);
+    expect(() => registry().scan([BadController])).toThrow(/@Cached\(\) on BadController\.a: keyOnly/);
+  });
+});
