@@ -4,7 +4,8 @@
  * Built on lru-cache rather than a home-made map because lru-cache already gives exactly what
  * this store needs, tested and fast: LRU order in preallocated typed arrays (a hit costs a Map
  * lookup and a few array writes), per-entry TTL with lazy expiry on read and `purgeStale()` for
- * the sweep, size accounting with eviction against a byte budget (`maxSize` + per-entry `size`),
+ * the sweep, size accounting with eviction against a byte budget (`maxSize` + per-entry `size`,
+ * always on: every write is estimated, memory/memory-entry.size.ts),
  * a `dispose` hook that says *why* an entry left (`evict`, `expire`, `delete`, `set`) so the
  * tenant and tag indexes stay consistent and only real evictions are reported, and an injectable
  * time source (`perf`) so TTLs follow the cache clock in tests.
@@ -15,6 +16,9 @@
  * a primitive value (a string, as HTTP responses are) is immutable and costs no copy at all.
  * Envelopes themselves are shared: callers treat them as read-only.
  *
+ * No tenant takes more than its part of a full store (`maxTenantShare`, `maxEntriesPerTenant`):
+ * memory/scope.quota.ts makes room before each write. A hit pays one flag write for it.
+ *
  * Everything below runs synchronously inside each call, so `getOrSet` and `compareAndSet` are
  * atomic within the process without locks.
  */
@@ -24,13 +28,13 @@ import { CacheClosedError } from '../errors/cache.errors.js';
 import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { systemClock, type Clock } from '../utils/clock.js';
 import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
-import type { MemoryStoreOptions } from './memory-store-options.interface.js';
+import type { MemoryStoreBounds, MemoryStoreOptions } from './memory-store-options.interface.js';
 import { resolveMemoryStoreOptions } from './memory-store-options.js';
 import { checkStoreTtl } from './store-ttl.js';
 import { createEntryLru } from './memory/entry-lru.factory.js';
 import { handOut, toHold } from './memory/held-value.copies.js';
 import { estimateEntry } from './memory/memory-entry.size.js';
-import { ScopeIndexes, UNSIZED } from './memory/scope.index.js';
+import { ScopeIndexes, type HeldEntry } from './memory/scope.index.js';
 import { ScopeQuota } from './memory/scope.quota.js';
 
 /** One settled promise for every successful write: callers only await it. */
@@ -38,25 +42,27 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 export class MemoryStore implements CacheStore {
   readonly kind = 'memory';
+  /** The bounds in force, defaults applied (store-wide and per tenant). */
+  readonly bounds: MemoryStoreBounds;
 
-  private readonly lru: LRUCache<string, Envelope>;
+  private readonly lru: LRUCache<string, HeldEntry>;
   private readonly clock: Clock;
   private readonly observer: StoreObserver | undefined;
-  private readonly maxBytes: number | undefined;
-  private readonly indexes = new ScopeIndexes();
-  /** Set with `maxEntriesPerTenant`; the indexes then keep each scope's keys in recency order. */
+  private readonly indexes: ScopeIndexes;
+  /** Unless `maxTenantShare: 1` without `maxEntriesPerTenant`. */
   private readonly quota: ScopeQuota | undefined;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private evictions = 0;
   private closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
-    const { maxEntries, maxBytes, maxEntriesPerTenant, sweepMs, clock, observer } = resolveMemoryStoreOptions(options);
+    const { bounds, sweepMs, clock, observer } = resolveMemoryStoreOptions(options);
+    this.bounds = bounds;
     this.clock = clock ?? systemClock;
     this.observer = observer;
-    this.maxBytes = maxBytes;
-    this.lru = createEntryLru({ maxEntries, maxBytes, clock, dispose: (full, reason) => this.onDispose(full, reason) });
-    if (maxEntriesPerTenant !== undefined) this.quota = new ScopeQuota(maxEntriesPerTenant, this.lru, this.indexes, (key) => this.noteEviction(key));
+    this.indexes = new ScopeIndexes(bounds);
+    this.lru = createEntryLru({ maxEntries: bounds.maxEntries, maxBytes: bounds.maxBytes, clock, dispose: (held, reason) => this.onDispose(held, reason) });
+    if (ScopeQuota.needed(bounds)) this.quota = new ScopeQuota(bounds, this.lru, this.indexes, (key) => this.noteEviction(key));
 
     if (sweepMs > 0) {
       this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
@@ -71,18 +77,18 @@ export class MemoryStore implements CacheStore {
    */
   getSync(key: StorageKey): Envelope | undefined {
     if (this.closed) throw new CacheClosedError('memory store');
-    const env = this.lru.get(key.full);
-    if (env === undefined) return undefined;
-    if (this.quota !== undefined) this.indexes.touch(key);
-    return handOut(env);
+    const held = this.lru.get(key.full);
+    if (held === undefined) return undefined;
+    held.used = true;
+    return handOut(held.env);
   }
 
   get(key: StorageKey): Promise<Envelope | undefined> {
     if (this.closed) return closedRejection();
-    const env = this.lru.get(key.full);
-    if (env === undefined) return Promise.resolve(undefined);
-    if (this.quota !== undefined) this.indexes.touch(key);
-    return Promise.resolve(handOut(env));
+    const held = this.lru.get(key.full);
+    if (held === undefined) return Promise.resolve(undefined);
+    held.used = true;
+    return Promise.resolve(handOut(held.env));
   }
 
   set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
@@ -153,6 +159,12 @@ export class MemoryStore implements CacheStore {
     return this.indexes.find(scope)?.keys.size ?? 0;
   }
 
+  /** Estimated bytes a scope holds (expired entries not yet removed included): what its share is measured by. */
+  scopeBytes(scope: KeyScope): number {
+    if (this.closed) throw new CacheClosedError('memory store');
+    return this.indexes.find(scope)?.bytes ?? 0;
+  }
+
   /** Deletes every expired entry now; resolves how many. The background sweep calls this. */
   sweep(): number {
     if (this.closed) return 0;
@@ -165,14 +177,10 @@ export class MemoryStore implements CacheStore {
     return Promise.resolve(this.closed ? { ok: false, detail: 'closed' } : { ok: true, latencyMs: 0 });
   }
 
-  /**
-   * `bytes` is the estimated size of every entry held (expired ones not yet removed included).
-   * With `maxBytes` it is kept up to date on every write; without, writes do not estimate, and
-   * this call estimates the entries not estimated yet (each once) and sums all: O(entries).
-   */
+  /** `bytes` is the estimated size of every entry held (expired ones not yet removed included). */
   stats(): StoreStats {
-    // With maxBytes, lru-cache sums the sizes we give it: exactly the bytes of what it holds.
-    return { entries: this.lru.size, bytes: this.maxBytes !== undefined ? this.lru.calculatedSize : this.sumUnbudgetedBytes(), evictions: this.evictions, decodeErrors: 0, errors: 0 };
+    // lru-cache sums the sizes we give it: exactly the estimated bytes of what it holds.
+    return { entries: this.lru.size, bytes: this.lru.calculatedSize, evictions: this.evictions, decodeErrors: 0, errors: 0 };
   }
 
   close(): Promise<void> {
@@ -185,7 +193,7 @@ export class MemoryStore implements CacheStore {
   }
 
   /** Index sizes, for leak tests only. @internal */
-  indexSizes(): { scopes: number; keys: number; tags: number; tagMembers: number } {
+  indexSizes(): { scopes: number; keys: number; tags: number; tagMembers: number; overShare: number } {
     return this.indexes.sizes();
   }
 
@@ -201,62 +209,42 @@ export class MemoryStore implements CacheStore {
 
   /** The entry if present in the contract's sense: kept, and not past its logical expiry. */
   private present(key: StorageKey): Envelope | undefined {
-    const env = this.lru.get(key.full);
-    if (env === undefined) return undefined;
-    if (this.quota !== undefined) this.indexes.touch(key);
-    const { expiresAt } = env;
-    return expiresAt === 0 || expiresAt > this.clock.now() ? env : undefined;
+    const held = this.lru.get(key.full);
+    if (held === undefined) return undefined;
+    held.used = true;
+    const { expiresAt } = held.env;
+    return expiresAt === 0 || expiresAt > this.clock.now() ? held.env : undefined;
   }
 
   private write(key: StorageKey, env: Envelope, ttl: number): void {
     const full = key.full;
-    const maxBytes = this.maxBytes;
-    let size = UNSIZED;
-    if (maxBytes !== undefined) {
-      size = estimateEntry(full, env);
-      if (size > maxBytes) {
-        // Cannot fit even alone: not stored, and an older value must not keep being served.
-        this.lru.delete(full);
-        return;
-      }
+    const size = estimateEntry(full, env);
+    // The entry it replaces, expired or not (every key lru-cache holds is listed).
+    const previous = this.lru.peek(full, { allowStale: true });
+    if (size > this.bounds.maxBytes || (this.quota !== undefined && !this.quota.makeRoom(key, size, previous))) {
+      // Not stored (larger than the store, or than its tenant's share of a full store), and an
+      // older value must not keep being served.
+      this.lru.delete(full);
+      return;
     }
-    const tagKeys = tagKeysOf(key, env.tags);
-    const previous = this.indexes.entryMeta(key);
-    if (previous === undefined && this.quota !== undefined) this.quota.makeRoom(key.scope);
-
+    const held: HeldEntry = { env, key, tagKeys: tagKeysOf(key, env.tags), size, used: false };
     // Adding may evict other entries (reason 'evict'), possibly the last of this scope, so the
     // key is listed only afterwards (the scope's index may be gone and made anew). A key already
     // listed keeps its index: it is never evicted by its own update (lru-cache moves it to the
     // most recent end first, and it fits alone). Replacing an entry is handled here, not in
-    // onDispose: lru-cache disposes a replaced envelope with reason 'set', but renews the very
-    // same envelope without dispose.
-    this.lru.set(full, env, maxBytes !== undefined ? { ttl, size } : { ttl });
-    this.indexes.list(key, tagKeys, size, previous, this.quota !== undefined);
+    // onDispose, which lru-cache calls with reason 'set' for the entry replaced.
+    this.lru.set(full, held, { ttl, size });
+    this.indexes.list(held, previous);
   }
 
-  /** Without `maxBytes`: the byte total for `stats()`, estimating each entry at most once. */
-  private sumUnbudgetedBytes(): number {
-    let total = 0;
-    // Every key lru-cache holds, expired ones included, is listed in its scope's index.
-    this.indexes.forEachEntry((full, meta) => {
-      const env = this.lru.peek(full, { allowStale: true });
-      if (env === undefined) return;
-      if (meta.size === UNSIZED) meta.size = estimateEntry(full, env);
-      total += meta.size;
-    });
-    return total;
-  }
-
-  private onDispose(full: string, reason: LRUCache.DisposeReason): void {
+  private onDispose(held: HeldEntry, reason: LRUCache.DisposeReason): void {
     // 'set' = replaced under the same key by write(), which updates the index itself. (lru-cache
     // also says 'set' when it refuses an entry over maxEntrySize, which write() never hands it.)
     if (reason === 'set') return;
-    // Every held key is listed in its scope's index (write lists it right after lru.set, and
+    // Every held entry is listed in its scope's index (write lists it right after lru.set, and
     // nothing runs in between); an unlisted one would mean they are out of step.
-    const meta = this.indexes.unlist(full);
-    if (reason !== 'evict') return;
-    if (meta === undefined) this.evictions++;
-    else this.noteEviction(meta.key);
+    this.indexes.unlist(held);
+    if (reason === 'evict') this.noteEviction(held.key);
   }
 
   private noteEviction(key: StorageKey): void {

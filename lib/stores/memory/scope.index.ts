@@ -1,39 +1,44 @@
+import type { Envelope } from '../../envelope/envelope.js';
 import type { KeyScope, StorageKey } from '../../keys/storage-key.js';
+import type { MemoryStoreBounds } from '../memory-store-options.interface.js';
 
 /**
- * What the indexes need about one held key when it leaves, kept in its scope's index (`keys`).
- * lru-cache holds the `Envelope` itself, not a wrapper: a hit then returns the value lru-cache
- * hands back without touching one more object (on a cache too big for the CPU caches, that
- * extra dependent load costs ~10% of a `getSync`).
+ * What the memory store holds for one key: the envelope and what its removal must undo. The
+ * same object is lru-cache's value and the scope index's entry, so a hit finds the `used` flag
+ * on the object it loads anyway (one flag write, no second lookup), and lru-cache's dispose
+ * hands back the key and scope without parsing the key string. A rewrite makes a new one:
+ * lru-cache only re-sizes an entry whose value object changed.
  */
-export interface EntryMeta {
-  /** Updated in place when the key is written again (no new object, no second Map write). */
-  key: StorageKey;
+export interface HeldEntry {
+  /** Shared with callers, read-only. */
+  readonly env: Envelope;
+  readonly key: StorageKey;
   /** Full tag index keys this entry is listed under (deduplicated), or undefined. */
-  tagKeys: readonly string[] | undefined;
-  /**
-   * Estimated bytes. With `maxBytes` it is estimated on write (lru-cache needs it to evict);
-   * without, it is `UNSIZED` until `stats()` asks for the byte total, which estimates it once.
-   */
-  size: number;
+  readonly tagKeys: readonly string[] | undefined;
+  /** Estimated bytes (memory-entry.size.ts), as lru-cache counts it against `maxBytes`. */
+  readonly size: number;
+  /** Read or rewritten since the scope's eviction pass last reached it: kept once more (second chance). */
+  used: boolean;
 }
 
-/** `EntryMeta.size` of an entry not estimated yet (only without `maxBytes`). */
-export const UNSIZED = -1;
-
-/** The indexes of one scope. `keys` is in per-scope recency order when a quota is set. */
+/** The indexes of one scope. `keys` is in write order, which the eviction pass rotates. */
 export interface ScopeIndex {
-  /** Entry key (full) → what its removal must undo. */
-  readonly keys: Map<string, EntryMeta>;
+  /** Entry key (full) → the held entry. */
+  readonly keys: Map<string, HeldEntry>;
   /** Tag index key (full) → entry keys (full) written with that tag. */
   readonly tags: Map<string, Set<string>>;
+  /** Sum of the `size` of `keys`. */
+  bytes: number;
+  /** Above its share (entries or bytes), i.e. listed in `ScopeIndexes.overShare`. */
+  overShare: boolean;
 }
 
 /**
- * The memory store's per-scope indexes: which keys each (namespace, tenant) holds, and which of
- * them each tag lists. They make `clearScope`, `invalidateTags`, `scopeSize` and the per-tenant
- * quota cost the scope's own entries, not a walk over the whole store. The store keeps them in
- * step with lru-cache: `list` after every write, `unlist` from lru-cache's dispose.
+ * The memory store's per-scope indexes: which keys each (namespace, tenant) holds, their bytes,
+ * which of them each tag lists, and which scopes are above their share. They make `clearScope`,
+ * `invalidateTags`, `scopeSize` and the tenant share cost the scope's own entries, not a walk
+ * over the whole store. The store keeps them in step with lru-cache: `list` after every write,
+ * `unlist` from lru-cache's dispose.
  */
 export class ScopeIndexes {
   /**
@@ -42,6 +47,8 @@ export class ScopeIndexes {
    * cached) instead of building a `<namespace>:{<id>}` string on every write and dispose.
    */
   private readonly scopes = new Map<string, Map<string, ScopeIndex>>();
+  /** Scopes above their share, in the order they went above it. */
+  readonly overShare = new Set<ScopeIndex>();
   /**
    * The last index looked up, and the `KeyScope` object it was found for: callers reuse one
    * `KeyScope` per tenant, so consecutive writes of a scope skip both lookups. Cleared whenever
@@ -49,6 +56,9 @@ export class ScopeIndexes {
    */
   private lastScope: KeyScope | undefined;
   private lastIndex: ScopeIndex | undefined;
+
+  /** `share`: the store's per-tenant share (`tenantShareEntries`, `tenantShareBytes`). */
+  constructor(private readonly share: Pick<MemoryStoreBounds, 'tenantShareEntries' | 'tenantShareBytes'>) {}
 
   /** The index of a scope, if it has one. */
   find(scope: KeyScope): ScopeIndex | undefined {
@@ -61,31 +71,28 @@ export class ScopeIndexes {
     return index;
   }
 
-  /** What the index holds about `key`, if it is listed. */
-  entryMeta(key: StorageKey): EntryMeta | undefined {
-    return this.find(key.scope)?.keys.get(key.full);
+  /** Whether a scope holding `entries` keys of `bytes` in all would be above its share. */
+  aboveShare(entries: number, bytes: number): boolean {
+    const { tenantShareEntries, tenantShareBytes } = this.share;
+    return (tenantShareEntries !== undefined && entries > tenantShareEntries) || (tenantShareBytes !== undefined && bytes > tenantShareBytes);
   }
 
   /**
-   * Lists a key just written (`previous`: its meta if it was listed already) under its scope and
-   * its tags. `inRecencyOrder`: keep `keys` in per-scope recency order (a quota is set).
+   * Lists an entry just written under its scope and its tags; `previous` is what it replaced
+   * under the same key (lru-cache disposed it with reason 'set', which the store ignores).
    */
-  list(key: StorageKey, tagKeys: readonly string[] | undefined, size: number, previous: EntryMeta | undefined, inRecencyOrder: boolean): void {
-    const full = key.full;
-    const index = this.ensure(key.scope);
-    if (previous === undefined) {
-      index.keys.set(full, { key, tagKeys, size });
-    } else {
+  list(held: HeldEntry, previous: HeldEntry | undefined): void {
+    const full = held.key.full;
+    const index = this.ensure(held.key.scope);
+    if (previous !== undefined) {
       if (previous.tagKeys !== undefined) unlistTags(index, previous.tagKeys, full);
-      previous.key = key;
-      previous.tagKeys = tagKeys;
-      previous.size = size;
-      if (inRecencyOrder) {
-        // A rewrite moves the key to the most recent end.
-        index.keys.delete(full);
-        index.keys.set(full, previous);
-      }
+      index.bytes -= previous.size;
+      held.used = true; // a rewrite is a use
     }
+    // A key already listed keeps its place in write order (Map.set on a present key).
+    index.keys.set(full, held);
+    index.bytes += held.size;
+    const tagKeys = held.tagKeys;
     if (tagKeys !== undefined) {
       for (const tag of tagKeys) {
         let members = index.tags.get(tag);
@@ -93,50 +100,38 @@ export class ScopeIndexes {
         members.add(full);
       }
     }
+    this.updateShare(index);
   }
 
   /**
-   * Removes a key that left the store from its scope and tags, and the scope's index once empty.
-   * Resolves what was listed, or undefined if the key was not (the indexes out of step).
+   * Removes an entry that left the store from its scope and tags, and the scope's index once
+   * empty. Returns false if that entry was not listed (the indexes out of step).
    */
-  unlist(full: string): EntryMeta | undefined {
-    const index = this.ofKey(full);
-    const meta = index?.keys.get(full);
-    if (index === undefined || meta === undefined) return undefined;
-    if (meta.tagKeys !== undefined) unlistTags(index, meta.tagKeys, full);
-    if (index.keys.delete(full) && index.keys.size === 0 && index.tags.size === 0) this.drop(meta.key.scope);
-    return meta;
-  }
-
-  /** Moves a listed key to the most recent end of its scope's `keys` (only kept up with a quota). */
-  touch(key: StorageKey): void {
-    const keys = this.find(key.scope)?.keys;
-    const meta = keys?.get(key.full);
-    if (meta !== undefined) {
-      keys!.delete(key.full);
-      keys!.set(key.full, meta);
-    }
+  unlist(held: HeldEntry): boolean {
+    const full = held.key.full;
+    const index = this.find(held.key.scope);
+    if (index === undefined || index.keys.get(full) !== held) return false;
+    if (held.tagKeys !== undefined) unlistTags(index, held.tagKeys, full);
+    index.keys.delete(full);
+    index.bytes -= held.size;
+    if (index.keys.size === 0 && index.tags.size === 0) this.drop(held.key.scope);
+    else this.updateShare(index);
+    return true;
   }
 
   /** Removes a scope's index, whatever it still lists. */
   drop(scope: KeyScope): void {
     const byId = this.scopes.get(scope.namespace);
-    if (byId === undefined) return;
-    if (byId.get(scope.id) === this.lastIndex) this.lastScope = this.lastIndex = undefined;
-    if (byId.delete(scope.id) && byId.size === 0) this.scopes.delete(scope.namespace);
-  }
-
-  /** Calls `fn` for every listed key, every scope. */
-  forEachEntry(fn: (full: string, meta: EntryMeta) => void): void {
-    for (const byId of this.scopes.values()) {
-      for (const index of byId.values()) {
-        for (const [full, meta] of index.keys) fn(full, meta);
-      }
-    }
+    const index = byId?.get(scope.id);
+    if (byId === undefined || index === undefined) return;
+    if (index === this.lastIndex) this.lastScope = this.lastIndex = undefined;
+    this.overShare.delete(index);
+    byId.delete(scope.id);
+    if (byId.size === 0) this.scopes.delete(scope.namespace);
   }
 
   /** Index sizes, for leak tests. */
-  sizes(): { scopes: number; keys: number; tags: number; tagMembers: number } {
+  sizes(): { scopes: number; keys: number; tags: number; tagMembers: number; overShare: number } {
     let scopes = 0;
     let keys = 0;
     let tags = 0;
@@ -149,12 +144,22 @@ export class ScopeIndexes {
         for (const members of index.tags.values()) tagMembers += members.size;
       }
     }
-    return { scopes, keys, tags, tagMembers };
+    return { scopes, keys, tags, tagMembers, overShare: this.overShare.size };
   }
 
   clear(): void {
     this.scopes.clear();
+    this.overShare.clear();
     this.lastScope = this.lastIndex = undefined;
+  }
+
+  /** Keeps `overShare` in step with a scope whose size just changed. */
+  private updateShare(index: ScopeIndex): void {
+    const over = this.aboveShare(index.keys.size, index.bytes);
+    if (over === index.overShare) return;
+    index.overShare = over;
+    if (over) this.overShare.add(index);
+    else this.overShare.delete(index);
   }
 
   /** The index of a scope, created if missing. */
@@ -164,26 +169,12 @@ export class ScopeIndexes {
     if (byId === undefined) this.scopes.set(scope.namespace, (byId = new Map()));
     let index = byId.get(scope.id);
     if (index === undefined) {
-      index = { keys: new Map(), tags: new Map() };
+      index = { keys: new Map(), tags: new Map(), bytes: 0, overShare: false };
       byId.set(scope.id, index);
     }
     this.lastScope = scope;
     this.lastIndex = index;
     return index;
-  }
-
-  /**
-   * The index of the scope a full storage key belongs to, read from the key itself (lru-cache
-   * hands dispose the key string, not our `StorageKey`). The layout `<namespace>:{<id>}:...`
-   * splits exactly: a namespace holds no `:` and a scope id no `}` (keys/storage-key.ts).
-   */
-  private ofKey(full: string): ScopeIndex | undefined {
-    const last = this.lastScope;
-    if (last !== undefined && inScope(full, last)) return this.lastIndex;
-    const colon = full.indexOf(':');
-    const close = full.indexOf('}', colon + 2);
-    if (colon <= 0 || close < 0) return undefined;
-    return this.scopes.get(full.slice(0, colon))?.get(full.slice(colon + 2, close));
   }
 }
 
@@ -193,18 +184,4 @@ function unlistTags(index: ScopeIndex, tagKeys: readonly string[], full: string)
     const members = index.tags.get(tag);
     if (members !== undefined && members.delete(full) && members.size === 0) index.tags.delete(tag);
   }
-}
-
-/** Whether `full` starts with `<scope.namespace>:{<scope.id>}`, without building that string. */
-function inScope(full: string, scope: KeyScope): boolean {
-  const ns = scope.namespace;
-  const id = scope.id;
-  const at = ns.length + 2;
-  return (
-    full.startsWith(ns) &&
-    full.charCodeAt(ns.length) === 0x3a /* : */ &&
-    full.charCodeAt(ns.length + 1) === 0x7b /* { */ &&
-    full.startsWith(id, at) &&
-    full.charCodeAt(at + id.length) === 0x7d /* } */
-  );
 }
