@@ -17,7 +17,8 @@
  * Envelopes themselves are shared: callers treat them as read-only.
  *
  * No tenant takes more than its part of a full store (`maxTenantShare`, `maxEntriesPerTenant`):
- * memory/scope.quota.ts makes room before each write. A hit pays one flag write for it.
+ * memory/scope.quota.ts makes room before each write. A hit pays nothing for the share; only
+ * `maxEntriesPerTenant` makes every hit also reorder its scope's keys (exact LRU per tenant).
  *
  * Everything below runs synchronously inside each call, so `getOrSet` and `compareAndSet` are
  * atomic within the process without locks.
@@ -34,7 +35,7 @@ import { checkStoreTtl } from './store-ttl.js';
 import { createEntryLru } from './memory/entry-lru.factory.js';
 import { handOut, toHold } from './memory/held-value.copies.js';
 import { estimateEntry } from './memory/memory-entry.size.js';
-import { ScopeIndexes, type HeldEntry } from './memory/scope.index.js';
+import { ScopeIndexes } from './memory/scope.index.js';
 import { ScopeQuota } from './memory/scope.quota.js';
 
 /** One settled promise for every successful write: callers only await it. */
@@ -45,12 +46,14 @@ export class MemoryStore implements CacheStore {
   /** The bounds in force, defaults applied (store-wide and per tenant). */
   readonly bounds: MemoryStoreBounds;
 
-  private readonly lru: LRUCache<string, HeldEntry>;
+  private readonly lru: LRUCache<string, Envelope>;
   private readonly clock: Clock;
   private readonly observer: StoreObserver | undefined;
   private readonly indexes: ScopeIndexes;
   /** Unless `maxTenantShare: 1` without `maxEntriesPerTenant`. */
   private readonly quota: ScopeQuota | undefined;
+  /** With `maxEntriesPerTenant`: reads move their key to the end of its scope's keys, so the quota evicts the exact LRU. */
+  private readonly tracksReads: boolean;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private evictions = 0;
   private closed = false;
@@ -61,7 +64,8 @@ export class MemoryStore implements CacheStore {
     this.clock = clock ?? systemClock;
     this.observer = observer;
     this.indexes = new ScopeIndexes(bounds);
-    this.lru = createEntryLru({ maxEntries: bounds.maxEntries, maxBytes: bounds.maxBytes, clock, dispose: (held, reason) => this.onDispose(held, reason) });
+    this.lru = createEntryLru({ maxEntries: bounds.maxEntries, maxBytes: bounds.maxBytes, clock, dispose: (full, reason) => this.onDispose(full, reason) });
+    this.tracksReads = bounds.maxEntriesPerTenant !== undefined;
     if (ScopeQuota.needed(bounds)) this.quota = new ScopeQuota(bounds, this.lru, this.indexes, (key) => this.noteEviction(key));
 
     if (sweepMs > 0) {
@@ -77,18 +81,18 @@ export class MemoryStore implements CacheStore {
    */
   getSync(key: StorageKey): Envelope | undefined {
     if (this.closed) throw new CacheClosedError('memory store');
-    const held = this.lru.get(key.full);
-    if (held === undefined) return undefined;
-    held.used = true;
-    return handOut(held.env);
+    const env = this.lru.get(key.full);
+    if (env === undefined) return undefined;
+    if (this.tracksReads) this.indexes.touch(key);
+    return handOut(env);
   }
 
   get(key: StorageKey): Promise<Envelope | undefined> {
     if (this.closed) return closedRejection();
-    const held = this.lru.get(key.full);
-    if (held === undefined) return Promise.resolve(undefined);
-    held.used = true;
-    return Promise.resolve(handOut(held.env));
+    const env = this.lru.get(key.full);
+    if (env === undefined) return Promise.resolve(undefined);
+    if (this.tracksReads) this.indexes.touch(key);
+    return Promise.resolve(handOut(env));
   }
 
   set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
@@ -209,42 +213,45 @@ export class MemoryStore implements CacheStore {
 
   /** The entry if present in the contract's sense: kept, and not past its logical expiry. */
   private present(key: StorageKey): Envelope | undefined {
-    const held = this.lru.get(key.full);
-    if (held === undefined) return undefined;
-    held.used = true;
-    const { expiresAt } = held.env;
-    return expiresAt === 0 || expiresAt > this.clock.now() ? held.env : undefined;
+    const env = this.lru.get(key.full);
+    if (env === undefined) return undefined;
+    if (this.tracksReads) this.indexes.touch(key);
+    const { expiresAt } = env;
+    return expiresAt === 0 || expiresAt > this.clock.now() ? env : undefined;
   }
 
   private write(key: StorageKey, env: Envelope, ttl: number): void {
     const full = key.full;
     const size = estimateEntry(full, env);
-    // The entry it replaces, expired or not (every key lru-cache holds is listed).
-    const previous = this.lru.peek(full, { allowStale: true });
+    // What it replaces, expired or not (every key lru-cache holds is listed).
+    const previous = this.indexes.entryMeta(key);
     if (size > this.bounds.maxBytes || (this.quota !== undefined && !this.quota.makeRoom(key, size, previous))) {
       // Not stored (larger than the store, or than its tenant's share of a full store), and an
       // older value must not keep being served.
       this.lru.delete(full);
       return;
     }
-    const held: HeldEntry = { env, key, tagKeys: tagKeysOf(key, env.tags), size, used: false };
     // Adding may evict other entries (reason 'evict'), possibly the last of this scope, so the
     // key is listed only afterwards (the scope's index may be gone and made anew). A key already
     // listed keeps its index: it is never evicted by its own update (lru-cache moves it to the
     // most recent end first, and it fits alone). Replacing an entry is handled here, not in
-    // onDispose, which lru-cache calls with reason 'set' for the entry replaced.
-    this.lru.set(full, held, { ttl, size });
-    this.indexes.list(held, previous);
+    // onDispose: lru-cache disposes a replaced envelope with reason 'set', but renews the very
+    // same envelope without dispose (and without re-sizing it: `size` is the same then, as the
+    // envelope is).
+    this.lru.set(full, env, { ttl, size });
+    this.indexes.list(key, tagKeysOf(key, env.tags), size, previous);
   }
 
-  private onDispose(held: HeldEntry, reason: LRUCache.DisposeReason): void {
+  private onDispose(full: string, reason: LRUCache.DisposeReason): void {
     // 'set' = replaced under the same key by write(), which updates the index itself. (lru-cache
     // also says 'set' when it refuses an entry over maxEntrySize, which write() never hands it.)
     if (reason === 'set') return;
-    // Every held entry is listed in its scope's index (write lists it right after lru.set, and
+    // Every held key is listed in its scope's index (write lists it right after lru.set, and
     // nothing runs in between); an unlisted one would mean they are out of step.
-    this.indexes.unlist(held);
-    if (reason === 'evict') this.noteEviction(held.key);
+    const meta = this.indexes.unlist(full);
+    if (reason !== 'evict') return;
+    if (meta === undefined) this.evictions++;
+    else this.noteEviction(meta.key);
   }
 
   private noteEviction(key: StorageKey): void {

@@ -197,12 +197,12 @@ describe('who makes room when the store is full', () => {
     expect((await store.get(key('a', 'k25')))?.value).toBe(25);
 
     evicted.length = 0;
-    await store.get(key('b', 'k0')); // read: kept once more when b's pass reaches it
+    await store.get(key('b', 'k0')); // a read does not count: a tenant gives up its least recently written
     await fill(store, 'b', 10, 25); // at its share: b evicts its own, never a's
     expect([size(store, 'a'), size(store, 'b')]).toEqual([75, 25]);
     expect(evicted).toEqual(Array.from({ length: 10 }, () => 'b'));
-    expect((await store.get(key('b', 'k0')))?.value).toBe(0);
-    expect(await store.get(key('b', 'k1'))).toBeUndefined();
+    expect(await store.get(key('b', 'k9'))).toBeUndefined();
+    expect((await store.get(key('b', 'k10')))?.value).toBe(10);
 
     evicted.length = 0;
     await fill(store, 'c', 10); // c within its share: from a again
@@ -210,6 +210,31 @@ describe('who makes room when the store is full', () => {
     expect(evicted).toEqual(Array.from({ length: 10 }, () => 'a'));
     expect(store.stats()).toMatchObject({ entries: 100, evictions: 45 });
     expect(store.indexSizes().overShare).toBe(1); // a, still above its share
+  });
+
+  it('a tenant alone in the store stays plain LRU: what it reads is kept', async () => {
+    const store = makeStore({ maxEntries: 100 });
+    const hot = key('a', 'hot');
+    await store.set(hot, env(hot, 'hot'), 0);
+    for (let i = 0; i < 1_000; i++) {
+      const k = key('a', `k${i}`);
+      await store.set(k, env(k, i), 0);
+      await store.get(hot);
+    }
+    expect((await store.get(hot))?.value).toBe('hot');
+    expect([size(store, 'a'), store.stats().evictions]).toEqual([100, 901]);
+  });
+
+  it('with maxEntriesPerTenant, reads are tracked: a tenant at its quota gives up its least recently used', async () => {
+    const store = makeStore({ maxEntries: 1_000, maxEntriesPerTenant: 50 });
+    await fill(store, 'other', 10);
+    await fill(store, 'b', 50);
+    await store.get(key('b', 'k0'));
+    await fill(store, 'b', 5, 50);
+    expect(size(store, 'b')).toBe(50);
+    for (let i = 1; i <= 5; i++) expect(await store.get(key('b', `k${i}`))).toBeUndefined();
+    expect((await store.get(key('b', 'k0')))?.value).toBe(0);
+    expect(size(store, 'other')).toBe(10);
   });
 
   it('the share holds in bytes too: a tenant writing large entries keeps the others\' small ones', async () => {

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
+import type { Envelope } from '../../envelope/envelope.js';
 import { systemClock, type Clock } from '../../utils/clock.js';
-import type { HeldEntry } from './scope.index.js';
 
 /** The bounds and time source of the memory store's lru-cache, as resolved from its options. */
 export interface EntryLruOptions {
@@ -9,18 +9,18 @@ export interface EntryLruOptions {
   readonly maxBytes: number;
   readonly clock: Clock | undefined;
   /** Told of every entry that leaves, and why (lru-cache's `dispose`). */
-  readonly dispose: (held: HeldEntry, reason: LRUCache.DisposeReason) => void;
+  readonly dispose: (full: string, reason: LRUCache.DisposeReason) => void;
 }
 
 /**
- * The lru-cache that holds the memory store's entries by full storage key, each with the size
+ * The lru-cache that holds the memory store's envelopes by full storage key, each with the size
  * the store estimated (`set(k, v, { size })`). It never serves a stale entry (`allowStale:
  * false`), and a read does not renew its TTL.
  */
-export function createEntryLru({ maxEntries, maxBytes, clock: givenClock, dispose }: EntryLruOptions): LRUCache<string, HeldEntry> {
+export function createEntryLru({ maxEntries, maxBytes, clock: givenClock, dispose }: EntryLruOptions): LRUCache<string, Envelope> {
   // The system clock passed explicitly (as factories do) is no injection: keep lru-cache's own.
   const clock = givenClock === systemClock ? undefined : givenClock;
-  return new LRUCache<string, HeldEntry>({
+  return new LRUCache<string, Envelope>({
     // Without `max`, lru-cache bounds by `maxSize` alone and allocates its arrays as entries
     // come, instead of typed arrays for `max` slots up front.
     ...(maxEntries !== undefined ? { max: maxEntries } : {}),
@@ -31,6 +31,6 @@ export function createEntryLru({ maxEntries, maxBytes, clock: givenClock, dispos
     ...(clock !== undefined ? { perf: { now: () => clock.now() }, ttlResolution: 0 } : {}),
     allowStale: false,
     updateAgeOnGet: false,
-    dispose: (held, _full, reason) => dispose(held, reason),
+    dispose: (_env, full, reason) => dispose(full, reason),
   });
 }

@@ -6,13 +6,14 @@
  * It aims at what the entry keeps alive on the V8 heap (Node 20, 64-bit, no pointer compression),
  * rounded up: strings count 2 bytes per character (V8 keeps ASCII and Latin-1 text in 1, the
  * rest in 2; telling them apart would cost a scan of every body) plus a header. The fixed costs
- * were measured with a heap snapshot diff of 20,000 entries (the envelope, held-entry and
+ * were measured with a heap snapshot diff of 20,000 entries (the envelope, index entry and
  * StorageKey objects, three timestamps as heap numbers, the key as V8 builds it from a template
  * (a tree of ~7 concatenation nodes of 32 bytes), lru-cache's slot, TTL and Map entry, the scope
- * index entry): ~660 bytes per entry before its strings and value, ~930 with Map slack as
- * heapUsed sees it after a full GC. Measured that way, heap / estimate came out at 0.93 for number
- * values, 0.9 with two tags, 0.82 for 200-byte HTTP responses, 0.6 for 1 KB strings and small
- * objects, 0.49 for 200 KB ASCII bodies (the 2-bytes-per-character margin).
+ * index's Map entry): ~650 bytes per entry before its strings and value, ~900 with Map slack as
+ * heapUsed sees it after a full GC. Measured that way (20 tenants, 50,000-100,000 entries), heap /
+ * estimate came out at 0.91 for number values, 0.9 with two tags, 0.81 for 200-byte HTTP
+ * responses, 0.6 for 1 KB strings and small objects, 0.49 for 200 KB ASCII bodies (the
+ * 2-bytes-per-character margin).
  */
 import type { Envelope } from '../../envelope/envelope.js';
 

@@ -1,44 +1,43 @@
-import type { Envelope } from '../../envelope/envelope.js';
 import type { KeyScope, StorageKey } from '../../keys/storage-key.js';
 import type { MemoryStoreBounds } from '../memory-store-options.interface.js';
 
 /**
- * What the memory store holds for one key: the envelope and what its removal must undo. The
- * same object is lru-cache's value and the scope index's entry, so a hit finds the `used` flag
- * on the object it loads anyway (one flag write, no second lookup), and lru-cache's dispose
- * hands back the key and scope without parsing the key string. A rewrite makes a new one:
- * lru-cache only re-sizes an entry whose value object changed.
+ * What the indexes need about one held key when it leaves, kept in its scope's index (`keys`).
+ * lru-cache holds the `Envelope` itself, not a wrapper: a hit then returns the value lru-cache
+ * hands back without touching one more object (on a cache too big for the CPU caches, that
+ * extra dependent load cost ~25% of a `getSync` of an HTTP response in the bench's micro case).
  */
-export interface HeldEntry {
-  /** Shared with callers, read-only. */
-  readonly env: Envelope;
-  readonly key: StorageKey;
+export interface EntryMeta {
+  /** Updated in place when the key is written again (no new object). */
+  key: StorageKey;
   /** Full tag index keys this entry is listed under (deduplicated), or undefined. */
-  readonly tagKeys: readonly string[] | undefined;
+  tagKeys: readonly string[] | undefined;
   /** Estimated bytes (memory-entry.size.ts), as lru-cache counts it against `maxBytes`. */
-  readonly size: number;
-  /** Read or rewritten since the scope's eviction pass last reached it: kept once more (second chance). */
-  used: boolean;
+  size: number;
 }
 
-/** The indexes of one scope. `keys` is in write order, which the eviction pass rotates. */
+/**
+ * The indexes of one scope. `keys` is in write order (a rewrite moves its key to the end), or
+ * in recency order while reads are tracked (`maxEntriesPerTenant`): either way its first key is
+ * the one the scope gives up first.
+ */
 export interface ScopeIndex {
-  /** Entry key (full) → the held entry. */
-  readonly keys: Map<string, HeldEntry>;
+  /** Entry key (full) → what its removal must undo. */
+  readonly keys: Map<string, EntryMeta>;
   /** Tag index key (full) → entry keys (full) written with that tag. */
   readonly tags: Map<string, Set<string>>;
-  /** Sum of the `size` of `keys`. */
+  /** Sum of the sizes in `keys`. */
   bytes: number;
-  /** Above its share (entries or bytes), i.e. listed in `ScopeIndexes.overShare`. */
+  /** Above its share (entries or bytes): listed in `ScopeIndexes.overShare`. */
   overShare: boolean;
 }
 
 /**
- * The memory store's per-scope indexes: which keys each (namespace, tenant) holds, their bytes,
- * which of them each tag lists, and which scopes are above their share. They make `clearScope`,
- * `invalidateTags`, `scopeSize` and the tenant share cost the scope's own entries, not a walk
- * over the whole store. The store keeps them in step with lru-cache: `list` after every write,
- * `unlist` from lru-cache's dispose.
+ * The memory store's per-scope indexes: which keys each (namespace, tenant) holds and their
+ * bytes, which of them each tag lists, and which scopes are above their share. They make
+ * `clearScope`, `invalidateTags`, `scopeSize` and the tenant share cost the scope's own entries,
+ * not a walk over the whole store. The store keeps them in step with lru-cache: `list` after
+ * every write, `unlist` from lru-cache's dispose.
  */
 export class ScopeIndexes {
   /**
@@ -49,6 +48,8 @@ export class ScopeIndexes {
   private readonly scopes = new Map<string, Map<string, ScopeIndex>>();
   /** Scopes above their share, in the order they went above it. */
   readonly overShare = new Set<ScopeIndex>();
+  /** How many scopes have an index. */
+  private count = 0;
   /**
    * The last index looked up, and the `KeyScope` object it was found for: callers reuse one
    * `KeyScope` per tenant, so consecutive writes of a scope skip both lookups. Cleared whenever
@@ -57,8 +58,13 @@ export class ScopeIndexes {
   private lastScope: KeyScope | undefined;
   private lastIndex: ScopeIndex | undefined;
 
-  /** `share`: the store's per-tenant share (`tenantShareEntries`, `tenantShareBytes`). */
+  /** `share`: what one scope keeps of a full store (`MemoryStoreBounds`); undefined = no share. */
   constructor(private readonly share: Pick<MemoryStoreBounds, 'tenantShareEntries' | 'tenantShareBytes'>) {}
+
+  /** How many scopes hold entries (or tags). */
+  get scopeCount(): number {
+    return this.count;
+  }
 
   /** The index of a scope, if it has one. */
   find(scope: KeyScope): ScopeIndex | undefined {
@@ -71,6 +77,11 @@ export class ScopeIndexes {
     return index;
   }
 
+  /** What the index holds about `key`, if it is listed. */
+  entryMeta(key: StorageKey): EntryMeta | undefined {
+    return this.find(key.scope)?.keys.get(key.full);
+  }
+
   /** Whether a scope holding `entries` keys of `bytes` in all would be above its share. */
   aboveShare(entries: number, bytes: number): boolean {
     const { tenantShareEntries, tenantShareBytes } = this.share;
@@ -78,21 +89,24 @@ export class ScopeIndexes {
   }
 
   /**
-   * Lists an entry just written under its scope and its tags; `previous` is what it replaced
-   * under the same key (lru-cache disposed it with reason 'set', which the store ignores).
+   * Lists a key just written (`previous`: its meta if it was listed already) under its scope and
+   * its tags. A rewrite moves the key to the end of `keys` (most recently written, and used).
    */
-  list(held: HeldEntry, previous: HeldEntry | undefined): void {
-    const full = held.key.full;
-    const index = this.ensure(held.key.scope);
-    if (previous !== undefined) {
+  list(key: StorageKey, tagKeys: readonly string[] | undefined, size: number, previous: EntryMeta | undefined): void {
+    const full = key.full;
+    const index = this.ensure(key.scope);
+    if (previous === undefined) {
+      index.keys.set(full, { key, tagKeys, size });
+      index.bytes += size;
+    } else {
       if (previous.tagKeys !== undefined) unlistTags(index, previous.tagKeys, full);
-      index.bytes -= previous.size;
-      held.used = true; // a rewrite is a use
+      index.bytes += size - previous.size;
+      previous.key = key;
+      previous.tagKeys = tagKeys;
+      previous.size = size;
+      index.keys.delete(full);
+      index.keys.set(full, previous);
     }
-    // A key already listed keeps its place in write order (Map.set on a present key).
-    index.keys.set(full, held);
-    index.bytes += held.size;
-    const tagKeys = held.tagKeys;
     if (tagKeys !== undefined) {
       for (const tag of tagKeys) {
         let members = index.tags.get(tag);
@@ -104,19 +118,29 @@ export class ScopeIndexes {
   }
 
   /**
-   * Removes an entry that left the store from its scope and tags, and the scope's index once
-   * empty. Returns false if that entry was not listed (the indexes out of step).
+   * Removes a key that left the store from its scope and tags, and the scope's index once empty.
+   * Resolves what was listed, or undefined if the key was not (the indexes out of step).
    */
-  unlist(held: HeldEntry): boolean {
-    const full = held.key.full;
-    const index = this.find(held.key.scope);
-    if (index === undefined || index.keys.get(full) !== held) return false;
-    if (held.tagKeys !== undefined) unlistTags(index, held.tagKeys, full);
+  unlist(full: string): EntryMeta | undefined {
+    const index = this.ofKey(full);
+    const meta = index?.keys.get(full);
+    if (index === undefined || meta === undefined) return undefined;
+    if (meta.tagKeys !== undefined) unlistTags(index, meta.tagKeys, full);
     index.keys.delete(full);
-    index.bytes -= held.size;
-    if (index.keys.size === 0 && index.tags.size === 0) this.drop(held.key.scope);
+    index.bytes -= meta.size;
+    if (index.keys.size === 0 && index.tags.size === 0) this.drop(meta.key.scope);
     else this.updateShare(index);
-    return true;
+    return meta;
+  }
+
+  /** Moves a listed key to the end of its scope's `keys` (reads are tracked only with `maxEntriesPerTenant`). */
+  touch(key: StorageKey): void {
+    const keys = this.find(key.scope)?.keys;
+    const meta = keys?.get(key.full);
+    if (meta !== undefined) {
+      keys!.delete(key.full);
+      keys!.set(key.full, meta);
+    }
   }
 
   /** Removes a scope's index, whatever it still lists. */
@@ -126,6 +150,7 @@ export class ScopeIndexes {
     if (byId === undefined || index === undefined) return;
     if (index === this.lastIndex) this.lastScope = this.lastIndex = undefined;
     this.overShare.delete(index);
+    this.count--;
     byId.delete(scope.id);
     if (byId.size === 0) this.scopes.delete(scope.namespace);
   }
@@ -150,6 +175,7 @@ export class ScopeIndexes {
   clear(): void {
     this.scopes.clear();
     this.overShare.clear();
+    this.count = 0;
     this.lastScope = this.lastIndex = undefined;
   }
 
@@ -171,10 +197,25 @@ export class ScopeIndexes {
     if (index === undefined) {
       index = { keys: new Map(), tags: new Map(), bytes: 0, overShare: false };
       byId.set(scope.id, index);
+      this.count++;
     }
     this.lastScope = scope;
     this.lastIndex = index;
     return index;
+  }
+
+  /**
+   * The index of the scope a full storage key belongs to, read from the key itself (lru-cache
+   * hands dispose the key string, not our `StorageKey`). The layout `<namespace>:{<id>}:...`
+   * splits exactly: a namespace holds no `:` and a scope id no `}` (keys/storage-key.ts).
+   */
+  private ofKey(full: string): ScopeIndex | undefined {
+    const last = this.lastScope;
+    if (last !== undefined && inScope(full, last)) return this.lastIndex;
+    const colon = full.indexOf(':');
+    const close = full.indexOf('}', colon + 2);
+    if (colon <= 0 || close < 0) return undefined;
+    return this.scopes.get(full.slice(0, colon))?.get(full.slice(colon + 2, close));
   }
 }
 
@@ -184,4 +225,18 @@ function unlistTags(index: ScopeIndex, tagKeys: readonly string[], full: string)
     const members = index.tags.get(tag);
     if (members !== undefined && members.delete(full) && members.size === 0) index.tags.delete(tag);
   }
+}
+
+/** Whether `full` starts with `<scope.namespace>:{<scope.id>}`, without building that string. */
+function inScope(full: string, scope: KeyScope): boolean {
+  const ns = scope.namespace;
+  const id = scope.id;
+  const at = ns.length + 2;
+  return (
+    full.startsWith(ns) &&
+    full.charCodeAt(ns.length) === 0x3a /* : */ &&
+    full.charCodeAt(ns.length + 1) === 0x7b /* { */ &&
+    full.startsWith(id, at) &&
+    full.charCodeAt(at + id.length) === 0x7d /* } */
+  );
 }

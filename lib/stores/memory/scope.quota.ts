@@ -1,26 +1,28 @@
 import type { LRUCache } from 'lru-cache';
+import type { Envelope } from '../../envelope/envelope.js';
 import type { StorageKey } from '../../keys/storage-key.js';
 import type { MemoryStoreBounds } from '../memory-store-options.interface.js';
-import type { HeldEntry, ScopeIndex, ScopeIndexes } from './scope.index.js';
+import type { EntryMeta, ScopeIndex, ScopeIndexes } from './scope.index.js';
 
 /**
  * Makes room for a write so that no tenant takes more than its part of a shared store:
- * - `maxEntriesPerTenant` (hard): a scope at its quota evicts its own entry for a new key, full
- *   store or not;
- * - `maxTenantShare` (soft): only when the store is full. Room comes first from the writer's own
+ * - `maxEntriesPerTenant` (hard): a scope at its quota gives up one of its own entries for a new
+ *   key, full store or not;
+ * - `maxTenantShare` (soft), only when the store is full: room comes first from the writer's own
  *   entries while the write would take it above its share, then from scopes above their share;
  *   whatever is still missing, lru-cache takes from the least recently used entries of the whole
- *   store (scopes within their share, since none is above it any more).
+ *   store, which then belong to scopes within their share.
  *
- * Within a scope, the victim is its least recently used entry, approximately: `keys` is in write
- * order, and an entry read or rewritten since the pass last reached it (`used`) is moved to the
- * end once instead of evicted (second chance, as in CLOCK). A hit then only sets a flag; the
- * reordering happens here, on the write that evicts, at most once per use.
+ * A scope gives up the first key of its `keys`: its least recently written entry, or its least
+ * recently used one when reads are tracked (`maxEntriesPerTenant`, which costs every hit a Map
+ * reorder). A writer alone in the store leaves the eviction to lru-cache, which then evicts its
+ * least recently used entry exactly: a single-tenant store stays plain LRU, and a hit pays
+ * nothing for the share.
  */
 export class ScopeQuota {
   constructor(
     private readonly bounds: MemoryStoreBounds,
-    private readonly lru: LRUCache<string, HeldEntry>,
+    private readonly lru: LRUCache<string, Envelope>,
     private readonly indexes: ScopeIndexes,
     /** Called for each live entry evicted here (not for one found expired). */
     private readonly evicted: (key: StorageKey) => void,
@@ -33,15 +35,15 @@ export class ScopeQuota {
 
   /**
    * Makes room for `key` (`size` bytes; `previous`: the entry it replaces). Returns false if the
-   * write must not be stored: it would take its tenant above its share of a full store with
+   * write must not be stored: it would leave its tenant above its share of a full store with
    * nothing of its own left to evict.
    */
-  makeRoom(key: StorageKey, size: number, previous: HeldEntry | undefined): boolean {
+  makeRoom(key: StorageKey, size: number, previous: EntryMeta | undefined): boolean {
     const full = key.full;
     const { maxEntries, maxBytes, maxEntriesPerTenant: hard, tenantShareEntries, tenantShareBytes } = this.bounds;
     if (hard !== undefined && previous === undefined) {
       for (let index = this.indexes.find(key.scope); index !== undefined && index.keys.size >= hard; index = this.indexes.find(key.scope)) {
-        if (!this.evictOne(index, full)) break;
+        if (!this.evictFirst(index, full)) break;
       }
     }
     if (tenantShareEntries === undefined && tenantShareBytes === undefined) return true;
@@ -50,14 +52,15 @@ export class ScopeQuota {
       const needsEntry = maxEntries !== undefined && previous === undefined && this.lru.size >= maxEntries;
       if (!needsEntry && this.lru.calculatedSize - previousSize + size <= maxBytes) return true;
       const own = this.indexes.find(key.scope);
-      const ownOver = this.indexes.aboveShare((own?.keys.size ?? 0) + (previous === undefined ? 1 : 0), (own?.bytes ?? 0) - previousSize + size);
-      if (ownOver) {
-        if (own !== undefined && this.evictOne(own, full)) continue;
+      if (this.indexes.aboveShare((own?.keys.size ?? 0) + (previous === undefined ? 1 : 0), (own?.bytes ?? 0) - previousSize + size)) {
+        // Alone in the store, whatever lru-cache evicts is the writer's own: its exact LRU.
+        if (own !== undefined && this.indexes.scopeCount === 1) return true;
+        if (own !== undefined && this.evictFirst(own, full)) continue;
         return false;
       }
       const other = this.firstOverShare(own);
       if (other === undefined) return true; // lru-cache evicts the least recently used entry itself
-      this.evictOne(other, full);
+      this.evictFirst(other, full);
     }
   }
 
@@ -67,26 +70,16 @@ export class ScopeQuota {
     return undefined;
   }
 
-  /**
-   * Evicts one entry of `index` other than `keep` (the key being written), least recently used
-   * first (second chance). False if it holds no other entry. Ends within two passes: the first
-   * clears every `used` flag it moves past, and nothing sets one meanwhile.
-   */
-  private evictOne(index: ScopeIndex, keep: string): boolean {
-    const keys = index.keys;
-    if (keys.size === 0 || (keys.size === 1 && keys.has(keep))) return false;
-    for (;;) {
-      const [full, held] = keys.entries().next().value as [string, HeldEntry];
-      if (full !== keep && !held.used) {
-        const live = this.lru.peek(full) !== undefined; // an expired entry leaving is no eviction
-        // lru-cache's dispose unlists it; if the two were out of step, unlist it here, or this loops.
-        if (!this.lru.delete(full) && !this.indexes.unlist(held)) keys.delete(full);
-        if (live) this.evicted(held.key);
-        return true;
-      }
-      held.used = false;
-      keys.delete(full);
-      keys.set(full, held);
+  /** Evicts the first entry of `index` other than `keep` (the key being written); false if it holds no other. */
+  private evictFirst(index: ScopeIndex, keep: string): boolean {
+    for (const [victim, meta] of index.keys) {
+      if (victim === keep) continue;
+      const live = this.lru.peek(victim) !== undefined; // an expired entry leaving is no eviction
+      // lru-cache's dispose unlists it; if the two were out of step, unlist it here, or callers loop.
+      if (!this.lru.delete(victim) && this.indexes.unlist(victim) === undefined) index.keys.delete(victim);
+      if (live) this.evicted(meta.key);
+      return true;
     }
+    return false;
   }
 }
