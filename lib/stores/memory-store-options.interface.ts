@@ -81,8 +81,8 @@ export interface MemoryStoreOptions {
    * scope is at its quota, writing one more new key evicts *that scope's* least recently used
    * entry, never another tenant's. It replaces the entry part of `maxTenantShare` (the byte part
    * still applies). Positive integer, or omit for no hard quota. Enabling it adds a cost to
-   * every hit (the tenant's recency order is updated: a Map reorder, ~250 ns on a 10,000-entry
-   * store), which `maxTenantShare` alone does not have.
+   * every hit (the tenant's recency order is updated: a Map reorder, ~250-350 ns on a
+   * 10,000-entry store), which `maxTenantShare` alone does not have.
    * @default undefined (no hard quota; `maxTenantShare` applies)
    */
   readonly maxEntriesPerTenant?: number;
