@@ -31,7 +31,7 @@ export interface MemoryStoreOptions {
    * bytes per character (V8 keeps ASCII and Latin-1 text in 1, anything else in 2), Buffers and
    * typed arrays their `byteLength`, numbers 8, objects walked up to a fixed number of nodes, plus
    * a measured fixed cost per entry (~800 bytes: the envelope, its HTTP metadata, the key and the
-   * store's bookkeeping). Measured after a full GC, the heap an entry holds is 0.8-0.95 of its
+   * store's bookkeeping). Measured after a full GC, the heap an entry holds is 0.6-0.95 of its
    * estimate for small entries (numbers, 200-byte HTTP responses), about half for large ASCII
    * bodies. A string sliced from a much larger one keeps that one alive, which no estimate sees:
    * store the body itself, as `@Cached()` does.
@@ -46,17 +46,17 @@ export interface MemoryStoreOptions {
   readonly maxBytes?: number;
 
   /**
-   * The part of the store one tenant is sure to keep when the store is full: a fraction,
+   * The part of a full store beyond which a tenant pays for its own writes: a fraction,
    * `0 < share <= 1`, of `maxEntries` and of `maxBytes` alike. A scope is a (namespace, tenant)
    * pair; the global scope (entries with no tenant) counts as one tenant.
    *
    * While the store has free room, a write evicts nothing, and any tenant may use that room. When
-   * a write needs room, the store evicts, in this order: the writer's own least recently used
-   * entries, while the write would take the writer above its share; then entries of tenants
-   * above their share (the first to go above it first); only when no tenant is above its share,
-   * the least recently used entries of the whole store. Hence:
+   * a write needs room, the store evicts, in this order: the writer's own entries, while the
+   * write would take the writer above its share; then entries of tenants above their share (the
+   * first to go above it first); only when no tenant is above its share, the least recently used
+   * entries of the whole store. Hence:
    * - a tenant at its share evicts its own entries, never another tenant's;
-   * - a tenant within its share can always grow to it, taking room from tenants above theirs;
+   * - a tenant within its share grows by taking room from tenants above theirs first;
    * - one tenant writing any number of keys never pushes the other tenants, together, below
    *   `1 - share` of the store (of the entries and of the bytes, the bytes to within the size of
    *   one evicted entry); k such tenants, below `1 - k * share`;
@@ -70,8 +70,10 @@ export interface MemoryStoreOptions {
    * the store gives up its least recently used one (plain LRU), and with `maxEntriesPerTenant`
    * every tenant does.
    *
-   * Why 0.25: one busy tenant leaves three quarters of a full store to everyone else, and every
-   * tenant is sure of a quarter of it however busy the others are.
+   * Why 0.25: one busy tenant leaves three quarters of a full store to everyone else, and any
+   * tenant can still grow to a quarter of it at the expense of tenants above their share (with
+   * more than four busy tenants the shares overlap, and among tenants within theirs plain LRU
+   * decides).
    * @default MEMORY_STORE_DEFAULTS.maxTenantShare: 0.25 (a fraction of the store)
    */
   readonly maxTenantShare?: number;

@@ -14,7 +14,7 @@ export const MEMORY_STORE_DEFAULTS = Object.freeze({
   maxEntries: 4096,
   /** Bytes (64 MiB, as estimated), when not given: the byte bound always applies. */
   maxBytes: 64 * 1024 * 1024,
-  /** The fraction of the store (entries and bytes) one tenant keeps when the store is full; 1 = no share. */
+  /** The fraction of a full store (entries and bytes) beyond which a tenant evicts its own entries; 1 = no share. */
   maxTenantShare: 0.25,
   /** Milliseconds between sweeps of expired entries. */
   sweepInterval: 60_000,
