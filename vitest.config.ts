@@ -25,6 +25,8 @@ export default defineConfig({
   },
   test: {
     pool: 'forks',
+    // Heap-bound tests (test/stores/memory-heap-bound.spec.ts) collect before they measure.
+    execArgv: ['--expose-gc'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     include: ['test/**/*.spec.ts', 'sample-app/test/**/*.spec.ts'],

@@ -53,7 +53,7 @@ export type { MemoryStoreConfig, RedisStoreConfig, StoreConfig } from './stores/
 // ---- stores ----
 export { MemoryStore } from './stores/memory.store.js';
 export type { RedisStore } from './stores/redis.store.js';
-export type { MemoryStoreOptions } from './stores/memory-store-options.interface.js';
+export type { MemoryStoreBounds, MemoryStoreOptions } from './stores/memory-store-options.interface.js';
 export { MEMORY_STORE_DEFAULTS } from './stores/memory-store-options.js';
 export { REDIS_STORE_DEFAULTS } from './stores/redis-store-options.js';
 export type { RedisStoreOptions } from './stores/redis-store-options.interface.js';

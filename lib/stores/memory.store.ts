@@ -4,7 +4,8 @@
  * Built on lru-cache rather than a home-made map because lru-cache already gives exactly what
  * this store needs, tested and fast: LRU order in preallocated typed arrays (a hit costs a Map
  * lookup and a few array writes), per-entry TTL with lazy expiry on read and `purgeStale()` for
- * the sweep, size accounting with eviction against a byte budget (`maxSize` + per-entry `size`),
+ * the sweep, size accounting with eviction against a byte budget (`maxSize` + per-entry `size`,
+ * always on: every write is estimated, memory/memory-entry.size.ts),
  * a `dispose` hook that says *why* an entry left (`evict`, `expire`, `delete`, `set`) so the
  * tenant and tag indexes stay consistent and only real evictions are reported, and an injectable
  * time source (`perf`) so TTLs follow the cache clock in tests.
@@ -15,6 +16,10 @@
  * a primitive value (a string, as HTTP responses are) is immutable and costs no copy at all.
  * Envelopes themselves are shared: callers treat them as read-only.
  *
+ * No tenant takes more than its part of a full store (`maxTenantShare`, `maxEntriesPerTenant`):
+ * memory/scope.quota.ts makes room before each write. A hit pays nothing for the share; only
+ * `maxEntriesPerTenant` makes every hit also reorder its scope's keys (exact LRU per tenant).
+ *
  * Everything below runs synchronously inside each call, so `getOrSet` and `compareAndSet` are
  * atomic within the process without locks.
  */
@@ -24,13 +29,13 @@ import { CacheClosedError } from '../errors/cache.errors.js';
 import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { systemClock, type Clock } from '../utils/clock.js';
 import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
-import type { MemoryStoreOptions } from './memory-store-options.interface.js';
+import type { MemoryStoreBounds, MemoryStoreOptions } from './memory-store-options.interface.js';
 import { resolveMemoryStoreOptions } from './memory-store-options.js';
 import { checkStoreTtl } from './store-ttl.js';
 import { createEntryLru } from './memory/entry-lru.factory.js';
 import { handOut, toHold } from './memory/held-value.copies.js';
 import { estimateEntry } from './memory/memory-entry.size.js';
-import { ScopeIndexes, UNSIZED } from './memory/scope.index.js';
+import { ScopeIndexes } from './memory/scope.index.js';
 import { ScopeQuota } from './memory/scope.quota.js';
 
 /** One settled promise for every successful write: callers only await it. */
@@ -38,25 +43,30 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 export class MemoryStore implements CacheStore {
   readonly kind = 'memory';
+  /** The bounds in force, defaults applied (store-wide and per tenant). */
+  readonly bounds: MemoryStoreBounds;
 
   private readonly lru: LRUCache<string, Envelope>;
   private readonly clock: Clock;
   private readonly observer: StoreObserver | undefined;
-  private readonly maxBytes: number | undefined;
-  private readonly indexes = new ScopeIndexes();
-  /** Set with `maxEntriesPerTenant`; the indexes then keep each scope's keys in recency order. */
+  private readonly indexes: ScopeIndexes;
+  /** Unless `maxTenantShare: 1` without `maxEntriesPerTenant`. */
   private readonly quota: ScopeQuota | undefined;
+  /** With `maxEntriesPerTenant`: reads move their key to the end of its scope's keys, so the quota evicts the exact LRU. */
+  private readonly tracksReads: boolean;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private evictions = 0;
   private closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
-    const { maxEntries, maxBytes, maxEntriesPerTenant, sweepMs, clock, observer } = resolveMemoryStoreOptions(options);
+    const { bounds, sweepMs, clock, observer } = resolveMemoryStoreOptions(options);
+    this.bounds = bounds;
     this.clock = clock ?? systemClock;
     this.observer = observer;
-    this.maxBytes = maxBytes;
-    this.lru = createEntryLru({ maxEntries, maxBytes, clock, dispose: (full, reason) => this.onDispose(full, reason) });
-    if (maxEntriesPerTenant !== undefined) this.quota = new ScopeQuota(maxEntriesPerTenant, this.lru, this.indexes, (key) => this.noteEviction(key));
+    this.indexes = new ScopeIndexes(bounds);
+    this.lru = createEntryLru({ maxEntries: bounds.maxEntries, maxBytes: bounds.maxBytes, clock, dispose: (full, reason) => this.onDispose(full, reason) });
+    this.tracksReads = bounds.maxEntriesPerTenant !== undefined;
+    if (ScopeQuota.needed(bounds)) this.quota = new ScopeQuota(bounds, this.lru, this.indexes, (key) => this.noteEviction(key));
 
     if (sweepMs > 0) {
       this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
@@ -73,7 +83,7 @@ export class MemoryStore implements CacheStore {
     if (this.closed) throw new CacheClosedError('memory store');
     const env = this.lru.get(key.full);
     if (env === undefined) return undefined;
-    if (this.quota !== undefined) this.indexes.touch(key);
+    if (this.tracksReads) this.indexes.touch(key);
     return handOut(env);
   }
 
@@ -81,7 +91,7 @@ export class MemoryStore implements CacheStore {
     if (this.closed) return closedRejection();
     const env = this.lru.get(key.full);
     if (env === undefined) return Promise.resolve(undefined);
-    if (this.quota !== undefined) this.indexes.touch(key);
+    if (this.tracksReads) this.indexes.touch(key);
     return Promise.resolve(handOut(env));
   }
 
@@ -153,6 +163,12 @@ export class MemoryStore implements CacheStore {
     return this.indexes.find(scope)?.keys.size ?? 0;
   }
 
+  /** Estimated bytes a scope holds (expired entries not yet removed included): what its share is measured by. */
+  scopeBytes(scope: KeyScope): number {
+    if (this.closed) throw new CacheClosedError('memory store');
+    return this.indexes.find(scope)?.bytes ?? 0;
+  }
+
   /** Deletes every expired entry now; resolves how many. The background sweep calls this. */
   sweep(): number {
     if (this.closed) return 0;
@@ -165,14 +181,10 @@ export class MemoryStore implements CacheStore {
     return Promise.resolve(this.closed ? { ok: false, detail: 'closed' } : { ok: true, latencyMs: 0 });
   }
 
-  /**
-   * `bytes` is the estimated size of every entry held (expired ones not yet removed included).
-   * With `maxBytes` it is kept up to date on every write; without, writes do not estimate, and
-   * this call estimates the entries not estimated yet (each once) and sums all: O(entries).
-   */
+  /** `bytes` is the estimated size of every entry held (expired ones not yet removed included). */
   stats(): StoreStats {
-    // With maxBytes, lru-cache sums the sizes we give it: exactly the bytes of what it holds.
-    return { entries: this.lru.size, bytes: this.maxBytes !== undefined ? this.lru.calculatedSize : this.sumUnbudgetedBytes(), evictions: this.evictions, decodeErrors: 0, errors: 0 };
+    // lru-cache sums the sizes we give it: exactly the estimated bytes of what it holds.
+    return { entries: this.lru.size, bytes: this.lru.calculatedSize, evictions: this.evictions, decodeErrors: 0, errors: 0 };
   }
 
   close(): Promise<void> {
@@ -185,7 +197,7 @@ export class MemoryStore implements CacheStore {
   }
 
   /** Index sizes, for leak tests only. @internal */
-  indexSizes(): { scopes: number; keys: number; tags: number; tagMembers: number } {
+  indexSizes(): { scopes: number; keys: number; tags: number; tagMembers: number; overShare: number } {
     return this.indexes.sizes();
   }
 
@@ -203,48 +215,31 @@ export class MemoryStore implements CacheStore {
   private present(key: StorageKey): Envelope | undefined {
     const env = this.lru.get(key.full);
     if (env === undefined) return undefined;
-    if (this.quota !== undefined) this.indexes.touch(key);
+    if (this.tracksReads) this.indexes.touch(key);
     const { expiresAt } = env;
     return expiresAt === 0 || expiresAt > this.clock.now() ? env : undefined;
   }
 
   private write(key: StorageKey, env: Envelope, ttl: number): void {
     const full = key.full;
-    const maxBytes = this.maxBytes;
-    let size = UNSIZED;
-    if (maxBytes !== undefined) {
-      size = estimateEntry(full, env);
-      if (size > maxBytes) {
-        // Cannot fit even alone: not stored, and an older value must not keep being served.
-        this.lru.delete(full);
-        return;
-      }
-    }
-    const tagKeys = tagKeysOf(key, env.tags);
+    const size = estimateEntry(full, env);
+    // What it replaces, expired or not (every key lru-cache holds is listed).
     const previous = this.indexes.entryMeta(key);
-    if (previous === undefined && this.quota !== undefined) this.quota.makeRoom(key.scope);
-
+    if (size > this.bounds.maxBytes || (this.quota !== undefined && !this.quota.makeRoom(key, size, previous))) {
+      // Not stored (larger than the store, or than its tenant's share of a full store), and an
+      // older value must not keep being served.
+      this.lru.delete(full);
+      return;
+    }
     // Adding may evict other entries (reason 'evict'), possibly the last of this scope, so the
     // key is listed only afterwards (the scope's index may be gone and made anew). A key already
     // listed keeps its index: it is never evicted by its own update (lru-cache moves it to the
     // most recent end first, and it fits alone). Replacing an entry is handled here, not in
     // onDispose: lru-cache disposes a replaced envelope with reason 'set', but renews the very
-    // same envelope without dispose.
-    this.lru.set(full, env, maxBytes !== undefined ? { ttl, size } : { ttl });
-    this.indexes.list(key, tagKeys, size, previous, this.quota !== undefined);
-  }
-
-  /** Without `maxBytes`: the byte total for `stats()`, estimating each entry at most once. */
-  private sumUnbudgetedBytes(): number {
-    let total = 0;
-    // Every key lru-cache holds, expired ones included, is listed in its scope's index.
-    this.indexes.forEachEntry((full, meta) => {
-      const env = this.lru.peek(full, { allowStale: true });
-      if (env === undefined) return;
-      if (meta.size === UNSIZED) meta.size = estimateEntry(full, env);
-      total += meta.size;
-    });
-    return total;
+    // same envelope without dispose (and without re-sizing it: `size` is the same then, as the
+    // envelope is).
+    this.lru.set(full, env, { ttl, size });
+    this.indexes.list(key, tagKeysOf(key, env.tags), size, previous);
   }
 
   private onDispose(full: string, reason: LRUCache.DisposeReason): void {

@@ -21,7 +21,8 @@ describe('CacheManager', () => {
   });
 
   it('counts per tenant: hits, misses, puts, evictions, size; bounded cardinality', async () => {
-    const { manager } = setup({ maxEntries: 5, maxTrackedTenants: 2 });
+    // No tenant share: b's writes evict a's entry through plain LRU (memory-tenant-share.spec.ts has the share).
+    const { manager } = setup({ maxEntries: 5, maxTenantShare: 1, maxTrackedTenants: 2 });
     const a = manager.forTenant('a');
     await a.get('x');
     await a.set('x', 1);

@@ -6,6 +6,8 @@ import { ManualClock } from './manual-clock.js';
 
 export interface ManagerSetupOptions {
   maxEntries?: number;
+  /** The store's `maxTenantShare` (default: the store's default). */
+  maxTenantShare?: number;
   /** The manager gets a ChaosStore over `memory` (no getSync, like Redis) instead of building its own store. */
   chaos?: boolean;
   maxTrackedTenants?: number;
@@ -23,10 +25,11 @@ export function managerFixture() {
   const setup = (opts: ManagerSetupOptions = {}) => {
     const clock = new ManualClock();
     const logger = { warn: vi.fn(), error: vi.fn() };
-    const memory = new MemoryStore({ clock, maxEntries: opts.maxEntries ?? 1000, sweepInterval: 0 });
+    const bounds = { maxEntries: opts.maxEntries ?? 1000, ...(opts.maxTenantShare !== undefined ? { maxTenantShare: opts.maxTenantShare } : {}) };
+    const memory = new MemoryStore({ clock, ...bounds, sweepInterval: 0 });
     const chaos = new ChaosStore(memory);
     // Without chaos, the manager builds the store from its config, as users do (it then observes evictions).
-    const store = opts.chaos ? chaos : ({ type: 'memory', maxEntries: opts.maxEntries ?? 1000, sweepInterval: 0 } as const);
+    const store = opts.chaos ? chaos : ({ type: 'memory', ...bounds, sweepInterval: 0 } as const);
     // The circuit breaker has its own tests (circuit-breaker.spec.ts); here every call must reach the store.
     const manager = CacheManager.createSync({ store, clock, logger, defaultTtl: '1m', maxTrackedTenants: opts.maxTrackedTenants, circuitBreaker: false });
     managers.push(manager);

@@ -96,6 +96,13 @@ describe('a misspelt option fails with its path and the closest name', () => {
     expect((err as Error).message).toBe(message);
   });
 
+  it('a bad store.maxTenantShare fails the Nest boot, naming it and the fix', async () => {
+    const err = await bootError({ store: { type: 'memory', maxTenantShare: 25 } });
+    expect(err).toBeInstanceOf(CacheConfigError);
+    expect((err as CacheConfigError).option).toBe('store.maxTenantShare');
+    expect((err as Error).message).toBe('Invalid option "store.maxTenantShare": expected a fraction of the store, 0 < share <= 1, got 25. Fix: write a percentage as a fraction: 0.25 for 25%');
+  });
+
   it('invalidationRetry (a module option), through a Nest app boot', async () => {
     const err = await bootError({ invalidationRetry: { retires: 2 } });
     expect((err as Error).message).toBe('Invalid option "invalidationRetry.retires": unknown option. Fix: did you mean "invalidationRetry.retries"?');
@@ -145,6 +152,7 @@ describe('a misspelt option fails with its path and the closest name', () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ store: { type: 'memory', maxEntries: -1 } }, 'store.maxEntries'],
       [{ store: { type: 'memory', sweepInterval: 'often' } }, 'store.sweepInterval'],
+      [{ store: { type: 'memory', maxTenantShare: 0 } }, 'store.maxTenantShare'],
       [{ store: { type: 'redis', url: 'redis://127.0.0.1:1', commandTimeout: 0 } }, 'store.commandTimeout'],
       [{ store: { type: 'redis', url: 'redis://127.0.0.1:1', limits: { maxDepth: 1.5 } } }, 'store.limits.maxDepth'],
       [{ store: { type: 'redis', url: 'redis://127.0.0.1:1', codec: 'xml' } }, 'store.codec'],

@@ -6,6 +6,7 @@ import { CacheClosedError, CacheConfigError, EncodeError } from '../../lib/error
 import type { StoreObserver } from '../../lib/stores/cache-store.interface.js';
 import type { MemoryStoreOptions } from '../../lib/stores/memory-store-options.interface.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
+import { MEMORY_STORE_DEFAULTS } from '../../lib/stores/memory-store-options.js';
 import { systemClock } from '../../lib/utils/clock.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { describeStoreConformance } from '../helpers/store-conformance.js';
@@ -220,7 +221,7 @@ describe('MemoryStore', () => {
     });
 
     it('maxBytes alone does not apply the default entry bound, and tiny entries stay byte-bounded', async () => {
-      const store = makeStore({ maxBytes: 2_000_000 });
+      const store = makeStore({ maxBytes: 10_000_000 }); // ~1 KB estimated per tiny entry
       for (let i = 0; i < 6_000; i++) {
         const k = key('a', `k${i}`);
         await store.set(k, env(k, i), 0);
@@ -231,7 +232,7 @@ describe('MemoryStore', () => {
         const k = key('a', `k${i}`);
         await store.set(k, env(k, i), 0);
       }
-      expect(store.stats().bytes).toBeLessThanOrEqual(2_000_000);
+      expect(store.stats().bytes).toBeLessThanOrEqual(10_000_000);
       expect(store.stats().entries).toBeLessThan(60_000);
       expect(store.stats().evictions).toBe(60_000 - store.stats().entries!);
     });
@@ -255,27 +256,34 @@ describe('MemoryStore', () => {
       expect(store.stats().entries).toBe(10);
     });
 
-    it('without maxBytes, stats().bytes (estimated on demand) equals the running estimate kept with maxBytes', async () => {
+    it('with no maxBytes given the byte bound still applies, and the per-scope bytes add up to stats().bytes through every change', async () => {
       const clock = new ManualClock();
-      const budgeted = makeStore({ clock, maxEntries: 100, maxBytes: 1_000_000_000 });
-      const unbudgeted = makeStore({ clock, maxEntries: 100 });
-      const both = async (fn: (s: MemoryStore) => Promise<unknown>): Promise<void> => {
-        await fn(budgeted);
-        await fn(unbudgeted);
-        expect(unbudgeted.stats().bytes).toBe(budgeted.stats().bytes);
+      const store = makeStore({ clock, maxEntries: 100 });
+      expect(store.bounds.maxBytes).toBe(MEMORY_STORE_DEFAULTS.maxBytes);
+      const scopes = [KeyScope.of(NS, 'a'), KeyScope.of(NS, 'b')];
+      const check = (): void => {
+        const { bytes } = store.stats();
+        expect(scopes.reduce((sum, s) => sum + store.scopeBytes(s), 0)).toBe(bytes);
       };
       for (let i = 0; i < 300; i++) {
         const k = key(i % 3 ? 'a' : 'b', `k${i % 150}`); // overwrites, and evictions past 100
-        await both((s) => s.set(k, env(k, { i, text: 'y'.repeat(i) }, { tags: i % 5 ? undefined : ['t'] }), i % 4 === 0 ? 500 : 0));
+        await store.set(k, env(k, { i, text: 'y'.repeat(i) }, { tags: i % 5 ? undefined : ['t'] }), i % 4 === 0 ? 500 : 0);
+        check();
       }
-      clock.advance(1_000); // some expired but still held: counted by both until removed
-      await both((s) => s.delete(key('a', 'k1')));
-      await both((s) => s.invalidateTags([storageKey(KeyScope.of(NS, 'a'), 'tag', 't')]));
-      await both(async (s) => s.sweep());
-      await both((s) => s.clearScope(KeyScope.of(NS, 'b')));
-      expect(unbudgeted.stats().bytes).toBeGreaterThan(0);
-      await both((s) => s.clearScope(KeyScope.of(NS, 'a')));
-      expect(unbudgeted.stats()).toMatchObject({ entries: 0, bytes: 0 });
+      expect(store.stats().bytes).toBeGreaterThan(0);
+      clock.advance(1_000); // some expired but still held: counted until removed
+      await store.delete(key('a', 'k1'));
+      check();
+      await store.invalidateTags([storageKey(KeyScope.of(NS, 'a'), 'tag', 't')]);
+      check();
+      store.sweep();
+      check();
+      await store.clearScope(KeyScope.of(NS, 'b'));
+      check();
+      expect(store.scopeBytes(KeyScope.of(NS, 'b'))).toBe(0);
+      expect(store.scopeBytes(KeyScope.of(NS, 'a'))).toBeGreaterThan(0);
+      await store.clearScope(KeyScope.of(NS, 'a'));
+      expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
     });
 
     it('an entry larger than maxBytes is not stored and removes the older value under its key', async () => {
@@ -426,7 +434,7 @@ describe('MemoryStore', () => {
       clock.advance(1_001);
       expect(store.sweep()).toBe(10);
       expect(store.stats().entries).toBe(1);
-      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1 });
+      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1, overShare: 0 });
     });
 
     it('the background sweep runs every sweepInterval', async () => {
@@ -479,7 +487,7 @@ describe('MemoryStore', () => {
 
       await store.clearScope(scope);
       await store.clearScope(KeyScope.of(NS, 'b'));
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
       expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
     });
   });
@@ -494,10 +502,10 @@ describe('MemoryStore', () => {
       await store.set(k, e, 0);
       await store.set(k, e, 1_000);
       expect(store.stats()).toMatchObject({ entries: 1, bytes });
-      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1 });
+      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1, overShare: 0 });
       expect(await store.invalidateTags([storageKey(k.scope, 'tag', 't')])).toBe(1);
       expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
     });
 
     it('scopes whose namespace or tenant is a prefix of another\'s are told apart on eviction', async () => {
@@ -510,16 +518,17 @@ describe('MemoryStore', () => {
       expect(evicted.mock.calls.map(([k]) => k)).toEqual([keys[0], keys[1]]);
       expect(store.scopeSize(scopes[0]!)).toBe(0);
       expect(store.scopeSize(scopes[1]!)).toBe(0);
-      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 2, tags: 2, tagMembers: 2 });
+      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 2, tags: 2, tagMembers: 2, overShare: 0 });
       for (const s of scopes.slice(2)) expect(await store.invalidateTags([storageKey(s, 'tag', 't')])).toBe(1);
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
     });
   });
 
   describe('one KeyScope object reused across operations (as facades do)', () => {
     it('indexes stay right when the scope index is dropped and recreated in between', async () => {
       const clock = new ManualClock();
-      const store = makeStore({ clock, maxEntries: 3 });
+      // No share: plain LRU over 3 entries decides which scope loses entries below.
+      const store = makeStore({ clock, maxEntries: 3, maxTenantShare: 1 });
       const a = KeyScope.of(NS, 'a');
       const b = KeyScope.of(NS, 'b');
       const ka = (k: string): StorageKey => storageKey(a, 'entry', k);
@@ -530,7 +539,7 @@ describe('MemoryStore', () => {
       await store.set(ka('2'), env(ka('2'), 2), 0); // same KeyScope object: must land in a new, listed index
       expect(store.scopeSize(a)).toBe(1);
       expect(await store.clearScope(a)).toBe(1);
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
 
       await store.set(ka('3'), env(ka('3'), 3, { tags: ['t'] }), 1_000);
       clock.advance(2_000);
@@ -547,10 +556,10 @@ describe('MemoryStore', () => {
       expect(store.scopeSize(a)).toBe(3);
       await store.set(kb('9'), env(kb('9'), 9), 0);
       expect(store.scopeSize(b)).toBe(1);
-      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 3, tags: 0, tagMembers: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 3, tags: 0, tagMembers: 0, overShare: 0 });
       expect(await store.clearScope(b)).toBe(1);
       expect(await store.clearScope(a)).toBe(2);
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
     });
   });
 

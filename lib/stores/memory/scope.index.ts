@@ -1,39 +1,43 @@
 import type { KeyScope, StorageKey } from '../../keys/storage-key.js';
+import type { MemoryStoreBounds } from '../memory-store-options.interface.js';
 
 /**
  * What the indexes need about one held key when it leaves, kept in its scope's index (`keys`).
  * lru-cache holds the `Envelope` itself, not a wrapper: a hit then returns the value lru-cache
  * hands back without touching one more object (on a cache too big for the CPU caches, that
- * extra dependent load costs ~10% of a `getSync`).
+ * extra dependent load cost ~25% of a `getSync` of an HTTP response in the bench's micro case).
  */
 export interface EntryMeta {
-  /** Updated in place when the key is written again (no new object, no second Map write). */
+  /** Updated in place when the key is written again (no new object). */
   key: StorageKey;
   /** Full tag index keys this entry is listed under (deduplicated), or undefined. */
   tagKeys: readonly string[] | undefined;
-  /**
-   * Estimated bytes. With `maxBytes` it is estimated on write (lru-cache needs it to evict);
-   * without, it is `UNSIZED` until `stats()` asks for the byte total, which estimates it once.
-   */
+  /** Estimated bytes (memory-entry.size.ts), as lru-cache counts it against `maxBytes`. */
   size: number;
 }
 
-/** `EntryMeta.size` of an entry not estimated yet (only without `maxBytes`). */
-export const UNSIZED = -1;
-
-/** The indexes of one scope. `keys` is in per-scope recency order when a quota is set. */
+/**
+ * The indexes of one scope. `keys` is in write order (a rewrite moves its key to the end), or
+ * in recency order while reads are tracked (`maxEntriesPerTenant`): either way its first key is
+ * the one the scope gives up first.
+ */
 export interface ScopeIndex {
   /** Entry key (full) → what its removal must undo. */
   readonly keys: Map<string, EntryMeta>;
   /** Tag index key (full) → entry keys (full) written with that tag. */
   readonly tags: Map<string, Set<string>>;
+  /** Sum of the sizes in `keys`. */
+  bytes: number;
+  /** Above its share (entries or bytes): listed in `ScopeIndexes.overShare`. */
+  overShare: boolean;
 }
 
 /**
- * The memory store's per-scope indexes: which keys each (namespace, tenant) holds, and which of
- * them each tag lists. They make `clearScope`, `invalidateTags`, `scopeSize` and the per-tenant
- * quota cost the scope's own entries, not a walk over the whole store. The store keeps them in
- * step with lru-cache: `list` after every write, `unlist` from lru-cache's dispose.
+ * The memory store's per-scope indexes: which keys each (namespace, tenant) holds and their
+ * bytes, which of them each tag lists, and which scopes are above their share. They make
+ * `clearScope`, `invalidateTags`, `scopeSize` and the tenant share cost the scope's own entries,
+ * not a walk over the whole store. The store keeps them in step with lru-cache: `list` after
+ * every write, `unlist` from lru-cache's dispose.
  */
 export class ScopeIndexes {
   /**
@@ -42,6 +46,10 @@ export class ScopeIndexes {
    * cached) instead of building a `<namespace>:{<id>}` string on every write and dispose.
    */
   private readonly scopes = new Map<string, Map<string, ScopeIndex>>();
+  /** Scopes above their share, in the order they went above it. */
+  readonly overShare = new Set<ScopeIndex>();
+  /** How many scopes have an index. */
+  private count = 0;
   /**
    * The last index looked up, and the `KeyScope` object it was found for: callers reuse one
    * `KeyScope` per tenant, so consecutive writes of a scope skip both lookups. Cleared whenever
@@ -49,6 +57,14 @@ export class ScopeIndexes {
    */
   private lastScope: KeyScope | undefined;
   private lastIndex: ScopeIndex | undefined;
+
+  /** `share`: what one scope keeps of a full store (`MemoryStoreBounds`); undefined = no share. */
+  constructor(private readonly share: Pick<MemoryStoreBounds, 'tenantShareEntries' | 'tenantShareBytes'>) {}
+
+  /** How many scopes hold entries (or tags). */
+  get scopeCount(): number {
+    return this.count;
+  }
 
   /** The index of a scope, if it has one. */
   find(scope: KeyScope): ScopeIndex | undefined {
@@ -66,25 +82,30 @@ export class ScopeIndexes {
     return this.find(key.scope)?.keys.get(key.full);
   }
 
+  /** Whether a scope holding `entries` keys of `bytes` in all would be above its share. */
+  aboveShare(entries: number, bytes: number): boolean {
+    const { tenantShareEntries, tenantShareBytes } = this.share;
+    return (tenantShareEntries !== undefined && entries > tenantShareEntries) || (tenantShareBytes !== undefined && bytes > tenantShareBytes);
+  }
+
   /**
    * Lists a key just written (`previous`: its meta if it was listed already) under its scope and
-   * its tags. `inRecencyOrder`: keep `keys` in per-scope recency order (a quota is set).
+   * its tags. A rewrite moves the key to the end of `keys` (most recently written, and used).
    */
-  list(key: StorageKey, tagKeys: readonly string[] | undefined, size: number, previous: EntryMeta | undefined, inRecencyOrder: boolean): void {
+  list(key: StorageKey, tagKeys: readonly string[] | undefined, size: number, previous: EntryMeta | undefined): void {
     const full = key.full;
     const index = this.ensure(key.scope);
     if (previous === undefined) {
       index.keys.set(full, { key, tagKeys, size });
+      index.bytes += size;
     } else {
       if (previous.tagKeys !== undefined) unlistTags(index, previous.tagKeys, full);
+      index.bytes += size - previous.size;
       previous.key = key;
       previous.tagKeys = tagKeys;
       previous.size = size;
-      if (inRecencyOrder) {
-        // A rewrite moves the key to the most recent end.
-        index.keys.delete(full);
-        index.keys.set(full, previous);
-      }
+      index.keys.delete(full);
+      index.keys.set(full, previous);
     }
     if (tagKeys !== undefined) {
       for (const tag of tagKeys) {
@@ -93,6 +114,7 @@ export class ScopeIndexes {
         members.add(full);
       }
     }
+    this.updateShare(index);
   }
 
   /**
@@ -104,11 +126,14 @@ export class ScopeIndexes {
     const meta = index?.keys.get(full);
     if (index === undefined || meta === undefined) return undefined;
     if (meta.tagKeys !== undefined) unlistTags(index, meta.tagKeys, full);
-    if (index.keys.delete(full) && index.keys.size === 0 && index.tags.size === 0) this.drop(meta.key.scope);
+    index.keys.delete(full);
+    index.bytes -= meta.size;
+    if (index.keys.size === 0 && index.tags.size === 0) this.drop(meta.key.scope);
+    else this.updateShare(index);
     return meta;
   }
 
-  /** Moves a listed key to the most recent end of its scope's `keys` (only kept up with a quota). */
+  /** Moves a listed key to the end of its scope's `keys` (reads are tracked only with `maxEntriesPerTenant`). */
   touch(key: StorageKey): void {
     const keys = this.find(key.scope)?.keys;
     const meta = keys?.get(key.full);
@@ -121,22 +146,17 @@ export class ScopeIndexes {
   /** Removes a scope's index, whatever it still lists. */
   drop(scope: KeyScope): void {
     const byId = this.scopes.get(scope.namespace);
-    if (byId === undefined) return;
-    if (byId.get(scope.id) === this.lastIndex) this.lastScope = this.lastIndex = undefined;
-    if (byId.delete(scope.id) && byId.size === 0) this.scopes.delete(scope.namespace);
-  }
-
-  /** Calls `fn` for every listed key, every scope. */
-  forEachEntry(fn: (full: string, meta: EntryMeta) => void): void {
-    for (const byId of this.scopes.values()) {
-      for (const index of byId.values()) {
-        for (const [full, meta] of index.keys) fn(full, meta);
-      }
-    }
+    const index = byId?.get(scope.id);
+    if (byId === undefined || index === undefined) return;
+    if (index === this.lastIndex) this.lastScope = this.lastIndex = undefined;
+    this.overShare.delete(index);
+    this.count--;
+    byId.delete(scope.id);
+    if (byId.size === 0) this.scopes.delete(scope.namespace);
   }
 
   /** Index sizes, for leak tests. */
-  sizes(): { scopes: number; keys: number; tags: number; tagMembers: number } {
+  sizes(): { scopes: number; keys: number; tags: number; tagMembers: number; overShare: number } {
     let scopes = 0;
     let keys = 0;
     let tags = 0;
@@ -149,12 +169,23 @@ export class ScopeIndexes {
         for (const members of index.tags.values()) tagMembers += members.size;
       }
     }
-    return { scopes, keys, tags, tagMembers };
+    return { scopes, keys, tags, tagMembers, overShare: this.overShare.size };
   }
 
   clear(): void {
     this.scopes.clear();
+    this.overShare.clear();
+    this.count = 0;
     this.lastScope = this.lastIndex = undefined;
+  }
+
+  /** Keeps `overShare` in step with a scope whose size just changed. */
+  private updateShare(index: ScopeIndex): void {
+    const over = this.aboveShare(index.keys.size, index.bytes);
+    if (over === index.overShare) return;
+    index.overShare = over;
+    if (over) this.overShare.add(index);
+    else this.overShare.delete(index);
   }
 
   /** The index of a scope, created if missing. */
@@ -164,8 +195,9 @@ export class ScopeIndexes {
     if (byId === undefined) this.scopes.set(scope.namespace, (byId = new Map()));
     let index = byId.get(scope.id);
     if (index === undefined) {
-      index = { keys: new Map(), tags: new Map() };
+      index = { keys: new Map(), tags: new Map(), bytes: 0, overShare: false };
       byId.set(scope.id, index);
+      this.count++;
     }
     this.lastScope = scope;
     this.lastIndex = index;

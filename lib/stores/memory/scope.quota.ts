@@ -1,33 +1,85 @@
 import type { LRUCache } from 'lru-cache';
 import type { Envelope } from '../../envelope/envelope.js';
-import type { KeyScope, StorageKey } from '../../keys/storage-key.js';
-import type { EntryMeta, ScopeIndexes } from './scope.index.js';
+import type { StorageKey } from '../../keys/storage-key.js';
+import type { MemoryStoreBounds } from '../memory-store-options.interface.js';
+import type { EntryMeta, ScopeIndex, ScopeIndexes } from './scope.index.js';
 
 /**
- * `maxEntriesPerTenant`: a scope at its quota makes room for a new key by evicting its own least
- * recently used entry, so one busy tenant cannot push every other tenant out of a shared store.
- * The store keeps each scope's `keys` in recency order while a quota is set (`ScopeIndexes.touch`
- * on reads, `list` on writes): the first key of a scope is its least recently used.
+ * Makes room for a write so that no tenant takes more than its part of a shared store:
+ * - `maxEntriesPerTenant` (hard): a scope at its quota gives up one of its own entries for a new
+ *   key, full store or not;
+ * - `maxTenantShare` (soft), only when the store is full: room comes first from the writer's own
+ *   entries while the write would take it above its share, then from scopes above their share;
+ *   whatever is still missing, lru-cache takes from the least recently used entries of the whole
+ *   store, which then belong to scopes within their share.
+ *
+ * A scope gives up the first key of its `keys`: its least recently written entry, or its least
+ * recently used one when reads are tracked (`maxEntriesPerTenant`, which costs every hit a Map
+ * reorder). A writer alone in the store leaves the eviction to lru-cache, which then evicts its
+ * least recently used entry exactly: a single-tenant store stays plain LRU, and a hit pays
+ * nothing for the share.
  */
 export class ScopeQuota {
   constructor(
-    /** Keys per scope at most. */
-    readonly limit: number,
+    private readonly bounds: MemoryStoreBounds,
     private readonly lru: LRUCache<string, Envelope>,
     private readonly indexes: ScopeIndexes,
-    /** Called for each live entry evicted for the quota (not for one found expired). */
+    /** Called for each live entry evicted here (not for one found expired). */
     private readonly evicted: (key: StorageKey) => void,
   ) {}
 
-  /** Makes room for one more key in `scope`, by evicting that scope's own LRU entries. */
-  makeRoom(scope: KeyScope): void {
-    let index = this.indexes.find(scope);
-    while (index !== undefined && index.keys.size >= this.limit) {
-      const [victim, meta] = index.keys.entries().next().value as [string, EntryMeta];
-      const live = this.lru.peek(victim); // undefined if already expired: that is no eviction
-      if (!this.lru.delete(victim)) index.keys.delete(victim); // index out of step; never loop forever
-      else if (live !== undefined) this.evicted(meta.key);
-      index = this.indexes.find(scope);
+  /** Whether a store with these bounds has any per-tenant limit at all. */
+  static needed(bounds: MemoryStoreBounds): boolean {
+    return bounds.maxEntriesPerTenant !== undefined || bounds.tenantShareEntries !== undefined || bounds.tenantShareBytes !== undefined;
+  }
+
+  /**
+   * Makes room for `key` (`size` bytes; `previous`: the entry it replaces). Returns false if the
+   * write must not be stored: it would leave its tenant above its share of a full store with
+   * nothing of its own left to evict.
+   */
+  makeRoom(key: StorageKey, size: number, previous: EntryMeta | undefined): boolean {
+    const full = key.full;
+    const { maxEntries, maxBytes, maxEntriesPerTenant: hard, tenantShareEntries, tenantShareBytes } = this.bounds;
+    if (hard !== undefined && previous === undefined) {
+      for (let index = this.indexes.find(key.scope); index !== undefined && index.keys.size >= hard; index = this.indexes.find(key.scope)) {
+        if (!this.evictFirst(index, full)) break;
+      }
     }
+    if (tenantShareEntries === undefined && tenantShareBytes === undefined) return true;
+    const previousSize = previous?.size ?? 0;
+    for (;;) {
+      const needsEntry = maxEntries !== undefined && previous === undefined && this.lru.size >= maxEntries;
+      if (!needsEntry && this.lru.calculatedSize - previousSize + size <= maxBytes) return true;
+      const own = this.indexes.find(key.scope);
+      if (this.indexes.aboveShare((own?.keys.size ?? 0) + (previous === undefined ? 1 : 0), (own?.bytes ?? 0) - previousSize + size)) {
+        // Alone in the store, whatever lru-cache evicts is the writer's own: its exact LRU.
+        if (own !== undefined && this.indexes.scopeCount === 1) return true;
+        if (own !== undefined && this.evictFirst(own, full)) continue;
+        return false;
+      }
+      const other = this.firstOverShare(own);
+      if (other === undefined) return true; // lru-cache evicts the least recently used entry itself
+      this.evictFirst(other, full);
+    }
+  }
+
+  /** A scope above its share other than `except`, the one that went above it first. */
+  private firstOverShare(except: ScopeIndex | undefined): ScopeIndex | undefined {
+    for (const index of this.indexes.overShare) if (index !== except) return index;
+    return undefined;
+  }
+
+  /** Evicts the first entry of `index` other than `keep` (the key being written); false if it holds no other. */
+  private evictFirst(index: ScopeIndex, keep: string): boolean {
+    for (const [victim, meta] of index.keys) {
+      if (victim === keep) continue;
+      const live = this.lru.peek(victim) !== undefined; // an expired entry leaving is no eviction
+      // lru-cache's dispose unlists it; if the two were out of step, unlist it here, or callers loop.
+      if (!this.lru.delete(victim) && this.indexes.unlist(victim) === undefined) index.keys.delete(victim);
+      if (live) this.evicted(meta.key);
+      return true;
+    }
+    return false;
   }
 }
