@@ -84,7 +84,9 @@ export class ComputeEngine {
     if (waits) access.count('stampedeWaits');
     return (flight.answer as Promise<Outcome<T>>).then(
       (outcome) => {
-        if (accept !== undefined && outcome.entry !== undefined && !accept(outcome.entry)) return this.solo(access, k, factory, policy);
+        // An entry this caller may not get (another variant, or one an invalidation that failed
+        // meanwhile covers) reads as absent: it computes its own.
+        if (outcome.entry !== undefined && ((accept !== undefined && !accept(outcome.entry)) || access.invalidated(k, outcome.entry))) return this.solo(access, k, factory, policy);
         if (outcome.kind === 'stale') access.count('staleServed');
         else if (!waits) access.count(outcome.kind === 'hit' ? 'hits' : 'stampedeWaits');
         if (outcome.kind !== 'computed') return outcome;
