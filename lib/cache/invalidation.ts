@@ -86,7 +86,7 @@ export class InvalidationRetries {
     const overflow = this.pending.add(scopeId, change, this.clock.now());
     this.reporter.report(
       'invalidation pending',
-      `${describe(change)} failed (${codeOf(err)}); pending (${this.pending.count} in all), retried in the background until it is applied or every entry it covers has expired. Until then this instance serves none of those entries.`,
+      `${describe(change, access)} failed (${codeOf(err)}); pending (${this.pending.count} in all), retried in the background until it is applied or every entry it covers has expired. Until then this instance serves none of those entries.`,
     );
     this.reportOverflow(overflow);
     if (this.pending.forScope(scopeId) === undefined) return; // only the horizon holds it
@@ -126,11 +126,13 @@ export class InvalidationRetries {
     this.afterProgress(scopeId, 'a later invalidation of the same target succeeded');
   }
 
-  private schedule(retry: ScopeRetry, ceilingMs = this.ceiling(retry.failures)): void {
+  /** Arms the retry's timer; resolves its delay in ms. */
+  private schedule(retry: ScopeRetry, ceilingMs = this.ceiling(retry.failures)): number {
     const delay = Math.max(1, Math.round(ceilingMs * this.policy.random()));
     retry.dueAt = performance.now() + delay;
     retry.timer = setTimeout(() => void this.tick(retry), delay);
     retry.timer.unref();
+    return delay;
   }
 
   private ceiling(failures: number): number {
@@ -168,13 +170,13 @@ export class InvalidationRetries {
     }
     if (this.closed) return;
     if (error !== undefined) {
-      if (!this.retryable(error)) return;
+      // Whatever the error, the invalidation is not applied: it stays pending and is retried.
       retry.failures++;
+      const delay = this.schedule(retry);
       this.reporter.report(
         'invalidation still pending',
-        `Invalidations still pending (${this.pending.count}), retrying: attempt ${retry.failures} for a tenant failed (${codeOf(error)}); next attempt within ${this.ceiling(retry.failures)} ms.`,
+        `Invalidations still pending (${this.pending.count}), retrying: attempt ${retry.failures} ${scopeText(retry.access)} failed (${codeOf(error)}); next attempt in ${delay} ms.`,
       );
-      this.schedule(retry);
       return;
     }
     this.afterProgress(scopeId, undefined);
@@ -275,10 +277,15 @@ export class InvalidationRetries {
   }
 }
 
-function describe(change: InvalidationChange): string {
-  if (change.kind === 'tags') return `Invalidating ${change.tags.length} tag(s) of a tenant`;
-  if (change.kind === 'delete') return 'Deleting a key of a tenant';
-  return "Clearing a tenant's entries";
+/** Names the scope without its tenant id (logs carry no tenant data). */
+function scopeText(access: ScopeAccess): string {
+  return access.scope.isGlobal ? 'of the global scope' : 'of a tenant';
+}
+
+function describe(change: InvalidationChange, access: ScopeAccess): string {
+  if (change.kind === 'tags') return `Invalidating ${change.tags.length} tag(s) ${scopeText(access)}`;
+  if (change.kind === 'delete') return `Deleting a key ${scopeText(access)}`;
+  return `Clearing the entries ${scopeText(access)}`;
 }
 
 function codeOf(err: unknown): string {

@@ -185,7 +185,7 @@ export class TenantCache {
   async stats(): Promise<TenantStats> {
     this.access.assertOpen();
     const sizeEntries = await this.access.withStore(async (store) => store.scopeSize(this.access.scope)).catch(() => undefined);
-    const pendingInvalidations = this.shared.invalidations.pending.forScope(this.access.scope.id)?.size ?? 0;
+    const pendingInvalidations = this.shared.pending.forScope(this.access.scope.id)?.size ?? 0;
     return { tenant: this.access.scope.tenant ?? null, ...this.access.metrics.counters, sizeEntries, pendingInvalidations };
   }
 }

@@ -87,8 +87,8 @@ export interface InvalidationRetryOptions {
   maxBackoff?: Duration;
   /**
    * Most pending invalidations kept (one per tenant and tag, key or clear: a burst on one tag
-   * is one). Past it, the tenant with the most is merged into one pending clear of that tenant;
-   * with more tenants pending than this, a new one is not kept and this instance serves no
+   * is one). Past it, the tenant that grew past it (or, if it holds one, the tenant with the
+   * most) is merged into one pending clear of that tenant; with more tenants pending than this, a new one is not kept and this instance serves no
    * entry of any tenant written before it until all of those have expired. A whole number >= 1.
    * @default INVALIDATION_RETRY_DEFAULTS.maxPending: 10000
    */
