@@ -110,9 +110,9 @@ describe.each(PLATFORMS)('resilience on %s', (platform) => {
     const invalidated = store.nextSuccessfulInvalidation();
     expect((await t.http().put('/r/item/8').set('x-tenant-id', 'acme')).status).toBe(200);
     let reads = 0;
-    let applied = false;
-    void invalidated.then(() => (applied = true));
-    while (!applied) {
+    const progress = { applied: false };
+    void invalidated.then(() => (progress.applied = true));
+    while (!progress.applied) {
       const res = await t.http().get('/r/item/8').set('x-tenant-id', 'acme');
       reads++;
       expect(res.body.n).not.toBe(first.body.n);
