@@ -107,12 +107,14 @@ export class InvalidationRetries {
       this.reporter.report(
         'invalidation overflow',
         `Pending invalidations reached the bound (maxPending ${this.policy.maxPending}): a tenant's ${items} pending invalidations were merged into one pending clear of that tenant; it is retried like the others and, until applied, this instance serves none of that tenant's entries written before it.`,
+        'similar lines',
       );
     }
     if (overflow.horizon) {
       this.reporter.report(
         'invalidation overflow',
         `Pending invalidations reached the bound (maxPending ${this.policy.maxPending}) with more tenants pending than that: a new one could not be kept for retry. Until every entry written before now has expired, this instance serves no entry of any tenant written before now; other instances may serve the entries it covered until they expire. Raise invalidationRetry.maxPending.`,
+        'similar lines',
       );
       this.armHorizon();
     }
@@ -196,6 +198,7 @@ export class InvalidationRetries {
       this.reporter.report(
         'invalidation applied',
         `Pending invalidation applied after ${attempts} attempt(s)${how === undefined ? '' : ` (${how})`}, ${this.clock.now() - retry.since} ms after it first failed; ${this.pending.count} still pending.`,
+        'similar lines (other invalidations applied)',
       );
     }
     for (const [other, waiting] of this.retries) if (other !== scopeId) this.nudge(waiting.access.scope.id);
@@ -205,6 +208,7 @@ export class InvalidationRetries {
     this.reporter.report(
       'invalidation dropped',
       `${items} pending invalidation(s) dropped: every entry it covered has expired (${retry.failures} attempt(s) failed over ${this.clock.now() - retry.since} ms); ${this.pending.count} still pending.`,
+      'similar lines (other invalidations dropped)',
     );
   }
 
@@ -247,7 +251,7 @@ export class InvalidationRetries {
       this.horizonTimer = undefined;
       if (this.closed) return;
       if (this.pending.dropExpiredHorizon(this.clock.now())) {
-        this.reporter.report('invalidation dropped', `The overflow horizon was dropped: every entry written before it has expired; ${this.pending.count} invalidation(s) still pending.`);
+        this.reporter.report('invalidation dropped', `The overflow horizon was dropped: every entry written before it has expired; ${this.pending.count} invalidation(s) still pending.`, 'similar lines (other invalidations dropped)');
       } else this.armHorizon();
     }, Math.min(MAX_TIMER_MS, Math.max(1, horizon.until - this.clock.now())));
     this.horizonTimer.unref();

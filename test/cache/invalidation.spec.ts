@@ -220,6 +220,23 @@ describe('durable invalidation: recovery and reporting', () => {
     expect(pending.count).toBe(0);
   });
 
+  it('logs once per burst: 100 tenants failing and then applied make one line of each kind, and the next burst counts the rest as what they were', async () => {
+    const { manager, chaos, advance, lines } = setup({ errorBurst: '10s' });
+    chaos.failing.add('invalidateTags');
+    for (let i = 0; i < 100; i++) await manager.forTenant(`t${i}`).invalidateTags(['t']).catch(() => undefined);
+    expect(lines().filter((l) => l.includes('pending (')).length).toBe(1);
+    chaos.heal();
+    await advance(1000, 10);
+    expect(lines().filter((l) => l.includes('Pending invalidation applied')).length).toBe(1);
+    await advance(11_000, 1000);
+    chaos.failNext.set('invalidateTags', 1);
+    await manager.forTenant('late').invalidateTags(['t']).catch(() => undefined);
+    await advance(1000, 10);
+    const applied = lines().filter((l) => l.includes('Pending invalidation applied'));
+    expect(applied).toHaveLength(2);
+    expect(applied[1]).toContain('(99 similar lines (other invalidations applied) were not logged in the previous burst)');
+  });
+
   it('stats() and health() count pending invalidations; close() says what was left', async () => {
     const { manager, chaos, logger } = setup();
     chaos.failing.add('invalidateTags');

@@ -10,6 +10,8 @@ export interface InvalidationSetup {
   /** A circuit breaker around the chaos store (default: none, every call reaches the store). */
   readonly circuitBreaker?: boolean;
   readonly defaultTtl?: string | number;
+  /** Default 0: every line is logged (no burst suppression), so the tests read what each event said. */
+  readonly errorBurst?: string | number;
 }
 
 /**
@@ -33,8 +35,7 @@ export function invalidationFixture() {
       store: chaos,
       clock,
       logger,
-      // Every line is logged (no burst suppression): the tests read what each event said.
-      errorBurst: 0,
+      errorBurst: opts.errorBurst ?? 0,
       defaultTtl: opts.defaultTtl ?? '1m',
       circuitBreaker: opts.circuitBreaker === true ? { failureThreshold: 5, cooldown: '5s' } : false,
       invalidationRetry: opts.invalidationRetry,
