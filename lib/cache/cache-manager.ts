@@ -37,6 +37,8 @@ export interface CacheHealth {
   readonly tenantStoresOpen?: number;
   /** State of the circuit breaker around a remote store. */
   readonly circuit?: CircuitState;
+  /** Invalidations the store has not applied yet, retried in the background (0 normally). */
+  readonly pendingInvalidations: number;
 }
 
 export interface CacheStatsReport extends TenantCounters {
@@ -47,6 +49,8 @@ export interface CacheStatsReport extends TenantCounters {
   readonly tenants: readonly TenantStats[];
   /** Tenants beyond `maxTrackedTenants`, counted together. */
   readonly otherTenants: TenantCounters;
+  /** Invalidations the store has not applied yet (bounded by `invalidationRetry.maxPending`), retried in the background. */
+  readonly pendingInvalidations: number;
 }
 
 /**
@@ -131,6 +135,7 @@ export class CacheManager {
         wrap: (dedicated) => assembleStoreSync(dedicated, assembly, 'a dedicated tenant'),
       });
     }
+    const invalidations = new InvalidationRetries(options.invalidationRetry, reporter, options.clock, options.defaultTtlMs);
     return {
       store,
       pool,
@@ -139,7 +144,8 @@ export class CacheManager {
       engine: new ComputeEngine(),
       metrics: new MetricsRecorder(parts.stats, parts.telemetry),
       reporter,
-      invalidations: new InvalidationRetries(options.invalidationRetry, reporter),
+      invalidations,
+      pending: invalidations.pending,
       isClosed: () => this.closing !== undefined,
     };
   }
@@ -225,7 +231,7 @@ export class CacheManager {
   }
 
   async health(): Promise<CacheHealth> {
-    if (this.closing !== undefined) return { ok: false, store: { ok: false, detail: 'closed' } };
+    if (this.closing !== undefined) return { ok: false, store: { ok: false, detail: 'closed' }, pendingInvalidations: 0 };
     let store: StoreHealth;
     try {
       store = await this.core.store.health();
@@ -238,6 +244,7 @@ export class CacheManager {
       store,
       ...(this.core.pool === undefined ? {} : { tenantStoresOpen: this.core.pool.size }),
       ...(circuit === undefined ? {} : { circuit }),
+      pendingInvalidations: this.core.pending.count,
     };
   }
 
@@ -248,9 +255,10 @@ export class CacheManager {
     const stats = this.core.metrics.stats;
     for (const { scope, counters } of stats.tracked()) {
       const dedicated = this.core.pool !== undefined && scope.tenant !== undefined && this.core.pool.has(scope.tenant);
-      tenants.push({ tenant: scope.tenant ?? null, ...counters, sizeEntries: dedicated ? undefined : this.core.store.scopeSize(scope) });
+      const pendingInvalidations = this.core.pending.forScope(scope.id)?.size ?? 0;
+      tenants.push({ tenant: scope.tenant ?? null, ...counters, sizeEntries: dedicated ? undefined : this.core.store.scopeSize(scope), pendingInvalidations });
     }
-    return { ...stats.total, sizeEntries: store.entries, store, tenants, otherTenants: { ...stats.other } };
+    return { ...stats.total, sizeEntries: store.entries, store, tenants, otherTenants: { ...stats.other }, pendingInvalidations: this.core.pending.count };
   }
 
   /** Closes the tenant stores and the shared store. Idempotent; later calls reject with `CacheClosedError`. */

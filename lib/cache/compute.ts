@@ -84,7 +84,9 @@ export class ComputeEngine {
     if (waits) access.count('stampedeWaits');
     return (flight.answer as Promise<Outcome<T>>).then(
       (outcome) => {
-        if (accept !== undefined && outcome.entry !== undefined && !accept(outcome.entry)) return this.solo(access, k, factory, policy);
+        // An entry this caller may not get (another variant, or one an invalidation that failed
+        // meanwhile covers) reads as absent: it computes its own.
+        if (outcome.entry !== undefined && ((accept !== undefined && !accept(outcome.entry)) || access.invalidated(k, outcome.entry))) return this.solo(access, k, factory, policy);
         if (outcome.kind === 'stale') access.count('staleServed');
         else if (!waits) access.count(outcome.kind === 'hit' ? 'hits' : 'stampedeWaits');
         if (outcome.kind !== 'computed') return outcome;
@@ -161,6 +163,8 @@ export class ComputeEngine {
    */
   private async refresh<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, storeUp: boolean, flight: Flight, endFlight: () => void, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     const started = performance.now();
+    /** Time spent waiting for another process's computation, which counts against this call's timeouts. */
+    let waitedMs = 0;
     let lock = storeUp && policy.lock ? await tryLock(access, key, policy.lockTtlMs) : undefined;
     const release = (): void => {
       if (lock !== undefined && lock !== LOCK_BUSY) unlock(access, lock);
@@ -171,6 +175,7 @@ export class ComputeEngine {
         // the lock's TTL, and never past this call's own timeouts.
         access.count('stampedeWaits');
         const wait = await waitForEntry(access, k, key, waitLimitMs(policy, stale !== undefined), accept);
+        waitedMs = performance.now() - started;
         if (wait.entry !== undefined) return answered(flight, endFlight, { kind: 'hit', entry: wait.entry as Envelope<T> });
         if (wait.lock !== undefined) lock = wait.lock; // the holder released it without an entry: compute here, holding it
         else if (stale !== undefined && policy.softTimeoutMs !== undefined && performance.now() - started >= policy.softTimeoutMs) return answered(flight, endFlight, { kind: 'stale', entry: stale });
@@ -202,7 +207,7 @@ export class ComputeEngine {
     });
     let outcome: Outcome<T>;
     try {
-      outcome = await withTimeouts(run, policy, stale, performance.now() - started);
+      outcome = await withTimeouts(run, policy, stale, waitedMs);
     } catch (err) {
       // Failed: later callers start afresh. Timed out with nothing to serve: the factory goes on
       // and stores its value; until then its flight answers later callers with the same error.

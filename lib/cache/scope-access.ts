@@ -6,6 +6,7 @@ import { parseDuration } from '../utils/duration.js';
 import type { CounterField, ScopeMetrics } from './metrics-recorder.js';
 import type { Clock } from '../utils/clock.js';
 import type { ErrorReporter } from '../utils/error-reporter.js';
+import type { PendingInvalidations } from './pending-invalidations.js';
 import type { TenantStorePool } from './tenant-store-pool.js';
 
 /** What a read that failed in the store reads as (a miss that must not be re-read). */
@@ -20,6 +21,8 @@ export interface StoreState {
   readonly defaultTtlMs: number;
   readonly reporter: ErrorReporter;
   readonly isClosed: () => boolean;
+  /** Invalidations the store has not applied yet: every read checks them (`size === 0`: nothing to check). */
+  readonly pending: PendingInvalidations;
 }
 
 /** How an entry is written: its lifetime, tags and, for HTTP responses, the response metadata. */
@@ -35,7 +38,8 @@ export interface EntryPolicy {
 /**
  * The store of one scope (a tenant, or the global scope), with the failure policy every
  * operation shares: a read that fails is reported and reads as a miss; a write that fails is
- * reported and rejects with a `CacheError`. Every storage key it touches is built by
+ * reported and rejects with a `CacheError`. An entry a pending invalidation covers (one the
+ * store failed to apply) reads as absent, on every read path. Every storage key it touches is built by
  * `storageKey()` under its own scope. Internal to the cache layer: `TenantCache` is the public
  * face, the compute engine and the HTTP face use this.
  */
@@ -80,18 +84,32 @@ export class ScopeAccess {
 
   /** A synchronous read (only where `readsSync`); a store failure reads as `READ_FAILED`. */
   readSync(k: StorageKey): ReadResult {
+    let env: Envelope | undefined;
     try {
-      return this.state.store.getSync!(k);
+      env = this.state.store.getSync!(k);
     } catch (err) {
       if (err instanceof CacheClosedError && this.state.isClosed()) throw err;
       this.fail('get', k, err);
       return READ_FAILED;
     }
+    // The hit path pays one field check while nothing is pending.
+    if (env !== undefined && this.state.pending.size !== 0 && this.invalidated(k, env)) return undefined;
+    return env;
+  }
+
+  /** Whether a pending invalidation covers `env` (read under `k`): it must read as absent. */
+  invalidated(k: StorageKey, env: Envelope): boolean {
+    const pending = this.state.pending;
+    return pending.size !== 0 && pending.covers(this.scope.id, k.full, env, this.state.clock.now());
   }
 
   /** Reads an entry; a store failure is reported and resolves `READ_FAILED`. */
   read(k: StorageKey): Promise<ReadResult> {
     const started = performance.now();
+    const pending = this.state.pending;
+    // What was pending when the read started still applies to what it returns, even if it is
+    // applied (and forgotten) while the read is on its way.
+    const captured = pending.size === 0 ? undefined : pending.forScope(this.scope.id);
     let read: Promise<Envelope | undefined>;
     try {
       const pool = this.state.pool;
@@ -102,7 +120,9 @@ export class ScopeAccess {
     return read.then(
       (env) => {
         this.metrics.storeLatency(performance.now() - started, 'read');
-        return env;
+        if (pending.size === 0 && captured === undefined) return env;
+        pending.onAnswered(this.scope.id);
+        return env !== undefined && pending.covers(this.scope.id, k.full, env, this.state.clock.now(), captured) ? undefined : env;
       },
       (err: unknown) => {
         this.metrics.storeLatency(performance.now() - started, 'read');
@@ -132,6 +152,7 @@ export class ScopeAccess {
       env.tags = [...new Set(policy.tags)];
     }
     if (policy?.http !== undefined) env.http = policy.http;
+    this.state.pending.noteWritten(env);
     return env;
   }
 
@@ -147,7 +168,9 @@ export class ScopeAccess {
   async write<R>(op: string, k: StorageKey | undefined, fn: (store: CacheStore) => Promise<R>): Promise<R> {
     const started = performance.now();
     try {
-      return await this.withStore(fn);
+      const result = await this.withStore(fn);
+      if (this.state.pending.size !== 0) this.state.pending.onAnswered(this.scope.id);
+      return result;
     } catch (err) {
       if (err instanceof CacheClosedError && this.state.isClosed()) throw err;
       this.fail(op, k, err);

@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { copyCacheable } from '../envelope/cacheable.js';
 import { retentionMs, type Envelope } from '../envelope/envelope.js';
-import { CacheConfigError } from '../errors/cache.errors.js';
-import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
+import { CacheConfigError, CacheOperationError } from '../errors/cache.errors.js';
+import { keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { assertCallOptions } from '../options/call-options.js';
 import type { SetOptions, WrapOptions } from '../options/cache-options.interface.js';
 import { parseDuration } from '../utils/duration.js';
@@ -13,6 +13,8 @@ import type { TenantCounters } from './tenant-stats.js';
 
 /** How long the cross-process lock is held at most, and how long other processes wait for its entry. */
 const DEFAULT_LOCK_TTL_MS = 5_000;
+/** Times `getOrSet` replaces an entry a pending invalidation covers before it gives up (another writer keeps racing it). */
+const REPLACE_ATTEMPTS = 3;
 
 /** Result of `getOrSet`: the value now stored and whether this call stored it. */
 export interface GetOrSetResult<T> {
@@ -26,6 +28,8 @@ export interface TenantStats extends TenantCounters {
   readonly tenant: string | null;
   /** Entries held for this tenant, where the store can count them (memory); otherwise undefined. */
   readonly sizeEntries: number | undefined;
+  /** Invalidations of this tenant the store has not applied yet (retried in the background). */
+  readonly pendingInvalidations: number;
 }
 
 /**
@@ -35,8 +39,9 @@ export interface TenantStats extends TenantCounters {
  * Error policy: reads (`get`, `has`, `getEntry`, `wrap`) fail open — a store failure is logged
  * once per burst, counted, and read as a miss (`wrap` then computes). Writes and atomic
  * operations (`set`, `delete`, `getOrSet`, `compareAndSet`, `invalidateTags`, `clear`) reject
- * with a `CacheError`, since pretending they happened would be a lie; a failed
- * `invalidateTags` is also retried in the background.
+ * with a `CacheError`, since pretending they happened would be a lie. A failed invalidation
+ * (`invalidateTags`, `delete`, `clear`) is also kept and retried in the background until it is
+ * applied or every entry it covers has expired; meanwhile no read here serves those entries.
  */
 export class TenantCache {
   constructor(
@@ -83,10 +88,10 @@ export class TenantCache {
     await this.access.put(k, this.access.envelope(value, options));
   }
 
-  /** Deletes `key`; resolves whether an entry was there. */
+  /** Deletes `key`; resolves whether an entry was there. A failure rejects and is retried in the background until applied (see `invalidateTags`). */
   async delete(key: string): Promise<boolean> {
     const k = this.access.key(key);
-    return this.access.write('delete', k, (store) => store.delete(k));
+    return this.shared.invalidations.run(this.access, { kind: 'delete', key: k }, () => this.access.write('delete', k, (store) => store.delete(k)));
   }
 
   /**
@@ -97,7 +102,17 @@ export class TenantCache {
     assertCallOptions(options, 'getOrSet');
     const k = this.access.key(key);
     const env = this.access.envelope(value, options);
-    const result = await this.access.write('getOrSet', k, (store) => store.getOrSet(k, env, retentionMs(env, env.createdAt)));
+    const ttl = retentionMs(env, env.createdAt);
+    const result = await this.access.write('getOrSet', k, async (store) => {
+      let found = await store.getOrSet(k, env, ttl);
+      // An entry a pending invalidation covers is absent: replace it, if it is still that entry.
+      for (let i = 0; !found.set && this.access.invalidated(k, found.envelope); i++) {
+        if (i === REPLACE_ATTEMPTS) throw new CacheOperationError('getOrSet', keyHash(k));
+        if (await store.compareAndSet(k, found.envelope.stamp, env, ttl)) return { envelope: env, set: true };
+        found = await store.getOrSet(k, env, ttl);
+      }
+      return found;
+    });
     this.access.count(result.set ? 'puts' : 'hits');
     return { value: result.envelope.value as T, set: result.set };
   }
@@ -114,8 +129,11 @@ export class TenantCache {
     const ttl = retentionMs(env, env.createdAt);
     const wrote = await this.access.write('compareAndSet', k, async (store) => {
       const current = await store.get(k);
-      const fresh = current !== undefined && this.access.isFresh(current) ? current : undefined;
-      if (expected === undefined) return fresh === undefined && (await store.compareAndSet(k, null, env, ttl));
+      const present = current !== undefined && this.access.isFresh(current) ? current : undefined;
+      // An entry a pending invalidation covers is absent: "no entry" replaces it by its stamp.
+      const covered = present !== undefined && this.access.invalidated(k, present);
+      const fresh = covered ? undefined : present;
+      if (expected === undefined) return fresh === undefined && (await store.compareAndSet(k, covered ? present!.stamp : null, env, ttl));
       if (fresh === undefined || !isDeepStrictEqual(fresh.value, expected)) return false;
       return store.compareAndSet(k, fresh.stamp, env, ttl);
     });
@@ -145,34 +163,30 @@ export class TenantCache {
 
   /**
    * Deletes every entry of this tenant written with any of `tags`; resolves how many. A failure
-   * rejects and is retried in the background (with backoff and jitter) until it is applied or
-   * the retries run out.
+   * rejects, and the invalidation is kept and retried in the background (backoff with jitter,
+   * past circuit openings) until it is applied or every entry it covers has expired; until
+   * then no read of this instance serves an entry it covers (`invalidationRetry`).
    */
   async invalidateTags(tags: readonly string[]): Promise<number> {
     this.access.assertOpen();
     if (!Array.isArray(tags)) throw new CacheConfigError('invalidateTags(tags)', `expected an array of tags, got ${typeof tags}`, "pass e.g. ['product:1']");
     if (tags.length === 0) return 0;
     const tagKeys: StorageKey[] = tags.map((tag) => storageKey(this.access.scope, 'tag', tag));
-    const attempt = (): Promise<number> => this.access.write('invalidateTags', undefined, (store) => store.invalidateTags(tagKeys));
-    try {
-      return await attempt();
-    } catch (err) {
-      this.shared.invalidations.schedule(tags, attempt, err);
-      throw err;
-    }
+    return this.shared.invalidations.run(this.access, { kind: 'tags', tags: [...new Set(tags)] }, () => this.access.write('invalidateTags', undefined, (store) => store.invalidateTags(tagKeys)));
   }
 
-  /** Deletes every entry of this tenant (only this tenant); resolves how many keys. */
+  /** Deletes every entry of this tenant (only this tenant); resolves how many keys. A failure rejects and is retried in the background until applied (see `invalidateTags`). */
   async clear(): Promise<number> {
     this.access.assertOpen();
-    return this.access.write('clear', undefined, (store) => store.clearScope(this.access.scope));
+    return this.shared.invalidations.run(this.access, { kind: 'clear' }, () => this.access.write('clear', undefined, (store) => store.clearScope(this.access.scope)));
   }
 
   /** This tenant's counters and size. */
   async stats(): Promise<TenantStats> {
     this.access.assertOpen();
     const sizeEntries = await this.access.withStore(async (store) => store.scopeSize(this.access.scope)).catch(() => undefined);
-    return { tenant: this.access.scope.tenant ?? null, ...this.access.metrics.counters, sizeEntries };
+    const pendingInvalidations = this.shared.pending.forScope(this.access.scope.id)?.size ?? 0;
+    return { tenant: this.access.scope.tenant ?? null, ...this.access.metrics.counters, sizeEntries, pendingInvalidations };
   }
 }
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { CacheManager } from '../cache/cache-manager.js';
 
 /** The shape `@nestjs/terminus` expects from an indicator: `{ [key]: { status, ...details } }`. */
-export type CacheHealthResult<Key extends string = string> = Record<Key, { status: 'up' | 'down'; store: string; latencyMs?: number; detail?: string; tenantStoresOpen?: number }>;
+export type CacheHealthResult<Key extends string = string> = Record<Key, { status: 'up' | 'down'; store: string; latencyMs?: number; detail?: string; tenantStoresOpen?: number; pendingInvalidations?: number }>;
 
 /**
  * A health indicator for `@nestjs/terminus` (12+), without depending on it: terminus treats a
@@ -24,6 +24,8 @@ export class CacheHealthIndicator {
     if (health.store.latencyMs !== undefined) details.latencyMs = Math.round(health.store.latencyMs * 100) / 100;
     if (health.store.detail !== undefined) details.detail = health.store.detail;
     if (health.tenantStoresOpen !== undefined) details.tenantStoresOpen = health.tenantStoresOpen;
+    // Pending invalidations do not make the check fail (the store's health does); they say why hits may be fewer.
+    if (health.pendingInvalidations > 0) details.pendingInvalidations = health.pendingInvalidations;
     return { [key]: details } as CacheHealthResult<Key>;
   }
 }

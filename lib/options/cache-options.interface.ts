@@ -66,19 +66,47 @@ export interface CircuitBreakerConfig {
   cooldown?: Duration;
 }
 
-/** Background retries of a failed `invalidateTags()` (a service's or an `@InvalidateTags()` route's). */
+/**
+ * Durable invalidation: an invalidation the store failed (`invalidateTags()`, `delete()`,
+ * `clear()`, an `@InvalidateTags()` route) is kept and retried in the background until it is
+ * applied or every entry it covers has expired. While it is pending, no read of this instance
+ * serves an entry it covers.
+ */
 export interface InvalidationRetryOptions {
   /**
-   * Retries after the first failure; the delay ceiling doubles each time (capped at 30 s) and
-   * each delay is a random fraction of it (full jitter). A whole number from 0 to 20; 0 = none.
-   * @default INVALIDATION_RETRY_DEFAULTS.retries: 5
-   */
-  retries?: number;
-  /**
-   * Delay ceiling before the first retry. Milliseconds or a duration string.
+   * Delay ceiling of the first retry; it doubles at each further one, up to `maxBackoff`, and
+   * each delay is a random fraction of it (full jitter). Milliseconds (>= 1) or a duration string.
    * @default INVALIDATION_RETRY_DEFAULTS.backoff: '200ms'
    */
   backoff?: Duration;
+  /**
+   * Longest delay ceiling between two retries. A retry also runs early when the tenant's store
+   * answers a read or another pending invalidation is applied. Milliseconds (>= 1) or a duration string.
+   * @default INVALIDATION_RETRY_DEFAULTS.maxBackoff: '30s'
+   */
+  maxBackoff?: Duration;
+  /**
+   * Most pending invalidations kept (one per tenant and tag, key or clear: a burst on one tag
+   * is one). Past it, the tenant that grew past it (or, if it holds one, the tenant with the
+   * most) is merged into one pending clear of that tenant; with more tenants pending than this, a new one is not kept and this instance serves no
+   * entry of any tenant written before it until all of those have expired. A whole number >= 1.
+   * @default INVALIDATION_RETRY_DEFAULTS.maxPending: 10000
+   */
+  maxPending?: number;
+  /**
+   * The longest TTL + grace any instance writes entries of this namespace with: a pending
+   * invalidation is dropped once this long has passed since it was issued, since every entry it
+   * covers has then expired. Milliseconds or a duration string; 0 = entries may never expire
+   * (retry until applied). Set it when other instances (or earlier runs) write longer-lived
+   * entries than this one.
+   * @default undefined: the longest TTL + grace this manager has written since it started, and at least `defaultTtl`
+   */
+  maxEntryLifetime?: Duration;
+  /**
+   * The jitter's random source, `() => a number in [0, 1)`; for tests.
+   * @default Math.random
+   */
+  random?: () => number;
 }
 
 /** Options of `CacheManager` (and of `CacheModule.forRoot`, which adds the Nest-specific ones). */
@@ -144,7 +172,8 @@ export interface CacheManagerOptions {
    */
   circuitBreaker?: CircuitBreakerConfig | false;
   /**
-   * Background retries of a failed tag invalidation.
+   * Durable invalidation: background retries of a failed invalidation until it is applied or
+   * every entry it covers has expired.
    * @default INVALIDATION_RETRY_DEFAULTS
    */
   invalidationRetry?: InvalidationRetryOptions;

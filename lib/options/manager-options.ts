@@ -1,12 +1,12 @@
 import { assertNamespace } from '../keys/storage-key.js';
 import { CacheConfigError, CacheError } from '../errors/cache.errors.js';
-import type { CacheManagerOptions } from './cache-options.interface.js';
+import type { CacheManagerOptions, InvalidationRetryOptions } from './cache-options.interface.js';
 import { TELEMETRY_DEFAULTS, type TelemetryOptions } from '../observability/cache-telemetry.js';
 import type { CacheStore } from '../stores/cache-store.interface.js';
 import type { StoreConfig } from '../stores/store-config.interface.js';
 import { systemClock, type Clock } from '../utils/clock.js';
 import { consoleLogger, type CacheLogger } from '../utils/error-reporter.js';
-import { durationMs, expectOptionsObject, integerInRange, isOptionsObject, oneOf, positiveInteger, rejectUnknownKeys } from '../utils/option-checks.js';
+import { durationMs, expectOptionsObject, isOptionsObject, kindOf, oneOf, positiveInteger, rejectUnknownKeys } from '../utils/option-checks.js';
 import { resolveStoreOption } from './store-options.js';
 
 /** Defaults of `CacheManagerOptions`, stated once (`store` defaults to `{ type: 'memory' }`). */
@@ -20,12 +20,14 @@ export const MANAGER_DEFAULTS = Object.freeze({
   errorBurst: '10s',
 });
 
-/** Defaults of `InvalidationRetryOptions`, stated once. */
+/** Defaults of `InvalidationRetryOptions`, stated once (`maxEntryLifetime`: tracked; `random`: `Math.random`). */
 export const INVALIDATION_RETRY_DEFAULTS = Object.freeze({
-  /** Retries after the first failure. */
-  retries: 5,
   /** Milliseconds or a duration string. */
   backoff: '200ms',
+  /** Milliseconds or a duration string. */
+  maxBackoff: '30s',
+  /** Pending invalidations (one per tenant and tag, key or clear). */
+  maxPending: 10_000,
 });
 
 /** Defaults of `TenantStoresOptions`, stated once. */
@@ -64,7 +66,7 @@ export interface ResolvedManagerOptions {
   tenantStores:
     | { factory: NonNullable<CacheManagerOptions['tenantStores']>['factory']; maxOpen: number; idleMs: number; retryBackoffMs: number; createTimeoutMs: number }
     | undefined;
-  invalidationRetry: { retries: number; backoffMs: number };
+  invalidationRetry: { backoffMs: number; maxBackoffMs: number; maxPending: number; maxEntryLifetimeMs: number | undefined; random: () => number };
 }
 
 export const MANAGER_KEYS: readonly (keyof CacheManagerOptions)[] = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker', 'invalidationRetry'];
@@ -121,14 +123,29 @@ export function resolveManagerOptions(
   };
 }
 
+const INVALIDATION_RETRY_KEYS = [...Object.keys(INVALIDATION_RETRY_DEFAULTS), 'maxEntryLifetime', 'random'];
+const INVALIDATION_RETRY_HINTS: Readonly<Record<string, string>> = {
+  retries:
+    'remove it: a failed invalidation is no longer given up after a number of retries; it is retried until it is applied or every entry it covers has expired (maxBackoff caps the delay, maxEntryLifetime says when entries have expired)',
+};
+
 function resolveInvalidationRetry(retry: unknown, option: string): ResolvedManagerOptions['invalidationRetry'] {
-  if (retry === undefined) return { retries: INVALIDATION_RETRY_DEFAULTS.retries, backoffMs: durationMs(undefined, INVALIDATION_RETRY_DEFAULTS.backoff, `${option}.backoff`) };
-  expectOptionsObject(retry, option, "pass { retries: 5, backoff: '200ms' }");
-  rejectUnknownKeys(retry as object, Object.keys(INVALIDATION_RETRY_DEFAULTS), `${option}.`);
-  const { retries, backoff } = retry as { retries?: unknown; backoff?: unknown };
+  const given = retry === undefined ? {} : retry;
+  expectOptionsObject(given, option, "pass { backoff: '200ms', maxBackoff: '30s', maxPending: 10_000 } or omit it");
+  rejectUnknownKeys(given, INVALIDATION_RETRY_KEYS, `${option}.`, INVALIDATION_RETRY_HINTS);
+  const { backoff, maxBackoff, maxPending, maxEntryLifetime, random } = given as InvalidationRetryOptions;
+  const backoffMs = durationMs(backoff, INVALIDATION_RETRY_DEFAULTS.backoff, `${option}.backoff`);
+  const maxBackoffMs = durationMs(maxBackoff, INVALIDATION_RETRY_DEFAULTS.maxBackoff, `${option}.maxBackoff`);
+  // 0 would retry in a loop against a store that is down: every retry waits at least 1 ms.
+  if (backoffMs < 1) throw new CacheConfigError(`${option}.backoff`, 'expected at least 1 ms', "use e.g. '200ms', or omit it for the default");
+  if (maxBackoffMs < backoffMs) throw new CacheConfigError(`${option}.maxBackoff`, `expected at least backoff (${backoffMs} ms), got ${maxBackoffMs} ms`, "use e.g. '30s', or omit it for the default");
+  if (random !== undefined && typeof random !== 'function') throw new CacheConfigError(`${option}.random`, `expected a function, got ${kindOf(random)}`, 'omit it (Math.random), or pass () => a number in [0, 1)');
   return {
-    retries: integerInRange(retries, INVALIDATION_RETRY_DEFAULTS.retries, 0, 20, `${option}.retries`),
-    backoffMs: durationMs(backoff, INVALIDATION_RETRY_DEFAULTS.backoff, `${option}.backoff`),
+    backoffMs,
+    maxBackoffMs,
+    maxPending: positiveInteger(maxPending, INVALIDATION_RETRY_DEFAULTS.maxPending, `${option}.maxPending`),
+    maxEntryLifetimeMs: maxEntryLifetime === undefined ? undefined : durationMs(maxEntryLifetime, 0, `${option}.maxEntryLifetime`),
+    random: random ?? Math.random,
   };
 }
 

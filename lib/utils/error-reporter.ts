@@ -35,7 +35,8 @@ export class ErrorReporter {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  report(kind: string, message: string): void {
+  /** `similar` names what the next burst's first line counts as not logged (events that are not failures say so). */
+  report(kind: string, message: string, similar = 'similar failures'): void {
     this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
     const now = this.clock.now();
     const burst = this.bursts.get(kind);
@@ -47,7 +48,7 @@ export class ErrorReporter {
     const suppressed = burst?.suppressed ?? 0;
     if (this.bursts.size > 1000) this.bursts.clear(); // kinds are few; never let this grow
     this.bursts.set(kind, { lastAt: now, suppressed: 0 });
-    this.logger?.warn(suppressed > 0 ? `${message} (${suppressed} similar failures were not logged in the previous burst)` : message);
+    this.logger?.warn(suppressed > 0 ? `${message} (${suppressed} ${similar} were not logged in the previous burst)` : message);
   }
 
   total(): number {

@@ -1,8 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
-import { CacheConnectionError, CacheError, FactoryTimeoutError } from '../../lib/errors/cache.errors.js';
-import { InvalidationRetries } from '../../lib/cache/invalidation.js';
-import { ErrorReporter } from '../../lib/utils/error-reporter.js';
+import { FactoryTimeoutError } from '../../lib/errors/cache.errors.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import type { CacheStore } from '../../lib/stores/cache-store.interface.js';
 import { ChaosStore } from '../helpers/chaos.store.js';
@@ -232,45 +230,6 @@ describe('ComputeEngine: factory context', () => {
     await cache.wrap('b', (ctx) => (ctx.setEntry({ ttl: 10 }), 'short-lived'));
     clock.advance(10);
     expect(await cache.get('b')).toBeUndefined();
-  });
-});
-
-describe('invalidateTags: retried in the cache layer, with jitter', () => {
-  it("a service's failed invalidation rejects, then is retried in the background until it is applied", async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const clock = new ManualClock();
-    const store = chaosMemory(clock);
-    const cache = (await managerOn(store, clock)).forTenant('acme');
-    await cache.set('p1', 1, { tags: ['product'] });
-    store.failNext.set('invalidateTags', 2);
-    await expect(cache.invalidateTags(['product'])).rejects.toThrow(CacheError);
-    expect(await cache.get('p1')).toBe(1);
-    // Backoff 200 ms then 400 ms, each a random fraction of it: at most 600 ms for the two retries.
-    await vi.advanceTimersByTimeAsync(600);
-    expect(store.calls.get('invalidateTags')).toBe(3);
-    expect(await cache.get('p1')).toBeUndefined();
-  });
-
-  it('retry delays are jittered: each is a random fraction of the doubling ceiling (full jitter)', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const delays: number[] = [];
-    const real = globalThis.setTimeout;
-    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
-      delays.push(ms ?? 0);
-      return real(fn, ms);
-    }) as typeof setTimeout);
-    const randoms = [0.25, 0.5, 0.9];
-    const retries = new InvalidationRetries({ retries: 3, backoffMs: 200 }, new ErrorReporter(undefined), () => randoms.shift()!);
-    let calls = 0;
-    retries.schedule(['t'], async () => {
-      calls++;
-      throw new CacheConnectionError('invalidateTags', 'chaos:0');
-    }, new CacheConnectionError('invalidateTags', 'chaos:0'));
-    await vi.advanceTimersByTimeAsync(2000);
-    console.log(`retry delays with random 0.25, 0.5, 0.9: ${delays.join(', ')} ms (ceilings 200, 400, 800)`);
-    expect(delays).toEqual([50, 200, 720]);
-    expect(calls).toBe(3);
-    retries.close();
   });
 });
 

@@ -225,7 +225,7 @@ describe('CacheModule start-up and shutdown', () => {
     ['bad cacheableHeaders', { tenant: fromHeader('x'), cacheableHeaders: 'x-*' }, 'cacheableHeaders'],
     ['a bad defaultTtl', { tenant: fromHeader('x'), defaultTtl: '5 parsecs' }, 'defaultTtl'],
     ['a bad namespace', { tenant: fromHeader('x'), namespace: 'a:b' }, 'namespace'],
-    ['a bad retry count', { tenant: fromHeader('x'), invalidationRetry: { retries: -1 } }, 'invalidationRetry.retries'],
+    ['a bad invalidation bound', { tenant: fromHeader('x'), invalidationRetry: { maxPending: -1 } }, 'invalidationRetry.maxPending'],
     ['a bad store type', { tenant: fromHeader('x'), store: { type: 'memcached' } }, 'store.type'],
   ])('fails the boot on %s with a CacheConfigError naming the option', async (_what, options, option) => {
     const err = await bootError([CacheModule.forRoot(options as unknown as CacheModuleOptions)]);

@@ -13,7 +13,7 @@ describe('resolveModuleOptions', () => {
     expect(resolved.onMissingTenant).toBe('bypass');
     expect(resolved.keyVersion).toBe('1');
     expect(resolved.vary).toEqual(['accept', 'accept-language']);
-    expect(resolveManagerOptions({}).invalidationRetry).toEqual({ retries: 5, backoffMs: 200 });
+    expect(resolveManagerOptions({}).invalidationRetry).toEqual({ backoffMs: 200, maxBackoffMs: 30_000, maxPending: 10_000, maxEntryLifetimeMs: undefined, random: Math.random });
     expect(resolved.userId).toBe(defaultUserId);
     expect(resolved.cacheableHeaders('content-type')).toBe(true);
     expect(resolved.cacheableHeaders('content-security-policy')).toBe(true);
@@ -80,7 +80,15 @@ describe('resolveModuleOptions', () => {
       [{ tenant, credentialHeaders: 'x-api-key' }, 'credentialHeaders'],
       [{ tenant, credentialHeaders: ['x api key'] }, 'credentialHeaders'],
       [{ tenant, userId: 'id' }, 'userId'],
-      [{ tenant, invalidationRetry: { retries: 1.5 } }, 'invalidationRetry.retries'],
+      [{ tenant, invalidationRetry: { retries: 5 } }, 'invalidationRetry.retries'],
+      [{ tenant, invalidationRetry: { backoff: 0 } }, 'invalidationRetry.backoff'],
+      [{ tenant, invalidationRetry: { maxBackoff: '100ms' } }, 'invalidationRetry.maxBackoff'],
+      [{ tenant, invalidationRetry: { maxBackoff: 'soon' } }, 'invalidationRetry.maxBackoff'],
+      [{ tenant, invalidationRetry: { maxPending: 0 } }, 'invalidationRetry.maxPending'],
+      [{ tenant, invalidationRetry: { maxPending: 1.5 } }, 'invalidationRetry.maxPending'],
+      [{ tenant, invalidationRetry: { maxEntryLifetime: -1 } }, 'invalidationRetry.maxEntryLifetime'],
+      [{ tenant, invalidationRetry: { random: 0.5 } }, 'invalidationRetry.random'],
+      [{ tenant, invalidationRetry: 5 }, 'invalidationRetry'],
       [{ tenant, invalidationRetry: { backof: 1 } }, 'invalidationRetry.backof'],
       [{ tenant, invalidationRetry: { backoff: -1 } }, 'invalidationRetry.backoff'],
       [{ tenant, Vary: [] }, 'Vary'],

@@ -104,8 +104,13 @@ describe('a misspelt option fails with its path and the closest name', () => {
   });
 
   it('invalidationRetry (a module option), through a Nest app boot', async () => {
-    const err = await bootError({ invalidationRetry: { retires: 2 } });
-    expect((err as Error).message).toBe('Invalid option "invalidationRetry.retires": unknown option. Fix: did you mean "invalidationRetry.retries"?');
+    const err = await bootError({ invalidationRetry: { maxPendng: 2 } });
+    expect((err as Error).message).toBe('Invalid option "invalidationRetry.maxPendng": unknown option. Fix: did you mean "invalidationRetry.maxPending"?');
+  });
+
+  it('invalidationRetry.retries (removed) gets a pointed fix, through a Nest app boot', async () => {
+    const err = await bootError({ invalidationRetry: { retries: 5 } });
+    expect((err as Error).message).toMatch(/^Invalid option "invalidationRetry\.retries": not an option of this library\. Fix: remove it: a failed invalidation is no longer given up/);
   });
 
   it('@Cached() options, through a Nest app boot', async () => {

@@ -1,0 +1,107 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
+import { CacheError, CircuitOpenError } from '../../lib/errors/cache.errors.js';
+import type { Clock } from '../../lib/utils/clock.js';
+import { describeWithRedis, rawCommand, startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+/** Longer than the old code's give-up: 5 retries, ceilings 200 ms doubling, so at most 6.2 s. */
+const OUTAGE_MS = 8_000;
+/** Longer than the outage: the circuit probes only when the test skips the clock, so the probes' timing is the test's. */
+const COOLDOWN_MS = 20_000;
+
+/** Real time that a test can push forward (to end a circuit breaker's cooldown without waiting for it). */
+class SkippableClock implements Clock {
+  private offset = 0;
+  now(): number {
+    return Date.now() + this.offset;
+  }
+  skip(ms: number): void {
+    this.offset += ms;
+  }
+}
+
+describeWithRedis('durable invalidation through a Redis outage (SIGSTOP, longer than the old give-up)', () => {
+  let server: RedisServer;
+  const managers: CacheManager[] = [];
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    server?.resume();
+    await Promise.all(managers.map((m) => m.close()));
+    await server?.stop();
+  });
+
+  it('an invalidation issued during the outage is applied after recovery, and the invalidated version is never served, during the outage or after', async () => {
+    const clock = new SkippableClock();
+    const lines: string[] = [];
+    const logger = { warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    const store = { type: 'redis', url: server.url, commandTimeout: 200 } as const;
+    // Full jitter at its top (0.99): the slowest retries the policy allows.
+    const a = await CacheManager.create({ store, clock, logger, errorBurst: 0, circuitBreaker: { failureThreshold: 5, cooldown: COOLDOWN_MS }, invalidationRetry: { random: () => 0.99 } });
+    // Another instance on the same Redis, which never hears of the invalidation: it shows what Redis holds.
+    const b = await CacheManager.create({ store, logger: false, circuitBreaker: false });
+    managers.push(a, b);
+    const cache = a.forTenant('acme');
+    await cache.set('p1', 'v1 (invalidated)', { ttl: '10m', tags: ['product:1'] });
+    await cache.set('p2', 'v1 (invalidated)', { ttl: '10m', tags: ['product:2'] });
+    expect(await cache.get('p1')).toBe('v1 (invalidated)');
+    const entryKey = `${internalsOf(a).access('acme').key('p1').full}`;
+
+    server.pause();
+    const outageStart = performance.now();
+    // Sent while Redis is paused: it times out here, and Redis runs it when it resumes.
+    await expect(cache.invalidateTags(['product:2'])).rejects.toBeInstanceOf(CacheError);
+    // Reads time out until the circuit opens; then an invalidation fails fast, never sent.
+    while ((await a.health()).circuit !== 'open') await cache.get('other');
+    await expect(cache.invalidateTags(['product:1'])).rejects.toBeInstanceOf(CircuitOpenError);
+    const issuedAt = performance.now();
+    expect((await a.stats()).pendingInvalidations).toBe(2);
+
+    let readsDuring = 0;
+    let reopened = false;
+    while (performance.now() - outageStart < OUTAGE_MS) {
+      for (const key of ['p1', 'p2']) expect(await cache.get(key)).toBeUndefined();
+      readsDuring++;
+      if (!reopened && performance.now() - outageStart > OUTAGE_MS / 2) {
+        // Mid-outage the cooldown ends: the next call probes, fails, and the circuit opens again.
+        clock.skip(COOLDOWN_MS);
+        reopened = true;
+      }
+      await sleep(100); // the outage is real time on a real server: there is no clock to move
+    }
+    expect((await a.health()).circuit).toBe('open');
+    const attemptsDuring = (await a.stats()).errors;
+    server.resume();
+    const resumedAt = performance.now();
+    // Redis answers again; without the retry, p1 would be a hit for its whole TTL here.
+    await vi.waitFor(async () => expect(await b.forTenant('acme').has('other')).toBe(false), { timeout: 10_000, interval: 50 });
+    expect(await rawCommand(server.port, 'EXISTS', entryKey)).toBe(1);
+    clock.skip(COOLDOWN_MS); // the circuit's cooldown is over: the next call probes it
+
+    let readsAfter = 0;
+    while ((await a.stats()).pendingInvalidations > 0) {
+      expect(performance.now() - resumedAt).toBeLessThan(15_000);
+      for (const key of ['p1', 'p2']) expect(await cache.get(key)).toBeUndefined();
+      readsAfter++;
+      await sleep(20);
+    }
+    const appliedAt = performance.now();
+    const applied = lines.find((l) => l.includes('Pending invalidation applied after'));
+    console.log(
+      `Redis paused ${((resumedAt - outageStart) / 1000).toFixed(1)} s (old give-up: at most 6.2 s); ${readsDuring} rounds of reads during it and ${readsAfter} after, none served the invalidated entries; ` +
+        `store errors counted during the outage: ${attemptsDuring}; applied ${((appliedAt - resumedAt) / 1000).toFixed(2)} s after Redis resumed, ${((appliedAt - issuedAt) / 1000).toFixed(1)} s after it was issued; log (on the manager's clock, which skipped two cooldowns of 20 s): "${applied}"`,
+    );
+    expect(applied).toMatch(/applied after \d+ attempt\(s\)/);
+    expect(lines.join('\n')).not.toMatch(/gave up/);
+    expect(lines.some((l) => l.includes('still pending'))).toBe(true);
+    // Applied in Redis: gone for every instance, not only hidden on this one.
+    expect(await rawCommand(server.port, 'EXISTS', entryKey)).toBe(0);
+    expect(await b.forTenant('acme').get('p1')).toBeUndefined();
+    expect(await b.forTenant('acme').get('p2')).toBeUndefined();
+    expect(await cache.get('p1')).toBeUndefined();
+    await cache.set('p1', 'v2');
+    expect(await cache.get('p1')).toBe('v2');
+  });
+});
