@@ -188,7 +188,7 @@ describeWithRedis('RedisStore when Redis fails', () => {
         await plain.ping();
         const key = storageKey(KeyScope.of('resend', 'acme'), 'entry', `k-${via}-${Object.keys(override).length}`);
         proxy.blackhole = true; // the SET goes out but never reaches Redis, and no reply comes
-        const write = via === 'store' ? store.set(key, envelope(key, 'timed out'), 60_000) : plain.set(key.full, 'timed out', 'PX', 60_000);
+        const write: Promise<unknown> = via === 'store' ? store.set(key, envelope(key, 'timed out'), 60_000) : plain.set(key.full, 'timed out', 'PX', 60_000);
         await expect(settlesWithin(write, 10_000)).rejects.toBeInstanceOf(via === 'store' ? CacheOperationError : Error);
         proxy.blackhole = false;
         proxy.dropConnections(); // ioredis reconnects; a resend would happen right at 'ready'

@@ -74,7 +74,7 @@ export class WriteDeadlines {
      * The wall clock: Redis compares with its own, so it is never the cache's injectable
      * clock (a test clock would make every write late or early). A seam for tests only.
      */
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => Date.now(),
   ) {}
 
   /** For `client`, whose `commandTimeout` (per node on a Cluster) is the one that times writes out. */
