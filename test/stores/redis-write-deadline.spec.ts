@@ -36,6 +36,19 @@ describe('write deadlines: the window and the options', () => {
     }
   });
 
+  it('sends its write scripts at once (outside the auto-pipeline) without touching the ignore list other clients share', () => {
+    const own = new Redis({ lazyConnect: true, commandTimeout: 500, autoPipeliningIgnoredCommands: ['hget'] });
+    const store = new RedisStore({ client: own, logger: quiet });
+    const other = new Redis({ lazyConnect: true });
+    try {
+      expect(own.options.autoPipeliningIgnoredCommands).toEqual(expect.arrayContaining(['hget', 'ntcSet', 'ntcSetTagged', 'ntcDelete', 'ntcAcquireLock', 'ntcInvalidateTags']));
+      expect(other.options.autoPipeliningIgnoredCommands).toEqual([]);
+    } finally {
+      void store.close();
+      for (const client of [own, other]) client.disconnect();
+    }
+  });
+
   it('refuses a margin that is not below the command timeout, naming the option, at start-up and for a client of your own', () => {
     const url = 'redis://127.0.0.1:1';
     expect(() => resolveRedisStoreOptions({ url, commandTimeout: 100 }, 'store.')).toThrow(/"store\.writeDeadlineMargin": 100 ms is not below the commandTimeout of 100 ms/);
@@ -160,6 +173,26 @@ describeWithRedis('write deadlines against a real redis-server', () => {
       expect((await errorstat(expected)) - before).toBe(1);
     }
     console.log(`[write deadline] host clock ${hostAheadMs > 0 ? '+' : ''}${hostAheadMs} ms vs Redis (margin ${M} ms, commandTimeout ${T} ms): ${expected}, in ${elapsedMs} ms`);
+  });
+
+  it('a write issued right before the event loop stalls past commandTimeout − margin (but not past commandTimeout) still applies: it is written out at once, not with the next auto-pipeline', async () => {
+    // 1000 ms timeout, 500 ms margin: the deadline is issue + 500 ms; the loop stalls 700 ms.
+    // Sent in the next auto-pipeline (after the stall), Redis would run it past its deadline
+    // and refuse it although the client still waited for it.
+    const stalled = new RedisStore({ url: server.url, commandTimeout: 1_000, writeDeadlineMargin: 500, logger: quiet });
+    try {
+      const key = storageKey(scope, 'entry', 'stall');
+      await stalled.set(key, envelope(key, 'warm-up'), 60_000);
+      const written = stalled.set(key, envelope(key, 'during a stall'), 60_000);
+      const until = performance.now() + 700;
+      while (performance.now() < until) {
+        // a synchronous stall, as a burst of request callbacks in one event-loop turn makes
+      }
+      await written;
+      expect((await stalled.get(key))?.value).toBe('during a stall');
+    } finally {
+      await stalled.close();
+    }
   });
 
   it('a client of your own without commandTimeout never times a write out, so its writes carry no deadline', async () => {

@@ -208,6 +208,13 @@ export class RedisScripts {
     private readonly deadlines: WriteDeadlines,
   ) {
     for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua, numberOfKeys: 1 });
+    // Sent at once, never in the next auto-pipeline: ioredis starts a command's timeout when it
+    // writes it out, and the deadline is read when the call is made. Through the auto-pipeline the
+    // wait for its flush (setImmediate: under a burst of requests one event-loop turn can take
+    // hundreds of ms) would count against the deadline but not the timeout, refusing writes the
+    // client still waits for. A new array: ioredis's default one is shared by all its clients.
+    const options = client.options as { autoPipeliningIgnoredCommands?: string[] };
+    options.autoPipeliningIgnoredCommands = [...(options.autoPipeliningIgnoredCommands ?? []), ...Object.keys(SCRIPTS)];
   }
 
   /** Writes unconditionally; indexes the entry under `tagKeys` if there are any. */
@@ -258,8 +265,9 @@ export class RedisScripts {
 
   private call(name: keyof typeof SCRIPTS, key: string | Buffer, args: readonly ScriptArg[], buffer: boolean): Promise<unknown> {
     const fn = (this.client as unknown as Record<string, ScriptFn>)[buffer ? `${name}Buffer` : name]!;
-    // The window is read here, as the call is issued: ioredis starts its timeout later (when it
-    // writes the command), so the deadline always falls before the client gives up.
+    // The window is read here, just before ioredis writes the command and starts its timeout
+    // (synchronously: no auto-pipeline, see the constructor), so the deadline is never later
+    // than the moment the client gives up, minus the margin.
     const [deadline, notBefore] = this.deadlines.window();
     return fn.call(this.client, key, deadline, notBefore, ...args);
   }

@@ -15,9 +15,9 @@ import { CacheConfigError } from '../../errors/cache.errors.js';
  *   notBefore = Date.now() at issue − margin
  *
  * With the two clocks within `margin` of each other, a write that runs at or after the moment
- * the client gives up (issue + commandTimeout by the client's clock, or later: ioredis starts
- * its timer when the command is sent, never before we read the clock) finds Redis `TIME` at or
- * past its deadline and is refused. What is left of the margin covers the reply's way back and
+ * the client gives up (issue + commandTimeout by the client's clock: ioredis starts its timer
+ * when it writes the command out, right after we read the clock, since write scripts skip the
+ * auto-pipeline; see redis.scripts.ts) finds Redis `TIME` at or past its deadline and is refused. What is left of the margin covers the reply's way back and
  * a stall of the app's event loop when the timeout fires (a reply that arrived but was not read
  * yet loses to the timer).
  *
