@@ -20,6 +20,9 @@ const { newStamp } = await libModule('envelope/envelope.js');
 const { KeyScope, storageKey } = await libModule('keys/storage-key.js');
 const { MemoryStore } = await libModule('stores/memory.store.js');
 const { RedisStore } = await libModule('stores/redis.store.js');
+const { encodeEntry } = await libModule('envelope/wire.js');
+const { JsonCodec } = await libModule('envelope/codecs/json.codec.js');
+const { DEFAULT_DECODE_LIMITS } = await libModule('envelope/decode-limits.js');
 
 const config = JSON.parse(process.argv[2] ?? '{}');
 const ROUNDS = config.quick ? 2 : 7;
@@ -55,8 +58,8 @@ function fresh(env) {
 }
 
 /** N storage keys (prebuilt, as TenantCache hands them to the store), their envelopes, an access sequence. */
-function dataset(n) {
-  const scope = KeyScope.of('bench', 'acme');
+function dataset(n, namespace = 'bench') {
+  const scope = KeyScope.of(namespace, 'acme');
   const keys = new Array(n);
   const envs = new Array(n);
   for (let i = 0; i < n; i++) {
@@ -310,7 +313,7 @@ function memoryCases(n, label) {
   ];
 }
 
-// ---- Redis: get, sequential and 50 in flight ---------------------------------------------------
+// ---- Redis: get, sequential and 50 in flight; set, 50 in flight --------------------------------
 
 const REDIS_KEYS = 1_000;
 /** The ioredis options RedisStore applies to the clients it creates (redis/redis-client.factory.ts nodeDefaults). */
@@ -356,12 +359,41 @@ function redisCases(redisUrl) {
     if ((await client.getBuffer(fulls[0])) === null) throw new Error('seeded key missing');
     return { batch: (count, off) => inParallel(inFlight, count, off, async (i) => (await client.getBuffer(fulls[idx[i & IDX_MASK] % REDIS_KEYS])) !== null), teardown: () => client.quit() };
   };
+  // Sets go to keys of their own scope, so the get cases keep reading what was seeded.
+  const setData = () => dataset(REDIS_KEYS, 'bench-set');
+  const oursSet = async () => {
+    const { keys, envs, idx } = setData();
+    const store = new RedisStore({ url: redisUrl });
+    await store.set(keys[0], fresh(envs[0]), TTL_MS); // connected, scripts loaded
+    return { batch: (count, off) => inParallel(50, count, off, async (i) => { const j = idx[i & IDX_MASK] % REDIS_KEYS; await store.set(keys[j], fresh(envs[j]), TTL_MS); return true; }), teardown: () => store.close() };
+  };
+  // The same bytes our store writes, encoded per call (rawEncoded) or once up front (raw): ours /
+  // rawEncoded is the cost of the deadline script (EVALSHA, TIME, Lua) over a plain SET.
+  const rawSet = (encodePerCall) => async () => {
+    const { keys, fulls, envs, idx } = setData();
+    const codec = new JsonCodec();
+    const encode = (j) => encodeEntry(fresh(envs[j]), codec, DEFAULT_DECODE_LIMITS);
+    const bytes = keys.map((_, j) => encode(j));
+    const client = new Redis(redisUrl, STORE_CLIENT_OPTIONS);
+    await ready(client);
+    return {
+      batch: (count, off) =>
+        inParallel(50, count, off, async (i) => {
+          const j = idx[i & IDX_MASK] % REDIS_KEYS;
+          return (await client.set(fulls[j], encodePerCall ? encode(j) : bytes[j], 'PX', TTL_MS)) === 'OK';
+        }),
+      teardown: () => client.quit(),
+    };
+  };
   return [
     // Longer rounds: a round trip through redis-server on a shared 2-core machine is noisier than a Map lookup.
     { id: 'redis.get.1.ours', name: 'ours RedisStore.get, sequential', group: 'redis.get.1', roundScale: 2.5, setup: ours(1) },
     { id: 'redis.get.1.raw', name: 'raw ioredis getBuffer, sequential', group: 'redis.get.1', roundScale: 2.5, setup: raw(1) },
     { id: 'redis.get.50.ours', name: 'ours RedisStore.get, 50 in flight', group: 'redis.get.50', roundScale: 2.5, setup: ours(50) },
     { id: 'redis.get.50.raw', name: 'raw ioredis getBuffer, 50 in flight', group: 'redis.get.50', roundScale: 2.5, setup: raw(50) },
+    { id: 'redis.set.50.ours', name: 'ours RedisStore.set (deadline-checked script), 50 in flight', group: 'redis.set.50', roundScale: 2.5, setup: oursSet },
+    { id: 'redis.set.50.rawEncoded', name: 'raw ioredis SET PX, our encoding per call, 50 in flight', group: 'redis.set.50', roundScale: 2.5, setup: rawSet(true) },
+    { id: 'redis.set.50.raw', name: 'raw ioredis SET PX of pre-encoded bytes, 50 in flight', group: 'redis.set.50', roundScale: 2.5, setup: rawSet(false) },
   ];
 }
 

@@ -305,7 +305,10 @@ ${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entr
   against raw \`lru.get\`; the awaited \`get()\` (\`await store.get(k)\` in a loop, the async contract) has
   its own group whose base is raw \`lru.get\` behind an async function, awaited the same way.
   Raw ioredis uses \`getBuffer\`, the command RedisStore issues, so the gap is exactly the store's
-  own work (key handling, decode of the wire format into an envelope).
+  own work (key handling, decode of the wire format into an envelope). The Redis set group writes
+  keys of their own: ours (\`RedisStore.set\`, a deadline-checked Lua script per write) against a
+  plain \`SET PX\` of the bytes ours writes, encoded per call (\`rawEncoded\`: ours / rawEncoded is
+  the script's cost plus the store's own work) or once up front (\`raw\`, the base).
 - **Memory bound** (\`memory.mjs\`, own process, \`--expose-gc\`): 1,000,000 awaited sets of distinct
   1 KB values (strings: flat 1,024-byte strings; objects: JSON-shaped objects of ~1 KB serialised)
   into \`new MemoryStore({ maxBytes: 64 MiB })\` (plus \`maxEntries\` where the case names one); heap growth = \`heapUsed\` after full GCs

@@ -59,6 +59,20 @@ interface RedisStoreCommonOptions {
    */
   readonly commandTimeout?: number;
   /**
+   * How much earlier than the command timeout Redis stops applying a write, in milliseconds.
+   * Every write, delete, tag invalidation, clear batch and lock the store sends carries a
+   * deadline — this host's clock when it is issued + the client's `commandTimeout` − this
+   * margin — that Redis checks against its own clock (`TIME`) before it applies anything, so a
+   * write reported failed because it timed out is never applied later (a paused or overloaded
+   * Redis running it once it resumes). The margin must cover how far the clocks of the app hosts
+   * and Redis may differ, plus the way back of a reply; keep them NTP-synced within it. A Redis
+   * clock further behind than this is caught: writes fail (`CacheOperationError`, cause
+   * `NTC_CLOCK`) instead of landing late. A positive integer below the client's
+   * `commandTimeout`; also applied to a `client` of your own that has a `commandTimeout`.
+   * @default REDIS_STORE_DEFAULTS.writeDeadlineMargin: 100 (ms)
+   */
+  readonly writeDeadlineMargin?: number;
+  /**
    * Longest wait for a TCP connection (and for the first one before commands), in
    * milliseconds. Only applied to clients the store creates. A positive integer.
    * @default REDIS_STORE_DEFAULTS.connectTimeout: 2000 (ms)

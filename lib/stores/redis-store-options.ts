@@ -17,6 +17,8 @@ export const REDIS_STORE_DEFAULTS = Object.freeze({
   codec: 'json' as const,
   /** Milliseconds. */
   commandTimeout: 500,
+  /** Milliseconds; below `commandTimeout`. */
+  writeDeadlineMargin: 100,
   /** Milliseconds. */
   connectTimeout: 2_000,
   /** Milliseconds. */
@@ -24,7 +26,7 @@ export const REDIS_STORE_DEFAULTS = Object.freeze({
 });
 
 const CONNECTION_KEYS = ['url', 'options', 'cluster', 'client'] as const;
-const REDIS_STORE_KEYS: readonly string[] = [...CONNECTION_KEYS, 'codec', 'limits', 'commandTimeout', 'connectTimeout', 'closeTimeout', 'logger', 'reporter', 'observer'];
+const REDIS_STORE_KEYS: readonly string[] = [...CONNECTION_KEYS, 'codec', 'limits', 'commandTimeout', 'writeDeadlineMargin', 'connectTimeout', 'closeTimeout', 'logger', 'reporter', 'observer'];
 const CLUSTER_KEYS: readonly string[] = ['nodes', 'options'];
 
 const CONNECT_HINT = "pass them in options: { host, port, password, db } (ioredis options), or as url: 'redis://user:pass@host:6379/0'";
@@ -50,6 +52,8 @@ export interface ResolvedRedisStoreOptions {
   readonly codecs: ReadonlyMap<string, Codec>;
   readonly limits: DecodeLimits;
   readonly commandTimeout: number;
+  /** Below `commandTimeout` (checked). */
+  readonly writeDeadlineMargin: number;
   readonly connectTimeout: number;
   readonly closeTimeout: number;
   /** `false`: silent; `undefined`: the default console logger. */
@@ -95,17 +99,39 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions, prefix = ''
     throw new CacheConfigError(`${prefix}observer`, `expected an object, got ${kindOf(opts.observer)}`, 'pass { decodeFailed(key, error) {} }, or omit it');
   }
   const connection = { [given[0]!]: opts[given[0]!] } as unknown as RedisConnection;
+  const commandTimeout = positiveInteger(opts.commandTimeout, REDIS_STORE_DEFAULTS.commandTimeout, `${prefix}commandTimeout`);
+  const writeDeadlineMargin = positiveInteger(opts.writeDeadlineMargin, REDIS_STORE_DEFAULTS.writeDeadlineMargin, `${prefix}writeDeadlineMargin`);
+  // Checked here so the error names the option's path at start-up; the store checks again with
+  // the timeout its client really has (a client of one's own is only known then).
+  const clientTimeout = clientCommandTimeout(opts, commandTimeout);
+  if (clientTimeout !== undefined && writeDeadlineMargin >= clientTimeout) {
+    throw new CacheConfigError(
+      `${prefix}writeDeadlineMargin`,
+      `${writeDeadlineMargin} ms is not below the commandTimeout of ${clientTimeout} ms, so every write would be past its deadline when sent`,
+      'lower writeDeadlineMargin (to what the clocks of your app hosts and Redis guarantee) or raise commandTimeout',
+    );
+  }
   return {
     connection,
     ...resolveCodecs(opts.codec, `${prefix}codec`),
     limits: resolveLimits(opts.limits, `${prefix}limits`),
-    commandTimeout: positiveInteger(opts.commandTimeout, REDIS_STORE_DEFAULTS.commandTimeout, `${prefix}commandTimeout`),
+    commandTimeout,
+    writeDeadlineMargin,
     connectTimeout: positiveInteger(opts.connectTimeout, REDIS_STORE_DEFAULTS.connectTimeout, `${prefix}connectTimeout`),
     closeTimeout: positiveInteger(opts.closeTimeout, REDIS_STORE_DEFAULTS.closeTimeout, `${prefix}closeTimeout`),
     logger: opts.logger,
     reporter: opts.reporter,
     observer: opts.observer,
   };
+}
+
+/** The `commandTimeout` the store's client will have, where known before it exists (not for a `client` of one's own). */
+function clientCommandTimeout(opts: Partial<Record<(typeof CONNECTION_KEYS)[number], unknown>>, commandTimeout: number): number | undefined {
+  if (opts.client !== undefined) return undefined;
+  // ioredis options given win over our defaults (see redis-client.factory.ts).
+  const own = opts.options !== undefined ? (opts.options as { commandTimeout?: unknown }).commandTimeout : (opts.cluster as { options?: { redisOptions?: { commandTimeout?: unknown } } } | undefined)?.options?.redisOptions?.commandTimeout;
+  if (own === undefined) return commandTimeout;
+  return typeof own === 'number' ? own : undefined;
 }
 
 function resolveLimits(limits: unknown, option: string): DecodeLimits {

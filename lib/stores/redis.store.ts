@@ -18,6 +18,7 @@ import { clearScopeKeys } from './redis/redis-scope.clear.js';
 import { errorText } from './redis/redis.failures.js';
 import { RedisScripts } from './redis/redis.scripts.js';
 import { tagIndexKeys, tagIndexKeysByScope } from './redis/tag-index.keys.js';
+import { WriteDeadlines } from './redis/write-deadline.js';
 
 /** Attempts of `getOrSet` when the present entry turns out to be undecodable (it is deleted in between). */
 const GET_OR_SET_ATTEMPTS = 3;
@@ -27,8 +28,10 @@ const GET_OR_SET_ATTEMPTS = 3;
  *
  * - Entries are bytes in the wire format of wire.ts (JSON by default, CBOR or a custom codec);
  *   reads accept both built-in codecs.
- * - `getOrSet`, `compareAndSet`, tagged writes, tag invalidation and the delete of undecodable
- *   entries are Lua scripts (redis/redis.scripts.ts), each confined to one scope's hash slot.
+ * - Every write (set, delete, `getOrSet`, `compareAndSet`, tag invalidation, the batches of a
+ *   clear, locks, the delete of undecodable entries) is a Lua script (redis/redis.scripts.ts),
+ *   each confined to one scope's hash slot, and carries a deadline Redis checks before it applies
+ *   anything (redis/write-deadline.ts): a write that timed out is never applied later.
  * - When the store creates the client it applies cache defaults (redis/redis-client.factory.ts):
  *   commands time out quickly, no offline queue, no resend of unanswered commands,
  *   auto-pipelining. A store given a `client` does not own it: `close()` leaves it open.
@@ -68,10 +71,18 @@ export class RedisStore implements CacheStore {
     this.observer = resolved.observer;
 
     const { client, owned, address, keyPrefix } = setUpRedisClient(resolved.connection, resolved);
+    let deadlines: WriteDeadlines;
+    try {
+      // From the client: `options.commandTimeout` or a client of one's own may differ from ours.
+      deadlines = WriteDeadlines.forClient(client, resolved.writeDeadlineMargin);
+    } catch (err) {
+      if (owned) client.disconnect();
+      throw err;
+    }
     this.client = client;
     this.keyPrefix = keyPrefix;
     this.lifecycle = new RedisClientLifecycle(client, owned, address, this.reporter, resolved);
-    this.scripts = new RedisScripts(client, keyPrefix);
+    this.scripts = new RedisScripts(client, keyPrefix, deadlines);
     this.gets = new RedisGetBatcher(
       client,
       client instanceof Cluster,
@@ -95,17 +106,15 @@ export class RedisStore implements CacheStore {
     const ttl = checkTtl(ttlMs);
     const bytes = encodeEntry(envelope, this.codec, this.limits);
     const tags = tagIndexKeys(key, envelope);
-    await this.run('set', key, async (): Promise<void> => {
-      if (tags.length > 0) await this.scripts.setTagged(key.full, tags, bytes, ttl);
-      else if (ttl > 0) await this.client.set(key.full, bytes, 'PX', ttl);
-      else await this.client.set(key.full, bytes);
-    });
+    await this.run('set', key, () => this.scripts.set(key.full, tags, bytes, ttl));
   }
 
-  /** `SET key token NX PX ttl`: one holder at a time, gone by itself after `ttlMs`. */
+  /**
+   * `SET key token NX PX ttl`: one holder at a time, gone by itself after `ttlMs`. Deadline-checked
+   * like every write, so an acquisition that timed out never takes a lock nobody would release.
+   */
   async acquireLock(key: StorageKey, token: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.run('acquireLock', key, () => this.client.set(key.full, token, 'PX', Math.max(1, Math.floor(ttlMs)), 'NX'));
-    return reply === 'OK';
+    return this.run('acquireLock', key, () => this.scripts.acquireLock(key.full, token, Math.max(1, Math.floor(ttlMs))));
   }
 
   /** Deletes the lock only while `token` holds it (compare-and-delete), so a late release never frees another holder's lock. */
@@ -114,7 +123,7 @@ export class RedisStore implements CacheStore {
   }
 
   async delete(key: StorageKey): Promise<boolean> {
-    const n = await this.run('delete', key, () => this.client.unlink(key.full));
+    const n = await this.run('delete', key, () => this.scripts.delete([key.full]));
     return n > 0;
   }
 
@@ -152,7 +161,7 @@ export class RedisStore implements CacheStore {
   }
 
   async clearScope(scope: KeyScope): Promise<number> {
-    return this.run('clearScope', undefined, () => clearScopeKeys(this.client, this.keyPrefix, scope));
+    return this.run('clearScope', undefined, () => clearScopeKeys(this.client, this.keyPrefix, scope, (names) => this.scripts.delete(names)));
   }
 
   async invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {

@@ -64,7 +64,7 @@ describeWithRedis('one report per failure, through one reporter per manager', ()
   it('commands timing out on a paused server: one line for the burst (the store rejects, the cache logs), not one from each', async () => {
     server = await startRedis();
     const logger = recorder();
-    const manager = await CacheManager.create({ store: { type: 'redis', url: server.url, commandTimeout: 100 }, logger, clock: new ManualClock(), circuitBreaker: false });
+    const manager = await CacheManager.create({ store: { type: 'redis', url: server.url, commandTimeout: 100, writeDeadlineMargin: 50 }, logger, clock: new ManualClock(), circuitBreaker: false });
     closing.push(manager);
     const cache = manager.forTenant('acme');
     await cache.set('k', 1);

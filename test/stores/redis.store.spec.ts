@@ -314,7 +314,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect((await Promise.all(keys.map((key) => store.get(key)))).every((r) => r === undefined)).toBe(true);
       expect(String(await raw.call('INFO', 'commandstats'))).toMatch(/cmdstat_mget:calls=3,/);
 
-      const paused = open({ url: server.url, commandTimeout: 50 });
+      const paused = open({ url: server.url, commandTimeout: 50, writeDeadlineMargin: 25 });
       await paused.get(keys[0]!); // connected
       await raw.call('CLIENT', 'PAUSE', '300', 'ALL');
       const settled = await Promise.allSettled(keys.slice(0, 5).map((key) => paused.get(key)));

@@ -1,36 +1,42 @@
 import { Cluster, type Redis } from 'ioredis';
 import { escapeGlob, scopePattern, type KeyScope } from '../../keys/storage-key.js';
-import { readKeyPrefix } from './redis-client.factory.js';
 
-/** Keys per UNLINK: big enough to be cheap, small enough not to block Redis. */
+/** Keys per delete: big enough to be cheap, small enough not to block Redis. */
 const UNLINK_BATCH = 500;
 const SCAN_COUNT = 1_000;
 
 /**
- * Deletes every key of `scope` (entries, tag indexes, locks) with SCAN and UNLINK, on the server
- * or on every primary of a Cluster; resolves how many were deleted. `keyPrefix` is the client's
- * ioredis `keyPrefix`.
+ * Deletes keys of one scope (one hash slot), given without the client's `keyPrefix`; resolves
+ * how many existed. The store's deadline-checked delete script, so a batch that timed out is
+ * never applied later.
  */
-export async function clearScopeKeys(client: Redis | Cluster, keyPrefix: string, scope: KeyScope): Promise<number> {
+export type DeleteKeys = (names: readonly Buffer[]) => Promise<number>;
+
+/**
+ * Deletes every key of `scope` (entries, tag indexes, locks) with SCAN and `deleteKeys`, on the
+ * server or on every primary of a Cluster; resolves how many were deleted. `keyPrefix` is the
+ * client's ioredis `keyPrefix`. Not atomic: a clear that fails part way has deleted the batches
+ * before the failing one (and, each batch being all or nothing, none of the failing one).
+ */
+export async function clearScopeKeys(client: Redis | Cluster, keyPrefix: string, scope: KeyScope, deleteKeys: DeleteKeys): Promise<number> {
   // SCAN ignores ioredis keyPrefix: match on the prefixed name ourselves.
   const pattern = escapeGlob(keyPrefix) + scopePattern(scope);
   const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
-  const counts = await Promise.all(nodes.map((node) => clearOnNode(node, pattern)));
+  const counts = await Promise.all(nodes.map((node) => clearOnNode(node, pattern, Buffer.from(keyPrefix, 'utf8'), deleteKeys)));
   return counts.reduce((a, b) => a + b, 0);
 }
 
-async function clearOnNode(node: Redis, pattern: string): Promise<number> {
-  // SCAN returns the stored names (with the prefix); UNLINK through the client adds the
-  // client's own prefix again, so strip exactly that one.
-  const nodePrefix = Buffer.from(readKeyPrefix(node), 'utf8');
+async function clearOnNode(node: Redis, pattern: string, prefix: Buffer, deleteKeys: DeleteKeys): Promise<number> {
+  // SCAN returns the stored names (with the prefix); the delete goes through the client, which
+  // adds its prefix again (and, on a Cluster, routes the batch to the slot's node), so strip it.
   let cursor = '0';
   let deleted = 0;
   do {
     const [next, found] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
     cursor = next.toString();
-    const names = found.filter((name) => name.subarray(0, nodePrefix.length).equals(nodePrefix)).map((name) => name.subarray(nodePrefix.length));
+    const names = found.filter((name) => name.subarray(0, prefix.length).equals(prefix)).map((name) => name.subarray(prefix.length));
     for (let i = 0; i < names.length; i += UNLINK_BATCH) {
-      deleted += await node.unlink(...names.slice(i, i + UNLINK_BATCH));
+      deleted += await deleteKeys(names.slice(i, i + UNLINK_BATCH));
     }
   } while (cursor !== '0');
   return deleted;

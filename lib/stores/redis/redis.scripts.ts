@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { WIRE_VERSION } from '../../envelope/envelope.js';
 import { HEADER_LENGTH, LUA_STAMP_FROM, LUA_STAMP_TO } from '../../envelope/wire.js';
+import { WRITE_WINDOW_LUA, type WriteDeadlines } from './write-deadline.js';
 
 /**
  * The Lua scripts of `RedisStore`, registered with ioredis `defineCommand` (EVALSHA, with EVAL
@@ -16,18 +17,17 @@ import { HEADER_LENGTH, LUA_STAMP_FROM, LUA_STAMP_TO } from '../../envelope/wire
  * at least as long as the entry: a new index gets the entry's TTL, an existing one is only ever
  * extended (`PEXPIRE … GT`, Redis 7), and a persistent entry makes its index persistent. Each
  * such write also drops up to two members, sampled at random, whose entries are gone.
+ *
+ * Every script writes (or may), so every one takes a deadline window as ARGV[1] and ARGV[2] and
+ * does nothing but reply with an error when Redis runs it too late (see write-deadline.ts): a
+ * write the caller was told timed out never lands afterwards. The script's own arguments follow.
  */
 
 const MAGIC = `NTC${WIRE_VERSION}`;
 const EXPIRES_FROM = LUA_STAMP_TO + 1;
 const EXPIRES_TO = LUA_STAMP_TO + 15;
 
-const PRELUDE = `
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
+const PRELUDE = `${WRITE_WINDOW_LUA}
 local function present(v, now)
   if type(v) ~= 'string' or string.len(v) < ${HEADER_LENGTH} then return false end
   if string.sub(v, 1, 4) ~= '${MAGIC}' or string.sub(v, ${HEADER_LENGTH}, ${HEADER_LENGTH}) ~= '|' then return false end
@@ -43,9 +43,9 @@ local function get_entry(key)
   return v
 end
 
--- KEYS[1] the entry; ARGV[4..] its tag indexes (same slot, already prefixed); ttl in ms, 0 = no expiry.
+-- KEYS[1] the entry; ARGV[6..] its tag indexes (same slot, already prefixed); ttl in ms, 0 = no expiry.
 local function write_entry(bytes, ttl)
-  for i = 4, #ARGV do
+  for i = 6, #ARGV do
     local t = redis.call('TYPE', ARGV[i])
     if t.ok ~= 'set' and t.ok ~= 'none' then redis.call('UNLINK', ARGV[i]) end
   end
@@ -54,7 +54,7 @@ local function write_entry(bytes, ttl)
   else
     redis.call('SET', KEYS[1], bytes)
   end
-  for i = 4, #ARGV do
+  for i = 6, #ARGV do
     local existed = redis.call('EXISTS', ARGV[i])
     redis.call('SADD', ARGV[i], KEYS[1])
     if ttl == 0 then
@@ -75,53 +75,91 @@ local function write_entry(bytes, ttl)
 end
 `;
 
-/** KEYS[1] entry; ARGV[1] bytes, ARGV[2] ttl ms, ARGV[3] unused, ARGV[4..] tag indexes. Returns 1. */
+/** KEYS[1] entry; ARGV[3] bytes, ARGV[4] ttl ms (0 = no expiry). The untagged write: no index to keep. Returns 1. */
+export const SET_LUA = `${WRITE_WINDOW_LUA}
+local _, refused = check_window()
+if refused then return refused end
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[3]) end
+return 1
+`;
+
+/** KEYS[1] entry; ARGV[3] bytes, ARGV[4] ttl ms, ARGV[5] unused, ARGV[6..] tag indexes. Returns 1. */
 export const SET_TAGGED_LUA = `${PRELUDE}
-write_entry(ARGV[1], tonumber(ARGV[2]))
+local _, refused = check_window()
+if refused then return refused end
+write_entry(ARGV[3], tonumber(ARGV[4]))
 return 1
 `;
 
 /**
- * KEYS[1] entry; ARGV[1] bytes, ARGV[2] ttl ms, ARGV[3] unused, ARGV[4..] tag indexes.
- * Returns the bytes of the present entry, or nil after writing ARGV[1].
+ * KEYS[1] entry; ARGV[3] bytes, ARGV[4] ttl ms, ARGV[5] unused, ARGV[6..] tag indexes.
+ * Returns the bytes of the present entry, or nil after writing ARGV[3].
  */
 export const GET_OR_SET_LUA = `${PRELUDE}
+local now, refused = check_window()
+if refused then return refused end
 local cur = get_entry(KEYS[1])
-if present(cur, now_ms()) then return cur end
-write_entry(ARGV[1], tonumber(ARGV[2]))
+if present(cur, now) then return cur end
+write_entry(ARGV[3], tonumber(ARGV[4]))
 return nil
 `;
 
 /**
- * KEYS[1] entry; ARGV[1] bytes, ARGV[2] ttl ms, ARGV[3] the expected stamp ('' = expect no
- * present entry), ARGV[4..] tag indexes. Returns 1 if it wrote, 0 if not.
+ * KEYS[1] entry; ARGV[3] bytes, ARGV[4] ttl ms, ARGV[5] the expected stamp ('' = expect no
+ * present entry), ARGV[6..] tag indexes. Returns 1 if it wrote, 0 if not.
  */
 export const COMPARE_AND_SET_LUA = `${PRELUDE}
+local now, refused = check_window()
+if refused then return refused end
 local cur = get_entry(KEYS[1])
-local is_present = present(cur, now_ms())
-if ARGV[3] == '' then
+local is_present = present(cur, now)
+if ARGV[5] == '' then
   if is_present then return 0 end
-elseif (not is_present) or string.sub(cur, ${LUA_STAMP_FROM}, ${LUA_STAMP_TO}) ~= ARGV[3] then
+elseif (not is_present) or string.sub(cur, ${LUA_STAMP_FROM}, ${LUA_STAMP_TO}) ~= ARGV[5] then
   return 0
 end
-write_entry(ARGV[1], tonumber(ARGV[2]))
+write_entry(ARGV[3], tonumber(ARGV[4]))
 return 1
 `;
 
-/** KEYS[1]; ARGV[1] bytes. Deletes the key only if it still holds exactly those bytes. Returns 1 or 0. */
-export const COMPARE_AND_DELETE_LUA = `
+/** KEYS[1]; ARGV[3] bytes. Deletes the key only if it still holds exactly those bytes. Returns 1 or 0. */
+export const COMPARE_AND_DELETE_LUA = `${WRITE_WINDOW_LUA}
+local _, refused = check_window()
+if refused then return refused end
 local cur = redis.pcall('GET', KEYS[1])
-if type(cur) == 'string' and cur == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if type(cur) == 'string' and cur == ARGV[3] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/** KEYS[1] and ARGV[3..]: keys of one scope (already prefixed). UNLINKs them all; returns how many existed. */
+export const DELETE_LUA = `${WRITE_WINDOW_LUA}
+local _, refused = check_window()
+if refused then return refused end
+local n = redis.call('UNLINK', KEYS[1])
+for j = 3, #ARGV, 500 do
+  n = n + redis.call('UNLINK', unpack(ARGV, j, math.min(j + 499, #ARGV)))
+end
+return n
+`;
+
+/** KEYS[1] the lock; ARGV[3] token, ARGV[4] ttl ms. `SET NX PX`: returns 1 if the token now holds it, 0 if another does. */
+export const ACQUIRE_LOCK_LUA = `${WRITE_WINDOW_LUA}
+local _, refused = check_window()
+if refused then return refused end
+if redis.call('SET', KEYS[1], ARGV[3], 'PX', tonumber(ARGV[4]), 'NX') then return 1 end
 return 0
 `;
 
 /**
- * KEYS[1] and ARGV[1..]: tag indexes of one scope. Unlinks every member entry and the indexes
+ * KEYS[1] and ARGV[3..]: tag indexes of one scope. Unlinks every member entry and the indexes
  * themselves. Returns how many entries were deleted (members already expired are not counted).
  */
-export const INVALIDATE_TAGS_LUA = `
+export const INVALIDATE_TAGS_LUA = `${WRITE_WINDOW_LUA}
+local _, refused = check_window()
+if refused then return refused end
 local indexes = { KEYS[1] }
-for i = 1, #ARGV do indexes[#indexes + 1] = ARGV[i] end
+for i = 3, #ARGV do indexes[#indexes + 1] = ARGV[i] end
 local n = 0
 for _, index in ipairs(indexes) do
   if redis.call('TYPE', index).ok == 'set' then
@@ -139,10 +177,13 @@ type ScriptArg = string | Buffer | number;
 type ScriptFn = (...args: ScriptArg[]) => Promise<unknown>;
 
 const SCRIPTS = {
+  ntcSet: SET_LUA,
   ntcSetTagged: SET_TAGGED_LUA,
   ntcGetOrSet: GET_OR_SET_LUA,
   ntcCompareAndSet: COMPARE_AND_SET_LUA,
   ntcCompareAndDelete: COMPARE_AND_DELETE_LUA,
+  ntcDelete: DELETE_LUA,
+  ntcAcquireLock: ACQUIRE_LOCK_LUA,
   ntcInvalidateTags: INVALIDATE_TAGS_LUA,
 } as const;
 
@@ -152,10 +193,10 @@ const SCRIPTS = {
  * copies the commands defined when it is made, so defining one later would break auto-pipelines
  * already pending.
  *
- * Every script declares exactly one key: the entry (or the first tag index). It routes the call
- * (on a Cluster its slot is every other key's slot, thanks to the `{scope}` hash tag) and ioredis
- * applies `keyPrefix` to it. The other keys of the scope (tag indexes) go as arguments, prefixed
- * by the caller. A fixed key count matters: with a variable one, the first argument ioredis sees
+ * Every script declares exactly one key: the entry, the lock, the first tag index or the first
+ * key to delete. It routes the call (on a Cluster its slot is every other key's slot, thanks to
+ * the `{scope}` hash tag) and ioredis applies `keyPrefix` to it. The other keys of the scope (tag
+ * indexes, further keys to delete) go as arguments, prefixed here. A fixed key count matters: with a variable one, the first argument ioredis sees
  * is the count, and Cluster auto-pipelining would batch calls of different slots together.
  */
 export class RedisScripts {
@@ -163,13 +204,23 @@ export class RedisScripts {
     private readonly client: Redis | Cluster,
     /** The client's `keyPrefix`, added to the keys passed as arguments. */
     private readonly keyPrefix: string,
+    /** The deadline window every call carries, read when the call is issued. */
+    private readonly deadlines: WriteDeadlines,
   ) {
     for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua, numberOfKeys: 1 });
+    // Sent at once, never in the next auto-pipeline: ioredis starts a command's timeout when it
+    // writes it out, and the deadline is read when the call is made. Through the auto-pipeline the
+    // wait for its flush (setImmediate: under a burst of requests one event-loop turn can take
+    // hundreds of ms) would count against the deadline but not the timeout, refusing writes the
+    // client still waits for. A new array: ioredis's default one is shared by all its clients.
+    const options = client.options as { autoPipeliningIgnoredCommands?: string[] };
+    options.autoPipeliningIgnoredCommands = [...(options.autoPipeliningIgnoredCommands ?? []), ...Object.keys(SCRIPTS)];
   }
 
-  /** Writes unconditionally and indexes the entry under `tagKeys`. */
-  async setTagged(key: string, tagKeys: readonly string[], bytes: Buffer, ttlMs: number): Promise<void> {
-    await this.call('ntcSetTagged', key, [bytes, ttlMs, '', ...this.prefixed(tagKeys)], false);
+  /** Writes unconditionally; indexes the entry under `tagKeys` if there are any. */
+  async set(key: string, tagKeys: readonly string[], bytes: Buffer, ttlMs: number): Promise<void> {
+    if (tagKeys.length === 0) await this.call('ntcSet', key, [bytes, ttlMs], false);
+    else await this.call('ntcSetTagged', key, [bytes, ttlMs, '', ...this.prefixed(tagKeys)], false);
   }
 
   /** Resolves the present entry's bytes, or null when it wrote. */
@@ -187,6 +238,18 @@ export class RedisScripts {
     return Number(await this.call('ntcCompareAndDelete', key, [bytes], false)) === 1;
   }
 
+  /** `keys`: non-empty, all of one scope (one slot). UNLINKs them; resolves how many existed. */
+  async delete(keys: readonly (string | Buffer)[]): Promise<number> {
+    const [first, ...rest] = keys;
+    if (first === undefined) return 0;
+    return Number(await this.call('ntcDelete', first, this.prefixed(rest), false));
+  }
+
+  /** `SET key token NX PX ttlMs`; resolves whether `token` now holds the lock. */
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.call('ntcAcquireLock', key, [token, ttlMs], false)) === 1;
+  }
+
   /** `tagKeys`: non-empty, all of one scope. Resolves how many entries were deleted. */
   async invalidateTags(tagKeys: readonly string[]): Promise<number> {
     const [first, ...rest] = tagKeys;
@@ -194,12 +257,18 @@ export class RedisScripts {
     return Number(await this.call('ntcInvalidateTags', first, this.prefixed(rest), false));
   }
 
-  private prefixed(keys: readonly string[]): string[] {
-    return this.keyPrefix === '' ? [...keys] : keys.map((k) => this.keyPrefix + k);
+  private prefixed<K extends string | Buffer>(keys: readonly K[]): Array<string | Buffer> {
+    if (this.keyPrefix === '') return [...keys];
+    const prefix = this.keyPrefix;
+    return keys.map((k) => (typeof k === 'string' ? prefix + k : Buffer.concat([Buffer.from(prefix, 'utf8'), k])));
   }
 
-  private call(name: keyof typeof SCRIPTS, key: string, args: readonly ScriptArg[], buffer: boolean): Promise<unknown> {
+  private call(name: keyof typeof SCRIPTS, key: string | Buffer, args: readonly ScriptArg[], buffer: boolean): Promise<unknown> {
     const fn = (this.client as unknown as Record<string, ScriptFn>)[buffer ? `${name}Buffer` : name]!;
-    return fn.call(this.client, key, ...args);
+    // The window is read here, just before ioredis writes the command and starts its timeout
+    // (synchronously: no auto-pipeline, see the constructor), so the deadline is never later
+    // than the moment the client gives up, minus the margin.
+    const [deadline, notBefore] = this.deadlines.window();
+    return fn.call(this.client, key, deadline, notBefore, ...args);
   }
 }
