@@ -138,9 +138,12 @@ describe('ComputeEngine: stale-while-revalidate', () => {
   });
 });
 
+// `performance` is faked with the timers: the engine takes the time a call already spent
+// (performance.now()) off its timeouts, and real milliseconds passing on a busy machine would
+// move them against the fake clock.
 describe('ComputeEngine: timeouts (fake timers)', () => {
   it('soft timeout: with an entry in grace the caller gets it after softTimeout; the factory goes on and stores', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = new ManualClock();
     const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
     await cache.set('k', 'old', { ttl: 1000, grace: '1h' });
@@ -165,7 +168,7 @@ describe('ComputeEngine: timeouts (fake timers)', () => {
   });
 
   it('hard timeout: with nothing in grace the caller gets FactoryTimeoutError; the value is stored when it arrives', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = new ManualClock();
     const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
     const slow = gate();
@@ -190,7 +193,7 @@ describe('ComputeEngine: timeouts (fake timers)', () => {
   });
 
   it('hard timeout on a store without locks: later callers join the late factory instead of starting another', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = new ManualClock();
     const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
     const slow = gate();
@@ -212,7 +215,7 @@ describe('ComputeEngine: timeouts (fake timers)', () => {
   });
 
   it('hard timeout with an entry in grace serves it', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = new ManualClock();
     const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
     await cache.set('k', 'old', { ttl: 1000, grace: '1h' });
@@ -237,7 +240,7 @@ describe('ComputeEngine: factory context', () => {
 
 describe('invalidateTags: retried in the cache layer, with jitter', () => {
   it("a service's failed invalidation rejects, then is retried in the background until it is applied", async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = new ManualClock();
     const store = chaosMemory(clock);
     const cache = (await managerOn(store, clock)).forTenant('acme');
@@ -252,7 +255,7 @@ describe('invalidateTags: retried in the cache layer, with jitter', () => {
   });
 
   it('retry delays are jittered: each is a random fraction of the doubling ceiling (full jitter)', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const delays: number[] = [];
     const real = globalThis.setTimeout;
     vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
