@@ -12,6 +12,7 @@ export type {
   CacheModuleOptions,
   CacheModuleOptionsFactory,
   HeaderGuardMode,
+  HealthPolicy,
   MissingTenantPolicy,
 } from './options/cache-module-options.interface.js';
 export { DEFAULT_SAFE_HEADERS } from './http/header-guard.js';
@@ -40,7 +41,7 @@ export type { CacheRequest, TenantResolution, TenantResolver, TenantResolverFn, 
 
 // ---- the cache ----
 export { CacheManager } from './cache/cache-manager.js';
-export type { CacheHealth, CacheStatsReport } from './cache/cache-manager.js';
+export type { CacheHealth, CacheHealthStatus, CacheStatsReport } from './cache/cache-manager.js';
 export { TenantCache } from './cache/tenant-cache.js';
 export type { GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
 export type { Factory, FactoryContext } from './cache/compute-policy.js';
@@ -71,7 +72,7 @@ export type { DecodeLimits } from './envelope/decode-limits.js';
 
 // ---- health and observability ----
 export { CacheHealthIndicator } from './health/cache.health-indicator.js';
-export type { CacheHealthResult } from './health/cache.health-indicator.js';
+export type { CacheHealthDetails, CacheHealthResult } from './health/cache.health-indicator.js';
 export { CACHE_CHANNELS } from './observability/cache-channels.js';
 export type { CacheEvent, CacheEventKind } from './observability/cache-channels.js';
 export { TELEMETRY_DEFAULTS } from './observability/cache-telemetry.js';
@@ -85,6 +86,8 @@ export {
   CacheError,
   CacheMissError,
   CacheOperationError,
+  CacheStoreFullError,
+  CacheTimeoutError,
   CasConflictError,
   DecodeError,
   EncodeError,

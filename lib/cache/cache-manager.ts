@@ -28,10 +28,25 @@ interface Parts {
   /** The manager's one reporter: the cache layer, the circuit breakers and the stores it builds log through it. */
   readonly reporter: ErrorReporter;
   readonly assembly: StoreAssembly;
+  /** Set once the core exists: a circuit that closed lets every waiting invalidation retry run soon. */
+  readonly circuitClosed: { notify: () => void };
 }
 
+/** How the cache is doing: see `CacheHealth.status`. */
+export type CacheHealthStatus = 'up' | 'degraded' | 'down';
+
 export interface CacheHealth {
+  /** `status === 'up'`. */
   readonly ok: boolean;
+  /**
+   * - `'up'`: the store answers and the circuit around it is closed: hits are being served.
+   * - `'degraded'`: hits are served, but not everything works (Redis full: writes refused); `reason` says what.
+   * - `'down'`: the cache serves nothing (the store does not answer, the circuit is open, or the
+   *   manager is closed). Requests still run their handlers: the cache fails open.
+   */
+  readonly status: CacheHealthStatus;
+  /** Why it is not `'up'` (no values, no keys). */
+  readonly reason?: string;
   readonly store: StoreHealth;
   /** Dedicated tenant stores open, when `tenantStores` is configured. */
   readonly tenantStoresOpen?: number;
@@ -112,9 +127,13 @@ export class CacheManager {
       observer: { evicted: (key) => bump(key, 'evictions'), decodeFailed: (key) => bump(key, 'errors') },
       reporter,
       circuitBreaker: resolved.circuitBreaker,
-      onCircuitChange: (state, kind) => telemetry.recordCircuit(state, kind),
+      onCircuitChange: (state, kind) => {
+        telemetry.recordCircuit(state, kind);
+        if (state === 'closed') circuitClosed.notify();
+      },
     };
-    return { resolved, stats, telemetry, reporter, assembly };
+    const circuitClosed = { notify: (): void => undefined };
+    return { resolved, stats, telemetry, reporter, assembly, circuitClosed };
   }
 
   private makeCore(parts: Parts, store: CacheStore): SharedCacheState {
@@ -136,6 +155,8 @@ export class CacheManager {
       });
     }
     const invalidations = new InvalidationRetries(options.invalidationRetry, reporter, options.clock, options.defaultTtlMs);
+    // The store is back (a probe or a health check closed its circuit): pending invalidations need not wait their backoff.
+    parts.circuitClosed.notify = () => invalidations.storeRecovered();
     return {
       store,
       pool,
@@ -166,6 +187,11 @@ export class CacheManager {
   /** Default TTL in milliseconds. */
   get defaultTtlMs(): number {
     return this.options.defaultTtlMs;
+  }
+
+  /** Whether `close()` was called: every call is refused from then on. */
+  get closed(): boolean {
+    return this.closing !== undefined;
   }
 
   /** The shared store. */
@@ -230,8 +256,13 @@ export class CacheManager {
     return this.context.run(tenantId, fn);
   }
 
+  /**
+   * The shared store's health, from the same state that decides whether calls reach it: with a
+   * circuit breaker, a store that answers closes the circuit (so `'up'` means hits are served)
+   * and one that does not reports the circuit open. Settles within the store's own timeout.
+   */
   async health(): Promise<CacheHealth> {
-    if (this.closing !== undefined) return { ok: false, store: { ok: false, detail: 'closed' }, pendingInvalidations: 0 };
+    if (this.closing !== undefined) return { ok: false, status: 'down', reason: 'closed', store: { ok: false, detail: 'closed' }, pendingInvalidations: 0 };
     let store: StoreHealth;
     try {
       store = await this.core.store.health();
@@ -239,8 +270,12 @@ export class CacheManager {
       store = { ok: false, detail: (err as Error)?.message ?? 'health check failed' };
     }
     const circuit = this.core.store instanceof CircuitBreakerStore ? this.core.store.circuitState : undefined;
+    const status: CacheHealthStatus = !store.ok || (circuit !== undefined && circuit !== 'closed') ? 'down' : store.degraded !== undefined ? 'degraded' : 'up';
+    const reason = status === 'up' ? undefined : status === 'degraded' ? store.degraded : (store.detail ?? `circuit ${circuit}`);
     return {
-      ok: store.ok,
+      ok: status === 'up',
+      status,
+      ...(reason === undefined ? {} : { reason }),
       store,
       ...(this.core.pool === undefined ? {} : { tenantStoresOpen: this.core.pool.size }),
       ...(circuit === undefined ? {} : { circuit }),

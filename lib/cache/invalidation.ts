@@ -35,6 +35,8 @@ interface ScopeRetry {
   /** When the timer fires (`performance.now()`), to bring it forward when the store answers. */
   dueAt: number;
   running: boolean;
+  /** The store answered (or its circuit closed) while an attempt was on its way: the next one runs soon. */
+  nudged: boolean;
 }
 
 /**
@@ -92,7 +94,7 @@ export class InvalidationRetries {
     if (this.pending.forScope(scopeId) === undefined) return; // only the horizon holds it
     const retry = this.retries.get(scopeId);
     if (retry === undefined) {
-      const fresh: ScopeRetry = { access, failures: 1, since: this.clock.now(), timer: undefined, dueAt: 0, running: false };
+      const fresh: ScopeRetry = { access, failures: 1, since: this.clock.now(), timer: undefined, dueAt: 0, running: false, nudged: false };
       this.retries.set(scopeId, fresh);
       this.schedule(fresh);
     } else {
@@ -141,10 +143,20 @@ export class InvalidationRetries {
     return Math.min(this.policy.backoffMs * 2 ** Math.min(failures - 1, 40), this.policy.maxBackoffMs);
   }
 
+  /** A store's circuit closed: every waiting retry that waits longer than the first backoff runs soon. */
+  storeRecovered(): void {
+    for (const retry of this.retries.values()) this.nudge(retry.access.scope.id);
+  }
+
   /** The store of `scopeId` answered: its retry, if it waits longer than the first backoff, runs soon. */
   private nudge(scopeId: string): void {
     const retry = this.retries.get(scopeId);
-    if (retry === undefined || retry.running || retry.timer === undefined) return;
+    if (retry === undefined) return;
+    if (retry.running) {
+      retry.nudged = true; // its attempt may fail on what has just changed: try again soon
+      return;
+    }
+    if (retry.timer === undefined) return;
     if (retry.dueAt - performance.now() <= this.policy.backoffMs) return;
     clearTimeout(retry.timer);
     this.schedule(retry, this.policy.backoffMs);
@@ -162,6 +174,7 @@ export class InvalidationRetries {
       return;
     }
     retry.running = true;
+    retry.nudged = false;
     let error: unknown;
     try {
       await this.apply(retry.access, rec);
@@ -174,7 +187,7 @@ export class InvalidationRetries {
     if (error !== undefined) {
       // Whatever the error, the invalidation is not applied: it stays pending and is retried.
       retry.failures++;
-      const delay = this.schedule(retry);
+      const delay = retry.nudged ? this.schedule(retry, this.policy.backoffMs) : this.schedule(retry);
       this.reporter.report(
         'invalidation still pending',
         `Invalidations still pending (${this.pending.count}), retrying: attempt ${retry.failures} ${scopeText(retry.access)} failed (${codeOf(error)}); next attempt in ${delay} ms.`,

@@ -1,11 +1,11 @@
 import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
-import { CacheClosedError, CacheError, CacheOperationError, EncodeError } from '../errors/cache.errors.js';
+import { CacheClosedError, CacheConnectionError, CacheError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, EncodeError } from '../errors/cache.errors.js';
 import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import type { CacheStore } from '../stores/cache-store.interface.js';
 import { parseDuration } from '../utils/duration.js';
 import type { CounterField, ScopeMetrics } from './metrics-recorder.js';
 import type { Clock } from '../utils/clock.js';
-import type { ErrorReporter } from '../utils/error-reporter.js';
+import { connectionBurst, type ErrorReporter } from '../utils/error-reporter.js';
 import type { PendingInvalidations } from './pending-invalidations.js';
 import type { TenantStorePool } from './tenant-store-pool.js';
 
@@ -192,12 +192,22 @@ export class ScopeAccess {
     }
   }
 
-  /** Counts and reports (once per burst) a failed store operation, by key hash only. */
+  /**
+   * Counts and reports (once per burst) a failed store operation, by key hash only. A failure of
+   * the store's connection (unreachable, timed out, full) is reported in that connection's burst,
+   * with its going down and its circuit: one line per outage, not one per operation.
+   */
   fail(op: string, k: StorageKey | undefined, err: unknown): void {
     const code = err instanceof CacheError ? err.code : ((err as Error)?.name ?? 'Error');
     const hash = k === undefined ? undefined : keyHash(k);
     this.metrics.count('errors', () => ({ tenant: this.scope.tenant ?? null, op, code, keyHash: hash }));
-    this.state.reporter.report(`cache ${op}`, `Cache ${op}${hash === undefined ? '' : ` on key #${hash}`} failed (${code}).`);
+    const failed = `Cache ${op}${hash === undefined ? '' : ` on key #${hash}`} failed (${code})`;
+    if (err instanceof CacheConnectionError || err instanceof CacheTimeoutError || err instanceof CacheStoreFullError) {
+      // Possibly the only line of the outage: say what happened (the message names no key, no value).
+      this.state.reporter.report(connectionBurst(err.address), `${failed}: ${err.message}`);
+    } else {
+      this.state.reporter.report(`cache ${op}`, `${failed}.`);
+    }
   }
 
   /** Reports a failure that is not the store's (a user function that threw), counted as an error. */

@@ -59,14 +59,44 @@ export class CacheConfigError extends CacheError {
 /** The store could not be reached (connect refused, closed connection, offline). */
 export class CacheConnectionError extends CacheError {
   constructor(readonly op: string, readonly address: string, options?: { cause?: unknown }) {
-    super('ERR_CACHE_CONNECTION', `Cache store at ${address} unreachable during ${op}${causeText(options?.cause)}. Check that the server is up and the URL is right; the cache serves misses meanwhile.`, options);
+    super('ERR_CACHE_CONNECTION', connectionMessage(op, address, options?.cause), options);
   }
 }
 
-/** A store operation failed or timed out. Carries the key hash, never the key or the value. */
+/**
+ * A store operation failed: the store answered with an error (a script error, a wrong type), or
+ * gave no answer in time (`CacheTimeoutError`), or is full (`CacheStoreFullError`). Carries the
+ * key hash, never the key or the value.
+ */
 export class CacheOperationError extends CacheError {
   constructor(readonly op: string, readonly keyHash: string | undefined, options?: { cause?: unknown }) {
-    super('ERR_CACHE_OPERATION', `Cache ${op}${keyHash ? ` on key #${keyHash}` : ''} failed${causeText(options?.cause)}.`, options);
+    super('ERR_CACHE_OPERATION', `Cache ${op}${onKey(keyHash)} failed${causeText(options?.cause)}.`, options);
+  }
+}
+
+/**
+ * No reply within the store's command timeout, counted from when the call was issued (waiting
+ * behind other commands included). Like a connection failure, it counts towards opening the
+ * circuit: a store that does not answer in time is as good as down for a cache.
+ */
+export class CacheTimeoutError extends CacheOperationError {
+  constructor(op: string, keyHash: string | undefined, readonly address: string, readonly timeoutMs: number, options?: { cause?: unknown }) {
+    super(op, keyHash, options);
+    (this as { code: string }).code = 'ERR_CACHE_TIMEOUT';
+    this.message = `Cache ${op}${onKey(keyHash)} timed out: no reply from ${address} within ${timeoutMs} ms. The cache serves misses meanwhile; if the store is slow rather than down, raise "commandTimeout".`;
+  }
+}
+
+/**
+ * The store refused a write because it is full (Redis: `OOM command not allowed when used memory >
+ * 'maxmemory'`, with a `maxmemory-policy` that evicts nothing). Not an outage: reads are still
+ * served, so it never opens the circuit; health reports the cache `degraded` for a while.
+ */
+export class CacheStoreFullError extends CacheOperationError {
+  constructor(op: string, keyHash: string | undefined, readonly address: string, options?: { cause?: unknown }) {
+    super(op, keyHash, options);
+    (this as { code: string }).code = 'ERR_CACHE_STORE_FULL';
+    this.message = `Cache ${op}${onKey(keyHash)} refused: the store at ${address} is full (maxmemory reached and its maxmemory-policy evicts nothing); reads are still served. Fix: set maxmemory-policy to allkeys-lru (or volatile-lru), or raise maxmemory.`;
   }
 }
 
@@ -124,6 +154,14 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
+function connectionMessage(op: string, address: string, cause: unknown): string {
+  return `Cache store at ${address} unreachable during ${op}${causeText(cause)}. Check that the server is up and the URL is right; the cache serves misses meanwhile.`;
+}
+
+function onKey(keyHash: string | undefined): string {
+  return keyHash ? ` on key #${keyHash}` : '';
+}
+
 function causeText(cause: unknown): string {
   if (cause instanceof Error && cause.message) return `: ${cause.message.slice(0, 200)}`;
   return '';
@@ -131,9 +169,11 @@ function causeText(cause: unknown): string {
 
 /** The circuit breaker around a remote store is open: calls fail fast instead of waiting on a failing store. */
 export class CircuitOpenError extends CacheConnectionError {
+  /** @param store Where the store is (an address) or what it is (its kind): `address` of the error. */
   constructor(op: string, store: string, retryInMs: number) {
-    super(op, `${store} (circuit open, next probe in ${Math.max(0, Math.ceil(retryInMs))} ms)`);
+    super(op, store);
     (this as { code: string }).code = 'ERR_CIRCUIT_OPEN';
+    this.message = connectionMessage(op, `${store} (circuit open, next probe in ${Math.max(0, Math.ceil(retryInMs))} ms)`, undefined);
   }
 }
 

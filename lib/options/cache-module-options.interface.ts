@@ -5,6 +5,12 @@ import type { TenantStrategy } from '../tenant/tenant-resolver.interface.js';
 /** What to do with a request to a `@Cached()` / `@InvalidateTags()` route whose tenant cannot be resolved. */
 export type MissingTenantPolicy = 'bypass' | 'reject';
 
+/**
+ * What `CacheHealthIndicator` tells terminus about a cache that is not `up`
+ * (`CacheModuleOptions.healthPolicy`).
+ */
+export type HealthPolicy = 'degraded-is-up' | 'degraded-is-down';
+
 /** What the unkeyed-input guard does (`CacheModuleOptions.headerGuard`). */
 export type HeaderGuardMode = 'warn' | 'strict' | 'off';
 
@@ -146,6 +152,23 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    * @default MODULE_DEFAULTS.diagnosticHeaders: true
    */
   diagnosticHeaders?: boolean;
+  /**
+   * What `CacheHealthIndicator` reports to `@nestjs/terminus` when the cache is `degraded` or
+   * `down` (Redis full, unreachable, its circuit open). The cache fails open: requests are still
+   * answered (their handlers run), so the app is degraded, not down.
+   *
+   * - `'degraded-is-up'`: the check stays `up` (200), with the cache's own `state`, `detail` and
+   *   `circuit` in its details. A readiness probe then keeps a serving instance in rotation:
+   *   Redis is shared, so failing readiness would take every instance out at once for an outage
+   *   none of them can fix, while each could serve.
+   * - `'degraded-is-down'`: the check is `down` (503) unless the cache is `up`, for apps where the
+   *   cache is essential (it shields a backend that cannot take the uncached load).
+   *
+   * A closed cache (the app shutting down) is `down` under both. `CacheManager.health()` gives
+   * the full state whatever the policy, for monitoring.
+   * @default MODULE_DEFAULTS.healthPolicy: 'degraded-is-up'
+   */
+  healthPolicy?: HealthPolicy;
 }
 
 

@@ -55,13 +55,19 @@ export interface TenantStoresOptions {
 /** The `circuitBreaker` option. */
 export interface CircuitBreakerConfig {
   /**
-   * Consecutive store failures (connection errors, timeouts) that open the circuit. A positive integer.
+   * Consecutive outage failures (the store unreachable, or no reply within its timeout) that
+   * open the circuit. A full store (Redis OOM) and other error replies never count: the store
+   * works. A positive integer.
    * @default CIRCUIT_BREAKER_DEFAULTS.failureThreshold: 5
    */
   failureThreshold?: number;
   /**
-   * How long the circuit stays open before one probe. Milliseconds or a duration string.
-   * @default CIRCUIT_BREAKER_DEFAULTS.cooldown: '5s'
+   * While open: from opening to the first probe, and from the start of one probe to the next (a
+   * failed probe does not push the next one further away). Probes are the store's health check
+   * (a PING on Redis), one at a time, started by a call that fails fast; a Redis store is also
+   * probed at once when its connection is ready again. Short, because a probe is cheap and
+   * hits should come back within a second of the store. Milliseconds or a duration string.
+   * @default CIRCUIT_BREAKER_DEFAULTS.cooldown: '500ms'
    */
   cooldown?: Duration;
 }
@@ -166,9 +172,10 @@ export interface CacheManagerOptions {
   telemetry?: TelemetryOptions;
   /**
    * Circuit breaker around a remote (non-memory) store: after `failureThreshold` consecutive
-   * failures, calls fail fast for `cooldown` (milliseconds or a duration string), then one
-   * probe decides. `false` disables it.
-   * @default CIRCUIT_BREAKER_DEFAULTS: { failureThreshold: 5, cooldown: '5s' }
+   * outage failures, calls fail fast while the breaker probes the store (every `cooldown`, and
+   * at once when a Redis connection is ready again); the first probe that finds it answering
+   * closes it. `false` disables it.
+   * @default CIRCUIT_BREAKER_DEFAULTS: { failureThreshold: 5, cooldown: '500ms' }
    */
   circuitBreaker?: CircuitBreakerConfig | false;
   /**

@@ -44,10 +44,10 @@ export const TENANT_STORES_DEFAULTS = Object.freeze({
 
 /** Defaults of the `circuitBreaker` option, stated once. */
 export const CIRCUIT_BREAKER_DEFAULTS = Object.freeze({
-  /** Consecutive failures. */
+  /** Consecutive outage failures. */
   failureThreshold: 5,
-  /** Milliseconds or a duration string. */
-  cooldown: '5s',
+  /** Milliseconds or a duration string: after opening, and between the starts of two probes. */
+  cooldown: '500ms',
 });
 
 /** CacheManagerOptions checked and normalised (a copy: the caller's object is never mutated). */
@@ -181,7 +181,7 @@ function resolveTelemetry(telemetry: unknown, option: string): Required<Telemetr
 function resolveCircuitBreaker(circuitBreaker: unknown, option: string): ResolvedManagerOptions['circuitBreaker'] {
   if (circuitBreaker === false) return false;
   const given = circuitBreaker === undefined ? {} : circuitBreaker;
-  expectOptionsObject(given, option, "pass { failureThreshold: 5, cooldown: '5s' }, false to disable, or omit it");
+  expectOptionsObject(given, option, "pass { failureThreshold: 5, cooldown: '500ms' }, false to disable, or omit it");
   rejectUnknownKeys(given, CIRCUIT_KEYS, `${option}.`);
   return {
     failureThreshold: positiveInteger(given.failureThreshold, CIRCUIT_BREAKER_DEFAULTS.failureThreshold, `${option}.failureThreshold`),

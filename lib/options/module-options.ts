@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { CacheConfigError } from '../errors/cache.errors.js';
 import type { CacheManagerOptions } from './cache-options.interface.js';
-import type { CacheModuleOptions, HeaderGuardMode, MissingTenantPolicy } from './cache-module-options.interface.js';
+import type { CacheModuleOptions, HeaderGuardMode, HealthPolicy, MissingTenantPolicy } from './cache-module-options.interface.js';
 import type { UserIdResolver } from './cached-options.interface.js';
 import { headerNames } from './cached-options.js';
 import { resolveLogger, resolveManagerOptions } from './manager-options.js';
@@ -94,13 +94,14 @@ export const MODULE_DEFAULTS = Object.freeze({
   headerGuard: 'warn' as HeaderGuardMode,
   honorRequestCacheControl: false,
   safeHeaders: Object.freeze([]) as readonly string[],
+  healthPolicy: 'degraded-is-up' as HealthPolicy,
 });
 
 /** The context of the module's default logger: Nest prints it, and the app's logger setup applies. */
 export const LOGGER_CONTEXT = 'nestjs-tenant-cache';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'perRequestHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders', 'headerGuard', 'safeHeaders', 'honorRequestCacheControl'] as const;
+const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'perRequestHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders', 'headerGuard', 'safeHeaders', 'honorRequestCacheControl', 'healthPolicy'] as const;
 
 const CALL_EXTRA = "it is an option of the forRoot()/forRootAsync() call, not of the options object: CacheModule.forRootAsync({ isGlobal: true, useFactory: () => ({ tenant, store }) })";
 const MODULE_HINTS: Readonly<Record<string, string>> = { isGlobal: CALL_EXTRA, interceptor: CALL_EXTRA };
@@ -133,6 +134,7 @@ export interface ResolvedCacheModuleOptions {
   readonly safeHeaders: readonly string[];
   /** The header a `fromHeader()` strategy reads the tenant from, if it is one. */
   readonly tenantHeader: string | undefined;
+  readonly healthPolicy: HealthPolicy;
 }
 
 /**
@@ -160,6 +162,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
   const headerGuard = oneOf<HeaderGuardMode>(options.headerGuard, ['warn', 'strict', 'off'], MODULE_DEFAULTS.headerGuard, 'headerGuard', "omit it ('warn': such responses are not stored and the route is logged once), or pass 'strict' (the request fails) or 'off'");
   const safeHeaders = Object.freeze([...new Set(headerNames(options.safeHeaders ?? MODULE_DEFAULTS.safeHeaders, 'safeHeaders', "['x-request-id'], headers a handler reads that never change its response"))]);
   const honorRequestCacheControl = oneOf(options.honorRequestCacheControl, [true, false], MODULE_DEFAULTS.honorRequestCacheControl, 'honorRequestCacheControl', 'omit it (false: clients cannot make the cache recompute) or pass true');
+  const healthPolicy = oneOf<HealthPolicy>(options.healthPolicy, ['degraded-is-up', 'degraded-is-down'], MODULE_DEFAULTS.healthPolicy, 'healthPolicy', "omit it ('degraded-is-up': a fail-open cache that is degraded or down keeps the health check up), or pass 'degraded-is-down'");
   const diagnosticHeaders = oneOf(options.diagnosticHeaders, [true, false], MODULE_DEFAULTS.diagnosticHeaders, 'diagnosticHeaders', 'omit it (true: X-Cache and Age are sent) or pass false');
 
   const manager: Record<string, unknown> = { ...options, logger: logger ?? false };
@@ -183,6 +186,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     honorRequestCacheControl,
     safeHeaders,
     tenantHeader: tenantHeaderOf(options.tenant),
+    healthPolicy,
   };
 }
 

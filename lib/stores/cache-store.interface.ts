@@ -1,6 +1,7 @@
 import type { Envelope } from '../envelope/envelope.js';
 import type { KeyScope, StorageKey } from '../keys/storage-key.js';
 import type { DecodeError } from '../errors/cache.errors.js';
+import type { ErrorReporter } from '../utils/error-reporter.js';
 
 /** Result of an atomic `getOrSet`: the entry now stored, and whether this call wrote it. */
 export interface StoreGetOrSetResult {
@@ -14,6 +15,11 @@ export interface StoreHealth {
   readonly latencyMs?: number;
   /** Why it is not ok (no values, no keys). */
   readonly detail?: string;
+  /**
+   * With `ok: true`: the store answers but cannot do all it should, and why (Redis full: writes
+   * refused, reads served). The cache then reports itself `degraded`.
+   */
+  readonly degraded?: string;
 }
 
 export interface StoreStats {
@@ -88,4 +94,16 @@ export interface CacheStore {
   health(): Promise<StoreHealth>;
   stats(): StoreStats;
   close(): Promise<void>;
+  /**
+   * Optional: calls `listener` each time the store's connection is usable again (Redis: the
+   * client's `ready` event), so the circuit breaker can probe at once instead of waiting for the
+   * next call. Returns the function that stops the calls.
+   */
+  onReconnect?(listener: () => void): () => void;
+  /**
+   * Optional: a cache taking this store instance (`store`, or a dedicated tenant store) hands
+   * it the cache's reporter, so the cache's `logger` (`false` included) applies to it too. A
+   * store given a logger of its own keeps it.
+   */
+  adoptReporter?(reporter: ErrorReporter): void;
 }

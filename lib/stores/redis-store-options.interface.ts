@@ -52,8 +52,11 @@ interface RedisStoreCommonOptions {
    */
   readonly limits?: Partial<DecodeLimits>;
   /**
-   * Longest wait for one command's reply, in milliseconds; then it rejects with
-   * `CacheOperationError` and the caller serves a miss. Only applied to clients the store
+   * Longest time from issuing a call (or a health check) to its settling, in milliseconds,
+   * whatever it waited for: the first connection, other commands ahead of it, the reply. Then
+   * it rejects with `CacheTimeoutError` (or `CacheConnectionError` if there was no connection
+   * yet) and the caller serves a miss. Applied to every call of the store; ioredis's own
+   * `commandTimeout` (which starts when a command is written) is also set on clients the store
    * creates. A positive integer.
    * @default REDIS_STORE_DEFAULTS.commandTimeout: 500 (ms)
    */
@@ -73,8 +76,9 @@ interface RedisStoreCommonOptions {
    */
   readonly writeDeadlineMargin?: number;
   /**
-   * Longest wait for a TCP connection (and for the first one before commands), in
-   * milliseconds. Only applied to clients the store creates. A positive integer.
+   * Longest wait for a TCP connection, in milliseconds. Connecting happens in the background:
+   * calls never wait this long (at most `commandTimeout`). Only applied to clients the store
+   * creates. A positive integer.
    * @default REDIS_STORE_DEFAULTS.connectTimeout: 2000 (ms)
    */
   readonly connectTimeout?: number;
@@ -89,7 +93,8 @@ interface RedisStoreCommonOptions {
    * events), once per burst, and a failed delete of an undecodable entry. Failed calls are not
    * logged here: they reject, and the caller (the cache, which logs them once per burst)
    * decides. `false` silences the store. Inside a `CacheManager` the store uses the manager's
-   * logger unless this is given.
+   * logger unless this (or `reporter`) is given, also when you pass the store instance
+   * yourself (`store: new RedisStore(...)`, a dedicated tenant store).
    * @default a console logger prefixed `[nestjs-tenant-cache]`
    */
   readonly logger?: CacheLogger | false;

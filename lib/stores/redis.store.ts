@@ -3,7 +3,7 @@ import type { Codec } from '../envelope/codecs/codec.interface.js';
 import type { DecodeLimits } from '../envelope/decode-limits.js';
 import type { Envelope } from '../envelope/envelope.js';
 import { decodeEntry, encodeEntry } from '../envelope/wire.js';
-import { CacheClosedError, CacheConnectionError, CacheOperationError, DecodeError, type CacheError } from '../errors/cache.errors.js';
+import { CacheClosedError, CacheConnectionError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, DecodeError, type CacheError } from '../errors/cache.errors.js';
 import { keyHash, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { consoleLogger, ErrorReporter } from '../utils/error-reporter.js';
 import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
@@ -12,16 +12,24 @@ import { resolveRedisStoreOptions } from './redis-store-options.js';
 import { checkStoreTtl } from './store-ttl.js';
 import { DecodedResponseMemo } from './redis/decoded-response.memo.js';
 import { setUpRedisClient } from './redis/redis-client.factory.js';
+import { invoke, withDeadline } from './redis/redis-command.deadline.js';
 import { RedisClientLifecycle } from './redis/redis-client.lifecycle.js';
 import { RedisGetBatcher, type GetReply } from './redis/redis-get.batcher.js';
 import { clearScopeKeys } from './redis/redis-scope.clear.js';
-import { errorText } from './redis/redis.failures.js';
+import { COMMAND_TIMED_OUT, errorText, isOutOfMemory, isTimeout } from './redis/redis.failures.js';
 import { RedisScripts } from './redis/redis.scripts.js';
 import { tagIndexKeys, tagIndexKeysByScope } from './redis/tag-index.keys.js';
 import { WriteDeadlines } from './redis/write-deadline.js';
 
 /** Attempts of `getOrSet` when the present entry turns out to be undecodable (it is deleted in between). */
 const GET_OR_SET_ATTEMPTS = 3;
+
+/**
+ * How long after Redis last refused a write for memory (OOM) health says `degraded`, in
+ * milliseconds; a write that succeeds ends it sooner. Long enough for a readiness or monitoring
+ * probe every 10 s to see it; short enough to stop soon after memory was freed.
+ */
+export const FULL_MEMORY_WINDOW_MS = 30_000;
 
 /**
  * A `CacheStore` on Redis (standalone or Cluster) through ioredis.
@@ -35,10 +43,15 @@ const GET_OR_SET_ATTEMPTS = 3;
  * - When the store creates the client it applies cache defaults (redis/redis-client.factory.ts):
  *   commands time out quickly, no offline queue, no resend of unanswered commands,
  *   auto-pipelining. A store given a `client` does not own it: `close()` leaves it open.
- * - Failures reject with `CacheConnectionError` (server unreachable) or `CacheOperationError`
- *   (timeout, script error; with the key hash, never the key), are counted in `stats().errors`
- *   and logged once per burst. An entry whose bytes fail to decode is a miss: it is deleted (only
- *   if it still holds the same bytes), counted in `decodeErrors` and reported to the observer.
+ * - Every call settles within `commandTimeout` of being issued, whether it went out at once,
+ *   waited behind other commands or waited for the first connection (which is made in the
+ *   background: calls never wait `connectTimeout`).
+ * - Failures reject with `CacheConnectionError` (server unreachable), `CacheTimeoutError` (no
+ *   reply in time), `CacheStoreFullError` (Redis refused a write for memory; health then says
+ *   `degraded` for a while) or `CacheOperationError` (any other error reply); the last three
+ *   carry the key hash, never the key. All are counted in `stats().errors`. An entry whose bytes
+ *   fail to decode is a miss: it is deleted (only if it still holds the same bytes), counted in
+ *   `decodeErrors` and reported to the observer.
  */
 export class RedisStore implements CacheStore {
   readonly kind = 'redis';
@@ -52,9 +65,13 @@ export class RedisStore implements CacheStore {
   private readonly codec: Codec;
   private readonly codecs: ReadonlyMap<string, Codec>;
   private readonly limits: DecodeLimits;
-  private readonly reporter: ErrorReporter;
+  private reporter: ErrorReporter;
+  /** Whether the options named a logger or a reporter (then a cache taking the store keeps them). */
+  private readonly ownLogging: boolean;
   private readonly observer: StoreObserver | undefined;
-  private readonly healthTimeout: number;
+  private readonly commandTimeout: number;
+  /** When Redis last refused a write for memory (`performance.now()`). */
+  private fullAt = Number.NEGATIVE_INFINITY;
 
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -63,11 +80,12 @@ export class RedisStore implements CacheStore {
 
   constructor(options: RedisStoreOptions) {
     const resolved = resolveRedisStoreOptions(options);
-    this.healthTimeout = Math.max(resolved.commandTimeout, 1_000);
+    this.commandTimeout = resolved.commandTimeout;
     this.limits = resolved.limits;
     this.codec = resolved.codec;
     this.codecs = resolved.codecs;
     this.reporter = resolved.reporter ?? new ErrorReporter(resolved.logger === false ? undefined : (resolved.logger ?? consoleLogger));
+    this.ownLogging = resolved.reporter !== undefined || resolved.logger !== undefined;
     this.observer = resolved.observer;
 
     const { client, owned, address, keyPrefix } = setUpRedisClient(resolved.connection, resolved);
@@ -81,14 +99,25 @@ export class RedisStore implements CacheStore {
     }
     this.client = client;
     this.keyPrefix = keyPrefix;
-    this.lifecycle = new RedisClientLifecycle(client, owned, address, this.reporter, resolved);
+    this.lifecycle = new RedisClientLifecycle(client, owned, address, (kind, message) => this.reporter.report(kind, message), resolved);
     this.scripts = new RedisScripts(client, keyPrefix, deadlines);
     this.gets = new RedisGetBatcher(
       client,
       client instanceof Cluster,
       (key, bytes) => this.decodeReply(key, bytes),
       (key, err) => this.fail('get', key, err),
+      resolved.commandTimeout,
     );
+  }
+
+  /** Calls `listener` each time the connection is ready again: the circuit breaker probes at once. */
+  onReconnect(listener: () => void): () => void {
+    return this.lifecycle.onReconnect(listener);
+  }
+
+  /** A cache taking this store makes it log through the cache's reporter, unless the options named a logger or a reporter. */
+  adoptReporter(reporter: ErrorReporter): void {
+    if (!this.ownLogging) this.reporter = reporter;
   }
 
   /**
@@ -107,6 +136,8 @@ export class RedisStore implements CacheStore {
     const bytes = encodeEntry(envelope, this.codec, this.limits);
     const tags = tagIndexKeys(key, envelope);
     await this.run('set', key, () => this.scripts.set(key.full, tags, bytes, ttl));
+    // Redis took a write: it is not full (any more).
+    this.fullAt = Number.NEGATIVE_INFINITY;
   }
 
   /**
@@ -161,7 +192,8 @@ export class RedisStore implements CacheStore {
   }
 
   async clearScope(scope: KeyScope): Promise<number> {
-    return this.run('clearScope', undefined, () => clearScopeKeys(this.client, this.keyPrefix, scope, (names) => this.scripts.delete(names)));
+    // Many commands (SCAN, deletes): each is bounded by the timeout, not the whole clear.
+    return this.run('clearScope', undefined, () => clearScopeKeys(this.client, this.keyPrefix, scope, (names) => this.scripts.delete(names), this.commandTimeout), false);
   }
 
   async invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
@@ -176,9 +208,16 @@ export class RedisStore implements CacheStore {
     return undefined;
   }
 
+  /** A PING within `commandTimeout`; `degraded` while Redis has refused a write for memory lately (`FULL_MEMORY_WINDOW_MS`). */
   async health(): Promise<StoreHealth> {
     if (this.closed) return { ok: false, detail: 'the store is closed' };
-    return this.lifecycle.health(this.healthTimeout);
+    const health = await this.lifecycle.health(this.commandTimeout);
+    const sinceFull = performance.now() - this.fullAt;
+    if (!health.ok || sinceFull > FULL_MEMORY_WINDOW_MS) return health;
+    return {
+      ...health,
+      degraded: `Redis at ${this.lifecycle.address} is full: it refused a write ${(sinceFull / 1000).toFixed(1)} s ago (OOM: maxmemory reached, and its maxmemory-policy evicts nothing); reads are still served. Fix: set maxmemory-policy to allkeys-lru, or raise maxmemory`,
+    };
   }
 
   stats(): StoreStats {
@@ -203,32 +242,51 @@ export class RedisStore implements CacheStore {
   }
 
   /**
-   * Runs one client call: rejects after close, waits (once, bounded) for the first connection,
-   * and turns failures into `CacheConnectionError`/`CacheOperationError`, counted and reported.
+   * Runs one client call: rejects after close, lets the first calls wait for the first
+   * connection, bounds the call by `commandTimeout` from now (see `withDeadline`; `whole: false`
+   * for calls of many commands that bound each one), and turns failures into typed errors,
+   * counted (see `fail`).
    */
-  private async run<T>(op: string, key: StorageKey | undefined, call: () => Promise<T>): Promise<T> {
+  private async run<T>(op: string, key: StorageKey | undefined, call: () => Promise<T>, whole = true): Promise<T> {
     this.assertOpen();
-    // Once connected (the usual case) there is nothing to wait for: no extra promise step.
-    if (!this.lifecycle.connected()) {
-      await this.lifecycle.waitForInitialConnection();
-      this.assertOpen();
-    }
+    const issuedAt = performance.now();
     try {
-      return await call();
+      // Once connected (the usual case) there is nothing to wait for.
+      if (!this.lifecycle.connected()) {
+        await withDeadline(this.lifecycle.firstConnection(), this.commandTimeout, () => this.notConnected());
+        this.assertOpen();
+      }
+      const work = invoke(call);
+      return await (whole ? withDeadline(work, this.commandTimeout - (performance.now() - issuedAt), commandTimedOut) : work);
     } catch (err) {
+      if (err instanceof CacheClosedError && this.closed) throw err;
       throw this.fail(op, key, err);
     }
   }
 
+  /** A call waited its whole timeout for the first connection; later ones fail fast until it is up. */
+  private notConnected(): Error {
+    this.lifecycle.giveUpInitialWait();
+    return new Error(`Redis at ${this.lifecycle.address} isn't ready: no connection within the command timeout of ${this.commandTimeout} ms`);
+  }
+
   /**
-   * Counts a failed call and types its error. Not logged: the caller gets the rejection and
-   * reports it (the cache layer, once per burst); logging here too would make each failure two lines.
-   * The client's own 'error' events (the connection going down) are logged by the lifecycle.
+   * Counts a failed call and types its error: unreachable, timed out, full, or another error
+   * reply. Not logged: the caller gets the rejection and reports it (the cache layer, once per
+   * burst); logging here too would make each failure two lines. The client's own 'error' events
+   * (the connection going down) are logged by the lifecycle.
    */
   private fail(op: string, key: StorageKey | undefined, err: unknown): CacheError {
     this.errors++;
-    if (this.lifecycle.isConnectionError(err)) return new CacheConnectionError(op, this.lifecycle.address, { cause: err });
-    return new CacheOperationError(`redis ${op}`, key === undefined ? undefined : keyHash(key), { cause: err });
+    const address = this.lifecycle.address;
+    if (this.lifecycle.isConnectionError(err)) return new CacheConnectionError(op, address, { cause: err });
+    const hash = key === undefined ? undefined : keyHash(key);
+    if (isTimeout(err)) return new CacheTimeoutError(`redis ${op}`, hash, address, this.commandTimeout, { cause: err });
+    if (isOutOfMemory(err)) {
+      this.fullAt = performance.now();
+      return new CacheStoreFullError(`redis ${op}`, hash, address, { cause: err });
+    }
+    return new CacheOperationError(`redis ${op}`, hash, { cause: err });
   }
 
   private decodeReply(key: StorageKey, bytes: Buffer | null | undefined): GetReply {
@@ -264,13 +322,17 @@ export class RedisStore implements CacheStore {
     }
     // Delete only if it still holds these bytes, so a concurrent good write is not lost.
     try {
-      await this.scripts.compareAndDelete(key.full, bytes);
+      await withDeadline(this.scripts.compareAndDelete(key.full, bytes), this.commandTimeout, commandTimedOut);
     } catch (deleteErr) {
       // Nobody else sees this failure (the read already resolved as a miss): log it here.
       this.reporter.report('redis delete undecodable entry', this.fail('delete undecodable entry', key, deleteErr).message);
     }
     return undefined;
   }
+}
+
+function commandTimedOut(): Error {
+  return new Error(COMMAND_TIMED_OUT);
 }
 
 /** Redis takes whole milliseconds: a fractional TTL is rounded up, never down to "no expiry". */

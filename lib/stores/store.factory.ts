@@ -1,6 +1,6 @@
 import { CacheConfigError } from '../errors/cache.errors.js';
 import type { Clock } from '../utils/clock.js';
-import type { ErrorReporter } from '../utils/error-reporter.js';
+import { connectionBurst, type ErrorReporter } from '../utils/error-reporter.js';
 import type { CacheStore, StoreObserver } from './cache-store.interface.js';
 import { CircuitBreakerStore, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker.store.js';
 import { MemoryStore } from './memory.store.js';
@@ -38,7 +38,11 @@ export async function assembleStore(source: CacheStore | StoreConfig, assembly: 
 
 /** `assembleStore` for what can be built synchronously: an instance or a memory config. */
 export function assembleStoreSync(source: CacheStore | StoreConfig, assembly: StoreAssembly, which = 'the'): CacheStore {
-  if (isCacheStore(source)) return withCircuitBreaker(source, assembly, which);
+  if (isCacheStore(source)) {
+    // An instance built without a logger of its own logs through the cache's (so `logger: false` silences it).
+    source.adoptReporter?.(assembly.reporter);
+    return withCircuitBreaker(source, assembly, which);
+  }
   if (source.type === 'memory') return buildMemoryStore(source, assembly);
   throw new CacheConfigError('store', `a '${String(source.type)}' store is created asynchronously`, 'use `await CacheManager.create(options)` (CacheModule does this for you)');
 }
@@ -66,19 +70,19 @@ async function buildRedisStore(config: RedisStoreConfig, assembly: StoreAssembly
 /**
  * Wraps a remote store in a circuit breaker (unless disabled or already wrapped): while it keeps
  * failing, calls fail fast (served by the handler at once) instead of each waiting for its own
- * timeout.
+ * timeout. Its opening is logged in the burst of the store's connection (`connectionBurst`), so
+ * an outage is one line however it shows; its probes and closing are only counted (metrics and
+ * the `circuit` diagnostics channel), never a line each.
  */
 function withCircuitBreaker(store: CacheStore, assembly: StoreAssembly, which: string): CacheStore {
   const options = assembly.circuitBreaker;
   if (store.kind === 'memory' || options === false || store instanceof CircuitBreakerStore) return store;
   const kind = store.kind;
-  return new CircuitBreakerStore(store, options, assembly.clock, (state) => {
+  return new CircuitBreakerStore(store, options, assembly.clock, (state, where, from) => {
     assembly.onCircuitChange?.(state, kind);
-    if (state === 'half-open') return;
-    assembly.reporter.report(
-      `circuit ${state} ${which}`,
-      state === 'open' ? `Circuit to ${which} ${kind} store opened after repeated failures; serving without the cache until a probe succeeds.` : `Circuit to ${which} ${kind} store closed; caching again.`,
-    );
+    // Only the outage's start: a failed probe (half-open to open) is not news.
+    if (state !== 'open' || from !== 'closed') return;
+    assembly.reporter.report(connectionBurst(where), `Circuit to ${which} ${kind} store at ${where} opened after repeated failures; serving without the cache until a probe succeeds.`);
   });
 }
 

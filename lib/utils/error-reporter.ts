@@ -18,6 +18,15 @@ export const consoleLogger: CacheLogger = {
 };
 
 /**
+ * The burst kind of everything about one store connection: its going down, calls failing on it
+ * (unreachable, timed out, full) and the circuit opening around it. One outage is then one line,
+ * however many ways it shows. `address` is host:port (never a password) or a store's kind.
+ */
+export function connectionBurst(address: string): string {
+  return `store ${address}`;
+}
+
+/**
  * Logs a failure once per burst and counts every occurrence. A burst is a run of failures of
  * one kind (e.g. `redis get`) with no gap longer than `burstMs`; the first failure of a burst
  * is logged, the rest are only counted, and the next burst's first line says how many were

@@ -136,9 +136,12 @@ describe('ComputeEngine: stale-while-revalidate', () => {
   });
 });
 
+// `performance` is faked with the timers: the engine takes the time a call already spent
+// (performance.now()) off its timeouts, and real milliseconds passing on a busy machine would
+// move them against the fake clock.
 describe('ComputeEngine: timeouts (fake timers)', () => {
   it('soft timeout: with an entry in grace the caller gets it after softTimeout; the factory goes on and stores', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = new ManualClock();
     const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
     await cache.set('k', 'old', { ttl: 1000, grace: '1h' });
@@ -163,7 +166,7 @@ describe('ComputeEngine: timeouts (fake timers)', () => {
   });
 
   it('hard timeout: with nothing in grace the caller gets FactoryTimeoutError; the value is stored when it arrives', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = new ManualClock();
     const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
     const slow = gate();
@@ -188,7 +191,7 @@ describe('ComputeEngine: timeouts (fake timers)', () => {
   });
 
   it('hard timeout on a store without locks: later callers join the late factory instead of starting another', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = new ManualClock();
     const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
     const slow = gate();
@@ -210,7 +213,7 @@ describe('ComputeEngine: timeouts (fake timers)', () => {
   });
 
   it('hard timeout with an entry in grace serves it', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const clock = new ManualClock();
     const cache = (await managerOn(chaosMemory(clock), clock)).forTenant('acme');
     await cache.set('k', 'old', { ttl: 1000, grace: '1h' });

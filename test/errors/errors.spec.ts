@@ -8,6 +8,8 @@ import {
   CacheError,
   CacheMissError,
   CacheOperationError,
+  CacheStoreFullError,
+  CacheTimeoutError,
   CasConflictError,
   CircuitOpenError,
   DecodeError,
@@ -32,6 +34,8 @@ const CASES: Array<{ make: () => CacheError; cls: new (...args: never[]) => Cach
   { make: () => new CacheConfigError('store.url', 'it is not a URL', 'use redis://host:6379', { cause }), cls: CacheConfigError, code: 'ERR_CACHE_CONFIG', withCause: true },
   { make: () => new CacheConnectionError('get', 'localhost:6379', { cause }), cls: CacheConnectionError, code: 'ERR_CACHE_CONNECTION', withCause: true },
   { make: () => new CacheOperationError('set', 'abc123', { cause }), cls: CacheOperationError, code: 'ERR_CACHE_OPERATION', withCause: true },
+  { make: () => new CacheTimeoutError('redis get', 'abc123', 'localhost:6379', 500, { cause }), cls: CacheTimeoutError, code: 'ERR_CACHE_TIMEOUT', withCause: true },
+  { make: () => new CacheStoreFullError('redis set', 'abc123', 'localhost:6379', { cause }), cls: CacheStoreFullError, code: 'ERR_CACHE_STORE_FULL', withCause: true },
   { make: () => new PayloadTooLargeError(2_000_000, 1_048_576), cls: PayloadTooLargeError, code: 'ERR_PAYLOAD_TOO_LARGE', withCause: false },
   { make: () => new DecodeError('truncated CBOR', { cause }), cls: DecodeError, code: 'ERR_DECODE', withCause: true },
   { make: () => new EncodeError('a BigInt', { cause }), cls: EncodeError, code: 'ERR_ENCODE', withCause: true },
@@ -122,6 +126,17 @@ describe('messages', () => {
       const err = new CacheOperationError('get', hash, { cause: new Error('x'.repeat(10_000)) });
       expect(err.message.length).toBeLessThan(300);
     });
+
+    it('has two kinds the circuit breaker tells apart: a timeout (an outage) and a full store (not one), both still CacheOperationErrors', () => {
+      const timeout = new CacheTimeoutError('redis get', hash, '10.0.0.1:6379', 500, { cause: new Error('Command timed out') });
+      expect(timeout).toBeInstanceOf(CacheOperationError);
+      expect(timeout.message).toBe(`Cache redis get on key #${hash} timed out: no reply from 10.0.0.1:6379 within 500 ms. The cache serves misses meanwhile; if the store is slow rather than down, raise "commandTimeout".`);
+      expect([timeout.address, timeout.timeoutMs, timeout.keyHash]).toEqual(['10.0.0.1:6379', 500, hash]);
+      const full = new CacheStoreFullError('redis set', hash, '10.0.0.1:6379', { cause: new Error("OOM command not allowed when used memory > 'maxmemory'.") });
+      expect(full).toBeInstanceOf(CacheOperationError);
+      expect(full.message).toMatch(/^Cache redis set on key #\S+ refused: the store at 10\.0\.0\.1:6379 is full .*reads are still served\. Fix: set maxmemory-policy to allkeys-lru/);
+      for (const err of [timeout, full]) for (const secret of [key.full, 'user:42', 'acme-corp']) expect(err.message).not.toContain(secret);
+    });
   });
 
   it('CacheMissError and CasConflictError carry the key hash', () => {
@@ -175,6 +190,7 @@ describe('messages', () => {
     const err = new CircuitOpenError('get', 'redis localhost:6379', 1234.2);
     expect(err).toBeInstanceOf(CacheConnectionError);
     expect(err.message).toMatch(/redis localhost:6379 \(circuit open, next probe in 1235 ms\) unreachable during get/);
+    expect(err.address).toBe('redis localhost:6379'); // where the store is, without the probe (logs group by it)
     expect(new CircuitOpenError('get', 's', -5).message).toMatch(/next probe in 0 ms/);
   });
 

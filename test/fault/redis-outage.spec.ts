@@ -40,13 +40,16 @@ const loggedText = (logger: { warn: ReturnType<typeof vi.fn>; error: ReturnType<
 
 describeWithRedis('RedisStore when Redis fails', () => {
   describe('no server at startup', () => {
-    it('waits at most connectTimeout once, then fails fast with CacheConnectionError and stays alive', async () => {
+    it('waits only for the first connection attempt (at most the command timeout), then fails fast with CacheConnectionError and stays alive', async () => {
       const port = await freePort();
       const logger = { warn: vi.fn(), error: vi.fn() };
-      const store = new RedisStore({ url: `redis://127.0.0.1:${port}`, connectTimeout: 300, logger });
+      const store = new RedisStore({ url: `redis://127.0.0.1:${port}`, commandTimeout: 500, connectTimeout: 2_000, logger });
       try {
         const key = storageKey(KeyScope.of('startup', 'acme'), 'entry', SECRET);
+        const started = performance.now();
         const results = await settlesWithin(Promise.allSettled(Array.from({ length: 20 }, () => store.get(key))), 10_000);
+        // The refused connect ends the wait; never connectTimeout, at worst the command timeout (plus timer lag).
+        expect(performance.now() - started).toBeLessThan(650);
         for (const r of results) expect(r.status === 'rejected' && r.reason instanceof CacheConnectionError).toBe(true);
         expect((await store.health()).ok).toBe(false);
         expect(store.stats().errors).toBe(20);
@@ -79,8 +82,9 @@ describeWithRedis('RedisStore when Redis fails', () => {
 
       await server.kill();
       // Wait until the client has seen the connection go (a command racing the FIN would time
-      // out instead, which is the paused case below).
+      // out instead, which is the paused case below): health fails, and the store said so.
       await vi.waitFor(async () => expect((await store.health()).ok).toBe(false), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(() => expect(logger.warn).toHaveBeenCalled(), { timeout: 10_000, interval: 20 });
       const health = await store.health();
       expect(health.ok).toBe(false);
       expect(health.detail).toMatch(/Redis at 127\.0\.0\.1:\d+/);

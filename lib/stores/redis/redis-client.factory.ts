@@ -20,10 +20,24 @@ export interface RedisClientSetup {
   readonly keyPrefix: string;
 }
 
-/** Capped exponential backoff with jitter: quick first retries, never more than ~2 s apart. */
+/** The longest wait between two reconnect attempts, before jitter, in milliseconds. */
+const MAX_RECONNECT_DELAY_MS = 300;
+
+/**
+ * Capped exponential backoff with jitter: quick first retries, never more than ~0.4 s apart.
+ * The cap is low because the cache promises hits within a second of Redis being back, and a
+ * client still waiting out a 2 s backoff cannot give them; a refused connect costs nothing.
+ */
 function cappedBackoff(times: number): number {
-  return Math.min(50 * 2 ** Math.min(times, 10), 2_000) + Math.floor(Math.random() * 100);
+  return Math.min(50 * 2 ** Math.min(times, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100);
 }
+
+/**
+ * Commands ioredis writes at once instead of auto-pipelining them: our gets are batched already
+ * (RedisGetBatcher), and a health PING must not wait behind a stuck pipeline (ioredis sends one
+ * auto-pipeline at a time) to tell whether the server answers.
+ */
+const NOT_AUTO_PIPELINED = ['mget', 'ping'];
 
 /**
  * Creates the client for a `url`, `options` or `cluster` connection, with cache defaults (see
@@ -41,8 +55,8 @@ export function setUpRedisClient(connection: RedisConnection, timeouts: { readon
     maxRetriesPerRequest: 1, // a cache read is not worth many reconnect attempts; fail and move on
     autoResendUnfulfilledCommands: false, // a timed-out write must never run again (late) after a reconnect
     enableAutoPipelining: true, // batches concurrent commands into one round trip
-    autoPipeliningIgnoredCommands: ['mget'], // our gets are batched already (RedisGetBatcher): send at once
-    retryStrategy: cappedBackoff, // keep reconnecting forever, but with a capped backoff
+    autoPipeliningIgnoredCommands: NOT_AUTO_PIPELINED, // sent at once (see NOT_AUTO_PIPELINED)
+    retryStrategy: cappedBackoff, // keep reconnecting forever, at most ~0.4 s apart
   };
 
   let client: Redis | Cluster;
@@ -57,7 +71,7 @@ export function setUpRedisClient(connection: RedisConnection, timeouts: { readon
     const merged: ClusterOptions = {
       enableOfflineQueue: false, // see nodeDefaults: fail fast while the cluster is not ready
       enableAutoPipelining: true, // batches concurrent commands per node
-      autoPipeliningIgnoredCommands: ['mget'], // see nodeDefaults
+      autoPipeliningIgnoredCommands: NOT_AUTO_PIPELINED, // see nodeDefaults
       clusterRetryStrategy: cappedBackoff, // capped backoff when no startup node answers
       slotsRefreshTimeout: connectTimeout, // bound the slot map refresh like a connect
       ...clusterOptions,

@@ -1,12 +1,17 @@
 import { Cluster, type Redis } from 'ioredis';
-import type { ErrorReporter } from '../../utils/error-reporter.js';
+import { connectionBurst } from '../../utils/error-reporter.js';
 import type { StoreHealth } from '../cache-store.interface.js';
+import { invoke, withDeadline } from './redis-command.deadline.js';
 import { errorText, isConnectionFailure } from './redis.failures.js';
+
+/** Where the lifecycle logs: the store's reporter of the moment (a cache may hand the store its own). */
+export type ConnectionReport = (kind: string, message: string) => void;
 
 /**
  * The connection side of a `RedisStore`'s client: follows whether it is up (as the client says),
- * logs what no caller is told (the connection failing or going down), lets the first calls wait
- * for the first connection, probes health and shuts the client down.
+ * logs what no caller is told (the connection failing or going down), tells listeners when it
+ * is ready again, lets the first calls wait for the first connection, probes health and shuts
+ * the client down.
  *
  * A store given a `client` does not own it (`owned: false`): closing then only detaches from it.
  */
@@ -15,37 +20,48 @@ export class RedisClientLifecycle {
   /** Whether the connection is up as far as the client said last ('ready' until 'close'). */
   private up: boolean;
   private initialWait: Promise<void> | undefined;
+  private endInitialWait: (() => void) | undefined;
+  /** A call waited its whole timeout for the first connection: later ones fail fast instead. */
+  private initialWaitOver = false;
   private closed = false;
+  private readonly readyListeners = new Set<() => void>();
 
   private readonly onReady = (): void => {
     this.everReady = true;
     this.up = true;
+    this.endInitialWait?.();
+    for (const listener of this.readyListeners) listener();
   };
   /** A connection that was up went down: a state change no caller is told about, so it is logged here. */
   private readonly onClose = (): void => {
+    // The first attempt failed (refused, reset, ready check failed): calls stop waiting for it.
+    if (!this.everReady) this.giveUpInitialWait();
     if (!this.up || this.closed) return;
     this.up = false;
-    this.reporter.report(`redis connection ${this.address}`, `Redis at ${this.address}: connection lost. The cache serves misses until it is reachable again.`);
+    this.report(connectionBurst(this.address), `Redis at ${this.address}: connection lost. The cache serves misses until it is reachable again.`);
   };
   /**
    * The client's 'error' events: the connection failing or going down, which no caller sees as
-   * such. One line per burst, per server (a manager's reporter may serve several stores).
+   * such. Reported in the connection's burst (see `connectionBurst`): one line per outage, per
+   * server, whatever else fails during it.
    */
   private readonly onError = (err: unknown): void => {
-    this.reporter.report(`redis connection ${this.address}`, `Redis at ${this.address}: ${errorText(err)}. The cache serves misses until it is reachable again.`);
+    this.report(connectionBurst(this.address), `Redis at ${this.address}: ${errorText(err)}. The cache serves misses until it is reachable again.`);
   };
+  private readonly onEnd = (): void => this.endInitialWait?.();
 
   constructor(
     private readonly client: Redis | Cluster,
     private readonly owned: boolean,
     /** Host and port for messages (see `RedisClientSetup.address`). */
     readonly address: string,
-    private readonly reporter: ErrorReporter,
-    private readonly timeouts: { readonly connectTimeout: number; readonly closeTimeout: number },
+    private readonly report: ConnectionReport,
+    private readonly timeouts: { readonly closeTimeout: number },
   ) {
     this.everReady = this.up = client.status === 'ready';
     client.on('ready', this.onReady);
     client.on('close', this.onClose);
+    client.on('end', this.onEnd);
     // An 'error' event without a listener would crash the process; log it once per burst instead.
     client.on('error', this.onError);
     if (client instanceof Cluster) client.on('node error', this.onError);
@@ -58,25 +74,37 @@ export class RedisClientLifecycle {
 
   /**
    * Without an offline queue, a command sent before the first connection is up fails at once.
-   * So the first calls wait for that connection, once and at most `connectTimeout`; afterwards
-   * (and after any later disconnect) commands fail fast.
+   * So the first calls wait for that connection: until it is ready, or its first attempt fails,
+   * and each no longer than its own command timeout (the caller bounds the wait, then calls
+   * `giveUpInitialWait`). The client keeps connecting in the background; once the wait is over,
+   * calls fail fast until it is up. Resolves at once after that, and once connected.
    */
-  waitForInitialConnection(): Promise<void> {
-    if (this.connected()) return Promise.resolve();
+  firstConnection(): Promise<void> {
+    if (this.connected() || this.initialWaitOver || this.closed) return Promise.resolve();
     this.initialWait ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.client.off('ready', done);
-        this.client.off('end', done);
+      this.endInitialWait = () => {
+        this.endInitialWait = undefined;
         resolve();
       };
-      const timer = setTimeout(done, this.timeouts.connectTimeout);
-      timer.unref();
-      this.client.once('ready', done);
-      this.client.once('end', done);
       if (this.owned && this.client.status === 'wait') this.client.connect().catch(() => undefined);
     });
     return this.initialWait;
+  }
+
+  /** A call's whole timeout passed without a first connection: stop making later calls wait for it. */
+  giveUpInitialWait(): void {
+    this.initialWaitOver = true;
+    this.endInitialWait?.();
+  }
+
+  /**
+   * Calls `listener` each time the connection is ready again (ioredis `ready`, after its ready
+   * check), so a circuit breaker can probe at once. Returns the function that stops the calls.
+   */
+  onReconnect(listener: () => void): () => void {
+    const once = (): void => listener();
+    this.readyListeners.add(once);
+    return () => this.readyListeners.delete(once);
   }
 
   /** Whether a failed call's error means the server could not be reached (see `isConnectionFailure`). */
@@ -84,13 +112,24 @@ export class RedisClientLifecycle {
     return isConnectionFailure(err, this.client.status);
   }
 
-  /** A PING within `timeoutMs`, after the first connection (waited for as commands do). */
+  /**
+   * A PING that settles within `timeoutMs` of this call, waiting for the first connection
+   * included. PING is exempt from auto-pipelining (see the client defaults), so it is written at
+   * once, never held behind a stuck pipeline.
+   */
   async health(timeoutMs: number): Promise<StoreHealth> {
+    let issuedAt: number | undefined;
+    const ping = invoke(async () => {
+      if (!this.connected()) await this.firstConnection();
+      issuedAt = performance.now();
+      return this.client.ping();
+    });
     try {
-      await this.waitForInitialConnection();
-      const started = performance.now();
-      await withTimeout(this.client.ping(), timeoutMs, 'PING timed out');
-      return { ok: true, latencyMs: Math.round((performance.now() - started) * 1000) / 1000 };
+      await withDeadline(ping, timeoutMs, () => {
+        if (issuedAt === undefined) this.giveUpInitialWait();
+        return new Error(issuedAt === undefined ? `no connection within ${timeoutMs} ms` : `PING timed out after ${timeoutMs} ms`);
+      });
+      return { ok: true, latencyMs: Math.round((performance.now() - issuedAt!) * 1000) / 1000 };
     } catch (err) {
       return { ok: false, detail: `Redis at ${this.address}: ${errorText(err)}` };
     }
@@ -99,8 +138,11 @@ export class RedisClientLifecycle {
   /** Quits an owned client (bounded by `closeTimeout`, then drops it); detaches from a given one. Call once. */
   async close(): Promise<void> {
     this.closed = true;
+    this.endInitialWait?.();
+    this.readyListeners.clear();
     this.client.off('ready', this.onReady);
     this.client.off('close', this.onClose);
+    this.client.off('end', this.onEnd);
     if (!this.owned) {
       // Not ours: leave it connected and hand its error events back to its owner.
       this.client.off('error', this.onError);
@@ -108,20 +150,11 @@ export class RedisClientLifecycle {
       return;
     }
     try {
-      await withTimeout(this.client.quit(), this.timeouts.closeTimeout, 'QUIT timed out');
+      await withDeadline(this.client.quit(), this.timeouts.closeTimeout, () => new Error('QUIT timed out'));
     } catch {
       // Down or slow: dropping the connection below is all that is left to do.
     }
     // Our error listener stays: a late socket error on a client nobody listens to would crash the app.
     this.client.disconnect();
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Envelope } from '../../envelope/envelope.js';
 import type { StorageKey } from '../../keys/storage-key.js';
+import { withDeadline } from './redis-command.deadline.js';
+import { COMMAND_TIMED_OUT } from './redis.failures.js';
 
 /** Keys per MGET at most: a bound on one command, so one batch cannot hog the connection. */
 const MAX_MGET_KEYS = 256;
@@ -30,6 +32,8 @@ interface PendingGet {
 export class RedisGetBatcher {
   /** Gets waiting for the next flush, by hash-tag group (one group on a standalone server). */
   private pendingGets: Map<string, PendingGet[]> | undefined;
+  /** When the first of the pending gets was issued (`performance.now()`): their deadline counts from it. */
+  private pendingSince = 0;
   /** Average bytes of the values read (a moving average; 0 until one was read). */
   private averageValueBytes = 0;
   /** Keys per MGET: `MGET_TARGET_BYTES` over the average value size, from 1 to `MAX_MGET_KEYS`. */
@@ -43,6 +47,8 @@ export class RedisGetBatcher {
     private readonly decodeReply: (key: StorageKey, bytes: Buffer | null | undefined) => GetReply,
     /** The error a get rejects with when its MGET failed. */
     private readonly failure: (key: StorageKey, err: unknown) => unknown,
+    /** Milliseconds from a get's issue to its settling at the latest (the store's `commandTimeout`). */
+    private readonly timeoutMs: number,
   ) {}
 
   /** Queues a get for the next flush. */
@@ -51,6 +57,7 @@ export class RedisGetBatcher {
       let batches = this.pendingGets;
       if (batches === undefined) {
         batches = this.pendingGets = new Map();
+        this.pendingSince = performance.now();
         // The same moment ioredis's auto-pipelining would send a GET (it waits for setImmediate
         // too), so batching adds no latency; our MGET itself is sent at once (see the client defaults).
         setImmediate(this.flush);
@@ -69,9 +76,11 @@ export class RedisGetBatcher {
     this.pendingGets = undefined;
     if (batches === undefined) return;
     const size = this.mgetKeys;
+    // Every get of these batches was issued at `pendingSince` or later: none waits past its timeout.
+    const leftMs = Math.max(0, this.timeoutMs - (performance.now() - this.pendingSince));
     for (const batch of batches.values()) {
-      if (batch.length <= size) this.mget(batch);
-      else for (let i = 0; i < batch.length; i += size) this.mget(batch.slice(i, i + size));
+      if (batch.length <= size) this.mget(batch, leftMs);
+      else for (let i = 0; i < batch.length; i += size) this.mget(batch.slice(i, i + size), leftMs);
     }
   };
 
@@ -91,12 +100,12 @@ export class RedisGetBatcher {
     this.mgetKeys = Math.max(1, Math.min(MAX_MGET_KEYS, Math.floor(MGET_TARGET_BYTES / this.averageValueBytes)));
   }
 
-  private mget(batch: readonly PendingGet[]): void {
+  private mget(batch: readonly PendingGet[], leftMs: number): void {
     let reply: Promise<(Buffer | null)[]>;
     try {
       const fulls = new Array<string>(batch.length);
       for (let i = 0; i < batch.length; i++) fulls[i] = batch[i]!.key.full;
-      reply = this.client.mgetBuffer(fulls);
+      reply = withDeadline(this.client.mgetBuffer(fulls), leftMs, timedOut);
     } catch (err) {
       for (const get of batch) get.reject(this.failure(get.key, err));
       return;
@@ -118,4 +127,8 @@ export class RedisGetBatcher {
       },
     );
   }
+}
+
+function timedOut(): Error {
+  return new Error(COMMAND_TIMED_OUT);
 }

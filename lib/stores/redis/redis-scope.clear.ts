@@ -1,5 +1,7 @@
 import { Cluster, type Redis } from 'ioredis';
 import { escapeGlob, scopePattern, type KeyScope } from '../../keys/storage-key.js';
+import { withDeadline } from './redis-command.deadline.js';
+import { COMMAND_TIMED_OUT } from './redis.failures.js';
 
 /** Keys per delete: big enough to be cheap, small enough not to block Redis. */
 const UNLINK_BATCH = 500;
@@ -16,23 +18,25 @@ export type DeleteKeys = (names: readonly Buffer[]) => Promise<number>;
  * Deletes every key of `scope` (entries, tag indexes, locks) with SCAN and `deleteKeys`, on the
  * server or on every primary of a Cluster; resolves how many were deleted. `keyPrefix` is the
  * client's ioredis `keyPrefix`. Not atomic: a clear that fails part way has deleted the batches
- * before the failing one (and, each batch being all or nothing, none of the failing one).
+ * before the failing one (and, each batch being all or nothing, none of the failing one). Each
+ * SCAN settles within `timeoutMs` of being issued (the clear as a whole may take longer).
  */
-export async function clearScopeKeys(client: Redis | Cluster, keyPrefix: string, scope: KeyScope, deleteKeys: DeleteKeys): Promise<number> {
+export async function clearScopeKeys(client: Redis | Cluster, keyPrefix: string, scope: KeyScope, deleteKeys: DeleteKeys, timeoutMs: number): Promise<number> {
   // SCAN ignores ioredis keyPrefix: match on the prefixed name ourselves.
   const pattern = escapeGlob(keyPrefix) + scopePattern(scope);
   const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
-  const counts = await Promise.all(nodes.map((node) => clearOnNode(node, pattern, Buffer.from(keyPrefix, 'utf8'), deleteKeys)));
+  const counts = await Promise.all(nodes.map((node) => clearOnNode(node, pattern, Buffer.from(keyPrefix, 'utf8'), deleteKeys, timeoutMs)));
   return counts.reduce((a, b) => a + b, 0);
 }
 
-async function clearOnNode(node: Redis, pattern: string, prefix: Buffer, deleteKeys: DeleteKeys): Promise<number> {
+async function clearOnNode(node: Redis, pattern: string, prefix: Buffer, deleteKeys: DeleteKeys, timeoutMs: number): Promise<number> {
+  const timedOut = (): Error => new Error(COMMAND_TIMED_OUT);
   // SCAN returns the stored names (with the prefix); the delete goes through the client, which
   // adds its prefix again (and, on a Cluster, routes the batch to the slot's node), so strip it.
   let cursor = '0';
   let deleted = 0;
   do {
-    const [next, found] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+    const [next, found] = await withDeadline(node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT), timeoutMs, timedOut);
     cursor = next.toString();
     const names = found.filter((name) => name.subarray(0, prefix.length).equals(prefix)).map((name) => name.subarray(prefix.length));
     for (let i = 0; i < names.length; i += UNLINK_BATCH) {
