@@ -62,12 +62,69 @@ export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefine
     return undefined;
   }
   if (message.headers !== view) return undefined; // a getter that ignores assignment: nothing would be seen
+  // The same headers, read another way: `rawHeaders` (every name and value: an enumeration)
+  // and `headersDistinct` (a recording view of it too).
+  // Node computes `headersDistinct` from `rawHeaders` on first use: done now, so that is not an enumeration.
+  try {
+    void (message as { headersDistinct?: unknown }).headersDistinct;
+  } catch {
+    // not a Node message: nothing to compute
+  }
+  const restoreRaw = shadow(message, 'rawHeaders', (value) => {
+    if (on) enumerated = true;
+    return value;
+  });
+  const restoreDistinct = shadow(message, 'headersDistinct', (value) => (value !== null && typeof value === 'object' ? recordingView(value as object) : value));
+  function recordingView<T extends object>(target: T): T {
+    return new Proxy(target, {
+      get(t, property) {
+        note(property);
+        return Reflect.get(t, property, t);
+      },
+      has(t, property) {
+        note(property);
+        return Reflect.has(t, property);
+      },
+      getOwnPropertyDescriptor(t, property) {
+        note(property);
+        return Reflect.getOwnPropertyDescriptor(t, property);
+      },
+      ownKeys(t) {
+        if (on) enumerated = true;
+        return Reflect.ownKeys(t);
+      },
+    });
+  }
   return {
     stop() {
       on = false;
       if (message.headers === view) message.headers = original;
+      restoreRaw();
+      restoreDistinct();
       return { names, enumerated };
     },
+  };
+}
+
+/**
+ * Gives `message` an own accessor for `property` that passes what it held through `read`, and
+ * returns what puts it back (its own property as it was, or none, so the prototype's getter
+ * answers again). Nothing is done for a property it cannot redefine.
+ */
+function shadow(message: object, property: string, read: (value: unknown) => unknown): () => void {
+  const own = Object.getOwnPropertyDescriptor(message, property);
+  if (own !== undefined && own.configurable === false) return () => undefined;
+  const current = (): unknown => (own === undefined ? Reflect.get(Object.getPrototypeOf(message) as object, property, message) : 'value' in own ? own.value : own.get?.call(message));
+  try {
+    Object.defineProperty(message, property, { configurable: true, enumerable: own?.enumerable ?? false, get: () => read(current()), set: (value: unknown) => Object.defineProperty(message, property, { configurable: true, enumerable: true, writable: true, value }) });
+  } catch {
+    return () => undefined;
+  }
+  return () => {
+    const now = Object.getOwnPropertyDescriptor(message, property);
+    if (now === undefined || now.get === undefined) return; // assigned meanwhile: keep what was assigned
+    if (own === undefined) delete (message as Record<string, unknown>)[property];
+    else Object.defineProperty(message, property, own);
   };
 }
 

@@ -187,10 +187,14 @@ export class HttpCache {
               produced = true;
               own = { value };
               let unkeyed: readonly string[];
+              let serialized: SerializedBody | undefined;
               try {
+                // Serialized while still recording: a getter or toJSON of the value may read the request.
+                serialized = hooks.isResponseCacheable(context, route, value) ? hooks.serialize(value, res) : undefined;
                 unkeyed = this.guard.finish(recording, route, varyNames(res));
               } catch (err) {
-                reject(err); // strict mode
+                recording?.stop();
+                reject(err); // strict mode, or a hook that threw
                 return;
               }
               if (unkeyed.length > 0) {
@@ -200,7 +204,7 @@ export class HttpCache {
                 resolve(null);
                 return;
               }
-              resolve(this.entryOf(ctx, context, hooks, route, miss.tenant, before, value));
+              resolve(this.entryOf(ctx, context, route, miss.tenant, before, serialized));
             },
             error: (err: unknown) => {
               recording?.stop();
@@ -242,10 +246,9 @@ export class HttpCache {
    * What a computed response is stored as: its body (the bytes sent), with its status,
    * recorded headers, ETag and tags set on the context; `ctx.skip()` when it may not be stored.
    */
-  private entryOf(ctx: FactoryContext<StoredBody>, context: ExecutionContext, hooks: HttpCacheHooks, route: CachedRoute, tenant: string | undefined, before: Record<string, unknown>, value: unknown): StoredBody {
+  private entryOf(ctx: FactoryContext<StoredBody>, context: ExecutionContext, route: CachedRoute, tenant: string | undefined, before: Record<string, unknown>, serialized: SerializedBody | undefined): StoredBody {
     const req = context.getArgByIndex<CacheRequest>(0);
     const res = context.getArgByIndex<HttpResponseLike>(1);
-    const serialized = hooks.isResponseCacheable(context, route, value) ? hooks.serialize(value, res) : undefined;
     // The response's own directives win when stricter, whatever the hook said (RFC 9111 §5.2.2).
     const freshness = serialized === undefined ? undefined : freshnessOf(res, this.options.clock.now());
     if (serialized === undefined || freshness === undefined || !freshness.store) {

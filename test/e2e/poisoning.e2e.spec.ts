@@ -79,6 +79,31 @@ class ReflectingController {
     return { echo: Object.entries(headers).filter(([name]) => name.startsWith('x-theme')), n: ++seq };
   }
 
+  /** Node's raw list of names and values (Express `req`, Fastify `request.raw`). */
+  @Get('raw')
+  @Cached()
+  raw(@Req() req: PlatformRequest & { raw?: { rawHeaders: string[] }; rawHeaders?: string[] }) {
+    const list = req.raw?.rawHeaders ?? req.rawHeaders ?? [];
+    const at = list.findIndex((name) => name.toLowerCase() === 'x-theme');
+    return { theme: at === -1 ? 'light' : list[at + 1], n: ++seq };
+  }
+
+  /** Node's `headersDistinct`. */
+  @Get('distinct')
+  @Cached()
+  distinct(@Req() req: PlatformRequest & { raw?: { headersDistinct: Record<string, string[] | undefined> }; headersDistinct?: Record<string, string[] | undefined> }) {
+    const distinct = req.raw?.headersDistinct ?? req.headersDistinct ?? {};
+    return { theme: distinct['x-theme']?.[0] ?? 'light', n: ++seq };
+  }
+
+  /** A value that reads the request only when it is serialized (a getter, `toJSON`). */
+  @Get('lazy')
+  @Cached()
+  lazy(@Req() req: PlatformRequest) {
+    const n = ++seq;
+    return { toJSON: () => ({ theme: req.headers['x-theme'] ?? 'light', n }) };
+  }
+
   /** The fix: the header is in the key, so each value has its own entry. */
   @Get('keyed')
   @Cached({ vary: ['x-forwarded-host'] })
@@ -113,6 +138,9 @@ const INPUTS: readonly { readonly name: string; readonly path: string; readonly 
   { name: 'a custom header', path: '/p/custom', header: 'x-theme', attack: { 'x-theme': `"><script>${EVIL}</script>` } },
   { name: "the tenant header on a scope: 'global' route", path: '/p/global', header: 'x-tenant-id', attack: {}, global: true },
   { name: 'every header (enumerated)', path: '/p/enumerate', header: '*', attack: { 'x-theme': EVIL } },
+  { name: 'rawHeaders', path: '/p/raw', header: '*', attack: { 'x-theme': EVIL } },
+  { name: 'headersDistinct', path: '/p/distinct', header: 'x-theme', attack: { 'x-theme': EVIL } },
+  { name: 'a value that reads the request when serialized (toJSON)', path: '/p/lazy', header: 'x-theme', attack: { 'x-theme': EVIL } },
 ];
 
 async function bootApp(platform: Platform, fastPath: boolean, headerGuard: HeaderGuardMode, logger: RecordingLogger): Promise<TestApp> {
