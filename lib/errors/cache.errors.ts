@@ -209,5 +209,10 @@ export function unkeyedHeaderFix(headers: readonly string[]): string {
   const named = headers.filter((h) => h !== '*');
   const list = named.map((h) => `'${h}'`).join(', ');
   if (named.length === 0) return 'Read the headers you need by name, then add them to the key: @Cached({ vary: [...] }).';
+  // The client's address (req.ip reads them behind a proxy): keyed, one client's response would
+  // still be shared by every client sending the same value, or none.
+  if (named.some((h) => h === 'x-forwarded-for' || h === 'forwarded' || h === 'x-real-ip')) {
+    return "The response depends on the client's address: do not cache it per tenant (@NoCache(), or scope: 'user' if it is per user).";
+  }
   return `If the response depends on ${named.length > 1 ? 'them' : 'it'}, add ${named.length > 1 ? 'them' : 'it'} to the key: @Cached({ vary: [${list}] }); if ${named.length > 1 ? 'they' : 'it'} never change${named.length > 1 ? '' : 's'} the response, list ${named.length > 1 ? 'them' : 'it'} in the module's safeHeaders.`;
 }

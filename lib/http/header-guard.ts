@@ -40,18 +40,25 @@ export interface ReadableHeadersInput {
   readonly credentialHeaders: readonly string[];
   /** The header the tenant strategy reads the id from as it is, if any (`fromHeader()`). */
   readonly tenantHeader: string | undefined;
+  /**
+   * Whether a `scope: 'user'` route's user comes from the credentials (the default `userId`:
+   * `req.user`, which an authentication guard sets from them); with a `userId` of your own it
+   * may not, and the credential headers are then unkeyed like any other. Default true.
+   */
+  readonly userFromCredentials?: boolean;
 }
 
 /**
  * The request headers a route's handler may read: those its key holds (its `vary`, the tenant
  * header when the key holds the tenant), the safe ones, and the credential headers where no
  * request carrying one is served from the cache (a route without an explicit `scope`) or
- * where the key holds the user they identify (`scope: 'user'`).
+ * where the key holds the user they identify (`scope: 'user'` with the default `userId`).
  */
 export function readableHeaders(input: ReadableHeadersInput): ReadonlySet<string> {
   const names = new Set([...DEFAULT_SAFE_HEADERS, ...input.safeHeaders, ...input.vary]);
   if (input.scope !== 'global' && input.tenantHeader !== undefined) names.add(input.tenantHeader);
-  if (!input.explicitScope || input.scope === 'user') for (const name of input.credentialHeaders) names.add(name);
+  const keyedByUser = input.scope === 'user' && input.userFromCredentials !== false;
+  if (!input.explicitScope || keyedByUser) for (const name of input.credentialHeaders) names.add(name);
   return names;
 }
 

@@ -116,7 +116,14 @@ function shadow(message: object, property: string, read: (value: unknown) => unk
   if (own !== undefined && own.configurable === false) return () => undefined;
   const current = (): unknown => (own === undefined ? Reflect.get(Object.getPrototypeOf(message) as object, property, message) : 'value' in own ? own.value : own.get?.call(message));
   try {
-    Object.defineProperty(message, property, { configurable: true, enumerable: own?.enumerable ?? false, get: () => read(current()), set: (value: unknown) => Object.defineProperty(message, property, { configurable: true, enumerable: true, writable: true, value }) });
+    Object.defineProperty(message, property, {
+      configurable: true,
+      enumerable: own?.enumerable ?? false,
+      get: () => read(current()),
+      set: (value: unknown) => {
+        Object.defineProperty(message, property, { configurable: true, enumerable: true, writable: true, value });
+      },
+    });
   } catch {
     return () => undefined;
   }

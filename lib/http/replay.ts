@@ -15,25 +15,31 @@ export function isStoredResponse(entry: Envelope | undefined): entry is StoredRe
 }
 
 /**
- * Sends a stored response: `X-Cache` and `Age` (unless `diagnostics` is off), `ETag`, the recorded headers the
+ * Sends a stored response: `X-Cache` and `Age` (unless `diagnostics` is off; the replayed
+ * `max-age`/`s-maxage`/`Expires` then say what is left of the entry plus that Age, so a cache
+ * downstream that subtracts it keeps the entry exactly as long as we would), `ETag`, the recorded headers the
  * `policy` still allows (an entry may have been written under another), the status and the exact body; a 304 without a body when `If-None-Match` matches (or, without it,
  * `If-Modified-Since` is not before the stored `Last-Modified`). Returns the body to send.
  */
 export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE', now: number, diagnostics: boolean, policy: HeaderPolicy): unknown {
   const { http } = entry;
+  const ageS = Math.max(0, Math.floor((now - entry.createdAt) / 1000)) + (http.initialAge ?? 0);
   if (diagnostics) {
     setHeader(res, X_CACHE_HEADER, state);
-    setHeader(res, 'age', String(Math.max(0, Math.floor((now - entry.createdAt) / 1000)) + (http.initialAge ?? 0)));
+    setHeader(res, 'age', String(ageS));
   }
   setHeader(res, 'etag', http.etag);
   const notModified = isNotModified(req.method, req.headers, http.etag, lastModifiedOf(http));
-  // No replayed header claims more freshness than the entry has left.
+  // No replayed header claims more freshness than the entry has left. A downstream cache takes
+  // the Age we send off the lifetime we replay (RFC 9111 §4.2.3), so that age is added back.
   const remainingS = entry.expiresAt === 0 ? undefined : Math.max(0, Math.floor((entry.expiresAt - now) / 1000));
+  const lifetimeS = remainingS === undefined ? undefined : remainingS + (diagnostics ? ageS : 0);
   for (const [name, value] of http.headers) {
     if ((notModified && name === 'content-type') || !isReplayable(name, policy)) continue;
-    if (remainingS === undefined) setHeader(res, name, value);
-    else if (name === 'cache-control') setHeader(res, name, withRemainingFreshness(value, remainingS));
-    else if (name === 'expires') setHeader(res, name, new Date(Math.min(Date.parse(value) || 0, entry.expiresAt)).toUTCString());
+    if (lifetimeS === undefined) setHeader(res, name, value);
+    else if (name === 'cache-control') setHeader(res, name, withRemainingFreshness(value, lifetimeS));
+    // Against the Date the platform sends now: what is left, plus the Age sent.
+    else if (name === 'expires') setHeader(res, name, new Date(now + lifetimeS * 1000).toUTCString());
     else setHeader(res, name, value);
   }
   if (notModified) {

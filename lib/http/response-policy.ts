@@ -125,8 +125,20 @@ export function recordedHeaders(res: HttpResponseLike, before: Record<string, un
 
 /** Whether a stored header may be replayed under the current policy (an entry may predate it: another release, another config). */
 export function isReplayable(name: string, policy: HeaderPolicy): boolean {
-  return name === 'content-type' || (policy.cacheableHeaders(name) && !policy.perRequestHeaders(name));
+  if (name === 'content-type') return true;
+  // Asked for every stored header of every hit: remembered per policy (one per app) and name.
+  let known = replayable.get(policy);
+  if (known === undefined) replayable.set(policy, (known = new Map()));
+  let answer = known.get(name);
+  if (answer === undefined) {
+    answer = policy.cacheableHeaders(name) && !policy.perRequestHeaders(name);
+    // Bounded: names come from stored entries, which another release may have written.
+    if (known.size < 1_000) known.set(name, answer);
+  }
+  return answer;
 }
+
+const replayable = new WeakMap<HeaderPolicy, Map<string, boolean>>();
 
 /** The bypass reason of a response `isOriginBoundWithoutVary` keeps out of the cache. */
 export const ORIGIN_WITHOUT_VARY = 'Access-Control-Allow-Origin names one origin without Vary: Origin';

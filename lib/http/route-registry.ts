@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { RESOLVED_CACHE_OPTIONS } from '../cache.internal-constants.js';
-import { PATH_METADATA, REDIRECT_METADATA, RENDER_METADATA, RESPONSE_PASSTHROUGH_METADATA, ROUTE_ARGS_METADATA, SSE_METADATA } from '@nestjs/common/constants.js';
+import { HOST_METADATA, PATH_METADATA, REDIRECT_METADATA, RENDER_METADATA, RESPONSE_PASSTHROUGH_METADATA, ROUTE_ARGS_METADATA, SSE_METADATA } from '@nestjs/common/constants.js';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum.js';
 import { CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA } from '../cache.constants.js';
-import type { ResolvedCacheModuleOptions } from '../options/module-options.js';
+import { defaultUserId, type ResolvedCacheModuleOptions } from '../options/module-options.js';
 import { readableHeaders } from './header-guard.js';
 import { resolveCachedOptions, resolveInvalidateTagsOptions, type ResolvedCachedOptions } from '../options/cached-options.js';
 import type { CachedOptions, InvalidateTagsMetadata, TagsSource, UserIdResolver } from '../options/cached-options.interface.js';
@@ -123,7 +123,11 @@ export class RouteRegistry {
 
   private cachedRoute(id: string, options: CachedOptions, controller: AnyFunction, handler: AnyFunction, name: string): CachedRoute {
     const checked = resolveCachedOptions(options, `@Cached() on ${id}`);
-    const vary = [...new Set([...this.options.vary, ...checked.vary])].sort();
+    // A host-bound controller (`@Controller({ host })`, `@HostParam()`): Nest routes by the host
+    // name before any interceptor, so its responses depend on it and the key must hold it.
+    const hostBound = Reflect.getMetadata(HOST_METADATA, controller) !== undefined ? ['host', 'x-forwarded-host'] : [];
+    const vary = [...new Set([...this.options.vary, ...checked.vary, ...hostBound])].sort();
+    const userId = checked.userId ?? this.options.userId;
     const { safeHeaders, credentialHeaders, tenantHeader } = this.options;
     return {
       controller: controller.name,
@@ -138,9 +142,9 @@ export class RouteRegistry {
       keyOnly: checked.keyOnly,
       methods: checked.methods,
       condition: checked.condition,
-      userId: checked.userId ?? this.options.userId,
+      userId,
       bypass: bypassReason(controller, handler, name),
-      readableHeaders: readableHeaders({ vary, scope: checked.scope, explicitScope: checked.explicitScope, safeHeaders, credentialHeaders, tenantHeader }),
+      readableHeaders: readableHeaders({ vary, scope: checked.scope, explicitScope: checked.explicitScope, safeHeaders, credentialHeaders, tenantHeader, userFromCredentials: userId === defaultUserId }),
     };
   }
 }

@@ -1,9 +1,11 @@
-import { Controller, Get, Headers, Module, Req } from '@nestjs/common';
+import { Controller, Get, Headers, HostParam, Module, Req } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import type { HeaderGuardMode } from '../../lib/options/cache-module-options.interface.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
+import { CACHE_CHANNELS, type CacheEvent } from '../../lib/observability/cache-channels.js';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { createTestApp, RecordingLogger, type Platform, type TestApp } from './helpers/app-factory.js';
 import { FAST_PATH_MATRIX } from './helpers/fast-path-probe.js';
@@ -128,6 +130,16 @@ class ReflectingController {
   }
 }
 
+/** Routed by host name before any interceptor: `@HostParam()` is read from `Host`, which the key must hold. */
+@Controller({ host: ':account.example.com', path: 'h' })
+class HostBoundController {
+  @Get()
+  @Cached()
+  account(@HostParam('account') account: string) {
+    return { account, n: ++seq };
+  }
+}
+
 /** Each unkeyed input: its route, the header it reads, the attacker's request headers. */
 const INPUTS: readonly { readonly name: string; readonly path: string; readonly header: string; readonly attack: Record<string, string>; readonly global?: boolean }[] = [
   { name: 'X-Forwarded-Host', path: '/p/forwarded-host', header: 'x-forwarded-host', attack: { 'x-forwarded-host': EVIL } },
@@ -146,7 +158,7 @@ const INPUTS: readonly { readonly name: string; readonly path: string; readonly 
 async function bootApp(platform: Platform, fastPath: boolean, headerGuard: HeaderGuardMode, logger: RecordingLogger): Promise<TestApp> {
   @Module({
     imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), logger, clock: new ManualClock(), fastPath, headerGuard })],
-    controllers: [ReflectingController],
+    controllers: [ReflectingController, HostBoundController],
   })
   class PoisoningModule {}
   return createTestApp(platform, { imports: [PoisoningModule] });
@@ -221,15 +233,35 @@ describe.each(FAST_PATH_MATRIX)('cache poisoning through unkeyed request headers
     const attacker = guarded.http().get('/p/slow').set('x-tenant-id', tenant).set('x-forwarded-host', EVIL).then((r) => r);
     await inside;
     entered = () => undefined;
+    // The victim joins the attacker's computation (a stampede wait of its tenant) before the attacker's handler answers.
+    const joined = new Promise<void>((resolve) => {
+      const listener = (event: unknown): void => {
+        if ((event as CacheEvent).tenant !== tenant) return;
+        unsubscribe(CACHE_CHANNELS.stampedeWait, listener);
+        resolve();
+      };
+      subscribe(CACHE_CHANNELS.stampedeWait, listener);
+    });
     const victim = guarded.http().get('/p/slow').set('x-tenant-id', tenant).then((r) => r);
-    // Let the victim reach the flight before the attacker's handler answers.
-    await new Promise((resolve) => setImmediate(resolve));
+    await joined;
     release();
     const [a, v] = await Promise.all([attacker, victim]);
     gate = Promise.resolve();
     console.log(`[poisoning] ${platform}/${mode} coalesced victim: ${JSON.stringify(v.body)} (${String(v.headers['x-cache'])}); attacker ${JSON.stringify(a.body)}`);
     expect(a.body.link).toContain(EVIL);
     expect(v.body.link).toBe('https://app.example/login');
+  });
+
+  it('a host-bound controller (@HostParam) keys the host: attacker.example.com never reaches victim.example.com', async () => {
+    const tenant = freshTenant();
+    const attacker = await guarded.http().get('/h').set('x-tenant-id', tenant).set('host', 'attacker.example.com').expect(200);
+    const victim = await guarded.http().get('/h').set('x-tenant-id', tenant).set('host', 'victim.example.com').expect(200);
+    const victimAgain = await guarded.http().get('/h').set('x-tenant-id', tenant).set('host', 'victim.example.com').expect(200);
+    console.log(`[poisoning] ${platform}/${mode} @HostParam: attacker ${JSON.stringify(attacker.body)}; victim ${String(victim.headers['x-cache'])} ${JSON.stringify(victim.body)}, again ${String(victimAgain.headers['x-cache'])}`);
+    expect(attacker.body.account).toBe('attacker');
+    expect(victim.body.account).toBe('victim');
+    expect(victimAgain.headers['x-cache']).toBe('HIT');
+    expect(victimAgain.body).toEqual(victim.body);
   });
 
   it('with the header in the key (vary), each value has its own entry: hits again, never crossed', async () => {

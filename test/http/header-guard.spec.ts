@@ -77,6 +77,17 @@ describe('HeaderGuard', () => {
     expect(guard.finish(recording, route([]), ['origin'])).toEqual([]);
   });
 
+  it("advises against keying the client's address (x-forwarded-for): never cache it per tenant", () => {
+    const warnings: string[] = [];
+    const guard = new HeaderGuard('warn', { warn: (m) => warnings.push(m), error: () => undefined });
+    const req = message({});
+    const recording = guard.start(req as unknown as CacheRequest);
+    void req.headers['x-forwarded-for'];
+    guard.finish(recording, route([]), []);
+    expect(warnings[0]).toContain('@NoCache()');
+    expect(warnings[0]).not.toContain('vary:');
+  });
+
   it("strict: throws UnkeyedHeaderError naming the route, the header and the fix; 'off' records nothing", () => {
     const errors: string[] = [];
     const strict = new HeaderGuard('strict', { warn: () => undefined, error: (m) => errors.push(m) });
@@ -105,6 +116,8 @@ describe('readableHeaders', () => {
     expect(readableHeaders({ ...base, scope: 'user', explicitScope: true }).has('authorization')).toBe(true);
     expect(readableHeaders({ ...base, scope: 'tenant', explicitScope: true }).has('authorization')).toBe(false);
     expect(readableHeaders({ ...base, scope: 'global', explicitScope: true }).has('authorization')).toBe(false);
+    // A userId of one's own may not come from the credentials: then they are unkeyed.
+    expect(readableHeaders({ ...base, scope: 'user', explicitScope: true, userFromCredentials: false }).has('authorization')).toBe(false);
   });
 });
 
