@@ -64,17 +64,24 @@ export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefine
   if (message.headers !== view) return undefined; // a getter that ignores assignment: nothing would be seen
   // The same headers, read another way: `rawHeaders` (every name and value: an enumeration)
   // and `headersDistinct` (a recording view of it too).
-  // Node computes `headersDistinct` from `rawHeaders` on first use: done now, so that is not an enumeration.
-  try {
-    void (message as { headersDistinct?: unknown }).headersDistinct;
-  } catch {
-    // not a Node message: nothing to compute
-  }
-  const restoreRaw = shadow(message, 'rawHeaders', (value) => {
+  /** Runs `fn` without recording (Node computes `headersDistinct` from `rawHeaders` on first use: not an enumeration). */
+  const quietly = <T>(fn: () => T): T => {
+    const was = on;
+    on = false;
+    try {
+      return fn();
+    } finally {
+      on = was;
+    }
+  };
+  const restoreRaw = shadow(message, 'rawHeaders', (current) => {
     if (on) enumerated = true;
-    return value;
+    return current();
   });
-  const restoreDistinct = shadow(message, 'headersDistinct', (value) => (value !== null && typeof value === 'object' ? recordingView(value as object) : value));
+  const restoreDistinct = shadow(message, 'headersDistinct', (current) => {
+    const value = quietly(current);
+    return value !== null && typeof value === 'object' ? recordingView(value as object) : value;
+  });
   function recordingView<T extends object>(target: T): T {
     return new Proxy(target, {
       get(t, property) {
@@ -107,11 +114,11 @@ export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefine
 }
 
 /**
- * Gives `message` an own accessor for `property` that passes what it held through `read`, and
+ * Gives `message` an own accessor for `property` whose value is `read(current)` (`current`: what it held), and
  * returns what puts it back (its own property as it was, or none, so the prototype's getter
  * answers again). Nothing is done for a property it cannot redefine.
  */
-function shadow(message: object, property: string, read: (value: unknown) => unknown): () => void {
+function shadow(message: object, property: string, read: (current: () => unknown) => unknown): () => void {
   const own = Object.getOwnPropertyDescriptor(message, property);
   if (own !== undefined && own.configurable === false) return () => undefined;
   const current = (): unknown => (own === undefined ? Reflect.get(Object.getPrototypeOf(message) as object, property, message) : 'value' in own ? own.value : own.get?.call(message));
@@ -119,7 +126,7 @@ function shadow(message: object, property: string, read: (value: unknown) => unk
     Object.defineProperty(message, property, {
       configurable: true,
       enumerable: own?.enumerable ?? false,
-      get: () => read(current()),
+      get: () => read(current),
       set: (value: unknown) => {
         Object.defineProperty(message, property, { configurable: true, enumerable: true, writable: true, value });
       },
