@@ -7,7 +7,8 @@ import { KeyScope } from '../../lib/keys/storage-key.js';
 import { MANAGER_DEFAULTS } from '../../lib/options/manager-options.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
-import { createTestApp, PLATFORMS, type TestApp } from './helpers/app-factory.js';
+import { createTestApp, type TestApp } from './helpers/app-factory.js';
+import { FAST_PATH_MATRIX } from './helpers/fast-path-probe.js';
 import { burstAgent, get } from './helpers/burst.js';
 
 /**
@@ -29,12 +30,12 @@ class ItemsController {
   }
 }
 
-describe.each(PLATFORMS)('the tenant share of the default memory store on %s', (platform) => {
+describe.each(FAST_PATH_MATRIX)('the tenant share of the default memory store on %s, fast path %s', (platform, mode) => {
   let t: TestApp;
   const agent = burstAgent(IN_FLIGHT);
   beforeAll(async () => {
     t = await createTestApp(platform, {
-      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), logger: false })],
+      imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), logger: false, fastPath: mode === 'on' })],
       controllers: [ItemsController],
     });
   });
@@ -44,7 +45,7 @@ describe.each(PLATFORMS)('the tenant share of the default memory store on %s', (
   });
 
   it(`a tenant requesting ${FLOOD.toLocaleString('en-US')} distinct URLs leaves another tenant's cached URL a HIT`, async () => {
-    const victimId = `${platform}-victim`;
+    const victimId = `${platform}-${mode}-victim`;
     const asVictim = { 'x-tenant-id': 'victim' };
     expect((await get(agent, `${t.url}/items/${victimId}`, asVictim)).xCache).toBe('MISS');
     expect((await get(agent, `${t.url}/items/${victimId}`, asVictim)).xCache).toBe('HIT');
@@ -54,7 +55,7 @@ describe.each(PLATFORMS)('the tenant share of the default memory store on %s', (
     const statuses: number[] = [];
     const worker = async (): Promise<void> => {
       while (next < FLOOD) {
-        const reply = await get(agent, `${t.url}/items/${platform}-flood-${next++}`, { 'x-tenant-id': 'flooder' });
+        const reply = await get(agent, `${t.url}/items/${platform}-${mode}-flood-${next++}`, { 'x-tenant-id': 'flooder' });
         statuses.push(reply.status);
       }
     };
@@ -66,7 +67,7 @@ describe.each(PLATFORMS)('the tenant share of the default memory store on %s', (
     const { entries, evictions } = store.stats();
     const flooderEntries = store.scopeSize(KeyScope.of(MANAGER_DEFAULTS.namespace, 'flooder'));
     console.log(
-      `${platform}: ${FLOOD} flood requests in ${(floodMs / 1000).toFixed(1)} s; store ${entries}/${store.bounds.maxEntries} entries, ${evictions} evictions, ` +
+      `${platform}/${mode}: ${FLOOD} flood requests in ${(floodMs / 1000).toFixed(1)} s; store ${entries}/${store.bounds.maxEntries} entries, ${evictions} evictions, ` +
         `the flooder holds ${flooderEntries}; the victim's URL afterwards: X-Cache ${after.xCache}`,
     );
     expect(statuses.every((s) => s === 200)).toBe(true);
