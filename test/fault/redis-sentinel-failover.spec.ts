@@ -3,7 +3,7 @@ import { afterEach, expect, it } from 'vitest';
 import { RecordingLogger, type TestApp } from '../e2e/helpers/app-factory.js';
 import { bootFaultApp, itemPaths, TENANT_HEADERS } from '../helpers/fault-app.js';
 import { describeWithRedis, rawCommand, startRedisSentinel, type RedisSentinelHandle } from '../helpers/redis-server.js';
-import { pollFor, SteadyLoad } from '../helpers/steady-load.js';
+import { pollFor, SteadyLoad, type LoadSample } from '../helpers/steady-load.js';
 
 /**
  * Row "Sentinel: failover of the primary under 100 ops/s" of the Redis faults issue, on a real
@@ -16,6 +16,19 @@ import { pollFor, SteadyLoad } from '../helpers/steady-load.js';
  */
 
 const SERVED_TARGET_MS = 1_000;
+
+/** `status/X-Cache` counts of `samples` per 500 ms since `from`, one line each. */
+function timeline(samples: readonly LoadSample[], from: number): string {
+  const buckets = new Map<number, Map<string, number>>();
+  for (const s of samples) {
+    const bucket = Math.floor((s.sentAt - from) / 500);
+    const counts = buckets.get(bucket) ?? new Map<string, number>();
+    const answer = `${s.status}/${s.xCache ?? '-'}`;
+    counts.set(answer, (counts.get(answer) ?? 0) + 1);
+    buckets.set(bucket, counts);
+  }
+  return [...buckets].map(([bucket, counts]) => `${bucket * 500} ms: ${[...counts].map(([answer, n]) => `${answer} ${n}`).join(', ')}`).join('\n');
+}
 
 describeWithRedis('Redis Sentinel failover under 100 req/s', () => {
   let sentinel: RedisSentinelHandle | undefined;
@@ -57,7 +70,11 @@ describeWithRedis('Redis Sentinel failover under 100 req/s', () => {
       },
       20_000,
     );
-    const firstHit = await pollFor('a HIT from the new primary', () => load!.sentBetween(killedAt).find((s) => s.xCache === 'HIT'), 10_000);
+    const firstHit = await pollFor('a HIT from the new primary', () => load!.sentBetween(killedAt).find((s) => s.xCache === 'HIT'), 10_000).catch((err: unknown) => {
+      // What the app answered, per half second since the kill: the figure a failure needs.
+      console.log(`no HIT; sentinels named the new primary ${Math.round(switchedAt - killedAt)} ms after the kill; answers by 500 ms since the kill:\n${timeline(load!.samples, killedAt)}`);
+      throw err;
+    });
     await sleep(2_000);
     await load.stop();
 
