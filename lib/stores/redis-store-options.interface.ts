@@ -14,11 +14,12 @@ export interface RedisUrlConnection {
  * so anything set here wins over them.
  *
  * Sentinel: `{ sentinels: [{ host, port }, …], name: 'mymaster' }` (plus `sentinelPassword`,
- * `role` and the other ioredis Sentinel options). The client asks the sentinels for the primary
- * and, by default here, reconnects the moment one announces a new primary (ioredis
- * `failoverDetector: true`, off in ioredis itself), asks them again at most ~0.4 s apart
- * (`sentinelRetryStrategy`) and bounds each question by `commandTimeout`
- * (`sentinelCommandTimeout`).
+ * `role` and the other ioredis Sentinel options). The client asks the sentinels for the primary at
+ * every reconnect attempt (at most ~0.4 s apart, so a new primary is used within that of the
+ * sentinels naming it), asks them again as quickly when none answers (`sentinelRetryStrategy`)
+ * and bounds each question by `commandTimeout` (`sentinelCommandTimeout`). ioredis's
+ * `failoverDetector` is left off: in ioredis 6.0.0 a +switch-master arriving between two
+ * reconnect attempts ends the client for good.
  */
 export interface RedisOptionsConnection {
   readonly options: RedisOptions;
