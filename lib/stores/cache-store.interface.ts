@@ -101,6 +101,21 @@ export interface CacheStore {
    */
   onReconnect?(listener: () => void): () => void;
   /**
+   * Optional, for a store spread over several servers (a Redis Cluster): where calls for
+   * `scope`'s keys go now (the primary owning its hash slot, `host:port`), so the circuit
+   * breaker keeps one circuit per server and a failed one never fails the calls of the others.
+   * `undefined` (or no method): the store-wide circuit.
+   */
+  routeOf?(scope: KeyScope): string | undefined;
+  /**
+   * Optional, with `routeOf`: whether calls routed to `route` can be served again, within the
+   * store's timeout (the breaker's probe of that route's circuit). The routes are refreshed
+   * first; a route nothing maps to any more (failed over) is done with: `true`.
+   */
+  probeRoute?(route: string): Promise<boolean>;
+  /** Optional, with `routeOf`: the routes calls can take now (`undefined`: no routes); the breaker forgets circuits of any other. */
+  liveRoutes?(): ReadonlySet<string> | undefined;
+  /**
    * Optional: a cache taking this store instance (`store`, or a dedicated tenant store) hands
    * it the cache's reporter, so the cache's `logger` (`false` included) applies to it too. A
    * store given a logger of its own keeps it.

@@ -1,24 +1,10 @@
 import type { Envelope } from '../envelope/envelope.js';
 import type { KeyScope, StorageKey } from '../keys/storage-key.js';
-import { CacheConnectionError, CacheOperationError, CacheTimeoutError, CircuitOpenError } from '../errors/cache.errors.js';
 import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreStats } from './cache-store.interface.js';
 import type { Clock } from '../utils/clock.js';
+import { Circuit, type CircuitSettings, type CircuitState } from './circuit.js';
 
-export type CircuitState = 'closed' | 'open' | 'half-open';
-
-/**
- * An outage: the store could not be reached, or gave no reply in time. Only these count towards
- * opening the circuit. A store that answered with an error (full, a script error) works; a
- * caller's error (encode, payload size) says nothing about the store.
- */
-function isOutage(err: unknown): err is CacheConnectionError | CacheTimeoutError {
-  return err instanceof CacheConnectionError || err instanceof CacheTimeoutError;
-}
-
-/** The store answered, with an error: it is reachable, so the run of failures is over. */
-function storeAnswered(err: unknown): boolean {
-  return err instanceof CacheOperationError && !(err instanceof CacheTimeoutError);
-}
+export type { CircuitState } from './circuit.js';
 
 /** Checked and defaulted by the cache's options (`circuitBreaker`, `CIRCUIT_BREAKER_DEFAULTS`). */
 export interface CircuitBreakerOptions {
@@ -33,25 +19,25 @@ export interface CircuitBreakerOptions {
  * instead of each waiting for its own timeout: during an outage every request is served by its
  * handler at once, and the store is not hammered while it recovers.
  *
- * While open, the breaker probes the store with its `health()` (a PING on Redis), never with a
- * caller's operation, and one probe at a time: when the store says its connection is ready
- * again (`onReconnect`), and otherwise when a call arrives `cooldownMs` after the last probe
- * started (a failed probe does not push the next one further away). A health check that finds
- * the store answering closes the circuit too, so health never says "up" while calls fail fast.
- * Only outages count (see `isOutage`): a full store or an error reply is not one.
+ * One circuit per server (see `Circuit`): a store spread over several (a Redis Cluster, which
+ * says where each scope's calls go: `routeOf`) gets one per node, so a failed shard fails fast
+ * alone and the calls of the others go through; a probe of a node's circuit also refreshes the
+ * routes, so once a replica is promoted its calls take the new route (a fresh circuit). Other
+ * stores have one, store-wide. Circuits probe with the store's `health()` (a PING) or
+ * `probeRoute`, never with a caller's operation, and at once when the store says its connection
+ * is ready again (`onReconnect`). A health check that finds the store answering closes the
+ * store-wide circuit and probes the open node circuits, so health never says "up" while calls
+ * fail fast; nodes still failing make it `degraded`. Only outages count: a full store or an
+ * error reply is not one.
  */
 export class CircuitBreakerStore implements CacheStore {
   readonly kind: string;
-  private state: CircuitState = 'closed';
-  private failures = 0;
-  /** When the circuit opened or the last probe started (on the cache's clock). */
-  private probedAt = 0;
-  private probing = false;
-  /** Where the store is, from its last outage error (host:port); its kind until one names it. */
-  private where: string;
+  /** The store-wide circuit: every call of a store without routes, keyless calls of one with them. */
+  private readonly whole: Circuit;
+  /** One circuit per route (a Cluster primary, `host:port`), made on its first call. */
+  private readonly routed = new Map<string, Circuit>();
+  private readonly settings: CircuitSettings;
   private readonly stopWatching: (() => void) | undefined;
-  private readonly threshold: number;
-  private readonly cooldownMs: number;
 
   readonly acquireLock?: (key: StorageKey, token: string, ttlMs: number) => Promise<boolean>;
   readonly releaseLock?: (key: StorageKey, token: string) => Promise<void>;
@@ -59,135 +45,104 @@ export class CircuitBreakerStore implements CacheStore {
   constructor(
     readonly inner: CacheStore,
     options: CircuitBreakerOptions,
-    private readonly clock: Clock,
-    /** Told about every transition (and the state it left), with where the store is (for one log line per connection). */
-    private readonly onStateChange: (state: CircuitState, where: string, from: CircuitState) => void = () => undefined,
+    clock: Clock,
+    /** Told about every transition (and the state it left), with where the server is (for one log line per connection). */
+    onStateChange: (state: CircuitState, where: string, from: CircuitState) => void = () => undefined,
   ) {
     this.kind = inner.kind;
-    this.where = inner.kind;
-    this.threshold = options.failureThreshold;
-    this.cooldownMs = options.cooldownMs;
+    this.settings = { threshold: options.failureThreshold, cooldownMs: options.cooldownMs, clock, onStateChange };
+    // Where the store is, from its last outage error (host:port); its kind until one names it.
+    this.whole = new Circuit(this.settings, () => inner.health().then((health) => health.ok), inner.kind, true);
     // Locks pass through (guarded) only where the store has them.
     const { acquireLock, releaseLock } = inner;
     if (acquireLock !== undefined && releaseLock !== undefined) {
-      this.acquireLock = (key, token, ttlMs) => this.guard('acquireLock', () => acquireLock.call(inner, key, token, ttlMs));
-      this.releaseLock = (key, token) => this.guard('releaseLock', () => releaseLock.call(inner, key, token));
+      this.acquireLock = (key, token, ttlMs) => this.circuitOf(key.scope).guard('acquireLock', () => acquireLock.call(inner, key, token, ttlMs));
+      this.releaseLock = (key, token) => this.circuitOf(key.scope).guard('releaseLock', () => releaseLock.call(inner, key, token));
     }
-    this.stopWatching = inner.onReconnect?.(() => this.probe());
-  }
-
-  /** `closed` (normal), `open` (failing fast) or `half-open` (failing fast, one probe in flight). */
-  get circuitState(): CircuitState {
-    return this.state;
-  }
-
-  private guard<T>(op: string, call: () => Promise<T>): Promise<T> {
-    // Closed (the normal case): no async wrapper, no closure per call.
-    if (this.state === 'closed') {
-      let pending: Promise<T>;
-      try {
-        pending = call();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return pending.then(this.succeeded as (value: T) => T, this.failedWhileClosed);
-    }
-    const waited = this.clock.now() - this.probedAt;
-    if (!this.probing && waited >= this.cooldownMs) this.probe();
-    return Promise.reject(new CircuitOpenError(op, this.where, this.probing ? this.cooldownMs : this.cooldownMs - waited));
-  }
-
-  private readonly succeeded = <T>(value: T): T => {
-    this.failures = 0;
-    return value;
-  };
-
-  private readonly failedWhileClosed = (err: unknown): never => {
-    if (isOutage(err)) {
-      this.where = err.address;
-      this.failures++;
-      if (this.failures >= this.threshold && this.state === 'closed') {
-        this.probedAt = this.clock.now();
-        this.transition('open');
-      }
-    } else if (storeAnswered(err)) {
-      this.failures = 0;
-    }
-    throw err;
-  };
-
-  /** One probe at a time, in the background: the store's health decides. */
-  private probe(): void {
-    if (this.state === 'closed' || this.probing) return;
-    this.probing = true;
-    this.probedAt = this.clock.now();
-    this.transition('half-open');
-    let answered: Promise<boolean>;
-    try {
-      answered = this.inner.health().then(
-        (health) => health.ok,
-        () => false,
-      );
-    } catch {
-      answered = Promise.resolve(false);
-    }
-    void answered.then((ok) => {
-      this.probing = false;
-      // Closed meanwhile by a health check (see `health()`): nothing left to decide.
-      if (this.state === 'closed') return;
-      if (ok) this.closeCircuit();
-      else this.transition('open');
+    this.stopWatching = inner.onReconnect?.(() => {
+      void this.whole.probe();
+      for (const circuit of this.routed.values()) void circuit.probe();
     });
   }
 
-  private closeCircuit(): void {
-    this.failures = 0;
-    this.transition('closed');
+  /**
+   * The store-wide state: `closed` (normal), `open` (failing fast) or `half-open` (failing fast,
+   * one probe in flight). With node circuits, `open` also when every node's circuit is open;
+   * some of them open is `degraded` health, not an open store.
+   */
+  get circuitState(): CircuitState {
+    if (this.whole.state !== 'closed' || this.routed.size === 0) return this.whole.state;
+    const failing = this.failingRoutes();
+    const live = this.inner.liveRoutes?.();
+    return live !== undefined && live.size > 0 && failing.length >= live.size ? 'open' : 'closed';
   }
 
-  private transition(state: CircuitState): void {
-    const from = this.state;
-    this.state = state;
-    this.onStateChange(state, this.where, from);
+  /** The circuit the calls for `scope` go through: their route's, or the store-wide one. */
+  private circuitOf(scope: KeyScope | undefined): Circuit {
+    const route = scope === undefined ? undefined : this.inner.routeOf?.(scope);
+    if (route === undefined) return this.whole;
+    let circuit = this.routed.get(route);
+    if (circuit === undefined) {
+      circuit = new Circuit(this.settings, () => this.inner.probeRoute?.(route) ?? this.inner.health().then((h) => h.ok), route, false);
+      this.routed.set(route, circuit);
+    }
+    return circuit;
+  }
+
+  /** Routes whose circuit is not closed; circuits of routes the store no longer has are forgotten. */
+  private failingRoutes(): string[] {
+    const live = this.inner.liveRoutes?.();
+    const failing: string[] = [];
+    for (const [route, circuit] of this.routed) {
+      if (live !== undefined && !live.has(route)) this.routed.delete(route);
+      else if (circuit.state !== 'closed') failing.push(route);
+    }
+    return failing;
   }
 
   get(key: StorageKey): Promise<Envelope | undefined> {
-    return this.guard('get', () => this.inner.get(key));
+    return this.circuitOf(key.scope).guard('get', () => this.inner.get(key));
   }
   set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
-    return this.guard('set', () => this.inner.set(key, envelope, ttlMs));
+    return this.circuitOf(key.scope).guard('set', () => this.inner.set(key, envelope, ttlMs));
   }
   delete(key: StorageKey): Promise<boolean> {
-    return this.guard('delete', () => this.inner.delete(key));
+    return this.circuitOf(key.scope).guard('delete', () => this.inner.delete(key));
   }
   getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
-    return this.guard('getOrSet', () => this.inner.getOrSet(key, envelope, ttlMs));
+    return this.circuitOf(key.scope).guard('getOrSet', () => this.inner.getOrSet(key, envelope, ttlMs));
   }
   compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
-    return this.guard('compareAndSet', () => this.inner.compareAndSet(key, expectedStamp, envelope, ttlMs));
+    return this.circuitOf(key.scope).guard('compareAndSet', () => this.inner.compareAndSet(key, expectedStamp, envelope, ttlMs));
   }
   clearScope(scope: KeyScope): Promise<number> {
-    return this.guard('clearScope', () => this.inner.clearScope(scope));
+    return this.circuitOf(scope).guard('clearScope', () => this.inner.clearScope(scope));
   }
   invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
-    return this.guard('invalidateTags', () => this.inner.invalidateTags(tagKeys));
+    return this.circuitOf(tagKeys[0]?.scope).guard('invalidateTags', () => this.inner.invalidateTags(tagKeys));
   }
   scopeSize(scope: KeyScope): number | undefined {
     return this.inner.scopeSize(scope);
   }
   /**
-   * Asks the store itself. While the circuit is not closed, a store that answers closes it (the
-   * check was a successful probe), so "ok" always means calls reach the store; one that does not
-   * says the circuit is open.
+   * Asks the store itself. While the store-wide circuit is not closed, a store that answers
+   * closes it (the check was a successful probe), so "ok" always means calls reach the store;
+   * one that does not says the circuit is open. Open node circuits are probed (each refreshes
+   * the routes); nodes still failing after that make the health `degraded`, or not ok if every
+   * node is failing.
    */
   async health(): Promise<StoreHealth> {
-    const health = await this.inner.health();
-    if (this.state === 'closed') return health;
-    if (health.ok) {
-      this.closeCircuit();
-      return health;
+    const [health] = await Promise.all([this.inner.health(), ...[...this.routed.values()].map((circuit) => circuit.probe())]);
+    if (this.whole.state !== 'closed') {
+      if (!health.ok) return { ...health, detail: `${health.detail ?? 'the store is failing'}; circuit ${this.whole.state}` };
+      this.whole.close();
     }
-    return { ...health, detail: `${health.detail ?? 'the store is failing'}; circuit ${this.state}` };
+    const failing = this.failingRoutes();
+    if (!health.ok || failing.length === 0) return health;
+    const live = this.inner.liveRoutes?.();
+    if (live !== undefined && failing.length >= live.size) return { ok: false, detail: `every node is failing; circuits open to ${failing.join(', ')}` };
+    const open = `circuit open to ${failing.join(', ')}: calls for keys on ${failing.length === 1 ? 'its' : 'their'} slots are served without the cache until ${failing.length === 1 ? 'it answers or is' : 'they answer or are'} failed over`;
+    return { ...health, degraded: health.degraded === undefined ? open : `${health.degraded}; ${open}` };
   }
   stats(): StoreStats {
     return this.inner.stats();

@@ -12,12 +12,27 @@ export interface RedisUrlConnection {
 /**
  * Connect with ioredis options. Our cache defaults (see `RedisStoreOptions`) are applied first,
  * so anything set here wins over them.
+ *
+ * Sentinel: `{ sentinels: [{ host, port }, …], name: 'mymaster' }` (plus `sentinelPassword`,
+ * `role` and the other ioredis Sentinel options). The client asks the sentinels for the primary at
+ * every reconnect attempt (at most ~0.4 s apart, so a new primary is used within that of the
+ * sentinels naming it), asks them again as quickly when none answers (`sentinelRetryStrategy`)
+ * and bounds each question by `commandTimeout` (`sentinelCommandTimeout`). ioredis's
+ * `failoverDetector` is left off: in ioredis 6.0.0 a +switch-master arriving between two
+ * reconnect attempts ends the client for good.
  */
 export interface RedisOptionsConnection {
   readonly options: RedisOptions;
 }
 
-/** Connect to a Redis Cluster. `options.redisOptions` apply to each node connection. */
+/**
+ * Connect to a Redis Cluster. `options.redisOptions` apply to each node connection. Defaults
+ * here: the slot map refreshed every second (ioredis `slotsRefreshInterval`: 1000 ms) and each
+ * refresh asking a node for at most `min(connectTimeout, commandTimeout)` (`slotsRefreshTimeout`),
+ * so a promoted replica is used within a second; the store also refreshes it when a call finds
+ * its node unreachable or silent. Run the servers with `cluster-require-full-coverage no`, or
+ * Redis refuses every key (CLUSTERDOWN) while one primary is failed and not yet replaced.
+ */
 export interface RedisClusterConnection {
   readonly cluster: { readonly nodes: readonly ClusterNode[]; readonly options?: ClusterOptions };
 }

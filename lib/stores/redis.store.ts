@@ -10,6 +10,7 @@ import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, Store
 import type { RedisStoreOptions } from './redis-store-options.interface.js';
 import { resolveRedisStoreOptions } from './redis-store-options.js';
 import { checkStoreTtl } from './store-ttl.js';
+import { ClusterRoutes } from './redis/cluster-routes.js';
 import { DecodedResponseMemo } from './redis/decoded-response.memo.js';
 import { setUpRedisClient } from './redis/redis-client.factory.js';
 import { invoke, withDeadline } from './redis/redis-command.deadline.js';
@@ -32,7 +33,9 @@ const GET_OR_SET_ATTEMPTS = 3;
 export const FULL_MEMORY_WINDOW_MS = 30_000;
 
 /**
- * A `CacheStore` on Redis (standalone or Cluster) through ioredis.
+ * A `CacheStore` on Redis (standalone, Sentinel or Cluster) through ioredis. On a Cluster it
+ * says which primary each scope's calls go to (`routeOf`), so the circuit breaker fails fast
+ * per primary, and refreshes the slot map when a call finds its node failing.
  *
  * - Entries are bytes in the wire format of wire.ts (JSON by default, CBOR or a custom codec);
  *   reads accept both built-in codecs.
@@ -60,6 +63,8 @@ export class RedisStore implements CacheStore {
   private readonly lifecycle: RedisClientLifecycle;
   private readonly scripts: RedisScripts;
   private readonly gets: RedisGetBatcher;
+  /** On a Cluster: which primary each scope's calls go to (one circuit per primary). */
+  private readonly routes: ClusterRoutes | undefined;
   private readonly decodedResponses = new DecodedResponseMemo();
   private readonly keyPrefix: string;
   private readonly codec: Codec;
@@ -101,6 +106,7 @@ export class RedisStore implements CacheStore {
     this.keyPrefix = keyPrefix;
     this.lifecycle = new RedisClientLifecycle(client, owned, address, (kind, message) => this.reporter.report(kind, message), resolved);
     this.scripts = new RedisScripts(client, keyPrefix, deadlines);
+    this.routes = client instanceof Cluster ? new ClusterRoutes(client, keyPrefix, resolved.commandTimeout) : undefined;
     this.gets = new RedisGetBatcher(
       client,
       client instanceof Cluster,
@@ -113,6 +119,17 @@ export class RedisStore implements CacheStore {
   /** Calls `listener` each time the connection is ready again: the circuit breaker probes at once. */
   onReconnect(listener: () => void): () => void {
     return this.lifecycle.onReconnect(listener);
+  }
+
+  /** On a Cluster: the primary (`host:port`) `scope`'s calls go to now, so the breaker keeps a circuit per primary (`ClusterRoutes`). */
+  routeOf(scope: KeyScope): string | undefined {
+    return this.routes?.nodeOf(scope);
+  }
+  probeRoute(route: string): Promise<boolean> {
+    return this.routes === undefined ? this.health().then((health) => health.ok) : this.routes.probe(route);
+  }
+  liveRoutes(): ReadonlySet<string> | undefined {
+    return this.routes?.owners();
   }
 
   /** A cache taking this store makes it log through the cache's reporter, unless the options named a logger or a reporter. */
@@ -278,10 +295,14 @@ export class RedisStore implements CacheStore {
    */
   private fail(op: string, key: StorageKey | undefined, err: unknown): CacheError {
     this.errors++;
-    const address = this.lifecycle.address;
-    if (this.lifecycle.isConnectionError(err)) return new CacheConnectionError(op, address, { cause: err });
+    // On a Cluster: the node the call went to, and a slot-map refresh (it may have failed over).
+    const address = (key !== undefined ? this.routes?.nodeOf(key.scope) : undefined) ?? this.lifecycle.address;
+    const timedOut = isTimeout(err);
+    const unreachable = !timedOut && this.lifecycle.isConnectionError(err);
+    if (unreachable || timedOut) this.routes?.failed();
+    if (unreachable) return new CacheConnectionError(op, address, { cause: err });
     const hash = key === undefined ? undefined : keyHash(key);
-    if (isTimeout(err)) return new CacheTimeoutError(`redis ${op}`, hash, address, this.commandTimeout, { cause: err });
+    if (timedOut) return new CacheTimeoutError(`redis ${op}`, hash, address, this.commandTimeout, { cause: err });
     if (isOutOfMemory(err)) {
       this.fullAt = performance.now();
       return new CacheStoreFullError(`redis ${op}`, hash, address, { cause: err });

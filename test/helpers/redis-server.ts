@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,12 @@ export interface RedisClusterHandle {
 export interface StartRedisOptions {
   /** Extra redis-server arguments, e.g. ['--cluster-enabled', 'yes']. */
   readonly args?: readonly string[];
+  /**
+   * Run as a Sentinel (`redis-server sentinel.conf --sentinel`) with these config lines
+   * (`sentinel monitor …`); port, bind and dir are added. Sentinel rewrites the file, so it
+   * lives in the server's temp dir.
+   */
+  readonly sentinelConfig?: readonly string[];
 }
 
 const HOST = '127.0.0.1';
@@ -94,10 +100,14 @@ export async function rawCommand(port: number, ...args: Array<string | number>):
   }
 }
 
-function spawnServer(port: number, dir: string, args: readonly string[]): ChildProcess {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+function spawnServer(port: number, dir: string, args: readonly string[], sentinelConfig: readonly string[] | undefined): ChildProcess {
+  let argv = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, ...args];
+  if (sentinelConfig !== undefined) {
+    const file = join(dir, 'sentinel.conf');
+    writeFileSync(file, [`port ${port}`, `bind ${HOST}`, `dir ${dir}`, ...sentinelConfig, ''].join('\n'));
+    argv = [file, '--sentinel', ...args];
+  }
+  const child = spawn('redis-server', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
@@ -114,7 +124,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'ntc-redis-'));
   const args = opts.args ?? [];
-  let child = spawnServer(port, dir, args);
+  let child = spawnServer(port, dir, args, opts.sentinelConfig);
   let stopped = false;
 
   const waitUp = async (c: ChildProcess): Promise<void> => {
@@ -150,33 +160,46 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     },
     async restart() {
       await killNow();
-      child = spawnServer(port, dir, args);
+      child = spawnServer(port, dir, args, opts.sentinelConfig);
       await waitUp(child);
     },
   };
 }
 
-/** Starts `size` cluster-enabled nodes, creates a cluster of primaries and waits for cluster_state:ok on every node. */
-export async function startRedisCluster(size = 3): Promise<RedisClusterHandle> {
+export interface StartRedisClusterOptions {
+  /** Replicas per primary (nodes started: primaries × (1 + replicas)). */
+  readonly replicas?: number;
+  /** `cluster-node-timeout` in milliseconds: how long a node may not answer before it is marked failed (and, with a replica, failed over). */
+  readonly nodeTimeoutMs?: number;
+  /** Extra redis-server arguments for every node, e.g. ['--cluster-require-full-coverage', 'no']. */
+  readonly args?: readonly string[];
+}
+
+/**
+ * Starts `primaries` cluster-enabled primaries (and `replicas` replicas each), creates the
+ * cluster and waits until every node says cluster_state:ok and knows the whole slot map (with
+ * its replicas).
+ */
+export async function startRedisCluster(primaries = 3, opts: StartRedisClusterOptions = {}): Promise<RedisClusterHandle> {
+  const replicas = opts.replicas ?? 0;
+  const nodeArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 5000), ...(opts.args ?? [])];
   const nodes: RedisServer[] = [];
   try {
-    for (let i = 0; i < size; i++) {
-      nodes.push(await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] }));
-    }
+    for (let i = 0; i < primaries * (1 + replicas); i++) nodes.push(await startRedis({ args: nodeArgs }));
     const create = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
       { encoding: 'utf8', timeout: 30_000 },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stderr || create.stdout}`);
     for (const node of nodes) {
       await pollUntil(`cluster_state:ok on port ${node.port}`, async () => String(await rawCommand(node.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'));
     }
-    // Every node must also know all the others, or ioredis may get an incomplete slot map.
+    // Every node must also know all the others (replicas included), or ioredis may get an incomplete slot map.
     for (const node of nodes) {
       await pollUntil(`full slot map on port ${node.port}`, async () => {
-        const slots = (await rawCommand(node.port, 'CLUSTER', 'SLOTS')) as unknown[];
-        return Array.isArray(slots) && slots.length === size;
+        const slots = (await rawCommand(node.port, 'CLUSTER', 'SLOTS')) as unknown[][];
+        return Array.isArray(slots) && slots.length === primaries && slots.every((range) => range.length === 3 + replicas);
       });
     }
   } catch (err) {
@@ -190,6 +213,83 @@ export async function startRedisCluster(size = 3): Promise<RedisClusterHandle> {
       await Promise.all(nodes.map((n) => n.stop()));
     },
   };
+}
+
+export interface RedisSentinelHandle {
+  /** The name the sentinels monitor the primary under (ioredis `name`). */
+  readonly name: string;
+  readonly primary: RedisServer;
+  readonly replicas: readonly RedisServer[];
+  readonly sentinels: readonly RedisServer[];
+  /** ioredis `sentinels`. */
+  readonly sentinelNodes: ReadonlyArray<{ host: string; port: number }>;
+  stop(): Promise<void>;
+}
+
+export interface StartRedisSentinelOptions {
+  readonly replicas?: number;
+  readonly sentinels?: number;
+  /** `sentinel down-after-milliseconds`: how long the primary may not answer before it is thought down. */
+  readonly downAfterMs?: number;
+  /** `sentinel failover-timeout`, in milliseconds. */
+  readonly failoverTimeoutMs?: number;
+}
+
+/**
+ * A primary, its replicas (in sync) and sentinels monitoring it (quorum: a majority), all real
+ * processes on free ports. Waits until every sentinel knows the replicas and the other sentinels,
+ * so a failover can start as soon as the primary fails.
+ */
+export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): Promise<RedisSentinelHandle> {
+  const name = 'ntc-primary';
+  const started: RedisServer[] = [];
+  const replicas: RedisServer[] = [];
+  const sentinels: RedisServer[] = [];
+  try {
+    const primary = await startRedis();
+    started.push(primary);
+    for (let i = 0; i < (opts.replicas ?? 1); i++) {
+      const replica = await startRedis({ args: ['--replicaof', HOST, String(primary.port)] });
+      started.push(replica);
+      replicas.push(replica);
+    }
+    await pollUntil('the replicas in sync', async () => {
+      const info = String(await rawCommand(primary.port, 'INFO', 'replication'));
+      return (info.match(/^slave\d+:.*state=online/gm) ?? []).length === replicas.length;
+    });
+    const count = opts.sentinels ?? 3;
+    const config = [
+      `sentinel monitor ${name} ${HOST} ${primary.port} ${Math.floor(count / 2) + 1}`,
+      `sentinel down-after-milliseconds ${name} ${opts.downAfterMs ?? 1000}`,
+      `sentinel failover-timeout ${name} ${opts.failoverTimeoutMs ?? 3000}`,
+      `sentinel parallel-syncs ${name} 1`,
+    ];
+    for (let i = 0; i < count; i++) {
+      const sentinel = await startRedis({ sentinelConfig: config });
+      started.push(sentinel);
+      sentinels.push(sentinel);
+    }
+    for (const sentinel of sentinels) {
+      await pollUntil(`sentinel on port ${sentinel.port} to know its peers and replicas`, async () => {
+        const info = (await rawCommand(sentinel.port, 'SENTINEL', 'MASTER', name)) as string[];
+        const field = (f: string): number => Number(info[info.indexOf(f) + 1]);
+        return field('num-slaves') === replicas.length && field('num-other-sentinels') === count - 1;
+      }, 20_000);
+    }
+    return {
+      name,
+      primary,
+      replicas,
+      sentinels,
+      sentinelNodes: sentinels.map((s) => ({ host: s.host, port: s.port })),
+      async stop() {
+        await Promise.all(started.map((n) => n.stop()));
+      },
+    };
+  } catch (err) {
+    await Promise.all(started.map((n) => n.stop()));
+    throw err;
+  }
 }
 
 const INSTALL_HINT = 'Install it (Debian/Ubuntu: `apt-get install redis-server`, which brings redis-cli; macOS: `brew install redis`) and run the tests again.';

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
 import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/keys/storage-key.js';
 import { RedisStore } from '../../lib/stores/redis.store.js';
+import { clusterSlot } from '../../lib/stores/redis/cluster-slot.js';
 import { describeWithRedis, startRedisCluster, type RedisClusterHandle } from '../helpers/redis-server.js';
 import { describeStoreConformance } from '../helpers/store-conformance.js';
 
@@ -54,6 +55,14 @@ describeWithRedis(
         const range = slots.find(([from, to]) => slot >= from && slot <= to)!;
         return Number(range[2][1]);
       };
+
+      it('knows each scope\'s slot as Redis does (CLUSTER KEYSLOT), so it knows the node before sending', async () => {
+        const keys = [...Array.from({ length: 100 }, (_, i) => storageKey(KeyScope.of('slot', `tenant-${i}-é漢`), 'entry', `k${i}`).full), 'plain', '{}x', 'a{b}c', 'a{{b}}', 'é{ü}'];
+        for (const key of keys) expect(clusterSlot(key), key).toBe(Number(await raw.call('CLUSTER', 'KEYSLOT', key)));
+        const scope = KeyScope.of('slot', 'acme');
+        await store.get(storageKey(scope, 'entry', 'k')); // connected: the slot map is known
+        expect(store.routeOf(scope)).toBe(`127.0.0.1:${await ownerPort(storageKey(scope, 'entry', 'k').full)}`);
+      });
 
       it('concurrent gets of 40 tenants spread over all primaries each get their own entry (one MGET per tenant, no CROSSSLOT)', async () => {
         const tenants = Array.from({ length: 40 }, (_, i) => `mget-${i}`);

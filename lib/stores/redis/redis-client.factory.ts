@@ -20,6 +20,9 @@ export interface RedisClientSetup {
   readonly keyPrefix: string;
 }
 
+/** How often a Cluster client refreshes its slot map anyway, in milliseconds (ioredis `slotsRefreshInterval`). */
+const SLOTS_REFRESH_INTERVAL_MS = 1_000;
+
 /** The longest wait between two reconnect attempts, before jitter, in milliseconds. */
 const MAX_RECONNECT_DELAY_MS = 300;
 
@@ -64,7 +67,12 @@ export function setUpRedisClient(connection: RedisConnection, timeouts: { readon
   if (opts.url !== undefined) {
     client = new Redis(opts.url, nodeDefaults);
   } else if (opts.options !== undefined) {
-    client = new Redis({ ...nodeDefaults, ...opts.options });
+    // With Sentinel: ask the sentinels again as quickly as we reconnect (a new primary is found
+    // at the next attempt, at most ~0.4 s after the sentinels name it), each question bounded.
+    // Not ioredis's `failoverDetector`: a +switch-master arriving while the client is between
+    // attempts ends the client for good (ioredis 6.0.0; seen in the Sentinel fault test).
+    const sentinel: RedisOptions = Array.isArray(opts.options.sentinels) && opts.options.sentinels.length > 0 ? { sentinelRetryStrategy: cappedBackoff, sentinelCommandTimeout: commandTimeout } : {};
+    client = new Redis({ ...nodeDefaults, ...sentinel, ...opts.options });
   } else if (opts.cluster !== undefined) {
     const { nodes, options: clusterOptions } = opts.cluster;
     const { enableOfflineQueue: _q, enableAutoPipelining: _p, retryStrategy: _r, ...perNode } = nodeDefaults;
@@ -73,7 +81,12 @@ export function setUpRedisClient(connection: RedisConnection, timeouts: { readon
       enableAutoPipelining: true, // batches concurrent commands per node
       autoPipeliningIgnoredCommands: NOT_AUTO_PIPELINED, // see nodeDefaults
       clusterRetryStrategy: cappedBackoff, // capped backoff when no startup node answers
-      slotsRefreshTimeout: connectTimeout, // bound the slot map refresh like a connect
+      // A refresh asks one node after another, and a hung one costs this long before the next is
+      // asked: no longer than a call may take, so a failover is picked up within a second.
+      slotsRefreshTimeout: Math.min(connectTimeout, commandTimeout),
+      // ioredis refreshes on MOVED, not when a node stops answering; the store refreshes on such
+      // failures itself (ClusterRoutes), and this catches a promotion nobody failed on.
+      slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,
       ...clusterOptions,
       redisOptions: { ...perNode, ...clusterOptions?.redisOptions },
     };
@@ -123,6 +136,11 @@ function describeAddress(client: Redis | Cluster, url: string | undefined): stri
       // fall through to the client's parsed options
     }
   }
-  const options = client.options as { host?: string; port?: number; path?: string };
+  const options = client.options as { host?: string; port?: number; path?: string; sentinels?: Array<{ host?: string; port?: number }> | null; name?: string };
+  // ioredis's default is `sentinels: null`.
+  if (Array.isArray(options.sentinels) && options.sentinels.length > 0) {
+    const shown = options.sentinels.slice(0, 3).map((n) => `${n.host ?? 'localhost'}:${n.port ?? 26379}`);
+    return `sentinel '${options.name ?? 'mymaster'}' via ${shown.join(',')}${options.sentinels.length > 3 ? ',…' : ''}`;
+  }
   return options.path ? options.path : `${options.host ?? 'localhost'}:${options.port ?? 6379}`;
 }

@@ -48,6 +48,11 @@ export class RedisClientLifecycle {
   private readonly onError = (err: unknown): void => {
     this.report(connectionBurst(this.address), `Redis at ${this.address}: ${errorText(err)}. The cache serves misses until it is reachable again.`);
   };
+  /** A Cluster node's connection failing: logged in that node's burst, so one failed shard is one line (and a second one is its own). */
+  private readonly onNodeError = (err: unknown, node?: unknown): void => {
+    const where = typeof node === 'string' ? node : this.address;
+    this.report(connectionBurst(where), `Redis at ${where}: ${errorText(err)}. The cache serves misses for the keys on its slots until it is reachable again or failed over.`);
+  };
   private readonly onEnd = (): void => this.endInitialWait?.();
 
   constructor(
@@ -64,7 +69,7 @@ export class RedisClientLifecycle {
     client.on('end', this.onEnd);
     // An 'error' event without a listener would crash the process; log it once per burst instead.
     client.on('error', this.onError);
-    if (client instanceof Cluster) client.on('node error', this.onError);
+    if (client instanceof Cluster) client.on('node error', this.onNodeError);
   }
 
   /** The first connection is up (or was: later disconnects fail fast, they are not waited for). */
@@ -114,15 +119,28 @@ export class RedisClientLifecycle {
 
   /**
    * A PING that settles within `timeoutMs` of this call, waiting for the first connection
-   * included. PING is exempt from auto-pipelining (see the client defaults), so it is written at
-   * once, never held behind a stuck pipeline.
+   * included; on a Cluster, one to every primary: ok while any answers, `degraded` naming those
+   * that do not (their keys are served without the cache). PING is exempt from auto-pipelining
+   * (see the client defaults), so it is written at once, never held behind a stuck pipeline.
    */
   async health(timeoutMs: number): Promise<StoreHealth> {
+    const client = this.client;
+    if (!(client instanceof Cluster) || !this.connected()) return this.ping(() => client.ping(), this.address, timeoutMs);
+    const primaries = client.nodes('master');
+    const results = await Promise.all(primaries.map((node) => this.ping(() => node.ping(), `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`, timeoutMs)));
+    const failing = results.filter((r) => !r.ok);
+    if (results.length === 0 || failing.length === results.length) return failing[0] ?? { ok: false, detail: `Redis Cluster at ${this.address}: no primary known` };
+    const latencyMs = Math.max(...results.map((r) => r.latencyMs ?? 0));
+    if (failing.length === 0) return { ok: true, latencyMs };
+    return { ok: true, latencyMs, degraded: `${failing.length} of ${results.length} Cluster primaries not answering (${failing.map((r) => r.detail).join('; ')}); keys on their slots are served without the cache` };
+  }
+
+  private async ping(send: () => Promise<unknown>, where: string, timeoutMs: number): Promise<StoreHealth> {
     let issuedAt: number | undefined;
     const ping = invoke(async () => {
       if (!this.connected()) await this.firstConnection();
       issuedAt = performance.now();
-      return this.client.ping();
+      return send();
     });
     try {
       await withDeadline(ping, timeoutMs, () => {
@@ -131,7 +149,7 @@ export class RedisClientLifecycle {
       });
       return { ok: true, latencyMs: Math.round((performance.now() - issuedAt!) * 1000) / 1000 };
     } catch (err) {
-      return { ok: false, detail: `Redis at ${this.address}: ${errorText(err)}` };
+      return { ok: false, detail: `Redis at ${where}: ${errorText(err)}` };
     }
   }
 
@@ -146,7 +164,7 @@ export class RedisClientLifecycle {
     if (!this.owned) {
       // Not ours: leave it connected and hand its error events back to its owner.
       this.client.off('error', this.onError);
-      if (this.client instanceof Cluster) this.client.off('node error', this.onError);
+      if (this.client instanceof Cluster) this.client.off('node error', this.onNodeError);
       return;
     }
     try {

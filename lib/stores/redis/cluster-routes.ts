@@ -1,0 +1,84 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { KeyScope } from '../../keys/storage-key.js';
+import { clusterSlot } from './cluster-slot.js';
+import { invoke, withDeadline } from './redis-command.deadline.js';
+
+/** Shortest time between two slot-map refreshes a failing call asks for, in milliseconds. */
+const REFRESH_SPACING_MS = 100;
+
+/** `host:port` of an ioredis node connection, as the Cluster's slot map names it. */
+function nodeKey(node: Redis): string {
+  return `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`;
+}
+
+/**
+ * Which node of a Redis Cluster a scope's calls go to, from the client's own slot map, so the
+ * circuit breaker can keep one circuit per primary: a failed shard fails fast alone while the
+ * others are served. Every key of a scope shares its hash tag (`{scope id}`), hence one slot.
+ *
+ * The map must follow a failover quickly: ioredis refreshes it on MOVED and every
+ * `slotsRefreshInterval`, but not when a node stops answering (SIGSTOP, a network partition),
+ * so a failing call asks for a refresh here (`failed`) and a probe of a failed node refreshes it
+ * first (`probe`): once a replica is promoted, the scope's calls route to it.
+ */
+export class ClusterRoutes {
+  private lastRefreshAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly cluster: Cluster,
+    /** The client's ioredis `keyPrefix` (brace-free, checked): part of the key the slot is computed on. */
+    private readonly keyPrefix: string,
+    /** Bound of a refresh and of a probe's PING, in milliseconds. */
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** The primary (`host:port`) owning `scope`'s slot now, or `undefined` before the slot map is known. */
+  nodeOf(scope: KeyScope): string | undefined {
+    // The tag alone decides the slot; `x` stands for any key of the scope.
+    return this.cluster.slots[clusterSlot(`${this.keyPrefix}${scope.namespace}:{${scope.id}}:x`)]?.[0];
+  }
+
+  /** The primaries owning at least one slot, as the client's slot map says now. */
+  owners(): ReadonlySet<string> {
+    const owners = new Set<string>();
+    for (const nodes of this.cluster.slots) if (nodes?.[0] !== undefined) owners.add(nodes[0]);
+    return owners;
+  }
+
+  /** A call failed for want of a node (unreachable, no reply): refresh the slot map, at most every `REFRESH_SPACING_MS`. */
+  failed(): void {
+    const now = performance.now();
+    if (now - this.lastRefreshAt < REFRESH_SPACING_MS) return;
+    this.lastRefreshAt = now;
+    void this.refresh();
+  }
+
+  /**
+   * Whether calls routed to `node` can be served: the slot map is refreshed first; a node that
+   * owns no slot any more (failed over) is done with (`true`: nothing routes there), otherwise it
+   * must answer a PING within the timeout.
+   */
+  async probe(node: string): Promise<boolean> {
+    await this.refresh();
+    if (!this.owners().has(node)) return true;
+    const connection = this.cluster.nodes('master').find((n) => nodeKey(n) === node);
+    if (connection === undefined) return false;
+    return withDeadline(invoke(() => connection.ping()), this.timeoutMs, () => new Error('PING timed out')).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** One slot-map refresh (ioredis joins concurrent ones), bounded; never rejects. */
+  private refresh(): Promise<void> {
+    this.lastRefreshAt = performance.now();
+    const refreshed = new Promise<void>((resolve) => {
+      try {
+        this.cluster.refreshSlotsCache(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+    return withDeadline(refreshed, this.timeoutMs, () => new Error('slot refresh timed out')).catch(() => undefined);
+  }
+}
