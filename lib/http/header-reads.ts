@@ -38,24 +38,28 @@ export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefine
     const name = property.toLowerCase();
     if (!NOT_HEADERS.has(name)) names.add(name);
   };
-  const view = new Proxy(original, {
-    get(target, property) {
-      note(property);
-      return Reflect.get(target, property, target);
-    },
-    has(target, property) {
-      note(property);
-      return Reflect.has(target, property);
-    },
-    getOwnPropertyDescriptor(target, property) {
-      note(property);
-      return Reflect.getOwnPropertyDescriptor(target, property);
-    },
-    ownKeys(target) {
-      if (on) enumerated = true;
-      return Reflect.ownKeys(target);
-    },
-  });
+  /** A view of a headers object that records the names read through it, and enumerations. */
+  function recordingView<T extends object>(target: T): T {
+    return new Proxy(target, {
+      get(t, property) {
+        note(property);
+        return Reflect.get(t, property, t);
+      },
+      has(t, property) {
+        note(property);
+        return Reflect.has(t, property);
+      },
+      getOwnPropertyDescriptor(t, property) {
+        note(property);
+        return Reflect.getOwnPropertyDescriptor(t, property);
+      },
+      ownKeys(t) {
+        if (on) enumerated = true;
+        return Reflect.ownKeys(t);
+      },
+    });
+  }
+  const view = recordingView(original);
   try {
     message.headers = view;
   } catch {
@@ -82,26 +86,6 @@ export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefine
     const value = quietly(current);
     return value !== null && typeof value === 'object' ? recordingView(value as object) : value;
   });
-  function recordingView<T extends object>(target: T): T {
-    return new Proxy(target, {
-      get(t, property) {
-        note(property);
-        return Reflect.get(t, property, t);
-      },
-      has(t, property) {
-        note(property);
-        return Reflect.has(t, property);
-      },
-      getOwnPropertyDescriptor(t, property) {
-        note(property);
-        return Reflect.getOwnPropertyDescriptor(t, property);
-      },
-      ownKeys(t) {
-        if (on) enumerated = true;
-        return Reflect.ownKeys(t);
-      },
-    });
-  }
   return {
     stop() {
       on = false;
