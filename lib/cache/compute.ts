@@ -80,7 +80,10 @@ export class ComputeEngine {
   private join<T>(flight: Flight, access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     // Joining a computation under way is a stampede wait, counted at once (so it can be seen
     // while the factory runs); a caller that joined a read is counted by what it got.
-    const waits = flight.computing && !flight.servesStale;
+    // One that joins after the value is there (its write still on its way: `awaitWrite: false`)
+    // waited for nothing: a hit, as HTTP replays it.
+    const ready = flight.answered;
+    const waits = flight.computing && !flight.servesStale && !ready;
     if (waits) access.count('stampedeWaits');
     return (flight.answer as Promise<Outcome<T>>).then(
       (outcome) => {
@@ -88,7 +91,7 @@ export class ComputeEngine {
         // meanwhile covers) reads as absent: it computes its own.
         if (outcome.entry !== undefined && ((accept !== undefined && !accept(outcome.entry)) || access.invalidated(k, outcome.entry))) return this.solo(access, k, factory, policy);
         if (outcome.kind === 'stale') access.count('staleServed');
-        else if (!waits) access.count(outcome.kind === 'hit' ? 'hits' : 'stampedeWaits');
+        else if (!waits) access.count(outcome.kind === 'hit' || (ready && outcome.entry !== undefined) ? 'hits' : 'stampedeWaits');
         if (outcome.kind !== 'computed') return outcome;
         if (outcome.entry === undefined && !policy.shareUnstored) return this.solo(access, k, factory, policy);
         return outcome.leader ? { ...outcome, leader: false } : outcome;

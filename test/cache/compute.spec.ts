@@ -35,6 +35,35 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
+describe('ComputeEngine: joining after the value is there', () => {
+  it('with awaitWrite off (HTTP), a caller that joins once the value is computed but before its write lands counts a hit, not a stampede wait', async () => {
+    const clock = new ManualClock();
+    const store = chaosMemory(clock);
+    const manager = await managerOn(store, clock);
+    const { engine } = internalsOf(manager).state;
+    const access = internalsOf(manager).access('acme');
+    const policy = { ttl: 60_000, grace: 0, staleWhileRevalidate: 'joiners', staleIfError: () => false, softTimeoutMs: undefined, hardTimeoutMs: undefined, lock: false, lockTtlMs: 5_000, shareUnstored: false, isAbandoned: () => false, awaitWrite: false } as const;
+    let produce!: () => void;
+    const produced = new Promise<void>((resolve) => (produce = resolve));
+    const first = engine.getOrCompute(access, 'k', async () => {
+      await produced;
+      return 'v';
+    }, policy);
+    await vi.waitFor(() => expect(store.calls.get('get')).toBe(1));
+    store.hold(); // the leader's write waits
+    produce();
+    await vi.waitFor(() => expect(store.calls.get('set')).toBe(1));
+    expect((await first).kind).toBe('computed');
+    const second = await engine.getOrCompute(access, 'k', async () => 'again', policy);
+    const stats = await manager.forTenant('acme').stats();
+    console.log(`joined after the value, before its write: ${second.kind} "${String(second.entry?.value)}"; hits ${stats.hits}, stampede waits ${stats.stampedeWaits}`);
+    expect(second.entry?.value).toBe('v');
+    expect(stats.hits).toBe(1);
+    expect(stats.stampedeWaits).toBe(0);
+    store.release();
+  });
+});
+
 describe('ComputeEngine: N concurrent cold wrap() calls', () => {
   it.each([5, 100, 1000])('%i callers make 1 store read and 1 factory run, and all get its value', async (n) => {
     const clock = new ManualClock();
