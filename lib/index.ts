@@ -41,7 +41,7 @@ export type { CacheRequest, TenantResolution, TenantResolver, TenantResolverFn, 
 
 // ---- the cache ----
 export { CacheManager } from './cache/cache-manager.js';
-export type { CacheHealth, CacheHealthStatus, CacheStatsReport } from './cache/cache-manager.js';
+export type { CacheHealth, CacheHealthStatus, CacheStatsReport, TenantPurgeReport } from './cache/cache-manager.js';
 export { TenantCache } from './cache/tenant-cache.js';
 export type { GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
 export type { Factory, FactoryContext } from './cache/compute-policy.js';

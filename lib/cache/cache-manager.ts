@@ -56,6 +56,15 @@ export interface CacheHealth {
   readonly pendingInvalidations: number;
 }
 
+/** What `purgeTenant()` did. */
+export interface TenantPurgeReport {
+  readonly tenant: string;
+  /** Keys deleted from the store (entries, tag versions, locks, the tenant's epoch). */
+  readonly deletedKeys: number;
+  /** How long the purge took, in milliseconds. */
+  readonly durationMs: number;
+}
+
 export interface CacheStatsReport extends TenantCounters {
   /** Entries held by the shared store, where it can count them. */
   readonly sizeEntries: number | undefined;
@@ -248,6 +257,24 @@ export class CacheManager {
     const tenantId = this.context.get();
     if (tenantId === undefined && this.context.offReason !== undefined) this.core.reporter.report('tenant context', `currentTenantId() found no tenant. ${this.context.offReason}`);
     return tenantId;
+  }
+
+  /**
+   * Offboarding: deletes every stored key of `tenantId` (entries, tag versions, locks, its epoch)
+   * from the store (every primary of a Cluster), in bounded batches, and says how many. Reads of
+   * the tenant miss from the moment it starts. Unlike `forTenant(id).clear()` (one operation,
+   * old entries left to expire) it costs a scan of the keyspace: for removing a tenant's data,
+   * not for invalidating it. A failure rejects with a `CacheError`; run it again to finish.
+   */
+  async purgeTenant(tenantId: string): Promise<TenantPurgeReport> {
+    const access = this.tenantAccess(tenantId);
+    access.assertOpen();
+    const started = performance.now();
+    const upTo = this.core.pending.sequence();
+    const deletedKeys = await access.write('purgeTenant', undefined, (store) => store.purgeScope(access.scope));
+    // Everything pending for the tenant is settled: nothing of it is left to invalidate.
+    this.core.pending.resolve(access.scope.id, { clear: true }, upTo);
+    return { tenant: tenantId, deletedKeys, durationMs: performance.now() - started };
   }
 
   /** Runs `fn` with `tenantId` as the current tenant (for jobs and tests outside a request). */

@@ -2,7 +2,11 @@ import type { Envelope } from '../envelope/envelope.js';
 import { EncodeError, FactoryTimeoutError } from '../errors/cache.errors.js';
 import type { StorageKey } from '../keys/storage-key.js';
 import type { ComputePolicy, Factory, FactoryContext, Outcome } from './compute-policy.js';
+import type { StoreBasis } from '../stores/cache-store.interface.js';
 import type { EntryPolicy, ScopeAccess } from './scope-access.js';
+
+/** The store could not give a basis: the value is served, not stored. */
+const NO_BASIS: unique symbol = Symbol('no basis');
 
 /** One run of a factory: its outcome, and the write of its entry when there is one. */
 export interface FactoryRun<T> {
@@ -45,8 +49,19 @@ export function withTimeouts<T>(run: Promise<FactoryRun<T>>, policy: ComputePoli
   });
 }
 
-/** Runs the factory; on success starts the write (not awaited here). */
+/**
+ * Runs the factory; on success starts the write (not awaited here). The store's basis is taken
+ * first (see `ScopeAccess.basis`): what the factory computes is stored only if no invalidation of
+ * its tags or tenant came after it. Without a basis (the store failed to give one) the value is
+ * served and not stored: when in doubt, do not store.
+ */
 export async function runFactory<T>(access: ScopeAccess, k: StorageKey, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined): Promise<FactoryRun<T>> {
+  let basis: StoreBasis | undefined | typeof NO_BASIS;
+  try {
+    basis = access.state.store.basis === undefined && access.state.pool === undefined ? undefined : await access.basis();
+  } catch {
+    basis = NO_BASIS; // reported by `basis()`
+  }
   let skipped = false;
   let override: EntryPolicy | undefined;
   const ctx: FactoryContext<T> = {
@@ -67,7 +82,7 @@ export async function runFactory<T>(access: ScopeAccess, k: StorageKey, factory:
     }
     throw err;
   }
-  if (value === undefined || skipped) return { outcome: { kind: 'computed', value, entry: undefined, leader: true }, written: Promise.resolve(), refused: undefined };
+  if (value === undefined || skipped || basis === NO_BASIS) return { outcome: { kind: 'computed', value, entry: undefined, leader: true }, written: Promise.resolve(), refused: undefined };
   let env: Envelope<T>;
   try {
     env = access.envelope(value, override === undefined ? policy : { ...policy, ...override });
@@ -79,7 +94,7 @@ export async function runFactory<T>(access: ScopeAccess, k: StorageKey, factory:
   let refused: EncodeError | undefined;
   // A failed write is reported by `put`; the value is still served. A value the store cannot
   // carry exactly is refused: the caller that waits for the write learns it.
-  const written = access.put(k, env).catch((err: unknown) => {
+  const written = access.put(k, env, basis).catch((err: unknown) => {
     if (err instanceof EncodeError) refused = err;
   });
   return {

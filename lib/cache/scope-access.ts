@@ -1,7 +1,7 @@
 import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
 import { CacheClosedError, CacheConnectionError, CacheError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, EncodeError } from '../errors/cache.errors.js';
 import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
-import type { CacheStore } from '../stores/cache-store.interface.js';
+import type { CacheStore, StoreBasis } from '../stores/cache-store.interface.js';
 import { parseDuration } from '../utils/duration.js';
 import type { CounterField, ScopeMetrics } from './metrics-recorder.js';
 import type { Clock } from '../utils/clock.js';
@@ -156,9 +156,23 @@ export class ScopeAccess {
     return env;
   }
 
-  /** Writes an entry; rejects with a `CacheError` (reported) when the store fails. */
-  put(k: StorageKey, env: Envelope): Promise<void> {
-    return this.write('set', k, (store) => store.set(k, env, retentionMs(env, env.createdAt))).then(() => this.count('puts'));
+  /**
+   * The basis of a computation starting now (see `CacheStore.basis`), for `put(…, basis)`;
+   * `undefined` from a store without one. Must settle before the factory reads anything: an
+   * invalidation the store applies after the basis is taken then makes the result unreadable.
+   * Rejects with a `CacheError` (reported) when the store fails.
+   */
+  basis(): Promise<StoreBasis | undefined> {
+    return this.write('basis', undefined, async (store) => store.basis?.(this.scope));
+  }
+
+  /**
+   * Writes an entry; rejects with a `CacheError` (reported) when the store fails. With the
+   * `basis` of its computation, the store drops it if the scope or a tag of it was invalidated
+   * since.
+   */
+  put(k: StorageKey, env: Envelope, basis?: StoreBasis): Promise<void> {
+    return this.write('set', k, (store) => store.set(k, env, retentionMs(env, env.createdAt), basis)).then(() => this.count('puts'));
   }
 
   /**

@@ -162,21 +162,27 @@ export class TenantCache {
   }
 
   /**
-   * Deletes every entry of this tenant written with any of `tags`; resolves how many. A failure
+   * Makes every entry of this tenant written with any of `tags` read as absent, on every instance,
+   * in one store operation whatever their number (per-tenant tag versions). A failure
    * rejects, and the invalidation is kept and retried in the background (backoff with jitter,
    * past circuit openings) until it is applied or every entry it covers has expired; until
    * then no read of this instance serves an entry it covers (`invalidationRetry`).
    */
-  async invalidateTags(tags: readonly string[]): Promise<number> {
+  async invalidateTags(tags: readonly string[]): Promise<void> {
     this.access.assertOpen();
     if (!Array.isArray(tags)) throw new CacheConfigError('invalidateTags(tags)', `expected an array of tags, got ${typeof tags}`, "pass e.g. ['product:1']");
-    if (tags.length === 0) return 0;
+    if (tags.length === 0) return;
     const tagKeys: StorageKey[] = tags.map((tag) => storageKey(this.access.scope, 'tag', tag));
     return this.shared.invalidations.run(this.access, { kind: 'tags', tags: [...new Set(tags)] }, () => this.access.write('invalidateTags', undefined, (store) => store.invalidateTags(tagKeys)));
   }
 
-  /** Deletes every entry of this tenant (only this tenant); resolves how many keys. A failure rejects and is retried in the background until applied (see `invalidateTags`). */
-  async clear(): Promise<number> {
+  /**
+   * Makes every entry of this tenant (only this tenant) read as absent, at once and on every
+   * instance, in one store operation (a tenant epoch): the old entries are left to expire. A
+   * failure rejects and is retried in the background until applied (see `invalidateTags`). To
+   * delete a tenant's data from the store, see `CacheManager.purgeTenant()`.
+   */
+  async clear(): Promise<void> {
     this.access.assertOpen();
     return this.shared.invalidations.run(this.access, { kind: 'clear' }, () => this.access.write('clear', undefined, (store) => store.clearScope(this.access.scope)));
   }

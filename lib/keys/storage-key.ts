@@ -9,7 +9,8 @@ import { InvalidKeyError } from '../errors/cache.errors.js';
  * - scope: `t.<encoded tenant id>` for a tenant, `g` for data shared by all tenants. The
  *   encoding keeps only `[A-Za-z0-9._~-]` and writes every other UTF-16 unit as `%HH` (ASCII)
  *   or `%uHHHH`, so the scope has no `:`, `{`, `}` or glob character and is injective;
- * - kind: a fixed word (`entry`, `tag` tag index, `lock` stampede lock);
+ * - kind: a fixed word (`entry`, `tag` a tag's version, `lock` stampede lock, `meta` the scope's
+ *   own records: its invalidation clock and epoch);
  * - key: the user's key, verbatim (Redis keys are binary-safe). It is last, so whatever it
  *   holds, the first three `:` still split the storage key unambiguously.
  *
@@ -18,7 +19,7 @@ import { InvalidKeyError } from '../errors/cache.errors.js';
  * every key of one tenant lives in one slot (per-tenant scripts run on one shard; the
  * trade-off is that a hot tenant is served by one shard).
  */
-export type KeyKind = 'entry' | 'tag' | 'lock';
+export type KeyKind = 'entry' | 'tag' | 'lock' | 'meta';
 
 /** A storage key; only `storageKey()` creates one, so no code path can forge another tenant's key. */
 export interface StorageKey {

@@ -35,6 +35,16 @@ export interface StoreStats {
   readonly errors: number;
 }
 
+/**
+ * What a computation was based on: the scope's invalidation version when it started, taken from
+ * the store's `basis()` before the factory runs and handed back to the write of its result.
+ * Opaque: only the store that made it reads it (a tiered store's holds one per tier).
+ */
+export interface StoreBasis {
+  readonly store: string;
+  readonly value: unknown;
+}
+
 /** Observers a store calls so the cache can count per tenant. They must not throw. */
 export interface StoreObserver {
   /** An entry was dropped for room (not expiry). */
@@ -64,7 +74,19 @@ export interface CacheStore {
    * The HTTP hit path uses it to serve a hit synchronously. Throws `CacheClosedError` after close.
    */
   getSync?(key: StorageKey): Envelope | undefined;
-  set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void>;
+  /**
+   * Stores the entry. With `basis` (the write of a computation, see `basis()`): not applied when
+   * the entry's scope was cleared or one of its tags invalidated since the basis was taken (it
+   * resolves all the same: the computed value is still the caller's, it is just not stored),
+   * and the entry records the basis, so it reads as absent after any later clear or invalidation
+   * of its tags. Without one, the entry is based on the scope's version at the write.
+   */
+  set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void>;
+  /**
+   * Optional: the basis of a computation of an entry of `scope` starting now (the scope's
+   * invalidation version), for `set(…, basis)`. A store without it stores every write.
+   */
+  basis?(scope: KeyScope): StoreBasis | Promise<StoreBasis>;
   /** Resolves whether an entry was deleted. */
   delete(key: StorageKey): Promise<boolean>;
   /** Atomically: if present, return it (`set: false`); otherwise store `envelope` (`set: true`). */
@@ -82,13 +104,22 @@ export interface CacheStore {
   acquireLock?(key: StorageKey, token: string, ttlMs: number): Promise<boolean>;
   /** Optional: releases `key` if `token` still holds it (never another holder's lock). */
   releaseLock?(key: StorageKey, token: string): Promise<void>;
-  /** Delete every entry (and tag index) of one scope; resolves how many keys were deleted. */
-  clearScope(scope: KeyScope): Promise<number>;
   /**
-   * Delete every entry of `scope` written with any of `tags` (tags are per scope); resolves how
-   * many entries were deleted. `tagKeys` are the tag index keys (`kind: 'tag'`) of that scope.
+   * Makes every entry of one scope read as absent, at once, whatever their number (stores with
+   * scope epochs: one operation; the entries are left to expire or be reclaimed).
    */
-  invalidateTags(tagKeys: readonly StorageKey[]): Promise<number>;
+  clearScope(scope: KeyScope): Promise<void>;
+  /**
+   * Makes every entry of `scope` written with any of `tags` (tags are per scope) read as absent.
+   * `tagKeys` are the tags' keys (`kind: 'tag'`) of that scope.
+   */
+  invalidateTags(tagKeys: readonly StorageKey[]): Promise<void>;
+  /**
+   * Deletes every stored key of one scope (entries, tag versions, locks, its epoch), for
+   * offboarding a tenant; resolves how many keys it deleted. May take long (a scan), in bounded
+   * steps; the scope reads as cleared from its start.
+   */
+  purgeScope(scope: KeyScope): Promise<number>;
   /** Entries held for one scope, where countable (memory); `undefined` where it would cost a scan. */
   scopeSize(scope: KeyScope): number | undefined;
   health(): Promise<StoreHealth>;

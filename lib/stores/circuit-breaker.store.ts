@@ -1,6 +1,6 @@
 import type { Envelope } from '../envelope/envelope.js';
 import type { KeyScope, StorageKey } from '../keys/storage-key.js';
-import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreStats } from './cache-store.interface.js';
+import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth, StoreStats } from './cache-store.interface.js';
 import type { Clock } from '../utils/clock.js';
 import { Circuit, type CircuitSettings, type CircuitState } from './circuit.js';
 
@@ -41,6 +41,7 @@ export class CircuitBreakerStore implements CacheStore {
 
   readonly acquireLock?: (key: StorageKey, token: string, ttlMs: number) => Promise<boolean>;
   readonly releaseLock?: (key: StorageKey, token: string) => Promise<void>;
+  readonly basis?: (scope: KeyScope) => StoreBasis | Promise<StoreBasis>;
 
   constructor(
     readonly inner: CacheStore,
@@ -59,6 +60,8 @@ export class CircuitBreakerStore implements CacheStore {
       this.acquireLock = (key, token, ttlMs) => this.circuitOf(key.scope).guard('acquireLock', () => acquireLock.call(inner, key, token, ttlMs));
       this.releaseLock = (key, token) => this.circuitOf(key.scope).guard('releaseLock', () => releaseLock.call(inner, key, token));
     }
+    const { basis } = inner;
+    if (basis !== undefined) this.basis = (scope) => this.circuitOf(scope).guard('basis', async () => basis.call(inner, scope));
     this.stopWatching = inner.onReconnect?.(() => {
       void this.whole.probe();
       for (const circuit of this.routed.values()) void circuit.probe();
@@ -103,8 +106,8 @@ export class CircuitBreakerStore implements CacheStore {
   get(key: StorageKey): Promise<Envelope | undefined> {
     return this.circuitOf(key.scope).guard('get', () => this.inner.get(key));
   }
-  set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
-    return this.circuitOf(key.scope).guard('set', () => this.inner.set(key, envelope, ttlMs));
+  set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
+    return this.circuitOf(key.scope).guard('set', () => this.inner.set(key, envelope, ttlMs, basis));
   }
   delete(key: StorageKey): Promise<boolean> {
     return this.circuitOf(key.scope).guard('delete', () => this.inner.delete(key));
@@ -115,10 +118,13 @@ export class CircuitBreakerStore implements CacheStore {
   compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
     return this.circuitOf(key.scope).guard('compareAndSet', () => this.inner.compareAndSet(key, expectedStamp, envelope, ttlMs));
   }
-  clearScope(scope: KeyScope): Promise<number> {
+  clearScope(scope: KeyScope): Promise<void> {
     return this.circuitOf(scope).guard('clearScope', () => this.inner.clearScope(scope));
   }
-  invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
+  purgeScope(scope: KeyScope): Promise<number> {
+    return this.circuitOf(scope).guard('purgeScope', () => this.inner.purgeScope(scope));
+  }
+  invalidateTags(tagKeys: readonly StorageKey[]): Promise<void> {
     return this.circuitOf(tagKeys[0]?.scope).guard('invalidateTags', () => this.inner.invalidateTags(tagKeys));
   }
   scopeSize(scope: KeyScope): number | undefined {

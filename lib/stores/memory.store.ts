@@ -132,28 +132,35 @@ export class MemoryStore implements CacheStore {
     });
   }
 
-  clearScope(scope: KeyScope): Promise<number> {
+  clearScope(scope: KeyScope): Promise<void> {
     return this.settle(() => {
-      const index = this.indexes.find(scope);
-      if (index === undefined) return 0;
-      // Copy: each delete shrinks the set through dispose.
-      let deleted = 0;
-      for (const full of [...index.keys.keys()]) if (this.lru.delete(full)) deleted++;
-      // Anything left (only possible if a dispose failed half-way) must not outlive the clear.
-      this.indexes.drop(scope);
-      return deleted;
+      this.deleteScope(scope);
     });
   }
 
-  invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
+  /** The memory store holds nothing of a scope but its entries: the same as `clearScope`, counting them. */
+  purgeScope(scope: KeyScope): Promise<number> {
+    return this.settle(() => this.deleteScope(scope));
+  }
+
+  private deleteScope(scope: KeyScope): number {
+    const index = this.indexes.find(scope);
+    if (index === undefined) return 0;
+    // Copy: each delete shrinks the set through dispose.
+    let deleted = 0;
+    for (const full of [...index.keys.keys()]) if (this.lru.delete(full)) deleted++;
+    // Anything left (only possible if a dispose failed half-way) must not outlive the clear.
+    this.indexes.drop(scope);
+    return deleted;
+  }
+
+  invalidateTags(tagKeys: readonly StorageKey[]): Promise<void> {
     return this.settle(() => {
-      let deleted = 0;
       for (const tagKey of tagKeys) {
         const members = this.indexes.find(tagKey.scope)?.tags.get(tagKey.full);
         if (members === undefined) continue;
-        for (const full of [...members]) if (this.lru.delete(full)) deleted++;
+        for (const full of [...members]) this.lru.delete(full);
       }
-      return deleted;
     });
   }
 

@@ -208,16 +208,19 @@ export class RedisStore implements CacheStore {
     return false;
   }
 
-  async clearScope(scope: KeyScope): Promise<number> {
-    // Many commands (SCAN, deletes): each is bounded by the timeout, not the whole clear.
-    return this.run('clearScope', undefined, () => clearScopeKeys(this.client, this.keyPrefix, scope, (names) => this.scripts.delete(names), this.commandTimeout), false);
+  async clearScope(scope: KeyScope): Promise<void> {
+    await this.purgeScope(scope);
   }
 
-  async invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
+  async purgeScope(scope: KeyScope): Promise<number> {
+    // Many commands (SCAN, deletes): each is bounded by the timeout, not the whole purge.
+    return this.run('purgeScope', undefined, () => clearScopeKeys(this.client, this.keyPrefix, scope, (names) => this.scripts.delete(names), this.commandTimeout), false);
+  }
+
+  async invalidateTags(tagKeys: readonly StorageKey[]): Promise<void> {
     this.assertOpen();
-    if (tagKeys.length === 0) return 0;
-    const counts = await Promise.all(tagIndexKeysByScope(tagKeys).map((keys) => this.run('invalidateTags', undefined, () => this.scripts.invalidateTags(keys))));
-    return counts.reduce((a, b) => a + b, 0);
+    if (tagKeys.length === 0) return;
+    await Promise.all(tagIndexKeysByScope(tagKeys).map((keys) => this.run('invalidateTags', undefined, () => this.scripts.invalidateTags(keys))));
   }
 
   /** Redis cannot count one scope's entries without a scan, so this is always `undefined`. */

@@ -53,7 +53,7 @@ function boot(platform: Platform, options: Partial<CacheModuleOptions>): Promise
 /** A memory store (synchronous reads: the fast path) whose invalidations fail while `failing`. */
 class FailingInvalidations extends MemoryStore {
   failing = false;
-  override invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
+  override invalidateTags(tagKeys: readonly StorageKey[]): Promise<void> {
     return this.failing ? Promise.reject(new CacheConnectionError('invalidateTags', 'test:0')) : super.invalidateTags(tagKeys);
   }
 }

@@ -1,9 +1,9 @@
 import type { Envelope } from '../../lib/envelope/envelope.js';
 import type { KeyScope, StorageKey } from '../../lib/keys/storage-key.js';
 import { CacheConnectionError } from '../../lib/errors/cache.errors.js';
-import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreStats } from '../../lib/stores/cache-store.interface.js';
+import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth, StoreStats } from '../../lib/stores/cache-store.interface.js';
 
-type Op = 'get' | 'set' | 'delete' | 'getOrSet' | 'compareAndSet' | 'clearScope' | 'invalidateTags';
+type Op = 'get' | 'set' | 'delete' | 'getOrSet' | 'compareAndSet' | 'clearScope' | 'purgeScope' | 'invalidateTags';
 
 /**
  * Wraps a real store and fails chosen operations on demand, the way a store that is down
@@ -19,12 +19,16 @@ export class ChaosStore implements CacheStore {
   private gate: Promise<void> | undefined;
   private openGate: (() => void) | undefined;
 
+  readonly basis?: (scope: KeyScope) => StoreBasis | Promise<StoreBasis>;
+
   constructor(readonly inner: CacheStore) {
     this.kind = `chaos(${inner.kind})`;
+    const { basis } = inner;
+    if (basis !== undefined) this.basis = (scope) => basis.call(inner, scope);
   }
 
   failAll(): void {
-    for (const op of ['get', 'set', 'delete', 'getOrSet', 'compareAndSet', 'clearScope', 'invalidateTags'] as const) this.failing.add(op);
+    for (const op of ['get', 'set', 'delete', 'getOrSet', 'compareAndSet', 'clearScope', 'purgeScope', 'invalidateTags'] as const) this.failing.add(op);
   }
 
   heal(): void {
@@ -57,9 +61,9 @@ export class ChaosStore implements CacheStore {
     await this.enter('get');
     return this.inner.get(key);
   }
-  async set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
+  async set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
     await this.enter('set');
-    return this.inner.set(key, envelope, ttlMs);
+    return this.inner.set(key, envelope, ttlMs, basis);
   }
   async delete(key: StorageKey): Promise<boolean> {
     await this.enter('delete');
@@ -73,11 +77,15 @@ export class ChaosStore implements CacheStore {
     await this.enter('compareAndSet');
     return this.inner.compareAndSet(key, expectedStamp, envelope, ttlMs);
   }
-  async clearScope(scope: KeyScope): Promise<number> {
+  async clearScope(scope: KeyScope): Promise<void> {
     await this.enter('clearScope');
     return this.inner.clearScope(scope);
   }
-  async invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
+  async purgeScope(scope: KeyScope): Promise<number> {
+    await this.enter('purgeScope');
+    return this.inner.purgeScope(scope);
+  }
+  async invalidateTags(tagKeys: readonly StorageKey[]): Promise<void> {
     await this.enter('invalidateTags');
     return this.inner.invalidateTags(tagKeys);
   }

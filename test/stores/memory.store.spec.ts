@@ -468,11 +468,11 @@ describe('MemoryStore', () => {
       const k = key('a', 'retag');
       await store.set(k, env(k, 1, { tags: ['x'] }), 0);
       await store.set(k, env(k, 2, { tags: ['z', 'z'] }), 0); // overwrite with other tags
-      expect(await store.invalidateTags([tag('x')])).toBe(0);
+      await store.invalidateTags([tag('x')]);
       expect((await store.get(k))?.value).toBe(2);
       await store.delete(k);
       await store.set(k, env(k, 3), 0);
-      expect(await store.invalidateTags([tag('z')])).toBe(0);
+      await store.invalidateTags([tag('z')]);
       expect((await store.get(k))?.value).toBe(3);
 
       for (let i = 0; i < 200; i++) {
@@ -503,7 +503,7 @@ describe('MemoryStore', () => {
       await store.set(k, e, 1_000);
       expect(store.stats()).toMatchObject({ entries: 1, bytes });
       expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1, overShare: 0 });
-      expect(await store.invalidateTags([storageKey(k.scope, 'tag', 't')])).toBe(1);
+      await store.invalidateTags([storageKey(k.scope, 'tag', 't')]);
       expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
       expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
     });
@@ -519,7 +519,7 @@ describe('MemoryStore', () => {
       expect(store.scopeSize(scopes[0]!)).toBe(0);
       expect(store.scopeSize(scopes[1]!)).toBe(0);
       expect(store.indexSizes()).toEqual({ scopes: 2, keys: 2, tags: 2, tagMembers: 2, overShare: 0 });
-      for (const s of scopes.slice(2)) expect(await store.invalidateTags([storageKey(s, 'tag', 't')])).toBe(1);
+      for (const s of scopes.slice(2)) await store.invalidateTags([storageKey(s, 'tag', 't')]);
       expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
     });
   });
@@ -535,10 +535,10 @@ describe('MemoryStore', () => {
       const kb = (k: string): StorageKey => storageKey(b, 'entry', k);
 
       await store.set(ka('1'), env(ka('1'), 1), 0);
-      expect(await store.clearScope(a)).toBe(1); // drops a's index
+      expect(await store.purgeScope(a)).toBe(1); // drops a's index
       await store.set(ka('2'), env(ka('2'), 2), 0); // same KeyScope object: must land in a new, listed index
       expect(store.scopeSize(a)).toBe(1);
-      expect(await store.clearScope(a)).toBe(1);
+      expect(await store.purgeScope(a)).toBe(1);
       expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
 
       await store.set(ka('3'), env(ka('3'), 3, { tags: ['t'] }), 1_000);
@@ -546,7 +546,7 @@ describe('MemoryStore', () => {
       store.sweep(); // expiry drops a's index through dispose
       expect(store.indexSizes().scopes).toBe(0);
       await store.set(ka('4'), env(ka('4'), 4, { tags: ['t'] }), 0);
-      expect(await store.invalidateTags([storageKey(a, 'tag', 't')])).toBe(1);
+      await store.invalidateTags([storageKey(a, 'tag', 't')]);
 
       for (const k of ['1', '2', '3']) await store.set(kb(k), env(kb(k), k), 0);
       await store.set(ka('5'), env(ka('5'), 5), 0); // evicts b's LRU entry
@@ -557,8 +557,8 @@ describe('MemoryStore', () => {
       await store.set(kb('9'), env(kb('9'), 9), 0);
       expect(store.scopeSize(b)).toBe(1);
       expect(store.indexSizes()).toEqual({ scopes: 2, keys: 3, tags: 0, tagMembers: 0, overShare: 0 });
-      expect(await store.clearScope(b)).toBe(1);
-      expect(await store.clearScope(a)).toBe(2);
+      expect(await store.purgeScope(b)).toBe(1);
+      expect(await store.purgeScope(a)).toBe(2);
       expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
     });
   });

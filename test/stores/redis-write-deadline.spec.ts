@@ -114,13 +114,13 @@ describeWithRedis('write deadlines against a real redis-server', () => {
     expect((await store.getOrSet(key, envelope(key, 3), 60_000)).envelope.stamp).toBe(second.stamp);
     expect(await store.delete(key)).toBe(true);
     expect((await store.getOrSet(key, envelope(key, 4), 60_000)).set).toBe(true);
-    expect(await store.invalidateTags([tag])).toBe(1);
+    await store.invalidateTags([tag]);
     const lock = storageKey(scope, 'lock', 'l');
     expect(await store.acquireLock(lock, 'a', 10_000)).toBe(true);
     expect(await store.acquireLock(lock, 'b', 10_000)).toBe(false);
     await store.releaseLock(lock, 'a');
     expect(await raw.exists(lock.full)).toBe(0);
-    expect(await store.clearScope(scope)).toBe(1);
+    expect(await store.purgeScope(scope)).toBe(1);
     expect([await errorstat(LATE_WRITE), await errorstat(CLOCK_BEHIND)]).toEqual([late, clock]);
   });
 

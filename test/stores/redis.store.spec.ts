@@ -65,14 +65,14 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect(await raw.exists(`pAx:${keys[0]!.full}`)).toBe(1);
 
       // 3 entries + 1 tag index, all under 'p*[x]:'.
-      expect(await prefixed.clearScope(scope)).toBe(4);
+      expect(await prefixed.purgeScope(scope)).toBe(4);
       for (const key of keys) {
         expect(await prefixed.get(key)).toBeUndefined();
         expect(await raw.exists(`p*[x]:${key.full}`)).toBe(0);
         expect((await otherPrefix.get(key))?.value).toBe(key.full);
         expect((await unprefixed.get(key))?.value).toBe(key.full);
       }
-      expect(await prefixed.clearScope(scope)).toBe(0);
+      expect(await prefixed.purgeScope(scope)).toBe(0);
     });
 
     it('refuses a keyPrefix with a brace (it would steal the tenant hash tag)', () => {

@@ -43,20 +43,22 @@ export class FlakyStore implements CacheStore {
   compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
     return this.inner.compareAndSet(key, expectedStamp, envelope, ttlMs);
   }
-  clearScope(scope: KeyScope): Promise<number> {
+  clearScope(scope: KeyScope): Promise<void> {
     return this.inner.clearScope(scope);
   }
-  async invalidateTags(tagKeys: readonly StorageKey[]): Promise<number> {
+  purgeScope(scope: KeyScope): Promise<number> {
+    return this.inner.purgeScope(scope);
+  }
+  async invalidateTags(tagKeys: readonly StorageKey[]): Promise<void> {
     this.calls.invalidateTags++;
     if (this.failInvalidations > 0) {
       this.failInvalidations--;
       throw new Error('invalidateTags failed (test)');
     }
-    const n = await this.inner.invalidateTags(tagKeys);
+    await this.inner.invalidateTags(tagKeys);
     const resolvers = this.invalidatedResolvers;
     this.invalidatedResolvers = [];
     for (const resolve of resolvers) resolve();
-    return n;
   }
   scopeSize(scope: KeyScope): number | undefined {
     return this.inner.scopeSize(scope);
