@@ -118,6 +118,11 @@ export function storageKey(scope: KeyScope, kind: KeyKind, key: string): Storage
   return { full: `${scope.namespace}:{${scope.id}}:${kind}:${key}`, scope, kind };
 }
 
+/** The user's key a storage key was built from (what follows `<namespace>:{<scope>}:<kind>:`); `storageKey(key.scope, key.kind, userKeyOf(key))` is `key` again. */
+export function userKeyOf(key: StorageKey): string {
+  return key.full.slice(key.scope.namespace.length + key.scope.id.length + key.kind.length + 5);
+}
+
 /** Escapes Redis glob metacharacters (`* ? [ ] \`) so a pattern matches its text literally. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
