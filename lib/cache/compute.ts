@@ -3,7 +3,7 @@ import type { StorageKey } from '../keys/storage-key.js';
 import { FactoryTimeoutError } from '../errors/cache.errors.js';
 import { LOCK_BUSY, tryLock, unlock, waitForEntry } from './compute-lock.js';
 import type { ComputePolicy, Factory, Outcome } from './compute-policy.js';
-import { runFactory, withTimeouts } from './factory-run.js';
+import { runFactory, takeBasis, withTimeouts } from './factory-run.js';
 import { answered, newFlight, type Flight } from './flight.js';
 import { READ_FAILED, type ReadResult, type ScopeAccess } from './scope-access.js';
 
@@ -168,6 +168,9 @@ export class ComputeEngine {
     const started = performance.now();
     /** Time spent waiting for another process's computation, which counts against this call's timeouts. */
     let waitedMs = 0;
+    // The basis is read beside the lock (one round trip for both on Redis); it is older than
+    // anything the factory reads, which is all it must be.
+    const basis = takeBasis(access);
     let lock = storeUp && policy.lock ? await tryLock(access, key, policy.lockTtlMs) : undefined;
     const release = (): void => {
       if (lock !== undefined && lock !== LOCK_BUSY) unlock(access, lock);
@@ -199,7 +202,7 @@ export class ComputeEngine {
       release();
       throw err;
     }
-    const run = runFactory(access, k, factory, policy, stale);
+    const run = runFactory(access, k, factory, policy, stale, basis);
     const tail = run.then(
       (r) => r.written,
       () => undefined,

@@ -7,6 +7,7 @@ import type { EntryPolicy, ScopeAccess } from './scope-access.js';
 
 /** The store could not give a basis: the value is served, not stored. */
 const NO_BASIS: unique symbol = Symbol('no basis');
+const NO_BASIS_NEEDED: BasisRead = Promise.resolve(undefined);
 
 /** One run of a factory: its outcome, and the write of its entry when there is one. */
 export interface FactoryRun<T> {
@@ -49,19 +50,26 @@ export function withTimeouts<T>(run: Promise<FactoryRun<T>>, policy: ComputePoli
   });
 }
 
+/** What a factory's write is based on: a store basis, or none where the store failed to give one. */
+export type BasisRead = Promise<StoreBasis | undefined | typeof NO_BASIS>;
+
 /**
- * Runs the factory; on success starts the write (not awaited here). The store's basis is taken
- * first (see `ScopeAccess.basis`): what the factory computes is stored only if no invalidation of
- * its tags or tenant came after it. Without a basis (the store failed to give one) the value is
- * served and not stored: when in doubt, do not store.
+ * Takes the store's basis for a computation (see `ScopeAccess.basis`); a failure (reported by
+ * `basis()`) resolves `NO_BASIS`. Starts at once, so a caller can take it beside the lock.
  */
-export async function runFactory<T>(access: ScopeAccess, k: StorageKey, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined): Promise<FactoryRun<T>> {
-  let basis: StoreBasis | undefined | typeof NO_BASIS;
-  try {
-    basis = access.state.store.basis === undefined && access.state.pool === undefined ? undefined : await access.basis();
-  } catch {
-    basis = NO_BASIS; // reported by `basis()`
-  }
+export function takeBasis(access: ScopeAccess): BasisRead {
+  if (access.state.store.basis === undefined && access.state.pool === undefined) return NO_BASIS_NEEDED;
+  return access.basis().catch(() => NO_BASIS);
+}
+
+/**
+ * Runs the factory; on success starts the write (not awaited here). The basis (`takeBasis`, taken
+ * here unless the caller took it already) settles before the factory starts: what the factory
+ * computes is stored only if no invalidation of its tags or tenant came after it. Without a basis
+ * (the store failed to give one) the value is served and not stored: when in doubt, do not store.
+ */
+export async function runFactory<T>(access: ScopeAccess, k: StorageKey, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, basisRead: BasisRead = takeBasis(access)): Promise<FactoryRun<T>> {
+  const basis = await basisRead;
   let skipped = false;
   let override: EntryPolicy | undefined;
   const ctx: FactoryContext<T> = {

@@ -162,8 +162,17 @@ export class ScopeAccess {
    * invalidation the store applies after the basis is taken then makes the result unreadable.
    * Rejects with a `CacheError` (reported) when the store fails.
    */
-  basis(): Promise<StoreBasis | undefined> {
-    return this.write('basis', undefined, async (store) => store.basis?.(this.scope));
+  async basis(): Promise<StoreBasis | undefined> {
+    const started = performance.now();
+    try {
+      return await this.withStore(async (store) => store.basis?.(this.scope));
+    } catch (err) {
+      if (err instanceof CacheClosedError && this.state.isClosed()) throw err;
+      this.fail('basis', undefined, err);
+      throw err instanceof CacheError ? err : new CacheOperationError('basis', undefined, { cause: err });
+    } finally {
+      this.metrics.storeLatency(performance.now() - started, 'read');
+    }
   }
 
   /**
