@@ -9,6 +9,7 @@ import { CachedInterceptor } from './http/cached.interceptor.js';
 import { HitFastPath } from './http/fast-path/hit-fast-path.js';
 import { HttpCache } from './http/http-cache.js';
 import { RouteRegistry } from './http/route-registry.js';
+import { MethodCacheExplorer } from './methods/method-cache.explorer.js';
 import type { CacheModuleOptions } from './options/cache-module-options.interface.js';
 import { resolveModuleOptions, type ResolvedCacheModuleOptions } from './options/module-options.js';
 import type { CacheRequest, TenantResolverFn } from './tenant/tenant-resolver.interface.js';
@@ -29,6 +30,7 @@ export function createCacheProviders(interceptor: Type<unknown> | false | undefi
     HttpCache,
     HitFastPath,
     CacheLifecycle,
+    MethodCacheExplorer,
     {
       provide: TENANT_ID,
       scope: Scope.REQUEST,
