@@ -36,14 +36,16 @@ export { CachedInterceptor } from './http/cached.interceptor.js';
 export { HttpCache } from './http/http-cache.js';
 export { RouteRegistry } from './http/route-registry.js';
 export { HitFastPath } from './http/fast-path/hit-fast-path.js';
+export { MessageCache } from './microservices/message-cache.js';
+export type { ContextFace } from './cache/context-face.interface.js';
 export type { StoredBody, SerializedBody } from './http/response-policy.js';
 export type { CachedRoute, RouteMeta } from './http/route-registry.js';
 
 // ---- tenant resolution ----
-export { fromHeader, fromSubdomain, fromUser } from './tenant/tenant-strategies.js';
+export { fromHeader, fromPayload, fromSubdomain, fromUser } from './tenant/tenant-strategies.js';
 export { fromCls } from './tenant/cls-tenant.js';
 export type { SubdomainOptions } from './tenant/tenant-strategies.js';
-export type { CacheRequest, TenantResolution, TenantResolver, TenantResolverFn, TenantStrategy } from './tenant/tenant-resolver.interface.js';
+export type { CacheRequest, MessageTenantStrategy, TenantResolution, TenantResolver, TenantResolverFn, TenantStrategy } from './tenant/tenant-resolver.interface.js';
 
 // ---- the cache ----
 export { CacheManager } from './cache/cache-manager.js';

@@ -17,7 +17,7 @@ export interface MethodCacheTarget<A extends readonly unknown[]> {
   /**
    * Whose cache the call uses: `'tenant'` (the tenant of the call, see `tenant`) or `'global'`
    * (the cache shared by all tenants; the call needs no tenant).
-   * @default 'tenant'
+   * @default METHOD_CACHE_DEFAULTS.scope: 'tenant'
    */
   scope?: 'tenant' | 'global';
   /**
