@@ -11,6 +11,7 @@ import { HttpCache } from './http/http-cache.js';
 import { RouteRegistry } from './http/route-registry.js';
 import { MethodCacheExplorer } from './methods/method-cache.explorer.js';
 import { MessageCache } from './microservices/message-cache.js';
+import { GraphqlCache } from './graphql/graphql-cache.js';
 import { CONTEXT_FACES, type ContextFace } from './cache/context-face.interface.js';
 import type { CacheModuleOptions } from './options/cache-module-options.interface.js';
 import { resolveModuleOptions, type ResolvedCacheModuleOptions } from './options/module-options.js';
@@ -34,7 +35,8 @@ export function createCacheProviders(interceptor: Type<unknown> | false | undefi
     CacheLifecycle,
     MethodCacheExplorer,
     MessageCache,
-    { provide: CONTEXT_FACES, useFactory: (...faces: ContextFace[]) => faces, inject: [MessageCache] },
+    GraphqlCache,
+    { provide: CONTEXT_FACES, useFactory: (...faces: ContextFace[]) => faces, inject: [GraphqlCache, MessageCache] },
     {
       provide: TENANT_ID,
       scope: Scope.REQUEST,
@@ -54,4 +56,4 @@ export function createCacheProviders(interceptor: Type<unknown> | false | undefi
 }
 
 // HttpCache, RouteRegistry and HitFastPath are exported for `@UseInterceptors(CachedInterceptor)` in other modules (interceptor: false).
-export const CACHE_EXPORTS = [CacheManager, TENANT_ID, CachedInterceptor, HttpCache, RouteRegistry, HitFastPath, CONTEXT_FACES, MessageCache, CacheHealthIndicator, CACHE_MODULE_OPTIONS];
+export const CACHE_EXPORTS = [CacheManager, TENANT_ID, CachedInterceptor, HttpCache, RouteRegistry, HitFastPath, CONTEXT_FACES, GraphqlCache, MessageCache, CacheHealthIndicator, CACHE_MODULE_OPTIONS];
