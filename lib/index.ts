@@ -38,6 +38,7 @@ export { RouteRegistry } from './http/route-registry.js';
 export { HitFastPath } from './http/fast-path/hit-fast-path.js';
 export { MessageCache } from './microservices/message-cache.js';
 export { GraphqlCache } from './graphql/graphql-cache.js';
+export { CONTEXT_FACES } from './cache/context-face.interface.js';
 export type { ContextFace } from './cache/context-face.interface.js';
 export type { StoredBody, SerializedBody } from './http/response-policy.js';
 export type { CachedRoute, RouteMeta } from './http/route-registry.js';

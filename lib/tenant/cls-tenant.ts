@@ -6,7 +6,8 @@ import type { TenantResolverFn } from './tenant-resolver.interface.js';
  * its middleware, guard or interceptor opened).
  */
 export interface ClsServiceLike {
-  get(key: string): unknown;
+  /** The whole store without a key (`undefined` outside a context); the value at a dotted path with one. */
+  get(key?: string): unknown;
   set(key: string, value: unknown): void;
   isActive(): boolean;
   run<T>(options: { ifNested: 'inherit' }, callback: () => T): T;

@@ -14,7 +14,7 @@ export type TenantContextMode = 'async-local-storage' | 'nestjs-cls';
  */
 export class TenantContext {
   private storage: AsyncLocalStorage<string> | undefined;
-  private cls: { readonly service: ClsServiceLike; readonly key: string } | undefined;
+  private cls: { readonly service: ClsServiceLike; readonly key: string; readonly path: readonly string[] } | undefined;
   /**
    * Set by the Nest integration when it runs handlers without a context (`tenantContext` off):
    * why, and how to turn it on. `CacheManager.current()` puts it in its error.
@@ -33,7 +33,7 @@ export class TenantContext {
 
   /** Keeps the tenant in nestjs-cls's context, at `key` (the key of a `fromCls()` strategy, where it already is). */
   useCls(service: ClsServiceLike, key: string): void {
-    this.cls = { service, key };
+    this.cls = { service, key, path: key.split('.') };
   }
 
   /** Runs `fn` with `tenantId` as the current tenant. */
@@ -41,7 +41,7 @@ export class TenantContext {
     const cls = this.cls;
     if (cls === undefined) return (this.storage ??= new AsyncLocalStorage<string>()).run(tenantId, fn);
     // Already the tenant of this CLS context (fromCls: the app put it there): nothing to open.
-    if (cls.service.isActive() && cls.service.get(cls.key) === tenantId) return fn();
+    if (this.get() === tenantId) return fn();
     // A nested context inheriting the rest of the store, so the outer one keeps its own tenant.
     return cls.service.run({ ifNested: 'inherit' }, () => {
       cls.service.set(cls.key, tenantId);
@@ -53,8 +53,10 @@ export class TenantContext {
   get(): string | undefined {
     const cls = this.cls;
     if (cls === undefined) return this.storage?.getStore();
-    if (!cls.service.isActive()) return undefined;
-    const value = cls.service.get(cls.key);
+    // The whole store (one AsyncLocalStorage read), then the key: ClsService.get(key) would read
+    // the store and parse the key's path on every call.
+    let value: unknown = cls.service.get();
+    for (let i = 0; i < cls.path.length && value !== undefined && value !== null; i++) value = (value as Record<string, unknown>)[cls.path[i]!];
     if (typeof value === 'number' && Number.isFinite(value)) return String(value);
     return typeof value === 'string' && value !== '' ? value : undefined;
   }
