@@ -10,6 +10,9 @@ import { anyClassInjects, type ScannedModule } from './tenant/tenant-context-dem
 import { bindClsStrategy, clsKeyOf, CLS_TENANT_KEY, isClsService, type ClsServiceLike } from './tenant/cls-tenant.js';
 import { MethodCacheExplorer } from './methods/method-cache.explorer.js';
 import { CacheConfigError } from './errors/cache.errors.js';
+import { HandlerSpecs } from './cache/handler-cache.js';
+import { CACHED_METADATA, INVALIDATE_TAGS_METADATA } from './cache.constants.js';
+import { PATH_METADATA } from '@nestjs/common/constants.js';
 
 /**
  * The start-up and shutdown of one CacheModule instance: scans the controllers (validating every
@@ -44,6 +47,7 @@ export class CacheLifecycle implements OnModuleInit, OnApplicationBootstrap, OnA
 
   onModuleInit(): void {
     this.scanOnce();
+    this.checkHandlerDecorators();
     const cachedMethods = this.methods.wrapAll();
     // Here, not in configure(): Nest fills the modules' middleware while it runs the configure()
     // hooks. onModuleInit comes after them and before the app listens.
@@ -103,6 +107,27 @@ export class CacheLifecycle implements OnModuleInit, OnApplicationBootstrap, OnA
       context.offReason =
         "The tenant context is off: tenantContext is 'auto' and nothing in the app injects CacheManager (by constructor, @Inject() property or factory inject) and no provider has a @CacheResult()/@CacheEvict() method. " +
         'If code gets the manager another way (moduleRef.get(), moduleRef.create(), app.get(), a lazily loaded module), set tenantContext: true.';
+    }
+  }
+
+  /**
+   * Checks, at start-up, the `@Cached()` / `@InvalidateTags()` options of handlers that are not
+   * HTTP routes (GraphQL resolvers, message handlers; the route registry checks routes), so a
+   * mistake fails the boot rather than the first call.
+   */
+  private checkHandlerDecorators(): void {
+    const specs = new HandlerSpecs();
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+      const type = wrapper.metatype as Function | null | undefined;
+      const proto = (type as { prototype?: object } | null | undefined)?.prototype;
+      if (typeof type !== 'function' || proto === undefined || proto === Object.prototype) continue;
+      const classLevel = Reflect.hasMetadata(CACHED_METADATA, type);
+      for (const name of Object.getOwnPropertyNames(proto)) {
+        const method = Object.getOwnPropertyDescriptor(proto, name)?.value as unknown;
+        if (name === 'constructor' || typeof method !== 'function' || Reflect.getMetadata(PATH_METADATA, method) !== undefined) continue;
+        if (classLevel || Reflect.hasMetadata(CACHED_METADATA, method) || Reflect.hasMetadata(INVALIDATE_TAGS_METADATA, method)) specs.of(type, method);
+      }
     }
   }
 

@@ -6,6 +6,7 @@ import { resolveCachedOptions, resolveInvalidateTagsOptions, type ResolvedCached
 import type { WrapOptions } from '../options/cache-options.interface.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 import { internalsOf, type CacheManager } from './cache-manager.js';
+import { wrapOrRun } from './wrap-or-run.js';
 
 /* eslint-disable @typescript-eslint/no-unsafe-function-type */
 
@@ -85,7 +86,8 @@ export function cachedHandler<T>(manager: CacheManager, spec: HandlerSpec, tenan
     const values = inTenantContext(manager, global ? undefined : tenant, run);
     return mode === 'all' ? lastValueFrom(values.pipe(toArray())) : lastValueFrom(values, { defaultValue: undefined as T });
   };
-  return defer(() => from(cache.wrap(key, compute, options))).pipe(mergeMap((stored) => (mode === 'all' ? (stored as T[]) : [stored as T])));
+  const refused = (err: Error): void => report(manager, spec, `A value of ${spec.id} was not cached: ${err.message}`);
+  return defer(() => from(wrapOrRun<T | T[]>(cache, key, compute, options, refused))).pipe(mergeMap((stored) => (mode === 'all' ? (stored as T[]) : [stored as T])));
 }
 
 /**

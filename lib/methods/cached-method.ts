@@ -1,6 +1,7 @@
 import { defer, EMPTY, from, isObservable, lastValueFrom, mergeMap, Observable, throwError } from 'rxjs';
 import { internalsOf, type CacheManager } from '../cache/cache-manager.js';
 import type { TenantCache } from '../cache/tenant-cache.js';
+import { wrapOrRun } from '../cache/wrap-or-run.js';
 import { TenantRequiredError } from '../errors/cache.errors.js';
 import type { ResolvedCacheResultOptions, ResolvedMethodTarget } from '../options/method-cache-options.js';
 import { methodKey, methodTags, UnkeyableCall } from './method-key.js';
@@ -26,8 +27,9 @@ const NOTHING: unique symbol = Symbol('nestjs-tenant-cache:no-value');
  * rules). A Promise-returning method returns a Promise; an Observable-returning one returns a
  * cold Observable that, on subscription, looks the key up and otherwise subscribes to the
  * method's Observable, stores its last value and emits it (an Observable that completes
- * without a value stores nothing and emits nothing). A call whose arguments cannot be keyed
- * runs uncached (reported once per burst).
+ * without a value stores nothing and emits nothing). A call whose arguments cannot be keyed,
+ * or whose result the codec cannot store exactly (a class instance), runs uncached (reported
+ * once per burst).
  */
 export function cachedResultMethod(original: AnyMethod, plan: MethodPlan<ResolvedCacheResultOptions>, manager: CacheManager): AnyMethod {
   const { options } = plan;
@@ -46,7 +48,8 @@ export function cachedResultMethod(original: AnyMethod, plan: MethodPlan<Resolve
     }
     const wrapOptions = tags === undefined ? options.wrap : { ...options.wrap, tags };
     const compute = (): Promise<unknown> =>
-      cache.wrap(
+      wrapOrRun(
+        cache,
         key,
         async (ctx) => {
           const result = original.apply(this, args);
@@ -56,6 +59,7 @@ export function cachedResultMethod(original: AnyMethod, plan: MethodPlan<Resolve
           return last;
         },
         wrapOptions,
+        (err) => internalsOf(manager).state.reporter.report(`method value ${plan.id}`, `A result of ${plan.id} was not cached: ${err.message}`),
       );
     if (!plan.observable) return compute();
     return defer(() => from(compute())).pipe(mergeMap((value) => (value === NOTHING ? EMPTY : [value])));

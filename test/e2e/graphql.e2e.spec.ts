@@ -20,7 +20,7 @@ class Product {
   run!: number;
 }
 
-const runs = { product: 0, reviews: 0, mutation: 0 };
+const runs = { product: 0, reviews: 0, mutation: 0, entity: 0 };
 
 @Resolver(() => Product)
 class ProductsResolver {
@@ -30,6 +30,13 @@ class ProductsResolver {
   @Cached({ ttl: '1m', tags: (args: { id: string }) => [`product:${args.id}`] })
   product(@Args('id') id: string): Product {
     return { id, tenant: this.cache.current().tenantId ?? '', run: ++runs.product };
+  }
+
+  /** Returns a class instance, which the codec will not store as a plain object: served uncached, never an error. */
+  @Query(() => Product)
+  @Cached()
+  entity(): Product {
+    return Object.assign(new Product(), { id: 'e', tenant: this.cache.current().tenantId ?? '', run: ++runs.entity });
   }
 
   @ResolveField(() => Int)
@@ -75,7 +82,7 @@ let app: TestApp | undefined;
 afterEach(async () => {
   await app?.close();
   app = undefined;
-  runs.product = runs.reviews = runs.mutation = 0;
+  runs.product = runs.reviews = runs.mutation = runs.entity = 0;
 });
 
 async function gql(tenant: string | undefined, query: string): Promise<{ data?: Record<string, unknown>; errors?: unknown[] }> {
@@ -116,6 +123,8 @@ describe.each(SETUPS)('GraphQL on $driver ($platform) over real HTTP', ({ driver
     const anonymous = await gql(undefined, '{ product(id: "zz") { id } }');
     expect(anonymous.errors).toBeDefined(); // current() without a tenant: the resolver's own TenantRequiredError
     expect(runs.product).toBe(2);
+    expect((await gql('acme', '{ entity { run } }')).data).toEqual({ entity: { run: 1 } });
+    expect((await gql('acme', '{ entity { run } }')).data).toEqual({ entity: { run: 2 } });
   });
 
   it('works with the module imported and no @Cached() anywhere', async () => {

@@ -6,6 +6,7 @@ import { firstValueFrom, lastValueFrom, of, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
+import { CacheConfigError } from '../../lib/errors/cache.errors.js';
 import { Cached } from '../../lib/decorators/cached.decorator.js';
 import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.js';
 import { fromHeader, fromPayload } from '../../lib/tenant/tenant-strategies.js';
@@ -151,5 +152,22 @@ describe('@Cached() on message handlers, over a real TCP transport', () => {
     client.emit('price.viewed', { tenantId: 'acme', id: 'p1' });
     await counters.viewedReaches(3);
     await expect.poll(async () => (await send<{ run: number }>('price', { tenantId: 'acme', id: 'p1' })).run).toBeGreaterThan(acmeAfter.run);
+  });
+});
+
+describe('options of message handlers', () => {
+  it('are checked at start-up: a bad @Cached() option fails the boot, naming the handler', async () => {
+    @Controller()
+    class BadController {
+      @MessagePattern({ cmd: 'bad' })
+      @Cached({ ttl: 'soon' })
+      bad() {
+        return 1;
+      }
+    }
+    const moduleRef = await Test.createTestingModule({ imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), logger: false })], controllers: [BadController] }).compile();
+    const failure = await moduleRef.init().then(() => undefined, (err: unknown) => err);
+    expect(failure).toBeInstanceOf(CacheConfigError);
+    expect(String((failure as Error).message)).toContain('BadController.bad');
   });
 });

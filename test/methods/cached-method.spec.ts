@@ -14,6 +14,14 @@ interface FindOptions {
   readonly locale: string;
 }
 
+/** A class instance: the codec refuses it (it would come back a plain object), so it is never stored. */
+class Entity {
+  constructor(readonly id: string) {}
+  label(): string {
+    return `entity ${this.id}`;
+  }
+}
+
 /** A singleton service whose methods count their runs; `gate` holds runs until a test opens it. */
 @Injectable()
 class ProductsService {
@@ -60,6 +68,12 @@ class ProductsService {
   async nothing(): Promise<undefined> {
     this.runs++;
     return undefined;
+  }
+
+  @CacheResult({ key: 'entity:{0}' })
+  async entity(id: string): Promise<Entity> {
+    this.runs++;
+    return new Entity(id);
   }
 
   @CacheEvict({ key: 'product:{0}', tags: ['products'] })
@@ -185,6 +199,16 @@ describe('@CacheResult() on a singleton service', () => {
       expect(await service.nothing()).toBeUndefined();
       expect(service.runs).toBe(5);
     });
+  });
+
+  it('returns a result the codec cannot store exactly (a class instance) uncached, with its class, and logs it once per burst', async () => {
+    const { service, manager } = await boot();
+    const first = await manager.runWithTenant('acme', () => service.entity('e1'));
+    const second = await manager.runWithTenant('acme', () => service.entity('e1'));
+    expect(first).toBeInstanceOf(Entity);
+    expect(second.label()).toBe('entity e1');
+    expect(service.runs).toBe(2);
+    expect(warnings.filter((w) => w.includes('ProductsService.entity was not cached'))).toHaveLength(1);
   });
 
   it('keeps the provider a singleton (its class untouched) and reports decorated methods of a request-scoped one', async () => {
