@@ -23,3 +23,7 @@ export const NO_CACHE_METADATA = 'nestjs-tenant-cache:no-cache';
 
 /** Response header telling whether the response came from the cache: `HIT`, `MISS` or `BYPASS`. */
 export const X_CACHE_HEADER = 'x-cache';
+/** Metadata key of `@CacheResult()` (on a provider's method): its checked options. */
+export const CACHE_RESULT_METADATA = 'nestjs-tenant-cache:cache-result';
+/** Metadata key of `@CacheEvict()` (on a provider's method): its checked options. */
+export const CACHE_EVICT_METADATA = 'nestjs-tenant-cache:cache-evict';

@@ -9,6 +9,10 @@ import { CachedInterceptor } from './http/cached.interceptor.js';
 import { HitFastPath } from './http/fast-path/hit-fast-path.js';
 import { HttpCache } from './http/http-cache.js';
 import { RouteRegistry } from './http/route-registry.js';
+import { MethodCacheExplorer } from './methods/method-cache.explorer.js';
+import { MessageCache } from './microservices/message-cache.js';
+import { GraphqlCache } from './graphql/graphql-cache.js';
+import { CONTEXT_FACES, type ContextFace } from './cache/context-face.interface.js';
 import type { CacheModuleOptions } from './options/cache-module-options.interface.js';
 import { resolveModuleOptions, type ResolvedCacheModuleOptions } from './options/module-options.js';
 import type { CacheRequest, TenantResolverFn } from './tenant/tenant-resolver.interface.js';
@@ -29,6 +33,10 @@ export function createCacheProviders(interceptor: Type<unknown> | false | undefi
     HttpCache,
     HitFastPath,
     CacheLifecycle,
+    MethodCacheExplorer,
+    MessageCache,
+    GraphqlCache,
+    { provide: CONTEXT_FACES, useFactory: (...faces: ContextFace[]) => faces, inject: [GraphqlCache, MessageCache] },
     {
       provide: TENANT_ID,
       scope: Scope.REQUEST,
@@ -48,4 +56,4 @@ export function createCacheProviders(interceptor: Type<unknown> | false | undefi
 }
 
 // HttpCache, RouteRegistry and HitFastPath are exported for `@UseInterceptors(CachedInterceptor)` in other modules (interceptor: false).
-export const CACHE_EXPORTS = [CacheManager, TENANT_ID, CachedInterceptor, HttpCache, RouteRegistry, HitFastPath, CacheHealthIndicator, CACHE_MODULE_OPTIONS];
+export const CACHE_EXPORTS = [CacheManager, TENANT_ID, CachedInterceptor, HttpCache, RouteRegistry, HitFastPath, CONTEXT_FACES, GraphqlCache, MessageCache, CacheHealthIndicator, CACHE_MODULE_OPTIONS];

@@ -5,7 +5,7 @@
 
 // ---- Nest module ----
 export { CacheModule } from './cache.module.js';
-export { CACHE_MODULE_OPTIONS, CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA, TENANT_ID, X_CACHE_HEADER } from './cache.constants.js';
+export { CACHE_EVICT_METADATA, CACHE_MODULE_OPTIONS, CACHE_RESULT_METADATA, CACHED_METADATA, INVALIDATE_TAGS_METADATA, NO_CACHE_METADATA, TENANT_ID, X_CACHE_HEADER } from './cache.constants.js';
 export { DEFAULT_CACHEABLE_HEADERS, DEFAULT_CREDENTIAL_HEADERS, DEFAULT_PER_REQUEST_HEADERS, DEFAULT_VARY, MODULE_DEFAULTS } from './options/module-options.js';
 export type { CacheModuleExtras } from './cache.module-definition.js';
 export type {
@@ -22,6 +22,11 @@ export { Cached } from './decorators/cached.decorator.js';
 export { InvalidateTags } from './decorators/invalidate-tags.decorator.js';
 export { NoCache } from './decorators/no-cache.decorator.js';
 export { InjectTenant } from './decorators/inject-tenant.decorator.js';
+export { CacheResult } from './decorators/cache-result.decorator.js';
+export { CacheEvict } from './decorators/cache-evict.decorator.js';
+export type { CacheMethodDecorator } from './decorators/method-decorator.types.js';
+export type { CacheEvictOptions, CacheResultOptions, KeyTemplateCheck, MethodCacheTarget, MethodKeyFn, MethodTagsSource, MethodTenantSource, MissingPlaceholders } from './options/method-cache-options.interface.js';
+export { METHOD_CACHE_DEFAULTS } from './options/method-cache-options.js';
 export type { CachedOptions, CacheScope, InvalidateTagsOptions, TagsSource, UserIdResolver } from './options/cached-options.interface.js';
 export { CACHED_DEFAULTS, INVALIDATE_TAGS_DEFAULTS } from './options/cached-options.js';
 
@@ -31,13 +36,18 @@ export { CachedInterceptor } from './http/cached.interceptor.js';
 export { HttpCache } from './http/http-cache.js';
 export { RouteRegistry } from './http/route-registry.js';
 export { HitFastPath } from './http/fast-path/hit-fast-path.js';
+export { MessageCache } from './microservices/message-cache.js';
+export { GraphqlCache } from './graphql/graphql-cache.js';
+export { CONTEXT_FACES } from './cache/context-face.interface.js';
+export type { ContextFace } from './cache/context-face.interface.js';
 export type { StoredBody, SerializedBody } from './http/response-policy.js';
 export type { CachedRoute, RouteMeta } from './http/route-registry.js';
 
 // ---- tenant resolution ----
-export { fromHeader, fromSubdomain, fromUser } from './tenant/tenant-strategies.js';
+export { fromHeader, fromPayload, fromSubdomain, fromUser } from './tenant/tenant-strategies.js';
+export { fromCls } from './tenant/cls-tenant.js';
 export type { SubdomainOptions } from './tenant/tenant-strategies.js';
-export type { CacheRequest, TenantResolution, TenantResolver, TenantResolverFn, TenantStrategy } from './tenant/tenant-resolver.interface.js';
+export type { CacheRequest, MessageTenantStrategy, TenantResolution, TenantResolver, TenantResolverFn, TenantStrategy } from './tenant/tenant-resolver.interface.js';
 
 // ---- the cache ----
 export { CacheManager } from './cache/cache-manager.js';
@@ -45,7 +55,7 @@ export type { CacheHealth, CacheHealthStatus, CacheStatsReport, TenantPurgeRepor
 export { TenantCache } from './cache/tenant-cache.js';
 export type { GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
 export type { Factory, FactoryContext } from './cache/compute-policy.js';
-export type { TenantContext } from './tenant/tenant-context.js';
+export type { TenantContext, TenantContextMode } from './tenant/tenant-context.js';
 export type { TenantCounters } from './cache/tenant-stats.js';
 export type { CacheManagerOptions, CircuitBreakerConfig, InvalidationRetryOptions, SetOptions, TenantStoresOptions, WrapOptions } from './options/cache-options.interface.js';
 export { CIRCUIT_BREAKER_DEFAULTS, INVALIDATION_RETRY_DEFAULTS, MANAGER_DEFAULTS, TENANT_STORES_DEFAULTS } from './options/manager-options.js';

@@ -1,6 +1,7 @@
 import { SetMetadata } from '@nestjs/common';
 import { CACHED_METADATA } from '../cache.constants.js';
 import type { CachedOptions } from '../options/cached-options.interface.js';
+import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 
 /**
  * Caches the responses of a route per tenant (see `CachedOptions`). On a controller class it
@@ -19,6 +20,6 @@ import type { CachedOptions } from '../options/cached-options.interface.js';
  * `Vary: *` are stored. A request carrying `Authorization` is cached only on a route whose
  * options name a `scope`.
  */
-export function Cached(options: CachedOptions = {}): ClassDecorator & MethodDecorator {
+export function Cached<I = CacheRequest>(options: CachedOptions<I> = {}): ClassDecorator & MethodDecorator {
   return SetMetadata(CACHED_METADATA, { ...options });
 }

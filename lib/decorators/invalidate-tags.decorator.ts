@@ -1,6 +1,7 @@
 import { SetMetadata } from '@nestjs/common';
 import { INVALIDATE_TAGS_METADATA } from '../cache.constants.js';
 import type { InvalidateTagsMetadata, InvalidateTagsOptions, TagsSource } from '../options/cached-options.interface.js';
+import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 
 /**
  * After the handler succeeds (it did not throw and the status is below 400), deletes the
@@ -15,7 +16,7 @@ import type { InvalidateTagsMetadata, InvalidateTagsOptions, TagsSource } from '
  * A failed invalidation does not fail the request: it is logged (once per burst), counted,
  * and retried in the background with backoff (`invalidationRetry`).
  */
-export function InvalidateTags(tags: TagsSource, options: InvalidateTagsOptions = {}): MethodDecorator {
-  const metadata: InvalidateTagsMetadata = { tags, options: { ...options } };
+export function InvalidateTags<I = CacheRequest>(tags: TagsSource<I>, options: InvalidateTagsOptions = {}): MethodDecorator {
+  const metadata: InvalidateTagsMetadata = { tags: tags as TagsSource, options: { ...options } };
   return SetMetadata(INVALIDATE_TAGS_METADATA, metadata);
 }

@@ -1,6 +1,7 @@
-import { BadRequestException, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, Optional, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { catchError, concatMap, Observable, of, throwError } from 'rxjs';
 import { TenantRequiredError } from '../errors/cache.errors.js';
+import { CONTEXT_FACES, type ContextFace } from '../cache/context-face.interface.js';
 import { canonicalJson, requestHash } from './request-key.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 import { HitFastPath } from './fast-path/hit-fast-path.js';
@@ -20,6 +21,9 @@ import { RouteRegistry, type CachedRoute, type RouteMeta } from './route-registr
  * request. A singleton: it never injects the REQUEST-scoped `TENANT_ID`, so controllers stay
  * singletons too.
  *
+ * In a GraphQL or RPC context it hands the call to that context's face (`GraphqlCache`,
+ * `MessageCache`), which passes a handler without cache decorators through untouched.
+ *
  * Override a protected hook in a subclass and pass it as `CacheModule.forRoot({ interceptor })`:
  * `resolveTenant`, `isRequestCacheable`, `trackBy`. The fast path asks the same hooks.
  */
@@ -37,10 +41,17 @@ export class CachedInterceptor implements NestInterceptor {
     protected readonly http: HttpCache,
     private readonly routes: RouteRegistry,
     private readonly fastPath: HitFastPath,
+    /**
+     * The faces of other contexts (GraphQL resolvers, message handlers), by context type. A
+     * subclass whose constructor leaves it out serves HTTP only: other contexts pass through.
+     */
+    @Optional() @Inject(CONTEXT_FACES) private readonly faces?: readonly ContextFace[],
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> | Promise<Observable<unknown>> {
-    if (context.getType() !== 'http') return next.handle();
+    const type = context.getType();
+    // Another context (GraphQL, RPC, WebSockets) never reaches the HTTP code below: no req, no res.
+    if (type !== 'http') return this.faces?.find((face) => face.type === type)?.intercept(context, next) ?? next.handle();
     const meta = this.routes.lookup(context.getClass(), context.getHandler());
     const cached = meta?.cached;
     if (cached !== undefined) {

@@ -1,6 +1,6 @@
 import type { CacheManagerOptions } from './cache-options.interface.js';
 import type { UserIdResolver } from './cached-options.interface.js';
-import type { TenantStrategy } from '../tenant/tenant-resolver.interface.js';
+import type { MessageTenantStrategy, TenantStrategy } from '../tenant/tenant-resolver.interface.js';
 
 /** What to do with a request to a `@Cached()` / `@InvalidateTags()` route whose tenant cannot be resolved. */
 export type MissingTenantPolicy = 'bypass' | 'reject';
@@ -29,6 +29,14 @@ export interface CacheModuleOptions extends CacheManagerOptions {
    * or a `TenantResolver` class (instantiated once, with its dependencies).
    */
   tenant: TenantStrategy;
+  /**
+   * How the tenant of a message (a `@MessagePattern()` / `@EventPattern()` handler) is found,
+   * from its payload and its `ExecutionContext` (the transport's context, with its metadata):
+   * `fromPayload('tenantId')`, `fromCls('tenantId')`, or a function `(data, context) => id | undefined`.
+   * A message without a tenant runs its handler uncached (`@Cached({ scope: 'global' })` needs none).
+   * @default the `tenant` strategy when it is `fromCls()` (it reads no request); otherwise none
+   */
+  messageTenant?: MessageTenantStrategy;
   /**
    * A request to a cached route without a valid tenant: `'bypass'` runs the handler without
    * the cache (`X-Cache: BYPASS`); `'reject'` answers 400. Such a request never falls into a

@@ -18,7 +18,7 @@ export type UserIdResolver = (request: CacheRequest) => string | undefined;
  * Options of `@Cached()`. On a controller class they are defaults for each of its handlers;
  * options on a handler override the class's, option by option.
  */
-export interface CachedOptions {
+export interface CachedOptions<I = CacheRequest> {
   /**
    * Freshness of a stored response. Milliseconds or a duration string (`'30s'`); 0 = no expiry.
    * @default the module's `defaultTtl` (`MANAGER_DEFAULTS.defaultTtl`: '5m')
@@ -29,7 +29,7 @@ export interface CachedOptions {
    * are per tenant (per scope). A function is called once per stored response.
    * @default undefined (no tags)
    */
-  tags?: readonly string[] | ((request: CacheRequest) => readonly string[]);
+  tags?: readonly string[] | ((request: I) => readonly string[]);
   /**
    * Further request header names the response varies on (case-insensitive), added to the
    * module's `vary`. A handler's list replaces the class's.
@@ -50,7 +50,7 @@ export interface CachedOptions {
    * it never replaces the tenant, path or query.
    * @default undefined
    */
-  key?: string | ((request: CacheRequest) => string);
+  key?: string | ((request: I) => string);
   /**
    * Make `key` the whole request part of the key, as `@CacheKey()` of @nestjs/cache-manager
    * does: the path, the query, the route and the handler are left out, so `/items?page=1` and
@@ -70,7 +70,7 @@ export interface CachedOptions {
    * Cache only when this returns true (e.g. `(req) => !req.query.preview`).
    * @default undefined (always)
    */
-  condition?: (request: CacheRequest) => boolean;
+  condition?: (request: I) => boolean;
   /**
    * User id for `scope: 'user'`.
    * @default the module's `userId` (`req.user?.id ?? req.user?.sub`)
@@ -96,8 +96,11 @@ export interface InvalidateTagsOptions {
   scope?: 'tenant' | 'global';
 }
 
-/** Tags to invalidate: a list, or a function of the request (`(req) => [`product:${req.params.id}`]`). */
-export type TagsSource = readonly string[] | ((request: CacheRequest) => readonly string[]);
+/**
+ * Tags to invalidate: a list, or a function of the request (`(req) => [`product:${req.params.id}`]`);
+ * on a GraphQL mutation, of its arguments; on a message handler, of its payload.
+ */
+export type TagsSource<I = CacheRequest> = readonly string[] | ((request: I) => readonly string[]);
 
 /** What `@InvalidateTags()` stores as metadata. */
 export interface InvalidateTagsMetadata {

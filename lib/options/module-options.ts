@@ -5,9 +5,10 @@ import type { CacheModuleOptions, HeaderGuardMode, HealthPolicy, MissingTenantPo
 import type { UserIdResolver } from './cached-options.interface.js';
 import { headerNames } from './cached-options.js';
 import { resolveLogger, resolveManagerOptions } from './manager-options.js';
-import type { CacheRequest, TenantStrategy } from '../tenant/tenant-resolver.interface.js';
+import type { CacheRequest, MessageTenantStrategy, TenantStrategy } from '../tenant/tenant-resolver.interface.js';
 import { assertTenantStrategy } from '../tenant/tenant-resolution.js';
 import { tenantHeaderOf } from '../tenant/tenant-strategies.js';
+import { clsKeyOf } from '../tenant/cls-tenant.js';
 import type { Clock } from '../utils/clock.js';
 import type { CacheLogger } from '../utils/error-reporter.js';
 import { oneOf, optionalFunction } from '../utils/option-checks.js';
@@ -101,7 +102,7 @@ export const MODULE_DEFAULTS = Object.freeze({
 export const LOGGER_CONTEXT = 'nestjs-tenant-cache';
 
 /** Options of the module, not of the manager. */
-const MODULE_KEYS = ['tenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'perRequestHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders', 'headerGuard', 'safeHeaders', 'honorRequestCacheControl', 'healthPolicy'] as const;
+const MODULE_KEYS = ['tenant', 'messageTenant', 'onMissingTenant', 'keyVersion', 'vary', 'cacheableHeaders', 'perRequestHeaders', 'credentialHeaders', 'userId', 'tenantContext', 'fastPath', 'diagnosticHeaders', 'headerGuard', 'safeHeaders', 'honorRequestCacheControl', 'healthPolicy'] as const;
 
 const CALL_EXTRA = "it is an option of the forRoot()/forRootAsync() call, not of the options object: CacheModule.forRootAsync({ isGlobal: true, useFactory: () => ({ tenant, store }) })";
 const MODULE_HINTS: Readonly<Record<string, string>> = { isGlobal: CALL_EXTRA, interceptor: CALL_EXTRA };
@@ -114,6 +115,8 @@ export interface ResolvedCacheModuleOptions {
   readonly logger: CacheLogger | undefined;
   readonly clock: Clock;
   readonly tenant: TenantStrategy;
+  /** The tenant of a message; `undefined`: messages have no tenant. */
+  readonly messageTenant: MessageTenantStrategy | undefined;
   readonly onMissingTenant: MissingTenantPolicy;
   readonly keyVersion: string;
   /** Lowercased, sorted, deduplicated. */
@@ -156,6 +159,9 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
   const cacheableHeaders = headerAllowlist(options.cacheableHeaders ?? MODULE_DEFAULTS.cacheableHeaders);
   const perRequestHeaders = headerMatcher(options.perRequestHeaders ?? MODULE_DEFAULTS.perRequestHeaders, 'perRequestHeaders', "pass e.g. [...DEFAULT_PER_REQUEST_HEADERS, 'x-request-user'] (a trailing * matches a prefix)");
   const credentialHeaders = Object.freeze([...new Set(headerNames(options.credentialHeaders ?? MODULE_DEFAULTS.credentialHeaders, 'credentialHeaders', "[...DEFAULT_CREDENTIAL_HEADERS, 'x-session-token'], or [] to cache such requests everywhere"))]);
+  const messageTenant =
+    optionalFunction<MessageTenantStrategy>(options.messageTenant, 'messageTenant', "pass fromPayload('tenantId'), fromCls('tenantId') or (data, context) => id") ??
+    (clsKeyOf(options.tenant) === undefined ? undefined : (options.tenant as unknown as MessageTenantStrategy));
   const userId = optionalFunction<UserIdResolver>(options.userId, 'userId', 'pass (req) => req.user?.id, or omit it for the default') ?? MODULE_DEFAULTS.userId;
   const tenantContext = oneOf<boolean | 'auto'>(options.tenantContext, ['auto', true, false], MODULE_DEFAULTS.tenantContext, 'tenantContext', "omit it ('auto': on when something injects CacheManager), or pass true or false");
   const fastPath = oneOf(options.fastPath, [true, false], MODULE_DEFAULTS.fastPath, 'fastPath', 'omit it (true) or pass false');
@@ -172,6 +178,7 @@ export function resolveModuleOptions(options: CacheModuleOptions): ResolvedCache
     logger,
     clock: resolved.clock,
     tenant: options.tenant,
+    messageTenant,
     onMissingTenant,
     keyVersion,
     vary,

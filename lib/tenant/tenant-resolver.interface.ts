@@ -54,3 +54,11 @@ export interface TenantResolver {
  * count as "no tenant" (see `onMissingTenant`); both are logged once per burst.
  */
 export type TenantStrategy = TenantResolverFn | TenantResolver | Type<TenantResolver>;
+
+/**
+ * How the tenant of a message is found (`CacheModuleOptions.messageTenant`): a function of the
+ * payload and the handler's `ExecutionContext` (`context.switchToRpc().getContext()` is the
+ * transport's context: NATS headers, a Kafka message, …). Returns an id, `undefined` for "no
+ * tenant", or a promise of either.
+ */
+export type MessageTenantStrategy = (data: unknown, context: ExecutionContext) => TenantResolution;

@@ -1,4 +1,4 @@
-import type { CacheRequest, TenantResolverFn } from './tenant-resolver.interface.js';
+import type { CacheRequest, MessageTenantStrategy, TenantResolverFn } from './tenant-resolver.interface.js';
 
 /**
  * The tenant is the value of a request header, e.g. `fromHeader('x-tenant-id')`. Works on
@@ -137,6 +137,30 @@ export function fromUser(path: string): TenantResolverFn {
     return undefined;
   };
   return named(resolver, `fromUser(${path})`);
+}
+
+/**
+ * The tenant of a message is a field of its payload at a dotted path: `fromPayload('tenantId')`,
+ * `fromPayload('meta.tenant')` (`CacheModuleOptions.messageTenant`). Strings and finite numbers
+ * are accepted. Only for transports whose senders you trust to name their own tenant.
+ */
+export function fromPayload(path: string): MessageTenantStrategy {
+  if (typeof path !== 'string' || path === '' || path.split('.').some((part) => part === '')) {
+    throw new TypeError('fromPayload(path): expected a property path such as "tenantId" or "meta.tenant"');
+  }
+  const parts = path.split('.');
+  const strategy: MessageTenantStrategy = (data) => {
+    let value: unknown = data;
+    for (const part of parts) {
+      if (value === null || typeof value !== 'object') return undefined;
+      value = (value as Record<string, unknown>)[part];
+    }
+    if (typeof value === 'string') return value;
+    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+    return undefined;
+  };
+  Object.defineProperty(strategy, 'name', { value: `fromPayload(${path})` });
+  return strategy;
 }
 
 function named(fn: TenantResolverFn, name: string): TenantResolverFn {

@@ -33,6 +33,7 @@ async function bootstrap(): Promise<void> {
       `  curl -i -X PUT -H 'x-tenant-id: acme' -H 'content-type: application/json' -d '{"priceCents": 9999}' ${base}/products/1`,
       `  curl -i -H 'x-tenant-id: acme'   ${base}/products/1     # MISS again: the PUT invalidated it`,
       `  curl -s -H 'x-tenant-id: acme'   ${base}/reports/daily  # ~300 ms the first time, instant after`,
+      `  curl -s -H 'x-tenant-id: acme'   ${base}/products/1/stock # a cached service method (@CacheResult)`,
       `  curl -s ${base}/cache/stats`,
       `  curl -s ${base}/health`,
       '',

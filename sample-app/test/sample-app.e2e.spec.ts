@@ -160,6 +160,23 @@ function sampleAppBehaviour(boot: ReturnType<typeof bootApp>): void {
     expect(globex.body.priceCents).toBe(24_900);
   });
 
+  it('caches a service method per tenant (@CacheResult), dropped by the PUT that invalidates its product', async () => {
+    await forget('acme', 'globex');
+    const c = boot.client();
+    const repo = boot.app().get(ProductsRepository);
+    const readsBefore = repo.readsOf('acme');
+    const first = await c.get<{ stock: number; checkedAt: string }>('/products/1/stock', 'acme');
+    const second = await c.get<{ stock: number; checkedAt: string }>('/products/1/stock', 'acme');
+    expect(first.status).toBe(200);
+    expect(second.body).toEqual(first.body); // the method's stored result
+    expect(repo.readsOf('acme') - readsBefore).toBe(1);
+    const globex = await c.get<{ stock: number }>('/products/1/stock', 'globex');
+    expect(globex.body.stock).toBe(25); // globex's own product 1
+    expect((await c.put('/products/1', 'acme', { stock: first.body.stock + 1 })).status).toBe(200);
+    const after = await c.get<{ stock: number }>('/products/1/stock', 'acme');
+    expect(after.body.stock).toBe(first.body.stock + 1);
+  });
+
   it('does not invalidate anything when the PUT fails', async () => {
     const c = boot.client();
     await c.get('/products/1', 'globex');

@@ -31,6 +31,7 @@ describe('documented defaults', () => {
       'INVALIDATION_RETRY_DEFAULTS',
       'MANAGER_DEFAULTS',
       'MEMORY_STORE_DEFAULTS',
+      'METHOD_CACHE_DEFAULTS',
       'MODULE_DEFAULTS',
       'REDIS_STORE_DEFAULTS',
       'TELEMETRY_DEFAULTS',

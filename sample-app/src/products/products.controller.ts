@@ -2,6 +2,7 @@ import { BadRequestException, Body, Controller, Get, Param, Put } from '@nestjs/
 import { Cached, InvalidateTags } from 'nestjs-tenant-cache';
 import { CurrentTenant } from '../tenant.js';
 import { ProductsRepository, type Product, type ProductPatch } from './products.repository.js';
+import { StockService, type StockLevel } from './stock.service.js';
 
 /**
  * Tags are per tenant: invalidating `product:1` for acme never touches globex's `product:1`.
@@ -14,6 +15,7 @@ export class ProductsController {
   constructor(
     private readonly products: ProductsRepository,
     private readonly tenant: CurrentTenant,
+    private readonly stock: StockService,
   ) {}
 
   @Get()
@@ -26,6 +28,12 @@ export class ProductsController {
   @Cached({ ttl: '30s', tags: (req) => ['products', `product:${req.params.id}`] })
   findOne(@Param('id') id: string): Promise<Product> {
     return this.products.findOne(this.tenant.require(), id);
+  }
+
+  /** Not `@Cached()`: the service method caches the stock level itself (`@CacheResult()`). */
+  @Get(':id/stock')
+  stockOf(@Param('id') id: string): Promise<StockLevel> {
+    return this.stock.stockOf(id);
   }
 
   /** Updates a product; the tenant's cached copy of it and of the list are dropped. */

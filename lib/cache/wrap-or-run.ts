@@ -1,0 +1,31 @@
+import { EncodeError } from '../errors/cache.errors.js';
+import type { WrapOptions } from '../options/cache-options.interface.js';
+import type { FactoryContext } from './compute-policy.js';
+import type { TenantCache } from './tenant-cache.js';
+
+/**
+ * `cache.wrap(key, factory, options)` for the faces whose value goes back to a caller (a cached
+ * method, a resolver, a message reply): a value the codec cannot carry exactly (a class
+ * instance, a function) is refused at write (`EncodeError`) and never stored, and the call still
+ * gets what it computed, uncached; `onRefused` reports it. A caller that had joined such a
+ * computation computes its own. Every other failure is the call's.
+ */
+export async function wrapOrRun<T>(cache: TenantCache, key: string, factory: (ctx: FactoryContext<T>) => Promise<T>, options: WrapOptions, onRefused: (err: EncodeError) => void): Promise<T> {
+  let computed: { value: T } | undefined;
+  try {
+    return await cache.wrap<T>(
+      key,
+      async (ctx) => {
+        const value = await factory(ctx);
+        computed = { value };
+        return value;
+      },
+      options,
+    );
+  } catch (err) {
+    if (!(err instanceof EncodeError)) throw err;
+    onRefused(err);
+    if (computed !== undefined) return computed.value;
+    return factory({ stale: undefined, skip: () => undefined, setEntry: () => undefined });
+  }
+}
