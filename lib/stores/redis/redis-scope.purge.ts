@@ -3,7 +3,7 @@ import { escapeGlob, scopePattern, type KeyScope } from '../../keys/storage-key.
 import { withDeadline } from './redis-command.deadline.js';
 import { COMMAND_TIMED_OUT } from './redis.failures.js';
 
-/** Keys per delete: big enough to be cheap, small enough not to block Redis. */
+/** Keys per delete (at most 1,000): big enough to be cheap, small enough not to block Redis. */
 const UNLINK_BATCH = 500;
 const SCAN_COUNT = 1_000;
 
@@ -15,21 +15,24 @@ const SCAN_COUNT = 1_000;
 export type DeleteKeys = (names: readonly Buffer[]) => Promise<number>;
 
 /**
- * Deletes every key of `scope` (entries, tag indexes, locks) with SCAN and `deleteKeys`, on the
- * server or on every primary of a Cluster; resolves how many were deleted. `keyPrefix` is the
- * client's ioredis `keyPrefix`. Not atomic: a clear that fails part way has deleted the batches
- * before the failing one (and, each batch being all or nothing, none of the failing one). Each
- * SCAN settles within `timeoutMs` of being issued (the clear as a whole may take longer).
+ * Deletes every key of `scope` (entries, tag versions, locks) but those named in `keep` (stored
+ * names: the scope's clock and epoch, which the purge turns into a tombstone instead) with SCAN
+ * and `deleteKeys`, on the server or on every primary of a Cluster; resolves how many were
+ * deleted. `keyPrefix` is the client's ioredis `keyPrefix`. Not atomic: a purge that fails part
+ * way has deleted the batches before the failing one (and, each batch being all or nothing, none
+ * of the failing one). Each SCAN settles within `timeoutMs` of being issued (the purge as a
+ * whole may take longer); no command touches more than `SCAN_COUNT` or `UNLINK_BATCH` keys.
  */
-export async function clearScopeKeys(client: Redis | Cluster, keyPrefix: string, scope: KeyScope, deleteKeys: DeleteKeys, timeoutMs: number): Promise<number> {
+export async function purgeScopeKeys(client: Redis | Cluster, keyPrefix: string, scope: KeyScope, keep: readonly string[], deleteKeys: DeleteKeys, timeoutMs: number): Promise<number> {
   // SCAN ignores ioredis keyPrefix: match on the prefixed name ourselves.
   const pattern = escapeGlob(keyPrefix) + scopePattern(scope);
+  const kept = keep.map((name) => Buffer.from(name, 'utf8'));
   const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
-  const counts = await Promise.all(nodes.map((node) => clearOnNode(node, pattern, Buffer.from(keyPrefix, 'utf8'), deleteKeys, timeoutMs)));
+  const counts = await Promise.all(nodes.map((node) => purgeOnNode(node, pattern, Buffer.from(keyPrefix, 'utf8'), kept, deleteKeys, timeoutMs)));
   return counts.reduce((a, b) => a + b, 0);
 }
 
-async function clearOnNode(node: Redis, pattern: string, prefix: Buffer, deleteKeys: DeleteKeys, timeoutMs: number): Promise<number> {
+async function purgeOnNode(node: Redis, pattern: string, prefix: Buffer, kept: readonly Buffer[], deleteKeys: DeleteKeys, timeoutMs: number): Promise<number> {
   const timedOut = (): Error => new Error(COMMAND_TIMED_OUT);
   // SCAN returns the stored names (with the prefix); the delete goes through the client, which
   // adds its prefix again (and, on a Cluster, routes the batch to the slot's node), so strip it.
@@ -38,7 +41,7 @@ async function clearOnNode(node: Redis, pattern: string, prefix: Buffer, deleteK
   do {
     const [next, found] = await withDeadline(node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT), timeoutMs, timedOut);
     cursor = next.toString();
-    const names = found.filter((name) => name.subarray(0, prefix.length).equals(prefix)).map((name) => name.subarray(prefix.length));
+    const names = found.filter((name) => name.subarray(0, prefix.length).equals(prefix) && !kept.some((k) => k.equals(name))).map((name) => name.subarray(prefix.length));
     for (let i = 0; i < names.length; i += UNLINK_BATCH) {
       deleted += await deleteKeys(names.slice(i, i + UNLINK_BATCH));
     }
