@@ -197,13 +197,54 @@ export function decodeEntry(bytes: Uint8Array, codecs: ReadonlyMap<string, Codec
 
 /** The decimal number in `buf[from..to)`, ASCII digits only, else a `DecodeError` saying `what`. */
 function digits(buf: Buffer, from: number, to: number, what: string): number {
+  const n = digitsOrNaN(buf, from, to);
+  if (Number.isNaN(n)) throw new DecodeError(what);
+  return n;
+}
+
+/** The decimal number in `buf[from..to)` (ASCII digits only, inside `buf`), else NaN. */
+export function digitsOrNaN(buf: Uint8Array, from: number, to: number): number {
+  if (to > buf.length) return Number.NaN;
   let n = 0;
   for (let i = from; i < to; i++) {
     const d = buf[i]! - CHAR_0;
-    if (!(d >= 0 && d <= 9)) throw new DecodeError(what);
+    if (!(d >= 0 && d <= 9)) return Number.NaN;
     n = n * 10 + d;
   }
   return n;
+}
+
+/** What a store checks of an entry before it serves it (see `readEntryHeader`). */
+export interface EntryHeader {
+  /** The invalidation basis the entry was written on. */
+  readonly basis: number;
+  /** Where each tag-version key name lies in the bytes: `[start, end)` offsets, two per name, in order. */
+  readonly tagNames: readonly number[];
+}
+
+const UNTAGGED: readonly number[] = [];
+
+/**
+ * The header of bytes that carry one of this wire version (magic, version, expiry, basis, tag
+ * section, terminator all well-formed; codec and payload not looked at), else undefined. It
+ * accepts no more than `decodeEntry` does, so bytes it refuses are never served unchecked.
+ */
+export function readEntryHeader(buf: Uint8Array): EntryHeader | undefined {
+  if (buf.length < HEADER_LENGTH || buf[0] !== CHAR_N || buf[1] !== CHAR_T || buf[2] !== CHAR_C || buf[3] !== VERSION_CHAR) return undefined;
+  if (Number.isNaN(digitsOrNaN(buf, EXPIRES_FROM, BASIS_OFFSET))) return undefined;
+  const basis = digitsOrNaN(buf, BASIS_OFFSET, TAGS_LENGTH_FROM);
+  const headerEnd = FIXED_HEADER_LENGTH + digitsOrNaN(buf, TAGS_LENGTH_FROM, FIXED_HEADER_LENGTH);
+  if (!(headerEnd < buf.length) || buf[headerEnd] !== CHAR_BAR || !Number.isSafeInteger(basis)) return undefined;
+  if (headerEnd === FIXED_HEADER_LENGTH) return { basis, tagNames: UNTAGGED };
+  const tagNames: number[] = [];
+  for (let p = FIXED_HEADER_LENGTH; p < headerEnd; ) {
+    const length = digitsOrNaN(buf, p, p + TAG_NAME_LENGTH_DIGITS);
+    const start = p + TAG_NAME_LENGTH_DIGITS;
+    p = start + length;
+    if (!(length > 0) || p > headerEnd) return undefined;
+    tagNames.push(start, p);
+  }
+  return { basis, tagNames };
 }
 
 function decodeHttp(h: unknown): HttpMeta {

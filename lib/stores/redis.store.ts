@@ -16,6 +16,7 @@ import { commandTimedOut, RedisCallRunner } from './redis/redis-call.runner.js';
 import { withDeadline } from './redis/redis-command.deadline.js';
 import { RedisClientLifecycle } from './redis/redis-client.lifecycle.js';
 import { RedisEntryDecoder } from './redis/redis-entry.decoder.js';
+import { RedisEntryReader } from './redis/redis-entry.reader.js';
 import { RedisGetBatcher } from './redis/redis-get.batcher.js';
 import { RedisKeyNames } from './redis/redis-key.names.js';
 import { purgeScopeKeys } from './redis/redis-scope.purge.js';
@@ -51,7 +52,7 @@ export interface RedisStoreInternals {
  *   reads accept both built-in codecs.
  * - Invalidation is O(1) per scope (redis/redis-entry.lua.ts): a tag invalidation stores one
  *   version per tag, a clear one epoch, whatever the number of entries; every read checks the
- *   entry against them in the same script that reads it (gets are batched, one script per batch).
+ *   entry against them in the same round trip (gets are batched: redis/redis-entry.reader.ts).
  * - Every write (set, delete, `getOrSet`, `compareAndSet`, tag invalidation, clear, the batches
  *   of a purge, locks, the delete of undecodable entries) is a Lua script (redis/redis.scripts.ts),
  *   each confined to one scope's hash slot, and carries a deadline Redis checks before it applies
@@ -79,6 +80,7 @@ export class RedisStore implements CacheStore {
   /** On a Cluster: which primary each scope's calls go to (one circuit per primary). */
   private readonly routes: ClusterRoutes | undefined;
   private readonly decoder: RedisEntryDecoder;
+  private readonly reader: RedisEntryReader;
   private readonly names: RedisKeyNames;
   private readonly keyPrefix: string;
   private readonly codec: Codec;
@@ -115,10 +117,11 @@ export class RedisStore implements CacheStore {
     this.names = new RedisKeyNames(keyPrefix);
     this.lifecycle = new RedisClientLifecycle(client, owned, address, (kind, message) => this.reporter.report(kind, message), resolved);
     this.scripts = new RedisScripts(client, keyPrefix, deadlines, internals.bus);
+    this.reader = new RedisEntryReader(this.names, (keys) => client.mgetBuffer(keys as string[]), (keys, epochNames) => this.scripts.read(keys, epochNames));
     this.routes = client instanceof Cluster ? new ClusterRoutes(client, keyPrefix, resolved.commandTimeout) : undefined;
     this.calls = new RedisCallRunner(this.lifecycle, this.routes, resolved.commandTimeout, () => this.closed);
     this.gets = new RedisGetBatcher(
-      (keys) => this.read(keys),
+      (keys) => this.reader.read(keys),
       client instanceof Cluster,
       (key, bytes) => this.decoder.reply(key, bytes),
       (key, err) => this.calls.fail('get', key, err),
@@ -148,13 +151,13 @@ export class RedisStore implements CacheStore {
   }
 
   /**
-   * Once connected, gets are batched (see `RedisGetBatcher`): one read script per batch, which
-   * returns only entries no clear or tag invalidation made unreadable; each reply is decoded
+   * Once connected, gets are batched (see `RedisGetBatcher`): one read per batch, which returns
+   * only entries no clear or tag invalidation made unreadable (`RedisEntryReader`); each reply is decoded
    * synchronously. An undecodable entry resolves `undefined` after its delete (see `RedisEntryDecoder`).
    */
   get(key: StorageKey): Promise<Envelope | undefined> {
     if (this.closed) return Promise.reject(new CacheClosedError('Redis store'));
-    if (!this.lifecycle.connected()) return this.calls.run('get', key, () => this.read([key])).then(([bytes]) => this.decoder.reply(key, bytes));
+    if (!this.lifecycle.connected()) return this.calls.run('get', key, () => this.reader.read([key])).then(([bytes]) => this.decoder.reply(key, bytes));
     return this.gets.get(key);
   }
 
@@ -226,7 +229,7 @@ export class RedisStore implements CacheStore {
       if (wrote || expectedStamp !== null) return wrote;
       // "No entry present" lost to an entry that may be read; if its payload does not decode
       // (another tenant's entry, corrupt bytes) it is no entry: drop it and try again.
-      const [current] = await this.calls.run('compareAndSet', key, () => this.read([key]));
+      const [current] = await this.calls.run('compareAndSet', key, () => this.reader.read([key]));
       if (current !== null && current !== undefined && (await this.decoder.decodeOrDrop(key, current)) !== undefined) return false;
     }
     return false;
@@ -308,19 +311,6 @@ export class RedisStore implements CacheStore {
   /** The bytes of an entry, its header naming its basis (0: the write's own clock) and tag-version keys. */
   private encode(key: StorageKey, envelope: Envelope): Buffer {
     return encodeEntry(envelope, this.codec, this.limits, { basis: 0, tagKeys: this.names.tagNames(key, envelope) });
-  }
-
-  /** One read script for keys of one hash slot; each key names its scope's epoch ('' = the previous key's). */
-  private read(keys: readonly StorageKey[]): Promise<(Buffer | null)[]> {
-    const epochs = new Array<string>(keys.length);
-    let last: string | undefined;
-    for (let i = 0; i < keys.length; i++) {
-      const scope = keys[i]!.scope;
-      const epoch = i > 0 && scope === keys[i - 1]!.scope ? last! : this.names.meta(scope).epochName;
-      epochs[i] = epoch === last ? '' : epoch;
-      last = epoch;
-    }
-    return this.scripts.read(keys, epochs);
   }
 
   /** Deletes an undecodable entry if it still holds `bytes`. A failed delete is counted and logged, never thrown: nobody else sees it (the read already resolved as a miss). */

@@ -13,6 +13,11 @@ import { describeStoreConformance } from '../helpers/store-conformance.js';
 
 const quietLogger = { warn: vi.fn(), error: vi.fn() };
 
+/** Calls of `command` in an `INFO commandstats` reply. */
+function calls(stats: string, command: string): number {
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+),`).exec(stats)?.[1] ?? 0);
+}
+
 function envelope<T>(key: StorageKey, value: T, extra: Partial<Envelope<T>> = {}): Envelope<T> {
   return { value, createdAt: Date.now(), expiresAt: 0, stamp: newStamp(), scope: key.scope.id, ...extra };
 }
@@ -259,26 +264,49 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect((await store.health()).ok).toBe(false);
     });
 
-    it('sends concurrent gets as one read script, and each caller gets its own key\'s entry, miss or garbage', async () => {
+    it('sends concurrent gets as one MGET (entries and their scopes\' epochs), and each caller gets its own key\'s entry, miss or garbage', async () => {
       const store = open({ url: server.url });
       const scopes = ['t1', 't2', 't3'].map((t) => KeyScope.of('batch', t));
       const keys = scopes.flatMap((scope) => Array.from({ length: 80 }, (_, i) => storageKey(scope, 'entry', `k${i}`)));
       for (const [i, key] of keys.entries()) if (i % 3 !== 0) await store.set(key, envelope(key, { i }), 60_000);
       const garbage = keys[1]!;
       await raw.set(garbage.full, 'not an entry');
-      await store.get(keys[0]!); // the read script is loaded
       await raw.call('CONFIG', 'RESETSTAT');
       const results = await Promise.all(keys.map((key) => store.get(key)));
       const stats = String(await raw.call('INFO', 'commandstats'));
-      // One read script (240 entry GETs and the 3 scopes' epochs inside it), and the script that deletes the garbage entry (only if unchanged).
-      const calls = (command: string): number => Number(new RegExp(`cmdstat_${command}:calls=(\\d+),`).exec(stats)?.[1] ?? 0);
-      expect(calls('evalsha') + calls('eval')).toBe(2); // the delete script's first use on this connection is an EVAL
-      expect(calls('get')).toBe(244);
+      expect(stats).toMatch(/cmdstat_mget:calls=1,/);
+      // Bytes that are no entry go to the read script (it decides), then to the script that
+      // deletes them (only if unchanged): one GET in each.
+      expect(calls(stats, 'evalsha') + calls(stats, 'eval')).toBe(2);
+      expect(calls(stats, 'get')).toBe(2);
       for (const [i, key] of keys.entries()) {
         if (i % 3 === 0 || key === garbage) expect(results[i]).toBeUndefined();
         else expect(results[i]?.value).toEqual({ i });
       }
       expect(store.stats().decodeErrors).toBe(1);
+    });
+
+    it('a tagged entry is read with the read script the first time, then in the one MGET with its tag versions; an invalidation is seen either way', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('hinted', 't');
+      const keys = Array.from({ length: 20 }, (_, i) => storageKey(scope, 'entry', `k${i}`));
+      for (const [i, key] of keys.entries()) await store.set(key, envelope(key, i, { tags: [`t${i % 2}`, 'all'] }), 60_000);
+      await store.get(storageKey(scope, 'entry', 'warm-up'));
+      await raw.call('CONFIG', 'RESETSTAT');
+      expect((await Promise.all(keys.map((key) => store.get(key)))).map((e) => e?.value)).toEqual(keys.map((_, i) => i));
+      let stats = String(await raw.call('INFO', 'commandstats'));
+      expect([calls(stats, 'mget'), calls(stats, 'evalsha') + calls(stats, 'eval')]).toEqual([1, 1]);
+      await raw.call('CONFIG', 'RESETSTAT');
+      expect((await Promise.all(keys.map((key) => store.get(key)))).map((e) => e?.value)).toEqual(keys.map((_, i) => i));
+      stats = String(await raw.call('INFO', 'commandstats'));
+      expect([calls(stats, 'mget'), calls(stats, 'evalsha') + calls(stats, 'eval')]).toEqual([1, 0]);
+      await store.invalidateTags([storageKey(scope, 'tag', 't1')]);
+      expect((await Promise.all(keys.map((key) => store.get(key)))).map((e) => e?.value)).toEqual(keys.map((_, i) => (i % 2 ? undefined : i)));
+      // Rewritten with other tags: the remembered ones do not match its header, so the script reads it.
+      await store.set(keys[0]!, envelope(keys[0]!, 'retagged', { tags: ['other'] }), 60_000);
+      await store.invalidateTags([storageKey(scope, 'tag', 'other')]);
+      expect(await store.get(keys[0]!)).toBeUndefined();
+      expect((await store.get(keys[2]!))?.value).toBe(2);
     });
 
     it('decodes a stored HTTP response once per stored version: re-reads return the same frozen envelope', async () => {
@@ -332,7 +360,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       await store.get(keys[0]!); // connected: gets are batched from here on
       await raw.call('CONFIG', 'RESETSTAT');
       expect((await Promise.all(keys.map((key) => store.get(key)))).every((r) => r === undefined)).toBe(true);
-      expect(String(await raw.call('INFO', 'commandstats'))).toMatch(/cmdstat_evalsha:calls=3,/);
+      expect(String(await raw.call('INFO', 'commandstats'))).toMatch(/cmdstat_mget:calls=3,/);
 
       const paused = open({ url: server.url, commandTimeout: 50, writeDeadlineMargin: 25 });
       await paused.get(keys[0]!); // connected
@@ -354,7 +382,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       const read = await Promise.all(keys.map((key) => store.get(key)));
       expect(read.every((env) => env?.value === body)).toBe(true);
       // 40 keys at 5 per read (1 MiB / ~200 KB); all 40 would be one read with small entries.
-      expect(String(await raw.call('INFO', 'commandstats'))).toMatch(/cmdstat_evalsha:calls=8,/);
+      expect(String(await raw.call('INFO', 'commandstats'))).toMatch(/cmdstat_mget:calls=8,/);
     });
 
     it('health reports the PING latency; stats have no entry counts and no evictions', async () => {

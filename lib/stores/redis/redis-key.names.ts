@@ -7,6 +7,8 @@ export interface ScopeMetaNames {
   readonly clock: StorageKey;
   /** The clock's name as stored (with the client's `keyPrefix`). */
   readonly clockName: string;
+  /** `storageKey(scope, 'meta', 'epoch')`. */
+  readonly epoch: StorageKey;
   /** The epoch's name as stored (`storageKey(scope, 'meta', 'epoch')` with the client's `keyPrefix`). */
   readonly epochName: string;
 }
@@ -29,7 +31,7 @@ export class RedisKeyNames {
   /** Per scope object (facades reuse theirs): the names are built once, not on every get. */
   private readonly metas = new WeakMap<KeyScope, ScopeMetaNames>();
 
-  constructor(private readonly keyPrefix: string) {}
+  constructor(readonly keyPrefix: string) {}
 
   /** `full` as stored. */
   stored(full: string): string {
@@ -40,7 +42,8 @@ export class RedisKeyNames {
     let meta = this.metas.get(scope);
     if (meta === undefined) {
       const clock = storageKey(scope, 'meta', 'clock');
-      meta = { clock, clockName: this.stored(clock.full), epochName: this.stored(storageKey(scope, 'meta', 'epoch').full) };
+      const epoch = storageKey(scope, 'meta', 'epoch');
+      meta = { clock, clockName: this.stored(clock.full), epoch, epochName: this.stored(epoch.full) };
       this.metas.set(scope, meta);
     }
     return meta;
