@@ -243,7 +243,7 @@ export class RedisStore implements CacheStore {
 
   /**
    * Offboarding: a new epoch first (the scope reads as cleared from now on), then every key of the
-   * scope deleted (`purgeScopeKeys`: SCAN on every primary, deletes of at most 500 keys, each a
+   * scope deleted (`purgeScopeKeys`: SCAN on every primary, deletes of at most 250 keys, each a
    * deadline-checked script), then the clock and epoch left as a tombstone that expires after the
    * computation bound, so computations that started before the purge are still refused.
    * Resolves how many keys it deleted.
