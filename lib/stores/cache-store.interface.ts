@@ -115,9 +115,11 @@ export interface CacheStore {
    */
   invalidateTags(tagKeys: readonly StorageKey[]): Promise<void>;
   /**
-   * Deletes every stored key of one scope (entries, tag versions, locks, its epoch), for
-   * offboarding a tenant; resolves how many keys it deleted. May take long (a scan), in bounded
-   * steps; the scope reads as cleared from its start.
+   * Deletes every stored key of one scope (entries, tag versions, locks), for offboarding a
+   * tenant; resolves how many keys it deleted. May take long (a scan), in bounded steps; the
+   * scope reads as cleared from its start, and what refuses the computations that began before
+   * it (the scope's epoch and clock) is left as a tombstone that expires after the computation
+   * bound (`MAX_COMPUTATION_MS`).
    */
   purgeScope(scope: KeyScope): Promise<number>;
   /** Entries held for one scope, where countable (memory); `undefined` where it would cost a scan. */
