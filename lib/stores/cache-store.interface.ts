@@ -87,7 +87,7 @@ export interface CacheStore {
    * invalidation version), for `set(…, basis)`. A store without it stores every write.
    */
   basis?(scope: KeyScope): StoreBasis | Promise<StoreBasis>;
-  /** Resolves whether an entry was deleted. */
+  /** Resolves whether an entry a read would have returned was deleted (an invalidated one is removed too, and does not count). */
   delete(key: StorageKey): Promise<boolean>;
   /** Atomically: if present, return it (`set: false`); otherwise store `envelope` (`set: true`). */
   getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult>;

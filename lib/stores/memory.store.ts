@@ -147,8 +147,12 @@ export class MemoryStore implements CacheStore {
     }
   }
 
+  /** Resolves whether the key held an entry a read would have returned (an invalidated one is deleted too, and does not count). */
   delete(key: StorageKey): Promise<boolean> {
-    return this.settle(() => this.lru.delete(key.full));
+    return this.settle(() => {
+      const held = this.lru.peek(key.full, { allowStale: true });
+      return this.lru.delete(key.full) && held !== undefined && held.readable();
+    });
   }
 
   getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {

@@ -198,8 +198,9 @@ export class RedisStore implements CacheStore {
     await this.calls.run('releaseLock', key, () => this.scripts.compareAndDelete(key.full, Buffer.from(token)));
   }
 
+  /** Resolves whether the key held an entry a read would have returned (an invalidated one is deleted too, and does not count). */
   async delete(key: StorageKey): Promise<boolean> {
-    return this.calls.run('delete', key, () => this.scripts.deleteEntry(key));
+    return this.calls.run('delete', key, () => this.scripts.deleteEntry(key, this.names.meta(key.scope)));
   }
 
   async getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
@@ -243,7 +244,7 @@ export class RedisStore implements CacheStore {
 
   /**
    * Offboarding: a new epoch first (the scope reads as cleared from now on), then every key of the
-   * scope deleted (`purgeScopeKeys`: SCAN on every primary, deletes of at most 250 keys, each a
+   * scope deleted (`purgeScopeKeys`: SCAN on every primary, deletes of at most 100 keys, each a
    * deadline-checked script), then the clock and epoch left as a tombstone that expires after the
    * computation bound, so computations that started before the purge are still refused.
    * Resolves how many keys it deleted.

@@ -3,9 +3,9 @@ import { escapeGlob, scopePattern, type KeyScope } from '../../keys/storage-key.
 import { withDeadline } from './redis-command.deadline.js';
 import { COMMAND_TIMED_OUT } from './redis.failures.js';
 
-/** Keys per delete (at most 1,000): big enough to be cheap, small enough that one stays ~1 ms of Redis. */
-const UNLINK_BATCH = 250;
-const SCAN_COUNT = 500;
+/** Keys per delete (at most 1,000): small enough that one takes Redis well under a millisecond (100,000 keys: ~1,000 round trips, ~1.2 s). */
+const UNLINK_BATCH = 100;
+const SCAN_COUNT = 250;
 
 /**
  * Deletes keys of one scope (one hash slot), given without the client's `keyPrefix`; resolves

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { StorageKey } from '../../keys/storage-key.js';
 import { encodeBusMessage, type BusChange } from '../tiered/bus-message.js';
-import { COMPARE_AND_SET_LUA, GET_OR_SET_LUA, READ_LUA, SET_LUA } from './redis-entry.lua.js';
+import { COMPARE_AND_SET_LUA, DELETE_ENTRY_LUA, GET_OR_SET_LUA, READ_LUA, SET_LUA } from './redis-entry.lua.js';
 import type { ScopeMetaNames } from './redis-key.names.js';
 import { BASIS_LUA, CLEAR_SCOPE_LUA, INVALIDATE_TAGS_LUA, TOMBSTONE_LUA } from './redis-scope.lua.js';
 import { WRITE_WINDOW_LUA, type WriteDeadlines } from './write-deadline.js';
@@ -31,18 +31,14 @@ if type(cur) == 'string' and cur == ARGV[3] then return redis.call('DEL', KEYS[1
 return 0
 `;
 
-/**
- * KEYS[1] and ARGV[5..]: keys of one scope (already prefixed); ARGV[3] the bus channel ('' =
- * none), ARGV[4] its message. UNLINKs them all; returns how many existed.
- */
+/** KEYS[1] and ARGV[3..]: keys of one scope (already prefixed), a purge's batch. UNLINKs them all; returns how many existed. */
 export const DELETE_LUA = `${WRITE_WINDOW_LUA}
 local _, refused = check_window()
 if refused then return refused end
 local n = redis.call('UNLINK', KEYS[1])
-for j = 5, #ARGV, 500 do
+for j = 3, #ARGV, 500 do
   n = n + redis.call('UNLINK', unpack(ARGV, j, math.min(j + 499, #ARGV)))
 end
-if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return n
 `;
 
@@ -63,6 +59,7 @@ const SCRIPTS = {
   ntcGetOrSet: GET_OR_SET_LUA,
   ntcCompareAndSet: COMPARE_AND_SET_LUA,
   ntcCompareAndDelete: COMPARE_AND_DELETE_LUA,
+  ntcDeleteEntry: DELETE_ENTRY_LUA,
   ntcDelete: DELETE_LUA,
   ntcAcquireLock: ACQUIRE_LOCK_LUA,
   ntcBasis: BASIS_LUA,
@@ -147,16 +144,16 @@ export class RedisScripts {
     return Number(await this.call('ntcCompareAndDelete', key, [bytes], false)) === 1;
   }
 
-  /** Deletes an entry (and says so on the bus); resolves whether it existed. */
-  async deleteEntry(key: StorageKey): Promise<boolean> {
-    return Number(await this.call('ntcDelete', key.full, this.message({ op: 'key', key }), false)) > 0;
+  /** Deletes an entry (and says so on the bus); resolves whether it held one a read would have returned. */
+  async deleteEntry(key: StorageKey, meta: ScopeMetaNames): Promise<boolean> {
+    return Number(await this.call('ntcDeleteEntry', key.full, [meta.epochName, ...this.message({ op: 'key', key })], false)) === 1;
   }
 
   /** `keys`: non-empty, all of one scope (one slot), unprefixed. UNLINKs them; resolves how many existed. */
   async delete(keys: readonly (string | Buffer)[]): Promise<number> {
     const [first, ...rest] = keys;
     if (first === undefined) return 0;
-    return Number(await this.call('ntcDelete', first, ['', '', ...this.prefixed(rest)], false));
+    return Number(await this.call('ntcDelete', first, this.prefixed(rest), false));
   }
 
   /** `SET key token NX PX ttlMs`; resolves whether `token` now holds the lock. */
