@@ -13,8 +13,8 @@
  * Invalidation is O(1), as on Redis (memory/scope-versions.ts): a tag invalidation stores one
  * version per tag, a clear one epoch; a read checks the entry against them (one compare while
  * its scope changed nothing since its write) and deletes what it finds unreadable. A clear
- * retires the scope's entries at once and reclaims them in batches of `RECLAIM_BATCH` per
- * event-loop turn (and at each sweep), so their bytes and the tenant's share free up.
+ * retires the scope's entries at once; memory/retired.reclaimer.ts deletes them in bounded
+ * batches, so their bytes and the tenant's share free up.
  *
  * Values follow the rules of every other store (`checkCacheable`): what Redis would refuse is
  * refused here too, with the same `EncodeError`. An object value is copied on write and on every
@@ -35,12 +35,13 @@ import { CacheClosedError } from '../errors/cache.errors.js';
 import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { systemClock, type Clock } from '../utils/clock.js';
 import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
-import { MAX_COMPUTATION_MS } from './computation-bound.js';
 import type { MemoryStoreBounds, MemoryStoreOptions } from './memory-store-options.interface.js';
 import { resolveMemoryStoreOptions } from './memory-store-options.js';
 import { checkStoreTtl } from './store-ttl.js';
 import { createEntryLru } from './memory/entry-lru.factory.js';
 import { HeldEntry } from './memory/held-entry.js';
+import { InvalidationClock } from './memory/invalidation.clock.js';
+import { RetiredReclaimer } from './memory/retired.reclaimer.js';
 import { handOut, heldValue } from './memory/held-value.copies.js';
 import { estimateEntry } from './memory/memory-entry.size.js';
 import { ScopeIndexes } from './memory/scope.index.js';
@@ -49,16 +50,6 @@ import { ScopeQuota } from './memory/scope.quota.js';
 /** One settled promise for every successful write: callers only await it. */
 const RESOLVED: Promise<void> = Promise.resolve();
 
-/** Retired entries (of cleared scopes) deleted per event-loop turn: bounded work, bytes freed soon. */
-const RECLAIM_BATCH = 1_000;
-
-/** A memory store's basis: its counter when the computation started, and when (store clock, ms). */
-interface MemoryBasis {
-  /** The store it came from: a basis of another memory store is none here. */
-  readonly owner: object;
-  readonly counter: number;
-  readonly at: number;
-}
 
 export class MemoryStore implements CacheStore {
   readonly kind = 'memory';
@@ -74,11 +65,8 @@ export class MemoryStore implements CacheStore {
   /** With `maxEntriesPerTenant`: reads move their key to the end of its scope's keys, so the quota evicts the exact LRU. */
   private readonly tracksReads: boolean;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
-  /** The store's invalidation counter: the last version issued (see memory/scope-versions.ts). */
-  private counter = 0;
-  /** Identifies this store's bases. */
-  private readonly identity = {};
-  private reclaimScheduled = false;
+  private readonly versions: InvalidationClock;
+  private readonly reclaimer: RetiredReclaimer;
   private evictions = 0;
   private closed = false;
 
@@ -90,6 +78,8 @@ export class MemoryStore implements CacheStore {
     this.indexes = new ScopeIndexes(bounds, () => this.clock.now());
     this.lru = createEntryLru({ maxEntries: bounds.maxEntries, maxBytes: bounds.maxBytes, clock, dispose: (full, reason) => this.onDispose(full, reason) });
     this.tracksReads = bounds.maxEntriesPerTenant !== undefined;
+    this.versions = new InvalidationClock(this.indexes, () => this.clock.now());
+    this.reclaimer = new RetiredReclaimer(this.indexes, this.lru, () => this.closed);
     if (ScopeQuota.needed(bounds)) this.quota = new ScopeQuota(bounds, this.lru, this.indexes, (key) => this.noteEviction(key));
 
     if (sweepMs > 0) {
@@ -121,11 +111,10 @@ export class MemoryStore implements CacheStore {
     return Promise.resolve(handOut(held));
   }
 
-  /** The store's counter now and the time: a computation's basis (synchronous). */
+  /** The store's invalidation counter now and the time: a computation's basis (synchronous). */
   basis(_scope: KeyScope): StoreBasis {
     if (this.closed) throw new CacheClosedError('memory store');
-    const value: MemoryBasis = { owner: this.identity, counter: this.counter, at: this.clock.now() };
-    return { store: 'memory', value };
+    return this.versions.basis();
   }
 
   /**
@@ -138,9 +127,8 @@ export class MemoryStore implements CacheStore {
     try {
       const value = heldValue(envelope);
       const ttl = checkStoreTtl(ttlMs);
-      const given = this.ownBasis(basis);
-      if (given === undefined) this.write(key, envelope, value, ttl, this.counter);
-      else if (this.clock.now() - given.at <= MAX_COMPUTATION_MS && !this.invalidatedSince(key, envelope.tags, given.counter)) this.write(key, envelope, value, ttl, given.counter);
+      const based = this.versions.writeBasis(key, envelope.tags, basis);
+      if (based !== undefined) this.write(key, envelope, value, ttl, based);
       return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
@@ -162,7 +150,7 @@ export class MemoryStore implements CacheStore {
       const ttl = checkStoreTtl(ttlMs);
       const existing = this.present(key);
       if (existing !== undefined) return { envelope: handOut(existing), set: false };
-      this.write(key, envelope, value, ttl, this.counter);
+      this.write(key, envelope, value, ttl, this.versions.current);
       return { envelope, set: true };
     });
   }
@@ -173,7 +161,7 @@ export class MemoryStore implements CacheStore {
       const ttl = checkStoreTtl(ttlMs);
       const existing = this.present(key);
       if (expectedStamp === null ? existing !== undefined : existing?.stamp !== expectedStamp) return false;
-      this.write(key, envelope, value, ttl, this.counter);
+      this.write(key, envelope, value, ttl, this.versions.current);
       return true;
     });
   }
@@ -182,8 +170,8 @@ export class MemoryStore implements CacheStore {
   clearScope(scope: KeyScope): Promise<void> {
     return this.settle(() => {
       this.indexes.prune();
-      this.indexes.clearScope(scope, ++this.counter);
-      this.scheduleReclaim();
+      this.indexes.clearScope(scope, this.versions.next());
+      this.reclaimer.schedule();
     });
   }
 
@@ -194,14 +182,8 @@ export class MemoryStore implements CacheStore {
    */
   purgeScope(scope: KeyScope): Promise<number> {
     return this.settle(() => {
-      const index = this.indexes.clearScope(scope, ++this.counter);
-      let deleted = 0;
-      for (let batch = this.indexes.takeRetired(RECLAIM_BATCH, index); batch.length > 0; batch = this.indexes.takeRetired(RECLAIM_BATCH, index)) {
-        for (const full of batch) {
-          if (this.lru.delete(full)) deleted++;
-          else this.indexes.unlist(full); // out of step: must not loop
-        }
-      }
+      const index = this.indexes.clearScope(scope, this.versions.next());
+      const deleted = this.reclaimer.reclaimAll(index);
       this.indexes.dropIdleTags(index);
       return deleted;
     });
@@ -218,7 +200,7 @@ export class MemoryStore implements CacheStore {
         if (keys === undefined) byScope.set(tagKey.scope, (keys = new Set()));
         keys.add(tagKey.full);
       }
-      for (const [scope, keys] of byScope) this.indexes.invalidateTags(scope, keys, ++this.counter);
+      for (const [scope, keys] of byScope) this.indexes.invalidateTags(scope, keys, this.versions.next());
     });
   }
 
@@ -243,7 +225,7 @@ export class MemoryStore implements CacheStore {
     if (this.closed) return 0;
     const before = this.lru.size;
     this.lru.purgeStale();
-    while (this.indexes.hasRetired) this.reclaimRetired(RECLAIM_BATCH);
+    this.reclaimer.reclaimAll();
     this.indexes.prune();
     return before - this.lru.size;
   }
@@ -298,22 +280,6 @@ export class MemoryStore implements CacheStore {
     return undefined;
   }
 
-  /** This store's basis, or undefined for none or another store's. */
-  private ownBasis(basis: StoreBasis | undefined): MemoryBasis | undefined {
-    if (basis === undefined || basis.store !== 'memory') return undefined;
-    const value = basis.value as Partial<MemoryBasis> | null;
-    return value !== null && typeof value === 'object' && value.owner === this.identity ? (value as MemoryBasis) : undefined;
-  }
-
-  /** Whether the scope was cleared, or one of `tags` invalidated, after `counter`. */
-  private invalidatedSince(key: StorageKey, tags: readonly string[] | undefined, counter: number): boolean {
-    const index = this.indexes.find(key.scope);
-    if (index === undefined || index.changed <= counter) return false;
-    if (index.epoch > counter) return true;
-    if (tags !== undefined) for (const tag of tags) if ((index.tags.get(storageKey(key.scope, 'tag', tag).full)?.version ?? 0) > counter) return true;
-    return false;
-  }
-
   /** Writes an entry based on `basis` (`value`: what to hold of its value, already checked). */
   private write(key: StorageKey, env: Envelope, value: unknown, ttl: number, basis: number): void {
     const full = key.full;
@@ -336,26 +302,6 @@ export class MemoryStore implements CacheStore {
     const tagVersions = tagKeys === undefined ? undefined : this.indexes.tagVersions(index, tagKeys);
     this.indexes.list(index, key, tagVersions, size, previous);
     this.lru.set(full, new HeldEntry(env, value, basis, index, tagVersions), { ttl, size });
-  }
-
-  /** Reclaims retired entries in the background, a bounded batch per event-loop turn. */
-  private scheduleReclaim(): void {
-    if (this.reclaimScheduled || !this.indexes.hasRetired) return;
-    this.reclaimScheduled = true;
-    setImmediate(() => {
-      this.reclaimScheduled = false;
-      if (this.closed) return;
-      this.reclaimRetired(RECLAIM_BATCH);
-      this.scheduleReclaim();
-    });
-  }
-
-  /** Deletes up to `limit` retired entries; resolves how many it took. */
-  private reclaimRetired(limit: number): number {
-    const batch = this.indexes.takeRetired(limit);
-    // A key lru-cache no longer holds (out of step) is unlisted here, or the loop would not end.
-    for (const full of batch) if (!this.lru.delete(full)) this.indexes.unlist(full);
-    return batch.length;
   }
 
   private onDispose(full: string, reason: LRUCache.DisposeReason): void {

@@ -1,58 +1,10 @@
 import type { KeyScope, StorageKey } from '../../keys/storage-key.js';
 import { MAX_COMPUTATION_MS } from '../computation-bound.js';
 import type { MemoryStoreBounds } from '../memory-store-options.interface.js';
-import type { ScopeVersions, TagVersion } from './scope-versions.js';
+import { RecordExpiry } from './record.expiry.js';
+import type { EntryMeta, ScopeIndex } from './scope-index.interface.js';
+import type { TagVersion } from './scope-versions.js';
 
-/**
- * What the indexes need about one held key when it leaves, kept in its scope's index. lru-cache
- * holds the entry itself (`HeldEntry`), not a wrapper: a hit then returns the object lru-cache
- * hands back without touching one more object (on a cache too big for the CPU caches, that
- * extra dependent load cost ~25% of a `getSync` of an HTTP response in the bench's micro case).
- */
-export interface EntryMeta {
-  /** Updated in place when the key is written again (no new object). */
-  key: StorageKey;
-  /** The records of the tags this entry carries (deduplicated), or undefined. */
-  tagVersions: readonly TagVersion[] | undefined;
-  /** Estimated bytes (memory-entry.size.ts), as lru-cache counts it against `maxBytes`. */
-  size: number;
-  /** The map of its scope's index that lists it: `keys`, or a retired one after a clear. */
-  home: Map<string, EntryMeta>;
-}
-
-/**
- * The indexes of one scope, and its invalidation records. `keys` lists the entries written since
- * the scope's last clear, in write order (a rewrite moves its key to the end), or in recency
- * order while reads are tracked (`maxEntriesPerTenant`): either way its first key is the one the
- * scope gives up first. A clear retires `keys` whole (O(1)): the retired entries are unreadable
- * and reclaimed in bounded batches, and given up before any live one.
- */
-export interface ScopeIndex extends ScopeVersions {
-  /** The scope's namespace and id (`KeyScope`), where the index is found. */
-  readonly namespace: string;
-  readonly id: string;
-  /** Entry key (full) → what its removal must undo, for entries written since the last clear. */
-  keys: Map<string, EntryMeta>;
-  /** The `keys` of earlier clears, oldest first, still holding entries to reclaim. */
-  readonly retired: Map<string, EntryMeta>[];
-  /** Entries held: `keys` and the retired maps. */
-  held: number;
-  /** Tag key (full) → its record, while an entry carries it or an invalidation is recent. */
-  readonly tags: Map<string, TagVersion>;
-  /** Sum of the sizes of the entries held. */
-  bytes: number;
-  /** Above its share (entries or bytes): listed in `ScopeIndexes.overShare`. */
-  overShare: boolean;
-  /** In the expiry queue (kept empty for a recent clear). */
-  queued: boolean;
-}
-
-/** A record to look at again once the computation bound has passed since `at`. */
-interface Expiring {
-  readonly at: number;
-  readonly index: ScopeIndex;
-  readonly tag: TagVersion | undefined;
-}
 
 /**
  * The memory store's per-scope indexes: which keys each (namespace, tenant) holds and their
@@ -77,9 +29,8 @@ export class ScopeIndexes {
   readonly overShare = new Set<ScopeIndex>();
   /** Scopes with retired entries to reclaim, in the order they were cleared. */
   private readonly reclaiming = new Set<ScopeIndex>();
-  /** Records to drop once the bound has passed, in the order they were invalidated (so of `at`). */
-  private expiring: Expiring[] = [];
-  private expiringHead = 0;
+  /** Records to drop once the bound has passed (and nothing else needs them). */
+  private readonly expiry = new RecordExpiry();
   /** How many scopes have an index. */
   private count = 0;
   /**
@@ -232,7 +183,7 @@ export class ScopeIndexes {
       const [tag] = this.tagVersions(index, [key]);
       tag!.version = version;
       tag!.invalidatedAt = now;
-      if (tag!.count === 0) this.queueTag(index, tag!);
+      if (tag!.count === 0) this.expiry.queueTag(index, tag!);
     }
     index.changed = version;
   }
@@ -260,23 +211,14 @@ export class ScopeIndexes {
   /** Drops the records whose bound has passed and that nothing needs any more. */
   prune(): void {
     const now = this.now();
-    const queue = this.expiring;
-    while (this.expiringHead < queue.length && queue[this.expiringHead]!.at <= now) {
-      const { index, tag } = queue[this.expiringHead++]!;
-      if (tag !== undefined) {
-        tag.queued = false;
-        if (tag.count === 0 && index.tags.get(tag.key) === tag) {
-          if (now - tag.invalidatedAt >= MAX_COMPUTATION_MS) index.tags.delete(tag.key);
-          else this.queueTag(index, tag);
-        }
-      } else index.queued = false;
+    this.expiry.due(now, (index, tag) => {
+      if (tag !== undefined && tag.count === 0 && index.tags.get(tag.key) === tag) {
+        // Invalidated again since it was queued: looked at again later.
+        if (now - tag.invalidatedAt >= MAX_COMPUTATION_MS) index.tags.delete(tag.key);
+        else this.expiry.queueTag(index, tag);
+      }
       this.dropIfIdle(index);
-    }
-    // Compact now and then, so the array does not keep what was consumed.
-    if (this.expiringHead > 1024 && this.expiringHead * 2 > queue.length) {
-      this.expiring = queue.slice(this.expiringHead);
-      this.expiringHead = 0;
-    }
+    });
   }
 
   /** Index sizes, for leak tests: `tagMembers` is how many (entry, tag) pairs the records count, `retired` how many entries wait for reclaim. */
@@ -302,8 +244,7 @@ export class ScopeIndexes {
     this.scopes.clear();
     this.overShare.clear();
     this.reclaiming.clear();
-    this.expiring = [];
-    this.expiringHead = 0;
+    this.expiry.clear();
     this.count = 0;
     this.lastScope = this.lastIndex = undefined;
   }
@@ -325,24 +266,15 @@ export class ScopeIndexes {
     for (const tag of tagVersions) {
       if (--tag.count > 0 || index.tags.get(tag.key) !== tag) continue;
       if (tag.version === 0 || this.now() - tag.invalidatedAt >= MAX_COMPUTATION_MS) index.tags.delete(tag.key);
-      else this.queueTag(index, tag);
+      else this.expiry.queueTag(index, tag);
     }
-  }
-
-  private queueTag(index: ScopeIndex, tag: TagVersion): void {
-    if (tag.queued) return;
-    tag.queued = true;
-    this.expiring.push({ at: tag.invalidatedAt + MAX_COMPUTATION_MS, index, tag });
   }
 
   /** Drops an index that holds nothing and no record anything needs; true if it did. An index kept only for a recent clear is queued. */
   private dropIfIdle(index: ScopeIndex): boolean {
     if (index.held > 0 || index.tags.size > 0) return false;
     if (index.epoch > 0 && this.now() - index.clearedAt < MAX_COMPUTATION_MS) {
-      if (!index.queued) {
-        index.queued = true;
-        this.expiring.push({ at: index.clearedAt + MAX_COMPUTATION_MS, index, tag: undefined });
-      }
+      this.expiry.queueScope(index);
       return false;
     }
     this.drop(index);

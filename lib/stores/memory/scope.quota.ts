@@ -2,7 +2,8 @@ import type { LRUCache } from 'lru-cache';
 import type { HeldEntry } from './held-entry.js';
 import type { StorageKey } from '../../keys/storage-key.js';
 import type { MemoryStoreBounds } from '../memory-store-options.interface.js';
-import type { EntryMeta, ScopeIndex, ScopeIndexes } from './scope.index.js';
+import type { EntryMeta, ScopeIndex } from './scope-index.interface.js';
+import type { ScopeIndexes } from './scope.index.js';
 
 /**
  * Makes room for a write so that no tenant takes more than its part of a shared store:
