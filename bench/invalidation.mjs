@@ -68,7 +68,7 @@ async function runCase(c, stores) {
     const started = performance.now();
     await op(store, scope);
     ms.push(performance.now() - started);
-    if (raw) commands.push((await commandCount(raw)) - before - 1); // minus the INFO before it
+    if (raw) commands.push((await commandCount(raw)) - before);
     if (c.store === 'memory') store.sweep(); // reclaim, so the next fill starts from the same place
     else await store.purgeScope(scope);
   }
