@@ -163,11 +163,13 @@ export class RedisStore implements CacheStore {
 
   /**
    * The basis of a computation of `scope` starting now: the scope's clock (at least its last
-   * version issued; see redis/redis-entry.lua.ts). One script call, no write.
+   * version issued; see redis/redis-entry.lua.ts) and the Redis time it was read at. One script
+   * call, no write.
    */
   async basis(scope: KeyScope): Promise<StoreBasis> {
     const meta = this.names.meta(scope);
-    return { store: 'redis', value: await this.calls.run('basis', meta.clock, () => this.scripts.basis(meta)) };
+    const value: RedisBasis = await this.calls.run('basis', meta.clock, () => this.scripts.basis(meta));
+    return { store: 'redis', value };
   }
 
   /**
@@ -179,8 +181,8 @@ export class RedisStore implements CacheStore {
     this.assertOpen();
     const ttl = checkTtl(ttlMs);
     const given = redisBasis(basis);
-    const bytes = encodeEntry(envelope, this.codec, this.limits, { basis: given ?? 0, tagKeys: this.names.tagNames(key, envelope) });
-    await this.calls.run('set', key, () => this.scripts.set(key, bytes, ttl, this.names.meta(key.scope), given !== undefined));
+    const bytes = encodeEntry(envelope, this.codec, this.limits, { basis: given?.clock ?? 0, tagKeys: this.names.tagNames(key, envelope) });
+    await this.calls.run('set', key, () => this.scripts.set(key, bytes, ttl, this.names.meta(key.scope), given?.at));
     // Redis took a write: it is not full (any more).
     this.calls.fullAt = Number.NEGATIVE_INFINITY;
   }
@@ -324,11 +326,17 @@ export class RedisStore implements CacheStore {
   }
 }
 
-/** The value of a basis this store made (a scope clock), or undefined for none or another store's. */
-function redisBasis(basis: StoreBasis | undefined): number | undefined {
-  if (basis === undefined || basis.store !== 'redis') return undefined;
-  const value = basis.value;
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+/** A Redis store's basis: the scope's clock, and the Redis time (ms) it was read at. */
+interface RedisBasis {
+  readonly clock: number;
+  readonly at: number;
+}
+
+/** The value of a basis a Redis store made, or undefined for none or another store's. */
+function redisBasis(basis: StoreBasis | undefined): RedisBasis | undefined {
+  if (basis === undefined || basis.store !== 'redis' || basis.value === null || typeof basis.value !== 'object') return undefined;
+  const { clock, at } = basis.value as Partial<RedisBasis>;
+  return Number.isSafeInteger(clock) && clock! >= 0 && Number.isSafeInteger(at) ? { clock: clock!, at: at! } : undefined;
 }
 
 /** Redis takes whole milliseconds: a fractional TTL is rounded up, never down to "no expiry". */

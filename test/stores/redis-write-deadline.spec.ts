@@ -138,12 +138,12 @@ describeWithRedis('write deadlines against a real redis-server', () => {
       const meta = new RedisKeyNames('').meta(scope);
       const key = storageKey(scope, 'entry', 'pinned');
       issued = base - 201; // deadline = base − 1: already past when the script runs
-      const refused = await scripts.set(key, Buffer.from('late'), 60_000, meta, false).then(() => undefined, (err: unknown) => err);
+      const refused = await scripts.set(key, Buffer.from('late'), 60_000, meta, undefined).then(() => undefined, (err: unknown) => err);
       expect(refused).toBeInstanceOf(ReplyError);
       expect((refused as Error).message).toMatch(new RegExp(`^${LATE_WRITE} `));
       expect(await raw.exists(key.full)).toBe(0);
       issued = (await redisNow()) - 100; // deadline 100 ms ahead of Redis TIME; notBefore 200 ms behind it
-      await scripts.set(key, Buffer.from('on time'), 60_000, meta, false);
+      await scripts.set(key, Buffer.from('on time'), 60_000, meta, undefined);
       expect(await raw.get(key.full)).toBe('on time');
     } finally {
       client.disconnect();

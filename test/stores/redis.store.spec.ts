@@ -186,6 +186,35 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect(await store.get(key)).toBeUndefined();
     });
 
+    it('versions stay above every basis handed out, also when the clock key is lost (a purge\'s tombstone expired, an eviction)', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('lostclock', 'a');
+      const key = storageKey(scope, 'entry', 'k');
+      await store.invalidateTags([storageKey(scope, 'tag', 'other')]);
+      await store.clearScope(scope);
+      const early = await store.basis(scope);
+      await store.set(key, envelope(key, 'v', { tags: ['t'] }), 60_000);
+      await raw.del(storageKey(scope, 'meta', 'clock').full, storageKey(scope, 'meta', 'epoch').full);
+      expect((await store.get(key))?.value).toBe('v');
+      await store.invalidateTags([storageKey(scope, 'tag', 't')]);
+      expect(await store.get(key)).toBeUndefined();
+      // A computation from before the loss is refused too (its basis is below the new version).
+      await store.set(key, envelope(key, 'late', { tags: ['t'] }), 60_000, early);
+      expect(await store.get(key)).toBeUndefined();
+    });
+
+    it('a write whose basis was taken longer ago than the computation bound is not stored', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('bound', 'a');
+      const key = storageKey(scope, 'entry', 'k');
+      const basis = await store.basis(scope);
+      const { clock, at } = basis.value as { clock: number; at: number };
+      await store.set(key, envelope(key, 'in time'), 60_000, { store: 'redis', value: { clock, at: at - MAX_COMPUTATION_MS + 60_000 } });
+      expect((await store.get(key))?.value).toBe('in time');
+      await store.set(key, envelope(key, 'too old'), 60_000, { store: 'redis', value: { clock, at: at - MAX_COMPUTATION_MS - 1 } });
+      expect((await store.get(key))?.value).toBe('in time');
+    });
+
     it('entries written by an older version (wire 2) read as misses, are dropped and counted', async () => {
       const store = open({ url: server.url });
       const key = storageKey(KeyScope.of('oldwire', 'a'), 'entry', 'k');

@@ -1,6 +1,7 @@
 import { WIRE_VERSION } from '../../envelope/envelope.js';
 import { BASIS_OFFSET, FIXED_HEADER_LENGTH, HEADER_LENGTH, LUA_BASIS_FROM, LUA_EXPIRES_FROM, LUA_STAMP_FROM, LUA_STAMP_TO, LUA_TAGS_LENGTH_FROM, TAG_NAME_LENGTH_DIGITS } from '../../envelope/wire.js';
-import { MAX_COMPUTATION_US, SCOPE_CLOCK_LUA } from './redis-scope.lua.js';
+import { MAX_COMPUTATION_MS } from '../computation-bound.js';
+import { SCOPE_CLOCK_LUA } from './redis-scope.lua.js';
 
 /**
  * The Lua of the entry scripts: the read (a batch of gets) and the writes (set, getOrSet,
@@ -10,11 +11,12 @@ import { MAX_COMPUTATION_US, SCOPE_CLOCK_LUA } from './redis-scope.lua.js';
  * - the scope's clock (`meta:clock`) is the last version it issued; its epoch (`meta:epoch`) the
  *   version of its last clear; a tag's version (`tag:<tag>`) the version of the tag's last
  *   invalidation. Absent = 0.
- * - An invalidation issues V = max(clock, epoch, now µs) + 1 and stores it (redis-scope.lua.ts);
- *   a basis is B = max(clock, epoch, now µs). So a basis read before an invalidation is below its
- *   version (B < V) and one read after is at least it (B >= V): an entry based on B is readable
- *   while its epoch and every tag version are <= B, the rule everywhere below. Redis's clock
- *   (µs, `TIME`) makes versions keep growing if the clock key is lost (evicted, or expired after
+ * - An invalidation issues V = max(clock, epoch, Redis time in µs) + 1 and stores it as the clock
+ *   (redis-scope.lua.ts); a basis is B = max(clock, epoch). So a basis read before an invalidation
+ *   is below its version (B < V) and one read after is at least it (B >= V): an entry based on B
+ *   is readable while its epoch and every tag version are <= B, the rule everywhere below. Bases
+ *   come from stored values only (a step back of Redis's clock cannot lower one); Redis's time
+ *   floors the versions so they keep growing if the clock key is lost (evicted, or expired after
  *   a purge), where a plain counter would start again at 1, under entries based on later values.
  * - Every entry's header carries its basis and the names of its tag-version keys (wire.ts), so
  *   the check runs in the script that reads the entry: one round trip, no payload decoding.
@@ -122,9 +124,9 @@ end
 /**
  * The entry writes' arguments: KEYS[1] the entry; ARGV[3] its bytes, ARGV[4] ttl ms (0 = no
  * expiry), ARGV[5] the expected stamp of compareAndSet ('' = expect no present entry), ARGV[6]
- * the scope's clock key, ARGV[7] its epoch key, ARGV[8] '1' when the bytes carry the basis of a
- * computation ('' = the write's own clock), ARGV[9] the bus channel ('' = none), ARGV[10] the
- * bus message of the write.
+ * the scope's clock key, ARGV[7] its epoch key, ARGV[8] when the bytes carry the basis of a
+ * computation, the Redis time (ms) that basis was taken at ('' = no basis: the write's own clock),
+ * ARGV[9] the bus channel ('' = none), ARGV[10] the bus message of the write.
  */
 const WRITE_ARGS = `
 local v = ARGV[3]
@@ -141,12 +143,12 @@ given = given or 0
  * wrote, 0 if not.
  */
 export const SET_LUA = `${ENTRY_LUA}
-local _, refused = check_window()
+local now, refused = check_window()
 if refused then return refused end
 ${WRITE_ARGS}
 local basis = nil
 if ARGV[8] ~= '' then
-  if NOW_US - given > ${MAX_COMPUTATION_US} or (stored_number(ARGV[7]) or 0) > given then return 0 end
+  if now - tonumber(ARGV[8]) > ${MAX_COMPUTATION_MS} or (stored_number(ARGV[7]) or 0) > given then return 0 end
   for _, name in ipairs(names) do
     if (stored_number(name) or 0) > given then return 0 end
   end

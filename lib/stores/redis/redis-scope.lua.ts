@@ -8,12 +8,9 @@ import { WRITE_WINDOW_LUA } from './write-deadline.js';
  * The model and the rule an entry is read by are described in redis-entry.lua.ts.
  */
 
-/** The computation bound (`MAX_COMPUTATION_MS`) in µs, as the clocks count. */
-export const MAX_COMPUTATION_US = MAX_COMPUTATION_MS * 1000;
-
 /**
  * The clock helpers every script that reads or issues versions shares (after `WRITE_WINDOW_LUA`:
- * `clock_now` reads `NOW_US`, set by `now_ms()` / `check_window()`).
+ * `tick` reads `NOW_US`, set by `now_ms()` / `check_window()`).
  */
 export const SCOPE_CLOCK_LUA = `${WRITE_WINDOW_LUA}
 -- The number stored at name (a clock, an epoch, a tag version); nil when absent; 0 for a key of
@@ -27,12 +24,14 @@ end
 
 -- The scope's clock now: a basis. At least every version issued, below every later one.
 local function clock_now(clock_key, epoch_key)
-  return math.max(stored_number(clock_key) or 0, stored_number(epoch_key) or 0, NOW_US)
+  return math.max(stored_number(clock_key) or 0, stored_number(epoch_key) or 0)
 end
 
--- Issues the scope's next version and stores it as its clock (no TTL: a tombstone's goes).
+-- Issues the scope's next version and stores it as its clock (no TTL: a tombstone's goes). Above
+-- the clock, and above Redis's time in µs: so a scope whose clock key was lost (expired after a
+-- purge, evicted) still issues versions above every basis handed out before.
 local function tick(clock_key, epoch_key)
-  local v = clock_now(clock_key, epoch_key) + 1
+  local v = math.max(clock_now(clock_key, epoch_key), NOW_US) + 1
   redis.call('SET', clock_key, string.format('%.0f', v))
   return v
 end
@@ -42,10 +41,14 @@ local function publish(channel, message)
 end
 `;
 
-/** KEYS[1] the scope's clock, ARGV[1] its epoch key. Reads only (no deadline). Returns the basis of a computation starting now. */
+/**
+ * KEYS[1] the scope's clock, ARGV[1] its epoch key. Reads only (no deadline). Returns the basis of
+ * a computation starting now and Redis's time (ms), which bounds how old a basis may be when its
+ * write comes (`MAX_COMPUTATION_MS`).
+ */
 export const BASIS_LUA = `${SCOPE_CLOCK_LUA}
-now_ms()
-return clock_now(KEYS[1], ARGV[1])
+local now = now_ms()
+return { clock_now(KEYS[1], ARGV[1]), now }
 `;
 
 /**

@@ -124,9 +124,13 @@ export class RedisScripts {
     return (await (this.client as unknown as Record<string, ScriptFn>).ntcReadBuffer!.call(this.client, keys[0]!.full, ...args)) as (Buffer | null)[];
   }
 
-  /** Writes `bytes` (their header lists the tag-version keys); with `basisGiven`, refused if an invalidation came after the basis in the header. Resolves whether it wrote. */
-  async set(key: StorageKey, bytes: Buffer, ttlMs: number, meta: ScopeMetaNames, basisGiven: boolean): Promise<boolean> {
-    return Number(await this.call('ntcSet', key.full, [bytes, ttlMs, '', meta.clockName, meta.epochName, basisGiven ? '1' : '', ...this.message({ op: 'key', key })], false)) === 1;
+  /**
+   * Writes `bytes` (their header lists the tag-version keys). With `basisAt` (the Redis time in ms
+   * the basis in the header was taken at), refused if an invalidation came after that basis or it
+   * is older than the computation bound. Resolves whether it wrote.
+   */
+  async set(key: StorageKey, bytes: Buffer, ttlMs: number, meta: ScopeMetaNames, basisAt: number | undefined): Promise<boolean> {
+    return Number(await this.call('ntcSet', key.full, [bytes, ttlMs, '', meta.clockName, meta.epochName, basisAt ?? '', ...this.message({ op: 'key', key })], false)) === 1;
   }
 
   /** Resolves the present entry's bytes, or null when it wrote. */
@@ -161,9 +165,10 @@ export class RedisScripts {
     return Number(await this.call('ntcAcquireLock', key, [token, ttlMs], false)) === 1;
   }
 
-  /** The basis of a computation of the scope starting now. */
-  async basis(meta: ScopeMetaNames): Promise<number> {
-    return Number(await (this.client as unknown as Record<string, ScriptFn>).ntcBasis!.call(this.client, meta.clock.full, meta.epochName));
+  /** The basis of a computation of the scope starting now, and the Redis time (ms) it was taken at. */
+  async basis(meta: ScopeMetaNames): Promise<{ clock: number; at: number }> {
+    const [clock, at] = (await (this.client as unknown as Record<string, ScriptFn>).ntcBasis!.call(this.client, meta.clock.full, meta.epochName)) as [number, number];
+    return { clock: Number(clock), at: Number(at) };
   }
 
   /** Invalidates tags of one scope (`names`: their stored names, non-empty); resolves the version issued. */
