@@ -67,6 +67,25 @@ export const memoryCases = [
   { id: 'memory.object.bytesOnly', name: '1 KB objects, { maxBytes: 64 MiB } only, no maxEntries', value: 'object', maxEntries: undefined, sets: 1_000_000 },
 ];
 
+/**
+ * Invalidation cost against the number of entries (invalidation.mjs): one `invalidateTags` of a
+ * tag every entry of a tenant carries, or one `clearScope` of the tenant, timed on a fresh
+ * tenant of 1,000, 10,000 and 100,000 entries, on each store. O(1): the rows of one operation
+ * stay flat (and on Redis, so does the number of commands).
+ */
+export const invalidationCases = ['memory', 'redis'].flatMap((store) =>
+  ['invalidateTags', 'clearScope'].flatMap((op) =>
+    [1_000, 10_000, 100_000].map((entries) => ({
+      id: `invalidation.${store}.${op}.${entries / 1_000}k`,
+      name: `${store === 'redis' ? 'Redis' : 'memory'} ${op} (${op === 'clearScope' ? 'a tenant of' : 'a tag on'} ${entries.toLocaleString('en-US')} entries)`,
+      store,
+      op,
+      entries,
+      redis: store === 'redis',
+    })),
+  ),
+);
+
 // ---- targets: ratios from one run -------------------------------------------------------------
 
 const http = (r, id) => r.http[id]?.median;
@@ -89,4 +108,14 @@ export const targets = [
   { id: 'fastify.ours.miss/noguard', label: "Fastify: ours miss with the unkeyed-input guard / with headerGuard: 'off' (constant handler)", op: '>=', threshold: 0.9, value: (r) => ratio(http(r, 'fastify.ours.miss'), http(r, 'fastify.ours.miss.noguard')) },
   { id: 'micro.redis.get.50', label: 'Micro: ours Redis get / raw ioredis get, 50 in flight', op: '>=', threshold: 0.85, value: (r) => ratio(micro(r, 'redis.get.50.ours'), micro(r, 'redis.get.50.raw')) },
   { id: 'memory.string.bytesOnly', label: 'Memory: heap growth after 1,000,000 sets of 1 KB strings into a { maxBytes: 64 MiB } store (MB)', op: '<=', threshold: 77, value: (r) => r.memory['memory.string.bytesOnly']?.heapGrowthMB },
+  // O(1) invalidation: the operation on 100,000 entries costs no more than a few times the same on 1,000 (it was ~100x).
+  ...['memory', 'redis'].flatMap((store) =>
+    ['invalidateTags', 'clearScope'].map((op) => ({
+      id: `invalidation.${store}.${op}.flat`,
+      label: `Invalidation: ${store === 'redis' ? 'Redis' : 'memory'} ${op}, 100,000 entries / 1,000 entries (time)`,
+      op: '<=',
+      threshold: 3,
+      value: (r) => ratio(r.invalidation?.[`invalidation.${store}.${op}.100k`]?.median, r.invalidation?.[`invalidation.${store}.${op}.1k`]?.median),
+    })),
+  ),
 ];

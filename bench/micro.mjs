@@ -346,8 +346,18 @@ function redisCases(redisUrl) {
       await writer.close();
       return data;
     })());
-  const ours = (inFlight) => async () => {
-    const { keys, idx } = await seed();
+  // The same entries with two tags each, under keys of their own: a read checks their tags' versions too.
+  let seededTagged;
+  const seedTagged = () =>
+    (seededTagged ??= (async () => {
+      const data = dataset(REDIS_KEYS, 'bench-tagged');
+      const writer = new RedisStore({ url: redisUrl, logger: { error() {}, warn() {} } });
+      for (let i = 0; i < REDIS_KEYS; i++) await writer.set(data.keys[i], { ...data.envs[i], tags: [`item:${i}`, 'items'] }, TTL_MS);
+      await writer.close();
+      return data;
+    })());
+  const ours = (inFlight, seeding = seed) => async () => {
+    const { keys, idx } = await seeding();
     const store = new RedisStore({ url: redisUrl });
     if ((await store.get(keys[0])) === undefined) throw new Error('seeded key missing');
     return { batch: (count, off) => inParallel(inFlight, count, off, async (i) => (await store.get(keys[idx[i & IDX_MASK] % REDIS_KEYS])) !== undefined), teardown: () => store.close() };
@@ -391,6 +401,7 @@ function redisCases(redisUrl) {
     { id: 'redis.get.1.raw', name: 'raw ioredis getBuffer, sequential', group: 'redis.get.1', roundScale: 2.5, setup: raw(1) },
     { id: 'redis.get.50.ours', name: 'ours RedisStore.get, 50 in flight', group: 'redis.get.50', roundScale: 2.5, setup: ours(50) },
     { id: 'redis.get.50.raw', name: 'raw ioredis getBuffer, 50 in flight', group: 'redis.get.50', roundScale: 2.5, setup: raw(50) },
+    { id: 'redis.get.50.oursTagged', name: 'ours RedisStore.get of entries with 2 tags, 50 in flight', group: 'redis.get.50', roundScale: 2.5, setup: ours(50, seedTagged) },
     { id: 'redis.set.50.ours', name: 'ours RedisStore.set (deadline-checked script), 50 in flight', group: 'redis.set.50', roundScale: 2.5, setup: oursSet },
     { id: 'redis.set.50.rawEncoded', name: 'raw ioredis SET PX, our encoding per call, 50 in flight', group: 'redis.set.50', roundScale: 2.5, setup: rawSet(true) },
     { id: 'redis.set.50.raw', name: 'raw ioredis SET PX of pre-encoded bytes, 50 in flight', group: 'redis.set.50', roundScale: 2.5, setup: rawSet(false) },

@@ -5,12 +5,13 @@
  *      cases really hit), warms every case up, then runs the HTTP cases in interleaved rounds
  *      (A B C ... A B C ..., starting one case later each round) with autocannon in this process,
  *   3. runs the stampede trials against the same apps,
- *   4. stops the apps and runs the micro benchmarks and the memory-bound runs in child processes,
+ *   4. stops the apps and runs the micro benchmarks, the invalidation costs and the memory-bound
+ *      runs in child processes,
  *   5. prints the tables and the targets, writes bench/results/latest.json, bench/results/chart.svg
  *      and bench/README.md.
  *
  * BENCH_QUICK=1  ~1-minute smoke run (short rounds); writes bench/results/quick.tmp.json only.
- * BENCH_ONLY=http,stampede,micro,memory  run a subset (development); also writes quick.tmp.json only.
+ * BENCH_ONLY=http,stampede,micro,memory,invalidation  run a subset (development); also writes quick.tmp.json only.
  * BENCH_CASES=fastify,express.ours  only the HTTP cases whose id starts with one of these; quick.tmp.json only.
  * node bench/run.mjs --render  re-render chart.svg and README.md from results/latest.json.
  */
@@ -21,7 +22,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_HEADERS, STAMPEDE_CONCURRENCY, httpCases, memoryCases, stampedeCases, targets } from './cases.mjs';
+import { DEFAULT_HEADERS, STAMPEDE_CONCURRENCY, httpCases, invalidationCases, memoryCases, stampedeCases, targets } from './cases.mjs';
 import { PAYLOAD_BYTES } from './lib/payload.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { machineInfo, printReport, renderChart, renderReadme } from './lib/report.mjs';
@@ -239,7 +240,7 @@ async function runMemory() {
 
 async function main() {
   const started = new Date();
-  const results = { date: started.toISOString(), quick: QUICK, only: ONLY ? [...ONLY] : undefined, machine: machineInfo(), method, http: {}, stampede: {}, micro: {}, memory: {}, unavailable: {} };
+  const results = { date: started.toISOString(), quick: QUICK, only: ONLY ? [...ONLY] : undefined, machine: machineInfo(), method, http: {}, stampede: {}, micro: {}, invalidation: {}, memory: {}, unavailable: {} };
   // One frozen copy of the built library for every process of this run, so a rebuild of dist/
   // by someone else during the run cannot change (or briefly remove) the code under test.
   const dist = here('../dist/');
@@ -280,6 +281,10 @@ async function main() {
     if (wants('micro')) {
       log('Micro: interleaved rounds per group');
       results.micro = (await forkJson('./micro.mjs', { quick: QUICK, redisUrl: redis.url })).results;
+    }
+    if (wants('invalidation')) {
+      log('Invalidation: one operation on a fresh tenant of 1,000, 10,000 and 100,000 entries');
+      results.invalidation = (await forkJson('./invalidation.mjs', { quick: QUICK, redisUrl: redis.url, cases: invalidationCases })).results;
     }
     if (wants('memory')) results.memory = await runMemory();
   } finally {

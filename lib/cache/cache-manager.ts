@@ -59,7 +59,7 @@ export interface CacheHealth {
 /** What `purgeTenant()` did. */
 export interface TenantPurgeReport {
   readonly tenant: string;
-  /** Keys deleted from the store (entries, tag versions, locks, the tenant's epoch). */
+  /** Keys deleted from the store (entries, tag versions, locks). */
   readonly deletedKeys: number;
   /** How long the purge took, in milliseconds. */
   readonly durationMs: number;
@@ -260,11 +260,13 @@ export class CacheManager {
   }
 
   /**
-   * Offboarding: deletes every stored key of `tenantId` (entries, tag versions, locks, its epoch)
-   * from the store (every primary of a Cluster), in bounded batches, and says how many. Reads of
-   * the tenant miss from the moment it starts. Unlike `forTenant(id).clear()` (one operation,
-   * old entries left to expire) it costs a scan of the keyspace: for removing a tenant's data,
-   * not for invalidating it. A failure rejects with a `CacheError`; run it again to finish.
+   * Offboarding: deletes every stored key of `tenantId` (entries, tag versions, locks) from the
+   * store (every primary of a Cluster), in bounded batches, and says how many. Reads of the
+   * tenant miss from the moment it starts, and computations of it that began before are not
+   * stored: its clock and epoch stay as a tombstone for the computation bound (1 h). Unlike
+   * `forTenant(id).clear()` (one operation, old entries left to expire) it costs a scan of the
+   * keyspace: for removing a tenant's data, not for invalidating it. A failure rejects with a
+   * `CacheError`; run it again to finish.
    */
   async purgeTenant(tenantId: string): Promise<TenantPurgeReport> {
     const access = this.tenantAccess(tenantId);

@@ -38,8 +38,8 @@ export interface Envelope<T = unknown> {
   readonly scope: string;
 }
 
-/** Wire format version; a reader skips (treats as a miss) any other. 2: every cacheable type exact. */
-export const WIRE_VERSION = 2;
+/** Wire format version; a reader skips (treats as a miss) any other. 2: every cacheable type exact; 3: the invalidation basis and tag-version keys in the header. */
+export const WIRE_VERSION = 3;
 
 // A random per-process prefix plus a counter: unique across processes with overwhelming
 // probability, and far cheaper than 12 random bytes per write.

@@ -139,7 +139,7 @@ export function keyHash(key: StorageKey | string): string {
   return createHash('sha256').update(full).digest('base64url').slice(0, 12);
 }
 
-/** Another key of the same scope (a tag index or a lock for an entry), through `storageKey()`. */
+/** Another key of the same scope (a tag version or a lock for an entry), through `storageKey()`. */
 export function siblingKey(of: StorageKey, kind: KeyKind, key: string): StorageKey {
   return storageKey(of.scope, kind, key);
 }

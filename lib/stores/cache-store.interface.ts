@@ -87,7 +87,7 @@ export interface CacheStore {
    * invalidation version), for `set(…, basis)`. A store without it stores every write.
    */
   basis?(scope: KeyScope): StoreBasis | Promise<StoreBasis>;
-  /** Resolves whether an entry was deleted. */
+  /** Resolves whether an entry a read would have returned was deleted (an invalidated one is removed too, and does not count). */
   delete(key: StorageKey): Promise<boolean>;
   /** Atomically: if present, return it (`set: false`); otherwise store `envelope` (`set: true`). */
   getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult>;
@@ -115,9 +115,11 @@ export interface CacheStore {
    */
   invalidateTags(tagKeys: readonly StorageKey[]): Promise<void>;
   /**
-   * Deletes every stored key of one scope (entries, tag versions, locks, its epoch), for
-   * offboarding a tenant; resolves how many keys it deleted. May take long (a scan), in bounded
-   * steps; the scope reads as cleared from its start.
+   * Deletes every stored key of one scope (entries, tag versions, locks), for offboarding a
+   * tenant; resolves how many keys it deleted. May take long (a scan), in bounded steps; the
+   * scope reads as cleared from its start, and what refuses the computations that began before
+   * it (the scope's epoch and clock) is left as a tombstone that expires after the computation
+   * bound (`MAX_COMPUTATION_MS`).
    */
   purgeScope(scope: KeyScope): Promise<number>;
   /** Entries held for one scope, where countable (memory); `undefined` where it would cost a scan. */

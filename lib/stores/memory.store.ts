@@ -10,6 +10,12 @@
  * tenant and tag indexes stay consistent and only real evictions are reported, and an injectable
  * time source (`perf`) so TTLs follow the cache clock in tests.
  *
+ * Invalidation is O(1), as on Redis (memory/scope-versions.ts): a tag invalidation stores one
+ * version per tag, a clear one epoch; a read checks the entry against them (one compare while
+ * its scope changed nothing since its write) and deletes what it finds unreadable. A clear
+ * retires the scope's entries at once; memory/retired.reclaimer.ts deletes them in bounded
+ * batches, so their bytes and the tenant's share free up.
+ *
  * Values follow the rules of every other store (`checkCacheable`): what Redis would refuse is
  * refused here too, with the same `EncodeError`. An object value is copied on write and on every
  * read, so no caller can change what the cache holds through a reference it was given or gave;
@@ -28,12 +34,15 @@ import type { Envelope } from '../envelope/envelope.js';
 import { CacheClosedError } from '../errors/cache.errors.js';
 import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { systemClock, type Clock } from '../utils/clock.js';
-import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
+import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
 import type { MemoryStoreBounds, MemoryStoreOptions } from './memory-store-options.interface.js';
 import { resolveMemoryStoreOptions } from './memory-store-options.js';
 import { checkStoreTtl } from './store-ttl.js';
 import { createEntryLru } from './memory/entry-lru.factory.js';
-import { handOut, toHold } from './memory/held-value.copies.js';
+import { HeldEntry } from './memory/held-entry.js';
+import { InvalidationClock } from './memory/invalidation.clock.js';
+import { RetiredReclaimer } from './memory/retired.reclaimer.js';
+import { handOut, heldValue } from './memory/held-value.copies.js';
 import { estimateEntry } from './memory/memory-entry.size.js';
 import { ScopeIndexes } from './memory/scope.index.js';
 import { ScopeQuota } from './memory/scope.quota.js';
@@ -41,12 +50,13 @@ import { ScopeQuota } from './memory/scope.quota.js';
 /** One settled promise for every successful write: callers only await it. */
 const RESOLVED: Promise<void> = Promise.resolve();
 
+
 export class MemoryStore implements CacheStore {
   readonly kind = 'memory';
   /** The bounds in force, defaults applied (store-wide and per tenant). */
   readonly bounds: MemoryStoreBounds;
 
-  private readonly lru: LRUCache<string, Envelope>;
+  private readonly lru: LRUCache<string, HeldEntry>;
   private readonly clock: Clock;
   private readonly observer: StoreObserver | undefined;
   private readonly indexes: ScopeIndexes;
@@ -55,6 +65,8 @@ export class MemoryStore implements CacheStore {
   /** With `maxEntriesPerTenant`: reads move their key to the end of its scope's keys, so the quota evicts the exact LRU. */
   private readonly tracksReads: boolean;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
+  private readonly versions: InvalidationClock;
+  private readonly reclaimer: RetiredReclaimer;
   private evictions = 0;
   private closed = false;
 
@@ -63,9 +75,11 @@ export class MemoryStore implements CacheStore {
     this.bounds = bounds;
     this.clock = clock ?? systemClock;
     this.observer = observer;
-    this.indexes = new ScopeIndexes(bounds);
+    this.indexes = new ScopeIndexes(bounds, () => this.clock.now());
     this.lru = createEntryLru({ maxEntries: bounds.maxEntries, maxBytes: bounds.maxBytes, clock, dispose: (full, reason) => this.onDispose(full, reason) });
     this.tracksReads = bounds.maxEntriesPerTenant !== undefined;
+    this.versions = new InvalidationClock(this.indexes, () => this.clock.now());
+    this.reclaimer = new RetiredReclaimer(this.indexes, this.lru, () => this.closed);
     if (ScopeQuota.needed(bounds)) this.quota = new ScopeQuota(bounds, this.lru, this.indexes, (key) => this.noteEviction(key));
 
     if (sweepMs > 0) {
@@ -81,106 +95,138 @@ export class MemoryStore implements CacheStore {
    */
   getSync(key: StorageKey): Envelope | undefined {
     if (this.closed) throw new CacheClosedError('memory store');
-    const env = this.lru.get(key.full);
-    if (env === undefined) return undefined;
+    const held = this.lru.get(key.full);
+    if (held === undefined) return undefined;
+    if (!held.readable()) return this.reclaim(key);
     if (this.tracksReads) this.indexes.touch(key);
-    return handOut(env);
+    return handOut(held);
   }
 
   get(key: StorageKey): Promise<Envelope | undefined> {
     if (this.closed) return closedRejection();
-    const env = this.lru.get(key.full);
-    if (env === undefined) return Promise.resolve(undefined);
+    const held = this.lru.get(key.full);
+    if (held === undefined) return Promise.resolve(undefined);
+    if (!held.readable()) return Promise.resolve(this.reclaim(key));
     if (this.tracksReads) this.indexes.touch(key);
-    return Promise.resolve(handOut(env));
+    return Promise.resolve(handOut(held));
   }
 
-  set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
+  /** The store's invalidation counter now and the time: a computation's basis (synchronous). */
+  basis(_scope: KeyScope): StoreBasis {
+    if (this.closed) throw new CacheClosedError('memory store');
+    return this.versions.basis();
+  }
+
+  /**
+   * With the `basis` of its computation (this store's; another's counts as none), the write is
+   * not applied if the scope was cleared or one of the entry's tags invalidated since, or if the
+   * basis is older than the computation bound (`MAX_COMPUTATION_MS`); it resolves all the same.
+   */
+  set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
     if (this.closed) return closedRejection();
     try {
-      this.write(key, toHold(envelope), checkStoreTtl(ttlMs));
+      const value = heldValue(envelope);
+      const ttl = checkStoreTtl(ttlMs);
+      const based = this.versions.writeBasis(key, envelope.tags, basis);
+      if (based !== undefined) this.write(key, envelope, value, ttl, based);
       return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
+  /** Resolves whether the key held an entry a read would have returned (an invalidated one is deleted too, and does not count). */
   delete(key: StorageKey): Promise<boolean> {
-    return this.settle(() => this.lru.delete(key.full));
+    return this.settle(() => {
+      const held = this.lru.peek(key.full, { allowStale: true });
+      return this.lru.delete(key.full) && held !== undefined && held.readable();
+    });
   }
 
   getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
     return this.settle(() => {
       // Checked even when an entry is present, as a remote store encodes before it knows.
-      const held = toHold(envelope);
+      const value = heldValue(envelope);
       const ttl = checkStoreTtl(ttlMs);
       const existing = this.present(key);
       if (existing !== undefined) return { envelope: handOut(existing), set: false };
-      this.write(key, held, ttl);
+      this.write(key, envelope, value, ttl, this.versions.current);
       return { envelope, set: true };
     });
   }
 
   compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
     return this.settle(() => {
-      const held = toHold(envelope);
+      const value = heldValue(envelope);
       const ttl = checkStoreTtl(ttlMs);
       const existing = this.present(key);
       if (expectedStamp === null ? existing !== undefined : existing?.stamp !== expectedStamp) return false;
-      this.write(key, held, ttl);
+      this.write(key, envelope, value, ttl, this.versions.current);
       return true;
     });
   }
 
+  /** O(1): a new epoch for the scope; its entries are retired at once and reclaimed in batches. */
   clearScope(scope: KeyScope): Promise<void> {
     return this.settle(() => {
-      this.deleteScope(scope);
+      this.indexes.prune();
+      this.indexes.clearScope(scope, this.versions.next());
+      this.reclaimer.schedule();
     });
   }
 
-  /** The memory store holds nothing of a scope but its entries: the same as `clearScope`, counting them. */
+  /**
+   * A clear, then every entry of the scope deleted now (resolves how many) and its tag records
+   * dropped; its epoch stays until the computation bound has passed, so computations that started
+   * before are still refused.
+   */
   purgeScope(scope: KeyScope): Promise<number> {
-    return this.settle(() => this.deleteScope(scope));
+    return this.settle(() => {
+      const index = this.indexes.clearScope(scope, this.versions.next());
+      const deleted = this.reclaimer.reclaimAll(index);
+      this.indexes.dropIdleTags(index);
+      return deleted;
+    });
   }
 
-  private deleteScope(scope: KeyScope): number {
-    const index = this.indexes.find(scope);
-    if (index === undefined) return 0;
-    // Copy: each delete shrinks the set through dispose.
-    let deleted = 0;
-    for (const full of [...index.keys.keys()]) if (this.lru.delete(full)) deleted++;
-    // Anything left (only possible if a dispose failed half-way) must not outlive the clear.
-    this.indexes.drop(scope);
-    return deleted;
-  }
-
+  /** O(1) per tag: the tags' versions move (one version per scope); the entries carrying them read as absent. */
   invalidateTags(tagKeys: readonly StorageKey[]): Promise<void> {
     return this.settle(() => {
+      if (tagKeys.length === 0) return;
+      this.indexes.prune();
+      const byScope = new Map<KeyScope, Set<string>>();
       for (const tagKey of tagKeys) {
-        const members = this.indexes.find(tagKey.scope)?.tags.get(tagKey.full);
-        if (members === undefined) continue;
-        for (const full of [...members]) this.lru.delete(full);
+        let keys = byScope.get(tagKey.scope);
+        if (keys === undefined) byScope.set(tagKey.scope, (keys = new Set()));
+        keys.add(tagKey.full);
       }
+      for (const [scope, keys] of byScope) this.indexes.invalidateTags(scope, keys, this.versions.next());
     });
   }
 
+  /** Entries written since the scope's last clear (expired ones and ones of invalidated tags not yet read or swept included). */
   scopeSize(scope: KeyScope): number | undefined {
     if (this.closed) throw new CacheClosedError('memory store');
-    // May include expired entries not yet swept or read.
     return this.indexes.find(scope)?.keys.size ?? 0;
   }
 
-  /** Estimated bytes a scope holds (expired entries not yet removed included): what its share is measured by. */
+  /** Estimated bytes a scope holds (expired and retired entries not yet removed included): what its share is measured by. */
   scopeBytes(scope: KeyScope): number {
     if (this.closed) throw new CacheClosedError('memory store');
     return this.indexes.find(scope)?.bytes ?? 0;
   }
 
-  /** Deletes every expired entry now; resolves how many. The background sweep calls this. */
+  /**
+   * Deletes every expired entry and every entry of a cleared scope not reclaimed yet, and drops
+   * the invalidation records nothing needs any more; resolves how many entries. The background
+   * sweep calls this.
+   */
   sweep(): number {
     if (this.closed) return 0;
     const before = this.lru.size;
     this.lru.purgeStale();
+    this.reclaimer.reclaimAll();
+    this.indexes.prune();
     return before - this.lru.size;
   }
 
@@ -204,7 +250,7 @@ export class MemoryStore implements CacheStore {
   }
 
   /** Index sizes, for leak tests only. @internal */
-  indexSizes(): { scopes: number; keys: number; tags: number; tagMembers: number; overShare: number } {
+  indexSizes(): { scopes: number; keys: number; tags: number; tagMembers: number; retired: number; overShare: number } {
     return this.indexes.sizes();
   }
 
@@ -218,17 +264,26 @@ export class MemoryStore implements CacheStore {
     }
   }
 
-  /** The entry if present in the contract's sense: kept, and not past its logical expiry. */
-  private present(key: StorageKey): Envelope | undefined {
-    const env = this.lru.get(key.full);
-    if (env === undefined) return undefined;
+  /** The entry if present in the contract's sense: kept, readable, and not past its logical expiry. */
+  private present(key: StorageKey): HeldEntry | undefined {
+    const held = this.lru.get(key.full);
+    if (held === undefined) return undefined;
+    if (!held.readable()) return this.reclaim(key);
     if (this.tracksReads) this.indexes.touch(key);
-    const { expiresAt } = env;
-    return expiresAt === 0 || expiresAt > this.clock.now() ? env : undefined;
+    const { expiresAt } = held;
+    return expiresAt === 0 || expiresAt > this.clock.now() ? held : undefined;
   }
 
-  private write(key: StorageKey, env: Envelope, ttl: number): void {
+  /** An entry a read found unreadable (cleared, or a tag invalidated): deleted now, a miss. */
+  private reclaim(key: StorageKey): undefined {
+    this.lru.delete(key.full);
+    return undefined;
+  }
+
+  /** Writes an entry based on `basis` (`value`: what to hold of its value, already checked). */
+  private write(key: StorageKey, env: Envelope, value: unknown, ttl: number, basis: number): void {
     const full = key.full;
+    const tagKeys = tagKeysOf(key, env.tags);
     const size = estimateEntry(full, env);
     // What it replaces, expired or not (every key lru-cache holds is listed).
     const previous = this.indexes.entryMeta(key);
@@ -238,15 +293,15 @@ export class MemoryStore implements CacheStore {
       this.lru.delete(full);
       return;
     }
-    // Adding may evict other entries (reason 'evict'), possibly the last of this scope, so the
-    // key is listed only afterwards (the scope's index may be gone and made anew). A key already
-    // listed keeps its index: it is never evicted by its own update (lru-cache moves it to the
-    // most recent end first, and it fits alone). Replacing an entry is handled here, not in
-    // onDispose: lru-cache disposes a replaced envelope with reason 'set', but renews the very
-    // same envelope without dispose (and without re-sizing it: `size` is the same then, as the
-    // envelope is).
-    this.lru.set(full, env, { ttl, size });
-    this.indexes.list(key, tagKeysOf(key, env.tags), size, previous);
+    // Listed before lru-cache takes it: adding may evict other entries (reason 'evict'), possibly
+    // the rest of this scope, and the index and tag records the entry points at must stay. A key
+    // already listed is never evicted by its own update (lru-cache moves it to the most recent
+    // end first, and it fits alone). Replacing an entry is handled in `list`, not in onDispose
+    // (lru-cache disposes the replaced entry with reason 'set').
+    const index = this.indexes.ensure(key.scope);
+    const tagVersions = tagKeys === undefined ? undefined : this.indexes.tagVersions(index, tagKeys);
+    this.indexes.list(index, key, tagVersions, size, previous);
+    this.lru.set(full, new HeldEntry(env, value, basis, index, tagVersions), { ttl, size });
   }
 
   private onDispose(full: string, reason: LRUCache.DisposeReason): void {

@@ -2,24 +2,25 @@ import { Cluster, type Redis } from 'ioredis';
 import type { Codec } from '../envelope/codecs/codec.interface.js';
 import type { DecodeLimits } from '../envelope/decode-limits.js';
 import type { Envelope } from '../envelope/envelope.js';
-import { decodeEntry, encodeEntry } from '../envelope/wire.js';
-import { CacheClosedError, CacheConnectionError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, DecodeError, type CacheError } from '../errors/cache.errors.js';
-import { keyHash, type KeyScope, type StorageKey } from '../keys/storage-key.js';
+import { encodeEntry } from '../envelope/wire.js';
+import { CacheClosedError, DecodeError } from '../errors/cache.errors.js';
+import type { KeyScope, StorageKey } from '../keys/storage-key.js';
 import { consoleLogger, ErrorReporter } from '../utils/error-reporter.js';
-import type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
+import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth, StoreStats } from './cache-store.interface.js';
 import type { RedisStoreOptions } from './redis-store-options.interface.js';
 import { resolveRedisStoreOptions } from './redis-store-options.js';
 import { checkStoreTtl } from './store-ttl.js';
 import { ClusterRoutes } from './redis/cluster-routes.js';
-import { DecodedResponseMemo } from './redis/decoded-response.memo.js';
 import { setUpRedisClient } from './redis/redis-client.factory.js';
-import { invoke, withDeadline } from './redis/redis-command.deadline.js';
+import { commandTimedOut, RedisCallRunner } from './redis/redis-call.runner.js';
+import { withDeadline } from './redis/redis-command.deadline.js';
 import { RedisClientLifecycle } from './redis/redis-client.lifecycle.js';
-import { RedisGetBatcher, type GetReply } from './redis/redis-get.batcher.js';
-import { clearScopeKeys } from './redis/redis-scope.clear.js';
-import { COMMAND_TIMED_OUT, errorText, isOutOfMemory, isTimeout } from './redis/redis.failures.js';
-import { RedisScripts } from './redis/redis.scripts.js';
-import { tagIndexKeys, tagIndexKeysByScope } from './redis/tag-index.keys.js';
+import { RedisEntryDecoder } from './redis/redis-entry.decoder.js';
+import { RedisEntryReader } from './redis/redis-entry.reader.js';
+import { RedisGetBatcher } from './redis/redis-get.batcher.js';
+import { RedisKeyNames } from './redis/redis-key.names.js';
+import { purgeScopeKeys } from './redis/redis-scope.purge.js';
+import { RedisScripts, type RedisBus } from './redis/redis.scripts.js';
 import { WriteDeadlines } from './redis/write-deadline.js';
 
 /** Attempts of `getOrSet` when the present entry turns out to be undecodable (it is deleted in between). */
@@ -33,14 +34,27 @@ const GET_OR_SET_ATTEMPTS = 3;
 export const FULL_MEMORY_WINDOW_MS = 30_000;
 
 /**
+ * What other parts of the library give a store they build, beside the user's options (not
+ * public): `bus` makes every script that changes what other instances may hold in memory (a
+ * write, a delete, an invalidation, a clear) also publish its bus message, in the same script.
+ * @internal
+ */
+export interface RedisStoreInternals {
+  readonly bus?: RedisBus;
+}
+
+/**
  * A `CacheStore` on Redis (standalone, Sentinel or Cluster) through ioredis. On a Cluster it
  * says which primary each scope's calls go to (`routeOf`), so the circuit breaker fails fast
  * per primary, and refreshes the slot map when a call finds its node failing.
  *
  * - Entries are bytes in the wire format of wire.ts (JSON by default, CBOR or a custom codec);
  *   reads accept both built-in codecs.
- * - Every write (set, delete, `getOrSet`, `compareAndSet`, tag invalidation, the batches of a
- *   clear, locks, the delete of undecodable entries) is a Lua script (redis/redis.scripts.ts),
+ * - Invalidation is O(1) per scope (redis/redis-entry.lua.ts): a tag invalidation stores one
+ *   version per tag, a clear one epoch, whatever the number of entries; every read checks the
+ *   entry against them in the same round trip (gets are batched: redis/redis-entry.reader.ts).
+ * - Every write (set, delete, `getOrSet`, `compareAndSet`, tag invalidation, clear, the batches
+ *   of a purge, locks, the delete of undecodable entries) is a Lua script (redis/redis.scripts.ts),
  *   each confined to one scope's hash slot, and carries a deadline Redis checks before it applies
  *   anything (redis/write-deadline.ts): a write that timed out is never applied later.
  * - When the store creates the client it applies cache defaults (redis/redis-client.factory.ts):
@@ -65,33 +79,29 @@ export class RedisStore implements CacheStore {
   private readonly gets: RedisGetBatcher;
   /** On a Cluster: which primary each scope's calls go to (one circuit per primary). */
   private readonly routes: ClusterRoutes | undefined;
-  private readonly decodedResponses = new DecodedResponseMemo();
+  private readonly decoder: RedisEntryDecoder;
+  private readonly reader: RedisEntryReader;
+  private readonly names: RedisKeyNames;
   private readonly keyPrefix: string;
   private readonly codec: Codec;
-  private readonly codecs: ReadonlyMap<string, Codec>;
   private readonly limits: DecodeLimits;
   private reporter: ErrorReporter;
   /** Whether the options named a logger or a reporter (then a cache taking the store keeps them). */
   private readonly ownLogging: boolean;
-  private readonly observer: StoreObserver | undefined;
   private readonly commandTimeout: number;
-  /** When Redis last refused a write for memory (`performance.now()`). */
-  private fullAt = Number.NEGATIVE_INFINITY;
+  private readonly calls: RedisCallRunner;
 
   private closed = false;
   private closing: Promise<void> | undefined;
-  private decodeErrors = 0;
-  private errors = 0;
 
-  constructor(options: RedisStoreOptions) {
+  constructor(options: RedisStoreOptions, internals: RedisStoreInternals = {}) {
     const resolved = resolveRedisStoreOptions(options);
     this.commandTimeout = resolved.commandTimeout;
     this.limits = resolved.limits;
     this.codec = resolved.codec;
-    this.codecs = resolved.codecs;
     this.reporter = resolved.reporter ?? new ErrorReporter(resolved.logger === false ? undefined : (resolved.logger ?? consoleLogger));
     this.ownLogging = resolved.reporter !== undefined || resolved.logger !== undefined;
-    this.observer = resolved.observer;
+    this.decoder = new RedisEntryDecoder(resolved.codecs, resolved.limits, resolved.observer, (key, bytes) => this.dropIfUnchanged(key, bytes));
 
     const { client, owned, address, keyPrefix } = setUpRedisClient(resolved.connection, resolved);
     let deadlines: WriteDeadlines;
@@ -104,14 +114,17 @@ export class RedisStore implements CacheStore {
     }
     this.client = client;
     this.keyPrefix = keyPrefix;
+    this.names = new RedisKeyNames(keyPrefix);
     this.lifecycle = new RedisClientLifecycle(client, owned, address, (kind, message) => this.reporter.report(kind, message), resolved);
-    this.scripts = new RedisScripts(client, keyPrefix, deadlines);
+    this.scripts = new RedisScripts(client, keyPrefix, deadlines, internals.bus);
+    this.reader = new RedisEntryReader(this.names, (keys) => client.mgetBuffer(keys as string[]), (keys, epochNames) => this.scripts.read(keys, epochNames));
     this.routes = client instanceof Cluster ? new ClusterRoutes(client, keyPrefix, resolved.commandTimeout) : undefined;
+    this.calls = new RedisCallRunner(this.lifecycle, this.routes, resolved.commandTimeout, () => this.closed);
     this.gets = new RedisGetBatcher(
-      client,
+      (keys) => this.reader.read(keys),
       client instanceof Cluster,
-      (key, bytes) => this.decodeReply(key, bytes),
-      (key, err) => this.fail('get', key, err),
+      (key, bytes) => this.decoder.reply(key, bytes),
+      (key, err) => this.calls.fail('get', key, err),
       resolved.commandTimeout,
     );
   }
@@ -138,23 +151,40 @@ export class RedisStore implements CacheStore {
   }
 
   /**
-   * Once connected, gets are batched into MGETs (see `RedisGetBatcher`), each reply decoded
-   * synchronously. An undecodable entry resolves `undefined` after its delete (see `decodeOrDrop`).
+   * Once connected, gets are batched (see `RedisGetBatcher`): one read per batch, which returns
+   * only entries no clear or tag invalidation made unreadable (`RedisEntryReader`); each reply is decoded
+   * synchronously. An undecodable entry resolves `undefined` after its delete (see `RedisEntryDecoder`).
    */
   get(key: StorageKey): Promise<Envelope | undefined> {
     if (this.closed) return Promise.reject(new CacheClosedError('Redis store'));
-    if (!this.lifecycle.connected()) return this.run('get', key, () => this.client.getBuffer(key.full)).then((bytes) => this.decodeReply(key, bytes));
+    if (!this.lifecycle.connected()) return this.calls.run('get', key, () => this.reader.read([key])).then(([bytes]) => this.decoder.reply(key, bytes));
     return this.gets.get(key);
   }
 
-  async set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
+  /**
+   * The basis of a computation of `scope` starting now: the scope's clock (at least its last
+   * version issued; see redis/redis-entry.lua.ts) and the Redis time it was read at. One script
+   * call, no write.
+   */
+  async basis(scope: KeyScope): Promise<StoreBasis> {
+    const meta = this.names.meta(scope);
+    const value: RedisBasis = await this.calls.run('basis', meta.clock, () => this.scripts.basis(meta));
+    return { store: 'redis', value };
+  }
+
+  /**
+   * With the `basis` of its computation (this store's, else ignored), the write is not applied if
+   * the scope was cleared or one of the entry's tags invalidated since, or if the basis is older
+   * than the computation bound (`MAX_COMPUTATION_MS`); it resolves all the same.
+   */
+  async set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
     this.assertOpen();
     const ttl = checkTtl(ttlMs);
-    const bytes = encodeEntry(envelope, this.codec, this.limits);
-    const tags = tagIndexKeys(key, envelope);
-    await this.run('set', key, () => this.scripts.set(key.full, tags, bytes, ttl));
+    const given = redisBasis(basis);
+    const bytes = encodeEntry(envelope, this.codec, this.limits, { basis: given?.clock ?? 0, tagKeys: this.names.tagNames(key, envelope) });
+    await this.calls.run('set', key, () => this.scripts.set(key, bytes, ttl, this.names.meta(key.scope), given?.at));
     // Redis took a write: it is not full (any more).
-    this.fullAt = Number.NEGATIVE_INFINITY;
+    this.calls.fullAt = Number.NEGATIVE_INFINITY;
   }
 
   /**
@@ -162,65 +192,85 @@ export class RedisStore implements CacheStore {
    * like every write, so an acquisition that timed out never takes a lock nobody would release.
    */
   async acquireLock(key: StorageKey, token: string, ttlMs: number): Promise<boolean> {
-    return this.run('acquireLock', key, () => this.scripts.acquireLock(key.full, token, Math.max(1, Math.floor(ttlMs))));
+    return this.calls.run('acquireLock', key, () => this.scripts.acquireLock(key.full, token, Math.max(1, Math.floor(ttlMs))));
   }
 
   /** Deletes the lock only while `token` holds it (compare-and-delete), so a late release never frees another holder's lock. */
   async releaseLock(key: StorageKey, token: string): Promise<void> {
-    await this.run('releaseLock', key, () => this.scripts.compareAndDelete(key.full, Buffer.from(token)));
+    await this.calls.run('releaseLock', key, () => this.scripts.compareAndDelete(key.full, Buffer.from(token)));
   }
 
+  /** Resolves whether the key held an entry a read would have returned (an invalidated one is deleted too, and does not count). */
   async delete(key: StorageKey): Promise<boolean> {
-    const n = await this.run('delete', key, () => this.scripts.delete([key.full]));
-    return n > 0;
+    return this.calls.run('delete', key, () => this.scripts.deleteEntry(key, this.names.meta(key.scope)));
   }
 
   async getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
     this.assertOpen();
     const ttl = checkTtl(ttlMs);
-    const bytes = encodeEntry(envelope, this.codec, this.limits);
-    const tags = tagIndexKeys(key, envelope);
+    const bytes = this.encode(key, envelope);
+    const meta = this.names.meta(key.scope);
     for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
-      const existing = await this.run('getOrSet', key, () => this.scripts.getOrSet(key.full, tags, bytes, ttl));
+      const existing = await this.calls.run('getOrSet', key, () => this.scripts.getOrSet(key, bytes, ttl, meta));
       if (existing === null || existing === undefined) return { envelope, set: true };
       // Present by its header but undecodable: it has been deleted now, so the next attempt writes.
-      const current = await this.decodeOrDrop(key, existing);
+      const current = await this.decoder.decodeOrDrop(key, existing);
       if (current !== undefined) return { envelope: current, set: false };
     }
-    throw this.fail('getOrSet', key, new DecodeError(`the present entry stayed undecodable over ${GET_OR_SET_ATTEMPTS} attempts`));
+    throw this.calls.fail('getOrSet', key, new DecodeError(`the present entry stayed undecodable over ${GET_OR_SET_ATTEMPTS} attempts`));
   }
 
   async compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
     this.assertOpen();
     const ttl = checkTtl(ttlMs);
-    const bytes = encodeEntry(envelope, this.codec, this.limits);
-    const tags = tagIndexKeys(key, envelope);
+    const bytes = this.encode(key, envelope);
+    const meta = this.names.meta(key.scope);
     // '' stands for "no entry expected": a real stamp is never empty.
     const expected = expectedStamp ?? '';
     for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
-      const wrote = await this.run('compareAndSet', key, () => this.scripts.compareAndSet(key.full, tags, bytes, ttl, expected));
+      const wrote = await this.calls.run('compareAndSet', key, () => this.scripts.compareAndSet(key, bytes, ttl, expected, meta));
       if (wrote || expectedStamp !== null) return wrote;
-      // "No entry present" lost to an entry whose header looks valid; if its payload does not
-      // decode (another tenant's entry, corrupt bytes) it is no entry: drop it and try again.
-      const current = await this.run('compareAndSet', key, () => this.client.getBuffer(key.full));
-      if (current !== null && (await this.decodeOrDrop(key, current)) !== undefined) return false;
+      // "No entry present" lost to an entry that may be read; if its payload does not decode
+      // (another tenant's entry, corrupt bytes) it is no entry: drop it and try again.
+      const [current] = await this.calls.run('compareAndSet', key, () => this.reader.read([key]));
+      if (current !== null && current !== undefined && (await this.decoder.decodeOrDrop(key, current)) !== undefined) return false;
     }
     return false;
   }
 
+  /** One script on the scope's slot (a new epoch), whatever the number of entries: they read as absent from now on and expire by themselves. */
   async clearScope(scope: KeyScope): Promise<void> {
-    await this.purgeScope(scope);
+    const meta = this.names.meta(scope);
+    await this.calls.run('clearScope', meta.clock, () => this.scripts.clearScope(meta, { op: 'clear', scope }));
   }
 
+  /**
+   * Offboarding: a new epoch first (the scope reads as cleared from now on), then every key of the
+   * scope deleted (`purgeScopeKeys`: SCAN on every primary, deletes of at most 100 keys, each a
+   * deadline-checked script), then the clock and epoch left as a tombstone that expires after the
+   * computation bound, so computations that started before the purge are still refused.
+   * Resolves how many keys it deleted.
+   */
   async purgeScope(scope: KeyScope): Promise<number> {
+    const meta = this.names.meta(scope);
+    const epoch = await this.calls.run('purgeScope', meta.clock, () => this.scripts.clearScope(meta, { op: 'clear', scope }));
     // Many commands (SCAN, deletes): each is bounded by the timeout, not the whole purge.
-    return this.run('purgeScope', undefined, () => clearScopeKeys(this.client, this.keyPrefix, scope, (names) => this.scripts.delete(names), this.commandTimeout), false);
+    const keep = [meta.clockName, meta.epochName];
+    const deleted = await this.calls.run('purgeScope', meta.clock, () => purgeScopeKeys(this.client, this.keyPrefix, scope, keep, (names) => this.scripts.delete(names), this.commandTimeout), false);
+    await this.calls.run('purgeScope', meta.clock, () => this.scripts.tombstone(meta, epoch));
+    return deleted;
   }
 
+  /** One script per scope (its tags' versions), whatever the number of entries carrying them. */
   async invalidateTags(tagKeys: readonly StorageKey[]): Promise<void> {
     this.assertOpen();
     if (tagKeys.length === 0) return;
-    await Promise.all(tagIndexKeysByScope(tagKeys).map((keys) => this.run('invalidateTags', undefined, () => this.scripts.invalidateTags(keys))));
+    await Promise.all(
+      this.names.tagGroups(tagKeys).map(({ scope, names, tags }) => {
+        const meta = this.names.meta(scope);
+        return this.calls.run('invalidateTags', meta.clock, () => this.scripts.invalidateTags(meta, names, { op: 'tags', scope, tags }));
+      }),
+    );
   }
 
   /** Redis cannot count one scope's entries without a scan, so this is always `undefined`. */
@@ -232,7 +282,7 @@ export class RedisStore implements CacheStore {
   async health(): Promise<StoreHealth> {
     if (this.closed) return { ok: false, detail: 'the store is closed' };
     const health = await this.lifecycle.health(this.commandTimeout);
-    const sinceFull = performance.now() - this.fullAt;
+    const sinceFull = performance.now() - this.calls.fullAt;
     if (!health.ok || sinceFull > FULL_MEMORY_WINDOW_MS) return health;
     return {
       ...health,
@@ -241,7 +291,7 @@ export class RedisStore implements CacheStore {
   }
 
   stats(): StoreStats {
-    return { entries: undefined, bytes: undefined, evictions: 0, decodeErrors: this.decodeErrors, errors: this.errors };
+    return { entries: undefined, bytes: undefined, evictions: 0, decodeErrors: this.decoder.decodeErrors, errors: this.calls.errors };
   }
 
   /** Idempotent. Quits a client the store created (bounded by `closeTimeout`, then drops it); leaves a given client open. */
@@ -261,102 +311,32 @@ export class RedisStore implements CacheStore {
     if (this.closed) throw new CacheClosedError('Redis store');
   }
 
-  /**
-   * Runs one client call: rejects after close, lets the first calls wait for the first
-   * connection, bounds the call by `commandTimeout` from now (see `withDeadline`; `whole: false`
-   * for calls of many commands that bound each one), and turns failures into typed errors,
-   * counted (see `fail`).
-   */
-  private async run<T>(op: string, key: StorageKey | undefined, call: () => Promise<T>, whole = true): Promise<T> {
-    this.assertOpen();
-    const issuedAt = performance.now();
-    try {
-      // Once connected (the usual case) there is nothing to wait for.
-      if (!this.lifecycle.connected()) {
-        await withDeadline(this.lifecycle.firstConnection(), this.commandTimeout, () => this.notConnected());
-        this.assertOpen();
-      }
-      const work = invoke(call);
-      return await (whole ? withDeadline(work, this.commandTimeout - (performance.now() - issuedAt), commandTimedOut) : work);
-    } catch (err) {
-      if (err instanceof CacheClosedError && this.closed) throw err;
-      throw this.fail(op, key, err);
-    }
+  /** The bytes of an entry, its header naming its basis (0: the write's own clock) and tag-version keys. */
+  private encode(key: StorageKey, envelope: Envelope): Buffer {
+    return encodeEntry(envelope, this.codec, this.limits, { basis: 0, tagKeys: this.names.tagNames(key, envelope) });
   }
 
-  /** A call waited its whole timeout for the first connection; later ones fail fast until it is up. */
-  private notConnected(): Error {
-    this.lifecycle.giveUpInitialWait();
-    return new Error(`Redis at ${this.lifecycle.address} isn't ready: no connection within the command timeout of ${this.commandTimeout} ms`);
-  }
-
-  /**
-   * Counts a failed call and types its error: unreachable, timed out, full, or another error
-   * reply. Not logged: the caller gets the rejection and reports it (the cache layer, once per
-   * burst); logging here too would make each failure two lines. The client's own 'error' events
-   * (the connection going down) are logged by the lifecycle.
-   */
-  private fail(op: string, key: StorageKey | undefined, err: unknown): CacheError {
-    this.errors++;
-    // On a Cluster: the node the call went to, and a slot-map refresh (it may have failed over).
-    const address = (key !== undefined ? this.routes?.nodeOf(key.scope) : undefined) ?? this.lifecycle.address;
-    const timedOut = isTimeout(err);
-    const unreachable = !timedOut && this.lifecycle.isConnectionError(err);
-    if (unreachable || timedOut) this.routes?.failed();
-    if (unreachable) return new CacheConnectionError(op, address, { cause: err });
-    const hash = key === undefined ? undefined : keyHash(key);
-    if (timedOut) return new CacheTimeoutError(`redis ${op}`, hash, address, this.commandTimeout, { cause: err });
-    if (isOutOfMemory(err)) {
-      this.fullAt = performance.now();
-      return new CacheStoreFullError(`redis ${op}`, hash, address, { cause: err });
-    }
-    return new CacheOperationError(`redis ${op}`, hash, { cause: err });
-  }
-
-  private decodeReply(key: StorageKey, bytes: Buffer | null | undefined): GetReply {
-    if (bytes === null || bytes === undefined) return undefined;
-    return this.decodeOrDrop(key, bytes);
-  }
-
-  /**
-   * The decoded entry, synchronously; or, for bytes that fail to decode, a promise of `undefined`
-   * that settles once the entry is deleted (only if it still holds these bytes), so a caller that
-   * saw the miss also sees the delete done. A failed delete is counted and reported, never thrown.
-   */
-  private decodeOrDrop(key: StorageKey, bytes: Buffer): Envelope | Promise<undefined> {
-    const remembered = this.decodedResponses.recall(key.full, bytes);
-    if (remembered !== undefined) return remembered;
-    let envelope: Envelope;
-    try {
-      envelope = decodeEntry(bytes, this.codecs, key.scope.id, this.limits);
-    } catch (err) {
-      return this.drop(key, bytes, err);
-    }
-    this.decodedResponses.keep(key.full, bytes, envelope);
-    return envelope;
-  }
-
-  private async drop(key: StorageKey, bytes: Buffer, err: unknown): Promise<undefined> {
-    const error = err instanceof DecodeError ? err : new DecodeError(errorText(err), { cause: err });
-    this.decodeErrors++;
-    try {
-      this.observer?.decodeFailed?.(key, error);
-    } catch {
-      // Observers must not throw; if one does, the read still is a miss.
-    }
-    // Delete only if it still holds these bytes, so a concurrent good write is not lost.
+  /** Deletes an undecodable entry if it still holds `bytes`. A failed delete is counted and logged, never thrown: nobody else sees it (the read already resolved as a miss). */
+  private async dropIfUnchanged(key: StorageKey, bytes: Buffer): Promise<void> {
     try {
       await withDeadline(this.scripts.compareAndDelete(key.full, bytes), this.commandTimeout, commandTimedOut);
     } catch (deleteErr) {
-      // Nobody else sees this failure (the read already resolved as a miss): log it here.
-      this.reporter.report('redis delete undecodable entry', this.fail('delete undecodable entry', key, deleteErr).message);
+      this.reporter.report('redis delete undecodable entry', this.calls.fail('delete undecodable entry', key, deleteErr).message);
     }
-    return undefined;
   }
 }
 
-function commandTimedOut(): Error {
-  return new Error(COMMAND_TIMED_OUT);
+/** A Redis store's basis: the scope's clock, and the Redis time (ms) it was read at. */
+interface RedisBasis {
+  readonly clock: number;
+  readonly at: number;
+}
+
+/** The value of a basis a Redis store made, or undefined for none or another store's. */
+function redisBasis(basis: StoreBasis | undefined): RedisBasis | undefined {
+  if (basis === undefined || basis.store !== 'redis' || basis.value === null || typeof basis.value !== 'object') return undefined;
+  const { clock, at } = basis.value as Partial<RedisBasis>;
+  return Number.isSafeInteger(clock) && clock! >= 0 && Number.isSafeInteger(at) ? { clock: clock!, at: at! } : undefined;
 }
 
 /** Redis takes whole milliseconds: a fractional TTL is rounded up, never down to "no expiry". */

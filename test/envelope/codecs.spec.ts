@@ -5,7 +5,7 @@ import type { Codec } from '../../lib/envelope/codecs/codec.interface.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../../lib/envelope/decode-limits.js';
 import { newStamp, WIRE_VERSION, type Envelope } from '../../lib/envelope/envelope.js';
 import { JsonCodec } from '../../lib/envelope/codecs/json.codec.js';
-import { decodeEntry, encodeEntry, HEADER_LENGTH } from '../../lib/envelope/wire.js';
+import { decodeEntry, encodeEntry, HEADER_LENGTH, readEntryHeader } from '../../lib/envelope/wire.js';
 import { CacheError, DecodeError, EncodeError, PayloadTooLargeError } from '../../lib/errors/cache.errors.js';
 
 const LIMITS = DEFAULT_DECODE_LIMITS;
@@ -34,7 +34,7 @@ function roundTrip(codec: Codec, value: unknown): unknown {
 }
 /** A valid header for codec `id` followed by `payload` (bytes made by hand, not by encodeEntry). */
 function entryWith(id: string, payload: Uint8Array | string): Buffer {
-  const header = Buffer.from(`NTC${WIRE_VERSION}${id}${'S'.repeat(16)}${'0'.repeat(15)}|`, 'latin1');
+  const header = Buffer.from(`NTC${WIRE_VERSION}${id}${'S'.repeat(16)}${'0'.repeat(15)}${'0'.repeat(16)}${'0'.repeat(7)}|`, 'latin1');
   expect(header.length).toBe(HEADER_LENGTH);
   return Buffer.concat([header, typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload]);
 }
@@ -523,6 +523,39 @@ describe('scope check', () => {
   }
 });
 
+describe('header: basis and tag section', () => {
+  const meta = { basis: 1_700_000_000_123_456, tagKeys: ['ns:{t.a}:tag:product:1', 'ns:{t.a}:tag:ü 漢'] };
+  for (const codec of BOTH) {
+    it(`${codec.name}: carries the basis and the tag-version key names, length-prefixed, and decodes as before`, () => {
+      const bytes = encodeEntry(envelope({ a: 1 }), codec, LIMITS, meta);
+      const names = meta.tagKeys.map((name) => Buffer.from(name, 'utf8'));
+      const section = Buffer.concat(names.flatMap((name) => [Buffer.from(String(name.length).padStart(6, '0')), name]));
+      expect(bytes.subarray(36, 52).toString('latin1')).toBe('1700000000123456');
+      expect(bytes.subarray(52, 59).toString('latin1')).toBe(String(section.length).padStart(7, '0'));
+      expect(bytes.subarray(59, 59 + section.length).equals(section)).toBe(true);
+      expect(bytes[59 + section.length]).toBe(0x7c);
+      expect(decode(bytes).value).toStrictEqual({ a: 1 });
+      const header = readEntryHeader(bytes)!;
+      expect(header.basis).toBe(meta.basis);
+      expect(header.tagNames.length).toBe(4);
+      expect(bytes.subarray(header.tagNames[2], header.tagNames[3]).toString('utf8')).toBe('ns:{t.a}:tag:ü 漢');
+    });
+    it(`${codec.name}: a malformed tag section is a DecodeError, and readEntryHeader refuses it too`, () => {
+      const good = encodeEntry(envelope({ a: 1 }), codec, LIMITS, meta);
+      for (const [at, ch] of [[59, 'x'], [59, '9'], [59 + 5, '0'], [59 + 6 + 21 + 3, '9']] as const) {
+        const bad = Buffer.from(good);
+        bad.write(ch, at, 'latin1');
+        expectDecodeError(() => decode(bad));
+        expect(readEntryHeader(bad), `${at} ${ch}`).toBeUndefined();
+      }
+    });
+    it(`${codec.name}: a basis that is no safe integer is refused at write`, () => {
+      expect(() => encodeEntry(envelope(1), codec, LIMITS, { basis: -1, tagKeys: [] })).toThrow(EncodeError);
+      expect(() => encodeEntry(envelope(1), codec, LIMITS, { basis: 2 ** 53, tagKeys: [] })).toThrow(EncodeError);
+    });
+  }
+});
+
 describe('header', () => {
   for (const codec of BOTH) {
     const valid = (): Buffer => encode(codec, { a: 1 });
@@ -539,7 +572,8 @@ describe('header', () => {
       expectDecodeError(() => decode(mutate(2, 'c')), /not an entry of this library/);
     });
     it(`${codec.name}: wrong version digit`, () => {
-      expectDecodeError(() => decode(mutate(3, '1')), /wire version 1 is not 2/);
+      expectDecodeError(() => decode(mutate(3, '2')), /wire version 2 is not 3/);
+      expectDecodeError(() => decode(mutate(3, '1')), /wire version 1 is not 3/);
       expectDecodeError(() => decode(mutate(3, '0')), /wire version/);
     });
     it(`${codec.name}: unknown codec id`, () => {
@@ -550,8 +584,16 @@ describe('header', () => {
     });
     it(`${codec.name}: corrupt expiry`, () => {
       expectDecodeError(() => decode(mutate(5 + 16, 'x')), /corrupt expiry/);
-      expectDecodeError(() => decode(mutate(HEADER_LENGTH - 2, '-')), /corrupt expiry/);
+      expectDecodeError(() => decode(mutate(5 + 16 + 14, '-')), /corrupt expiry/);
       expectDecodeError(() => decode(mutate(5 + 16, ' ')), /corrupt expiry/);
+    });
+    it(`${codec.name}: corrupt basis, corrupt tag section length`, () => {
+      expectDecodeError(() => decode(mutate(5 + 16 + 15, 'x')), /corrupt basis/);
+      expectDecodeError(() => decode(mutate(5 + 16 + 15 + 15, ' ')), /corrupt basis/);
+      expectDecodeError(() => decode(mutate(HEADER_LENGTH - 2, '-')), /corrupt tag section/);
+      // A length pointing past the entry, or at a byte that is no '|'.
+      expectDecodeError(() => decode(mutate(HEADER_LENGTH - 8, '9')), /shorter than its header/);
+      expectDecodeError(() => decode(mutate(HEADER_LENGTH - 2, '1')), /corrupt header/);
     });
     it(`${codec.name}: missing '|'`, () => {
       expectDecodeError(() => decode(mutate(HEADER_LENGTH - 1, '0')), /corrupt header/);

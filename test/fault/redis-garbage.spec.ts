@@ -30,9 +30,10 @@ function validEntry(key: StorageKey, scopeId = key.scope.id): Buffer {
   return encodeEntry(env, codecs[randomInt(codecs.length)]!, limits);
 }
 
-// Header positions whose bytes the reader checks (magic, version, codec id, expiry digits, '|')
-// and the payload's first byte: flipping the high bit there always makes the entry invalid.
-const CHECKED_POSITIONS = [0, 1, 2, 3, 4, ...Array.from({ length: 16 }, (_, i) => 21 + i), HEADER_LENGTH];
+// Header positions whose bytes the reader checks (magic, version, codec id, expiry, basis and tag
+// section length digits, '|') and the payload's first byte: flipping the high bit there always
+// makes the entry invalid (the entries below are untagged: their header is HEADER_LENGTH long).
+const CHECKED_POSITIONS = [0, 1, 2, 3, 4, ...Array.from({ length: HEADER_LENGTH - 21 }, (_, i) => 21 + i), HEADER_LENGTH];
 
 const kinds = ['random', 'truncated', 'flipped', 'foreign tenant', 'wrong version', 'oversized'] as const;
 type Kind = (typeof kinds)[number];

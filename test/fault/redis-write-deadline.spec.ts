@@ -137,7 +137,7 @@ describeWithRedis('a write reported failed is never applied (redis-server paused
     report('set', figures, "the entry still holds 'old'");
   });
 
-  it('set with tags and HTTP metadata: the entry keeps its old value and no tag index gains it', async () => {
+  it('set with tags and HTTP metadata: the entry keeps its old value and no tag gains a version key', async () => {
     const key = storageKey(scope, 'entry', 'set-tagged');
     const oldTag = siblingKey(key, 'tag', 'old-tag');
     const newTag = siblingKey(key, 'tag', 'new-tag');
@@ -149,9 +149,9 @@ describeWithRedis('a write reported failed is never applied (redis-server paused
     expect(now?.stamp).toBe(old.stamp);
     expect(now?.http).toBeUndefined();
     expect(await raw.exists(newTag.full)).toBe(0);
-    expect(await raw.smembers(oldTag.full)).toEqual([key.full]);
+    expect(await raw.get(oldTag.full)).toBe('0');
     expect(figures.refused).toBe(1);
-    report('set with tags + http', figures, "the entry still holds 'old' without HTTP metadata; tag 'new-tag' has no index");
+    report('set with tags + http', figures, "the entry still holds 'old' without HTTP metadata; tag 'new-tag' has no version key");
   });
 
   it('getOrSet and compareAndSet: nothing is written', async () => {
@@ -180,19 +180,31 @@ describeWithRedis('a write reported failed is never applied (redis-server paused
     report('delete', figures, 'the entry still exists');
   });
 
-  it('invalidateTags: the tagged entries and the tag index survive, and the tag still works afterwards', async () => {
+  it('invalidateTags: the tagged entries still read and the tag keeps its version; a later invalidation works', async () => {
     const keys = ['a', 'b'].map((k) => storageKey(scope, 'entry', `tagged-${k}`));
     const tag = siblingKey(keys[0]!, 'tag', 'product:1');
     for (const key of keys) await store.set(key, envelope(key, 'old', { tags: ['product:1'] }), 60_000);
     const figures = await timedOutWrite(() => store.invalidateTags([tag]));
-    expect(await raw.exists(...keys.map((k) => k.full))).toBe(2);
-    expect((await raw.smembers(tag.full)).sort()).toEqual(keys.map((k) => k.full).sort());
+    for (const key of keys) expect((await store.get(key))?.value).toBe('old');
+    expect(await raw.get(tag.full)).toBe('0');
     expect(figures.refused).toBe(1);
     await store.invalidateTags([tag]);
-    report('invalidateTags', figures, 'both entries and the tag index still exist (a later invalidateTags deletes 2)');
+    for (const key of keys) expect(await store.get(key)).toBeUndefined();
+    report('invalidateTags', figures, "both entries still read 'old' and the tag's version is still 0 (a later invalidateTags makes both misses)");
   });
 
-  it('clearScope: a delete batch that timed out after its SCAN deletes nothing', async () => {
+  it('clearScope: the scope keeps its epoch, its entries still read', async () => {
+    const cleared = KeyScope.of('deadline', 'not-cleared');
+    const keys = ['a', 'b'].map((k) => storageKey(cleared, 'entry', k));
+    for (const key of keys) await store.set(key, envelope(key, 'old'), 60_000);
+    const figures = await timedOutWrite(() => store.clearScope(cleared));
+    for (const key of keys) expect((await store.get(key))?.value).toBe('old');
+    expect(await raw.exists(storageKey(cleared, 'meta', 'epoch').full)).toBe(0);
+    expect(figures.refused).toBe(1);
+    report('clearScope', figures, 'both entries still read (no epoch was set)');
+  });
+
+  it('purgeScope: a delete batch that timed out after its SCAN deletes nothing (the scope reads as cleared already)', async () => {
     // A client of the test's own, so it can pause the server between the SCAN (a read: harmless
     // if late) and the delete batch that follows it.
     const own = new Redis({ host: server.host, port: server.port, ...STORE_LIKE });
@@ -209,11 +221,12 @@ describeWithRedis('a write reported failed is never applied (redis-server paused
         server.pause();
         return reply;
       }) as typeof own.scanBuffer);
-      const figures = await timedOutWrite(() => owner.clearScope(clearScope), owner, true);
+      const figures = await timedOutWrite(() => owner.purgeScope(clearScope), owner, true);
       spy.mockRestore();
       expect(await raw.exists(...keys.map((k) => k.full))).toBe(3);
+      for (const key of keys) expect(await owner.get(key)).toBeUndefined();
       expect(figures.refused).toBe(1);
-      report('clearScope', figures, 'all 3 keys of the scope still exist');
+      report('purgeScope', figures, 'all 3 keys of the scope still exist (they read as misses: the purge set a new epoch before its scan)');
     } finally {
       server.resume();
       await owner.close();

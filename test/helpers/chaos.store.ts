@@ -3,7 +3,7 @@ import type { KeyScope, StorageKey } from '../../lib/keys/storage-key.js';
 import { CacheConnectionError } from '../../lib/errors/cache.errors.js';
 import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth, StoreStats } from '../../lib/stores/cache-store.interface.js';
 
-type Op = 'get' | 'set' | 'delete' | 'getOrSet' | 'compareAndSet' | 'clearScope' | 'purgeScope' | 'invalidateTags';
+type Op = 'get' | 'basis' | 'set' | 'delete' | 'getOrSet' | 'compareAndSet' | 'clearScope' | 'purgeScope' | 'invalidateTags';
 
 /**
  * Wraps a real store and fails chosen operations on demand, the way a store that is down
@@ -24,11 +24,15 @@ export class ChaosStore implements CacheStore {
   constructor(readonly inner: CacheStore) {
     this.kind = `chaos(${inner.kind})`;
     const { basis } = inner;
-    if (basis !== undefined) this.basis = (scope) => basis.call(inner, scope);
+    if (basis !== undefined)
+      this.basis = async (scope) => {
+        await this.enter('basis');
+        return basis.call(inner, scope);
+      };
   }
 
   failAll(): void {
-    for (const op of ['get', 'set', 'delete', 'getOrSet', 'compareAndSet', 'clearScope', 'purgeScope', 'invalidateTags'] as const) this.failing.add(op);
+    for (const op of ['get', 'basis', 'set', 'delete', 'getOrSet', 'compareAndSet', 'clearScope', 'purgeScope', 'invalidateTags'] as const) this.failing.add(op);
   }
 
   heal(): void {

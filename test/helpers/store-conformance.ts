@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
 import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/keys/storage-key.js';
 import { CacheClosedError } from '../../lib/errors/cache.errors.js';
-import type { CacheStore } from '../../lib/stores/cache-store.interface.js';
+import type { CacheStore, StoreBasis } from '../../lib/stores/cache-store.interface.js';
 import type { ManualClock } from './manual-clock.js';
 
 export interface ConformanceContext {
@@ -333,18 +333,20 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         }
       });
 
-      it('clearScope also drops the tenant\'s tag indexes', async () => {
+      it('a clear covers tags too: an entry written before stays unreadable, one written after with the same tag reads until that tag is invalidated', async () => {
         const ns = freshNamespace();
         const scope = KeyScope.of(ns, 'a');
         const old = storageKey(scope, 'entry', 'old');
         await store.set(old, envelope(old, 1, { tags: ['t'] }), 60_000);
         await store.clearScope(scope);
-        expect(await store.purgeScope(scope)).toBe(0);
-        // A new entry with the same tag: invalidating the tag deletes it alone.
+        expect(await store.get(old)).toBeUndefined();
         const fresh = storageKey(scope, 'entry', 'new');
         await store.set(fresh, envelope(fresh, 2, { tags: ['t'] }), 60_000);
+        expect((await store.get(fresh))?.value).toBe(2);
+        expect(await store.get(old)).toBeUndefined(); // a later write of the tag brings nothing back
         await store.invalidateTags([storageKey(scope, 'tag', 't')]);
         expect(await store.get(fresh)).toBeUndefined();
+        expect(await store.get(old)).toBeUndefined();
       });
 
       it('the global scope is separate from every tenant, including one named like it', async () => {
@@ -366,8 +368,10 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         const ns1 = freshNamespace();
         const ns2 = freshNamespace();
         const key = storageKey(KeyScope.of(ns1, 'a'), 'entry', 'k');
-        await store.set(key, envelope(key, 1), 60_000);
+        await store.set(key, envelope(key, 1, { tags: ['t'] }), 60_000);
         expect(await store.purgeScope(KeyScope.of(ns2, 'a'))).toBe(0);
+        await store.clearScope(KeyScope.of(ns2, 'a'));
+        await store.invalidateTags([storageKey(KeyScope.of(ns2, 'a'), 'tag', 't')]);
         expect((await store.get(key))?.value).toBe(1);
       });
 
@@ -435,6 +439,175 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
       });
     });
 
+    describe('absent for every read after a clear or an invalidation', () => {
+      it.each(['clearScope', 'invalidateTags'] as const)('after %s: get misses, getOrSet sees no entry and writes, compareAndSet with null writes', async (how) => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const keys = ['g', 'gos', 'cas'].map((k) => storageKey(scope, 'entry', k));
+        for (const key of keys) await store.set(key, envelope(key, 'old', { tags: ['t'], freshMs: 60_000 }), 60_000);
+        if (how === 'clearScope') await store.clearScope(scope);
+        else await store.invalidateTags([storageKey(scope, 'tag', 't')]);
+        const [g, gos, cas] = keys as [StorageKey, StorageKey, StorageKey];
+        expect(await store.get(g)).toBeUndefined();
+        const written = envelope(gos, 'new', { tags: ['t'] });
+        expect(await store.getOrSet(gos, written, 60_000)).toMatchObject({ set: true, envelope: { stamp: written.stamp } });
+        expect((await store.get(gos))?.value).toBe('new');
+        const replaced = envelope(cas, 'new');
+        expect(await store.compareAndSet(cas, null, replaced, 60_000)).toBe(true);
+        expect((await store.get(cas))?.stamp).toBe(replaced.stamp);
+      });
+
+      it('an entry written before an invalidation stays unreadable after it, through later writes of the tag and other invalidations', async () => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const old = storageKey(scope, 'entry', 'old');
+        await store.set(old, envelope(old, 'old', { tags: ['t', 'u'] }), 60_000);
+        await store.invalidateTags([storageKey(scope, 'tag', 't')]);
+        for (let i = 0; i < 5; i++) {
+          const other = storageKey(scope, 'entry', `other${i}`);
+          await store.set(other, envelope(other, i, { tags: ['t', 'u'] }), 60_000);
+          await store.invalidateTags([storageKey(scope, 'tag', `v${i}`)]);
+          expect(await store.get(old)).toBeUndefined();
+          expect((await store.get(other))?.value).toBe(i);
+        }
+        // Invalidating its other tag, or clearing another tenant, changes nothing for it either.
+        await store.invalidateTags([storageKey(scope, 'tag', 'u')]);
+        await store.clearScope(KeyScope.of(scope.namespace, 'other'));
+        expect(await store.get(old)).toBeUndefined();
+      });
+
+      it('other tags, other tenants and the global scope are untouched', async () => {
+        const ns = freshNamespace();
+        const refs: TenantRef[] = ['a', 'b', GLOBAL_SCOPE];
+        const keyOf = (ref: TenantRef, k: string): StorageKey => storageKey(KeyScope.of(ns, ref), 'entry', k);
+        for (const ref of refs) {
+          for (const k of ['x', 'y', 'plain']) await store.set(keyOf(ref, k), envelope(keyOf(ref, k), `${String(ref)}/${k}`, k === 'plain' ? {} : { tags: [k] }), 60_000);
+        }
+        await store.invalidateTags([storageKey(KeyScope.of(ns, 'a'), 'tag', 'x')]);
+        await store.clearScope(KeyScope.of(ns, 'b'));
+        expect(await store.get(keyOf('a', 'x'))).toBeUndefined();
+        expect((await store.get(keyOf('a', 'y')))?.value).toBe('a/y');
+        expect((await store.get(keyOf('a', 'plain')))?.value).toBe('a/plain');
+        for (const k of ['x', 'y', 'plain']) {
+          expect(await store.get(keyOf('b', k))).toBeUndefined();
+          expect((await store.get(keyOf(GLOBAL_SCOPE, k)))?.value).toBe(`${String(GLOBAL_SCOPE)}/${k}`);
+        }
+      });
+
+      // Prefixes of each other, glob, hash-tag and key separators, the scope encoding's own escape, unicode.
+      const hostile = ['*', '{', '}', ':', '%', 'a', 'a:b', '{a}', '%2A', 't.%', 'ü', '漢字', '\u{1F600}'];
+
+      it('tags and keys of hostile tenant ids stay apart: an invalidation or a clear of one reaches no other', async () => {
+        const ns = freshNamespace();
+        const keyOf = (tenant: string, k: string): StorageKey => storageKey(KeyScope.of(ns, tenant), 'entry', k);
+        for (const tenant of hostile) {
+          for (const k of ['*', 'k']) await store.set(keyOf(tenant, k), envelope(keyOf(tenant, k), `${tenant}/${k}`, { tags: ['*', `tag:${tenant}`] }), 60_000);
+        }
+        const done = new Set<string>();
+        for (const [i, tenant] of hostile.entries()) {
+          const scope = KeyScope.of(ns, tenant);
+          if (i % 2 === 0) await store.invalidateTags([storageKey(scope, 'tag', '*')]);
+          else await store.clearScope(scope);
+          done.add(tenant);
+          for (const other of hostile) {
+            for (const k of ['*', 'k']) {
+              const got = await store.get(keyOf(other, k));
+              if (done.has(other)) expect(got, `${other} after ${tenant}`).toBeUndefined();
+              else expect(got?.value, `${other} after ${tenant}`).toBe(`${other}/${k}`);
+            }
+          }
+        }
+      });
+    });
+
+    describe('a computation\'s basis (no resurrection)', () => {
+      const basisOf = async (scope: KeyScope): Promise<StoreBasis> => {
+        expect(store.basis).toBeTypeOf('function');
+        return store.basis!(scope);
+      };
+
+      it.each(['invalidateTags', 'clearScope'] as const)('a set whose basis was taken before %s is not applied (it resolves); one taken after is', async (how) => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const key = storageKey(scope, 'entry', 'k');
+        await store.set(key, envelope(key, 'before', { tags: ['t'] }), 60_000);
+        const early = await basisOf(scope);
+        if (how === 'clearScope') await store.clearScope(scope);
+        else await store.invalidateTags([storageKey(scope, 'tag', 't')]);
+        await expect(store.set(key, envelope(key, 'computed before', { tags: ['t'] }), 60_000, early)).resolves.toBeUndefined();
+        expect(await store.get(key)).toBeUndefined(); // neither the old value nor the late one
+        const late = await basisOf(scope);
+        await store.set(key, envelope(key, 'computed after', { tags: ['t'] }), 60_000, late);
+        expect((await store.get(key))?.value).toBe('computed after');
+      });
+
+      it('an invalidation after the basis of a tag the entry does not carry, or of another tenant, does not refuse it', async () => {
+        const ns = freshNamespace();
+        const scope = KeyScope.of(ns, 'acme');
+        const key = storageKey(scope, 'entry', 'k');
+        const early = await basisOf(scope);
+        await store.invalidateTags([storageKey(scope, 'tag', 'other'), storageKey(KeyScope.of(ns, 'b'), 'tag', 't')]);
+        await store.clearScope(KeyScope.of(ns, 'b'));
+        await store.set(key, envelope(key, 'v', { tags: ['t'] }), 60_000, early);
+        expect((await store.get(key))?.value).toBe('v');
+        // The written entry is based on the early basis: an invalidation of its tag now makes it unreadable.
+        await store.invalidateTags([storageKey(scope, 'tag', 't')]);
+        expect(await store.get(key)).toBeUndefined();
+      });
+
+      it('an untagged write with a basis taken before a tag invalidation of its tenant is applied; before a clear it is not', async () => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const key = storageKey(scope, 'entry', 'plain');
+        const early = await basisOf(scope);
+        await store.invalidateTags([storageKey(scope, 'tag', 't')]);
+        await store.set(key, envelope(key, 1), 60_000, early);
+        expect((await store.get(key))?.value).toBe(1);
+        const beforeClear = await basisOf(scope);
+        await store.clearScope(scope);
+        await store.set(key, envelope(key, 2), 60_000, beforeClear);
+        expect(await store.get(key)).toBeUndefined();
+      });
+
+      it('a basis of another store is none: the write is based on the write itself', async () => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const key = storageKey(scope, 'entry', 'k');
+        await store.invalidateTags([storageKey(scope, 'tag', 't')]);
+        await store.set(key, envelope(key, 'v', { tags: ['t'] }), 60_000, { store: 'another', value: 0 });
+        expect((await store.get(key))?.value).toBe('v');
+      });
+    });
+
+    describe('purgeScope', () => {
+      it('deletes every entry of the scope and nothing else; the scope reads as cleared, a computation from before is refused, new writes read', async () => {
+        const ns = freshNamespace();
+        const tenants = ['victim', 'victim:x', 'victi', '*', 'ü'];
+        const keysOf = new Map<string, StorageKey[]>();
+        for (const tenant of tenants) {
+          const scope = KeyScope.of(ns, tenant);
+          const keys = Array.from({ length: 20 }, (_, i) => storageKey(scope, 'entry', `k${i}`));
+          keysOf.set(tenant, keys);
+          for (const [i, key] of keys.entries()) await store.set(key, envelope(key, `${tenant}/${i}`, i % 2 ? { tags: ['t', `t${i % 3}`] } : {}), 60_000);
+        }
+        const victim = KeyScope.of(ns, 'victim');
+        await store.invalidateTags([storageKey(victim, 'tag', 't0')]);
+        const early = store.basis === undefined ? undefined : await store.basis(victim);
+        expect(await store.purgeScope(victim)).toBeGreaterThanOrEqual(20);
+        for (const tenant of tenants) {
+          for (const [i, key] of keysOf.get(tenant)!.entries()) {
+            const got = await store.get(key);
+            if (tenant === 'victim') expect(got, key.full).toBeUndefined();
+            else expect(got?.value, key.full).toBe(`${tenant}/${i}`);
+          }
+        }
+        const key = keysOf.get('victim')![0]!;
+        if (early !== undefined) {
+          await store.set(key, envelope(key, 'computed before the purge'), 60_000, early);
+          expect(await store.get(key)).toBeUndefined();
+        }
+        await store.set(key, envelope(key, 'after', { tags: ['t'] }), 60_000);
+        expect((await store.get(key))?.value).toBe('after');
+        expect(await store.purgeScope(victim)).toBeGreaterThanOrEqual(1);
+        expect(await store.get(key)).toBeUndefined();
+      });
+    });
+
     describe('health, stats, close', () => {
       it('is healthy and reports stats while open', async () => {
         expect((await store.health()).ok).toBe(true);
@@ -460,6 +633,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
             ['compareAndSet', () => own.store.compareAndSet(key, null, env, 1_000)],
             ['clearScope', () => own.store.clearScope(key.scope)],
             ['invalidateTags', () => own.store.invalidateTags([storageKey(key.scope, 'tag', 't')])],
+            ['purgeScope', () => own.store.purgeScope(key.scope)],
           ];
           for (const [op, call] of calls) await expect(call(), op).rejects.toBeInstanceOf(CacheClosedError);
           expect((await own.store.health()).ok).toBe(false);

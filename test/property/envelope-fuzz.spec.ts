@@ -57,7 +57,7 @@ function checkOutcome(decode: () => Envelope, expectedScope = SCOPE): void {
 }
 const check = (bytes: Uint8Array): void => checkOutcome(() => decodeEntry(bytes, CODECS, SCOPE, LIMITS));
 
-const headerFor = (id: string): Buffer => Buffer.from(`NTC${WIRE_VERSION}${id}${newStamp()}${'000001700000000'}|`, 'latin1');
+const headerFor = (id: string): Buffer => Buffer.from(`NTC${WIRE_VERSION}${id}${newStamp()}${'000001700000000'}${'0'.repeat(16)}${'0'.repeat(7)}|`, 'latin1');
 const withHeader = (id: string, payload: Uint8Array | string): Buffer =>
   Buffer.concat([headerFor(id), typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload]);
 
@@ -115,9 +115,10 @@ const envelopeArb: fc.Arbitrary<Envelope> = fc.record(
 );
 
 /** A valid entry (or undefined when the codec cannot carry the value, e.g. BigInt in JSON). */
+/** Encoded as a Redis store writes it: a tagged entry's header names its tags' version keys. */
 function tryEncode(env: Envelope, codec: Codec): Buffer | undefined {
   try {
-    return encodeEntry(env, codec, LIMITS);
+    return encodeEntry(env, codec, LIMITS, { basis: env.createdAt, tagKeys: (env.tags ?? []).map((tag) => `fuzz:{${env.scope}}:tag:${tag}`) });
   } catch {
     return undefined;
   }

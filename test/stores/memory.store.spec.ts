@@ -7,6 +7,7 @@ import type { StoreObserver } from '../../lib/stores/cache-store.interface.js';
 import type { MemoryStoreOptions } from '../../lib/stores/memory-store-options.interface.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { MEMORY_STORE_DEFAULTS } from '../../lib/stores/memory-store-options.js';
+import { MAX_COMPUTATION_MS } from '../../lib/stores/computation-bound.js';
 import { systemClock } from '../../lib/utils/clock.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { describeStoreConformance } from '../helpers/store-conformance.js';
@@ -91,13 +92,18 @@ describe('MemoryStore', () => {
   });
 
   describe('hit path', () => {
-    it('a string value is handed out as stored: the same envelope, no copy', async () => {
+    it('a string value is handed out as stored: the same held envelope on every read, no copy', async () => {
       const store = makeStore();
       const k = key('a', 'k');
       const e = env(k, '<html>response body</html>', { http: { status: 200, etag: '"x"', headers: [['content-type', 'text/html']] } });
       await store.set(k, e, 0);
-      expect(await store.get(k)).toBe(e);
-      expect(store.getSync(k)).toBe(e);
+      const held = store.getSync(k)!;
+      expect(await store.get(k)).toBe(held);
+      expect(store.getSync(k)).toBe(held);
+      expect(held.value).toBe(e.value);
+      expect(held.http).toBe(e.http);
+      // What the store keeps about the entry besides the envelope is not visible to readers.
+      expect({ ...held }).toEqual({ ...e, staleUntil: undefined, tags: undefined });
     });
 
     it('an object value is copied on write and on every read: no caller can change what the cache holds', async () => {
@@ -195,7 +201,10 @@ describe('MemoryStore', () => {
       expect(bytes).toBeGreaterThan(maxBytes / 2);
       expect(store.stats().evictions).toBe(500 - entries!);
 
+      // A clear retires the entries at once; the bytes go as they are reclaimed (here: the sweep).
       await store.clearScope(KeyScope.of(NS, 'a'));
+      expect(store.stats()).toMatchObject({ entries, bytes });
+      store.sweep();
       expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
     });
 
@@ -279,10 +288,13 @@ describe('MemoryStore', () => {
       store.sweep();
       check();
       await store.clearScope(KeyScope.of(NS, 'b'));
+      check(); // retired entries count until reclaimed
+      store.sweep();
       check();
       expect(store.scopeBytes(KeyScope.of(NS, 'b'))).toBe(0);
       expect(store.scopeBytes(KeyScope.of(NS, 'a'))).toBeGreaterThan(0);
       await store.clearScope(KeyScope.of(NS, 'a'));
+      store.sweep();
       expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
     });
 
@@ -406,7 +418,7 @@ describe('MemoryStore', () => {
       const k = key('a', 'k');
       const e = env(k, 'v', { expiresAt: Date.now() + 60_000 });
       await store.set(k, e, 60_000);
-      expect(await store.get(k)).toBe(e);
+      expect((await store.get(k))?.stamp).toBe(e.stamp);
       expect((await store.getOrSet(k, env(k, 'other'), 60_000)).set).toBe(false);
     });
 
@@ -434,7 +446,7 @@ describe('MemoryStore', () => {
       clock.advance(1_001);
       expect(store.sweep()).toBe(10);
       expect(store.stats().entries).toBe(1);
-      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1, overShare: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1, retired: 0, overShare: 0 });
     });
 
     it('the background sweep runs every sweepInterval', async () => {
@@ -459,6 +471,8 @@ describe('MemoryStore', () => {
   });
 
   describe('indexes', () => {
+    const EMPTY = { scopes: 0, keys: 0, tags: 0, tagMembers: 0, retired: 0, overShare: 0 };
+
     it('stay consistent through overwrite, delete, expiry, eviction, tags and clear (no leaks)', async () => {
       const clock = new ManualClock();
       const store = makeStore({ clock, maxEntries: 50 });
@@ -487,14 +501,22 @@ describe('MemoryStore', () => {
 
       await store.clearScope(scope);
       await store.clearScope(KeyScope.of(NS, 'b'));
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
+      expect(store.scopeSize(scope)).toBe(0);
+      expect(store.indexSizes().retired).toBe(store.stats().entries); // retired at once, reclaimed later
+      store.sweep();
       expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
+      // What is left: the two epochs and the invalidated tags x and z, kept for the computation bound.
+      expect(store.indexSizes()).toEqual({ ...EMPTY, scopes: 2, tags: 2 });
+      clock.advance(MAX_COMPUTATION_MS);
+      store.sweep();
+      expect(store.indexSizes()).toEqual(EMPTY);
     });
   });
 
   describe('indexes found from the full key on removal', () => {
-    it('the same envelope object written again under its key (lru-cache renews it, no dispose) keeps bytes, tags and index right', async () => {
-      const store = makeStore({ maxBytes: 100_000, maxEntries: 10 });
+    it('the same envelope object written again under its key keeps bytes, tags and index right', async () => {
+      const clock = new ManualClock();
+      const store = makeStore({ clock, maxBytes: 100_000, maxEntries: 10 });
       const k = key('a', 'same');
       const e = env(k, 'v'.repeat(100), { tags: ['t'] });
       await store.set(k, e, 0);
@@ -502,15 +524,20 @@ describe('MemoryStore', () => {
       await store.set(k, e, 0);
       await store.set(k, e, 1_000);
       expect(store.stats()).toMatchObject({ entries: 1, bytes });
-      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1, overShare: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 1, tags: 1, tagMembers: 1, retired: 0, overShare: 0 });
       await store.invalidateTags([storageKey(k.scope, 'tag', 't')]);
+      expect(await store.get(k)).toBeUndefined(); // the read that finds it invalidated deletes it
       expect(store.stats()).toMatchObject({ entries: 0, bytes: 0 });
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 1, keys: 0, tags: 1, tagMembers: 0, retired: 0, overShare: 0 });
+      clock.advance(MAX_COMPUTATION_MS);
+      store.sweep();
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, retired: 0, overShare: 0 });
     });
 
     it('scopes whose namespace or tenant is a prefix of another\'s are told apart on eviction', async () => {
+      const clock = new ManualClock();
       const evicted = vi.fn<NonNullable<StoreObserver['evicted']>>();
-      const store = makeStore({ maxEntries: 2, observer: { evicted } });
+      const store = makeStore({ clock, maxEntries: 2, observer: { evicted } });
       const scopes = [KeyScope.of(NS, 'a'), KeyScope.of(NS, 'ab'), KeyScope.of(`${NS}x`, 'a'), KeyScope.of(`${NS}x`, 'ab')];
       const keys = scopes.map((s) => storageKey(s, 'entry', 'k'));
       for (const k of keys) await store.set(k, env(k, k.full, { tags: ['t'] }), 0);
@@ -518,9 +545,13 @@ describe('MemoryStore', () => {
       expect(evicted.mock.calls.map(([k]) => k)).toEqual([keys[0], keys[1]]);
       expect(store.scopeSize(scopes[0]!)).toBe(0);
       expect(store.scopeSize(scopes[1]!)).toBe(0);
-      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 2, tags: 2, tagMembers: 2, overShare: 0 });
+      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 2, tags: 2, tagMembers: 2, retired: 0, overShare: 0 });
       for (const s of scopes.slice(2)) await store.invalidateTags([storageKey(s, 'tag', 't')]);
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
+      for (const k of keys.slice(2)) expect(await store.get(k)).toBeUndefined();
+      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 0, tags: 2, tagMembers: 0, retired: 0, overShare: 0 });
+      clock.advance(MAX_COMPUTATION_MS);
+      store.sweep();
+      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, retired: 0, overShare: 0 });
     });
   });
 
@@ -533,13 +564,20 @@ describe('MemoryStore', () => {
       const b = KeyScope.of(NS, 'b');
       const ka = (k: string): StorageKey => storageKey(a, 'entry', k);
       const kb = (k: string): StorageKey => storageKey(b, 'entry', k);
+      const EMPTY = { scopes: 0, keys: 0, tags: 0, tagMembers: 0, retired: 0, overShare: 0 };
 
       await store.set(ka('1'), env(ka('1'), 1), 0);
-      expect(await store.purgeScope(a)).toBe(1); // drops a's index
+      expect(await store.purgeScope(a)).toBe(1);
+      expect(store.indexSizes()).toEqual({ ...EMPTY, scopes: 1 }); // a's epoch, kept for the bound
+      clock.advance(MAX_COMPUTATION_MS);
+      store.sweep(); // drops a's index
+      expect(store.indexSizes()).toEqual(EMPTY);
       await store.set(ka('2'), env(ka('2'), 2), 0); // same KeyScope object: must land in a new, listed index
       expect(store.scopeSize(a)).toBe(1);
       expect(await store.purgeScope(a)).toBe(1);
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
+      clock.advance(MAX_COMPUTATION_MS);
+      store.sweep();
+      expect(store.indexSizes()).toEqual(EMPTY);
 
       await store.set(ka('3'), env(ka('3'), 3, { tags: ['t'] }), 1_000);
       clock.advance(2_000);
@@ -547,6 +585,7 @@ describe('MemoryStore', () => {
       expect(store.indexSizes().scopes).toBe(0);
       await store.set(ka('4'), env(ka('4'), 4, { tags: ['t'] }), 0);
       await store.invalidateTags([storageKey(a, 'tag', 't')]);
+      expect(await store.get(ka('4'))).toBeUndefined();
 
       for (const k of ['1', '2', '3']) await store.set(kb(k), env(kb(k), k), 0);
       await store.set(ka('5'), env(ka('5'), 5), 0); // evicts b's LRU entry
@@ -556,10 +595,12 @@ describe('MemoryStore', () => {
       expect(store.scopeSize(a)).toBe(3);
       await store.set(kb('9'), env(kb('9'), 9), 0);
       expect(store.scopeSize(b)).toBe(1);
-      expect(store.indexSizes()).toEqual({ scopes: 2, keys: 3, tags: 0, tagMembers: 0, overShare: 0 });
+      expect(store.indexSizes()).toEqual({ ...EMPTY, scopes: 2, keys: 3, tags: 1 }); // a's tag t: invalidated, kept for the bound
       expect(await store.purgeScope(b)).toBe(1);
       expect(await store.purgeScope(a)).toBe(2);
-      expect(store.indexSizes()).toEqual({ scopes: 0, keys: 0, tags: 0, tagMembers: 0, overShare: 0 });
+      clock.advance(MAX_COMPUTATION_MS);
+      store.sweep();
+      expect(store.indexSizes()).toEqual(EMPTY);
     });
   });
 

@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
-import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/keys/storage-key.js';
+import { GLOBAL_SCOPE, KeyScope, storageKey, userKeyOf, type StorageKey, type TenantRef } from '../../lib/keys/storage-key.js';
 import { RedisStore } from '../../lib/stores/redis.store.js';
 import { clusterSlot } from '../../lib/stores/redis/cluster-slot.js';
 import { describeWithRedis, startRedisCluster, type RedisClusterHandle } from '../helpers/redis-server.js';
@@ -75,7 +75,7 @@ describeWithRedis(
         expect(store.stats().errors).toBe(0);
       });
 
-      it('clearScope removes one tenant\'s keys wherever its slot lives, and no other tenant\'s', async () => {
+      it('purgeScope removes one tenant\'s keys wherever its slot lives, and no other tenant\'s; clearScope makes them misses', async () => {
         const ns = 'spread';
         const tenants: TenantRef[] = [...Array.from({ length: 40 }, (_, i) => `tenant-${i}`), GLOBAL_SCOPE];
         const keysOf = new Map<TenantRef, StorageKey[]>();
@@ -95,13 +95,24 @@ describeWithRedis(
         for (const [tenant, port] of portOf) if (!byPort.has(port) && tenant !== GLOBAL_SCOPE) byPort.set(port, tenant);
         const victims = new Set<TenantRef>([...byPort.values(), GLOBAL_SCOPE]);
         for (const victim of victims) {
-          // 4 entries + 1 tag index.
+          // 4 entries + 1 tag version (clock and epoch stay, as a tombstone).
           expect(await store.purgeScope(KeyScope.of(ns, victim))).toBe(5);
         }
         for (const tenant of tenants) {
           for (const key of keysOf.get(tenant)!) {
             const exists = await raw.exists(key.full);
-            expect(exists, `${String(tenant)} ${victims.has(tenant) ? 'cleared' : 'kept'}`).toBe(victims.has(tenant) ? 0 : 1);
+            expect(exists, `${String(tenant)} ${victims.has(tenant) ? 'purged' : 'kept'}`).toBe(victims.has(tenant) ? 0 : 1);
+          }
+        }
+        // A clear of one tenant on each primary: its entries stay but read as misses; nobody else's.
+        const cleared = new Set<TenantRef>(tenants.filter((t) => !victims.has(t)).slice(0, 6));
+        for (const tenant of cleared) await store.clearScope(KeyScope.of(ns, tenant));
+        for (const tenant of tenants) {
+          if (victims.has(tenant)) continue;
+          for (const key of keysOf.get(tenant)!) {
+            const got = await store.get(key);
+            if (cleared.has(tenant)) expect(got, String(tenant)).toBeUndefined();
+            else expect(got?.value, String(tenant)).toBe(key.full);
           }
         }
       });
@@ -128,13 +139,15 @@ describeWithRedis(
         const half = tenants.slice(0, 6);
         await store.invalidateTags(half.flatMap((t) => [storageKey(KeyScope.of(ns, t), 'tag', 'x'), storageKey(KeyScope.of(ns, t), 'tag', 'shared')]));
         for (const key of tagged) {
-          const gone = half.includes(key.scope.tenant!);
-          expect(await raw.exists(key.full)).toBe(gone ? 0 : 1);
+          const invalidated = half.includes(key.scope.tenant!);
+          const got = await store.get(key);
+          if (invalidated) expect(got).toBeUndefined();
+          else expect(got?.value).toBe(userKeyOf(key));
         }
         for (const key of untouched) expect((await store.get(key))?.value).toBe('o');
       });
 
-      it('clearScope honours a keyPrefix on the cluster', async () => {
+      it('invalidation and purgeScope honour a keyPrefix on the cluster', async () => {
         const prefixed = new RedisStore({ cluster: { nodes: [...cluster.startupNodes], options: { keyPrefix: 'cp:' } }, logger: quietLogger });
         try {
           const scopes = Array.from({ length: 9 }, (_, i) => KeyScope.of('prefixed', `t${i}`));
@@ -147,11 +160,15 @@ describeWithRedis(
             expect(await raw.exists(`cp:${key.full}`)).toBe(1);
             expect(await raw.exists(`cp:${storageKey(scope, 'tag', 'y').full}`)).toBe(1);
           }
-          // Tag indexes are prefixed too: invalidating through them finds the prefixed entries.
+          // Tag versions are prefixed too: invalidating them reaches the prefixed entries, not the others.
           await prefixed.invalidateTags(scopes.slice(0, 3).flatMap((scope) => [storageKey(scope, 'tag', 'x'), storageKey(scope, 'tag', 'y')]));
-          for (const scope of scopes.slice(0, 3)) expect(await raw.exists(`cp:${storageKey(scope, 'entry', 'tagged').full}`)).toBe(0);
-          // Left per scope: the entry 'k' everywhere, plus 'tagged' and its two indexes where not invalidated.
-          for (const [i, scope] of scopes.entries()) expect(await prefixed.purgeScope(scope)).toBe(i < 3 ? 1 : 4);
+          for (const [i, scope] of scopes.entries()) {
+            const tagged = storageKey(scope, 'entry', 'tagged');
+            if (i < 3) expect(await prefixed.get(tagged)).toBeUndefined();
+            else expect((await prefixed.get(tagged))?.value).toBe(1);
+          }
+          // Per scope: the entries 'k' and 'tagged' and the versions of x and y.
+          for (const scope of scopes) expect(await prefixed.purgeScope(scope)).toBe(4);
           for (const scope of scopes) {
             const key = storageKey(scope, 'entry', 'k');
             expect(await raw.exists(`cp:${key.full}`)).toBe(0);

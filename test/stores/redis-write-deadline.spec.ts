@@ -5,6 +5,7 @@ import { CacheConfigError, CacheOperationError } from '../../lib/errors/cache.er
 import { KeyScope, siblingKey, storageKey, type StorageKey } from '../../lib/keys/storage-key.js';
 import { REDIS_STORE_DEFAULTS, resolveRedisStoreOptions } from '../../lib/stores/redis-store-options.js';
 import { RedisStore } from '../../lib/stores/redis.store.js';
+import { RedisKeyNames } from '../../lib/stores/redis/redis-key.names.js';
 import { RedisScripts } from '../../lib/stores/redis/redis.scripts.js';
 import { CLOCK_BEHIND, commandTimeoutOf, LATE_WRITE, WriteDeadlines } from '../../lib/stores/redis/write-deadline.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -41,7 +42,7 @@ describe('write deadlines: the window and the options', () => {
     const store = new RedisStore({ client: own, logger: quiet });
     const other = new Redis({ lazyConnect: true });
     try {
-      expect(own.options.autoPipeliningIgnoredCommands).toEqual(expect.arrayContaining(['hget', 'ntcSet', 'ntcSetTagged', 'ntcDelete', 'ntcAcquireLock', 'ntcInvalidateTags']));
+      expect(own.options.autoPipeliningIgnoredCommands).toEqual(expect.arrayContaining(['hget', 'ntcRead', 'ntcSet', 'ntcGetOrSet', 'ntcCompareAndSet', 'ntcDelete', 'ntcAcquireLock', 'ntcInvalidateTags', 'ntcClearScope', 'ntcTombstone']));
       expect(other.options.autoPipeliningIgnoredCommands).toEqual([]);
     } finally {
       void store.close();
@@ -108,19 +109,22 @@ describeWithRedis('write deadlines against a real redis-server', () => {
     await store.set(key, first, 60_000);
     expect((await store.get(key))?.stamp).toBe(first.stamp);
     await store.set(tagged, envelope(tagged, 'x', { tags: ['t'], http: { status: 200, etag: '"e"', headers: [] } }), 60_000);
-    expect(await raw.smembers(tag.full)).toEqual([tagged.full]);
+    expect(await raw.get(tag.full)).toBe('0'); // the tag's version key, created with the entry
     const second = envelope(key, 2);
     expect(await store.compareAndSet(key, first.stamp, second, 60_000)).toBe(true);
     expect((await store.getOrSet(key, envelope(key, 3), 60_000)).envelope.stamp).toBe(second.stamp);
     expect(await store.delete(key)).toBe(true);
     expect((await store.getOrSet(key, envelope(key, 4), 60_000)).set).toBe(true);
     await store.invalidateTags([tag]);
+    expect(await store.get(tagged)).toBeUndefined();
     const lock = storageKey(scope, 'lock', 'l');
     expect(await store.acquireLock(lock, 'a', 10_000)).toBe(true);
     expect(await store.acquireLock(lock, 'b', 10_000)).toBe(false);
     await store.releaseLock(lock, 'a');
     expect(await raw.exists(lock.full)).toBe(0);
-    expect(await store.purgeScope(scope)).toBe(1);
+    // The entry, the invalidated tagged entry and the tag's version; clock and epoch stay as a tombstone.
+    expect(await store.purgeScope(scope)).toBe(3);
+    expect((await raw.keys('ddl:*')).sort()).toEqual([storageKey(scope, 'meta', 'clock').full, storageKey(scope, 'meta', 'epoch').full]);
     expect([await errorstat(LATE_WRITE), await errorstat(CLOCK_BEHIND)]).toEqual([late, clock]);
   });
 
@@ -130,15 +134,16 @@ describeWithRedis('write deadlines against a real redis-server', () => {
       const base = await redisNow();
       let issued = 0;
       // Pinned so deadline = issued + 300 − 100 = Redis TIME (read above) + (issued − base + 200).
-      const scripts = new RedisScripts(client, '', new WriteDeadlines(300, 100, () => issued));
+      const scripts = new RedisScripts(client, '', new WriteDeadlines(300, 100, () => issued), undefined);
+      const meta = new RedisKeyNames('').meta(scope);
       const key = storageKey(scope, 'entry', 'pinned');
       issued = base - 201; // deadline = base − 1: already past when the script runs
-      const refused = await scripts.set(key.full, [], Buffer.from('late'), 60_000).then(() => undefined, (err: unknown) => err);
+      const refused = await scripts.set(key, Buffer.from('late'), 60_000, meta, undefined).then(() => undefined, (err: unknown) => err);
       expect(refused).toBeInstanceOf(ReplyError);
       expect((refused as Error).message).toMatch(new RegExp(`^${LATE_WRITE} `));
       expect(await raw.exists(key.full)).toBe(0);
       issued = (await redisNow()) - 100; // deadline 100 ms ahead of Redis TIME; notBefore 200 ms behind it
-      await scripts.set(key.full, [], Buffer.from('on time'), 60_000);
+      await scripts.set(key, Buffer.from('on time'), 60_000, meta, undefined);
       expect(await raw.get(key.full)).toBe('on time');
     } finally {
       client.disconnect();

@@ -7,10 +7,16 @@ import { JsonCodec } from '../../lib/envelope/codecs/json.codec.js';
 import { encodeEntry, HEADER_LENGTH } from '../../lib/envelope/wire.js';
 import { CacheClosedError, CacheConfigError } from '../../lib/errors/cache.errors.js';
 import { createRedisStore, RedisStore } from '../../lib/stores/redis.store.js';
+import { MAX_COMPUTATION_MS } from '../../lib/stores/computation-bound.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { describeStoreConformance } from '../helpers/store-conformance.js';
 
 const quietLogger = { warn: vi.fn(), error: vi.fn() };
+
+/** Calls of `command` in an `INFO commandstats` reply. */
+function calls(stats: string, command: string): number {
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+),`).exec(stats)?.[1] ?? 0);
+}
 
 function envelope<T>(key: StorageKey, value: T, extra: Partial<Envelope<T>> = {}): Envelope<T> {
   return { value, createdAt: Date.now(), expiresAt: 0, stamp: newStamp(), scope: key.scope.id, ...extra };
@@ -123,7 +129,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect(pttl).toBeLessThanOrEqual(60_000);
     });
 
-    it('keeps a tag index alive at least as long as its entries (longer TTL extends it, shorter never shrinks it, ttl 0 persists it)', async () => {
+    it('keeps a tag-version key alive at least as long as its entries (longer TTL extends it, shorter never shrinks it, ttl 0 persists it), and an invalidation at least the computation bound', async () => {
       const store = open({ url: server.url });
       const scope = KeyScope.of('tagttl', 'a');
       const tagKey = storageKey(scope, 'tag', 't');
@@ -132,51 +138,97 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
         await store.set(key, envelope(key, k, { tags: ['t'] }), ttl);
       };
       await put('short', 10_000);
+      expect(await raw.get(tagKey.full)).toBe('0');
       expect(await raw.pttl(tagKey.full)).toBeGreaterThan(9_000);
       expect(await raw.pttl(tagKey.full)).toBeLessThanOrEqual(10_000);
       await put('long', 120_000);
       expect(await raw.pttl(tagKey.full)).toBeGreaterThan(110_000);
       await put('short2', 5_000);
       expect(await raw.pttl(tagKey.full)).toBeGreaterThan(110_000);
+      await store.invalidateTags([tagKey]);
+      expect(Number(await raw.get(tagKey.full))).toBeGreaterThan(0);
+      expect(await raw.pttl(tagKey.full)).toBeGreaterThan(MAX_COMPUTATION_MS - 10_000);
       await put('forever', 0);
       expect(await raw.pttl(tagKey.full)).toBe(-1);
       await put('short3', 5_000);
+      await store.invalidateTags([tagKey]);
       expect(await raw.pttl(tagKey.full)).toBe(-1);
-      expect(await raw.scard(tagKey.full)).toBe(5);
+      // An invalidation of a tag nothing carries still leaves its version, for the computation bound.
+      const unused = storageKey(scope, 'tag', 'unused');
+      await store.invalidateTags([unused]);
+      expect(await raw.pttl(unused.full)).toBeGreaterThan(MAX_COMPUTATION_MS - 10_000);
+      expect(await raw.pttl(unused.full)).toBeLessThanOrEqual(MAX_COMPUTATION_MS);
+      // Clock and epoch have no TTL.
+      await store.clearScope(scope);
+      expect(await raw.pttl(storageKey(scope, 'meta', 'clock').full)).toBe(-1);
+      expect(await raw.pttl(storageKey(scope, 'meta', 'epoch').full)).toBe(-1);
     });
 
-    it('drops members whose entries are gone as it writes, never a live one, so a busy tag index stays bounded', async () => {
+    it('a tag index set of an older version counts as version 0: a write or an invalidation replaces it; an entry whose tag-version key is gone reads as a miss', async () => {
       const store = open({ url: server.url });
-      const scope = KeyScope.of('tagprune', 'a');
+      const scope = KeyScope.of('oldindex', 'a');
       const tagKey = storageKey(scope, 'tag', 't');
-      const put = async (k: string): Promise<StorageKey> => {
-        const key = storageKey(scope, 'entry', k);
-        await store.set(key, envelope(key, k, { tags: ['t'] }), 60_000);
-        return key;
-      };
-      const first: StorageKey[] = [];
-      for (let i = 0; i < 500; i++) first.push(await put(`a${i}`));
-      // 450 entries gone as if they had expired (Redis drops the entry, not its membership).
-      await raw.unlink(...first.slice(50).map((key) => key.full));
-      expect(await raw.scard(tagKey.full)).toBe(500);
-      const live = first.slice(0, 50);
-      for (let i = 0; i < 500; i++) live.push(await put(`b${i}`));
-      // Without pruning: 1,000 members, 450 of them dead. Each write removes about two times the
-      // dead share (0.9 at first), so far more than 200 of the 450 go.
-      const members = await raw.smembers(tagKey.full);
-      expect(members.length).toBeLessThan(800);
-      const memberSet = new Set(members);
-      expect(live.filter((key) => !memberSet.has(key.full))).toEqual([]); // no live entry lost
-      // Invalidation still reaches every live entry.
+      await raw.sadd(tagKey.full, 'old-member-1', 'old-member-2');
+      const key = storageKey(scope, 'entry', 'k');
+      await store.set(key, envelope(key, 'v', { tags: ['t'] }), 60_000);
+      expect(await raw.type(tagKey.full)).toBe('string');
+      expect((await store.get(key))?.value).toBe('v');
+      await raw.del(tagKey.full);
+      await raw.sadd(tagKey.full, 'old-member');
+      expect((await store.get(key))?.value).toBe('v'); // a set reads as version 0
       await store.invalidateTags([tagKey]);
-      expect(await raw.exists(...live.map((key) => key.full))).toBe(0);
+      expect(await raw.type(tagKey.full)).toBe('string');
+      expect(await store.get(key)).toBeUndefined();
+      // Evicted (or deleted by hand): the entry cannot be checked, so it is not served.
+      await store.set(key, envelope(key, 'again', { tags: ['t'] }), 60_000);
+      expect((await store.get(key))?.value).toBe('again');
+      await raw.del(tagKey.full);
+      expect(await store.get(key)).toBeUndefined();
+    });
+
+    it('versions stay above every basis handed out, also when the clock key is lost (a purge\'s tombstone expired, an eviction)', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('lostclock', 'a');
+      const key = storageKey(scope, 'entry', 'k');
+      await store.invalidateTags([storageKey(scope, 'tag', 'other')]);
+      await store.clearScope(scope);
+      const early = await store.basis(scope);
+      await store.set(key, envelope(key, 'v', { tags: ['t'] }), 60_000);
+      await raw.del(storageKey(scope, 'meta', 'clock').full, storageKey(scope, 'meta', 'epoch').full);
+      expect((await store.get(key))?.value).toBe('v');
+      await store.invalidateTags([storageKey(scope, 'tag', 't')]);
+      expect(await store.get(key)).toBeUndefined();
+      // A computation from before the loss is refused too (its basis is below the new version).
+      await store.set(key, envelope(key, 'late', { tags: ['t'] }), 60_000, early);
+      expect(await store.get(key)).toBeUndefined();
+    });
+
+    it('a write whose basis was taken longer ago than the computation bound is not stored', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('bound', 'a');
+      const key = storageKey(scope, 'entry', 'k');
+      const basis = await store.basis(scope);
+      const { clock, at } = basis.value as { clock: number; at: number };
+      await store.set(key, envelope(key, 'in time'), 60_000, { store: 'redis', value: { clock, at: at - MAX_COMPUTATION_MS + 60_000 } });
+      expect((await store.get(key))?.value).toBe('in time');
+      await store.set(key, envelope(key, 'too old'), 60_000, { store: 'redis', value: { clock, at: at - MAX_COMPUTATION_MS - 1 } });
+      expect((await store.get(key))?.value).toBe('in time');
+    });
+
+    it('entries written by an older version (wire 2) read as misses, are dropped and counted', async () => {
+      const store = open({ url: server.url });
+      const key = storageKey(KeyScope.of('oldwire', 'a'), 'entry', 'k');
+      await raw.set(key.full, `NTC2j${'x'.repeat(16)}000000000000000|{"s":"${key.scope.id}","c":1,"v":1}`);
+      expect(await store.get(key)).toBeUndefined();
+      expect(await raw.exists(key.full)).toBe(0);
+      expect(store.stats().decodeErrors).toBe(1);
     });
 
     it('getOrSet and compareAndSet write over bytes that only look like an entry', async () => {
       const store = open({ url: server.url });
       const key = storageKey(KeyScope.of('overwrite', 'a'), 'entry', 'k');
       // A valid header that says "present", with a payload that is not JSON.
-      await raw.set(key.full, `NTC${WIRE_VERSION}j${'x'.repeat(16)}000000000000000|{not json`);
+      await raw.set(key.full, `NTC${WIRE_VERSION}j${'x'.repeat(16)}${'0'.repeat(15 + 16 + 7)}|{not json`);
       const fresh = envelope(key, 'fresh');
       const result = await store.getOrSet(key, fresh, 60_000);
       expect(result).toMatchObject({ set: true, envelope: { stamp: fresh.stamp } });
@@ -241,7 +293,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect((await store.health()).ok).toBe(false);
     });
 
-    it('sends concurrent gets as one MGET, and each caller gets its own key\'s entry, miss or garbage', async () => {
+    it('sends concurrent gets as one MGET (entries and their scopes\' epochs), and each caller gets its own key\'s entry, miss or garbage', async () => {
       const store = open({ url: server.url });
       const scopes = ['t1', 't2', 't3'].map((t) => KeyScope.of('batch', t));
       const keys = scopes.flatMap((scope) => Array.from({ length: 80 }, (_, i) => storageKey(scope, 'entry', `k${i}`)));
@@ -252,13 +304,38 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       const results = await Promise.all(keys.map((key) => store.get(key)));
       const stats = String(await raw.call('INFO', 'commandstats'));
       expect(stats).toMatch(/cmdstat_mget:calls=1,/);
-      // The one GET is inside the script that deletes the garbage entry (only if unchanged).
-      expect(stats).toMatch(/cmdstat_get:calls=1,/);
+      // Bytes that are no entry go to the read script (it decides), then to the script that
+      // deletes them (only if unchanged): one GET in each.
+      expect(calls(stats, 'evalsha') + calls(stats, 'eval')).toBe(2);
+      expect(calls(stats, 'get')).toBe(2);
       for (const [i, key] of keys.entries()) {
         if (i % 3 === 0 || key === garbage) expect(results[i]).toBeUndefined();
         else expect(results[i]?.value).toEqual({ i });
       }
       expect(store.stats().decodeErrors).toBe(1);
+    });
+
+    it('a tagged entry is read with the read script the first time, then in the one MGET with its tag versions; an invalidation is seen either way', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('hinted', 't');
+      const keys = Array.from({ length: 20 }, (_, i) => storageKey(scope, 'entry', `k${i}`));
+      for (const [i, key] of keys.entries()) await store.set(key, envelope(key, i, { tags: [`t${i % 2}`, 'all'] }), 60_000);
+      await store.get(storageKey(scope, 'entry', 'warm-up'));
+      await raw.call('CONFIG', 'RESETSTAT');
+      expect((await Promise.all(keys.map((key) => store.get(key)))).map((e) => e?.value)).toEqual(keys.map((_, i) => i));
+      let stats = String(await raw.call('INFO', 'commandstats'));
+      expect([calls(stats, 'mget'), calls(stats, 'evalsha') + calls(stats, 'eval')]).toEqual([1, 1]);
+      await raw.call('CONFIG', 'RESETSTAT');
+      expect((await Promise.all(keys.map((key) => store.get(key)))).map((e) => e?.value)).toEqual(keys.map((_, i) => i));
+      stats = String(await raw.call('INFO', 'commandstats'));
+      expect([calls(stats, 'mget'), calls(stats, 'evalsha') + calls(stats, 'eval')]).toEqual([1, 0]);
+      await store.invalidateTags([storageKey(scope, 'tag', 't1')]);
+      expect((await Promise.all(keys.map((key) => store.get(key)))).map((e) => e?.value)).toEqual(keys.map((_, i) => (i % 2 ? undefined : i)));
+      // Rewritten with other tags: the remembered ones do not match its header, so the script reads it.
+      await store.set(keys[0]!, envelope(keys[0]!, 'retagged', { tags: ['other'] }), 60_000);
+      await store.invalidateTags([storageKey(scope, 'tag', 'other')]);
+      expect(await store.get(keys[0]!)).toBeUndefined();
+      expect((await store.get(keys[2]!))?.value).toBe(2);
     });
 
     it('decodes a stored HTTP response once per stored version: re-reads return the same frozen envelope', async () => {
@@ -305,7 +382,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect(Object.isFrozen(first)).toBe(false);
     });
 
-    it('splits a batch over 256 keys and rejects every get of a batch whose MGET fails', async () => {
+    it('splits a batch over 256 keys and rejects every get of a batch whose read fails', async () => {
       const store = open({ url: server.url });
       const scope = KeyScope.of('big', 't');
       const keys = Array.from({ length: 600 }, (_, i) => storageKey(scope, 'entry', `k${i}`));
@@ -323,7 +400,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       await raw.call('CLIENT', 'UNPAUSE');
     });
 
-    it('keeps one MGET reply near 1 MiB: with large entries it sends fewer keys per MGET', async () => {
+    it('keeps one read\'s reply near 1 MiB: with large entries it sends fewer keys per read', async () => {
       const store = open({ url: server.url });
       const scope = KeyScope.of('large', 't');
       const keys = Array.from({ length: 40 }, (_, i) => storageKey(scope, 'entry', `k${i}`));
@@ -333,7 +410,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       await raw.call('CONFIG', 'RESETSTAT');
       const read = await Promise.all(keys.map((key) => store.get(key)));
       expect(read.every((env) => env?.value === body)).toBe(true);
-      // 40 keys at 5 per MGET (1 MiB / ~200 KB); all 40 would be one MGET with small entries.
+      // 40 keys at 5 per read (1 MiB / ~200 KB); all 40 would be one read with small entries.
       expect(String(await raw.call('INFO', 'commandstats'))).toMatch(/cmdstat_mget:calls=8,/);
     });
 

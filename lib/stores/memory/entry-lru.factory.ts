@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Envelope } from '../../envelope/envelope.js';
+import type { HeldEntry } from './held-entry.js';
 import { systemClock, type Clock } from '../../utils/clock.js';
 
 /** The bounds and time source of the memory store's lru-cache, as resolved from its options. */
@@ -13,14 +13,14 @@ export interface EntryLruOptions {
 }
 
 /**
- * The lru-cache that holds the memory store's envelopes by full storage key, each with the size
+ * The lru-cache that holds the memory store's entries by full storage key, each with the size
  * the store estimated (`set(k, v, { size })`). It never serves a stale entry (`allowStale:
  * false`), and a read does not renew its TTL.
  */
-export function createEntryLru({ maxEntries, maxBytes, clock: givenClock, dispose }: EntryLruOptions): LRUCache<string, Envelope> {
+export function createEntryLru({ maxEntries, maxBytes, clock: givenClock, dispose }: EntryLruOptions): LRUCache<string, HeldEntry> {
   // The system clock passed explicitly (as factories do) is no injection: keep lru-cache's own.
   const clock = givenClock === systemClock ? undefined : givenClock;
-  return new LRUCache<string, Envelope>({
+  return new LRUCache<string, HeldEntry>({
     // Without `max`, lru-cache bounds by `maxSize` alone and allocates its arrays as entries
     // come, instead of typed arrays for `max` slots up front.
     ...(maxEntries !== undefined ? { max: maxEntries } : {}),

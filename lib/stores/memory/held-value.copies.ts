@@ -2,20 +2,23 @@ import { checkCacheable, copyCacheable } from '../../envelope/cacheable.js';
 import type { Envelope } from '../../envelope/envelope.js';
 
 /**
- * The envelope to hold for a write: the caller's own if its value is a primitive (immutable),
- * else a copy with a deep copy of the value, after the checks every store applies.
+ * The value to hold for a write, after the checks every store applies: the caller's own if it is
+ * a primitive (immutable), else a deep copy.
  */
-export function toHold(env: Envelope): Envelope {
+export function heldValue(env: Envelope): unknown {
   const value = env.value;
   if (typeof value !== 'object' || value === null) {
     if (typeof value === 'function' || typeof value === 'symbol') checkCacheable(value);
-    return env;
+    return value;
   }
   checkCacheable(value);
-  return { ...env, value: copyCacheable(value) };
+  return copyCacheable(value);
 }
 
-/** What a read hands out: the held envelope if its value is a primitive, else one with a fresh copy of the value. */
+/**
+ * What a read hands out: the held entry itself if its value is a primitive (its store-only fields
+ * are private), else a plain envelope with a fresh copy of the value.
+ */
 export function handOut(env: Envelope): Envelope {
   const value = env.value;
   return typeof value !== 'object' || value === null ? env : { ...env, value: copyCacheable(value) };

@@ -1,43 +1,22 @@
 import type { KeyScope, StorageKey } from '../../keys/storage-key.js';
+import { MAX_COMPUTATION_MS } from '../computation-bound.js';
 import type { MemoryStoreBounds } from '../memory-store-options.interface.js';
+import { RecordExpiry } from './record.expiry.js';
+import type { EntryMeta, ScopeIndex } from './scope-index.interface.js';
+import type { TagVersion } from './scope-versions.js';
 
-/**
- * What the indexes need about one held key when it leaves, kept in its scope's index (`keys`).
- * lru-cache holds the `Envelope` itself, not a wrapper: a hit then returns the value lru-cache
- * hands back without touching one more object (on a cache too big for the CPU caches, that
- * extra dependent load cost ~25% of a `getSync` of an HTTP response in the bench's micro case).
- */
-export interface EntryMeta {
-  /** Updated in place when the key is written again (no new object). */
-  key: StorageKey;
-  /** Full tag index keys this entry is listed under (deduplicated), or undefined. */
-  tagKeys: readonly string[] | undefined;
-  /** Estimated bytes (memory-entry.size.ts), as lru-cache counts it against `maxBytes`. */
-  size: number;
-}
-
-/**
- * The indexes of one scope. `keys` is in write order (a rewrite moves its key to the end), or
- * in recency order while reads are tracked (`maxEntriesPerTenant`): either way its first key is
- * the one the scope gives up first.
- */
-export interface ScopeIndex {
-  /** Entry key (full) → what its removal must undo. */
-  readonly keys: Map<string, EntryMeta>;
-  /** Tag index key (full) → entry keys (full) written with that tag. */
-  readonly tags: Map<string, Set<string>>;
-  /** Sum of the sizes in `keys`. */
-  bytes: number;
-  /** Above its share (entries or bytes): listed in `ScopeIndexes.overShare`. */
-  overShare: boolean;
-}
 
 /**
  * The memory store's per-scope indexes: which keys each (namespace, tenant) holds and their
- * bytes, which of them each tag lists, and which scopes are above their share. They make
- * `clearScope`, `invalidateTags`, `scopeSize` and the tenant share cost the scope's own entries,
- * not a walk over the whole store. The store keeps them in step with lru-cache: `list` after
- * every write, `unlist` from lru-cache's dispose.
+ * bytes, the records of its tags and clears, and which scopes are above their share. They make
+ * `scopeSize` and the tenant share cost the scope's own entries, and invalidations O(1), not a
+ * walk over the whole store. The store keeps them in step with lru-cache: `list` before every
+ * write, `unlist` from lru-cache's dispose.
+ *
+ * A record is dropped only once nothing can need it: an index when it holds no entry, no tag
+ * record and no clear younger than the computation bound; a tag record when no entry carries
+ * it and its last invalidation is older than the bound (a computation older than that is not
+ * stored, so none is left to refuse).
  */
 export class ScopeIndexes {
   /**
@@ -48,6 +27,10 @@ export class ScopeIndexes {
   private readonly scopes = new Map<string, Map<string, ScopeIndex>>();
   /** Scopes above their share, in the order they went above it. */
   readonly overShare = new Set<ScopeIndex>();
+  /** Scopes with retired entries to reclaim, in the order they were cleared. */
+  private readonly reclaiming = new Set<ScopeIndex>();
+  /** Records to drop once the bound has passed (and nothing else needs them). */
+  private readonly expiry = new RecordExpiry();
   /** How many scopes have an index. */
   private count = 0;
   /**
@@ -58,12 +41,21 @@ export class ScopeIndexes {
   private lastScope: KeyScope | undefined;
   private lastIndex: ScopeIndex | undefined;
 
-  /** `share`: what one scope keeps of a full store (`MemoryStoreBounds`); undefined = no share. */
-  constructor(private readonly share: Pick<MemoryStoreBounds, 'tenantShareEntries' | 'tenantShareBytes'>) {}
+  constructor(
+    /** `share`: what one scope keeps of a full store (`MemoryStoreBounds`); undefined = no share. */
+    private readonly share: Pick<MemoryStoreBounds, 'tenantShareEntries' | 'tenantShareBytes'>,
+    /** The store's clock (ms). */
+    private readonly now: () => number,
+  ) {}
 
-  /** How many scopes hold entries (or tags). */
+  /** How many scopes hold entries (or records). */
   get scopeCount(): number {
     return this.count;
+  }
+
+  /** Whether some cleared scope still holds entries to reclaim. */
+  get hasRetired(): boolean {
+    return this.reclaiming.size > 0;
   }
 
   /** The index of a scope, if it has one. */
@@ -77,9 +69,26 @@ export class ScopeIndexes {
     return index;
   }
 
-  /** What the index holds about `key`, if it is listed. */
+  /** The index of a scope, created if missing. */
+  ensure(scope: KeyScope): ScopeIndex {
+    if (scope === this.lastScope) return this.lastIndex!;
+    let byId = this.scopes.get(scope.namespace);
+    if (byId === undefined) this.scopes.set(scope.namespace, (byId = new Map()));
+    let index = byId.get(scope.id);
+    if (index === undefined) {
+      index = { namespace: scope.namespace, id: scope.id, keys: new Map(), retired: [], held: 0, tags: new Map(), bytes: 0, overShare: false, queued: false, epoch: 0, changed: 0, clearedAt: 0 };
+      byId.set(scope.id, index);
+      this.count++;
+    }
+    this.lastScope = scope;
+    this.lastIndex = index;
+    return index;
+  }
+
+  /** What the index holds about `key`, if it is listed (live or retired). */
   entryMeta(key: StorageKey): EntryMeta | undefined {
-    return this.find(key.scope)?.keys.get(key.full);
+    const index = this.find(key.scope);
+    return index === undefined ? undefined : metaIn(index, key.full);
   }
 
   /** Whether a scope holding `entries` keys of `bytes` in all would be above its share. */
@@ -88,52 +97,58 @@ export class ScopeIndexes {
     return (tenantShareEntries !== undefined && entries > tenantShareEntries) || (tenantShareBytes !== undefined && bytes > tenantShareBytes);
   }
 
+  /** The records of the tag keys `tagKeys` of `index`, created (version 0) where missing. */
+  tagVersions(index: ScopeIndex, tagKeys: readonly string[]): TagVersion[] {
+    return tagKeys.map((key) => {
+      let tag = index.tags.get(key);
+      if (tag === undefined) index.tags.set(key, (tag = { key, version: 0, count: 0, invalidatedAt: 0, queued: false }));
+      return tag;
+    });
+  }
+
   /**
-   * Lists a key just written (`previous`: its meta if it was listed already) under its scope and
-   * its tags. A rewrite moves the key to the end of `keys` (most recently written, and used).
+   * Lists a key about to be written under `index` (`previous`: its meta if it is listed already),
+   * counting it on its tags' records. Listed before lru-cache takes the entry, so an eviction
+   * that write makes cannot drop the index the entry points at. A rewrite moves the key to the
+   * end of `keys` (most recently written, and used).
    */
-  list(key: StorageKey, tagKeys: readonly string[] | undefined, size: number, previous: EntryMeta | undefined): void {
+  list(index: ScopeIndex, key: StorageKey, tagVersions: readonly TagVersion[] | undefined, size: number, previous: EntryMeta | undefined): void {
     const full = key.full;
-    const index = this.ensure(key.scope);
+    if (tagVersions !== undefined) for (const tag of tagVersions) tag.count++;
     if (previous === undefined) {
-      index.keys.set(full, { key, tagKeys, size });
+      index.keys.set(full, { key, tagVersions, size, home: index.keys });
+      index.held++;
       index.bytes += size;
     } else {
-      if (previous.tagKeys !== undefined) unlistTags(index, previous.tagKeys, full);
+      this.uncount(index, previous.tagVersions);
       index.bytes += size - previous.size;
       previous.key = key;
-      previous.tagKeys = tagKeys;
+      previous.tagVersions = tagVersions;
       previous.size = size;
-      index.keys.delete(full);
+      this.removeFrom(index, previous, full);
       index.keys.set(full, previous);
-    }
-    if (tagKeys !== undefined) {
-      for (const tag of tagKeys) {
-        let members = index.tags.get(tag);
-        if (members === undefined) index.tags.set(tag, (members = new Set()));
-        members.add(full);
-      }
+      previous.home = index.keys;
+      index.held++;
     }
     this.updateShare(index);
   }
 
   /**
-   * Removes a key that left the store from its scope and tags, and the scope's index once empty.
-   * Resolves what was listed, or undefined if the key was not (the indexes out of step).
+   * Removes a key that left the store from its scope and tags, and the scope's index once nothing
+   * needs it. Resolves what was listed, or undefined if the key was not (the indexes out of step).
    */
   unlist(full: string): EntryMeta | undefined {
     const index = this.ofKey(full);
-    const meta = index?.keys.get(full);
+    const meta = index === undefined ? undefined : metaIn(index, full);
     if (index === undefined || meta === undefined) return undefined;
-    if (meta.tagKeys !== undefined) unlistTags(index, meta.tagKeys, full);
-    index.keys.delete(full);
+    this.uncount(index, meta.tagVersions);
+    this.removeFrom(index, meta, full);
     index.bytes -= meta.size;
-    if (index.keys.size === 0 && index.tags.size === 0) this.drop(meta.key.scope);
-    else this.updateShare(index);
+    if (!this.dropIfIdle(index)) this.updateShare(index);
     return meta;
   }
 
-  /** Moves a listed key to the end of its scope's `keys` (reads are tracked only with `maxEntriesPerTenant`). */
+  /** Moves a live key to the end of its scope's `keys` (reads are tracked only with `maxEntriesPerTenant`). */
   touch(key: StorageKey): void {
     const keys = this.find(key.scope)?.keys;
     const meta = keys?.get(key.full);
@@ -143,65 +158,148 @@ export class ScopeIndexes {
     }
   }
 
-  /** Removes a scope's index, whatever it still lists. */
-  drop(scope: KeyScope): void {
-    const byId = this.scopes.get(scope.namespace);
-    const index = byId?.get(scope.id);
-    if (byId === undefined || index === undefined) return;
-    if (index === this.lastIndex) this.lastScope = this.lastIndex = undefined;
-    this.overShare.delete(index);
-    this.count--;
-    byId.delete(scope.id);
-    if (byId.size === 0) this.scopes.delete(scope.namespace);
+  /**
+   * A clear of `scope` at `version`: its epoch moves, and the entries it held are retired (one
+   * map moved, whatever their number) for `takeRetired` to reclaim.
+   */
+  clearScope(scope: KeyScope, version: number): ScopeIndex {
+    const index = this.ensure(scope);
+    index.epoch = index.changed = version;
+    index.clearedAt = this.now();
+    if (index.keys.size > 0) {
+      index.retired.push(index.keys);
+      index.keys = new Map();
+      this.reclaiming.add(index);
+    }
+    this.dropIfIdle(index);
+    return index;
   }
 
-  /** Index sizes, for leak tests. */
-  sizes(): { scopes: number; keys: number; tags: number; tagMembers: number; overShare: number } {
+  /** An invalidation of tags of `scope` at `version`: one record each, found or created. */
+  invalidateTags(scope: KeyScope, tagKeys: Iterable<string>, version: number): void {
+    const index = this.ensure(scope);
+    const now = this.now();
+    for (const key of tagKeys) {
+      const [tag] = this.tagVersions(index, [key]);
+      tag!.version = version;
+      tag!.invalidatedAt = now;
+      if (tag!.count === 0) this.expiry.queueTag(index, tag!);
+    }
+    index.changed = version;
+  }
+
+  /** Forgets every tag record of a scope that no entry carries (a purge: its epoch refuses what they would). */
+  dropIdleTags(index: ScopeIndex): void {
+    for (const [key, tag] of index.tags) if (tag.count === 0) index.tags.delete(key);
+    this.dropIfIdle(index);
+  }
+
+  /** Up to `limit` retired keys (full) of `only` (or of any scope), oldest clear first, for the store to delete. */
+  takeRetired(limit: number, only?: ScopeIndex): string[] {
+    const out: string[] = [];
+    for (const index of only === undefined ? this.reclaiming : [only]) {
+      for (const map of index.retired) {
+        for (const full of map.keys()) {
+          out.push(full);
+          if (out.length >= limit) return out;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Drops the records whose bound has passed and that nothing needs any more. */
+  prune(): void {
+    const now = this.now();
+    this.expiry.due(now, (index, tag) => {
+      if (tag !== undefined && tag.count === 0 && index.tags.get(tag.key) === tag) {
+        // Invalidated again since it was queued: looked at again later.
+        if (now - tag.invalidatedAt >= MAX_COMPUTATION_MS) index.tags.delete(tag.key);
+        else this.expiry.queueTag(index, tag);
+      }
+      this.dropIfIdle(index);
+    });
+  }
+
+  /** Index sizes, for leak tests: `tagMembers` is how many (entry, tag) pairs the records count, `retired` how many entries wait for reclaim. */
+  sizes(): { scopes: number; keys: number; tags: number; tagMembers: number; retired: number; overShare: number } {
     let scopes = 0;
     let keys = 0;
     let tags = 0;
     let tagMembers = 0;
+    let retired = 0;
     for (const byId of this.scopes.values()) {
       for (const index of byId.values()) {
         scopes++;
-        keys += index.keys.size;
+        keys += index.held;
         tags += index.tags.size;
-        for (const members of index.tags.values()) tagMembers += members.size;
+        for (const tag of index.tags.values()) tagMembers += tag.count;
+        for (const map of index.retired) retired += map.size;
       }
     }
-    return { scopes, keys, tags, tagMembers, overShare: this.overShare.size };
+    return { scopes, keys, tags, tagMembers, retired, overShare: this.overShare.size };
   }
 
   clear(): void {
     this.scopes.clear();
     this.overShare.clear();
+    this.reclaiming.clear();
+    this.expiry.clear();
     this.count = 0;
     this.lastScope = this.lastIndex = undefined;
   }
 
+  /** Takes `meta` out of the map that lists it (a retired map left empty goes). */
+  private removeFrom(index: ScopeIndex, meta: EntryMeta, full: string): void {
+    const home = meta.home;
+    home.delete(full);
+    index.held--;
+    if (home !== index.keys && home.size === 0) {
+      index.retired.splice(index.retired.indexOf(home), 1);
+      if (index.retired.length === 0) this.reclaiming.delete(index);
+    }
+  }
+
+  /** One entry fewer on each of these tag records; a record nothing needs any more goes (or waits for the bound). */
+  private uncount(index: ScopeIndex, tagVersions: readonly TagVersion[] | undefined): void {
+    if (tagVersions === undefined) return;
+    for (const tag of tagVersions) {
+      if (--tag.count > 0 || index.tags.get(tag.key) !== tag) continue;
+      if (tag.version === 0 || this.now() - tag.invalidatedAt >= MAX_COMPUTATION_MS) index.tags.delete(tag.key);
+      else this.expiry.queueTag(index, tag);
+    }
+  }
+
+  /** Drops an index that holds nothing and no record anything needs; true if it did. An index kept only for a recent clear is queued. */
+  private dropIfIdle(index: ScopeIndex): boolean {
+    if (index.held > 0 || index.tags.size > 0) return false;
+    if (index.epoch > 0 && this.now() - index.clearedAt < MAX_COMPUTATION_MS) {
+      this.expiry.queueScope(index);
+      return false;
+    }
+    this.drop(index);
+    return true;
+  }
+
+  /** Removes a scope's index (it holds nothing). */
+  private drop(index: ScopeIndex): void {
+    const byId = this.scopes.get(index.namespace);
+    if (byId?.get(index.id) !== index) return;
+    if (index === this.lastIndex) this.lastScope = this.lastIndex = undefined;
+    this.overShare.delete(index);
+    this.reclaiming.delete(index);
+    this.count--;
+    byId.delete(index.id);
+    if (byId.size === 0) this.scopes.delete(index.namespace);
+  }
+
   /** Keeps `overShare` in step with a scope whose size just changed. */
   private updateShare(index: ScopeIndex): void {
-    const over = this.aboveShare(index.keys.size, index.bytes);
+    const over = this.aboveShare(index.held, index.bytes);
     if (over === index.overShare) return;
     index.overShare = over;
     if (over) this.overShare.add(index);
     else this.overShare.delete(index);
-  }
-
-  /** The index of a scope, created if missing. */
-  private ensure(scope: KeyScope): ScopeIndex {
-    if (scope === this.lastScope) return this.lastIndex!;
-    let byId = this.scopes.get(scope.namespace);
-    if (byId === undefined) this.scopes.set(scope.namespace, (byId = new Map()));
-    let index = byId.get(scope.id);
-    if (index === undefined) {
-      index = { keys: new Map(), tags: new Map(), bytes: 0, overShare: false };
-      byId.set(scope.id, index);
-      this.count++;
-    }
-    this.lastScope = scope;
-    this.lastIndex = index;
-    return index;
   }
 
   /**
@@ -219,12 +317,15 @@ export class ScopeIndexes {
   }
 }
 
-/** Removes an entry key from the members of its tags, and tags left without members. */
-function unlistTags(index: ScopeIndex, tagKeys: readonly string[], full: string): void {
-  for (const tag of tagKeys) {
-    const members = index.tags.get(tag);
-    if (members !== undefined && members.delete(full) && members.size === 0) index.tags.delete(tag);
+/** `full`'s meta in `index`: among the live keys, else in a retired map. */
+function metaIn(index: ScopeIndex, full: string): EntryMeta | undefined {
+  const live = index.keys.get(full);
+  if (live !== undefined || index.retired.length === 0) return live;
+  for (const map of index.retired) {
+    const meta = map.get(full);
+    if (meta !== undefined) return meta;
   }
+  return undefined;
 }
 
 /** Whether `full` starts with `<scope.namespace>:{<scope.id>}`, without building that string. */

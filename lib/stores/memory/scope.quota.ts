@@ -1,8 +1,9 @@
 import type { LRUCache } from 'lru-cache';
-import type { Envelope } from '../../envelope/envelope.js';
+import type { HeldEntry } from './held-entry.js';
 import type { StorageKey } from '../../keys/storage-key.js';
 import type { MemoryStoreBounds } from '../memory-store-options.interface.js';
-import type { EntryMeta, ScopeIndex, ScopeIndexes } from './scope.index.js';
+import type { EntryMeta, ScopeIndex } from './scope-index.interface.js';
+import type { ScopeIndexes } from './scope.index.js';
 
 /**
  * Makes room for a write so that no tenant takes more than its part of a shared store:
@@ -13,8 +14,8 @@ import type { EntryMeta, ScopeIndex, ScopeIndexes } from './scope.index.js';
  *   whatever is still missing, lru-cache takes from the least recently used entries of the whole
  *   store, which then belong to scopes within their share.
  *
- * A scope gives up the first key of its `keys`: its least recently written entry, or its least
- * recently used one when reads are tracked (`maxEntriesPerTenant`, which costs every hit a Map
+ * A scope gives up its entries retired by a clear first, then the first key of its `keys`: its
+ * least recently written entry, or its least recently used one when reads are tracked (`maxEntriesPerTenant`, which costs every hit a Map
  * reorder). A writer alone in the store leaves the eviction to lru-cache, which then evicts its
  * least recently used entry exactly: a single-tenant store stays plain LRU, and a hit pays
  * nothing for the share.
@@ -22,7 +23,7 @@ import type { EntryMeta, ScopeIndex, ScopeIndexes } from './scope.index.js';
 export class ScopeQuota {
   constructor(
     private readonly bounds: MemoryStoreBounds,
-    private readonly lru: LRUCache<string, Envelope>,
+    private readonly lru: LRUCache<string, HeldEntry>,
     private readonly indexes: ScopeIndexes,
     /** Called for each live entry evicted here (not for one found expired). */
     private readonly evicted: (key: StorageKey) => void,
@@ -42,7 +43,7 @@ export class ScopeQuota {
     const full = key.full;
     const { maxEntries, maxBytes, maxEntriesPerTenant: hard, tenantShareEntries, tenantShareBytes } = this.bounds;
     if (hard !== undefined && previous === undefined) {
-      for (let index = this.indexes.find(key.scope); index !== undefined && index.keys.size >= hard; index = this.indexes.find(key.scope)) {
+      for (let index = this.indexes.find(key.scope); index !== undefined && index.held >= hard; index = this.indexes.find(key.scope)) {
         if (!this.evictFirst(index, full)) break;
       }
     }
@@ -52,7 +53,7 @@ export class ScopeQuota {
       const needsEntry = maxEntries !== undefined && previous === undefined && this.lru.size >= maxEntries;
       if (!needsEntry && this.lru.calculatedSize - previousSize + size <= maxBytes) return true;
       const own = this.indexes.find(key.scope);
-      if (this.indexes.aboveShare((own?.keys.size ?? 0) + (previous === undefined ? 1 : 0), (own?.bytes ?? 0) - previousSize + size)) {
+      if (this.indexes.aboveShare((own?.held ?? 0) + (previous === undefined ? 1 : 0), (own?.bytes ?? 0) - previousSize + size)) {
         // Alone in the store, whatever lru-cache evicts is the writer's own: its exact LRU.
         if (own !== undefined && this.indexes.scopeCount === 1) return true;
         if (own !== undefined && this.evictFirst(own, full)) continue;
@@ -70,15 +71,21 @@ export class ScopeQuota {
     return undefined;
   }
 
-  /** Evicts the first entry of `index` other than `keep` (the key being written); false if it holds no other. */
+  /**
+   * Evicts the first entry of `index` other than `keep` (the key being written): a retired one
+   * (of a clear, unreadable already) before any live one; false if it holds no other.
+   */
   private evictFirst(index: ScopeIndex, keep: string): boolean {
-    for (const [victim, meta] of index.keys) {
-      if (victim === keep) continue;
-      const live = this.lru.peek(victim) !== undefined; // an expired entry leaving is no eviction
-      // lru-cache's dispose unlists it; if the two were out of step, unlist it here, or callers loop.
-      if (!this.lru.delete(victim) && this.indexes.unlist(victim) === undefined) index.keys.delete(victim);
-      if (live) this.evicted(meta.key);
-      return true;
+    for (const map of [...index.retired, index.keys]) {
+      for (const [victim, meta] of map) {
+        if (victim === keep) continue;
+        // An expired entry leaving is no eviction, nor is a retired one (it was cleared).
+        const live = map === index.keys && this.lru.peek(victim) !== undefined;
+        // lru-cache's dispose unlists it; if the two were out of step, unlist it here, or callers loop.
+        if (!this.lru.delete(victim) && this.indexes.unlist(victim) === undefined) map.delete(victim);
+        if (live) this.evicted(meta.key);
+        return true;
+      }
     }
     return false;
   }

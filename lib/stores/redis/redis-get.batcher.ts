@@ -1,17 +1,16 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { Envelope } from '../../envelope/envelope.js';
 import type { StorageKey } from '../../keys/storage-key.js';
 import { withDeadline } from './redis-command.deadline.js';
 import { COMMAND_TIMED_OUT } from './redis.failures.js';
 
-/** Keys per MGET at most: a bound on one command, so one batch cannot hog the connection. */
-const MAX_MGET_KEYS = 256;
+/** Keys per read at most: a bound on one command, so one batch cannot hog the connection or Redis. */
+const MAX_READ_KEYS = 256;
 /**
- * Bytes one MGET reply should stay under: with large entries (up to `maxPayloadBytes`, 1 MiB by
+ * Bytes one read's reply should stay under: with large entries (up to `maxPayloadBytes`, 1 MiB by
  * default) 256 keys could make one reply of 256 MiB that every get of the batch waits for. The
- * keys per MGET follow the average size of the values read so far (see `mgetKeys`).
+ * keys per read follow the average size of the values read so far (see `readKeys`).
  */
-const MGET_TARGET_BYTES = 1024 * 1024;
+const READ_TARGET_BYTES = 1024 * 1024;
 
 /** What a get resolves: an entry, a miss, or a miss that settles once an undecodable entry is deleted. */
 export type GetReply = Envelope | undefined | Promise<undefined>;
@@ -23,11 +22,15 @@ interface PendingGet {
   readonly reject: (err: unknown) => void;
 }
 
+/** Reads a batch of entries of one hash slot in one command: each one's bytes (null: a miss). */
+export type ReadBatch = (keys: readonly StorageKey[]) => Promise<(Buffer | null)[]>;
+
 /**
  * Coalesces a connected `RedisStore`'s gets: those issued until the next `setImmediate` (when
- * ioredis would send them anyway) go out as one MGET per scope, and each reply is decoded
- * synchronously. Concurrent gets then cost one command, one reply and one promise in the client
- * instead of one each: more than the decoding they all still need.
+ * ioredis would send them anyway) go out as one read per hash slot (the store's read script,
+ * which checks each entry against its scope's epoch and tag versions as it reads it), and each
+ * reply is decoded synchronously. Concurrent gets then cost one command, one reply and one
+ * promise in the client instead of one each: more than the decoding they all still need.
  */
 export class RedisGetBatcher {
   /** Gets waiting for the next flush, by hash-tag group (one group on a standalone server). */
@@ -36,16 +39,16 @@ export class RedisGetBatcher {
   private pendingSince = 0;
   /** Average bytes of the values read (a moving average; 0 until one was read). */
   private averageValueBytes = 0;
-  /** Keys per MGET: `MGET_TARGET_BYTES` over the average value size, from 1 to `MAX_MGET_KEYS`. */
-  private mgetKeys = MAX_MGET_KEYS;
+  /** Keys per read: `READ_TARGET_BYTES` over the average value size, from 1 to `MAX_READ_KEYS`. */
+  private readKeys = MAX_READ_KEYS;
 
   constructor(
-    private readonly client: Redis | Cluster,
-    /** One MGET per scope on a Cluster (a scope is one slot); one group on a standalone server. */
+    private readonly read: ReadBatch,
+    /** One read per scope on a Cluster (a scope is one slot); one group on a standalone server. */
     private readonly groupByScope: boolean,
     /** Turns one reply (the stored bytes, or null) into what the get resolves; may throw. */
     private readonly decodeReply: (key: StorageKey, bytes: Buffer | null | undefined) => GetReply,
-    /** The error a get rejects with when its MGET failed. */
+    /** The error a get rejects with when its read failed. */
     private readonly failure: (key: StorageKey, err: unknown) => unknown,
     /** Milliseconds from a get's issue to its settling at the latest (the store's `commandTimeout`). */
     private readonly timeoutMs: number,
@@ -59,7 +62,7 @@ export class RedisGetBatcher {
         batches = this.pendingGets = new Map();
         this.pendingSince = performance.now();
         // The same moment ioredis's auto-pipelining would send a GET (it waits for setImmediate
-        // too), so batching adds no latency; our MGET itself is sent at once (see the client defaults).
+        // too), so batching adds no latency; the read itself is sent at once (see RedisScripts).
         setImmediate(this.flush);
       }
       // All keys of a scope share one hash tag, so one Cluster slot.
@@ -70,17 +73,17 @@ export class RedisGetBatcher {
     });
   }
 
-  /** Sends the gets queued since the last flush, at most `mgetKeys` keys per MGET. */
+  /** Sends the gets queued since the last flush, at most `readKeys` keys per read. */
   readonly flush = (): void => {
     const batches = this.pendingGets;
     this.pendingGets = undefined;
     if (batches === undefined) return;
-    const size = this.mgetKeys;
+    const size = this.readKeys;
     // Every get of these batches was issued at `pendingSince` or later: none waits past its timeout.
     const leftMs = Math.max(0, this.timeoutMs - (performance.now() - this.pendingSince));
     for (const batch of batches.values()) {
-      if (batch.length <= size) this.mget(batch, leftMs);
-      else for (let i = 0; i < batch.length; i += size) this.mget(batch.slice(i, i + size), leftMs);
+      if (batch.length <= size) this.send(batch, leftMs);
+      else for (let i = 0; i < batch.length; i += size) this.send(batch.slice(i, i + size), leftMs);
     }
   };
 
@@ -97,15 +100,15 @@ export class RedisGetBatcher {
     const average = bytes / found;
     // Moves a quarter of the way per reply: one odd reply does not swing the batch size.
     this.averageValueBytes = this.averageValueBytes === 0 ? average : this.averageValueBytes + (average - this.averageValueBytes) / 4;
-    this.mgetKeys = Math.max(1, Math.min(MAX_MGET_KEYS, Math.floor(MGET_TARGET_BYTES / this.averageValueBytes)));
+    this.readKeys = Math.max(1, Math.min(MAX_READ_KEYS, Math.floor(READ_TARGET_BYTES / this.averageValueBytes)));
   }
 
-  private mget(batch: readonly PendingGet[], leftMs: number): void {
+  private send(batch: readonly PendingGet[], leftMs: number): void {
     let reply: Promise<(Buffer | null)[]>;
     try {
-      const fulls = new Array<string>(batch.length);
-      for (let i = 0; i < batch.length; i++) fulls[i] = batch[i]!.key.full;
-      reply = withDeadline(this.client.mgetBuffer(fulls), leftMs, timedOut);
+      const keys = new Array<StorageKey>(batch.length);
+      for (let i = 0; i < batch.length; i++) keys[i] = batch[i]!.key;
+      reply = withDeadline(this.read(keys), leftMs, timedOut);
     } catch (err) {
       for (const get of batch) get.reject(this.failure(get.key, err));
       return;

@@ -36,13 +36,16 @@ export const LATE_WRITE = 'NTC_LATE';
 export const CLOCK_BEHIND = 'NTC_CLOCK';
 
 /**
- * Lua defining `now_ms()` (Redis `TIME` in milliseconds) and `check_window()`: every write
- * script starts with `local now, refused = check_window()` and returns `refused` when it is set.
+ * Lua defining `now_ms()` (Redis `TIME` in milliseconds; it also sets `NOW_US`, the same time in
+ * microseconds, which the invalidation clocks use) and `check_window()`: every write script
+ * starts with `local now, refused = check_window()` and returns `refused` when it is set.
  * ARGV[1] is the deadline and ARGV[2] notBefore (ms, epoch); 0 and 0 mean no deadline.
  */
 export const WRITE_WINDOW_LUA = `
+local NOW_US = 0
 local function now_ms()
   local t = redis.call('TIME')
+  NOW_US = tonumber(t[1]) * 1000000 + tonumber(t[2])
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 

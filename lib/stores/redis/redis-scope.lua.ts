@@ -1,0 +1,103 @@
+import { MAX_COMPUTATION_MS } from '../computation-bound.js';
+import { WRITE_WINDOW_LUA } from './write-deadline.js';
+
+/**
+ * The Lua of the scope scripts: a computation's basis, tag invalidation, clear, and the
+ * tombstone a purge leaves. Each is one call on the scope's hash slot, whatever the number of
+ * entries: an invalidation stores one number per tag (and the clock), a clear one number.
+ * The model and the rule an entry is read by are described in redis-entry.lua.ts.
+ */
+
+/**
+ * The clock helpers every script that reads or issues versions shares (after `WRITE_WINDOW_LUA`:
+ * `tick` reads `NOW_US`, set by `now_ms()` / `check_window()`).
+ */
+export const SCOPE_CLOCK_LUA = `${WRITE_WINDOW_LUA}
+-- The number stored at name (a clock, an epoch, a tag version); nil when absent; 0 for a key of
+-- another type (a tag index set of an older version) or text that is no number.
+local function stored_number(name)
+  local v = redis.pcall('GET', name)
+  if v == false then return nil end
+  if type(v) ~= 'string' then return 0 end
+  return tonumber(v) or 0
+end
+
+-- The scope's clock now: a basis. At least every version issued, below every later one.
+local function clock_now(clock_key, epoch_key)
+  return math.max(stored_number(clock_key) or 0, stored_number(epoch_key) or 0)
+end
+
+-- Issues the scope's next version and stores it as its clock (no TTL: a tombstone's goes). Above
+-- the clock, and above Redis's time in µs: so a scope whose clock key was lost (expired after a
+-- purge, evicted) still issues versions above every basis handed out before.
+local function tick(clock_key, epoch_key)
+  local v = math.max(clock_now(clock_key, epoch_key), NOW_US) + 1
+  redis.call('SET', clock_key, string.format('%.0f', v))
+  return v
+end
+
+local function publish(channel, message)
+  if channel ~= '' then redis.call('PUBLISH', channel, message) end
+end
+`;
+
+/**
+ * KEYS[1] the scope's clock, ARGV[1] its epoch key. Reads only (no deadline). Returns the basis of
+ * a computation starting now and Redis's time (ms), which bounds how old a basis may be when its
+ * write comes (`MAX_COMPUTATION_MS`).
+ */
+export const BASIS_LUA = `${SCOPE_CLOCK_LUA}
+local now = now_ms()
+return { clock_now(KEYS[1], ARGV[1]), now }
+`;
+
+/**
+ * KEYS[1] the scope's clock; ARGV[3] its epoch key, ARGV[4] the bus channel ('' = none), ARGV[5]
+ * the bus message, ARGV[6..] tag-version keys of the scope. Sets each tag's version to the next
+ * version V. A tag key lives on at least the computation bound (so the computations it refuses
+ * find it), longer if entries carrying it do (its TTL is never shortened; a persistent one stays
+ * persistent); a key of another type (an old tag index) is replaced. Returns V.
+ */
+export const INVALIDATE_TAGS_LUA = `${SCOPE_CLOCK_LUA}
+local _, refused = check_window()
+if refused then return refused end
+local v = tick(KEYS[1], ARGV[3])
+local text = string.format('%.0f', v)
+for i = 6, #ARGV do
+  local t = redis.call('TYPE', ARGV[i]).ok
+  if t == 'string' then
+    redis.call('SET', ARGV[i], text, 'KEEPTTL')
+    redis.call('PEXPIRE', ARGV[i], ${MAX_COMPUTATION_MS}, 'GT')
+  else
+    if t ~= 'none' then redis.call('UNLINK', ARGV[i]) end
+    redis.call('SET', ARGV[i], text, 'PX', ${MAX_COMPUTATION_MS})
+  end
+end
+publish(ARGV[4], ARGV[5])
+return v
+`;
+
+/** KEYS[1] the scope's clock; ARGV[3] its epoch key, ARGV[4] the bus channel, ARGV[5] the message. Sets the epoch to the next version V (no TTL). Returns V. */
+export const CLEAR_SCOPE_LUA = `${SCOPE_CLOCK_LUA}
+local _, refused = check_window()
+if refused then return refused end
+local v = tick(KEYS[1], ARGV[3])
+redis.call('SET', ARGV[3], string.format('%.0f', v))
+publish(ARGV[4], ARGV[5])
+return v
+`;
+
+/**
+ * The end of a purge: KEYS[1] the scope's clock; ARGV[3] its epoch key, ARGV[4] the epoch the
+ * purge set. While the epoch is still that one (no clear since), clock and epoch expire after the
+ * computation bound: until then they refuse the computations that started before the purge,
+ * after it those are past the bound anyway. Returns 1 if it set the TTLs.
+ */
+export const TOMBSTONE_LUA = `${SCOPE_CLOCK_LUA}
+local _, refused = check_window()
+if refused then return refused end
+if stored_number(ARGV[3]) ~= tonumber(ARGV[4]) then return 0 end
+redis.call('PEXPIRE', ARGV[3], ${MAX_COMPUTATION_MS})
+redis.call('PEXPIRE', KEYS[1], ${MAX_COMPUTATION_MS})
+return 1
+`;
