@@ -1,7 +1,7 @@
 // One app instance of the multi-process tiered tests: a CacheManager on a tiered store, in its
 // own Node process (started by tiered-instance.ts through ts-child/register.mjs), driven over IPC.
 // Every reply is { id, ok, result } or { id, ok: false, error }; `watch` later sends
-// { event: 'gone', watch, at, served } once the watched L1 entry is no longer served.
+// { event: 'gone', watch, at, lastServed, served } once the watched L1 entry is no longer served.
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { KeyScope, storageKey, type StorageKey } from '../../lib/keys/storage-key.js';
 import type { StoreConfig } from '../../lib/stores/store-config.interface.js';
@@ -35,17 +35,23 @@ function send(message: unknown): void {
   process.send?.(message);
 }
 
-/** Polls L1 every millisecond until it no longer serves the entry stamped `stamp`. */
+/**
+ * Polls L1 every millisecond until it no longer serves the entry stamped `stamp`; reports when
+ * that was seen (`at`) and when it was last served (`lastServed`: a late poll on a busy loop
+ * delays the first, never the second).
+ */
 function watch(id: number, key: StorageKey, stamp: string): void {
   let served = 0;
+  let lastServed = now();
   const poll = (): void => {
     const held = store.getSync(key);
     if (held?.stamp === stamp) {
       served++;
+      lastServed = now();
       setTimeout(poll, 1);
       return;
     }
-    send({ event: 'gone', watch: id, at: now(), served });
+    send({ event: 'gone', watch: id, at: now(), lastServed, served });
   };
   poll();
 }

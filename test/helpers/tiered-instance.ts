@@ -17,13 +17,15 @@ interface Reply {
   event?: 'gone';
   watch?: number;
   at?: number;
+  lastServed?: number;
   served?: number;
   ready?: boolean;
 }
 
-/** When a watched L1 entry stopped being served (wall-clock ms), and how many polls served it before. */
+/** When a watched L1 entry was seen gone and when it was last served (wall-clock ms), and how many polls served it. */
 export interface Gone {
   readonly at: number;
+  readonly lastServed: number;
   readonly served: number;
 }
 
@@ -44,7 +46,7 @@ export class TieredInstance {
     child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
     child.on('message', (m: Reply) => {
       if (m.event === 'gone') {
-        this.watches.get(m.watch!)?.({ at: m.at!, served: m.served! });
+        this.watches.get(m.watch!)?.({ at: m.at!, lastServed: m.lastServed!, served: m.served! });
         this.watches.delete(m.watch!);
         return;
       }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { connectionBurst } from '../../utils/error-reporter.js';
+import { withDeadline } from '../redis/redis-command.deadline.js';
 import { errorText } from '../redis/redis.failures.js';
 import type { SubscriberConnector } from './bus-connections.js';
 
@@ -44,6 +45,8 @@ export class BusSubscriber {
   private attempts = 0;
   private replaceTimer: NodeJS.Timeout | undefined;
   private readonly heartbeat: NodeJS.Timeout;
+  /** When the connection's TCP connect succeeded and its handshake (ready check) began, while it has not ended. */
+  private handshakeSince: number | undefined;
   /** The PING in flight: when it was sent, and its timeout. */
   private ping: { sentAt: number; timer: NodeJS.Timeout } | undefined;
   private closed = false;
@@ -106,7 +109,13 @@ export class BusSubscriber {
 
   private attach(client: Redis): void {
     this.client = client;
-    client.on('ready', () => void this.subscribe(client));
+    client.on('connect', () => {
+      if (client === this.client) this.handshakeSince = performance.now();
+    });
+    client.on('ready', () => {
+      this.handshakeSince = undefined;
+      void this.subscribe(client);
+    });
     client.on('message', (channel: string, text: string) => {
       if (client !== this.client || channel !== this.channel) return;
       this.received++;
@@ -128,7 +137,8 @@ export class BusSubscriber {
   private async subscribe(client: Redis): Promise<void> {
     const sentAt = performance.now();
     try {
-      await client.subscribe(this.channel);
+      // Bounded: a SUBSCRIBE lost in a silent drop would otherwise leave the bus down for good.
+      await withDeadline(client.subscribe(this.channel), this.timing.replyTimeoutMs, () => new Error(`no reply within ${this.timing.replyTimeoutMs} ms`));
     } catch (err) {
       if (client !== this.client) return;
       this.setDown(`SUBSCRIBE failed: ${errorText(err)}`);
@@ -145,10 +155,22 @@ export class BusSubscriber {
     for (const done of [...this.waiters]) done();
   }
 
-  /** Every `heartbeatMs` while up: a PING, unless one is still out. */
+  /**
+   * Every `heartbeatMs`: while up, a PING (unless one is still out); while down, the handshake of
+   * a new connection is bounded too (ioredis bounds the TCP connect, not its ready check).
+   */
   private beat(): void {
     const client = this.client;
-    if (this.current !== 'up' || client === undefined || this.ping !== undefined) return;
+    if (client === undefined) return;
+    if (this.current !== 'up') {
+      const since = this.handshakeSince;
+      if (since !== undefined && client.status === 'connect' && performance.now() - since > this.timing.replyTimeoutMs) {
+        this.handshakeSince = undefined;
+        this.restart(client);
+      }
+      return;
+    }
+    if (this.ping !== undefined) return;
     const sentAt = performance.now();
     const timer = setTimeout(() => {
       // Replies already received but not yet read are read first (the I/O phase comes before
@@ -188,9 +210,9 @@ export class BusSubscriber {
 
   private setDown(why: string): void {
     this.clearPing();
-    if (this.closed) return;
+    if (this.closed || this.current === 'down') return;
+    // What started the outage (a reconnect failing later says less).
     this.why = why;
-    if (this.current === 'down') return;
     this.current = 'down';
     this.downSince = performance.now();
     this.outages++;
