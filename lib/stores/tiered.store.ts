@@ -1,41 +1,19 @@
 import type { Envelope } from '../envelope/envelope.js';
 import { CacheClosedError, EncodeError, InvalidKeyError, InvalidTtlError } from '../errors/cache.errors.js';
 import { userKeyOf, type KeyScope, type StorageKey } from '../keys/storage-key.js';
-import type { Clock } from '../utils/clock.js';
 import type { ErrorReporter } from '../utils/error-reporter.js';
 import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth } from './cache-store.interface.js';
-import type { MemoryStore } from './memory.store.js';
+import { CircuitBreakerStore, type CircuitState } from './circuit-breaker.store.js';
 import { checkStoreTtl } from './store-ttl.js';
 import { BackgroundWrites } from './tiered/background-writes.js';
 import { decodeBusMessage, type BusChange } from './tiered/bus-message.js';
 import type { BusPublisher } from './tiered/bus-publisher.js';
-import type { BusSubscriber, BusSubscriberEvents } from './tiered/bus-subscriber.js';
+import type { BusSubscriber } from './tiered/bus-subscriber.js';
 import type { L1Fill } from './tiered/l1-fills.js';
 import { L1Mirror } from './tiered/l1-mirror.js';
 import { basisParts, composeBasis, type TieredBasis } from './tiered/tiered-basis.js';
+import type { TieredStoreParts } from './tiered/tiered-store-parts.interface.js';
 import type { TieredBusStats, TieredStoreStats } from './tiered/tiered-stats.interface.js';
-
-/** What a tiered store is made of (`setUpTieredStore` makes them from a config). */
-export interface TieredStoreParts {
-  /** Makes an empty L1 (again at every drop). */
-  readonly makeL1: () => MemoryStore;
-  /** L2 as calls reach it (behind the circuit breaker). */
-  readonly l2: CacheStore;
-  /** L2 itself (under its breaker): reconnects, routes and the reporter are its. */
-  readonly l2Inner: CacheStore;
-  readonly l2Writes: 'await' | 'background';
-  readonly maxStalenessMs: number;
-  /** This instance's id on the bus: its own messages come back and are ignored. */
-  readonly origin: string;
-  /** Makes the publisher; `report` logs once per burst through the store's reporter of the moment. */
-  readonly publish: (report: (kind: string, message: string) => void) => BusPublisher;
-  /** Starts the subscriber, telling `events`; `report` as for `publish`. */
-  readonly subscribe: (events: BusSubscriberEvents, report: (kind: string, message: string) => void) => BusSubscriber;
-  readonly clock: Clock;
-  readonly reporter: ErrorReporter;
-  /** Whether `l2`'s options named a logger or reporter (a cache taking the store then keeps them). */
-  readonly ownLogging: boolean;
-}
 
 /**
  * A memory store (L1) in front of a remote store (L2, Redis), kept coherent across instances by
@@ -92,6 +70,11 @@ export class TieredStore implements CacheStore {
       this.releaseLock = (key, token) => releaseLock.call(l2, key, token);
     }
     this.subscriber = parts.subscribe({ message: (text) => this.heardMessage(text), up: () => this.l1.busUp(), down: (confirmedAt) => this.l1.busDown(confirmedAt) }, report);
+  }
+
+  /** The state of L2's circuit breaker (`undefined` without one). */
+  get circuitState(): CircuitState | undefined {
+    return this.l2 instanceof CircuitBreakerStore ? this.l2.circuitState : undefined;
   }
 
   /** Resolves once the bus is subscribed, or after `ms`: until then L1 entries live at most `maxStaleness`. */
