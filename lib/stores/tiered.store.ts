@@ -11,6 +11,7 @@ import type { BusPublisher } from './tiered/bus-publisher.js';
 import type { BusSubscriber } from './tiered/bus-subscriber.js';
 import type { L1Fill } from './tiered/l1-fills.js';
 import { L1Mirror } from './tiered/l1-mirror.js';
+import type { L1Tier } from './tiered/l1-tier.js';
 import { basisParts, composeBasis, type TieredBasis } from './tiered/tiered-basis.js';
 import type { TieredStoreParts } from './tiered/tiered-store-parts.interface.js';
 import type { TieredBusStats, TieredStoreStats } from './tiered/tiered-stats.interface.js';
@@ -36,6 +37,7 @@ export class TieredStore implements CacheStore {
   readonly releaseLock?: (key: StorageKey, token: string) => Promise<void>;
 
   private readonly l1: L1Mirror;
+  private readonly tier: L1Tier;
   private readonly l2: CacheStore;
   private readonly l2Inner: CacheStore;
   private readonly inBackground: boolean;
@@ -53,6 +55,7 @@ export class TieredStore implements CacheStore {
 
   constructor(parts: TieredStoreParts) {
     this.l1 = new L1Mirror(parts.makeL1, parts.maxStalenessMs, parts.clock);
+    this.tier = this.l1.tier;
     this.l2 = parts.l2;
     this.l2Inner = parts.l2Inner;
     this.inBackground = parts.l2Writes === 'background';
@@ -84,12 +87,12 @@ export class TieredStore implements CacheStore {
 
   /** L1 only: a hit costs what a memory store hit does, plus one field check. */
   getSync(key: StorageKey): Envelope | undefined {
-    return this.l1.getSync(key);
+    return this.tier.getSync(key);
   }
 
   get(key: StorageKey): Promise<Envelope | undefined> {
     if (this.closed) return Promise.reject(new CacheClosedError('tiered store'));
-    const hit = this.l1.getSync(key);
+    const hit = this.tier.getSync(key);
     return hit !== undefined ? Promise.resolve(hit) : this.readThrough(key);
   }
 
