@@ -6,7 +6,10 @@ import { describe, expect, it } from 'vitest';
  * fixture folder, verbatim (a block starts with `// <file>.ts`). `npm run typecheck` compiles
  * those files (tsconfig includes test/), and an e2e test runs them.
  */
-const SECTIONS = [{ heading: '## Migrating from @nestjs/cache-manager', folder: 'test/e2e/fixtures/migration/', runBy: 'test/e2e/migration.e2e.spec.ts' }];
+const SECTIONS = [
+  { heading: '## Migrating from @nestjs/cache-manager', folder: 'test/e2e/fixtures/migration/', runBy: 'test/e2e/migration.e2e.spec.ts' },
+  { heading: '## Several instances: the tiered store', folder: 'test/e2e/fixtures/tiered/', runBy: 'test/e2e/tiered.e2e.spec.ts' },
+];
 
 const root = new URL('../../', import.meta.url);
 const readme = readFileSync(new URL('README.md', root), 'utf8');
