@@ -109,6 +109,28 @@ describeWithRedis('TieredStore (memory L1 over Redis L2, invalidation bus)', () 
     expect(a.store.stats().bus.ignored).toBeGreaterThan(0);
   });
 
+  it('connects the bus as L2 connects: ioredis options with a keyPrefix (its own channel), and a client of your own (left open)', async () => {
+    const client = new Redis(server.url);
+    try {
+      const a = await make({ l2: { options: { host: server.host, port: server.port, keyPrefix: 'app1:' } } });
+      const b = await make({ l2: { client } });
+      const c = await make({ l2: { url: server.url } });
+      const other = await make({ l2: { options: { host: server.host, port: server.port, keyPrefix: 'app2:' } } });
+      const key = storageKey(KeyScope.of(ns(), 'acme'), 'entry', 'k');
+      await a.store.set(key, envelope(key, 1), 60_000);
+      await b.store.set(key, envelope(key, 1), 60_000);
+      await eventually('c heard b (same channel, no prefix)', () => c.store.stats().bus.applied === 1);
+      expect(await raw.pubsub('CHANNELS', '*ntc:bus')).toEqual(expect.arrayContaining(['ntc:bus', 'app1:ntc:bus', 'app2:ntc:bus']));
+      // a's message went to app1:ntc:bus: nobody else listens there.
+      expect(a.store.stats().bus).toMatchObject({ sent: 1, ignored: 1 });
+      expect(other.store.stats().bus.received).toBe(0);
+      await b.store.close();
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('counts messages that are not ours (garbage, another version) and applies nothing', async () => {
     const b = await make();
     await raw.publish(busChannel(''), 'garbage');
