@@ -80,9 +80,12 @@ export class TieredStore implements CacheStore {
     return this.l2 instanceof CircuitBreakerStore ? this.l2.circuitState : undefined;
   }
 
-  /** Resolves once the bus is subscribed, or after `ms`: until then L1 entries live at most `maxStaleness`. */
-  whenBusUp(ms: number): Promise<void> {
-    return this.subscriber.whenUp(ms);
+  /**
+   * Resolves once the bus is subscribed and can publish, or after `ms`: until then L1 entries
+   * live at most `maxStaleness`, and messages are sent late (retried).
+   */
+  async whenBusUp(ms: number): Promise<void> {
+    await Promise.all([this.subscriber.whenUp(ms), this.publisher.whenReady(ms)]);
   }
 
   /** L1 only: a hit costs what a memory store hit does, plus one field check. */

@@ -13,6 +13,8 @@ import { encodeBusMessage, type BusChange } from './bus-message.js';
 export interface BusPublisher {
   /** Sends `change`; resolves once it was sent or handed to the retry. Never rejects. */
   publish(change: BusChange): Promise<void>;
+  /** Resolves once it can send (connected), or after `ms`. */
+  whenReady(ms: number): Promise<void>;
   stats(): BusPublisherStats;
   close(): Promise<void>;
 }
@@ -72,6 +74,19 @@ export class RedisBusPublisher implements BusPublisher {
   async publish(change: BusChange): Promise<void> {
     if (this.closed) return;
     await this.send(encodeBusMessage(this.origin, change));
+  }
+
+  whenReady(ms: number): Promise<void> {
+    if (this.client.status === 'ready' || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.client.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.client.once('ready', done);
+    });
   }
 
   stats(): BusPublisherStats {
