@@ -122,15 +122,14 @@ describe.each(FAST_PATH_MATRIX)('the migration guide on %s, fast path %s', (plat
     await boot();
     await get('/items?page=1', 'acme');
     await get('/items?page=1', 'globex');
-    const deleted = await clearCache(t.app, 'acme');
+    // clear() resolves nothing (the store makes the tenant's entries unreadable at once, whatever their number).
+    await clearCache(t.app, 'acme');
     const acme = await get('/items?page=1', 'acme');
     const globex = await get('/items?page=1', 'globex');
-    const global = await clearCache(t.app);
-    console.log(`[migration] ${platform}/${mode} clearCache(app, 'acme'): ${deleted} deleted; then acme ${acme.headers['x-cache']}, globex ${globex.headers['x-cache']}; clearCache(app): ${global} deleted`);
-    expect(deleted).toBe(1);
+    await clearCache(t.app);
+    console.log(`[migration] ${platform}/${mode} clearCache(app, 'acme'): then acme ${acme.headers['x-cache']}, globex ${globex.headers['x-cache']}; clearCache(app) leaves globex cached`);
     expect(acme.headers['x-cache']).toBe('MISS');
     expect(globex.headers['x-cache']).toBe('HIT');
-    expect(global).toBe(0);
     expect((await get('/items?page=1', 'globex')).headers['x-cache']).toBe('HIT');
   });
 });
