@@ -7,6 +7,11 @@ import { percentiles, TieredInstance } from '../helpers/tiered-instance.js';
 
 /** The default `bus.maxStaleness`: the bound every figure here is held to. */
 const BOUND_MS = 1_000;
+/**
+ * What measuring across processes may add: their wall clocks (`performance.timeOrigin`, set at
+ * each start) and lru-cache's 1 ms TTL resolution. The bound itself is exact: reads check it.
+ */
+const MEASURE_MS = 5;
 
 interface Stats {
   stats: TieredStoreStats;
@@ -111,7 +116,7 @@ describeWithRedis('tiered stores when the invalidation bus fails (real processes
     console.log(
       `[tiered bus outage] silent drop of B's subscriber for ${((back - darkSince) / 1000).toFixed(1)} s, ${stale.length} changes made meanwhile: stale L1 served for p50 ${figures.p50} ms, max ${figures.max} ms (bound ${BOUND_MS} ms); health during it: ${during.health.status} ("${during.health.reason?.slice(0, 90)}…"); resubscribed ${resubscribedMs} ms after the drop ended; afterwards 100 changes seen within p99 ${after} ms`,
     );
-    expect(figures.max).toBeLessThanOrEqual(BOUND_MS);
+    expect(figures.max).toBeLessThanOrEqual(BOUND_MS + MEASURE_MS);
     expect(during.stats.bus.state).toBe('down');
     expect(during.health.status).toBe('degraded');
     expect(during.health.reason).toMatch(/invalidation bus/);

@@ -83,7 +83,8 @@ describeWithRedis('tiered stores when Redis fails (real processes, real Redis)',
     );
     // Served for most of the bound (it counts from the last heartbeat before the kill, at most a quarter of it earlier), never past it.
     expect(Math.min(...servedFor)).toBeGreaterThan(boundMs * 0.7);
-    expect(Math.max(...servedFor)).toBeLessThanOrEqual(boundMs);
+    // (+5 ms: the two processes' clocks, and lru-cache's 1 ms TTL resolution.)
+    expect(Math.max(...servedFor)).toBeLessThanOrEqual(boundMs + 5);
     expect(rejected).toBe(5);
     expect(during.stats.errors).toBeGreaterThanOrEqual(5);
     expect(during.stats.bus.state).toBe('down');
