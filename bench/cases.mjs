@@ -24,6 +24,8 @@ export const httpCases = ADAPTERS.flatMap((adapter) => [
   { id: `${adapter}.ncm.memory`, name: `${adapter}: @nestjs/cache-manager hit, memory`, adapter, app: 'nestCacheManager', options: { store: 'memory' }, hit: true },
   { id: `${adapter}.ncm.redis`, name: `${adapter}: @nestjs/cache-manager hit, Redis`, adapter, app: 'nestCacheManager', options: { store: 'redis' }, hit: true, redis: true },
   { id: `${adapter}.ours.memory`, name: `${adapter}: ours hit, memory`, adapter, app: 'ours', options: { store: 'memory' }, hit: true },
+  // `type: 'tiered'`: the hit comes from the instance's L1 (a memory store over Redis, its bus subscribed), on the same synchronous path.
+  { id: `${adapter}.ours.tiered`, name: `${adapter}: ours hit, tiered L1 (memory over Redis)`, adapter, app: 'ours', options: { store: 'tiered' }, hit: true, redis: true },
   // The default (`tenantContext: 'auto'`) runs handlers without a tenant context in these apps: nothing injects CacheManager.
   // This row pays for one (AsyncLocalStorage), as an app whose services inject CacheManager does.
   { id: `${adapter}.ours.memory.ctx`, name: `${adapter}: ours hit, memory, tenant context on`, adapter, app: 'ours', options: { store: 'memory', tenantContext: true }, hit: true },
@@ -97,6 +99,7 @@ export const targets = [
   { id: 'fastify.ours.memory/constant', label: 'Fastify: ours memory hit / constant handler', op: '>=', threshold: 0.85, value: (r) => ratio(http(r, 'fastify.ours.memory'), http(r, 'fastify.constant')) },
   { id: 'fastify.ours.memory/ncm.memory', label: 'Fastify: ours memory hit / @nestjs/cache-manager memory hit', op: '>=', threshold: 1.35, value: (r) => ratio(http(r, 'fastify.ours.memory'), http(r, 'fastify.ncm.memory')) },
   { id: 'fastify.ours.redis/constant', label: 'Fastify: ours Redis hit / constant handler', op: '>=', threshold: 0.75, value: (r) => ratio(http(r, 'fastify.ours.redis'), http(r, 'fastify.constant')) },
+  { id: 'fastify.ours.tiered/ours.memory', label: 'Fastify: ours tiered L1 hit / ours memory hit (within 10%)', op: '>=', threshold: 0.9, value: (r) => ratio(http(r, 'fastify.ours.tiered'), http(r, 'fastify.ours.memory')) },
   { id: 'express.ours.memory/constant', label: 'Express: ours memory hit / constant handler (within 5%)', op: '>=', threshold: 0.95, value: (r) => ratio(http(r, 'express.ours.memory'), http(r, 'express.constant')) },
   { id: 'express.ours.redis/constant', label: 'Express: ours Redis hit / constant handler (within 5%)', op: '>=', threshold: 0.95, value: (r) => ratio(http(r, 'express.ours.redis'), http(r, 'express.constant')) },
   { id: 'stampede.ours.memory', label: `Stampede: handler runs for ${STAMPEDE_CONCURRENCY} concurrent cold requests, ours memory (worst trial)`, op: '<=', threshold: 1, value: (r) => r.stampede['stampede.ours.memory']?.max },
@@ -105,6 +108,8 @@ export const targets = [
   // It reads what that path stores, HTTP responses (string bodies, handed out without a copy); object values are copied on
   // every read so a caller's mutation never reaches the cache, and their row (oursSync) shows that cost beside it.
   { id: 'micro.memory.get.10k', label: 'Micro: ours memory getSync of HTTP responses (the hit path) / raw lru-cache get of the same, 10k entries', op: '>=', threshold: 0.7, value: (r) => ratio(micro(r, 'memory.get.10k.oursSyncResponse'), micro(r, 'memory.get.10k.lruResponse')) },
+  { id: 'express.ours.tiered/ours.memory', label: 'Express: ours tiered L1 hit / ours memory hit (within 10%)', op: '>=', threshold: 0.9, value: (r) => ratio(http(r, 'express.ours.tiered'), http(r, 'express.ours.memory')) },
+  { id: 'micro.tiered.get.10k', label: 'Micro: ours TieredStore.getSync (an L1 hit) / MemoryStore.getSync, HTTP responses, 10k entries (within 10%)', op: '>=', threshold: 0.9, value: (r) => ratio(micro(r, 'memory.get.10k.tieredSyncResponse'), micro(r, 'memory.get.10k.oursSyncResponse')) },
   { id: 'fastify.ours.miss/noguard', label: "Fastify: ours miss with the unkeyed-input guard / with headerGuard: 'off' (constant handler)", op: '>=', threshold: 0.9, value: (r) => ratio(http(r, 'fastify.ours.miss'), http(r, 'fastify.ours.miss.noguard')) },
   { id: 'micro.redis.get.50', label: 'Micro: ours Redis get / raw ioredis get, 50 in flight', op: '>=', threshold: 0.85, value: (r) => ratio(micro(r, 'redis.get.50.ours'), micro(r, 'redis.get.50.raw')) },
   { id: 'memory.string.bytesOnly', label: 'Memory: heap growth after 1,000,000 sets of 1 KB strings into a { maxBytes: 64 MiB } store (MB)', op: '<=', threshold: 77, value: (r) => r.memory['memory.string.bytesOnly']?.heapGrowthMB },

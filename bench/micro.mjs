@@ -19,6 +19,7 @@ import { summarize } from './lib/stats.mjs';
 const { newStamp } = await libModule('envelope/envelope.js');
 const { KeyScope, storageKey } = await libModule('keys/storage-key.js');
 const { MemoryStore } = await libModule('stores/memory.store.js');
+const { CacheManager } = await libModule('cache/cache-manager.js');
 const { RedisStore } = await libModule('stores/redis.store.js');
 const { encodeEntry } = await libModule('envelope/wire.js');
 const { JsonCodec } = await libModule('envelope/codecs/json.codec.js');
@@ -150,6 +151,33 @@ function memoryCases(n, label) {
         };
       },
     },
+    ...(config.redisUrl === undefined || n > 10_000
+      ? []
+      : [
+          {
+            // The same read from a tiered store's L1 (memory over Redis, bus subscribed): the hit path of `type: 'tiered'`.
+            id: `memory.get.${label}.tieredSyncResponse`, name: `ours TieredStore.getSync of HTTP responses (L1 hit), ${label}`, group: group('get'),
+            async setup() {
+              const { keys, envs, idx } = (responses ??= responseDataset(n));
+              const manager = await CacheManager.create({
+                namespace: `micro-tiered-${process.pid}`,
+                store: { type: 'tiered', l1: { maxEntries: keys.length, maxBytes: 2 ** 40, sweepInterval: 0 }, l2: { url: config.redisUrl } },
+                logger: false,
+              });
+              const store = manager.store;
+              for (let i = 0; i < keys.length; i++) await store.set(keys[i], envs[i], TTL_MS);
+              if (store.stats().entries !== keys.length) throw new Error(`L1 holds ${store.stats().entries} of ${keys.length} entries: every get case must hit`);
+              return {
+                batch(count, off) {
+                  let bytes = 0;
+                  for (let i = 0; i < count; i++) bytes += store.getSync(keys[idx[(off + i) & IDX_MASK]])?.value.length ?? 0;
+                  return bytes;
+                },
+                teardown: () => manager.close(),
+              };
+            },
+          },
+        ]),
     {
       // The base of the target: raw lru-cache holding the same HTTP-response envelopes, read the same way.
       id: `memory.get.${label}.lruResponse`, name: `raw lru-cache get of HTTP responses (string values), ${label}`, group: group('get'),

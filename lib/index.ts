@@ -1,7 +1,7 @@
 // The public surface of nestjs-tenant-cache. Explicit named exports only: anything not listed
-// here is internal. RedisStore is exported as a type only, so an app on the memory store never
-// loads ioredis (an optional peer); `{ store: { type: 'redis', … } }` loads it on demand, and
-// the class itself is importable from 'nestjs-tenant-cache/redis'.
+// here is internal. RedisStore and TieredStore are exported as types only, so an app on the
+// memory store never loads ioredis (an optional peer); `{ store: { type: 'redis' | 'tiered', … } }`
+// loads it on demand, and the Redis store class is importable from 'nestjs-tenant-cache/redis'.
 
 // ---- Nest module ----
 export { CacheModule } from './cache.module.js';
@@ -59,7 +59,7 @@ export type { TenantContext, TenantContextMode } from './tenant/tenant-context.j
 export type { TenantCounters } from './cache/tenant-stats.js';
 export type { CacheManagerOptions, CircuitBreakerConfig, InvalidationRetryOptions, SetOptions, TenantStoresOptions, WrapOptions } from './options/cache-options.interface.js';
 export { CIRCUIT_BREAKER_DEFAULTS, INVALIDATION_RETRY_DEFAULTS, MANAGER_DEFAULTS, TENANT_STORES_DEFAULTS } from './options/manager-options.js';
-export type { MemoryStoreConfig, RedisStoreConfig, StoreConfig } from './stores/store-config.interface.js';
+export type { MemoryStoreConfig, RedisStoreConfig, StoreConfig, TieredStoreConfig } from './stores/store-config.interface.js';
 
 // ---- stores ----
 export { MemoryStore } from './stores/memory.store.js';
@@ -68,6 +68,10 @@ export type { MemoryStoreBounds, MemoryStoreOptions } from './stores/memory-stor
 export { MEMORY_STORE_DEFAULTS } from './stores/memory-store-options.js';
 export { REDIS_STORE_DEFAULTS } from './stores/redis-store-options.js';
 export type { RedisStoreOptions } from './stores/redis-store-options.interface.js';
+export type { TieredStore } from './stores/tiered.store.js';
+export type { TieredBusOptions, TieredStoreOptions } from './stores/tiered-store-options.interface.js';
+export { TIERED_STORE_DEFAULTS } from './stores/tiered-store-options.js';
+export type { TieredBusStats, TieredStoreStats } from './stores/tiered/tiered-stats.interface.js';
 export type { CacheStore, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './stores/cache-store.interface.js';
 export type { Envelope, HttpMeta } from './envelope/envelope.js';
 export { requestHash } from './http/request-key.js';

@@ -118,7 +118,8 @@ export const apps = {
    */
   async ours({ store, redisUrl, tenantContext, fastPath, guarded, headerGuard, constantHandler }) {
     const { CacheModule, Cached, fromHeader } = await libEntry();
-    const storeConfig = store === 'redis' ? { type: 'redis', url: redisUrl } : { type: 'memory', maxEntries: 10_000 };
+    const storeConfig =
+      store === 'redis' ? { type: 'redis', url: redisUrl } : store === 'tiered' ? { type: 'tiered', l1: { maxEntries: 10_000 }, l2: { url: redisUrl } } : { type: 'memory', maxEntries: 10_000 };
     const optional = { tenantContext, fastPath, headerGuard };
     for (const key of Object.keys(optional)) if (optional[key] === undefined) delete optional[key];
     return rootModule({

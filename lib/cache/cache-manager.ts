@@ -3,6 +3,7 @@ import { CacheClosedError, TenantRequiredError } from '../errors/cache.errors.js
 import type { CacheManagerOptions } from '../options/cache-options.interface.js';
 import type { CacheStore, StoreHealth, StoreStats } from '../stores/cache-store.interface.js';
 import { CircuitBreakerStore, type CircuitState } from '../stores/circuit-breaker.store.js';
+import { TieredStore } from '../stores/tiered.store.js';
 import { assembleStore, assembleStoreSync, type StoreAssembly } from '../stores/store.factory.js';
 import { CacheTelemetry } from '../observability/cache-telemetry.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
@@ -298,7 +299,8 @@ export class CacheManager {
     } catch (err) {
       store = { ok: false, detail: (err as Error)?.message ?? 'health check failed' };
     }
-    const circuit = this.core.store instanceof CircuitBreakerStore ? this.core.store.circuitState : undefined;
+    // A tiered store's circuit is its L2's (L1 has none).
+    const circuit = this.core.store instanceof CircuitBreakerStore || this.core.store instanceof TieredStore ? this.core.store.circuitState : undefined;
     const status: CacheHealthStatus = !store.ok || (circuit !== undefined && circuit !== 'closed') ? 'down' : store.degraded !== undefined ? 'degraded' : 'up';
     const reason = status === 'up' ? undefined : status === 'degraded' ? store.degraded : (store.detail ?? `circuit ${circuit}`);
     return {

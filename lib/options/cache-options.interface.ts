@@ -119,7 +119,8 @@ export interface InvalidationRetryOptions {
 export interface CacheManagerOptions {
   /**
    * Where entries live: a store config (`{ type: 'memory', maxEntries }`,
-   * `{ type: 'redis', url }`) or a `CacheStore` instance. A store instance passed in is
+   * `{ type: 'redis', url }`, or for several instances `{ type: 'tiered', l1: { … }, l2: { url } }`:
+   * a memory L1 in front of Redis, coherent through an invalidation bus) or a `CacheStore` instance. A store instance passed in is
    * closed by `close()` too. A config is checked at start-up like every other option (an
    * unknown key fails with the closest known name); an instance is taken as it is.
    * @default { type: 'memory' }

@@ -3,11 +3,13 @@ import type { CacheStore } from '../stores/cache-store.interface.js';
 import { resolveMemoryStoreOptions } from '../stores/memory-store-options.js';
 import { resolveRedisStoreOptions } from '../stores/redis-store-options.js';
 import { isCacheStore } from '../stores/store.factory.js';
+import { resolveTieredStoreOptions } from '../stores/tiered-store-options.js';
+import type { TieredStoreOptions } from '../stores/tiered-store-options.interface.js';
 import type { RedisStoreOptions } from '../stores/redis-store-options.interface.js';
 import { closestName, kindOf } from '../utils/option-checks.js';
 import type { StoreConfig } from '../stores/store-config.interface.js';
 
-const STORE_TYPES = ['memory', 'redis'] as const;
+const STORE_TYPES = ['memory', 'redis', 'tiered'] as const;
 
 const REDIS_HOWTO = "configure Redis here with store: { type: 'redis', url: 'redis://localhost:6379' } (needs the ioredis package)";
 
@@ -39,7 +41,7 @@ export function resolveStoreOption(value: unknown, path = 'store'): CacheStore |
     throw new CacheConfigError(
       `${path}.type`,
       looksLikeStore ? 'this object has get() but is not a CacheStore (a Keyv or cache-manager store?)' : 'missing',
-      looksLikeStore ? `${REDIS_HOWTO}, or implement CacheStore` : "add type: 'memory' or type: 'redis'",
+      looksLikeStore ? `${REDIS_HOWTO}, or implement CacheStore` : "add type: 'memory', type: 'redis' or type: 'tiered'",
     );
   }
   if (type === 'memory') {
@@ -50,6 +52,10 @@ export function resolveStoreOption(value: unknown, path = 'store'): CacheStore |
     resolveRedisStoreOptions(options as unknown as RedisStoreOptions, `${path}.`);
     return { type, ...options } as unknown as StoreConfig;
   }
+  if (type === 'tiered') {
+    resolveTieredStoreOptions(options as unknown as TieredStoreOptions, `${path}.`);
+    return { type, ...options } as unknown as StoreConfig;
+  }
   const near = typeof type === 'string' ? closestName(type, STORE_TYPES) : undefined;
-  throw new CacheConfigError(`${path}.type`, `unknown store type ${typeof type === 'string' ? JSON.stringify(type) : kindOf(type)}`, near !== undefined ? `did you mean '${near}'?` : "use 'memory' or 'redis', or pass a CacheStore instance");
+  throw new CacheConfigError(`${path}.type`, `unknown store type ${typeof type === 'string' ? JSON.stringify(type) : kindOf(type)}`, near !== undefined ? `did you mean '${near}'?` : "use 'memory', 'redis' or 'tiered', or pass a CacheStore instance");
 }

@@ -1,10 +1,11 @@
 import { CacheConfigError } from '../errors/cache.errors.js';
 import type { Clock } from '../utils/clock.js';
-import { connectionBurst, type ErrorReporter } from '../utils/error-reporter.js';
+import { connectionBurst, consoleLogger, ErrorReporter } from '../utils/error-reporter.js';
 import type { CacheStore, StoreObserver } from './cache-store.interface.js';
 import { CircuitBreakerStore, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker.store.js';
 import { MemoryStore } from './memory.store.js';
-import type { MemoryStoreConfig, RedisStoreConfig, StoreConfig } from './store-config.interface.js';
+import type { MemoryStoreConfig, RedisStoreConfig, StoreConfig, TieredStoreConfig } from './store-config.interface.js';
+import { resolveTieredStoreOptions } from './tiered-store-options.js';
 
 /** True for a `CacheStore` instance (rather than a config object). */
 export function isCacheStore(value: unknown): value is CacheStore {
@@ -26,13 +27,15 @@ export interface StoreAssembly {
 }
 
 /**
- * The one assembler of stores: builds a store from its config (the Redis store imported
- * lazily, so an app on the memory store never loads ioredis, an optional peer) or takes an
- * instance, then wraps a remote one in the circuit breaker. `which` names the store in log
- * lines ("the", "a dedicated tenant"). The config must have been checked (`resolveStoreOption`).
+ * The one assembler of stores: builds a store from its config (the Redis and tiered stores
+ * imported lazily, so an app on the memory store never loads ioredis, an optional peer) or takes
+ * an instance, then wraps a remote one in the circuit breaker (a tiered store's L2, not its L1).
+ * `which` names the store in log lines ("the", "a dedicated tenant"). The config must have been
+ * checked (`resolveStoreOption`).
  */
 export async function assembleStore(source: CacheStore | StoreConfig, assembly: StoreAssembly, which = 'the'): Promise<CacheStore> {
   if (isCacheStore(source) || source.type === 'memory') return assembleStoreSync(source, assembly, which);
+  if (source.type === 'tiered') return buildTieredStore(source, assembly, which);
   return withCircuitBreaker(await buildRedisStore(source, assembly), assembly, which);
 }
 
@@ -68,6 +71,38 @@ async function buildRedisStore(config: RedisStoreConfig, assembly: StoreAssembly
 }
 
 /**
+ * L1 (a memory store, rebuilt at every drop, on the cache's clock and observer) in front of L2
+ * (the Redis store, behind its own circuit breaker), with the bus. Resolves once the bus is
+ * subscribed, or after L2's `commandTimeout`: an instance then starts coherent, and never waits
+ * long for a Redis that is down (its L1 lives by `maxStaleness` until the bus is up).
+ */
+async function buildTieredStore(config: TieredStoreConfig, assembly: StoreAssembly, which: string): Promise<CacheStore> {
+  let setup: typeof import('./tiered/tiered-store.setup.js');
+  try {
+    setup = await import('./tiered/tiered-store.setup.js');
+  } catch (err) {
+    throw new CacheConfigError('store.type', "'tiered' needs the ioredis package, which could not be loaded", 'npm install ioredis', { cause: err });
+  }
+  const { type: _type, ...options } = config;
+  const resolved = resolveTieredStoreOptions(options);
+  const inner = await buildRedisStore({ type: 'redis', ...resolved.l2 } as RedisStoreConfig, assembly);
+  const l2 = withCircuitBreaker(inner, assembly, which);
+  const l2Logs = resolved.l2Resolved;
+  const ownLogging = l2Logs.logger !== undefined || l2Logs.reporter !== undefined;
+  const reporter = l2Logs.reporter ?? (ownLogging ? new ErrorReporter(l2Logs.logger === false ? undefined : (l2Logs.logger ?? consoleLogger)) : assembly.reporter);
+  const l1: MemoryStoreConfig = { type: 'memory', ...resolved.l1 };
+  let store: import('./tiered.store.js').TieredStore;
+  try {
+    store = setup.setUpTieredStore(resolved, { makeL1: () => buildMemoryStore(l1, assembly), l2, l2Inner: inner, clock: assembly.clock, reporter, ownLogging });
+  } catch (err) {
+    await l2.close();
+    throw err;
+  }
+  await store.whenBusUp(l2Logs.commandTimeout);
+  return store;
+}
+
+/**
  * Wraps a remote store in a circuit breaker (unless disabled or already wrapped): while it keeps
  * failing, calls fail fast (served by the handler at once) instead of each waiting for its own
  * timeout. Its opening is logged in the burst of the store's connection (`connectionBurst`), so
@@ -76,7 +111,8 @@ async function buildRedisStore(config: RedisStoreConfig, assembly: StoreAssembly
  */
 function withCircuitBreaker(store: CacheStore, assembly: StoreAssembly, which: string): CacheStore {
   const options = assembly.circuitBreaker;
-  if (store.kind === 'memory' || options === false || store instanceof CircuitBreakerStore) return store;
+  // A tiered store guards its L2 itself: around it all, a breaker would hide L1's synchronous hits.
+  if (store.kind === 'memory' || store.kind === 'tiered' || options === false || store instanceof CircuitBreakerStore) return store;
   const kind = store.kind;
   return new CircuitBreakerStore(store, options, assembly.clock, (state, where, from) => {
     assembly.onCircuitChange?.(state, kind);

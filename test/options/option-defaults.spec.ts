@@ -36,6 +36,7 @@ describe('documented defaults', () => {
       'REDIS_STORE_DEFAULTS',
       'TELEMETRY_DEFAULTS',
       'TENANT_STORES_DEFAULTS',
+      'TIERED_STORE_DEFAULTS',
     ]);
     for (const object of Object.values(DEFAULTS)) expect(Object.isFrozen(object)).toBe(true);
   });

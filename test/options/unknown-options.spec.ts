@@ -61,6 +61,19 @@ const LEVELS: [string, Record<string, unknown>, string, string][] = [
     'store.cluster.node',
     'Invalid option "store.cluster.node": unknown option. Fix: did you mean "store.cluster.nodes"?',
   ],
+  ['store.l1 (tiered)', { store: { type: 'tiered', l1: { maxEntrys: 5 }, l2: { url: 'redis://127.0.0.1:1' } } }, 'store.l1.maxEntrys', 'Invalid option "store.l1.maxEntrys": unknown option. Fix: did you mean "store.l1.maxEntries"?'],
+  [
+    'store.l2 (tiered)',
+    { store: { type: 'tiered', l2: { url: 'redis://127.0.0.1:1', commandTimout: 5 } } },
+    'store.l2.commandTimout',
+    'Invalid option "store.l2.commandTimout": unknown option. Fix: did you mean "store.l2.commandTimeout"?',
+  ],
+  [
+    'store.bus (tiered)',
+    { store: { type: 'tiered', l2: { url: 'redis://127.0.0.1:1' }, bus: { maxStalenes: '1s' } } },
+    'store.bus.maxStalenes',
+    'Invalid option "store.bus.maxStalenes": unknown option. Fix: did you mean "store.bus.maxStaleness"?',
+  ],
   [
     'tenantStores',
     { tenantStores: { factory: () => undefined, maxOpn: 3 } },

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 const SECTIONS = [
   { heading: '## Migrating from @nestjs/cache-manager', folder: 'test/e2e/fixtures/migration/', runBy: 'test/e2e/migration.e2e.spec.ts' },
   { heading: '## Beyond controllers', folder: 'test/e2e/fixtures/contexts/', runBy: 'test/e2e/contexts-readme.e2e.spec.ts' },
+  { heading: '## Several instances: the tiered store', folder: 'test/e2e/fixtures/tiered/', runBy: 'test/e2e/tiered.e2e.spec.ts' },
 ];
 
 const root = new URL('../../', import.meta.url);
