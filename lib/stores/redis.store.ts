@@ -22,6 +22,7 @@ import { RedisKeyNames } from './redis/redis-key.names.js';
 import { purgeScopeKeys } from './redis/redis-scope.purge.js';
 import { RedisScripts, type RedisBus } from './redis/redis.scripts.js';
 import { WriteDeadlines } from './redis/write-deadline.js';
+import { busChannel } from './tiered/bus-message.js';
 
 /** Attempts of `getOrSet` when the present entry turns out to be undecodable (it is deleted in between). */
 const GET_OR_SET_ATTEMPTS = 3;
@@ -40,7 +41,8 @@ export const FULL_MEMORY_WINDOW_MS = 30_000;
  * @internal
  */
 export interface RedisStoreInternals {
-  readonly bus?: RedisBus;
+  /** The instance's bus origin; the channel defaults to `busChannel(<the client's keyPrefix>)`, where the tiered store listens. */
+  readonly bus?: { readonly origin: string; readonly channel?: string };
 }
 
 /**
@@ -116,7 +118,8 @@ export class RedisStore implements CacheStore {
     this.keyPrefix = keyPrefix;
     this.names = new RedisKeyNames(keyPrefix);
     this.lifecycle = new RedisClientLifecycle(client, owned, address, (kind, message) => this.reporter.report(kind, message), resolved);
-    this.scripts = new RedisScripts(client, keyPrefix, deadlines, internals.bus);
+    const bus: RedisBus | undefined = internals.bus === undefined ? undefined : { origin: internals.bus.origin, channel: internals.bus.channel ?? busChannel(keyPrefix) };
+    this.scripts = new RedisScripts(client, keyPrefix, deadlines, bus);
     this.reader = new RedisEntryReader(this.names, (keys) => client.mgetBuffer(keys as string[]), (keys, epochNames) => this.scripts.read(keys, epochNames));
     this.routes = client instanceof Cluster ? new ClusterRoutes(client, keyPrefix, resolved.commandTimeout) : undefined;
     this.calls = new RedisCallRunner(this.lifecycle, this.routes, resolved.commandTimeout, () => this.closed);

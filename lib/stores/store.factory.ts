@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { CacheConfigError } from '../errors/cache.errors.js';
 import type { Clock } from '../utils/clock.js';
 import { connectionBurst, consoleLogger, ErrorReporter } from '../utils/error-reporter.js';
@@ -56,7 +57,7 @@ function buildMemoryStore(config: MemoryStoreConfig, assembly: StoreAssembly): M
   return new MemoryStore({ ...options, clock: assembly.clock, observer: combineObservers(assembly.observer, options.observer) });
 }
 
-async function buildRedisStore(config: RedisStoreConfig, assembly: StoreAssembly): Promise<CacheStore> {
+async function buildRedisStore(config: RedisStoreConfig, assembly: StoreAssembly, internals: import('./redis.store.js').RedisStoreInternals = {}): Promise<CacheStore> {
   let redisModule: typeof import('./redis.store.js');
   try {
     redisModule = await import('./redis.store.js');
@@ -67,7 +68,7 @@ async function buildRedisStore(config: RedisStoreConfig, assembly: StoreAssembly
   // A config naming its own logger or reporter keeps it; otherwise the store logs through the
   // cache's reporter (so `logger: false` on the cache silences the store too).
   const ownLogging = options.logger !== undefined || options.reporter !== undefined;
-  return new redisModule.RedisStore({ ...options, ...(ownLogging ? {} : { reporter: assembly.reporter }), observer: combineObservers(assembly.observer, options.observer) });
+  return new redisModule.RedisStore({ ...options, ...(ownLogging ? {} : { reporter: assembly.reporter }), observer: combineObservers(assembly.observer, options.observer) }, internals);
 }
 
 /**
@@ -85,7 +86,9 @@ async function buildTieredStore(config: TieredStoreConfig, assembly: StoreAssemb
   }
   const { type: _type, ...options } = config;
   const resolved = resolveTieredStoreOptions(options);
-  const inner = await buildRedisStore({ type: 'redis', ...resolved.l2 } as RedisStoreConfig, assembly);
+  // L2's scripts publish each change on the bus, atomically with it, naming this instance.
+  const origin = randomBytes(9).toString('base64url');
+  const inner = await buildRedisStore({ type: 'redis', ...resolved.l2 } as RedisStoreConfig, assembly, { bus: { origin } });
   const l2 = withCircuitBreaker(inner, assembly, which);
   const l2Logs = resolved.l2Resolved;
   const ownLogging = l2Logs.logger !== undefined || l2Logs.reporter !== undefined;
@@ -93,7 +96,7 @@ async function buildTieredStore(config: TieredStoreConfig, assembly: StoreAssemb
   const l1: MemoryStoreConfig = { type: 'memory', ...resolved.l1 };
   let store: import('./tiered.store.js').TieredStore;
   try {
-    store = setup.setUpTieredStore(resolved, { makeL1: () => buildMemoryStore(l1, assembly), l2, l2Inner: inner, clock: assembly.clock, reporter, ownLogging });
+    store = setup.setUpTieredStore(resolved, { makeL1: () => buildMemoryStore(l1, assembly), l2, l2Inner: inner, origin, clock: assembly.clock, reporter, ownLogging });
   } catch (err) {
     await l2.close();
     throw err;

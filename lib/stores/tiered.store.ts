@@ -20,8 +20,8 @@ import type { TieredBusStats, TieredStoreStats } from './tiered/tiered-stats.int
  * A memory store (L1) in front of a remote store (L2, Redis), kept coherent across instances by
  * an invalidation bus. Hits are served from L1 (synchronously on the HTTP hit path); a miss
  * reads L2 and fills L1 for the entry's remaining lifetime. Writes go to L2, then L1; every
- * change is published once L2 applied it, and every other instance drops what it covers from
- * its L1 (tiered/l1-mirror.ts).
+ * change is published by the L2 script that applied it (atomically: no change without its
+ * message), and every other instance drops what it covers from its L1 (tiered/l1-mirror.ts).
  *
  * - A write L2 refused or failed is not applied to L1 (and L1's older entry of its key goes);
  *   removals (delete, clear, tag invalidation) are applied to L1 even then: a removal cannot make

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { vi } from 'vitest';
 import type { CacheStore } from '../../lib/stores/cache-store.interface.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
@@ -39,9 +40,10 @@ export async function tieredStore(opts: TieredFixtureOptions): Promise<TieredFix
   const { wrapL2, clock = systemClock, logger: _logger, ...options } = opts;
   const resolved = resolveTieredStoreOptions(options);
   const reporter = new ErrorReporter(logger, 10_000, clock);
-  const redis = new RedisStore({ ...resolved.l2, reporter });
+  const origin = randomBytes(9).toString('base64url');
+  const redis = new RedisStore({ ...resolved.l2, reporter }, { bus: { origin } });
   const l2 = wrapL2?.(redis) ?? redis;
-  const store = setUpTieredStore(resolved, { makeL1: () => new MemoryStore({ ...resolved.l1, clock }), l2, l2Inner: redis, clock, reporter, ownLogging: false });
+  const store = setUpTieredStore(resolved, { makeL1: () => new MemoryStore({ ...resolved.l1, clock }), l2, l2Inner: redis, origin, clock, reporter, ownLogging: false });
   await store.whenBusUp(5_000);
   if (store.stats().bus.state !== 'up') throw new Error('the bus did not come up within 5 s');
   return { store, redis, l2, logger };

@@ -210,7 +210,7 @@ describeWithRedis('TieredStore (memory L1 over Redis L2, invalidation bus)', () 
     const a = await make({ wrapL2: (redis) => new WithBasis(redis) });
     const scope = KeyScope.of(ns(), 'acme');
     const basis = await a.store.basis(scope);
-    expect(basis).toMatchObject({ store: 'tiered', value: { l1: undefined, l2: { store: 'redis', value: scope.id } } });
+    expect(basis).toMatchObject({ store: 'tiered', value: { l1: { store: 'memory' }, l2: { store: 'redis', value: scope.id } } });
     const key = storageKey(scope, 'entry', 'k');
     await a.store.set(key, envelope(key, 1), 60_000, basis);
     expect(seen).toEqual([{ store: 'redis', value: scope.id }]);

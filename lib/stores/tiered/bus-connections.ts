@@ -1,14 +1,9 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { ResolvedRedisStoreOptions } from '../redis-store-options.js';
 import { readKeyPrefix, setUpRedisClient } from '../redis/redis-client.factory.js';
+import { busChannel } from './bus-message.js';
 
-/**
- * The bus channel of one Redis (or Cluster) and key prefix. ioredis never prefixes channels (they
- * are not keys), so the prefix is written here: apps kept apart by `keyPrefix` hear only their own.
- */
-export function busChannel(keyPrefix: string): string {
-  return `${keyPrefix}ntc:bus`;
-}
+export { busChannel } from './bus-message.js';
 
 /** Makes the subscriber's connections. */
 export interface SubscriberConnector {

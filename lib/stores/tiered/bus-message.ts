@@ -15,6 +15,14 @@ export interface BusMessage {
   readonly change: BusChange;
 }
 
+/**
+ * The bus channel of one Redis (or Cluster) and key prefix. ioredis never prefixes channels (they
+ * are not keys), so the prefix is written here: apps kept apart by `keyPrefix` hear only their own.
+ */
+export function busChannel(keyPrefix: string): string {
+  return `${keyPrefix}ntc:bus`;
+}
+
 const VERSION = 1;
 const OPS = { key: 'k', tags: 't', clear: 'c' } as const;
 
