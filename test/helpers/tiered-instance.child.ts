@@ -20,7 +20,17 @@ export type ChildCommand =
   | { cmd: 'peek'; tenant: string; key: string }
   | { cmd: 'wrap'; tenant: string; key: string; value: unknown }
   | { cmd: 'stats' }
+  | { cmd: 'op'; tenant: string; op: TenantOp }
+  | { cmd: 'awaitMalformed'; count: number }
   | { cmd: 'close' };
+
+/** One call of the scoped cache of a tenant (the model-based test): values travel as JSON, `undefined` as an absent field. */
+export type TenantOp =
+  | { name: 'get' | 'delete'; key: string }
+  | { name: 'set' | 'getOrSet' | 'wrap'; key: string; value: unknown; tags: string[] }
+  | { name: 'compareAndSet'; key: string; expected?: unknown; next: unknown; tags: string[] }
+  | { name: 'invalidateTags'; tags: string[] }
+  | { name: 'clear' };
 
 const config = JSON.parse(process.argv[2]!) as ChildConfig;
 const logs: string[] = [];
@@ -94,10 +104,44 @@ async function handle(command: ChildCommand): Promise<unknown> {
     }
     case 'stats':
       return { stats: store.stats(), health: await manager.health(), logs };
+    case 'op':
+      return { result: await runOp(command.tenant, command.op) };
+    case 'awaitMalformed': {
+      // A marker the test published after a change: the bus delivers in order on this one
+      // subscriber connection, so once it is counted, every message before it is applied.
+      for (let i = 0; store.stats().bus.malformed < command.count; i++) {
+        if (i > 5_000) throw new Error(`marker ${command.count} not heard within 5 s`);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      return {};
+    }
     case 'close':
       await manager.close();
       setImmediate(() => process.disconnect());
       return {};
+  }
+}
+
+async function runOp(tenant: string, op: TenantOp): Promise<unknown> {
+  const cache = manager.forTenant(tenant);
+  const opts = (tags: string[]) => (tags.length === 0 ? { ttl: 0 } : { ttl: 0, tags });
+  switch (op.name) {
+    case 'get':
+      return cache.get(op.key);
+    case 'delete':
+      return cache.delete(op.key);
+    case 'set':
+      return cache.set(op.key, op.value, opts(op.tags));
+    case 'getOrSet':
+      return cache.getOrSet(op.key, op.value, opts(op.tags));
+    case 'wrap':
+      return cache.wrap(op.key, () => op.value, opts(op.tags));
+    case 'compareAndSet':
+      return cache.compareAndSet(op.key, op.expected, op.next, opts(op.tags));
+    case 'invalidateTags':
+      return cache.invalidateTags(op.tags);
+    case 'clear':
+      return cache.clear();
   }
 }
 

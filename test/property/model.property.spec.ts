@@ -3,13 +3,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import type { TenantCache } from '../../lib/cache/tenant-cache.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { TieredInstance } from '../helpers/tiered-instance.js';
+import type { TenantOp } from '../helpers/tiered-instance.child.js';
+import { Redis } from 'ioredis';
+import { busChannel } from '../../lib/stores/tiered/bus-message.js';
 
 /**
  * Model-based test: random operations against the real cache, compared step by step with a
  * plain Map per tenant. 50 tenants run their sequences concurrently (so the store interleaves
  * them), each sequence strictly in order (so the model is exact). Tenant ids and keys are
  * chosen to collide under a naive `${tenant}:${key}` join; every value carries its tenant, so
- * any cross-tenant read is caught even if it happened to equal the model.
+ * any cross-tenant read is caught even if it happened to equal the model. Writes carry random
+ * tags (per tenant, named alike across tenants), invalidated at random; `wrap` computes through
+ * the engine (a basis taken before its factory runs); clears bump the tenant's epoch.
  */
 const TENANTS = 50;
 const OPS_PER_TENANT = 2_000; // 100,000 operations in all
@@ -17,7 +23,13 @@ const KEYS = ['a', 'b', 'a:b', 'b:c', '{x}', '*', '?', '[', '\\', 'line\nbreak',
 const BASE_TENANTS = ['a', 'a:b', 'a:b:c', 'b', 'b:c', '{a}', 'a}', '*', '?', '[ab]', 'x\\y', 'g', 't.a', 'ünï', '🏢', '%41', 'A'];
 const tenantIds = Array.from({ length: TENANTS }, (_, i) => BASE_TENANTS[i] ?? `tenant-${i}`);
 
+const TAGS = ['p', 'q', 'shared', '*', '{t}', 'a:b'];
+
 type Value = { t: string; n: number } | null | 0 | '' | false;
+interface Held {
+  readonly value: Value;
+  readonly tags: readonly string[];
+}
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -36,9 +48,21 @@ interface Outcome {
   ops: number;
 }
 
-async function runTenant(cache: TenantCache, tenant: string, seed: number, outcome: Outcome): Promise<Map<string, Value>> {
+/** What the model drives: a tenant's scoped cache, or one spread over processes (`spread`). */
+type ModelCache = Pick<TenantCache, 'get' | 'set' | 'delete' | 'getOrSet' | 'compareAndSet' | 'wrap' | 'invalidateTags' | 'clear'>;
+
+async function runTenant(cache: ModelCache, tenant: string, seed: number, outcome: Outcome, opsPerTenant = OPS_PER_TENANT): Promise<Map<string, Value>> {
   const random = rng(seed);
-  const model = new Map<string, Value>();
+  const held = new Map<string, Held>();
+  // The model's view of values, as the original Map<string, Value> was.
+  const model = {
+    get: (key: string) => held.get(key)?.value,
+    has: (key: string) => held.has(key),
+    delete: (key: string) => held.delete(key),
+    clear: () => held.clear(),
+  };
+  const pickTags = (): string[] => TAGS.filter(() => random() < 0.25);
+  const tagOptions = (tags: readonly string[]) => (tags.length === 0 ? { ttl: 0 } : { ttl: 0, tags });
   let n = 0;
   const pickKey = () => KEYS[Math.floor(random() * KEYS.length)]!;
   const newValue = (): Value => {
@@ -53,40 +77,53 @@ async function runTenant(cache: TenantCache, tenant: string, seed: number, outco
     if (actual !== null && typeof actual === 'object' && 't' in actual && (actual as { t: string }).t !== tenant) outcome.crossTenantReads++;
     if (!isDeepStrictEqual(actual, expected)) outcome.divergences.push(`${tenant} ${what}: got ${JSON.stringify(actual)}, model ${JSON.stringify(expected)}`);
   };
-  for (let i = 0; i < OPS_PER_TENANT; i++) {
+  for (let i = 0; i < opsPerTenant; i++) {
     outcome.ops++;
     const key = pickKey();
     const r = random();
     if (r < 0.3) {
       check(`get ${JSON.stringify(key)}`, await cache.get(key), model.get(key));
+    } else if (r < 0.47) {
+      const value = newValue();
+      const tags = pickTags();
+      await cache.set(key, value, tagOptions(tags));
+      held.set(key, { value, tags });
     } else if (r < 0.55) {
       const value = newValue();
-      await cache.set(key, value, { ttl: 0 });
-      model.set(key, value);
+      const tags = pickTags();
+      const got = await cache.wrap(key, () => value, tagOptions(tags));
+      check(`wrap ${JSON.stringify(key)}`, got, model.has(key) ? model.get(key) : value);
+      if (!model.has(key) && value !== undefined) held.set(key, { value, tags });
+    } else if (r < 0.6) {
+      const tags = pickTags();
+      await cache.invalidateTags(tags);
+      for (const [k, h] of held) if (h.tags.some((t) => tags.includes(t))) held.delete(k);
     } else if (r < 0.65) {
       check(`delete ${JSON.stringify(key)}`, await cache.delete(key), model.has(key));
       model.delete(key);
     } else if (r < 0.8) {
       const value = newValue();
-      const result = await cache.getOrSet(key, value, { ttl: 0 });
+      const tags = pickTags();
+      const result = await cache.getOrSet(key, value, tagOptions(tags));
       const expected = model.has(key) ? { value: model.get(key), set: false } : { value, set: true };
       check(`getOrSet ${JSON.stringify(key)}`, result, expected);
-      if (!model.has(key)) model.set(key, value);
+      if (!model.has(key)) held.set(key, { value, tags });
     } else if (r < 0.995) {
       const current = model.get(key);
       const roll = random();
       const expected: Value | undefined = roll < 0.6 ? current : roll < 0.8 ? undefined : newValue();
       const next = newValue();
-      const wrote = await cache.compareAndSet(key, expected, next, { ttl: 0 });
+      const tags = pickTags();
+      const wrote = await cache.compareAndSet(key, expected, next, tagOptions(tags));
       const modelWrote = isDeepStrictEqual(current, expected) || (expected === undefined && !model.has(key));
       check(`compareAndSet ${JSON.stringify(key)}`, wrote, modelWrote);
-      if (modelWrote) model.set(key, next);
+      if (modelWrote) held.set(key, { value: next, tags });
     } else {
       await cache.clear();
       model.clear();
     }
   }
-  return model;
+  return new Map([...held].map(([k, h]) => [k, h.value]));
 }
 
 async function runModel(manager: CacheManager, seed: number): Promise<void> {
@@ -137,5 +174,74 @@ describeWithRedis('model-based: Redis store', () => {
     } finally {
       await manager.close();
     }
+  }, 120_000);
+});
+
+/**
+ * The tiered store across 2 processes on one Redis: each operation of a tenant's sequence runs
+ * in a process picked at random, so a value written through one instance is read, overwritten,
+ * invalidated or cleared through the other. The bus is asynchronous (bounded staleness, not
+ * read-your-writes across instances), so after each change the test waits until both processes
+ * have applied it: it publishes a marker on the bus channel (after the change's own message, so
+ * behind it on every subscriber connection) and waits until each process has heard it. Between
+ * those points the model must hold exactly.
+ */
+describeWithRedis('model-based: the tiered store across 2 processes on one Redis', () => {
+  let server: RedisServer;
+  let raw: Redis;
+  const instances: TieredInstance[] = [];
+  beforeAll(async () => {
+    server = await startRedis();
+    raw = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await Promise.all(instances.splice(0).map((i) => i.close()));
+    raw?.disconnect();
+    await server?.stop();
+  });
+
+  it('20 tenants x 300 operations, each in a random process of 2: zero divergences, zero cross-tenant reads', async () => {
+    const config = { store: { type: 'tiered' as const, l2: { url: server.url } }, namespace: 'model-tiered' };
+    const [a, b] = await Promise.all([TieredInstance.start('A', config), TieredInstance.start('B', config)]);
+    instances.push(a!, b!);
+    const processes = [a!, b!];
+    let markers = 0;
+    let sync: Promise<void> = Promise.resolve();
+    /** Both processes have applied every change made so far. Serialized: markers count in order. */
+    const settle = (): Promise<void> => {
+      sync = sync.then(async () => {
+        const n = ++markers;
+        await raw.publish(busChannel(''), `marker ${n}`);
+        await Promise.all(processes.map((p) => p.call({ cmd: 'awaitMalformed', count: n })));
+      });
+      return sync;
+    };
+    const spread = (tenant: string, random: () => number): ModelCache => {
+      const run = async (op: TenantOp, changes: boolean): Promise<unknown> => {
+        const p = processes[Math.floor(random() * processes.length)]!;
+        const { result } = await p.call<{ result: unknown }>({ cmd: 'op', tenant, op });
+        if (changes) await settle();
+        return result;
+      };
+      const tagsOf = (options?: { tags?: readonly string[] }): string[] => [...(options?.tags ?? [])];
+      return {
+        get: (key) => run({ name: 'get', key }, false),
+        set: async (key, value, options) => void (await run({ name: 'set', key, value, tags: tagsOf(options) }, true)),
+        delete: (key) => run({ name: 'delete', key }, true),
+        getOrSet: (key, value, options) => run({ name: 'getOrSet', key, value, tags: tagsOf(options) }, true),
+        compareAndSet: (key, expected, next, options) => run({ name: 'compareAndSet', key, ...(expected === undefined ? {} : { expected }), next, tags: tagsOf(options) }, true),
+        wrap: async (key, factory, options) => run({ name: 'wrap', key, value: await (factory as () => unknown)(), tags: tagsOf(options) }, true),
+        invalidateTags: async (tags) => void (await run({ name: 'invalidateTags', tags: [...tags] }, true)),
+        clear: async () => void (await run({ name: 'clear' }, true)),
+      } as ModelCache;
+    };
+    const outcome: Outcome = { divergences: [], crossTenantReads: 0, ops: 0 };
+    const tenants = tenantIds.slice(0, 20);
+    await Promise.all(tenants.map((tenant, i) => runTenant(spread(tenant, rng(7_000 + i)), tenant, 3_000 + i, outcome, 300)));
+    const stats = await Promise.all(processes.map((p) => p.call<{ stats: { bus: { applied: number; state: string } } }>({ cmd: 'stats' })));
+    console.log(`[model tiered] ${outcome.ops} operations over ${tenants.length} tenants in 2 processes (${markers} changes settled): ${outcome.divergences.length} divergences, ${outcome.crossTenantReads} cross-tenant reads; bus messages applied: A ${stats[0]!.stats.bus.applied}, B ${stats[1]!.stats.bus.applied}`);
+    expect(outcome.ops).toBe(tenants.length * 300);
+    expect(outcome.crossTenantReads).toBe(0);
+    expect(outcome.divergences.slice(0, 10)).toEqual([]);
   }, 120_000);
 });
