@@ -308,8 +308,8 @@ export class MemoryStore implements CacheStore {
     // 'set' = replaced under the same key by write(), which updates the index itself. (lru-cache
     // also says 'set' when it refuses an entry over maxEntrySize, which write() never hands it.)
     if (reason === 'set') return;
-    // Every held key is listed in its scope's index (write lists it right after lru.set, and
-    // nothing runs in between); an unlisted one would mean they are out of step.
+    // Every held key is listed in its scope's index (write lists it just before lru.set takes
+    // it); an unlisted one would mean they are out of step.
     const meta = this.indexes.unlist(full);
     if (reason !== 'evict') return;
     if (meta === undefined) this.evictions++;

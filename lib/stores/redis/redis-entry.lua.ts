@@ -4,8 +4,8 @@ import { MAX_COMPUTATION_MS } from '../computation-bound.js';
 import { SCOPE_CLOCK_LUA } from './redis-scope.lua.js';
 
 /**
- * The Lua of the entry scripts: the read (a batch of gets) and the writes (set, getOrSet,
- * compareAndSet), with what they share, the check that an entry may be read.
+ * The Lua of the entry scripts: the read (a batch of gets), the writes (set, getOrSet,
+ * compareAndSet) and the delete, with what they share, the check that an entry may be read.
  *
  * The invalidation model (one per scope, every key of a scope in its `{scope}` hash slot):
  * - the scope's clock (`meta:clock`) is the last version it issued; its epoch (`meta:epoch`) the
@@ -19,7 +19,8 @@ import { SCOPE_CLOCK_LUA } from './redis-scope.lua.js';
  *   floors the versions so they keep growing if the clock key is lost (evicted, or expired after
  *   a purge), where a plain counter would start again at 1, under entries based on later values.
  * - Every entry's header carries its basis and the names of its tag-version keys (wire.ts), so
- *   the check runs in the script that reads the entry: one round trip, no payload decoding.
+ *   the check runs with the read that finds the entry, no payload decoded: here, in the scripts,
+ *   or on one MGET snapshot of entry, epoch and tag versions (redis-entry.reader.ts).
  * - A tag-version key outlives every entry carrying its tag: a tagged write creates it (0) with
  *   the entry's TTL or extends it (PEXPIRE GT; a persistent entry makes it persistent). A read
  *   that finds one missing (evicted, deleted) does not trust the entry: a miss.
@@ -32,7 +33,6 @@ const MAGIC = `NTC${WIRE_VERSION}`;
 const EXPIRES_TO = LUA_EXPIRES_FROM + 14;
 const BASIS_TO = LUA_BASIS_FROM + 15;
 const TAGS_LENGTH_TO = LUA_TAGS_LENGTH_FROM + 6;
-/** The bound on a computation, in µs, as the clocks count. */
 
 const ENTRY_LUA = `${SCOPE_CLOCK_LUA}
 -- GET that treats a key of another type as absent instead of failing the script.
