@@ -208,12 +208,13 @@ describeWithRedis('model-based: the tiered store across 2 processes on one Redis
     let markers = 0;
     let sync: Promise<void> = Promise.resolve();
     /** Both processes have applied every change made so far. Serialized: markers count in order. */
+    const mark = async (): Promise<void> => {
+      const n = ++markers;
+      await raw.publish(busChannel(''), `marker ${n}`);
+      await Promise.all(processes.map((p) => p.call({ cmd: 'awaitMalformed', count: n })));
+    };
     const settle = (): Promise<void> => {
-      sync = sync.then(async () => {
-        const n = ++markers;
-        await raw.publish(busChannel(''), `marker ${n}`);
-        await Promise.all(processes.map((p) => p.call({ cmd: 'awaitMalformed', count: n })));
-      });
+      sync = sync.then(mark);
       return sync;
     };
     const spread = (tenant: string, random: () => number): ModelCache => {
