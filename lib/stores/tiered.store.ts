@@ -81,7 +81,7 @@ export class TieredStore implements CacheStore {
   }
 
   /**
-   * Resolves once the bus is subscribed and can publish, or after `ms`: until then L1 entries
+   * Resolves once the bus is subscribed, or after `ms`: until then L1 entries
    * live at most `maxStaleness`, and messages are sent late (retried).
    */
   async whenBusUp(ms: number): Promise<void> {

@@ -22,7 +22,7 @@ const MAX_NODES = 1_000;
 const ENTRY_OVERHEAD = 800;
 /** A string's header, or its share of the concatenation nodes of a key built from parts. */
 const STRING_OVERHEAD = 24;
-/** A tag, besides its text: its full storage key (namespace and scope added, built from parts) and its member in the scope's tag index. */
+/** A tag, besides its text: its full storage key (namespace and scope added, built from parts) and its share of the scope's tag version records. */
 const TAG_OVERHEAD = 320;
 /** The HTTP metadata object and its lists. */
 const HTTP_OVERHEAD = 96;

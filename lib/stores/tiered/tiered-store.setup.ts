@@ -38,7 +38,6 @@ export function setUpTieredStore(options: ResolvedTieredStoreOptions, deps: Tier
     l2Writes: options.l2Writes,
     maxStalenessMs: options.maxStalenessMs,
     origin,
-    // Unsent messages are retried at the heartbeat's pace.
     publish: () => new L2ScriptPublisher(bus.publisher, bus.ownsPublisher),
     subscribe: (events, report) => new BusSubscriber(bus.subscriber, bus.channel, { heartbeatMs, replyTimeoutMs }, events, report),
     clock: deps.clock,
