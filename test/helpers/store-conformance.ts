@@ -542,6 +542,10 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         const ns = freshNamespace();
         const scope = KeyScope.of(ns, 'acme');
         const key = storageKey(scope, 'entry', 'k');
+        // The tag recorded before the basis (Redis refuses a computation whose tag no key records
+        // if anything was issued in the scope since its basis: it may have been lost, evicted).
+        const before = storageKey(scope, 'entry', 'before');
+        await store.set(before, envelope(before, 'b', { tags: ['t'] }), 60_000);
         const early = await basisOf(scope);
         await store.invalidateTags([storageKey(scope, 'tag', 'other'), storageKey(KeyScope.of(ns, 'b'), 'tag', 't')]);
         await store.clearScope(KeyScope.of(ns, 'b'));

@@ -138,7 +138,8 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
         await store.set(key, envelope(key, k, { tags: ['t'] }), ttl);
       };
       await put('short', 10_000);
-      expect(await raw.get(tagKey.full)).toBe('0');
+      // Created at the scope's clock (a fresh version for a new scope), never 0.
+      expect(Number(await raw.get(tagKey.full))).toBeGreaterThan(0);
       expect(await raw.pttl(tagKey.full)).toBeGreaterThan(9_000);
       expect(await raw.pttl(tagKey.full)).toBeLessThanOrEqual(10_000);
       await put('long', 120_000);
@@ -158,13 +159,13 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       await store.invalidateTags([unused]);
       expect(await raw.pttl(unused.full)).toBeGreaterThan(MAX_COMPUTATION_MS - 10_000);
       expect(await raw.pttl(unused.full)).toBeLessThanOrEqual(MAX_COMPUTATION_MS);
-      // Clock and epoch have no TTL.
+      // Clock and epoch live as long as the scope's entries (here a persistent one): no TTL.
       await store.clearScope(scope);
       expect(await raw.pttl(storageKey(scope, 'meta', 'clock').full)).toBe(-1);
       expect(await raw.pttl(storageKey(scope, 'meta', 'epoch').full)).toBe(-1);
     });
 
-    it('a tag index set of an older version counts as version 0: a write or an invalidation replaces it; an entry whose tag-version key is gone reads as a miss', async () => {
+    it('a tag index set of an older version is unknown: an entry under it reads as a miss; a write or an invalidation replaces it', async () => {
       const store = open({ url: server.url });
       const scope = KeyScope.of('oldindex', 'a');
       const tagKey = storageKey(scope, 'tag', 't');
@@ -175,7 +176,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       expect((await store.get(key))?.value).toBe('v');
       await raw.del(tagKey.full);
       await raw.sadd(tagKey.full, 'old-member');
-      expect((await store.get(key))?.value).toBe('v'); // a set reads as version 0
+      expect(await store.get(key)).toBeUndefined(); // an older version's set: unknown
       await store.invalidateTags([tagKey]);
       expect(await raw.type(tagKey.full)).toBe('string');
       expect(await store.get(key)).toBeUndefined();
@@ -183,6 +184,57 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       await store.set(key, envelope(key, 'again', { tags: ['t'] }), 60_000);
       expect((await store.get(key))?.value).toBe('again');
       await raw.del(tagKey.full);
+      expect(await store.get(key)).toBeUndefined();
+    });
+
+    it('a lost tag-version key is unknown: a later write of the tag does not bring back an entry invalidated under it, and a computation based before is refused', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('losttag', 'a');
+      const tagKey = storageKey(scope, 'tag', 't');
+      const first = storageKey(scope, 'entry', 'first');
+      const second = storageKey(scope, 'entry', 'second');
+      const late = storageKey(scope, 'entry', 'late');
+      await store.set(first, envelope(first, 'old', { tags: ['t'] }), 60_000);
+      const early = await store.basis(scope);
+      await store.invalidateTags([tagKey]);
+      const invalidatedAt = Number(await raw.get(tagKey.full));
+      await raw.del(tagKey.full); // evicted, or deleted by a concurrent purge
+      await store.set(second, envelope(second, 'new', { tags: ['t'] }), 60_000);
+      const recreated = Number(await raw.get(tagKey.full));
+      console.log(`tag version invalidated at ${invalidatedAt}, re-created at ${recreated}; first entry reads ${JSON.stringify((await store.get(first))?.value)}`);
+      expect(recreated).toBeGreaterThanOrEqual(invalidatedAt);
+      expect(await store.get(first)).toBeUndefined();
+      expect((await store.get(second))?.value).toBe('new');
+      await raw.del(tagKey.full);
+      await store.set(late, envelope(late, 'stale', { tags: ['t'] }), 60_000, early);
+      expect(await raw.exists(late.full)).toBe(0);
+      // The refusal set the tag key again: a computation based after it is stored.
+      const next = await store.basis(scope);
+      await store.set(late, envelope(late, 'fresh', { tags: ['t'] }), 60_000, next);
+      expect((await store.get(late))?.value).toBe('fresh');
+    });
+
+    it('a lost epoch is unknown: the entries of a cleared scope stay unreadable', async () => {
+      const store = open({ url: server.url });
+      const scope = KeyScope.of('lostepoch', 'a');
+      const epochKey = storageKey(scope, 'meta', 'epoch').full;
+      const key = storageKey(scope, 'entry', 'k');
+      const tagged = storageKey(scope, 'entry', 'tagged');
+      await store.set(key, envelope(key, 'old'), 60_000);
+      await store.set(tagged, envelope(tagged, 'old', { tags: ['t'] }), 60_000);
+      expect(await raw.pttl(epochKey)).toBeGreaterThan(50_000);
+      await store.clearScope(scope);
+      await raw.del(epochKey);
+      console.log(`after clear + DEL epoch: untagged reads ${JSON.stringify((await store.get(key))?.value)}, tagged ${JSON.stringify((await store.get(tagged))?.value)}`);
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.get(tagged)).toBeUndefined();
+      expect(await Promise.all([store.get(key), store.get(tagged)])).toEqual([undefined, undefined]);
+      // A write makes the epoch again, above the entries it was lost under.
+      const other = storageKey(scope, 'entry', 'other');
+      await store.set(other, envelope(other, 'new'), 0);
+      expect(await raw.pttl(epochKey)).toBe(-1);
+      expect(await raw.pttl(storageKey(scope, 'meta', 'clock').full)).toBe(-1);
+      expect((await store.get(other))?.value).toBe('new');
       expect(await store.get(key)).toBeUndefined();
     });
 
@@ -195,6 +247,9 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
       const early = await store.basis(scope);
       await store.set(key, envelope(key, 'v', { tags: ['t'] }), 60_000);
       await raw.del(storageKey(scope, 'meta', 'clock').full, storageKey(scope, 'meta', 'epoch').full);
+      // Its epoch lost: unknown, so the entry is not read; a write makes clock and epoch again.
+      expect(await store.get(key)).toBeUndefined();
+      await store.set(key, envelope(key, 'v', { tags: ['t'] }), 60_000);
       expect((await store.get(key))?.value).toBe('v');
       await store.invalidateTags([storageKey(scope, 'tag', 't')]);
       expect(await store.get(key)).toBeUndefined();
@@ -227,6 +282,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
     it('getOrSet and compareAndSet write over bytes that only look like an entry', async () => {
       const store = open({ url: server.url });
       const key = storageKey(KeyScope.of('overwrite', 'a'), 'entry', 'k');
+      await raw.set(storageKey(key.scope, 'meta', 'epoch').full, '0'); // raw entries have basis 0
       // A valid header that says "present", with a payload that is not JSON.
       await raw.set(key.full, `NTC${WIRE_VERSION}j${'x'.repeat(16)}${'0'.repeat(15 + 16 + 7)}|{not json`);
       const fresh = envelope(key, 'fresh');
@@ -243,6 +299,7 @@ describeWithRedis('RedisStore on a standalone redis-server', () => {
     it('deletes an undecodable entry only if it still holds the same bytes', async () => {
       const client = new Redis(server.port, server.host);
       const key = storageKey(KeyScope.of('cad', 'a'), 'entry', 'k');
+      await raw.set(storageKey(key.scope, 'meta', 'epoch').full, '0'); // raw entries have basis 0
       const good = envelope(key, 'good');
       const goodBytes = encodeEntry(good, new JsonCodec(), DEFAULT_DECODE_LIMITS);
       const observer = {

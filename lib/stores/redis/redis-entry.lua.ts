@@ -10,7 +10,8 @@ import { SCOPE_CLOCK_LUA } from './redis-scope.lua.js';
  * The invalidation model (one per scope, every key of a scope in its `{scope}` hash slot):
  * - the scope's clock (`meta:clock`) is the last version it issued; its epoch (`meta:epoch`) the
  *   version of its last clear; a tag's version (`tag:<tag>`) the version of the tag's last
- *   invalidation. Absent = 0.
+ *   invalidation. A missing one (evicted, purged) or one of another type is unknown: an entry
+ *   under it is not read and a computation's write is refused (ensure_known below).
  * - An invalidation issues V = max(clock, epoch, Redis time in µs) + 1 and stores it as the clock
  *   (redis-scope.lua.ts); a basis is B = max(clock, epoch). So a basis read before an invalidation
  *   is below its version (B < V) and one read after is at least it (B >= V): an entry based on B
@@ -21,9 +22,10 @@ import { SCOPE_CLOCK_LUA } from './redis-scope.lua.js';
  * - Every entry's header carries its basis and the names of its tag-version keys (wire.ts), so
  *   the check runs with the read that finds the entry, no payload decoded: here, in the scripts,
  *   or on one MGET snapshot of entry, epoch and tag versions (redis-entry.reader.ts).
- * - A tag-version key outlives every entry carrying its tag: a tagged write creates it (0) with
- *   the entry's TTL or extends it (PEXPIRE GT; a persistent entry makes it persistent). A read
- *   that finds one missing (evicted, deleted) does not trust the entry: a miss.
+ * - The epoch and a tag-version key outlive every entry under them: a write creates one that is
+ *   unknown at the clock V (at least every version issued; a fresh one if the clock is unknown
+ *   too), so the entries it was lost under stay unreadable and the new one gets a basis >= V, with the entry's TTL, or extends it (PEXPIRE GT; a persistent entry makes
+ *   it persistent). A read that finds one unknown does not trust the entry: a miss.
  *
  * Bytes without a valid header (garbage, another wire version) are returned by the read as they
  * are, so the store decodes them, counts and deletes them; a write treats them as no entry.
@@ -71,16 +73,17 @@ local versions = {}
 local function version_of(name)
   local v = versions[name]
   if v == nil then
-    v = stored_number(name) or -1
+    v = known_number(name) or -1
     versions[name] = v
   end
   return v
 end
 
 -- Whether an entry based on basis, with these tag-version keys, may be read: no clear and no
--- invalidation of its tags after its basis, and every tag-version key still there.
+-- invalidation of its tags after its basis, and its epoch and every tag-version key known (epoch
+-- -1: unknown).
 local function valid(basis, names, epoch)
-  if epoch > basis then return false end
+  if epoch < 0 or epoch > basis then return false end
   for _, name in ipairs(names) do
     local version = version_of(name)
     if version < 0 or version > basis then return false end
@@ -96,27 +99,41 @@ local function present(v, now, epoch_key)
   local x = tonumber(string.sub(v, ${LUA_EXPIRES_FROM}, ${EXPIRES_TO}))
   if x == nil or (x ~= 0 and x <= now) then return false end
   local names = tag_names(v, bar)
-  return names ~= nil and valid(basis, names, stored_number(epoch_key) or 0)
+  return names ~= nil and valid(basis, names, known_number(epoch_key) or -1)
 end
 
--- Writes KEYS[1] = v (ttl ms, 0 = no expiry) and keeps each tag-version key alive at least as
--- long: created at version 0 with the entry's TTL, or extended, never shortened; a persistent
--- entry makes it persistent. A key of another type (an old tag index) is replaced. With
--- basis, the header's basis field is set to it (the write's own clock; bytes came with 0).
-local function write_entry(v, ttl, names, basis)
-  for _, name in ipairs(names) do
-    local t = redis.call('TYPE', name).ok
-    if t ~= 'string' then
-      if t ~= 'none' then redis.call('UNLINK', name) end
-      if ttl > 0 then redis.call('SET', name, '0', 'PX', ttl) else redis.call('SET', name, '0') end
-    elseif ttl == 0 then
-      redis.call('PERSIST', name)
+-- Makes the scope's epoch (ARGV[7]) and each tag-version key known and alive at least as long
+-- as an entry of ttl ms (0 = no expiry): extended, never shortened; a persistent entry makes
+-- them persistent, and the clock (ARGV[6]) with them. One unknown (missing: evicted, purged; of
+-- another type: an old tag index; no number) is set to the clock, which is at least every version
+-- ever issued (the lost one too), or to a fresh version if the clock is unknown as well: the
+-- entries it was lost under, based before, stay unreadable.
+local function ensure_known(ttl, names)
+  local fresh = nil
+  local keys = { ARGV[7] }
+  for _, name in ipairs(names) do keys[#keys + 1] = name end
+  for _, name in ipairs(keys) do
+    if known_number(name) == nil then
+      if fresh == nil then
+        if known_number(ARGV[6]) == nil then fresh = tick(ARGV[6], ARGV[7]) else fresh = clock_now(ARGV[6], ARGV[7]) end
+        fresh = string.format('%.0f', fresh)
+      end
+      if redis.call('TYPE', name).ok ~= 'none' then redis.call('UNLINK', name) end
+      if ttl > 0 then redis.call('SET', name, fresh, 'PX', ttl) else redis.call('SET', name, fresh) end
     else
-      redis.call('PEXPIRE', name, ttl, 'GT')
+      keep_alive(name, ttl)
     end
   end
+  keep_alive(ARGV[6], ttl)
+end
+
+-- Writes KEYS[1] = v (ttl ms, 0 = no expiry) after ensure_known. With own_basis and a header,
+-- the header's basis field is set to the write's own clock, read after ensure_known (so at
+-- least a version it set; bytes came with 0).
+local function write_entry(v, ttl, names, has_header, own_basis)
+  ensure_known(ttl, names)
   if ttl > 0 then redis.call('SET', KEYS[1], v, 'PX', ttl) else redis.call('SET', KEYS[1], v) end
-  if basis ~= nil then redis.call('SETRANGE', KEYS[1], ${BASIS_OFFSET}, string.format('%016.0f', basis)) end
+  if has_header and own_basis then redis.call('SETRANGE', KEYS[1], ${BASIS_OFFSET}, string.format('%016.0f', clock_now(ARGV[6], ARGV[7]))) end
 end
 
 `;
@@ -146,16 +163,27 @@ export const SET_LUA = `${ENTRY_LUA}
 local now, refused = check_window()
 if refused then return refused end
 ${WRITE_ARGS}
-local basis = nil
 if ARGV[8] ~= '' then
-  if now - tonumber(ARGV[8]) > ${MAX_COMPUTATION_MS} or (stored_number(ARGV[7]) or 0) > given then return 0 end
-  for _, name in ipairs(names) do
-    if (stored_number(name) or 0) > given then return 0 end
+  if now - tonumber(ARGV[8]) > ${MAX_COMPUTATION_MS} then return 0 end
+  local unknown = false
+  for i = 0, #names do
+    local version = known_number(i == 0 and ARGV[7] or names[i])
+    if version == nil then unknown = true elseif version > given then return 0 end
   end
+  -- An unknown epoch or tag version may have been above the basis; it was not if the clock (at
+  -- least every version issued) still is at most the basis. Else refused, when in doubt.
+  if unknown then
+    local clock = known_number(ARGV[6])
+    if clock == nil or clock > given then
+      ensure_known(ttl, names)
+      return 0
+    end
+  end
+  -- ensure_known sets an unknown one to the clock, at most the basis: the header keeps it.
+  write_entry(v, ttl, names, false, false)
 else
-  basis = clock_now(ARGV[6], ARGV[7])
+  write_entry(v, ttl, names, bar ~= nil, true)
 end
-write_entry(v, ttl, names, bar and basis)
 publish(ARGV[9], ARGV[10])
 return 1
 `;
@@ -167,7 +195,7 @@ if refused then return refused end
 local cur = get_entry(KEYS[1])
 if present(cur, now, ARGV[7]) then return cur end
 ${WRITE_ARGS}
-write_entry(v, ttl, names, bar and clock_now(ARGV[6], ARGV[7]))
+write_entry(v, ttl, names, bar ~= nil, true)
 publish(ARGV[9], ARGV[10])
 return nil
 `;
@@ -184,7 +212,7 @@ elseif (not is_present) or string.sub(cur, ${LUA_STAMP_FROM}, ${LUA_STAMP_TO}) ~
   return 0
 end
 ${WRITE_ARGS}
-write_entry(v, ttl, names, bar and clock_now(ARGV[6], ARGV[7]))
+write_entry(v, ttl, names, bar ~= nil, true)
 publish(ARGV[9], ARGV[10])
 return 1
 `;
@@ -200,7 +228,7 @@ if refused then return refused end
 local v = get_entry(KEYS[1])
 local basis, bar = header(v)
 local names = basis and tag_names(v, bar)
-local readable = names ~= nil and names ~= false and valid(basis, names, stored_number(ARGV[3]) or 0)
+local readable = names ~= nil and names ~= false and valid(basis, names, known_number(ARGV[3]) or -1)
 redis.call('UNLINK', KEYS[1])
 publish(ARGV[4], ARGV[5])
 if readable then return 1 end
@@ -223,7 +251,7 @@ local function read(key, epoch_key)
   if names == nil then return v end
   local epoch = epochs[epoch_key]
   if epoch == nil then
-    epoch = stored_number(epoch_key) or 0
+    epoch = known_number(epoch_key) or -1
     epochs[epoch_key] = epoch
   end
   if not valid(basis, names, epoch) then return false end

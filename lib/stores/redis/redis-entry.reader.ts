@@ -101,7 +101,9 @@ export class RedisEntryReader {
     if (bytes === null || bytes === undefined) return null;
     const header = readEntryHeader(bytes);
     if (header === undefined) return AGAIN;
-    const epoch = stored(reply[epochAt], 0);
+    // No epoch (lost, or of another type): unknown, so the entry is not read (redis-entry.lua.ts).
+    const epoch = stored(reply[epochAt], Number.NaN);
+    if (reply[epochAt] === null || reply[epochAt] === undefined) return null;
     if (Number.isNaN(epoch)) return AGAIN;
     if (epoch > header.basis) return null;
     const ranges = header.tagNames;
@@ -115,8 +117,10 @@ export class RedisEntryReader {
       const name = hint.names[j]!;
       const start = ranges[2 * j]!;
       if (ranges[2 * j + 1]! - start !== name.length || bytes.compare(name, 0, name.length, start, start + name.length) !== 0) return AGAIN;
-      // Missing, or of another type (MGET says nil for both): the script tells the two apart.
-      const version = stored(reply[entryAt + 1 + j], Number.NaN);
+      // Missing, or of another type (MGET says nil for both): unknown, the entry is not read.
+      const cell = reply[entryAt + 1 + j];
+      if (cell === null || cell === undefined) return null;
+      const version = stored(cell, Number.NaN);
       if (Number.isNaN(version)) unsure = true;
       else if (version > header.basis) return null;
     }
