@@ -79,9 +79,12 @@ export interface CacheStore {
    * the entry's scope was cleared or one of its tags invalidated since the basis was taken (it
    * resolves all the same: the computed value is still the caller's, it is just not stored),
    * and the entry records the basis, so it reads as absent after any later clear or invalidation
-   * of its tags. Without one, the entry is based on the scope's version at the write.
+   * of its tags. Without one, the entry is based on the scope's version at the write. A basis the
+   * store did not make (another store's) is not applied either: when in doubt, do not store.
+   * Resolves `false` when the write was not applied (so a tier in front keeps it out too); a
+   * store that cannot tell resolves nothing.
    */
-  set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void>;
+  set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<boolean | void>;
   /**
    * Optional: the basis of a computation of an entry of `scope` starting now (the scope's
    * invalidation version), for `set(…, basis)`. A store without it stores every write.

@@ -106,7 +106,7 @@ export class CircuitBreakerStore implements CacheStore {
   get(key: StorageKey): Promise<Envelope | undefined> {
     return this.circuitOf(key.scope).guard('get', () => this.inner.get(key));
   }
-  set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
+  set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<boolean | void> {
     return this.circuitOf(key.scope).guard('set', () => this.inner.set(key, envelope, ttlMs, basis));
   }
   delete(key: StorageKey): Promise<boolean> {

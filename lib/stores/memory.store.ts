@@ -47,8 +47,10 @@ import { estimateEntry } from './memory/memory-entry.size.js';
 import { ScopeIndexes } from './memory/scope.index.js';
 import { ScopeQuota } from './memory/scope.quota.js';
 
-/** One settled promise for every successful write: callers only await it. */
-const RESOLVED: Promise<void> = Promise.resolve();
+/** One settled promise per answer of `set`: callers only await it. */
+const APPLIED: Promise<boolean> = Promise.resolve(true);
+/** A write its basis refused (see `set`). */
+const NOT_APPLIED: Promise<boolean> = Promise.resolve(false);
 
 
 export class MemoryStore implements CacheStore {
@@ -122,14 +124,15 @@ export class MemoryStore implements CacheStore {
    * not applied if the scope was cleared or one of the entry's tags invalidated since, or if the
    * basis is older than the computation bound (`MAX_COMPUTATION_MS`); it resolves all the same.
    */
-  set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
+  set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<boolean> {
     if (this.closed) return closedRejection();
     try {
       const value = heldValue(envelope);
       const ttl = checkStoreTtl(ttlMs);
       const based = this.versions.writeBasis(key, envelope.tags, basis);
-      if (based !== undefined) this.write(key, envelope, value, ttl, based);
-      return RESOLVED;
+      if (based === undefined) return NOT_APPLIED;
+      this.write(key, envelope, value, ttl, based);
+      return APPLIED;
     } catch (error) {
       return Promise.reject(error);
     }

@@ -180,14 +180,17 @@ export class RedisStore implements CacheStore {
    * the scope was cleared or one of the entry's tags invalidated since, or if the basis is older
    * than the computation bound (`MAX_COMPUTATION_MS`); it resolves all the same.
    */
-  async set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
+  async set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<boolean> {
     this.assertOpen();
     const ttl = checkTtl(ttlMs);
     const given = redisBasis(basis);
     const bytes = encodeEntry(envelope, this.codec, this.limits, { basis: given?.clock ?? 0, tagKeys: this.names.tagNames(key, envelope) });
-    await this.calls.run('set', key, () => this.scripts.set(key, bytes, ttl, this.names.meta(key.scope), given?.at));
+    // A basis this store did not make (another store's): when in doubt, do not store.
+    if (basis !== undefined && given === undefined) return false;
+    const applied = await this.calls.run('set', key, () => this.scripts.set(key, bytes, ttl, this.names.meta(key.scope), given?.at));
     // Redis took a write: it is not full (any more).
     this.calls.fullAt = Number.NEGATIVE_INFINITY;
+    return applied;
   }
 
   /**

@@ -99,18 +99,32 @@ export class TieredStore implements CacheStore {
     return hit !== undefined ? Promise.resolve(hit) : this.readThrough(key);
   }
 
-  async set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
+  async set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<boolean | void> {
     this.assertOpen();
+    // A basis this store did not make: when in doubt, do not store.
+    if (basis !== undefined && basis.store !== 'tiered') {
+      checkStoreTtl(ttlMs);
+      return false;
+    }
     const parts = basisParts(basis, this.l1.generation);
     if (basis !== undefined && this.inBackground) return this.setInBackground(key, envelope, ttlMs, parts);
     const fill = this.l1.start(key);
+    let applied: boolean | void;
     try {
-      await this.l2.set(key, envelope, ttlMs, parts.l2);
+      applied = await this.l2.set(key, envelope, ttlMs, parts.l2);
     } catch (err) {
       throw this.writeFailed(fill, err);
     }
+    if (applied === false) {
+      // L2 refused it (its basis predates an invalidation): L1 must not serve it either, nor
+      // anything older of the key.
+      this.l1.end(fill);
+      this.l1.remove(key);
+      return false;
+    }
     this.l1.wrote(fill, envelope, ttlMs, parts.l1, parts.generation);
     await this.publisher.publish({ op: 'key', key });
+    return applied;
   }
 
   async delete(key: StorageKey): Promise<boolean> {

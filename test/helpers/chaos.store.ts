@@ -72,7 +72,7 @@ export class ChaosStore implements CacheStore {
     await this.enter('get');
     return this.inner.get(key);
   }
-  async set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
+  async set(key: StorageKey, envelope: Envelope, ttlMs: number, basis?: StoreBasis): Promise<boolean | void> {
     await this.enter('set');
     return this.inner.set(key, envelope, ttlMs, basis);
   }

@@ -524,14 +524,14 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         return store.basis!(scope);
       };
 
-      it.each(['invalidateTags', 'clearScope'] as const)('a set whose basis was taken before %s is not applied (it resolves); one taken after is', async (how) => {
+      it.each(['invalidateTags', 'clearScope'] as const)('a set whose basis was taken before %s is not applied (it resolves false); one taken after is', async (how) => {
         const scope = KeyScope.of(freshNamespace(), 'acme');
         const key = storageKey(scope, 'entry', 'k');
         await store.set(key, envelope(key, 'before', { tags: ['t'] }), 60_000);
         const early = await basisOf(scope);
         if (how === 'clearScope') await store.clearScope(scope);
         else await store.invalidateTags([storageKey(scope, 'tag', 't')]);
-        await expect(store.set(key, envelope(key, 'computed before', { tags: ['t'] }), 60_000, early)).resolves.toBeUndefined();
+        await expect(store.set(key, envelope(key, 'computed before', { tags: ['t'] }), 60_000, early)).resolves.toBe(false);
         expect(await store.get(key)).toBeUndefined(); // neither the old value nor the late one
         const late = await basisOf(scope);
         await store.set(key, envelope(key, 'computed after', { tags: ['t'] }), 60_000, late);
@@ -569,12 +569,15 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         expect(await store.get(key)).toBeUndefined();
       });
 
-      it('a basis of another store is none: the write is based on the write itself', async () => {
+      it("a basis of another store is no basis to trust: the write is not applied (resolves false), nor an older value kept readable by it", async () => {
         const scope = KeyScope.of(freshNamespace(), 'acme');
         const key = storageKey(scope, 'entry', 'k');
         await store.invalidateTags([storageKey(scope, 'tag', 't')]);
-        await store.set(key, envelope(key, 'v', { tags: ['t'] }), 60_000, { store: 'another', value: 0 });
-        expect((await store.get(key))?.value).toBe('v');
+        expect(await store.set(key, envelope(key, 'v', { tags: ['t'] }), 60_000, { store: 'another', value: 0 })).toBe(false);
+        expect(await store.get(key)).toBeUndefined();
+        // A plain write (no basis) is based on the write itself.
+        await store.set(key, envelope(key, 'plain', { tags: ['t'] }), 60_000);
+        expect((await store.get(key))?.value).toBe('plain');
       });
     });
 

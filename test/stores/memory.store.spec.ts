@@ -394,7 +394,7 @@ describe('MemoryStore', () => {
       const store = makeStore({ maxEntries: 1, observer: { evicted: () => { throw new Error('observer bug'); } } });
       const [k1, k2] = [key('a', '1'), key('a', '2')];
       await store.set(k1, env(k1, 1), 0);
-      await expect(store.set(k2, env(k2, 2), 0)).resolves.toBeUndefined();
+      await expect(store.set(k2, env(k2, 2), 0)).resolves.toBe(true);
       expect((await store.get(k2))?.value).toBe(2);
       expect(store.indexSizes()).toMatchObject({ scopes: 1, keys: 1 });
     });

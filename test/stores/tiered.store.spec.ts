@@ -35,7 +35,7 @@ class LateReplies extends ChaosStore {
   override get(key: StorageKey): Promise<Envelope | undefined> {
     return this.later(this.inner.get(key));
   }
-  override set(key: StorageKey, env: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
+  override set(key: StorageKey, env: Envelope, ttlMs: number, basis?: StoreBasis): Promise<boolean | void> {
     return this.later(super.set(key, env, ttlMs, basis));
   }
 }
@@ -202,7 +202,7 @@ describeWithRedis('TieredStore (memory L1 over Redis L2, invalidation bus)', () 
     /** An L2 with a basis of its own (the Redis store gets one with tag versions). */
     class WithBasis extends ChaosStore {
       override readonly basis = (scope: KeyScope): StoreBasis => ({ store: 'redis', value: scope.id });
-      override set(key: StorageKey, env: Envelope, ttlMs: number, basis?: StoreBasis): Promise<void> {
+      override set(key: StorageKey, env: Envelope, ttlMs: number, basis?: StoreBasis): Promise<boolean | void> {
         seen.push(basis);
         return super.set(key, env, ttlMs);
       }

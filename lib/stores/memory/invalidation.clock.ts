@@ -46,12 +46,13 @@ export class InvalidationClock {
   /**
    * What a write of `key` (with `tags`) given `basis` is based on, or undefined when it must not
    * be applied: its basis is older than the computation bound, or its scope was cleared or one of
-   * `tags` invalidated after it. Without a basis of this clock (none, or another store's): the
-   * counter now.
+   * `tags` invalidated after it, or it is not this clock's (another store's, or a store replaced
+   * since: when in doubt, do not store). Without a basis (a plain write): the counter now.
    */
   writeBasis(key: StorageKey, tags: readonly string[] | undefined, basis: StoreBasis | undefined): number | undefined {
+    if (basis === undefined) return this.counter;
     const given = this.own(basis);
-    if (given === undefined) return this.counter;
+    if (given === undefined) return undefined;
     if (this.now() - given.at > MAX_COMPUTATION_MS || this.invalidatedSince(key.scope, tags, given.counter)) return undefined;
     return given.counter;
   }

@@ -127,12 +127,15 @@ local function ensure_known(ttl, names)
   keep_alive(ARGV[6], ttl)
 end
 
--- Writes KEYS[1] = v (ttl ms, 0 = no expiry) after ensure_known. With own_basis and a header,
+-- Writes KEYS[1] = v (ttl ms, 0 = no expiry), then ensure_known. With own_basis and a header,
 -- the header's basis field is set to the write's own clock, read after ensure_known (so at
 -- least a version it set; bytes came with 0).
 local function write_entry(v, ttl, names, has_header, own_basis)
-  ensure_known(ttl, names)
+  -- The entry's SET first: over maxmemory (noeviction) Redis refuses a script's first denyoom
+  -- command, before anything is written; once a script has written (ensure_known's PEXPIREs are
+  -- not denyoom) it lets every later command through, so a full Redis would take the write.
   if ttl > 0 then redis.call('SET', KEYS[1], v, 'PX', ttl) else redis.call('SET', KEYS[1], v) end
+  ensure_known(ttl, names)
   if has_header and own_basis then redis.call('SETRANGE', KEYS[1], ${BASIS_OFFSET}, string.format('%016.0f', clock_now(ARGV[6], ARGV[7]))) end
 end
 

@@ -22,9 +22,11 @@ export class BackgroundWrites {
   ) {}
 
   /** Follows `write`, L2's write of `env` under `key`: on success the change is published. */
-  follow(key: StorageKey, env: Envelope, write: Promise<void>): void {
+  follow(key: StorageKey, env: Envelope, write: Promise<boolean | void>): void {
     const done = write.then(
-      () => this.publisher.publish({ op: 'key', key }),
+      // Refused by its basis (an invalidation came after the computation began): not stored, so
+      // not served from L1 either; not a failure.
+      (applied) => (applied === false ? this.l1.takeBack(key, env.stamp) : this.publisher.publish({ op: 'key', key })),
       (err: unknown) => this.failed(key, env, err),
     );
     this.inFlight.add(done);

@@ -29,7 +29,7 @@ export class FlakyStore implements CacheStore {
     if (this.failGet) return Promise.reject(new Error('get failed (test)'));
     return this.inner.get(key);
   }
-  set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<void> {
+  set(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<boolean | void> {
     this.calls.set++;
     if (this.failSet) return Promise.reject(new Error('set failed (test)'));
     return this.inner.set(key, envelope, ttlMs);
