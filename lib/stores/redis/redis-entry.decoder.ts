@@ -1,3 +1,4 @@
+import { isUntrusted } from './redis-entry.reader.js';
 import type { Codec } from '../../envelope/codecs/codec.interface.js';
 import type { DecodeLimits } from '../../envelope/decode-limits.js';
 import type { Envelope } from '../../envelope/envelope.js';
@@ -9,6 +10,8 @@ import { DecodedResponseMemo } from './decoded-response.memo.js';
 import type { GetReply } from './redis-get.batcher.js';
 import { errorText } from './redis.failures.js';
 
+
+const NOT_SERVED: Promise<undefined> = Promise.resolve(undefined);
 /**
  * Turns the bytes a Redis read returned into what a get resolves. Bytes that fail to decode
  * (garbage, another tenant's entry, an older wire version) are a miss: they are deleted (only if
@@ -38,7 +41,8 @@ export class RedisEntryDecoder {
    * that settles once the entry is deleted, so a caller that saw the miss also sees the delete done.
    */
   decodeOrDrop(key: StorageKey, bytes: Buffer): Envelope | Promise<undefined> {
-    const remembered = this.memo.recall(key.full, bytes);
+    const trusted = !isUntrusted(bytes);
+    const remembered = trusted ? this.memo.recall(key.full, bytes) : undefined;
     if (remembered !== undefined) return remembered;
     let envelope: Envelope;
     try {
@@ -46,6 +50,8 @@ export class RedisEntryDecoder {
     } catch (err) {
       return this.drop(key, bytes, err);
     }
+    // An entry under a lost epoch: well-formed, but not to be served (a miss, left to expire).
+    if (!trusted) return NOT_SERVED;
     this.memo.keep(key.full, bytes, envelope);
     return envelope;
   }

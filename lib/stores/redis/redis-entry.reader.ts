@@ -3,6 +3,19 @@ import { digitsOrNaN, readEntryHeader } from '../../envelope/wire.js';
 import type { KeyScope, StorageKey } from '../../keys/storage-key.js';
 import type { RedisKeyNames } from './redis-key.names.js';
 
+
+/**
+ * Bytes of an entry the snapshot showed under an unknown epoch or tag version (the key lost):
+ * returned all the same, so garbage among them is still decoded, deleted and counted, but never
+ * served (`RedisEntryDecoder` reads a decodable one as a miss).
+ */
+const untrusted = new WeakSet<Buffer>();
+
+/** Whether `bytes` came from a read that may not serve them (see `untrusted`). */
+export function isUntrusted(bytes: Buffer): boolean {
+  return untrusted.has(bytes);
+}
+
 /** Keys whose tags the reader remembers, at most (their tag-version keys go into the same MGET). */
 const MAX_HINTS = 10_000;
 
@@ -100,10 +113,16 @@ export class RedisEntryReader {
     const bytes = reply[entryAt];
     if (bytes === null || bytes === undefined) return null;
     const header = readEntryHeader(bytes);
-    if (header === undefined) return AGAIN;
-    // No epoch (lost, or of another type): unknown, so the entry is not read (redis-entry.lua.ts).
+    // No header this version reads: garbage or another wire version, which `decodeEntry` refuses
+    // too (wire.ts), so the store drops and counts it; nothing the script could say changes that.
+    if (header === undefined) return bytes;
+    // No epoch (lost, or of another type): unknown, so the entry is not served (redis-entry.lua.ts);
+    // handed on untrusted, so garbage is still found and dropped.
     const epoch = stored(reply[epochAt], Number.NaN);
-    if (reply[epochAt] === null || reply[epochAt] === undefined) return null;
+    if (reply[epochAt] === null || reply[epochAt] === undefined) {
+      untrusted.add(bytes);
+      return bytes;
+    }
     if (Number.isNaN(epoch)) return AGAIN;
     if (epoch > header.basis) return null;
     const ranges = header.tagNames;
@@ -119,7 +138,10 @@ export class RedisEntryReader {
       if (ranges[2 * j + 1]! - start !== name.length || bytes.compare(name, 0, name.length, start, start + name.length) !== 0) return AGAIN;
       // Missing, or of another type (MGET says nil for both): unknown, the entry is not read.
       const cell = reply[entryAt + 1 + j];
-      if (cell === null || cell === undefined) return null;
+      if (cell === null || cell === undefined) {
+        untrusted.add(bytes);
+        return bytes;
+      }
       const version = stored(cell, Number.NaN);
       if (Number.isNaN(version)) unsure = true;
       else if (version > header.basis) return null;

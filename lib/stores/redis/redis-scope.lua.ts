@@ -76,6 +76,14 @@ end
 `;
 
 /**
+ * First line of the invalidation scripts: they run on a full Redis (maxmemory reached,
+ * `noeviction`), as UNLINK-based invalidation did, so an invalidation is applied when writes are
+ * refused: it only ever makes entries unreadable, and the few bytes of a version are what keeps
+ * the others from serving them.
+ */
+const ALLOW_OOM = '#!lua flags=allow-oom\n';
+
+/**
  * KEYS[1] the scope's clock, ARGV[1] its epoch key. No deadline: its only write, an epoch for a
  * scope that has none (a new tenant, or a lost epoch: its entries are unreadable already), hides
  * nothing readable however late it comes, so the computation's write finds an epoch and is not
@@ -95,7 +103,7 @@ return { clock_now(KEYS[1], ARGV[1]), now }
  * find it), longer if entries carrying it do (its TTL is never shortened; a persistent one stays
  * persistent); a key of another type (an old tag index) is replaced. Returns V.
  */
-export const INVALIDATE_TAGS_LUA = `${SCOPE_CLOCK_LUA}
+export const INVALIDATE_TAGS_LUA = `${ALLOW_OOM}${SCOPE_CLOCK_LUA}
 local _, refused = check_window()
 if refused then return refused end
 local v = tick(KEYS[1], ARGV[3])
@@ -111,7 +119,7 @@ return v
  * that of every entry of the scope, write_entry extends it) kept and at least the computation
  * bound. Returns V.
  */
-export const CLEAR_SCOPE_LUA = `${SCOPE_CLOCK_LUA}
+export const CLEAR_SCOPE_LUA = `${ALLOW_OOM}${SCOPE_CLOCK_LUA}
 local _, refused = check_window()
 if refused then return refused end
 local v = tick(KEYS[1], ARGV[3])
