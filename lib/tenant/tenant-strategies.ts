@@ -126,16 +126,7 @@ export function fromUser(path: string): TenantResolverFn {
     throw new TypeError('fromUser(path): expected a property path such as "tenantId" or "org.id"');
   }
   const parts = path.split('.');
-  const resolver: TenantResolverFn = (req) => {
-    let value: unknown = req.user;
-    for (const part of parts) {
-      if (value === null || typeof value !== 'object') return undefined;
-      value = (value as Record<string, unknown>)[part];
-    }
-    if (typeof value === 'string') return value;
-    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-    return undefined;
-  };
+  const resolver: TenantResolverFn = (req) => tenantAt(req.user, parts);
   return named(resolver, `fromUser(${path})`);
 }
 
@@ -149,16 +140,7 @@ export function fromPayload(path: string): MessageTenantStrategy {
     throw new TypeError('fromPayload(path): expected a property path such as "tenantId" or "meta.tenant"');
   }
   const parts = path.split('.');
-  const strategy: MessageTenantStrategy = (data) => {
-    let value: unknown = data;
-    for (const part of parts) {
-      if (value === null || typeof value !== 'object') return undefined;
-      value = (value as Record<string, unknown>)[part];
-    }
-    if (typeof value === 'string') return value;
-    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-    return undefined;
-  };
+  const strategy: MessageTenantStrategy = (data) => tenantAt(data, parts);
   Object.defineProperty(strategy, 'name', { value: `fromPayload(${path})` });
   return strategy;
 }
@@ -166,4 +148,16 @@ export function fromPayload(path: string): MessageTenantStrategy {
 function named(fn: TenantResolverFn, name: string): TenantResolverFn {
   Object.defineProperty(fn, 'name', { value: name });
   return fn;
+}
+
+/** The tenant id at a property path of `root` (strings and finite numbers), or `undefined`. */
+function tenantAt(root: unknown, parts: readonly string[]): string | undefined {
+  let value = root;
+  for (const part of parts) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
 }
