@@ -54,10 +54,12 @@ describeWithRedis('two apps with tiered stores on one Redis', () => {
       // B has it from Redis (its own L1 was empty), and then from its L1.
       expect((await get(b)).headers['x-cache']).toBe('HIT');
       expect((await b.http().put(`/products/${id}`).set('x-tenant-id', 'acme')).status).toBe(200);
+      // The bus is asynchronous (p99 a few ms; bounded by maxStaleness): A has applied B's message once it arrived.
+      const store = a.app.get(CacheManager).store as TieredStore;
+      await vi.waitFor(() => expect(store.stats().bus.applied).toBe(1), { timeout: 1_000, interval: 2 });
       const next = await get(a);
       expect(next.headers['x-cache']).toBe('MISS');
       expect((await get(a)).headers['x-cache']).toBe('HIT');
-      const store = a.app.get(CacheManager).store as TieredStore;
       expect(store.stats().bus).toMatchObject({ state: 'up', applied: 1 });
     });
   });

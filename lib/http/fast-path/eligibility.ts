@@ -1,13 +1,13 @@
 import { VersioningType, type ExecutionContext } from '@nestjs/common';
-import { GUARDS_METADATA, HOST_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
+import { HOST_METADATA, INTERCEPTORS_METADATA } from '@nestjs/common/constants.js';
 import type { ApplicationConfig } from '@nestjs/core';
 import type { RouteMeta } from '../route-registry.js';
 
 /**
  * Whether a route may be served before Nest's pipeline: the hit would be served identically
  * and nothing that may refuse or change the request is skipped.
- * - no guard applies to it (global, `APP_GUARD`, controller or handler): a hit never skips
- *   authorization;
+ * - its guards are known at start-up (global, `APP_GUARD`, controller, handler; none
+ *   request-scoped): the fast path runs them before the lookup (see `RouteGuards`);
  * - our interceptor (`owner`) is the first interceptor of its chain (those after it never run on a hit);
  * - it is an HTTP route whose response Nest sends (no `@Res()`, `@Render()`, `@Redirect()`, SSE);
  * - Nest does not decide inside its handler whether the route takes the request at all: not a
@@ -19,8 +19,8 @@ export function qualifiesForFastPath(config: ApplicationConfig, platform: 'fasti
   if (context.getType() !== 'http' || meta.cached === undefined || meta.cached.bypass !== undefined) return false;
   const controller = context.getClass();
   const handler = context.getHandler();
-  if (config.getGlobalGuards().length > 0 || config.getGlobalRequestGuards().length > 0) return false;
-  if (hasAny(Reflect.getMetadata(GUARDS_METADATA, controller)) || hasAny(Reflect.getMetadata(GUARDS_METADATA, handler))) return false;
+  // A request-scoped guard exists only per request, inside Nest's pipeline.
+  if (config.getGlobalRequestGuards().length > 0) return false;
   if (Reflect.getMetadata(HOST_METADATA, controller) !== undefined || requestScoped.has(controller)) return false;
   const versioning = config.getVersioning();
   if (platform === 'express' && versioning !== undefined && versioning.type !== VersioningType.URI) return false;
@@ -33,10 +33,6 @@ export function qualifiesForFastPath(config: ApplicationConfig, platform: 'fasti
     ...asArray(Reflect.getMetadata(INTERCEPTORS_METADATA, handler)),
   ][0];
   return first === owner || (first !== undefined && first === owner.constructor);
-}
-
-function hasAny(list: unknown): boolean {
-  return Array.isArray(list) && list.length > 0;
 }
 
 function asArray(list: unknown): unknown[] {

@@ -25,7 +25,7 @@ export function wrapExpressRoute(expressRoute: ExpressRouteLike, lookup: FastLoo
       if (res.headersSent) return nest(req, res, next);
       let result: unknown;
       try {
-        result = lookup(req, res);
+        result = lookup(req, res, next);
       } catch {
         return nest(req, res, next);
       }

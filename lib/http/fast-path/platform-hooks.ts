@@ -5,7 +5,7 @@ import type { HttpResponseLike } from '../platform-response.js';
 export const PASS: unique symbol = Symbol('nestjs-tenant-cache pass');
 
 /** Serves a request from the cache before Nest's handler: the body to send (status and headers set), `PASS`, or a promise of either. */
-export type FastLookup = (req: CacheRequest, res: HttpResponseLike) => unknown;
+export type FastLookup = (req: CacheRequest, res: HttpResponseLike, next?: unknown) => unknown;
 
 export function isPromise(value: unknown): value is Promise<unknown> {
   return typeof (value as Promise<unknown> | undefined)?.then === 'function';
