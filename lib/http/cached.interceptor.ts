@@ -247,7 +247,16 @@ function queryOf(req: CacheRequest, url: string): string | undefined | null {
     return q === -1 || q === url.length - 1 ? undefined : null;
   }
   if (typeof parsed !== 'object') return null;
+  // No parameters (most hits): what canonicalJson would say, without running JSON.stringify.
+  if (hasNoParameters(parsed)) return '{}';
   return canonicalJson(parsed) ?? null;
+}
+
+/** Whether a parsed query encodes as `{}`: no enumerable own string key, and no `toJSON` of its own. */
+function hasNoParameters(query: object): boolean {
+  if (typeof (query as { toJSON?: unknown }).toJSON === 'function') return false;
+  for (const name in query) if (Object.hasOwn(query, name)) return false;
+  return true;
 }
 
 /** The route template as the platform reports it (Express `req.route.path`, Fastify `routeOptions.url`). */

@@ -1,3 +1,5 @@
+import { GenerationalMap } from '../utils/generational-map.js';
+
 /**
  * Remembers recent results of a pure string function (here: SHA-256 of a request's canonical
  * encoding), so a hot key is hashed once, not on every hit.
@@ -12,36 +14,32 @@
  * `2 * maxEntries * maxInputLength` characters are held, however hostile the inputs.
  */
 export class DigestMemo {
-  private young = new Map<string, string>();
-  private old = new Map<string, string>();
+  private readonly memo: GenerationalMap<string, string>;
 
   constructor(
     private readonly compute: (input: string) => string,
-    private readonly maxEntries: number,
+    maxEntries: number,
     private readonly maxInputLength: number,
-  ) {}
+  ) {
+    this.memo = new GenerationalMap(maxEntries);
+  }
 
   get(input: string): string {
     if (input.length > this.maxInputLength) return this.compute(input);
-    let digest = this.young.get(input);
+    let digest = this.memo.get(input);
     if (digest !== undefined) return digest;
-    digest = this.old.get(input) ?? this.compute(input);
-    this.young.set(input, digest);
-    if (this.young.size >= this.maxEntries) {
-      this.old = this.young;
-      this.young = new Map();
-    }
+    digest = this.compute(input);
+    this.memo.set(input, digest);
     return digest;
   }
 
   /** Entries held (both generations; an input in both counts twice). For tests. */
   get size(): number {
-    return this.young.size + this.old.size;
+    return this.memo.size;
   }
 
   /** Forgets everything. For tests. */
   clear(): void {
-    this.young = new Map();
-    this.old = new Map();
+    this.memo.clear();
   }
 }

@@ -1,10 +1,10 @@
 import { X_CACHE_HEADER } from '../cache.constants.js';
 import type { Envelope, HttpMeta } from '../envelope/envelope.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
-import { withRemainingFreshness } from './freshness.js';
 import { isNotModified } from './conditional.js';
 import { setHeader, setStatus, type HttpResponseLike } from './platform-response.js';
-import { isReplayable, type HeaderPolicy, type StoredBody } from './response-policy.js';
+import { type HeaderPolicy, type StoredBody } from './response-policy.js';
+import { replayPlanOf } from './replay-plan.js';
 
 /** A stored HTTP response. */
 export type StoredResponse = Envelope<StoredBody> & { readonly http: HttpMeta };
@@ -24,23 +24,22 @@ export function isStoredResponse(entry: Envelope | undefined): entry is StoredRe
 export function replay(req: CacheRequest, res: HttpResponseLike, entry: StoredResponse, state: 'HIT' | 'STALE', now: number, diagnostics: boolean, policy: HeaderPolicy): unknown {
   const { http } = entry;
   const ageS = Math.max(0, Math.floor((now - entry.createdAt) / 1000)) + (http.initialAge ?? 0);
+  const plan = replayPlanOf(entry, policy);
   if (diagnostics) {
     setHeader(res, X_CACHE_HEADER, state);
-    setHeader(res, 'age', String(ageS));
+    setHeader(res, 'age', plan.age(ageS));
   }
   setHeader(res, 'etag', http.etag);
-  const notModified = isNotModified(req.method, req.headers, http.etag, lastModifiedOf(http));
+  const notModified = isNotModified(req.method, req.headers, http.etag, plan.lastModified);
   // No replayed header claims more freshness than the entry has left. A downstream cache takes
   // the Age we send off the lifetime we replay (RFC 9111 §4.2.3), so that age is added back.
   const remainingS = entry.expiresAt === 0 ? undefined : Math.max(0, Math.floor((entry.expiresAt - now) / 1000));
   const lifetimeS = remainingS === undefined ? undefined : remainingS + (diagnostics ? ageS : 0);
-  for (const [name, value] of http.headers) {
-    if ((notModified && name === 'content-type') || !isReplayable(name, policy)) continue;
-    if (lifetimeS === undefined) setHeader(res, name, value);
-    else if (name === 'cache-control') setHeader(res, name, withRemainingFreshness(value, lifetimeS));
-    // Against the Date the platform sends now: what is left, plus the Age sent.
-    else if (name === 'expires') setHeader(res, name, new Date(now + lifetimeS * 1000).toUTCString());
-    else setHeader(res, name, value);
+  const names = plan.names;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    if (notModified && name === 'content-type') continue;
+    setHeader(res, name, plan.value(i, lifetimeS, now));
   }
   if (notModified) {
     setStatus(res, 304);

@@ -1,0 +1,42 @@
+/**
+ * A map bounded in entries that keeps what is in use: two generations of at most `maxPerGeneration`
+ * entries each. New and recently read entries go into the young one; when it fills up it becomes
+ * the old one and the old one is dropped. An entry read from the old generation moves back into
+ * the young one, so a working set of up to `maxPerGeneration` keys is never dropped, and at most
+ * `2 * maxPerGeneration` entries are held however many keys come (hostile ones included).
+ *
+ * Unlike an LRU list it costs nothing on a read of the young generation (one Map lookup), which
+ * is what a per-request lookup needs.
+ */
+export class GenerationalMap<K, V> {
+  private young = new Map<K, V>();
+  private old = new Map<K, V>();
+
+  constructor(private readonly maxPerGeneration: number) {}
+
+  get(key: K): V | undefined {
+    const found = this.young.get(key);
+    if (found !== undefined) return found;
+    const kept = this.old.get(key);
+    if (kept !== undefined) this.set(key, kept);
+    return kept;
+  }
+
+  set(key: K, value: V): void {
+    this.young.set(key, value);
+    if (this.young.size >= this.maxPerGeneration) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+  }
+
+  /** Entries held (both generations; a key in both counts twice). */
+  get size(): number {
+    return this.young.size + this.old.size;
+  }
+
+  clear(): void {
+    this.young = new Map();
+    this.old = new Map();
+  }
+}
