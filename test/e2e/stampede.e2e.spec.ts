@@ -180,5 +180,39 @@ describeWithRedis('stampede protection with a Redis store', () => {
         unsubscribe(CACHE_CHANNELS.stampedeWait, listener);
       }
     });
+
+    it('runs the handler once for 200 concurrent requests to a cold key split across two apps on one Redis', async () => {
+      // Two instances share nothing but Redis: the second waits on the store's lock, its other requests on its own flight.
+      const other = await createTestApp(platform, { imports: [CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'redis', url: server.url }, logger: false })], controllers: [ReportController] });
+      try {
+        await fetch(`${other.url}/report`, { headers: { 'x-tenant-id': 'warm-up' } });
+        runs = 0;
+        let release!: () => void;
+        gate = new Promise((r) => (release = r));
+        let joins = 0;
+        const check = () => {
+          if (joins + runs === 200) release();
+        };
+        const listener = () => {
+          joins++;
+          check();
+        };
+        onRun = check;
+        subscribe(CACHE_CHANNELS.stampedeWait, listener);
+        try {
+          const tenant = `acme-two-${platform}`;
+          const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => fetch(`${(i % 2 === 0 ? t : other).url}/report`, { headers: { 'x-tenant-id': tenant } })));
+          const bodies = new Set(await Promise.all(responses.map((r) => r.text())));
+          console.log(`[stampede] ${platform}, 2 apps on one Redis, 200 concurrent cold requests (100 each): ${runs} handler run(s), ${joins} waits`);
+          expect(runs).toBe(1);
+          expect(responses.every((r) => r.status === 200)).toBe(true);
+          expect(bodies.size).toBe(1);
+        } finally {
+          unsubscribe(CACHE_CHANNELS.stampedeWait, listener);
+        }
+      } finally {
+        await other.close();
+      }
+    });
   });
 });
