@@ -50,10 +50,18 @@ export class ScopeAccess {
     readonly metrics: ScopeMetrics,
   ) {}
 
+  /** The last key asked for and its storage key: a tenant's hot key (an HTTP route's) is built once, not per hit. */
+  private lastKey: string | undefined;
+  private lastStorageKey: StorageKey | undefined;
+
   /** The storage key of a user key (validated; throws `InvalidKeyError`, or `CacheClosedError` once closed). */
   key(key: string): StorageKey {
     this.assertOpen();
-    return storageKey(this.scope, 'entry', key);
+    if (key === this.lastKey) return this.lastStorageKey!;
+    const built = storageKey(this.scope, 'entry', key);
+    this.lastKey = key;
+    this.lastStorageKey = built;
+    return built;
   }
 
   assertOpen(): void {
