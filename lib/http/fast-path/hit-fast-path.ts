@@ -10,7 +10,7 @@ import { qualifiesForFastPath } from './eligibility.js';
 import { wrapExpressRoute, type ExpressRouteLike } from './express-route.js';
 import { wrapFastifyRoute, type FastifyLike, type FastifyRequestLike, type FastifySlot } from './fastify-route.js';
 import { isPromise, PASS, type FastLookup } from './platform-hooks.js';
-import { RouteGuards } from './route-guards.js';
+import { RouteGuards, type Verdicts } from './route-guards.js';
 
 /** The few methods of Nest's `HttpAdapterHost.httpAdapter` used here. */
 interface HttpAdapterLike {
@@ -139,14 +139,45 @@ export class HitFastPath {
     return (req, res, next) => {
       // The arguments Nest's handler gives its guards and interceptors (`next` is Express's; none on Fastify).
       const args = [req, res, next];
-      if (route.guards.length > 0) {
-        const allowed = this.guards!.run(route.guards, args, route.controller, route.handler);
-        // Denied: Nest's pipeline answers, with the guards' kept verdicts.
-        if (allowed === false) return PASS;
-        if (allowed !== true) return allowed.then((ok) => (ok ? this.guarded(route, args) : PASS));
-      }
-      return this.guarded(route, args);
+      if (route.guards.length === 0) return this.guarded(route, args);
+      const verdicts = this.guards!.run(route.guards, args, route.controller, route.handler);
+      if (isPromise(verdicts)) return verdicts.then((v) => this.afterGuards(route, args, v));
+      return this.afterGuards(route, args, verdicts);
     };
+  }
+
+  /**
+   * A guarded request after its guards: denied, it goes on into Nest's pipeline, which takes
+   * their verdicts; allowed, it is looked up, and anything but a hit (or a throw, which the
+   * platform hook hands to Nest too) keeps the verdicts for Nest the same way.
+   */
+  private afterGuards(route: FastRoute, args: unknown[], verdicts: Verdicts): unknown {
+    const req = args[0] as object;
+    if (!verdicts.allowed) {
+      this.guards!.keep(req, verdicts);
+      return PASS;
+    }
+    let result: unknown;
+    try {
+      result = this.guarded(route, args);
+    } catch (err) {
+      this.guards!.keep(req, verdicts);
+      throw err;
+    }
+    if (result === PASS) this.guards!.keep(req, verdicts);
+    else if (isPromise(result)) {
+      return result.then(
+        (body) => {
+          if (body === PASS) this.guards!.keep(req, verdicts);
+          return body;
+        },
+        (err: unknown) => {
+          this.guards!.keep(req, verdicts);
+          throw err;
+        },
+      );
+    }
+    return result;
   }
 
   /** The lookup of a request its route's guards let through. */

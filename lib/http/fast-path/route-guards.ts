@@ -7,10 +7,18 @@ import { isObservable, lastValueFrom } from 'rxjs';
 /** What a guard decided for one request in the fast path: its verdict, or what it threw. */
 type Verdict = { readonly guard: CanActivate; readonly allowed: boolean } | { readonly guard: CanActivate; readonly error: unknown };
 
-/** The verdicts of one request, in the order the guards ran, and how many Nest has replayed. */
-interface Verdicts {
+/** The verdicts of one request, in the order the guards ran, whether all allowed, and how many Nest has replayed. */
+export interface Verdicts {
   readonly list: Verdict[];
   next: number;
+  allowed: boolean;
+}
+
+/** Ends a run on a denial (`false`) or a throw. */
+function denied(kept: Verdicts, last: Verdict): Verdicts {
+  kept.list.push(last);
+  kept.allowed = false;
+  return kept;
 }
 
 /**
@@ -66,14 +74,12 @@ export class RouteGuards {
   /**
    * Runs `guards` for a request as Nest's `GuardsConsumer` does: in order, one `http`
    * ExecutionContext over `[req, res, next]`, a boolean taken as it is, anything else awaited
-   * (an Observable's last value), stopping at the first falsy verdict or throw. Resolves whether
-   * all allowed; every verdict is kept for Nest's run of the same request.
+   * (an Observable's last value), stopping at the first falsy verdict or throw. The verdicts
+   * say whether all allowed; hand them to `keep()` before the request goes on into Nest.
    */
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-  run(guards: readonly CanActivate[], args: unknown[], controller: Function, handler: Function): boolean | Promise<boolean> {
-    if (guards.length === 0) return true;
-    // Kept once the run is over: until then a guard listed twice must run twice, not replay.
-    const kept: Verdicts = { list: [], next: 0 };
+  run(guards: readonly CanActivate[], args: unknown[], controller: Function, handler: Function): Verdicts | Promise<Verdicts> {
+    const kept: Verdicts = { list: [], next: 0, allowed: true };
     const context = new ExecutionContextHost(args, controller as never, handler);
     context.setType('http');
     for (let i = 0; i < guards.length; i++) {
@@ -82,39 +88,41 @@ export class RouteGuards {
       try {
         result = guard.canActivate(context);
       } catch (error) {
-        return this.keep(args, kept, { guard, error });
+        return denied(kept, { guard, error });
       }
       if (typeof result === 'boolean') {
-        if (!result) return this.keep(args, kept, { guard, allowed: false });
+        if (!result) return denied(kept, { guard, allowed: false });
         kept.list.push({ guard, allowed: true });
         continue;
       }
-      return this.settle(guards, i, result, args, context, kept);
+      return this.settle(guards, i, result, context, kept);
     }
-    return this.keep(args, kept, undefined);
+    return kept;
   }
 
-  /** Keeps the verdicts of a finished run (`last` the one that ended it, if any); whether all allowed. */
-  private keep(args: unknown[], kept: Verdicts, last: Verdict | undefined): boolean {
-    if (last !== undefined) kept.list.push(last);
-    this.verdicts.set(args[0] as object, kept);
-    return last === undefined;
+  /**
+   * Keeps a request's verdicts for Nest's run of its guards (a request that goes on into Nest's
+   * pipeline: a denial, a miss). Not needed for a hit, which never gets there. Until kept, a
+   * guard listed twice runs twice, as Nest runs it.
+   */
+  keep(req: object, verdicts: Verdicts): void {
+    this.verdicts.set(req, verdicts);
   }
 
-  private async settle(guards: readonly CanActivate[], from: number, first: unknown, args: unknown[], context: ExecutionContextHost, kept: Verdicts): Promise<boolean> {
+  private async settle(guards: readonly CanActivate[], from: number, first: unknown, context: ExecutionContextHost, kept: Verdicts): Promise<Verdicts> {
     let result = first;
     for (let i = from; i < guards.length; i++) {
       const guard = guards[i]!;
       try {
         if (i > from) result = guard.canActivate(context);
         const allowed = typeof result === 'boolean' ? result : Boolean(await pick(result));
-        if (!allowed) return this.keep(args, kept, { guard, allowed });
+        if (!allowed) return denied(kept, { guard, allowed });
         kept.list.push({ guard, allowed });
       } catch (error) {
-        return this.keep(args, kept, { guard, error });
+        return denied(kept, { guard, error });
       }
     }
-    return this.keep(args, kept, undefined);
+    return kept;
   }
 
   /** Wraps a guard instance's `canActivate` once, so Nest's call gets a kept verdict when there is one. */
