@@ -67,24 +67,61 @@ function markdownTable(headers, rows, align) {
 
 // ---- sections (shared by console and README) ---------------------------------------------------
 
+const problems = (r) => [r.non2xx ? `${r.non2xx} non-2xx` : '', r.errors ? `${r.errors} errors` : '', r.lost ? `${r.lost} unanswered` : ''].filter(Boolean).join(', ');
+
 function httpRows(results) {
   return Object.entries(results.http).map(([, r]) => [
     r.name,
     int(r.median),
     `${int(r.min)}-${int(r.max)}`,
+    fixed(r.cpuMicrosPerResponse, 1),
     fixed(r.ratioToLimit),
+    fixed(r.ratioToRawFastify),
+    fixed(r.ratioToRawExpress),
     fixed(r.p99Ms, 1),
     r.handlerRunsWhileMeasured === undefined ? '' : String(r.handlerRunsWhileMeasured),
-    r.non2xx + r.errors === 0 ? '' : `${r.non2xx} non-2xx, ${r.errors} errors`,
+    problems(r),
   ]);
 }
-const HTTP_HEADERS = ['case', 'req/s (median)', 'min-max', 'x constant', 'p99 ms', 'handler runs while measured', 'problems'];
-const HTTP_ALIGN = ['l', 'r', 'r', 'r', 'r', 'r', 'l'];
+const HTTP_HEADERS = ['case', 'req/s (median)', 'min-max', 'server CPU µs/response', 'x Nest constant', 'x raw Fastify', 'x raw Express', 'p99 ms', 'handler runs while measured', 'problems'];
+const HTTP_ALIGN = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
+
+function openLoopRows(results) {
+  return Object.values(results.openLoop ?? {}).map((r) => [
+    r.name,
+    int(r.rate),
+    int(r.achievedRate),
+    fixed(r.p50Ms, 2),
+    fixed(r.p99Ms, 2),
+    fixed(r.p99MsMax, 2),
+    fixed(r.maxMs, 1),
+    fixed(r.cpuMicrosPerResponse, 1),
+    fixed(r.sendLagP99Ms, 2),
+    r.handlerRunsWhileMeasured === undefined ? '' : String(r.handlerRunsWhileMeasured),
+    problems(r),
+  ]);
+}
+const OPEN_LOOP_HEADERS = ['case', 'rate req/s', 'answered req/s', 'p50 ms', 'p99 ms (median)', 'p99 ms (worst round)', 'max ms', 'server CPU µs/response', 'send lag p99 ms', 'handler runs while measured', 'problems'];
+
+/** HTTP tenant-scaling rows and the micro tenant groups, each with its ratio to its 1-tenant row. */
+function tenantRows(results) {
+  const rows = [];
+  const http = Object.entries(results.http).filter(([, r]) => r.tenants !== undefined);
+  const httpBase = http.find(([, r]) => r.tenants === 1)?.[1];
+  for (const [, r] of http) rows.push([r.name, int(r.median), fixed(r.cpuMicrosPerResponse, 1), httpBase ? fixed(r.median / httpBase.median) : '-']);
+  for (const kind of ['get', 'lookup']) {
+    const members = Object.entries(results.micro ?? {}).filter(([id]) => id.startsWith(`tenants.${kind}.`));
+    const base = members.find(([id]) => id === `tenants.${kind}.1`)?.[1];
+    for (const [, r] of members) rows.push([r.name, int(r.median), '', base ? fixed(r.median / base.median) : '-']);
+  }
+  return rows;
+}
+const TENANT_HEADERS = ['case', 'req/s or ops/s (median)', 'server CPU µs/response', 'x 1 tenant'];
 
 function stampedeRows(results) {
-  return Object.values(results.stampede).map((r) => [r.name, `${r.adapter}`, String(r.median), `${r.min}-${r.max}`, r.samples.join(', '), String(r.non200)]);
+  return Object.values(results.stampede).map((r) => [r.name, `${r.adapter}`, String(r.processes ?? 1), String(r.median), `${r.min}-${r.max}`, r.samples.join(', '), String(r.non200)]);
 }
-const STAMPEDE_HEADERS = ['case', 'adapter', 'handler runs (median)', 'min-max', 'per trial', 'non-200 responses'];
+const STAMPEDE_HEADERS = ['case', 'adapter', 'app processes', 'handler runs (median)', 'min-max', 'per trial', 'non-200 responses'];
 
 function microRows(results) {
   const byGroup = new Map();
@@ -94,6 +131,7 @@ function microRows(results) {
   }
   const rows = [];
   for (const [, members] of byGroup) {
+    // The group's base: raw lru-cache (memory) or raw ioredis (Redis), as named by the case id.
     const base = members.find(([id]) => id.endsWith('.lru') || id.endsWith('.raw'))?.[1];
     for (const [, r] of members) rows.push([r.name, int(r.median), `${int(r.min)}-${int(r.max)}`, base ? fixed(r.median / base.median) : '']);
   }
@@ -141,6 +179,8 @@ export function printReport(results) {
   out.push(`\nnestjs-tenant-cache bench, ${results.date}${results.quick ? ' (QUICK: smoke run, not for quoting)' : ''}`);
   out.push(`${m.nproc} cores, ${m.cpu}, Node ${m.node}, redis ${m.redis}; 1-min load average ${loadText(results)}`);
   if (Object.keys(results.http).length > 0) out.push(`\nHTTP (${results.method.connections} connections, ${results.method.rounds} rounds x ${results.method.roundSeconds} s, interleaved)\n${table(HTTP_HEADERS, httpRows(results), HTTP_ALIGN)}`);
+  if (Object.keys(results.openLoop ?? {}).length > 0) out.push(`\nOpen loop (fixed request rate; latency from the scheduled send time)\n${table(OPEN_LOOP_HEADERS, openLoopRows(results), ['l'])}`);
+  if (tenantRows(results).length > 0) out.push(`\nTenant scaling\n${table(TENANT_HEADERS, tenantRows(results), ['l'])}`);
   if (Object.keys(results.stampede).length > 0) out.push(`\nStampede (${results.method.stampedeConcurrency} concurrent requests to a cold key)\n${table(STAMPEDE_HEADERS, stampedeRows(results), ['l', 'l'])}`);
   if (Object.keys(results.micro).length > 0) out.push(`\nMicro\n${table(MICRO_HEADERS, microRows(results), ['l'])}`);
   if (Object.keys(results.invalidation ?? {}).length > 0) out.push(`\nInvalidation (one operation on a fresh tenant)\n${table(INVALIDATION_HEADERS, invalidationRows(results), ['l'])}`);
@@ -156,6 +196,7 @@ export function printReport(results) {
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function colorOf(id) {
+  if (id.includes('.raw')) return '#6b6b6b';
   if (id.endsWith('.constant')) return '#9e9e9e';
   if (id.endsWith('.slow')) return '#cfcfcf';
   if (id.endsWith('.floor')) return '#bab0ac';
@@ -193,7 +234,8 @@ export function renderChart(results) {
     const x2 = barX + scale(r.max);
     parts.push(`<line x1="${x1.toFixed(1)}" x2="${x2.toFixed(1)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="#222" stroke-width="1"/>`);
     parts.push(`<line x1="${x1.toFixed(1)}" x2="${x1.toFixed(1)}" y1="${y + 8}" y2="${y + rowH - 8}" stroke="#222"/><line x1="${x2.toFixed(1)}" x2="${x2.toFixed(1)}" y1="${y + 8}" y2="${y + rowH - 8}" stroke="#222"/>`);
-    const ratio = r.ratioToLimit === undefined ? '' : ` (${fixed(r.ratioToLimit)}x constant)`;
+    const raw = r.adapter === 'express' ? r.ratioToRawExpress : r.ratioToRawFastify;
+    const ratio = r.ratioToLimit === undefined ? '' : ` (${fixed(r.ratioToLimit)}x constant${raw === undefined ? '' : `, ${fixed(raw)}x raw`})`;
     parts.push(`<text x="${(Math.max(barX + w, x2) + 6).toFixed(1)}" y="${y + 16}" font-size="12">${esc(int(r.median) + ratio)}</text>`);
     y += rowH;
   }
@@ -236,7 +278,10 @@ the notes is generated by \`bench/run.mjs\` from \`results/latest.json\`.
 \`\`\`sh
 npm run bench                 # builds the library (dist/), then runs every case (about ${Math.max(1, Math.round((results.seconds ?? 480) / 60))} minutes)
 BENCH_QUICK=1 npm run bench   # ~1-minute smoke run; writes results/quick.tmp.json only
-BENCH_ONLY=micro,memory npm run bench   # a subset (http, stampede, micro, invalidation, memory); also quick.tmp.json only
+BENCH_ONLY=micro,memory npm run bench   # a subset (http, openloop, stampede, micro, invalidation, memory); also quick.tmp.json only
+BENCH_ONLY=http BENCH_CASES=fastify.raw,fastify.ours.memory npm run bench   # HTTP cases whose id starts with one of these
+BENCH_ONLY=micro BENCH_MICRO='^engine\\.|^tenants\\.' npm run bench   # micro cases whose id matches the regular expression
+node bench/profile.mjs fastify.ours.memory 10   # CPU profile of one HTTP case's app under load (top self and inclusive time)
 \`\`\`
 
 Needs \`redis-server\` on the PATH; the runner starts its own on a free port (never 6379) and stops it.
@@ -261,7 +306,7 @@ ${markdownTable(TARGET_HEADERS, targetRows(results).map((row) => [row[0], row[1]
 
 ${markdownTable(HTTP_HEADERS, httpRows(results), HTTP_ALIGN)}
 
-### Stampede
+${Object.keys(results.openLoop ?? {}).length ? `### Open loop (fixed rate)\n\n${markdownTable(OPEN_LOOP_HEADERS, openLoopRows(results), ['l'])}\n\n` : ''}${tenantRows(results).length ? `### Tenant scaling\n\n${markdownTable(TENANT_HEADERS, tenantRows(results), ['l'])}\n\n` : ''}### Stampede
 
 ${markdownTable(STAMPEDE_HEADERS, stampedeRows(results), ['l', 'l'])}
 
