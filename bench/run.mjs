@@ -25,7 +25,7 @@ import { fork } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_HEADERS, STAMPEDE_CONCURRENCY, httpCases, invalidationCases, memoryCases, openLoopCases, stampedeCases, targets } from './cases.mjs';
+import { DEFAULT_HEADERS, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, STAMPEDE_CONCURRENCY, httpCases, invalidationCases, memoryCases, openLoopCases, stampedeCases, targets } from './cases.mjs';
 import { check, handlerRuns, serverCpuMicros, serverKey, startServer, stopServer } from './lib/app-process.mjs';
 import { PAYLOAD_BYTES } from './lib/payload.mjs';
 import { startRedis } from './lib/redis.mjs';
@@ -50,7 +50,7 @@ const method = {
   warmupSeconds: QUICK ? 1 : 2,
   roundSeconds: QUICK ? 1 : 2.5,
   rounds: QUICK ? 2 : 5,
-  openLoop: { warmupSeconds: 1, roundSeconds: QUICK ? 1 : 2, rounds: QUICK ? 2 : 5 },
+  openLoop: { rate: OPEN_LOOP_RATE, connections: OPEN_LOOP_CONNECTIONS, warmupSeconds: 1, roundSeconds: QUICK ? 1 : 2, rounds: QUICK ? 2 : 5 },
   stampedeTrials: QUICK ? 2 : 5,
   stampedeConcurrency: STAMPEDE_CONCURRENCY,
   memorySets: QUICK ? 250_000 : undefined,
