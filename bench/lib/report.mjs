@@ -37,7 +37,7 @@ export function machineInfo() {
     nproc = Number(execSync('nproc', { encoding: 'utf8' }).trim());
   } catch {}
   const packages = {};
-  for (const p of ['@nestjs/core', '@nestjs/platform-fastify', 'fastify', '@nestjs/platform-express', 'express', '@nestjs/cache-manager', 'cache-manager', 'keyv', '@keyv/redis', 'ioredis', 'lru-cache', 'autocannon']) packages[p] = versionOf(p);
+  for (const p of ['@nestjs/core', '@nestjs/platform-fastify', 'fastify', '@nestjs/platform-express', 'express', '@nestjs/cache-manager', 'cache-manager', 'keyv', '@keyv/redis', 'ioredis', 'lru-cache', 'autocannon', 'bentocache', 'cacheable']) packages[p] = versionOf(p);
   let commit = 'unknown';
   let libDirty = false;
   try {
