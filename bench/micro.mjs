@@ -483,10 +483,19 @@ async function main() {
     groups.get(c.group).push(c);
   }
   const results = {};
+  const unavailable = {};
   for (const [group, members] of groups) {
     const benches = [];
-    for (const c of members) benches.push({ c, bench: await c.setup() });
-    const samples = new Map(members.map((c) => [c.id, []]));
+    // A case that cannot start (e.g. the built library lacks what it reads) is reported, not fatal to the others.
+    for (const c of members) {
+      try {
+        benches.push({ c, bench: await c.setup() });
+      } catch (err) {
+        unavailable[c.id] = String(err?.message ?? err).split('\n')[0];
+        process.stderr.write(`  micro ${c.id} not measured: ${unavailable[c.id]}\n`);
+      }
+    }
+    const samples = new Map(benches.map(({ c }) => [c.id, []]));
     for (let round = -1; round < ROUNDS; round++) {
       // Rotate the starting case each round so no case always runs first after the previous group.
       for (let k = 0; k < benches.length; k++) {
@@ -499,15 +508,15 @@ async function main() {
       results[c.id] = { name: c.name, group, ...summarize(samples.get(c.id)) };
       await bench.teardown?.();
     }
-    process.stderr.write(`  micro ${group}: ${members.map((c) => `${c.id.split('.').pop()} ${Math.round(results[c.id].median).toLocaleString('en-US')}/s`).join(', ')}\n`);
+    process.stderr.write(`  micro ${group}: ${benches.map(({ c }) => `${c.id.split('.').pop()} ${Math.round(results[c.id].median).toLocaleString('en-US')}/s`).join(', ')}\n`);
   }
-  return results;
+  return { results, unavailable };
 }
 
 // Forked by run.mjs: answer over IPC. Run by hand (e.g. under --cpu-prof): print JSON.
 const reply = process.send ? (m) => (process.send(m), process.disconnect()) : (m) => console.log(JSON.stringify(m, null, 2));
 main().then(
-  (results) => reply({ results }),
+  ({ results, unavailable }) => reply({ results, unavailable }),
   (err) => {
     reply({ failed: String(err?.stack ?? err) });
     process.exitCode = 1;

@@ -256,7 +256,9 @@ async function main() {
     servers.clear();
     if (wants('micro')) {
       log('Micro: interleaved rounds per group');
-      results.micro = (await forkJson('./micro.mjs', { quick: QUICK, redisUrl: redis.url, only: process.env.BENCH_MICRO })).results;
+      const micro = await forkJson('./micro.mjs', { quick: QUICK, redisUrl: redis.url, only: process.env.BENCH_MICRO });
+      results.micro = micro.results;
+      for (const [id, why] of Object.entries(micro.unavailable ?? {})) results.unavailable[`micro.${id}`] = why;
     }
     if (wants('invalidation')) {
       log('Invalidation: one operation on a fresh tenant of 1,000, 10,000 and 100,000 entries');
