@@ -353,7 +353,9 @@ ${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entr
   were answered; latency runs from each request's *scheduled* time (no coordinated omission). Node timers tick
   at ~1 ms, so requests leave in bursts of rate/1000; "send lag p99" says how late the generator itself was
   (large values mean the generator was starved of CPU and the latencies include that). ${r.openLoop?.rounds ?? 5} interleaved
-  rounds of ${r.openLoop?.roundSeconds ?? 2} s after a 1 s warm-up per case; p50 and p99 are medians over rounds, max the highest of all.
+  rounds of ${r.openLoop?.roundSeconds ?? 2} s after a 1 s warm-up per case; p50 and p99 are medians over rounds, max the highest of all;
+  "answered req/s" is the responses over the time to the last one (the sending window plus the wait, up to 2 s, for
+  late answers): below the rate, the server did not keep up, and its latencies show the queue.
 - **Tenant scaling**: the memory hit with each request's \`x-tenant-id\` drawn uniformly from 1, 10,000 or
   100,000 tenants (autocannon \`setupRequest\`, also for 1 tenant, so the generator's cost is the same), one
   hot key per tenant, every tenant warmed by one request each before measuring; memory store
