@@ -4,27 +4,33 @@
  *   2. starts one process per benchmark app (http/server.mjs), checks each route (and that hit
  *      cases really hit), warms every case up, then runs the HTTP cases in interleaved rounds
  *      (A B C ... A B C ..., starting one case later each round) with autocannon in this process,
- *   3. runs the stampede trials against the same apps,
+ *      reading each app process's CPU time before and after every round (µs per response),
+ *   3. runs the open-loop rows (a fixed request rate, open-loop.mjs) and the stampede trials
+ *      (stampede.mjs) against the same apps,
  *   4. stops the apps and runs the micro benchmarks, the invalidation costs and the memory-bound
  *      runs in child processes,
  *   5. prints the tables and the targets, writes bench/results/latest.json, bench/results/chart.svg
  *      and bench/README.md.
  *
  * BENCH_QUICK=1  ~1-minute smoke run (short rounds); writes bench/results/quick.tmp.json only.
- * BENCH_ONLY=http,stampede,micro,memory,invalidation  run a subset (development); also writes quick.tmp.json only.
- * BENCH_CASES=fastify,express.ours  only the HTTP cases whose id starts with one of these; quick.tmp.json only.
+ * BENCH_ONLY=http,openloop,stampede,micro,memory,invalidation  run a subset (development); also writes quick.tmp.json only.
+ * BENCH_CASES=fastify,express.ours  only the HTTP cases whose id starts with one of these (and the open-loop
+ *   rows among them); quick.tmp.json only.
+ * BENCH_MICRO=^engine\.|^tenants\.  only the micro cases whose id matches this regular expression.
+ * BENCH_OPEN_RATE=12000  the open-loop request rate (req/s).
  * node bench/run.mjs --render  re-render chart.svg and README.md from results/latest.json.
  */
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_HEADERS, STAMPEDE_CONCURRENCY, httpCases, invalidationCases, memoryCases, stampedeCases, targets } from './cases.mjs';
+import { DEFAULT_HEADERS, OPEN_LOOP_CONNECTIONS, OPEN_LOOP_RATE, STAMPEDE_CONCURRENCY, httpCases, invalidationCases, memoryCases, openLoopCases, stampedeCases, targets } from './cases.mjs';
+import { check, handlerRuns, serverCpuMicros, serverKey, startServer, stopServer } from './lib/app-process.mjs';
 import { PAYLOAD_BYTES } from './lib/payload.mjs';
 import { startRedis } from './lib/redis.mjs';
+import { runOpenLoop } from './open-loop.mjs';
+import { runStampede } from './stampede.mjs';
 import { machineInfo, printReport, renderChart, renderReadme } from './lib/report.mjs';
 import { summarize } from './lib/stats.mjs';
 
@@ -33,15 +39,18 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 /** BENCH_CASES=fastify,express.ours: only HTTP cases whose id starts with one of these (development). */
 const CASES = process.env.BENCH_CASES ? process.env.BENCH_CASES.split(',') : undefined;
-const PARTIAL = QUICK || ONLY !== undefined || CASES !== undefined;
+const PARTIAL = QUICK || ONLY !== undefined || CASES !== undefined || process.env.BENCH_MICRO !== undefined;
 const wants = (part) => ONLY === undefined || ONLY.has(part);
 
+// 5 rounds of 2.5 s (7 of 3 s before the raw, open-loop and tenant rows came): the full run stays
+// near 15 minutes, and a median of 5 interleaved rounds still drops the 2 worst bursts.
 const method = {
   connections: 50,
   pipelining: 1,
-  warmupSeconds: QUICK ? 1 : 3,
-  roundSeconds: QUICK ? 1 : 3,
-  rounds: QUICK ? 2 : 7,
+  warmupSeconds: QUICK ? 1 : 2,
+  roundSeconds: QUICK ? 1 : 2.5,
+  rounds: QUICK ? 2 : 5,
+  openLoop: { rate: OPEN_LOOP_RATE, connections: OPEN_LOOP_CONNECTIONS, warmupSeconds: 1, roundSeconds: QUICK ? 1 : 2, rounds: QUICK ? 2 : 5 },
   stampedeTrials: QUICK ? 2 : 5,
   stampedeConcurrency: STAMPEDE_CONCURRENCY,
   memorySets: QUICK ? 250_000 : undefined,
@@ -50,68 +59,46 @@ const method = {
 
 const log = (msg) => process.stderr.write(`${msg}\n`);
 
-// ---- app processes ----------------------------------------------------------------------------
-
-const serverKey = (c) => `${c.app}|${c.adapter}|${JSON.stringify(c.options ?? {})}`;
-
-function startServer(c, redisUrl) {
-  const child = fork(here('./http/server.mjs'), [JSON.stringify({ app: c.app, adapter: c.adapter, options: c.options ?? {}, redisUrl })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m.ready ? { child, port: m.ready } : { child, failed: m.failed }));
-    child.once('exit', (code) => resolve({ child, failed: `exited with code ${code}` }));
-  });
-}
-
-async function stopServer(server) {
-  if (server.child.exitCode !== null) return;
-  const exited = new Promise((r) => server.child.once('exit', r));
-  if (server.child.connected) server.child.disconnect();
-  await Promise.race([exited, sleep(3_000)]);
-  if (server.child.exitCode === null) server.child.kill('SIGKILL');
-}
-
-function request(port, path, { agent, headers = DEFAULT_HEADERS } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-  });
-}
-
-const handlerRuns = async (port) => JSON.parse((await request(port, '/__runs')).body).runs;
-
 // ---- HTTP -------------------------------------------------------------------------------------
 
 let missSeq = 0;
+/** xorshift32 state of the tenant sequence: tenant-scaling requests pick uniformly random tenants. */
+let tenantSeed = 0x9e3779b9;
+const randomTenant = (tenants) => {
+  tenantSeed ^= tenantSeed << 13;
+  tenantSeed ^= tenantSeed >>> 17;
+  tenantSeed ^= tenantSeed << 5;
+  return `t${(tenantSeed >>> 0) % tenants}`;
+};
+const tenantHeaders = (tenant) => ({ ...DEFAULT_HEADERS, 'x-tenant-id': tenant });
 
-async function load(port, c, seconds) {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}${c.path ?? '/item'}`,
-    connections: method.connections,
-    pipelining: method.pipelining,
-    duration: seconds,
-    headers: c.headers ?? DEFAULT_HEADERS,
-    // A miss case asks for a new URL every time (one the cache has never seen).
-    ...(c.miss ? { requests: [{ setupRequest: (req) => ({ ...req, path: `${c.path ?? '/item'}?n=${++missSeq}` }) }] } : {}),
-  });
-  const elapsed = (new Date(result.finish) - new Date(result.start)) / 1000;
-  return { rps: result.requests.total / elapsed, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+/** What varies per request: a new URL (miss cases) or the tenant (tenant-scaling cases, 1 tenant included, so all pay the same). */
+function perRequest(c, tenantOf = randomTenant) {
+  if (c.miss) return [{ setupRequest: (req) => ({ ...req, path: `${c.path ?? '/item'}?n=${++missSeq}` }) }];
+  if (c.tenants) return [{ setupRequest: (req) => ({ ...req, headers: tenantHeaders(tenantOf(c.tenants)) }) }];
+  return undefined;
 }
 
-/** Checks a case before it is measured: status, body size, and for hit cases an X-Cache: HIT on the second request. */
-async function check(port, c) {
-  const first = await request(port, c.path ?? '/item', { headers: c.headers ?? DEFAULT_HEADERS });
-  if (first.status !== 200) return `GET ${c.path ?? '/item'} answered ${first.status}`;
-  if (Buffer.byteLength(first.body) !== PAYLOAD_BYTES) return `body is ${Buffer.byteLength(first.body)} bytes, expected ${PAYLOAD_BYTES}`;
-  if (c.hit) {
-    const second = await request(port, c.path ?? '/item', { headers: c.headers ?? DEFAULT_HEADERS });
-    if (second.headers['x-cache'] !== 'HIT') return `second request was not a hit (X-Cache: ${second.headers['x-cache']})`;
-  }
-  return undefined;
+async function load(port, c, seconds, { amount, tenantOf } = {}) {
+  const requests = perRequest(c, tenantOf);
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}${c.path ?? '/item'}`,
+    connections: Math.min(method.connections, amount ?? Infinity),
+    pipelining: method.pipelining,
+    ...(amount === undefined ? { duration: seconds } : { amount }),
+    headers: c.headers ?? DEFAULT_HEADERS,
+    ...(requests ? { requests } : {}),
+  });
+  const elapsed = (new Date(result.finish) - new Date(result.start)) / 1000;
+  return { rps: result.requests.total / elapsed, responses: result.requests.total, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+}
+
+/** Tenant scaling: one request per tenant (t0 ... t<n-1>, in order), so every tenant's entry is cached before measuring. */
+async function warmTenants(server, c) {
+  let next = 0;
+  const before = await handlerRuns(server.port);
+  await load(server.port, c, undefined, { amount: c.tenants, tenantOf: () => `t${next++}` });
+  return (await handlerRuns(server.port)) - before;
 }
 
 async function runHttp(cases, servers) {
@@ -124,7 +111,11 @@ async function runHttp(cases, servers) {
     if (problem) {
       unavailable[c.id] = problem.split('\n')[0];
       log(`  skip ${c.name}: ${unavailable[c.id]}`);
-    } else live.push({ c, port: server.port, samples: [], p50: [], p99: [], non2xx: 0, errors: 0, runsDuringHits: 0 });
+    } else live.push({ c, server, port: server.port, samples: [], cpu: [], p50: [], p99: [], non2xx: 0, errors: 0, runsDuringHits: 0 });
+  }
+  for (const entry of live.filter((e) => e.c.tenants)) {
+    const runs = await warmTenants(entry.server, entry.c);
+    log(`  ${entry.c.id}: warmed ${entry.c.tenants.toLocaleString('en-US')} tenants (${runs.toLocaleString('en-US')} handler runs)`);
   }
   log(`HTTP: warm-up ${method.warmupSeconds} s per case, then ${method.rounds} interleaved rounds x ${method.roundSeconds} s of ${live.length} cases`);
   for (const entry of live) await load(entry.port, entry.c, method.warmupSeconds);
@@ -132,9 +123,13 @@ async function runHttp(cases, servers) {
     for (let k = 0; k < live.length; k++) {
       const entry = live[(k + round) % live.length];
       const runsBefore = entry.c.hit ? await handlerRuns(entry.port) : 0;
+      // The app's CPU time around the round only (the /__runs requests are outside it).
+      const cpuBefore = await serverCpuMicros(entry.server);
       const r = await load(entry.port, entry.c, method.roundSeconds);
+      const cpu = (await serverCpuMicros(entry.server)) - cpuBefore;
       if (entry.c.hit) entry.runsDuringHits += (await handlerRuns(entry.port)) - runsBefore;
       entry.samples.push(r.rps);
+      if (r.responses > 0) entry.cpu.push(cpu / r.responses);
       entry.p50.push(r.p50);
       entry.p99.push(r.p99);
       entry.non2xx += r.non2xx;
@@ -146,10 +141,15 @@ async function runHttp(cases, servers) {
   const out = {};
   for (const e of live) {
     const s = summarize(e.samples);
+    const cpu = e.cpu.length > 0 ? summarize(e.cpu) : undefined;
     out[e.c.id] = {
       name: e.c.name,
       adapter: e.c.adapter,
+      ...(e.c.tenants ? { tenants: e.c.tenants } : {}),
       ...s,
+      cpuMicrosPerResponse: cpu?.median,
+      cpuMicrosPerResponseMin: cpu?.min,
+      cpuMicrosPerResponseMax: cpu?.max,
       p50Ms: summarize(e.p50).median,
       p99Ms: summarize(e.p99).median,
       non2xx: e.non2xx,
@@ -157,56 +157,18 @@ async function runHttp(cases, servers) {
       ...(e.c.hit ? { handlerRunsWhileMeasured: e.runsDuringHits } : {}),
     };
   }
+  // Ratios to the Nest constant handler of the row's adapter, and to each raw framework route.
+  const rawOf = (adapter) => cases.find((x) => x.rawLimit && x.adapter === adapter)?.id;
   for (const e of live) {
     const limit = cases.find((x) => x.limit && x.adapter === e.c.adapter);
-    if (limit && out[limit.id]) out[e.c.id].ratioToLimit = out[e.c.id].median / out[limit.id].median;
-  }
-  return { results: out, unavailable, loads };
-}
-
-// ---- stampede ---------------------------------------------------------------------------------
-
-async function stampedeTrial(port, path) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: STAMPEDE_CONCURRENCY });
-  try {
-    // Open every connection first, so the cold requests arrive together rather than behind connects.
-    await Promise.all(Array.from({ length: STAMPEDE_CONCURRENCY }, () => request(port, '/__runs', { agent })));
-    const before = await handlerRuns(port);
-    const responses = await Promise.all(Array.from({ length: STAMPEDE_CONCURRENCY }, () => request(port, path, { agent })));
-    const runs = (await handlerRuns(port)) - before;
-    const ok = responses.filter((r) => r.status === 200).length;
-    const bodies = new Set(responses.map((r) => r.body)).size;
-    return { runs, ok, bodies };
-  } finally {
-    agent.destroy();
-  }
-}
-
-async function runStampede(cases, servers) {
-  const samples = new Map(cases.map((c) => [c.id, []]));
-  const unavailable = {};
-  const live = cases.filter((c) => {
-    const server = servers.get(serverKey(c));
-    if (server.failed) unavailable[c.id] = server.failed.split('\n')[0];
-    return !server.failed;
-  });
-  const runId = Date.now().toString(36);
-  log(`Stampede: ${method.stampedeTrials} trials x ${live.length} cases, ${STAMPEDE_CONCURRENCY} concurrent requests to a fresh key each`);
-  const detail = new Map(live.map((c) => [c.id, []]));
-  for (let t = 0; t < method.stampedeTrials; t++) {
-    for (const c of live) {
-      const { port } = servers.get(serverKey(c));
-      const r = await stampedeTrial(port, `/stampede/cold-${runId}-${t}`);
-      samples.get(c.id).push(r.runs);
-      detail.get(c.id).push(r);
+    const row = out[e.c.id];
+    if (limit && out[limit.id]) row.ratioToLimit = row.median / out[limit.id].median;
+    for (const [field, adapter] of [['ratioToRawFastify', 'fastify'], ['ratioToRawExpress', 'express']]) {
+      const raw = out[rawOf(adapter)];
+      if (raw) row[field] = row.median / raw.median;
     }
   }
-  const out = {};
-  for (const c of live) {
-    const d = detail.get(c.id);
-    out[c.id] = { name: c.name, adapter: c.adapter, ...summarize(samples.get(c.id)), non200: d.reduce((a, r) => a + (STAMPEDE_CONCURRENCY - r.ok), 0), distinctBodiesMax: Math.max(...d.map((r) => r.bodies)) };
-  }
-  return { results: out, unavailable };
+  return { results: out, unavailable, loads };
 }
 
 // ---- child-process parts ------------------------------------------------------------------------
@@ -240,7 +202,7 @@ async function runMemory() {
 
 async function main() {
   const started = new Date();
-  const results = { date: started.toISOString(), quick: QUICK, only: ONLY ? [...ONLY] : undefined, machine: machineInfo(), method, http: {}, stampede: {}, micro: {}, invalidation: {}, memory: {}, unavailable: {} };
+  const results = { date: started.toISOString(), quick: QUICK, only: ONLY ? [...ONLY] : undefined, machine: machineInfo(), method, http: {}, openLoop: {}, stampede: {}, micro: {}, invalidation: {}, memory: {}, unavailable: {} };
   // One frozen copy of the built library for every process of this run, so a rebuild of dist/
   // by someone else during the run cannot change (or briefly remove) the code under test.
   const dist = here('../dist/');
@@ -257,13 +219,16 @@ async function main() {
   const servers = new Map();
   try {
     const httpSel = wants('http') ? httpCases.filter((c) => CASES === undefined || CASES.some((prefix) => c.id.startsWith(prefix))) : [];
+    const openSel = wants('openloop') ? openLoopCases.filter((id) => CASES === undefined || CASES.some((prefix) => id.startsWith(prefix))).map((id) => httpCases.find((c) => c.id === id)) : [];
     const stampedeSel = wants('stampede') ? stampedeCases : [];
-    for (const c of [...httpSel, ...stampedeSel]) {
-      const key = serverKey(c);
-      if (servers.has(key)) continue;
-      servers.set(key, await startServer(c, redis.url));
-      const s = servers.get(key);
-      log(s.failed ? `  app ${key} failed to start: ${s.failed.split('\n')[0]}` : `  app ${key} on port ${s.port}`);
+    for (const c of [...httpSel, ...openSel, ...stampedeSel]) {
+      for (let instance = 0; instance < (c.processes ?? 1); instance++) {
+        const key = serverKey(c, instance);
+        if (servers.has(key)) continue;
+        servers.set(key, await startServer(c, redis.url));
+        const s = servers.get(key);
+        log(s.failed ? `  app ${key} failed to start: ${s.failed.split('\n')[0]}` : `  app ${key} on port ${s.port}`);
+      }
     }
     if (httpSel.length > 0) {
       const r = await runHttp(httpSel, servers);
@@ -271,8 +236,19 @@ async function main() {
       results.loadAverage.httpRounds = r.loads.map((x) => Math.round(x * 100) / 100);
       Object.assign(results.unavailable, r.unavailable);
     }
+    if (openSel.length > 0) {
+      const live = [];
+      for (const c of openSel) {
+        const server = servers.get(serverKey(c));
+        const problem = server.failed ?? (await check(server.port, c));
+        if (problem) results.unavailable[`openloop.${c.id}`] = problem.split('\n')[0];
+        else live.push({ c, server });
+      }
+      results.openLoop = await runOpenLoop(live, { ...method.openLoop, headers: DEFAULT_HEADERS }, log);
+      results.loadAverage.afterOpenLoop = Math.round(os.loadavg()[0] * 100) / 100;
+    }
     if (stampedeSel.length > 0) {
-      const r = await runStampede(stampedeSel, servers);
+      const r = await runStampede(stampedeSel, servers, { trials: method.stampedeTrials }, log);
       results.stampede = r.results;
       Object.assign(results.unavailable, r.unavailable);
     }
@@ -280,7 +256,9 @@ async function main() {
     servers.clear();
     if (wants('micro')) {
       log('Micro: interleaved rounds per group');
-      results.micro = (await forkJson('./micro.mjs', { quick: QUICK, redisUrl: redis.url })).results;
+      const micro = await forkJson('./micro.mjs', { quick: QUICK, redisUrl: redis.url, only: process.env.BENCH_MICRO });
+      results.micro = micro.results;
+      for (const [id, why] of Object.entries(micro.unavailable ?? {})) results.unavailable[`micro.${id}`] = why;
     }
     if (wants('invalidation')) {
       log('Invalidation: one operation on a fresh tenant of 1,000, 10,000 and 100,000 entries');

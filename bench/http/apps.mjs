@@ -114,12 +114,13 @@ export const apps = {
   /**
    * nestjs-tenant-cache, the BUILT package (dist/, by its own name), `@Cached()` on the 5 ms handler.
    * `fastPath: false` serves hits from the interceptor; `guarded: true` puts a guard on the route;
-   * `headerGuard` is passed to the module; `constantHandler: true` caches the constant handler.
+   * `headerGuard` is passed to the module; `constantHandler: true` caches the constant handler;
+   * `memory` replaces the memory store's options (the tenant-scaling rows need room for 100,000 tenants).
    */
-  async ours({ store, redisUrl, tenantContext, fastPath, guarded, headerGuard, constantHandler }) {
+  async ours({ store, redisUrl, tenantContext, fastPath, guarded, headerGuard, constantHandler, memory = { maxEntries: 10_000 } }) {
     const { CacheModule, Cached, fromHeader } = await libEntry();
     const storeConfig =
-      store === 'redis' ? { type: 'redis', url: redisUrl } : store === 'tiered' ? { type: 'tiered', l1: { maxEntries: 10_000 }, l2: { url: redisUrl } } : { type: 'memory', maxEntries: 10_000 };
+      store === 'redis' ? { type: 'redis', url: redisUrl } : store === 'tiered' ? { type: 'tiered', l1: { maxEntries: 10_000 }, l2: { url: redisUrl } } : { type: 'memory', ...memory };
     const optional = { tenantContext, fastPath, headerGuard };
     for (const key of Object.keys(optional)) if (optional[key] === undefined) delete optional[key];
     return rootModule({

@@ -2,14 +2,25 @@
  * One benchmark app in its own process (as in production). Started by run.mjs with fork():
  * argv[2] is JSON { app, adapter, options, redisUrl }. Replies { ready: port } over IPC, or
  * { failed: message } if the app cannot start (e.g. an API it needs is not built yet).
+ *
+ * `app` names a Nest app factory (apps.mjs, run on `adapter`) or a raw one (raw-apps.mjs, no
+ * Nest; `adapter` only says which table it belongs to).
+ *
+ * CPU: on { cpu: n } it answers { cpu: n, usage: process.cpuUsage() }, so the runner can read
+ * the server's own CPU time (user + system, µs, all threads) before and after each round.
  */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { apps } from './apps.mjs';
+import { rawApps } from './raw-apps.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 
-async function main() {
+process.on('message', (m) => {
+  if (m?.cpu !== undefined) process.send({ cpu: m.cpu, usage: process.cpuUsage() });
+});
+
+async function startNest() {
   const factory = apps[spec.app];
   if (factory === undefined) throw new Error(`unknown app ${spec.app}`);
   const module = await factory({ ...spec.options, redisUrl: spec.redisUrl });
@@ -25,7 +36,13 @@ async function main() {
   }
   app.enableShutdownHooks();
   await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address();
+  return { server: app.getHttpServer(), close: () => app.close() };
+}
+
+async function main() {
+  const raw = rawApps[spec.app];
+  const app = raw ? await raw(spec.options ?? {}) : await startNest();
+  const { port } = app.server.address();
   process.send({ ready: port });
   process.on('disconnect', async () => {
     const timer = setTimeout(() => process.exit(0), 2_000);

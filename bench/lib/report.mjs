@@ -37,7 +37,7 @@ export function machineInfo() {
     nproc = Number(execSync('nproc', { encoding: 'utf8' }).trim());
   } catch {}
   const packages = {};
-  for (const p of ['@nestjs/core', '@nestjs/platform-fastify', 'fastify', '@nestjs/platform-express', 'express', '@nestjs/cache-manager', 'cache-manager', 'keyv', '@keyv/redis', 'ioredis', 'lru-cache', 'autocannon']) packages[p] = versionOf(p);
+  for (const p of ['@nestjs/core', '@nestjs/platform-fastify', 'fastify', '@nestjs/platform-express', 'express', '@nestjs/cache-manager', 'cache-manager', 'keyv', '@keyv/redis', 'ioredis', 'lru-cache', 'autocannon', 'bentocache', 'cacheable']) packages[p] = versionOf(p);
   let commit = 'unknown';
   let libDirty = false;
   try {
@@ -67,24 +67,61 @@ function markdownTable(headers, rows, align) {
 
 // ---- sections (shared by console and README) ---------------------------------------------------
 
+const problems = (r) => [r.non2xx ? `${r.non2xx} non-2xx` : '', r.errors ? `${r.errors} errors` : '', r.lost ? `${r.lost} unanswered` : ''].filter(Boolean).join(', ');
+
 function httpRows(results) {
   return Object.entries(results.http).map(([, r]) => [
     r.name,
     int(r.median),
     `${int(r.min)}-${int(r.max)}`,
+    fixed(r.cpuMicrosPerResponse, 1),
     fixed(r.ratioToLimit),
+    fixed(r.ratioToRawFastify),
+    fixed(r.ratioToRawExpress),
     fixed(r.p99Ms, 1),
     r.handlerRunsWhileMeasured === undefined ? '' : String(r.handlerRunsWhileMeasured),
-    r.non2xx + r.errors === 0 ? '' : `${r.non2xx} non-2xx, ${r.errors} errors`,
+    problems(r),
   ]);
 }
-const HTTP_HEADERS = ['case', 'req/s (median)', 'min-max', 'x constant', 'p99 ms', 'handler runs while measured', 'problems'];
-const HTTP_ALIGN = ['l', 'r', 'r', 'r', 'r', 'r', 'l'];
+const HTTP_HEADERS = ['case', 'req/s (median)', 'min-max', 'server CPU µs/response', 'x Nest constant', 'x raw Fastify', 'x raw Express', 'p99 ms', 'handler runs while measured', 'problems'];
+const HTTP_ALIGN = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
+
+function openLoopRows(results) {
+  return Object.values(results.openLoop ?? {}).map((r) => [
+    r.name,
+    int(r.rate),
+    int(r.achievedRate),
+    fixed(r.p50Ms, 2),
+    fixed(r.p99Ms, 2),
+    fixed(r.p99MsMax, 2),
+    fixed(r.maxMs, 1),
+    fixed(r.cpuMicrosPerResponse, 1),
+    fixed(r.sendLagP99Ms, 2),
+    r.handlerRunsWhileMeasured === undefined ? '' : String(r.handlerRunsWhileMeasured),
+    problems(r),
+  ]);
+}
+const OPEN_LOOP_HEADERS = ['case', 'rate req/s', 'answered req/s', 'p50 ms', 'p99 ms (median)', 'p99 ms (worst round)', 'max ms', 'server CPU µs/response', 'send lag p99 ms', 'handler runs while measured', 'problems'];
+
+/** HTTP tenant-scaling rows and the micro tenant groups, each with its ratio to its 1-tenant row. */
+function tenantRows(results) {
+  const rows = [];
+  const http = Object.entries(results.http).filter(([, r]) => r.tenants !== undefined);
+  const httpBase = http.find(([, r]) => r.tenants === 1)?.[1];
+  for (const [, r] of http) rows.push([r.name, int(r.median), fixed(r.cpuMicrosPerResponse, 1), httpBase ? fixed(r.median / httpBase.median) : '-']);
+  for (const kind of ['get', 'lookup']) {
+    const members = Object.entries(results.micro ?? {}).filter(([id]) => id.startsWith(`tenants.${kind}.`));
+    const base = members.find(([id]) => id === `tenants.${kind}.1`)?.[1];
+    for (const [, r] of members) rows.push([r.name, int(r.median), '', base ? fixed(r.median / base.median) : '-']);
+  }
+  return rows;
+}
+const TENANT_HEADERS = ['case', 'req/s or ops/s (median)', 'server CPU µs/response', 'x 1 tenant'];
 
 function stampedeRows(results) {
-  return Object.values(results.stampede).map((r) => [r.name, `${r.adapter}`, String(r.median), `${r.min}-${r.max}`, r.samples.join(', '), String(r.non200)]);
+  return Object.values(results.stampede).map((r) => [r.name, `${r.adapter}`, String(r.processes ?? 1), String(r.median), `${r.min}-${r.max}`, r.samples.join(', '), String(r.non200)]);
 }
-const STAMPEDE_HEADERS = ['case', 'adapter', 'handler runs (median)', 'min-max', 'per trial', 'non-200 responses'];
+const STAMPEDE_HEADERS = ['case', 'adapter', 'app processes', 'handler runs (median)', 'min-max', 'per trial', 'non-200 responses'];
 
 function microRows(results) {
   const byGroup = new Map();
@@ -94,6 +131,7 @@ function microRows(results) {
   }
   const rows = [];
   for (const [, members] of byGroup) {
+    // The group's base: raw lru-cache (memory) or raw ioredis (Redis), as named by the case id.
     const base = members.find(([id]) => id.endsWith('.lru') || id.endsWith('.raw'))?.[1];
     for (const [, r] of members) rows.push([r.name, int(r.median), `${int(r.min)}-${int(r.max)}`, base ? fixed(r.median / base.median) : '']);
   }
@@ -141,6 +179,8 @@ export function printReport(results) {
   out.push(`\nnestjs-tenant-cache bench, ${results.date}${results.quick ? ' (QUICK: smoke run, not for quoting)' : ''}`);
   out.push(`${m.nproc} cores, ${m.cpu}, Node ${m.node}, redis ${m.redis}; 1-min load average ${loadText(results)}`);
   if (Object.keys(results.http).length > 0) out.push(`\nHTTP (${results.method.connections} connections, ${results.method.rounds} rounds x ${results.method.roundSeconds} s, interleaved)\n${table(HTTP_HEADERS, httpRows(results), HTTP_ALIGN)}`);
+  if (Object.keys(results.openLoop ?? {}).length > 0) out.push(`\nOpen loop (fixed request rate; latency from the scheduled send time)\n${table(OPEN_LOOP_HEADERS, openLoopRows(results), ['l'])}`);
+  if (tenantRows(results).length > 0) out.push(`\nTenant scaling\n${table(TENANT_HEADERS, tenantRows(results), ['l'])}`);
   if (Object.keys(results.stampede).length > 0) out.push(`\nStampede (${results.method.stampedeConcurrency} concurrent requests to a cold key)\n${table(STAMPEDE_HEADERS, stampedeRows(results), ['l', 'l'])}`);
   if (Object.keys(results.micro).length > 0) out.push(`\nMicro\n${table(MICRO_HEADERS, microRows(results), ['l'])}`);
   if (Object.keys(results.invalidation ?? {}).length > 0) out.push(`\nInvalidation (one operation on a fresh tenant)\n${table(INVALIDATION_HEADERS, invalidationRows(results), ['l'])}`);
@@ -156,6 +196,7 @@ export function printReport(results) {
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function colorOf(id) {
+  if (id.includes('.raw')) return '#6b6b6b';
   if (id.endsWith('.constant')) return '#9e9e9e';
   if (id.endsWith('.slow')) return '#cfcfcf';
   if (id.endsWith('.floor')) return '#bab0ac';
@@ -193,7 +234,8 @@ export function renderChart(results) {
     const x2 = barX + scale(r.max);
     parts.push(`<line x1="${x1.toFixed(1)}" x2="${x2.toFixed(1)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="#222" stroke-width="1"/>`);
     parts.push(`<line x1="${x1.toFixed(1)}" x2="${x1.toFixed(1)}" y1="${y + 8}" y2="${y + rowH - 8}" stroke="#222"/><line x1="${x2.toFixed(1)}" x2="${x2.toFixed(1)}" y1="${y + 8}" y2="${y + rowH - 8}" stroke="#222"/>`);
-    const ratio = r.ratioToLimit === undefined ? '' : ` (${fixed(r.ratioToLimit)}x constant)`;
+    const raw = r.adapter === 'express' ? r.ratioToRawExpress : r.ratioToRawFastify;
+    const ratio = r.ratioToLimit === undefined ? '' : ` (${fixed(r.ratioToLimit)}x constant${raw === undefined ? '' : `, ${fixed(raw)}x raw`})`;
     parts.push(`<text x="${(Math.max(barX + w, x2) + 6).toFixed(1)}" y="${y + 16}" font-size="12">${esc(int(r.median) + ratio)}</text>`);
     y += rowH;
   }
@@ -227,8 +269,9 @@ export function renderReadme(results, previous = '') {
   const pk = Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ');
   return `# Benchmarks
 
-Side-by-side numbers for nestjs-tenant-cache against the framework's own limit and against
-@nestjs/cache-manager, produced by one command. Everything on this page below "How to run" except
+Side-by-side numbers for nestjs-tenant-cache against the frameworks' own limits (raw node:http,
+Fastify and Express routes, Nest constant handlers), @nestjs/cache-manager, bentocache and cacheable,
+produced by one command. Everything on this page below "How to run" except
 the notes is generated by \`bench/run.mjs\` from \`results/latest.json\`.
 
 ## How to run
@@ -236,7 +279,10 @@ the notes is generated by \`bench/run.mjs\` from \`results/latest.json\`.
 \`\`\`sh
 npm run bench                 # builds the library (dist/), then runs every case (about ${Math.max(1, Math.round((results.seconds ?? 480) / 60))} minutes)
 BENCH_QUICK=1 npm run bench   # ~1-minute smoke run; writes results/quick.tmp.json only
-BENCH_ONLY=micro,memory npm run bench   # a subset (http, stampede, micro, invalidation, memory); also quick.tmp.json only
+BENCH_ONLY=micro,memory npm run bench   # a subset (http, openloop, stampede, micro, invalidation, memory); also quick.tmp.json only
+BENCH_ONLY=http BENCH_CASES=fastify.raw,fastify.ours.memory npm run bench   # HTTP cases whose id starts with one of these
+BENCH_ONLY=micro BENCH_MICRO='^engine\\.|^tenants\\.' npm run bench   # micro cases whose id matches the regular expression
+node bench/profile.mjs fastify.ours.memory 10   # CPU profile of one HTTP case's app under load (top self and inclusive time)
 \`\`\`
 
 Needs \`redis-server\` on the PATH; the runner starts its own on a free port (never 6379) and stops it.
@@ -261,7 +307,7 @@ ${markdownTable(TARGET_HEADERS, targetRows(results).map((row) => [row[0], row[1]
 
 ${markdownTable(HTTP_HEADERS, httpRows(results), HTTP_ALIGN)}
 
-### Stampede
+${Object.keys(results.openLoop ?? {}).length ? `### Open loop (fixed rate)\n\n${markdownTable(OPEN_LOOP_HEADERS, openLoopRows(results), ['l'])}\n\n` : ''}${tenantRows(results).length ? `### Tenant scaling\n\n${markdownTable(TENANT_HEADERS, tenantRows(results), ['l'])}\n\n` : ''}### Stampede
 
 ${markdownTable(STAMPEDE_HEADERS, stampedeRows(results), ['l', 'l'])}
 
@@ -288,6 +334,36 @@ ${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entr
   for ${r.roundSeconds} s, starting one case later than the previous round (A B C, B C A, ...), so drift
   (thermal, other tenants of the VM, GC) spreads over all cases. Figures are the median over rounds
   with the min-max; ratios are medians of the same run divided.
+- **Server CPU per response**: before and after each measured round the runner asks the app process for
+  \`process.cpuUsage()\` over IPC (user + system time of the whole process, all threads, in µs; chosen over
+  \`/proc/<pid>/stat\`, whose utime + stime count 10 ms clock ticks, 1% of a round), divides the difference by
+  the responses autocannon received in that round, and reports the median over rounds. It is the cost a
+  response puts on the server whatever the load generator does: on ${m.nproc} shared cores req/s also moves with
+  how much CPU the generator and other processes leave to the app.
+- **Raw limits** (\`http/raw-apps.mjs\`, one process each, same \`/item\` and \`/__runs\`): the body serialised
+  once at start and sent as is, as a cache hit sends stored bytes: \`node:http\` with the headers a Fastify
+  reply carries (\`content-type: application/json; charset=utf-8\`, \`content-length\`; keep-alive timeout 72 s
+  like Fastify's), a plain Fastify route (\`reply.type(...).send(body)\`, Fastify's defaults), a plain Express
+  route (\`res.type(...).send(body)\`, Express's defaults: weak ETag, \`X-Powered-By\`, as Nest keeps them).
+  "x raw Fastify" and "x raw Express" divide every row's median by that route's.
+- **Open loop** (\`open-loop.mjs\`, \`lib/open-loop-client.mjs\`): autocannon is closed-loop (each connection sends
+  its next request when the last is answered, \`overallRate\` included), which on 2 shared cores rewards a server
+  that answers in bursts. Here requests go out on a fixed schedule (${int(r.openLoop?.rate)} req/s, request i at start + i/rate) over ${r.openLoop?.connections ?? '-'}
+  keep-alive sockets, an idle one if any, else pipelined on the least busy, whether or not earlier requests
+  were answered; latency runs from each request's *scheduled* time (no coordinated omission). Node timers tick
+  at ~1 ms, so requests leave in bursts of rate/1000; "send lag p99" says how late the generator itself was
+  (large values mean the generator was starved of CPU and the latencies include that). ${r.openLoop?.rounds ?? 5} interleaved
+  rounds of ${r.openLoop?.roundSeconds ?? 2} s after a 1 s warm-up per case; p50 and p99 are medians over rounds, max the highest of all;
+  "answered req/s" is the responses over the time to the last one (the sending window plus the wait, up to 2 s, for
+  late answers): below the rate, the server did not keep up, and its latencies show the queue.
+- **Tenant scaling**: the memory hit with each request's \`x-tenant-id\` drawn uniformly from 1, 10,000 or
+  100,000 tenants (autocannon \`setupRequest\`, also for 1 tenant, so the generator's cost is the same), one
+  hot key per tenant, every tenant warmed by one request each before measuring; memory store
+  \`{ maxEntries: 200,000, maxBytes: 2 GiB, maxTenantShare: 1 }\`, one process per tenant count, so nothing is evicted
+  (the "handler runs while measured" column proves it). The micro rows do the same in-process: \`forTenant(t).get(key)\`
+  awaited, and the HTTP lookup (the tenant's store access, then the engine's synchronous read, as the fast
+  path does before writing the reply), over 1 tenant x 10,000 keys, 10,000 x 1 and 100,000 x 1 (2^20-long
+  pseudo-random tenant sequence).
 - **Cases are data** (\`cases.mjs\`): an HTTP case is one line naming an app factory (\`http/apps.mjs\`),
   an adapter, options and the route; micro cases live in \`micro.mjs\`; targets are declared next to
   the cases they divide.
@@ -302,7 +378,14 @@ ${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entr
   same hit from the interceptor; the \`guarded route\` rows put a guard that lets every request
   through (\`canActivate() { return true }\`) on the route, for ours and @nestjs/cache-manager.
 - **Stampede**: ${r.stampedeTrials} trials per case; each opens ${r.stampedeConcurrency} keep-alive connections first, then sends
-  ${r.stampedeConcurrency} concurrent \`GET /stampede/<fresh key>\` to a 100 ms handler and counts how often it ran.
+  ${r.stampedeConcurrency} concurrent \`GET /stampede/<fresh key>\` to a 100 ms handler and counts how often it ran. The
+  "2 processes" rows start two app processes on the same Redis and send half of the requests to each, all in the
+  same tick, summing both processes' handler runs (\`/__runs\` of each).
+- **Engines** (\`micro-engines.mjs\`): a memory \`get\` of a present key through each library's public API,
+  awaited, 10,000 keys: ours \`CacheManager.forTenant(t).get\`, bentocache (memory driver, one tier, its defaults but
+  \`maxItems: 20,000\`), cacheable (\`new Cacheable()\`, its in-memory primary); objects and 215-byte strings;
+  raw lru-cache sync and awaited for reference. bentocache's Redis get (Redis driver, one tier) joins the Redis
+  50-in-flight group.
 - **Micro** (\`micro.mjs\`, own process): our stores from \`dist/\` against raw lru-cache / \`Map\` /
   ioredis with the same settings (lru-cache: same \`max\`, per-entry TTL, \`allowStale: false\`,
   \`updateAgeOnGet: false\`; ioredis: the options RedisStore gives the clients it creates, incl.
