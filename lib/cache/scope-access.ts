@@ -8,6 +8,13 @@ import type { Clock } from '../utils/clock.js';
 import { connectionBurst, type ErrorReporter } from '../utils/error-reporter.js';
 import type { PendingInvalidations } from './pending-invalidations.js';
 import type { TenantStorePool } from './tenant-store-pool.js';
+import { GenerationalMap } from '../utils/generational-map.js';
+
+/**
+ * Storage keys built recently, by user key (two generations of 16,384: a few MB at most). A user
+ * key several tenants use maps to the last one's; `key()` checks the scope, so it only saves work.
+ */
+const builtKeys = new GenerationalMap<string, StorageKey>(16_384);
 
 /** What a read that failed in the store reads as (a miss that must not be re-read). */
 export const READ_FAILED: unique symbol = Symbol('read failed');
@@ -50,17 +57,15 @@ export class ScopeAccess {
     readonly metrics: ScopeMetrics,
   ) {}
 
-  /** The last key asked for and its storage key: a tenant's hot key (an HTTP route's) is built once, not per hit. */
-  private lastKey: string | undefined;
-  private lastStorageKey: StorageKey | undefined;
-
   /** The storage key of a user key (validated; throws `InvalidKeyError`, or `CacheClosedError` once closed). */
   key(key: string): StorageKey {
     this.assertOpen();
-    if (key === this.lastKey) return this.lastStorageKey!;
+    // A hot key is built once: the same string object comes back for it, whose hash the store's
+    // maps then need not compute again. Only a key built under this very scope is reused.
+    const known = builtKeys.get(key);
+    if (known !== undefined && known.scope === this.scope) return known;
     const built = storageKey(this.scope, 'entry', key);
-    this.lastKey = key;
-    this.lastStorageKey = built;
+    builtKeys.set(key, built);
     return built;
   }
 

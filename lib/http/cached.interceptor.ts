@@ -3,6 +3,7 @@ import { catchError, concatMap, Observable, of, throwError } from 'rxjs';
 import { TenantRequiredError } from '../errors/cache.errors.js';
 import { CONTEXT_FACES, type ContextFace } from '../cache/context-face.interface.js';
 import { canonicalJson, requestHash } from './request-key.js';
+import { GenerationalMap } from '../utils/generational-map.js';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 import { HitFastPath } from './fast-path/hit-fast-path.js';
 import { HttpCache, type HttpCacheHooks, type HttpLookup } from './http-cache.js';
@@ -128,7 +129,7 @@ export class CachedInterceptor implements NestInterceptor {
     const url = route.keyOnly ? '' : ((req.originalUrl as string | undefined) ?? req.url ?? '');
     const query = route.keyOnly ? undefined : queryOf(req, url);
     if (query === null) return undefined;
-    return `http:${requestHash({
+    return httpKeyOf(requestHash({
       keyVersion: this.http.keyVersion,
       controller: route.keyOnly ? '' : route.controller,
       handler: route.keyOnly ? '' : route.handler,
@@ -143,7 +144,7 @@ export class CachedInterceptor implements NestInterceptor {
       tenant: route.scope === 'global' ? undefined : tenant,
       user,
       body,
-    })}`;
+    }));
   }
 
   /**
@@ -220,6 +221,14 @@ export class CachedInterceptor implements NestInterceptor {
     const name = err instanceof Error ? err.name : typeof err;
     this.http.reportError(tenant, `@Cached() ${option}`, `A @Cached() ${option} function threw (${name}); the request bypassed the cache.`);
   }
+}
+
+/** `http:<digest>`, one string per digest while it is hot, so the store finds its hash computed. */
+const httpKeys = new GenerationalMap<string, string>(4_096);
+function httpKeyOf(digest: string): string {
+  let key = httpKeys.get(digest);
+  if (key === undefined) httpKeys.set(digest, (key = `http:${digest}`));
+  return key;
 }
 
 function missingTenant(cause?: TenantRequiredError): BadRequestException {

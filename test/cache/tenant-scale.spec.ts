@@ -45,4 +45,19 @@ describe('many active tenants', () => {
     expect(manager.forTenant('first')).toBe(first);
     void manager.close();
   });
+
+  it('builds a hot key once per tenant, and never hands one tenant the storage key of another', () => {
+    const manager = CacheManager.createSync({ store: { type: 'memory' } });
+    const internals = internalsOf(manager);
+    const a = internals.access('tenant-a');
+    const b = internals.access('tenant-b');
+    const keyA = a.key('user:1');
+    expect(a.key('user:1')).toBe(keyA);
+    const keyB = b.key('user:1');
+    expect(keyB.scope).toBe(b.scope);
+    expect(keyB.full).not.toBe(keyA.full);
+    expect(a.key('user:1').full).toBe(keyA.full);
+    expect(a.key('user:1').scope).toBe(a.scope);
+    void manager.close();
+  });
 });
