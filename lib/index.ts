@@ -67,7 +67,7 @@ export type { RedisStore } from './stores/redis.store.js';
 export type { MemoryStoreBounds, MemoryStoreOptions } from './stores/memory-store-options.interface.js';
 export { MEMORY_STORE_DEFAULTS } from './stores/memory-store-options.js';
 export { REDIS_STORE_DEFAULTS } from './stores/redis-store-options.js';
-export type { RedisStoreOptions } from './stores/redis-store-options.interface.js';
+export type { DecodeLimitOptions, RedisStoreOptions } from './stores/redis-store-options.interface.js';
 export type { TieredStore } from './stores/tiered.store.js';
 export type { TieredBusOptions, TieredStoreOptions } from './stores/tiered-store-options.interface.js';
 export { TIERED_STORE_DEFAULTS } from './stores/tiered-store-options.js';
@@ -117,4 +117,5 @@ export {
 // ---- utilities ----
 export type { Clock } from './utils/clock.js';
 export type { Duration } from './utils/duration.js';
+export type { ByteSize, ByteUnit } from './utils/byte-size.js';
 export type { CacheLogger } from './utils/error-reporter.js';
