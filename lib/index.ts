@@ -57,7 +57,7 @@ export type { GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
 export type { Factory, FactoryContext } from './cache/compute-policy.js';
 export type { TenantContext, TenantContextMode } from './tenant/tenant-context.js';
 export type { TenantCounters } from './cache/tenant-stats.js';
-export type { CacheManagerOptions, CircuitBreakerConfig, InvalidationRetryOptions, SetOptions, TenantStoresOptions, WrapOptions } from './options/cache-options.interface.js';
+export type { CacheManagerOptions, CircuitBreakerConfig, EagerRefreshOption, GetOptions, InvalidationRetryOptions, SetOptions, TenantStoresOptions, WrapOptions } from './options/cache-options.interface.js';
 export { CIRCUIT_BREAKER_DEFAULTS, INVALIDATION_RETRY_DEFAULTS, MANAGER_DEFAULTS, TENANT_STORES_DEFAULTS } from './options/manager-options.js';
 export type { MemoryStoreConfig, RedisStoreConfig, StoreConfig, TieredStoreConfig } from './stores/store-config.interface.js';
 
@@ -105,6 +105,7 @@ export {
   CasConflictError,
   DecodeError,
   EncodeError,
+  FactoryFailedError,
   FactoryTimeoutError,
   InvalidKeyError,
   InvalidTtlError,
