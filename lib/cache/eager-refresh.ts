@@ -61,6 +61,8 @@ export class EagerRefresher {
       this.started++;
       const run = await runFactory(access, k, factory, policy, entry, basis);
       await run.written;
+      // Nobody waits for this write to learn that the store refused the value: say it here.
+      if (run.refused !== undefined) throw run.refused;
     } catch (err) {
       // The entry stays until it expires; the name only, never the message (it may carry data).
       access.reportError('eager refresh', `An eager refresh of key #${keyHash(k)} failed (${(err as Error)?.name ?? 'Error'}); the entry is served until it expires.`);

@@ -12,6 +12,8 @@ import type { SharedCacheState } from './shared-state.js';
 import type { TenantCounters } from './tenant-stats.js';
 import { wrapPolicy } from './wrap-policy.js';
 
+/** Writes of `setMany` in flight at once at most. */
+const SET_MANY_STEP = 1_000;
 /** Times `getOrSet` replaces an entry a pending invalidation covers before it gives up (another writer keeps racing it). */
 const REPLACE_ATTEMPTS = 3;
 
@@ -109,12 +111,14 @@ export class TenantCache {
 
   /**
    * Stores several entries, each with its own options: every entry is checked before any is
-   * written, then all writes go out at once (one round trip on Redis, pipelined). Not atomic: a
-   * failure rejects, and the other entries may have been written.
+   * written, then the writes go out together, 1,000 at a time (on Redis, one script each, sent
+   * at once: one round trip per 1,000). Not atomic: a failure rejects, and other entries may have
+   * been written.
    */
   async setMany(entries: ReadonlyArray<{ readonly key: string; readonly value: unknown; readonly options?: SetOptions }>): Promise<void> {
     const writes = entries.map(({ key, value, options }) => ({ k: this.access.key(key), env: this.access.envelope(value, assertCallOptions(options, 'set')) }));
-    await Promise.all(writes.map(({ k, env }) => this.access.put(k, env)));
+    // In steps: each write must be answered within the store's command timeout from its issue.
+    for (let i = 0; i < writes.length; i += SET_MANY_STEP) await Promise.all(writes.slice(i, i + SET_MANY_STEP).map(({ k, env }) => this.access.put(k, env)));
   }
 
   /** Deletes `key`; resolves whether an entry was there. A failure rejects and is retried in the background until applied (see `invalidateTags`). */
