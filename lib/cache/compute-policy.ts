@@ -1,5 +1,8 @@
 import type { Envelope } from '../envelope/envelope.js';
+import type { EagerRefreshPolicy } from '../options/eager-refresh-option.js';
 import type { Duration } from '../utils/duration.js';
+
+export type { EagerRefreshPolicy } from '../options/eager-refresh-option.js';
 import type { EntryPolicy } from './scope-access.js';
 
 /**
@@ -46,14 +49,6 @@ export interface ComputePolicy extends EntryPolicy {
   /** Refreshes a fresh entry in the background before it expires (see `EagerRefreshPolicy`). @default undefined: none */
   readonly eagerRefresh?: EagerRefreshPolicy;
 }
-
-/**
- * When a hit starts a background refresh of its entry: `threshold` (a fraction of the entry's
- * TTL: refresh once that much of it has passed) or `beta` (XFetch, Vattani et al., VLDB 2015:
- * refresh when `now - delta * beta * ln(random()) >= expiresAt`, `delta` the last computation's
- * duration). One refresh per key at a time, across processes on stores with locks.
- */
-export type EagerRefreshPolicy = { readonly threshold: number; readonly beta?: undefined } | { readonly beta: number; readonly threshold?: undefined };
 
 /** What a factory may say about its own result (bentocache's and FusionCache's factory context). */
 export interface FactoryContext<T = unknown> {

@@ -149,10 +149,13 @@ export class TenantCache {
   /**
    * Expires `key` now but keeps it for the rest of its grace: the next `wrap` recomputes it and,
    * if the factory fails, can still serve it (stale-if-error; `staleWhileRevalidate` serves it at
-   * once). An entry without grace is deleted. Resolves whether a fresh entry was expired.
+   * once). An entry without grace is deleted. Resolves whether a fresh entry was expired. A
+   * failure rejects and is retried in the background as a delete until applied (see `delete`):
+   * meanwhile this instance serves nothing of the key.
    */
   async expire(key: string): Promise<boolean> {
-    return expireEntry(this.access, this.access.key(key));
+    const k = this.access.key(key);
+    return this.shared.invalidations.run(this.access, { kind: 'delete', key: k }, () => expireEntry(this.access, k));
   }
 
   /**

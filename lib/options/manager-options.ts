@@ -158,7 +158,7 @@ function resolveInvalidationRetry(retry: unknown, option: string): ResolvedManag
 }
 
 /** `ttlJitter`: a fraction 0 <= j < 1 (0.1 = ±10%). */
-function jitterFraction(value: unknown, option: string): number {
+export function jitterFraction(value: unknown, option: string): number {
   if (value === undefined) return MANAGER_DEFAULTS.ttlJitter;
   if (typeof value === 'number' && value >= 0 && value < 1) return value;
   const percent = typeof value === 'number' && value >= 1 && value <= 100;
