@@ -1,4 +1,5 @@
 import type { Envelope } from '../envelope/envelope.js';
+import { CacheClosedError } from '../errors/cache.errors.js';
 import { keyHash, type StorageKey } from '../keys/storage-key.js';
 import { LOCK_BUSY, tryLock, unlock } from './compute-lock.js';
 import type { ComputePolicy, EagerRefreshPolicy, Factory } from './compute-policy.js';
@@ -64,6 +65,7 @@ export class EagerRefresher {
       // Nobody waits for this write to learn that the store refused the value: say it here.
       if (run.refused !== undefined) throw run.refused;
     } catch (err) {
+      if (err instanceof CacheClosedError) return; // the manager closed meanwhile: nothing to report
       // The entry stays until it expires; the name only, never the message (it may carry data).
       access.reportError('eager refresh', `An eager refresh of key #${keyHash(k)} failed (${(err as Error)?.name ?? 'Error'}); the entry is served until it expires.`);
     } finally {
