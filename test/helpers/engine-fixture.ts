@@ -36,10 +36,13 @@ export function engineFixture(kind: StoreKind) {
     for (let i = 0; i < count; i++) {
       const store = kind === 'memory' ? ({ type: 'memory', sweepInterval: 0 } as const) : ({ type: 'redis', url: server!.url } as const);
       const manager = await CacheManager.create({ store, clock, namespace, logger: false, defaultTtl: '1m', circuitBreaker: false, ...options });
+      // `options.store` (a tiered config, a bounded memory store) replaces the default one.
       managers.push(manager);
       all.push(manager);
     }
     return { clock, all };
   };
-  return { managersOn };
+  /** The file's redis-server URL (`'redis'` fixtures only). */
+  const url = (): string => server!.url;
+  return { managersOn, url };
 }

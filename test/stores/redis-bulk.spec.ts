@@ -3,7 +3,8 @@ import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { KeyScope, storageKey } from '../../lib/keys/storage-key.js';
 import type { CacheManagerOptions } from '../../lib/options/cache-options.interface.js';
 import type { TieredStore } from '../../lib/stores/tiered.store.js';
-import { describeWithRedis, rawCommand, startRedis, startRedisCluster, type RedisClusterHandle, type RedisServer } from '../helpers/redis-server.js';
+import { engineFixture } from '../helpers/engine-fixture.js';
+import { describeWithRedis, rawCommand, startRedisCluster, type RedisClusterHandle } from '../helpers/redis-server.js';
 
 /**
  * Issue 16, point 4 on Redis: the bulk operations of one tenant on a 3-primary Cluster, counted
@@ -109,24 +110,11 @@ describeWithRedis(
 );
 
 describeWithRedis('bulk removals on a tiered store reach the other instance', () => {
-  let server: RedisServer;
-  const managers: CacheManager[] = [];
-  let n = 0;
-  beforeAll(async () => {
-    server = await startRedis();
-  });
-  afterEach(async () => {
-    await Promise.all(managers.splice(0).map((m) => m.close()));
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const { managersOn, url } = engineFixture('redis');
 
   it("deleteMany and pull in one instance drop the other's L1 copies; getMany fills L1", async () => {
-    const options: CacheManagerOptions = { store: { type: 'tiered', l2: { url: server.url } }, namespace: `tiered-bulk-${++n}`, logger: false };
-    const a = await CacheManager.create(options);
-    const b = await CacheManager.create(options);
-    managers.push(a, b);
+    const { all } = await managersOn(2, { store: { type: 'tiered', l2: { url: url() } } });
+    const [a, b] = all as [CacheManager, CacheManager];
     await a.forTenant('acme').setMany(['x', 'y', 'z'].map((key) => ({ key, value: key })));
     // The writes' bus messages reach b first, or a read in flight when one arrives stays out of L1.
     await vi.waitFor(() => expect((b.store as TieredStore).stats().bus.applied).toBeGreaterThanOrEqual(3));
