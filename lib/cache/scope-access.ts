@@ -151,7 +151,9 @@ export class ScopeAccess {
     }
     const state = this.state;
     const now = state.clock.now();
-    const ttl = jittered(policy?.ttl === undefined ? state.defaultTtlMs : parseDuration(policy.ttl, 'ttl'), policy?.ttlJitter ?? state.ttlJitter, state.random);
+    // An HTTP response is never jittered: its lifetime may be its own freshness (max-age), which it must not outlive.
+    const jitter = policy?.http === undefined ? (policy?.ttlJitter ?? state.ttlJitter) : 0;
+    const ttl = jittered(policy?.ttl === undefined ? state.defaultTtlMs : parseDuration(policy.ttl, 'ttl'), jitter, state.random);
     const grace = policy?.grace === undefined ? state.defaultGraceMs : parseDuration(policy.grace, 'grace');
     const expiresAt = ttl === 0 ? 0 : now + ttl;
     const env: { -readonly [K in keyof Envelope<T>]: Envelope<T>[K] } = { value, createdAt: now, expiresAt, stamp: newStamp(), scope: this.scope.id };

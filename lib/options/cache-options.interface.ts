@@ -148,7 +148,8 @@ export interface CacheManagerOptions {
   /**
    * Spreads the TTL of every entry written without its own `ttlJitter` by a random fraction of
    * at most this much either way, so entries written together do not expire together (0.1 =
-   * ±10%: a 1 h TTL becomes 54-66 min). A fraction, 0 <= jitter < 1; 0 = exact TTLs.
+   * ±10%: a 1 h TTL becomes 54-66 min). A fraction, 0 <= jitter < 1; 0 = exact TTLs. Responses
+   * cached by `@Cached()` are not jittered (they must not outlive their own `max-age`).
    * @default MANAGER_DEFAULTS.ttlJitter: 0
    */
   ttlJitter?: number;

@@ -1,7 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { CacheManager } from '../../lib/cache/cache-manager.js';
+import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
 import { refreshDue } from '../../lib/cache/eager-refresh.js';
-import { internalsOf } from '../../lib/cache/cache-manager.js';
 import type { Envelope } from '../../lib/envelope/envelope.js';
 import { engineFixture, type StoreKind } from '../helpers/engine-fixture.js';
 import type { ManualClock } from '../helpers/manual-clock.js';
@@ -155,5 +154,21 @@ describe('refreshDue', () => {
       expect(Math.abs(due / 10_000 - expected)).toBeLessThan(0.03);
     }
     console.log(`[eager-refresh] XFetch over 10,000 draws, delta 1000 ms: ${figures.join('; ')}`);
+  });
+});
+
+describe('ttlJitter and HTTP responses', () => {
+  it('a response cached by @Cached() is never jittered (it must not outlive its own max-age); other writes are', async () => {
+    const manager = CacheManager.createSync({ ttlJitter: 0.1, logger: false });
+    try {
+      const access = internalsOf(manager).access('acme');
+      const http = { status: 200, headers: [], etag: '"e"' } as const;
+      const lives = Array.from({ length: 100 }, () => access.envelope('body', { ttl: 60_000, http })).map((env) => env.expiresAt - env.createdAt);
+      const plain = Array.from({ length: 100 }, () => access.envelope('v', { ttl: 60_000 })).map((env) => env.expiresAt - env.createdAt);
+      expect(new Set(lives)).toEqual(new Set([60_000]));
+      expect(new Set(plain).size).toBeGreaterThan(1);
+    } finally {
+      await manager.close();
+    }
   });
 });
