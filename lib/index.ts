@@ -57,7 +57,7 @@ export type { GetOrSetResult, TenantStats } from './cache/tenant-cache.js';
 export type { Factory, FactoryContext } from './cache/compute-policy.js';
 export type { TenantContext, TenantContextMode } from './tenant/tenant-context.js';
 export type { TenantCounters } from './cache/tenant-stats.js';
-export type { CacheManagerOptions, CircuitBreakerConfig, InvalidationRetryOptions, SetOptions, TenantStoresOptions, WrapOptions } from './options/cache-options.interface.js';
+export type { CacheManagerOptions, CircuitBreakerConfig, EagerRefreshOption, GetOptions, InvalidationRetryOptions, SetOptions, TenantStoresOptions, WrapOptions } from './options/cache-options.interface.js';
 export { CIRCUIT_BREAKER_DEFAULTS, INVALIDATION_RETRY_DEFAULTS, MANAGER_DEFAULTS, TENANT_STORES_DEFAULTS } from './options/manager-options.js';
 export type { MemoryStoreConfig, RedisStoreConfig, StoreConfig, TieredStoreConfig } from './stores/store-config.interface.js';
 
@@ -67,7 +67,7 @@ export type { RedisStore } from './stores/redis.store.js';
 export type { MemoryStoreBounds, MemoryStoreOptions } from './stores/memory-store-options.interface.js';
 export { MEMORY_STORE_DEFAULTS } from './stores/memory-store-options.js';
 export { REDIS_STORE_DEFAULTS } from './stores/redis-store-options.js';
-export type { RedisStoreOptions } from './stores/redis-store-options.interface.js';
+export type { DecodeLimitOptions, RedisStoreOptions } from './stores/redis-store-options.interface.js';
 export type { TieredStore } from './stores/tiered.store.js';
 export type { TieredBusOptions, TieredStoreOptions } from './stores/tiered-store-options.interface.js';
 export { TIERED_STORE_DEFAULTS } from './stores/tiered-store-options.js';
@@ -105,6 +105,7 @@ export {
   CasConflictError,
   DecodeError,
   EncodeError,
+  FactoryFailedError,
   FactoryTimeoutError,
   InvalidKeyError,
   InvalidTtlError,
@@ -117,4 +118,5 @@ export {
 // ---- utilities ----
 export type { Clock } from './utils/clock.js';
 export type { Duration } from './utils/duration.js';
+export type { ByteSize, ByteUnit } from './utils/byte-size.js';
 export type { CacheLogger } from './utils/error-reporter.js';

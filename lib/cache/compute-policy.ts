@@ -1,4 +1,8 @@
 import type { Envelope } from '../envelope/envelope.js';
+import type { EagerRefreshPolicy } from '../options/eager-refresh-option.js';
+import type { Duration } from '../utils/duration.js';
+
+export type { EagerRefreshPolicy } from '../options/eager-refresh-option.js';
 import type { EntryPolicy } from './scope-access.js';
 
 /**
@@ -36,14 +40,40 @@ export interface ComputePolicy extends EntryPolicy {
   readonly isAbandoned: (err: unknown) => boolean;
   /** Whether the computing caller waits for the write (the flight stays joinable until the entry is readable either way). */
   readonly awaitWrite: boolean;
+  /**
+   * Compute even if a fresh entry is there (it stays the fallback for stale-if-error and the
+   * soft timeout, and is `ctx.gracedEntry`); a computation of the key under way is joined.
+   * @default false
+   */
+  readonly forceFresh?: boolean;
+  /** Refreshes a fresh entry in the background before it expires (see `EagerRefreshPolicy`). @default undefined: none */
+  readonly eagerRefresh?: EagerRefreshPolicy;
 }
 
-/** What a factory may say about its own result. */
+/** What a factory may say about its own result (bentocache's and FusionCache's factory context). */
 export interface FactoryContext<T = unknown> {
-  /** The expired entry being refreshed, while it is still in grace. */
+  /**
+   * The entry this run refreshes while it is still servable: expired but within its grace, or
+   * (with `forceFresh`, or an eager refresh) the current fresh one; `undefined` on a plain miss.
+   * Read it to refresh incrementally (an ETag, a cursor) or to keep it (`return ctx.gracedEntry.value`).
+   */
+  readonly gracedEntry: Envelope<T> | undefined;
+  /** The same as `gracedEntry` (its first name). */
   readonly stale: Envelope<T> | undefined;
-  /** Do not store what this run returns. */
+  /** Do not store what this run returns: callers (those that joined it too) still get it. */
   skip(): void;
+  /**
+   * Fails this run without caching anything: the entry in grace (`gracedEntry`), if there is
+   * one, is served and kept (whatever `staleIfError` says); otherwise callers get `reason` (an
+   * `Error`) or a `FactoryFailedError` carrying it. Throws: code after it does not run.
+   */
+  fail(reason?: unknown): never;
+  /** The TTL of the entry from what was computed (adaptive caching: a not-found cached 10 s, a good answer 1 h). Milliseconds or a duration string; 0 = no expiry. */
+  setTtl(ttl: Duration): void;
+  /** The tags of the entry, replacing the call's `tags`. */
+  setTags(tags: readonly string[]): void;
+  /** The grace of the entry, replacing the call's `grace`. Milliseconds or a duration string. */
+  setGrace(grace: Duration): void;
   /** Changes how the result is stored (TTL, grace, tags, HTTP metadata), from what was computed. */
   setEntry(policy: EntryPolicy): void;
 }

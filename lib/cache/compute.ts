@@ -4,6 +4,7 @@ import { FactoryTimeoutError } from '../errors/cache.errors.js';
 import { LOCK_BUSY, tryLock, unlock, waitForEntry } from './compute-lock.js';
 import type { ComputePolicy, Factory, Outcome } from './compute-policy.js';
 import { runFactory, takeBasis, withTimeouts } from './factory-run.js';
+import { EagerRefresher } from './eager-refresh.js';
 import { answered, newFlight, type Flight } from './flight.js';
 import { READ_FAILED, type ReadResult, type ScopeAccess } from './scope-access.js';
 
@@ -22,6 +23,8 @@ export type EntryFilter = (entry: Envelope) => boolean;
  */
 export class ComputeEngine {
   private readonly flights = new Map<string, Flight>();
+  /** Background refreshes of entries near their expiry (`eagerRefresh`). */
+  readonly eager = new EagerRefresher();
   /** Store reads in flight, shared by lookups of the same key. */
   private readonly reads = new Map<string, Promise<ReadResult>>();
 
@@ -73,8 +76,15 @@ export class ComputeEngine {
       return Promise.reject(err);
     }
     const flight = this.flights.get(k.full);
+    if (flight !== undefined && policy.forceFresh === true && !flight.computing) {
+      // Only reading: what it finds is what forceFresh replaces. Compute once it is done.
+      return flight.answer.then(
+        () => this.getOrCompute(access, key, factory, policy, undefined, accept),
+        () => this.getOrCompute(access, key, factory, policy, undefined, accept),
+      );
+    }
     if (flight !== undefined) return this.join(flight, access, k, key, factory, policy, accept);
-    return this.lead(access, k, key, factory, policy, first, accept);
+    return this.lead(access, k, key, factory, policy, policy.forceFresh === true ? undefined : first, accept);
   }
 
   private join<T>(flight: Flight, access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, accept: EntryFilter | undefined): Promise<Outcome<T>> {
@@ -132,17 +142,26 @@ export class ComputeEngine {
   private async leadFlight<T>(access: ScopeAccess, k: StorageKey, key: string, factory: Factory<T>, policy: ComputePolicy, first: FirstRead | undefined, flight: Flight, endFlight: () => void, accept: EntryFilter | undefined): Promise<Outcome<T>> {
     const read = first === undefined ? await this.sharedRead(access, k) : first.result;
     const found = read === READ_FAILED || read === undefined || (accept !== undefined && !accept(read)) ? undefined : read;
-    if (found !== undefined && access.isFresh(found)) {
+    const force = policy.forceFresh === true;
+    if (found !== undefined && access.isFresh(found) && !force) {
       access.count('hits');
       const hit: Outcome<T> = { kind: 'hit', entry: found as Envelope<T> };
       flight.answerWith(hit);
       endFlight();
+      this.eager.consider(access, k, key, found as Envelope<T>, factory, policy, this.flights.has(k.full));
       return hit;
     }
-    const stale = found !== undefined && access.isStaleUsable(found) ? (found as Envelope<T>) : undefined;
+    // forceFresh: the fresh entry is the fallback (stale-if-error, soft timeout) and never the answer,
+    // nor is it once more when it is read again under the lock.
+    const stale = found !== undefined && (access.isStaleUsable(found) || (force && access.isFresh(found))) ? (found as Envelope<T>) : undefined;
+    if (force && found !== undefined) {
+      const seen = found.stamp;
+      const outer = accept;
+      accept = (env) => env.stamp !== seen && (outer === undefined || outer(env));
+    }
     flight.computing = true;
-    if (stale !== undefined && policy.staleWhileRevalidate !== 'none') flight.answerWith({ kind: 'stale', entry: stale });
-    const serveStale = stale !== undefined && policy.staleWhileRevalidate === 'all';
+    if (stale !== undefined && policy.staleWhileRevalidate !== 'none' && !force) flight.answerWith({ kind: 'stale', entry: stale });
+    const serveStale = stale !== undefined && policy.staleWhileRevalidate === 'all' && !force;
     if (!serveStale) access.count('misses');
     const refresh = this.refresh(access, k, key, factory, policy, stale, read !== READ_FAILED, flight, endFlight, accept);
     if (serveStale) {

@@ -1,9 +1,10 @@
 import type { Envelope } from '../envelope/envelope.js';
 import { EncodeError, FactoryTimeoutError } from '../errors/cache.errors.js';
 import type { StorageKey } from '../keys/storage-key.js';
-import type { ComputePolicy, Factory, FactoryContext, Outcome } from './compute-policy.js';
+import type { ComputePolicy, Factory, Outcome } from './compute-policy.js';
+import { factoryContext } from './factory-context.js';
 import type { StoreBasis } from '../stores/cache-store.interface.js';
-import type { EntryPolicy, ScopeAccess } from './scope-access.js';
+import type { ScopeAccess } from './scope-access.js';
 
 /** The store could not give a basis: the value is served, not stored. */
 const NO_BASIS: unique symbol = Symbol('no basis');
@@ -70,30 +71,26 @@ export function takeBasis(access: ScopeAccess): BasisRead {
  */
 export async function runFactory<T>(access: ScopeAccess, k: StorageKey, factory: Factory<T>, policy: ComputePolicy, stale: Envelope<T> | undefined, basisRead: BasisRead = takeBasis(access)): Promise<FactoryRun<T>> {
   const basis = await basisRead;
-  let skipped = false;
-  let override: EntryPolicy | undefined;
-  const ctx: FactoryContext<T> = {
-    stale,
-    skip: () => {
-      skipped = true;
-    },
-    setEntry: (entry) => {
-      override = { ...override, ...entry };
-    },
-  };
+  const { ctx, verdict } = factoryContext(stale);
+  const started = performance.now();
   let value: T;
   try {
     value = await access.metrics.inSpan('cache.compute', async () => factory(ctx));
+    // `ctx.fail()` caught inside the factory still fails the run.
+    if (verdict.failure !== undefined) throw verdict.failure;
   } catch (err) {
-    if (stale !== undefined && policy.staleIfError(err)) {
+    // `ctx.fail()` keeps and serves the entry in grace whatever `staleIfError` says: the factory asked for it.
+    if (stale !== undefined && (verdict.failure !== undefined || policy.staleIfError(err))) {
       return { outcome: { kind: 'stale', entry: stale }, written: Promise.resolve(), refused: undefined };
     }
     throw err;
   }
-  if (value === undefined || skipped || basis === NO_BASIS) return { outcome: { kind: 'computed', value, entry: undefined, leader: true }, written: Promise.resolve(), refused: undefined };
+  const computeMs = Math.round(performance.now() - started);
+  const override = verdict.override;
+  if (value === undefined || verdict.skipped || basis === NO_BASIS) return { outcome: { kind: 'computed', value, entry: undefined, leader: true }, written: Promise.resolve(), refused: undefined };
   let env: Envelope<T>;
   try {
-    env = access.envelope(value, override === undefined ? policy : { ...policy, ...override });
+    env = access.envelope(value, override === undefined ? policy : { ...policy, ...override }, computeMs);
   } catch (err) {
     // A bad tag or TTL from the factory's context: the value is served, nothing is stored.
     access.reportError('cache entry', `An entry could not be built (${(err as Error).message}); the value was returned without caching it.`);

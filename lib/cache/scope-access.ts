@@ -1,5 +1,5 @@
 import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
-import { CacheClosedError, CacheConnectionError, CacheError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, EncodeError } from '../errors/cache.errors.js';
+import { CacheClosedError, CacheConfigError, CacheConnectionError, CacheError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, EncodeError } from '../errors/cache.errors.js';
 import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import type { CacheStore, StoreBasis } from '../stores/cache-store.interface.js';
 import { parseDuration } from '../utils/duration.js';
@@ -26,6 +26,12 @@ export interface StoreState {
   readonly pool: TenantStorePool | undefined;
   readonly clock: Clock;
   readonly defaultTtlMs: number;
+  /** Grace of entries written without one (`defaultGrace`), ms. */
+  readonly defaultGraceMs: number;
+  /** Spread of TTLs of entries written without their own (`ttlJitter`): a fraction, 0 = none. */
+  readonly ttlJitter: number;
+  /** The jitter's random source, `() => [0, 1)`. */
+  readonly random: () => number;
   readonly reporter: ErrorReporter;
   readonly isClosed: () => boolean;
   /** Invalidations the store has not applied yet: every read checks them (`size === 0`: nothing to check). */
@@ -40,6 +46,8 @@ export interface EntryPolicy {
   readonly grace?: number | string;
   readonly tags?: readonly string[];
   readonly http?: HttpMeta;
+  /** Spreads the TTL by up to this fraction either way (0.1 = ±10%); `undefined` = the manager's `ttlJitter`. */
+  readonly ttlJitter?: number;
 }
 
 /**
@@ -150,15 +158,19 @@ export class ScopeAccess {
    * Builds the envelope of a write, checking everything that could make it fail later (an
    * `undefined` value, a bad TTL, a bad tag) before any store is touched.
    */
-  envelope<T>(value: T, policy: EntryPolicy | undefined): Envelope<T> {
+  envelope<T>(value: T, policy: EntryPolicy | undefined, computeMs?: number): Envelope<T> {
     if (value === undefined) {
       throw new EncodeError('undefined cannot be cached, because get() resolves undefined for a miss; store null instead');
     }
-    const now = this.state.clock.now();
-    const ttl = policy?.ttl === undefined ? this.state.defaultTtlMs : parseDuration(policy.ttl, 'ttl');
-    const grace = policy?.grace === undefined ? 0 : parseDuration(policy.grace, 'grace');
+    const state = this.state;
+    const now = state.clock.now();
+    // An HTTP response is never jittered: its lifetime may be its own freshness (max-age), which it must not outlive.
+    const jitter = policy?.http === undefined ? (policy?.ttlJitter ?? state.ttlJitter) : 0;
+    const ttl = jittered(policy?.ttl === undefined ? state.defaultTtlMs : parseDuration(policy.ttl, 'ttl'), jitter, state.random);
+    const grace = policy?.grace === undefined ? state.defaultGraceMs : parseDuration(policy.grace, 'grace');
     const expiresAt = ttl === 0 ? 0 : now + ttl;
     const env: { -readonly [K in keyof Envelope<T>]: Envelope<T>[K] } = { value, createdAt: now, expiresAt, stamp: newStamp(), scope: this.scope.id };
+    if (computeMs !== undefined) env.computeMs = computeMs;
     if (grace > 0 && expiresAt !== 0) env.staleUntil = expiresAt + grace;
     if (policy?.tags !== undefined && policy.tags.length > 0) {
       for (const tag of policy.tags) assertUserKey(tag, 'tag');
@@ -251,4 +263,11 @@ export class ScopeAccess {
     this.metrics.count('errors', () => ({ tenant: this.scope.tenant ?? null, reason: kind }));
     this.state.reporter.report(kind, message);
   }
+}
+
+/** `ttlMs` moved by a random fraction of at most `jitter` either way (never to 0: that is "no expiry"). */
+function jittered(ttlMs: number, jitter: number, random: () => number): number {
+  if (jitter === 0 || ttlMs === 0) return ttlMs;
+  if (!(typeof jitter === 'number' && jitter >= 0 && jitter < 1)) throw new CacheConfigError('ttlJitter', `expected a fraction 0 <= jitter < 1, got ${String(jitter)}`, 'use e.g. 0.1 for ±10%, or omit it');
+  return Math.max(1, Math.round(ttlMs * (1 + jitter * (2 * random() - 1))));
 }

@@ -4,15 +4,16 @@ import { retentionMs, type Envelope } from '../envelope/envelope.js';
 import { CacheConfigError, CacheOperationError } from '../errors/cache.errors.js';
 import { keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { assertCallOptions } from '../options/call-options.js';
-import type { SetOptions, WrapOptions } from '../options/cache-options.interface.js';
-import { parseDuration } from '../utils/duration.js';
-import type { ComputePolicy, Factory } from './compute-policy.js';
+import type { GetOptions, SetOptions, WrapOptions } from '../options/cache-options.interface.js';
+import { deleteMany, expireEntry, pullEntry, readMany } from './bulk-operations.js';
+import type { Factory } from './compute-policy.js';
 import { READ_FAILED, type ScopeAccess } from './scope-access.js';
 import type { SharedCacheState } from './shared-state.js';
 import type { TenantCounters } from './tenant-stats.js';
+import { wrapPolicy } from './wrap-policy.js';
 
-/** How long the cross-process lock is held at most, and how long other processes wait for its entry. */
-const DEFAULT_LOCK_TTL_MS = 5_000;
+/** Writes of `setMany` in flight at once at most. */
+const SET_MANY_STEP = 1_000;
 /** Times `getOrSet` replaces an entry a pending invalidation covers before it gives up (another writer keeps racing it). */
 const REPLACE_ATTEMPTS = 3;
 
@@ -59,10 +60,30 @@ export class TenantCache {
     return this.access.scope.tenant;
   }
 
-  /** The value stored under `key`, or `undefined` on a miss (a stored `null` is `null`). */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
+  /**
+   * The value stored under `key`, or on a miss `options.defaultValue` (nothing is stored), else
+   * `undefined` (a stored `null` is `null`).
+   */
+  async get<T = unknown>(key: string, options: GetOptions<T> & { defaultValue: T }): Promise<T>;
+  async get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined>;
+  async get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined> {
     const env = await this.getEntry<T>(key);
-    return env === undefined ? undefined : env.value;
+    return env === undefined ? options?.defaultValue : env.value;
+  }
+
+  /**
+   * The values of `keys`, in order (`undefined` for each miss), in as few store round trips as
+   * the store can: on Redis one MGET for up to 1,000 keys of this tenant (its keys share one hash
+   * slot), on a tiered store L1 first and one such read for the rest. Fails open, like `get`.
+   */
+  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
+    const entries = await readMany(this.access, keys.map((key) => this.access.key(key)));
+    return entries.map((env) => (env === undefined ? undefined : (env.value as T)));
+  }
+
+  /** Whether no fresh entry exists under `key` (the opposite of `has`). */
+  async missing(key: string): Promise<boolean> {
+    return !(await this.has(key));
   }
 
   /** Whether a fresh entry exists. */
@@ -88,10 +109,53 @@ export class TenantCache {
     await this.access.put(k, this.access.envelope(value, options));
   }
 
+  /**
+   * Stores several entries, each with its own options: every entry is checked before any is
+   * written, then the writes go out together, 1,000 at a time (on Redis, one script each, sent
+   * at once: one round trip per 1,000). Not atomic: a failure rejects, and other entries may have
+   * been written.
+   */
+  async setMany(entries: ReadonlyArray<{ readonly key: string; readonly value: unknown; readonly options?: SetOptions }>): Promise<void> {
+    const writes = entries.map(({ key, value, options }) => ({ k: this.access.key(key), env: this.access.envelope(value, assertCallOptions(options, 'set')) }));
+    // In steps: each write must be answered within the store's command timeout from its issue.
+    for (let i = 0; i < writes.length; i += SET_MANY_STEP) await Promise.all(writes.slice(i, i + SET_MANY_STEP).map(({ k, env }) => this.access.put(k, env)));
+  }
+
   /** Deletes `key`; resolves whether an entry was there. A failure rejects and is retried in the background until applied (see `invalidateTags`). */
   async delete(key: string): Promise<boolean> {
     const k = this.access.key(key);
     return this.shared.invalidations.run(this.access, { kind: 'delete', key: k }, () => this.access.write('delete', k, (store) => store.delete(k)));
+  }
+
+  /**
+   * Deletes `keys` in one store operation where the store can (Redis: one script for this
+   * tenant's keys); resolves how many held an entry. A failure rejects, and every key is retried
+   * in the background until applied, as `delete`.
+   */
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    return deleteMany(this.access, this.shared.invalidations, keys.map((key) => this.access.key(key)));
+  }
+
+  /**
+   * Gets and deletes `key` atomically: of concurrent callers (in any process) exactly one gets
+   * the value, the others `undefined`. An expired entry is deleted and reads as a miss. A store
+   * failure rejects (nothing was taken).
+   */
+  async pull<T = unknown>(key: string): Promise<T | undefined> {
+    const env = await pullEntry(this.access, this.access.key(key));
+    return env === undefined ? undefined : (env.value as T);
+  }
+
+  /**
+   * Expires `key` now but keeps it for the rest of its grace: the next `wrap` recomputes it and,
+   * if the factory fails, can still serve it (stale-if-error; `staleWhileRevalidate` serves it at
+   * once). An entry without grace is deleted. Resolves whether a fresh entry was expired. A
+   * failure rejects and is retried in the background as a delete until applied (see `delete`):
+   * meanwhile this instance serves nothing of the key.
+   */
+  async expire(key: string): Promise<boolean> {
+    const k = this.access.key(key);
+    return this.shared.invalidations.run(this.access, { kind: 'delete', key: k }, () => expireEntry(this.access, k));
   }
 
   /**
@@ -194,22 +258,4 @@ export class TenantCache {
     const pendingInvalidations = this.shared.pending.forScope(this.access.scope.id)?.size ?? 0;
     return { tenant: this.access.scope.tenant ?? null, ...this.access.metrics.counters, sizeEntries, pendingInvalidations };
   }
-}
-
-function wrapPolicy(options: WrapOptions | undefined): ComputePolicy {
-  const staleIfError = options?.staleIfError !== false;
-  return {
-    ttl: options?.ttl,
-    grace: options?.grace,
-    tags: options?.tags,
-    staleWhileRevalidate: options?.staleWhileRevalidate === true ? 'all' : 'none',
-    staleIfError: () => staleIfError,
-    softTimeoutMs: options?.softTimeout === undefined ? undefined : parseDuration(options.softTimeout, 'softTimeout'),
-    hardTimeoutMs: options?.hardTimeout === undefined ? undefined : parseDuration(options.hardTimeout, 'hardTimeout'),
-    lock: options?.lock !== false,
-    lockTtlMs: options?.lockTtl === undefined ? DEFAULT_LOCK_TTL_MS : Math.max(1, parseDuration(options.lockTtl, 'lockTtl')),
-    shareUnstored: true,
-    isAbandoned: () => false,
-    awaitWrite: true,
-  };
 }

@@ -1,6 +1,7 @@
 import { EncodeError } from '../errors/cache.errors.js';
 import type { WrapOptions } from '../options/cache-options.interface.js';
 import type { FactoryContext } from './compute-policy.js';
+import { detachedContext } from './factory-context.js';
 import type { TenantCache } from './tenant-cache.js';
 
 /**
@@ -26,6 +27,6 @@ export async function wrapOrRun<T>(cache: TenantCache, key: string, factory: (ct
     if (!(err instanceof EncodeError)) throw err;
     onRefused(err);
     if (computed !== undefined) return computed.value;
-    return factory({ stale: undefined, skip: () => undefined, setEntry: () => undefined });
+    return factory(detachedContext<T>());
   }
 }

@@ -36,6 +36,8 @@ export interface Envelope<T = unknown> {
   readonly stamp: string;
   /** The scope (tenant) that wrote it; a read under another scope is rejected as corrupt. */
   readonly scope: string;
+  /** How long the computation that produced it ran, in ms, where a factory did (XFetch eager refresh weighs it). */
+  readonly computeMs?: number;
 }
 
 /** Wire format version; a reader skips (treats as a miss) any other. 2: every cacheable type exact; 3: the invalidation basis and tag-version keys in the header. */

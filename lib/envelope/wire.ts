@@ -70,6 +70,7 @@ interface Payload {
   s: string;
   c: number;
   x?: number;
+  d?: number;
   g?: readonly string[];
   h?: { s: number; e: string; hd: ReadonlyArray<readonly [string, string]>; vr?: ReadonlyArray<readonly [string, string | null]>; ag?: number };
   v?: unknown;
@@ -89,6 +90,7 @@ export function encodeEntry(env: Envelope, codec: Codec, limits: DecodeLimits, m
   const flags = checkCacheable(env.value, limits);
   const payload: Payload = { s: env.scope, c: env.createdAt };
   if (env.staleUntil !== undefined) payload.x = env.staleUntil;
+  if (env.computeMs !== undefined) payload.d = env.computeMs;
   if (env.tags !== undefined && env.tags.length > 0) payload.g = env.tags;
   if (env.http !== undefined) {
     payload.h = { s: env.http.status, e: env.http.etag, hd: env.http.headers };
@@ -190,6 +192,7 @@ export function decodeEntry(bytes: Uint8Array, codecs: ReadonlyMap<string, Codec
     scope: payload.s,
   };
   if (typeof payload.x === 'number') env.staleUntil = payload.x;
+  if (typeof payload.d === 'number') env.computeMs = payload.d;
   if (Array.isArray(payload.g)) env.tags = payload.g.filter((t): t is string => typeof t === 'string');
   if (payload.h !== undefined) env.http = decodeHttp(payload.h);
   return env;

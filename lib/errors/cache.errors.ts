@@ -185,6 +185,16 @@ export class FactoryTimeoutError extends CacheError {
 }
 
 /**
+ * A factory called `ctx.fail(reason)` with a reason that is not an `Error`: nothing was stored,
+ * and no entry in grace could be served instead. `reason` is what the factory passed.
+ */
+export class FactoryFailedError extends CacheError {
+  constructor(readonly reason: unknown) {
+    super('ERR_FACTORY_FAILED', `The factory failed${typeof reason === 'string' ? `: ${reason}` : ''}. Nothing was cached; give the entry a "grace" so the entry in grace is served when a refresh fails.`);
+  }
+}
+
+/**
  * With `headerGuard: 'strict'`: the handler of a `@Cached()` route read a request header that
  * is not part of the key, so its response could carry one client's input to everyone who
  * shares the entry. Thrown at the first such request (the response is not stored).

@@ -138,6 +138,22 @@ export interface CacheManagerOptions {
    */
   defaultTtl?: Duration;
   /**
+   * Grace of every entry written without its own `grace`: how long past its TTL it is kept so
+   * `wrap` can serve it stale (stale-if-error; with `staleWhileRevalidate`, at once while it
+   * refreshes). `@Cached()` routes have their own `grace` (default 0). Milliseconds or a
+   * duration string; 0 = no grace.
+   * @default MANAGER_DEFAULTS.defaultGrace: 0
+   */
+  defaultGrace?: Duration;
+  /**
+   * Spreads the TTL of every entry written without its own `ttlJitter` by a random fraction of
+   * at most this much either way, so entries written together do not expire together (0.1 =
+   * ±10%: a 1 h TTL becomes 54-66 min). A fraction, 0 <= jitter < 1; 0 = exact TTLs. Responses
+   * cached by `@Cached()` are not jittered (they must not outlive their own `max-age`).
+   * @default MANAGER_DEFAULTS.ttlJitter: 0
+   */
+  ttlJitter?: number;
+  /**
    * Optional dedicated stores per tenant.
    * @default undefined (all tenants share `store`)
    */
@@ -198,10 +214,43 @@ export interface SetOptions {
    * Milliseconds or a duration string. Default 0 (no grace).
    */
   grace?: Duration;
+  /**
+   * Spreads this entry's TTL by a random fraction of at most this much either way (0.1 = ±10%),
+   * so entries written together do not expire together. A fraction, 0 <= jitter < 1.
+   * Default: the manager's `ttlJitter` (0).
+   */
+  ttlJitter?: number;
 }
+
+/** Options of `get()`. */
+export interface GetOptions<T = unknown> {
+  /** What `get` resolves on a miss instead of `undefined` (nothing is stored). Default: `undefined`. */
+  defaultValue?: T;
+}
+
+/**
+ * `eagerRefresh` of `wrap()`: a number is the fraction of the entry's TTL after which a hit
+ * starts a background refresh (0 < threshold < 1; 0.8 = in the last 20% of its life, as
+ * FusionCache's `EagerRefreshThreshold`); `{ beta }` refreshes probabilistically (XFetch, VLDB
+ * 2015: when `now - delta * beta * ln(random()) >= expiresAt`, `delta` the last computation's
+ * duration; beta > 0, 1 is the paper's optimum, larger refreshes earlier).
+ */
+export type EagerRefreshOption = number | { readonly beta: number };
 
 /** Options of `wrap()`. */
 export interface WrapOptions extends SetOptions {
+  /**
+   * Compute even when a fresh entry is there, and store the result (a refresh on demand): the
+   * fresh entry stays the fallback if the factory fails (`staleIfError`) and is `ctx.gracedEntry`.
+   * A computation of the key already under way in this process is joined. Default false.
+   */
+  forceFresh?: boolean;
+  /**
+   * Refresh ahead: a hit on an entry near its expiry starts one background refresh (callers get
+   * the entry at once and never wait for it), one per key across processes on stores with locks
+   * (the same lock as a miss's). See `EagerRefreshOption`. Default: none.
+   */
+  eagerRefresh?: EagerRefreshOption;
   /**
    * Within `grace`, return the stale value at once and refresh it in the background
    * (one refresh per key per process). Default false: a stale entry is recomputed inline.

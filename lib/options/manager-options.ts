@@ -18,6 +18,10 @@ export const MANAGER_DEFAULTS = Object.freeze({
   maxTrackedTenants: 1000,
   /** Milliseconds or a duration string. */
   errorBurst: '10s',
+  /** Milliseconds or a duration string; 0 = no grace. */
+  defaultGrace: 0,
+  /** A fraction of the TTL, either way; 0 = none. */
+  ttlJitter: 0,
 });
 
 /** Defaults of `InvalidationRetryOptions`, stated once (`maxEntryLifetime`: tracked; `random`: `Math.random`). */
@@ -56,6 +60,8 @@ export interface ResolvedManagerOptions {
   store: CacheStore | StoreConfig;
   namespace: string;
   defaultTtlMs: number;
+  defaultGraceMs: number;
+  ttlJitter: number;
   maxTrackedTenants: number;
   /** `undefined` when silenced (`logger: false`). */
   logger: CacheLogger | undefined;
@@ -69,7 +75,7 @@ export interface ResolvedManagerOptions {
   invalidationRetry: { backoffMs: number; maxBackoffMs: number; maxPending: number; maxEntryLifetimeMs: number | undefined; random: () => number };
 }
 
-export const MANAGER_KEYS: readonly (keyof CacheManagerOptions)[] = ['store', 'namespace', 'defaultTtl', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker', 'invalidationRetry'];
+export const MANAGER_KEYS: readonly (keyof CacheManagerOptions)[] = ['store', 'namespace', 'defaultTtl', 'defaultGrace', 'ttlJitter', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker', 'invalidationRetry'];
 const CIRCUIT_KEYS = Object.keys(CIRCUIT_BREAKER_DEFAULTS);
 const TELEMETRY_KEYS = Object.keys(TELEMETRY_DEFAULTS);
 const TENANT_STORE_KEYS = ['factory', ...Object.keys(TENANT_STORES_DEFAULTS)];
@@ -83,7 +89,7 @@ export const CACHE_MANAGER_HINTS: Readonly<Record<string, string>> = {
   stores: `this library takes one store (Keyv stores are not used): ${REDIS_HOWTO}`,
   isCacheableValue:
     "remove it: there is no value filter. Every value but undefined is stored (store null instead of undefined); skip set() for values you do not want cached, and on @Cached() routes use condition or answer with Cache-Control: no-store",
-  refreshThreshold: 'remove it: refresh ahead with wrap(key, factory, { grace, staleWhileRevalidate: true }), which serves the stale value while one refresh runs',
+  refreshThreshold: "remove it: refresh ahead per call with wrap(key, factory, { eagerRefresh: 0.8 }) (a fraction of the entry's TTL; one background refresh per key across processes), or serve stale while refreshing with { grace, staleWhileRevalidate: true }",
   tenant: "tenant is an option of CacheModule.forRoot(); a CacheManager takes the tenant per call: manager.forTenant(id)",
 };
 
@@ -112,6 +118,8 @@ export function resolveManagerOptions(
     store,
     namespace,
     defaultTtlMs: durationMs(options.defaultTtl, MANAGER_DEFAULTS.defaultTtl, `${prefix}defaultTtl`),
+    defaultGraceMs: durationMs(options.defaultGrace, MANAGER_DEFAULTS.defaultGrace, `${prefix}defaultGrace`),
+    ttlJitter: jitterFraction(options.ttlJitter, `${prefix}ttlJitter`),
     maxTrackedTenants: positiveInteger(options.maxTrackedTenants, MANAGER_DEFAULTS.maxTrackedTenants, `${prefix}maxTrackedTenants`),
     logger: resolveLogger(options.logger, `${prefix}logger`, consoleLogger),
     errorBurstMs: durationMs(options.errorBurst, MANAGER_DEFAULTS.errorBurst, `${prefix}errorBurst`),
@@ -147,6 +155,14 @@ function resolveInvalidationRetry(retry: unknown, option: string): ResolvedManag
     maxEntryLifetimeMs: maxEntryLifetime === undefined ? undefined : durationMs(maxEntryLifetime, 0, `${option}.maxEntryLifetime`),
     random: random ?? Math.random,
   };
+}
+
+/** `ttlJitter`: a fraction 0 <= j < 1 (0.1 = ±10%). */
+export function jitterFraction(value: unknown, option: string): number {
+  if (value === undefined) return MANAGER_DEFAULTS.ttlJitter;
+  if (typeof value === 'number' && value >= 0 && value < 1) return value;
+  const percent = typeof value === 'number' && value >= 1 && value <= 100;
+  throw new CacheConfigError(option, `expected a fraction of the TTL, 0 <= jitter < 1, got ${typeof value === 'number' ? String(value) : kindOf(value)}`, percent ? `write a percentage as a fraction: ${value / 100} for ±${value}%` : 'use e.g. 0.1 to spread expiries by ±10%, or omit it');
 }
 
 /** A logger option: `false` silences (`undefined`), omitted gives `fallback`. */

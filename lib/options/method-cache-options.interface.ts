@@ -33,7 +33,7 @@ export interface MethodCacheTarget<A extends readonly unknown[]> {
  * Options of `@CacheResult()`: where the result is stored, for how long, with which tags, and
  * how stale entries are served (every option of `wrap()`).
  */
-export interface CacheResultOptions<A extends readonly unknown[] = any[]> extends Omit<WrapOptions, 'tags'>, MethodCacheTarget<A> {
+export interface CacheResultOptions<A extends readonly unknown[] = any[]> extends Omit<WrapOptions, 'tags' | 'forceFresh'>, MethodCacheTarget<A> {
   /**
    * The key within the tenant's cache, used as written (so `forTenant(id).delete('product:42')`
    * and `wrap('product:42', …)` reach the same entry): a template naming arguments by position,

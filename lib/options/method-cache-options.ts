@@ -1,6 +1,8 @@
 import { CacheConfigError } from '../errors/cache.errors.js';
 import { durationMs, expectOptionsObject, oneOf, rejectUnknownKeys } from '../utils/option-checks.js';
 import type { WrapOptions } from './cache-options.interface.js';
+import { eagerRefreshPolicy } from './eager-refresh-option.js';
+import { jitterFraction } from './manager-options.js';
 import type { CacheEvictOptions, CacheResultOptions, MethodKeyFn, MethodTagsSource, MethodTenantSource } from './method-cache-options.interface.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -10,7 +12,7 @@ export const METHOD_CACHE_DEFAULTS = Object.freeze({
   scope: 'tenant' as 'tenant' | 'global',
 });
 
-const WRAP_KEYS = ['ttl', 'grace', 'staleWhileRevalidate', 'staleIfError', 'lock', 'lockTtl', 'softTimeout', 'hardTimeout'] as const;
+const WRAP_KEYS = ['ttl', 'grace', 'ttlJitter', 'eagerRefresh', 'staleWhileRevalidate', 'staleIfError', 'lock', 'lockTtl', 'softTimeout', 'hardTimeout'] as const;
 const RESULT_KEYS: readonly string[] = ['key', 'tags', 'scope', 'tenant', ...WRAP_KEYS];
 const EVICT_KEYS: readonly string[] = ['key', 'tags', 'scope', 'tenant'];
 const HINTS: Readonly<Record<string, string>> = {
@@ -39,6 +41,8 @@ export function resolveCacheResultOptions(options: CacheResultOptions, at: strin
   if (options.ttl !== undefined) durationMs(options.ttl, 0, `${prefix}ttl`);
   for (const name of ['grace', 'lockTtl', 'softTimeout', 'hardTimeout'] as const) if (options[name] !== undefined) durationMs(options[name], 0, `${prefix}${name}`);
   for (const name of ['staleWhileRevalidate', 'staleIfError', 'lock'] as const) if (options[name] !== undefined) oneOf(options[name], [true, false], true, `${prefix}${name}`, 'pass true or false, or omit it');
+  if (options.eagerRefresh !== undefined) eagerRefreshPolicy(options.eagerRefresh, `${prefix}eagerRefresh`);
+  if (options.ttlJitter !== undefined) jitterFraction(options.ttlJitter, `${prefix}ttlJitter`);
   const wrap: Record<string, unknown> = {};
   for (const name of WRAP_KEYS) if (options[name] !== undefined) wrap[name] = options[name];
   return { ...target, wrap: wrap as Omit<WrapOptions, 'tags'> };

@@ -92,6 +92,23 @@ export interface CacheStore {
   basis?(scope: KeyScope): StoreBasis | Promise<StoreBasis>;
   /** Resolves whether an entry a read would have returned was deleted (an invalidated one is removed too, and does not count). */
   delete(key: StorageKey): Promise<boolean>;
+  /**
+   * Optional: `get` of many keys, in order, in as few round trips as the store can (Redis: one
+   * MGET per hash slot, so one for the keys of one tenant). Without it the cache calls `get` per key.
+   */
+  getMany?(keys: readonly StorageKey[]): Promise<Array<Envelope | undefined>>;
+  /**
+   * Optional: `delete` of many keys in as few round trips as the store can (Redis: one script per
+   * hash slot); resolves how many held an entry a read would have returned. Without it the cache
+   * calls `delete` per key.
+   */
+  deleteMany?(keys: readonly StorageKey[]): Promise<number>;
+  /**
+   * Optional: atomically reads and deletes `key`: the entry a `get` would have returned (expired
+   * ones included, as `get`), to exactly one of concurrent callers; the others get `undefined`.
+   * The cache's `pull()` needs it (every built-in store has it).
+   */
+  pull?(key: StorageKey): Promise<Envelope | undefined>;
   /** Atomically: if present, return it (`set: false`); otherwise store `envelope` (`set: true`). */
   getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult>;
   /**

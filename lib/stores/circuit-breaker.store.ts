@@ -42,6 +42,9 @@ export class CircuitBreakerStore implements CacheStore {
   readonly acquireLock?: (key: StorageKey, token: string, ttlMs: number) => Promise<boolean>;
   readonly releaseLock?: (key: StorageKey, token: string) => Promise<void>;
   readonly basis?: (scope: KeyScope) => StoreBasis | Promise<StoreBasis>;
+  readonly getMany?: (keys: readonly StorageKey[]) => Promise<Array<Envelope | undefined>>;
+  readonly deleteMany?: (keys: readonly StorageKey[]) => Promise<number>;
+  readonly pull?: (key: StorageKey) => Promise<Envelope | undefined>;
 
   constructor(
     readonly inner: CacheStore,
@@ -62,6 +65,11 @@ export class CircuitBreakerStore implements CacheStore {
     }
     const { basis } = inner;
     if (basis !== undefined) this.basis = (scope) => this.circuitOf(scope).guard('basis', async () => basis.call(inner, scope));
+    // Bulk calls go through the circuit of their first key's scope (the cache's are of one scope).
+    const { getMany, deleteMany, pull } = inner;
+    if (getMany !== undefined) this.getMany = (keys) => this.circuitOf(keys[0]?.scope).guard('getMany', () => getMany.call(inner, keys));
+    if (deleteMany !== undefined) this.deleteMany = (keys) => this.circuitOf(keys[0]?.scope).guard('deleteMany', () => deleteMany.call(inner, keys));
+    if (pull !== undefined) this.pull = (key) => this.circuitOf(key.scope).guard('pull', () => pull.call(inner, key));
     this.stopWatching = inner.onReconnect?.(() => {
       void this.whole.probe();
       for (const circuit of this.routed.values()) void circuit.probe();

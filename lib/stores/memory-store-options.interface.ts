@@ -1,4 +1,5 @@
 import type { Duration } from '../utils/duration.js';
+import type { ByteSize } from '../utils/byte-size.js';
 import type { Clock } from '../utils/clock.js';
 import type { StoreObserver } from './cache-store.interface.js';
 
@@ -41,9 +42,10 @@ export interface MemoryStoreOptions {
    * ~1.6% of it, and for ASCII bodies ~0.8%), yet room for ~160 responses of 200 KB or ~20,000
    * of 1 KB (then the default `maxEntries` binds first). In a container with 512 MB or less (a
    * heap limit near 128 MB), give a smaller budget.
+   * Bytes, or a size string such as `'64mb'` (`ByteSize`: binary units, 1 kb = 1024 bytes).
    * @default MEMORY_STORE_DEFAULTS.maxBytes: 67108864 (bytes, 64 MiB)
    */
-  readonly maxBytes?: number;
+  readonly maxBytes?: ByteSize;
 
   /**
    * The part of a full store beyond which a tenant pays for its own writes: a fraction,

@@ -1,5 +1,6 @@
 import { CacheConfigError } from '../errors/cache.errors.js';
 import type { Clock } from '../utils/clock.js';
+import { parseByteSize } from '../utils/byte-size.js';
 import { durationMs, expectOptionsObject, kindOf, rejectUnknownKeys } from '../utils/option-checks.js';
 import type { StoreObserver } from './cache-store.interface.js';
 import type { MemoryStoreBounds, MemoryStoreOptions } from './memory-store-options.interface.js';
@@ -52,7 +53,6 @@ export function resolveMemoryStoreOptions(options: MemoryStoreOptions | undefine
   // counts as not given for `maxEntries`.
   const maxEntriesGiven = given.maxEntries ?? undefined;
   if (maxEntriesGiven !== undefined) bound(maxEntriesGiven, `${prefix}maxEntries`, 'set it to the most entries this process may hold, e.g. 10_000; there is no unbounded memory cache');
-  if (given.maxBytes !== undefined) bound(given.maxBytes, `${prefix}maxBytes`, 'set a byte budget such as 64 * 1024 * 1024, or omit it');
   if (given.maxEntriesPerTenant !== undefined) bound(given.maxEntriesPerTenant, `${prefix}maxEntriesPerTenant`, 'set the most entries one tenant may hold, or omit it');
   const share = given.maxTenantShare ?? MEMORY_STORE_DEFAULTS.maxTenantShare;
   if (given.maxTenantShare !== undefined) fraction(given.maxTenantShare, `${prefix}maxTenantShare`);
@@ -63,7 +63,7 @@ export function resolveMemoryStoreOptions(options: MemoryStoreOptions | undefine
     throw new CacheConfigError(`${prefix}observer`, `expected an object, got ${kindOf(given.observer)}`, 'pass { evicted(key) {}, decodeFailed(key, error) {} }, or omit it');
   }
   const maxEntries = maxEntriesGiven ?? (given.maxBytes === undefined ? MEMORY_STORE_DEFAULTS.maxEntries : undefined);
-  const maxBytes = given.maxBytes ?? MEMORY_STORE_DEFAULTS.maxBytes;
+  const maxBytes = given.maxBytes === undefined ? MEMORY_STORE_DEFAULTS.maxBytes : parseByteSize(given.maxBytes, `${prefix}maxBytes`);
   return {
     bounds: Object.freeze({
       maxEntries,

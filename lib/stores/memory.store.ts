@@ -32,7 +32,7 @@
 import type { LRUCache } from 'lru-cache';
 import type { Envelope } from '../envelope/envelope.js';
 import { CacheClosedError } from '../errors/cache.errors.js';
-import { storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
+import type { KeyScope, StorageKey } from '../keys/storage-key.js';
 import { systemClock, type Clock } from '../utils/clock.js';
 import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth, StoreObserver, StoreStats } from './cache-store.interface.js';
 import type { MemoryStoreBounds, MemoryStoreOptions } from './memory-store-options.interface.js';
@@ -44,6 +44,7 @@ import { InvalidationClock } from './memory/invalidation.clock.js';
 import { RetiredReclaimer } from './memory/retired.reclaimer.js';
 import { handOut, heldValue } from './memory/held-value.copies.js';
 import { estimateEntry } from './memory/memory-entry.size.js';
+import { tagKeysOf } from './memory/tag-keys.js';
 import { ScopeIndexes } from './memory/scope.index.js';
 import { ScopeQuota } from './memory/scope.quota.js';
 
@@ -140,9 +141,23 @@ export class MemoryStore implements CacheStore {
 
   /** Resolves whether the key held an entry a read would have returned (an invalidated one is deleted too, and does not count). */
   delete(key: StorageKey): Promise<boolean> {
+    return this.settle(() => this.deleteNow(key));
+  }
+
+  getMany(keys: readonly StorageKey[]): Promise<Array<Envelope | undefined>> {
+    return this.settle(() => keys.map((key) => this.getSync(key)));
+  }
+
+  deleteMany(keys: readonly StorageKey[]): Promise<number> {
+    return this.settle(() => keys.filter((key) => this.deleteNow(key)).length);
+  }
+
+  /** Read and delete in one synchronous step: atomic within the process. */
+  pull(key: StorageKey): Promise<Envelope | undefined> {
     return this.settle(() => {
-      const held = this.lru.peek(key.full, { allowStale: true });
-      return this.lru.delete(key.full) && held !== undefined && held.readable();
+      const env = this.getSync(key);
+      this.lru.delete(key.full);
+      return env;
     });
   }
 
@@ -267,6 +282,11 @@ export class MemoryStore implements CacheStore {
     }
   }
 
+  private deleteNow(key: StorageKey): boolean {
+    const held = this.lru.peek(key.full, { allowStale: true });
+    return this.lru.delete(key.full) && held !== undefined && held.readable();
+  }
+
   /** The entry if present in the contract's sense: kept, readable, and not past its logical expiry. */
   private present(key: StorageKey): HeldEntry | undefined {
     const held = this.lru.get(key.full);
@@ -333,11 +353,4 @@ export class MemoryStore implements CacheStore {
 
 function closedRejection(): Promise<never> {
   return Promise.reject(new CacheClosedError('memory store'));
-}
-
-function tagKeysOf(key: StorageKey, tags: readonly string[] | undefined): string[] | undefined {
-  if (tags === undefined || tags.length === 0) return undefined;
-  const out = new Set<string>();
-  for (const tag of tags) out.add(storageKey(key.scope, 'tag', tag).full);
-  return [...out];
 }

@@ -1,8 +1,12 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { Codec } from '../envelope/codecs/codec.interface.js';
 import type { DecodeLimits } from '../envelope/decode-limits.js';
+import type { ByteSize } from '../utils/byte-size.js';
 import type { CacheLogger, ErrorReporter } from '../utils/error-reporter.js';
 import type { StoreObserver } from './cache-store.interface.js';
+
+/** The `limits` option: `DecodeLimits`, with the payload bound also as a size string (`'1mb'`). */
+export type DecodeLimitOptions = Partial<Omit<DecodeLimits, 'maxPayloadBytes'>> & { readonly maxPayloadBytes?: ByteSize };
 
 /** Connect to one Redis server by URL (`redis://[user:pass@]host:port[/db]`, `rediss://` for TLS). */
 export interface RedisUrlConnection {
@@ -63,9 +67,10 @@ interface RedisStoreCommonOptions {
    * Bounds on decoding stored bytes (depth, array length, map pairs) and on the encoded entry
    * size, in bytes, on write and read; each limit given replaces its default. Unknown names are
    * refused.
+   * `maxPayloadBytes` takes bytes or a size string such as `'1mb'` (`ByteSize`).
    * @default DEFAULT_DECODE_LIMITS (16 levels, 10,000 elements, 10,000 pairs, 1 MiB)
    */
-  readonly limits?: Partial<DecodeLimits>;
+  readonly limits?: DecodeLimitOptions;
   /**
    * Longest time from issuing a call (or a health check) to its settling, in milliseconds,
    * whatever it waited for: the first connection, other commands ahead of it, the reply. Then

@@ -3,6 +3,7 @@ import type { Codec } from '../envelope/codecs/codec.interface.js';
 import { JsonCodec } from '../envelope/codecs/json.codec.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../envelope/decode-limits.js';
 import { CacheConfigError } from '../errors/cache.errors.js';
+import { parseByteSize } from '../utils/byte-size.js';
 import type { CacheLogger, ErrorReporter } from '../utils/error-reporter.js';
 import { expectOptionsObject, kindOf, positiveInteger, rejectUnknownKeys, shown } from '../utils/option-checks.js';
 import type { StoreObserver } from './cache-store.interface.js';
@@ -137,11 +138,12 @@ function clientCommandTimeout(opts: Partial<Record<(typeof CONNECTION_KEYS)[numb
 function resolveLimits(limits: unknown, option: string): DecodeLimits {
   const out: DecodeLimits = { ...DEFAULT_DECODE_LIMITS };
   if (limits === undefined) return out;
-  expectOptionsObject(limits, option, 'pass e.g. { maxPayloadBytes: 512 * 1024 }, or omit it');
+  expectOptionsObject(limits, option, "pass e.g. { maxPayloadBytes: '512kb' }, or omit it");
   rejectUnknownKeys(limits, Object.keys(DEFAULT_DECODE_LIMITS), `${option}.`);
   for (const [name, value] of Object.entries(limits)) {
     if (value === undefined) continue;
-    out[name as keyof DecodeLimits] = positiveInteger(value, DEFAULT_DECODE_LIMITS[name as keyof DecodeLimits], `${option}.${name}`);
+    if (name === 'maxPayloadBytes') out.maxPayloadBytes = parseByteSize(value, `${option}.${name}`);
+    else out[name as keyof DecodeLimits] = positiveInteger(value, DEFAULT_DECODE_LIMITS[name as keyof DecodeLimits], `${option}.${name}`);
   }
   return out;
 }

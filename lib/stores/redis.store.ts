@@ -9,8 +9,9 @@ import { consoleLogger, ErrorReporter } from '../utils/error-reporter.js';
 import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth, StoreStats } from './cache-store.interface.js';
 import type { RedisStoreOptions } from './redis-store-options.interface.js';
 import { resolveRedisStoreOptions } from './redis-store-options.js';
-import { checkStoreTtl } from './store-ttl.js';
 import { ClusterRoutes } from './redis/cluster-routes.js';
+import { checkTtl, redisBasis, type RedisBasis } from './redis/redis-basis.js';
+import { RedisBulk } from './redis/redis-bulk.js';
 import { setUpRedisClient } from './redis/redis-client.factory.js';
 import { commandTimedOut, RedisCallRunner } from './redis/redis-call.runner.js';
 import { withDeadline } from './redis/redis-command.deadline.js';
@@ -92,6 +93,7 @@ export class RedisStore implements CacheStore {
   private readonly ownLogging: boolean;
   private readonly commandTimeout: number;
   private readonly calls: RedisCallRunner;
+  private readonly bulk: RedisBulk;
 
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -123,6 +125,7 @@ export class RedisStore implements CacheStore {
     this.reader = new RedisEntryReader(this.names, (keys) => client.mgetBuffer(keys as string[]), (keys, epochNames) => this.scripts.read(keys, epochNames));
     this.routes = client instanceof Cluster ? new ClusterRoutes(client, keyPrefix, resolved.commandTimeout) : undefined;
     this.calls = new RedisCallRunner(this.lifecycle, this.routes, resolved.commandTimeout, () => this.closed);
+    this.bulk = new RedisBulk(this.calls, this.reader, this.decoder, this.scripts, this.names);
     this.gets = new RedisGetBatcher(
       (keys) => this.reader.read(keys),
       client instanceof Cluster,
@@ -162,6 +165,21 @@ export class RedisStore implements CacheStore {
     if (this.closed) return Promise.reject(new CacheClosedError('Redis store'));
     if (!this.lifecycle.connected()) return this.calls.run('get', key, () => this.reader.read([key])).then(([bytes]) => this.decoder.reply(key, bytes));
     return this.gets.get(key);
+  }
+
+  /** One MGET per hash slot (one per tenant) of up to 1,000 keys, checked like `get` (redis/redis-bulk.ts). */
+  getMany(keys: readonly StorageKey[]): Promise<Array<Envelope | undefined>> {
+    return this.bulk.getMany(keys);
+  }
+
+  /** One script per hash slot (one per tenant) of up to 1,000 keys; each delete is said on the bus. */
+  deleteMany(keys: readonly StorageKey[]): Promise<number> {
+    return this.bulk.deleteMany(keys);
+  }
+
+  /** One script: the entry a read would have returned, deleted; exactly one of concurrent pulls gets it. */
+  pull(key: StorageKey): Promise<Envelope | undefined> {
+    return this.bulk.pull(key);
   }
 
   /**
@@ -330,24 +348,6 @@ export class RedisStore implements CacheStore {
       this.reporter.report('redis delete undecodable entry', this.calls.fail('delete undecodable entry', key, deleteErr).message);
     }
   }
-}
-
-/** A Redis store's basis: the scope's clock, and the Redis time (ms) it was read at. */
-interface RedisBasis {
-  readonly clock: number;
-  readonly at: number;
-}
-
-/** The value of a basis a Redis store made, or undefined for none or another store's. */
-function redisBasis(basis: StoreBasis | undefined): RedisBasis | undefined {
-  if (basis === undefined || basis.store !== 'redis' || basis.value === null || typeof basis.value !== 'object') return undefined;
-  const { clock, at } = basis.value as Partial<RedisBasis>;
-  return Number.isSafeInteger(clock) && clock! >= 0 && Number.isSafeInteger(at) ? { clock: clock!, at: at! } : undefined;
-}
-
-/** Redis takes whole milliseconds: a fractional TTL is rounded up, never down to "no expiry". */
-function checkTtl(ttlMs: number): number {
-  return Math.ceil(checkStoreTtl(ttlMs));
 }
 
 /** Creates a `RedisStore`; the same as `new RedisStore(options)`. */

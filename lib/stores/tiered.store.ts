@@ -1,18 +1,19 @@
 import type { Envelope } from '../envelope/envelope.js';
 import { CacheClosedError, EncodeError, InvalidKeyError, InvalidTtlError } from '../errors/cache.errors.js';
-import { userKeyOf, type KeyScope, type StorageKey } from '../keys/storage-key.js';
+import type { KeyScope, StorageKey } from '../keys/storage-key.js';
 import type { ErrorReporter } from '../utils/error-reporter.js';
 import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth } from './cache-store.interface.js';
 import { CircuitBreakerStore, type CircuitState } from './circuit-breaker.store.js';
 import { checkStoreTtl } from './store-ttl.js';
 import { BackgroundWrites } from './tiered/background-writes.js';
-import { decodeBusMessage, type BusChange } from './tiered/bus-message.js';
+import { byScope, decodeBusMessage, type BusChange } from './tiered/bus-message.js';
 import type { BusPublisher } from './tiered/bus-publisher.js';
 import type { BusSubscriber } from './tiered/bus-subscriber.js';
 import type { L1Fill } from './tiered/l1-fills.js';
 import { L1Mirror } from './tiered/l1-mirror.js';
 import type { L1Tier } from './tiered/l1-tier.js';
 import { basisParts, composeBasis, type TieredBasis } from './tiered/tiered-basis.js';
+import { tieredDeleteMany, tieredGetMany, tieredPull, type TieredBulkParts } from './tiered/tiered-bulk.js';
 import type { TieredStoreParts } from './tiered/tiered-store-parts.interface.js';
 import type { TieredBusStats, TieredStoreStats } from './tiered/tiered-stats.interface.js';
 
@@ -46,6 +47,7 @@ export class TieredStore implements CacheStore {
   private readonly subscriber: BusSubscriber;
   /** Background L2 writes in flight (close waits for them). */
   private readonly background: BackgroundWrites;
+  private readonly bulk: TieredBulkParts;
   private reporter: ErrorReporter;
   private readonly ownLogging: boolean;
   private errors = 0;
@@ -65,6 +67,7 @@ export class TieredStore implements CacheStore {
     const report = (kind: string, message: string): void => this.reporter.report(kind, message);
     this.publisher = parts.publish(report);
     this.background = new BackgroundWrites(this.l1, this.publisher, report);
+    this.bulk = { l1: this.l1, l2: this.l2, publisher: this.publisher, failed: (err) => this.failed(err) };
     const { acquireLock, releaseLock } = parts.l2;
     if (acquireLock !== undefined && releaseLock !== undefined) {
       const l2 = parts.l2;
@@ -139,6 +142,17 @@ export class TieredStore implements CacheStore {
     this.l1.remove(key);
     await this.publisher.publish({ op: 'key', key });
     return deleted;
+  }
+
+  /** L1's hits, then one L2 bulk read for the rest (tiered/tiered-bulk.ts). */
+  getMany(keys: readonly StorageKey[]): Promise<Array<Envelope | undefined>> {
+    return this.closed ? Promise.reject(new CacheClosedError('tiered store')) : tieredGetMany(this.bulk, keys);
+  }
+  deleteMany(keys: readonly StorageKey[]): Promise<number> {
+    return this.closed ? Promise.reject(new CacheClosedError('tiered store')) : tieredDeleteMany(this.bulk, keys);
+  }
+  pull(key: StorageKey): Promise<Envelope | undefined> {
+    return this.closed ? Promise.reject(new CacheClosedError('tiered store')) : tieredPull(this.bulk, key);
   }
 
   async getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
@@ -337,16 +351,4 @@ export class TieredStore implements CacheStore {
     if (!callers) this.errors++;
     return err;
   }
-}
-
-/** Tag keys by scope (tags are per scope): one bus message each. */
-function byScope(tagKeys: readonly StorageKey[]): Array<{ scope: KeyScope; tags: string[] }> {
-  const groups = new Map<string, { scope: KeyScope; tags: string[] }>();
-  for (const tagKey of tagKeys) {
-    const id = `${tagKey.scope.namespace}:${tagKey.scope.id}`;
-    let group = groups.get(id);
-    if (group === undefined) groups.set(id, (group = { scope: tagKey.scope, tags: [] }));
-    group.tags.push(userKeyOf(tagKey));
-  }
-  return [...groups.values()];
 }

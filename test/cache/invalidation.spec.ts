@@ -248,3 +248,29 @@ describe('durable invalidation: recovery and reporting', () => {
     expect(logger.warn.mock.calls.at(-1)?.[0]).toContain('closed with 2 invalidation(s) still pending');
   });
 });
+
+describe('durable invalidation: deleteMany and expire', () => {
+  it('a deleteMany the store failed keeps every key pending: none is served, and the retry deletes them all', async () => {
+    const { manager, chaos, advance } = setup();
+    const cache = manager.forTenant('acme');
+    await cache.setMany(['a', 'b', 'c'].map((key) => ({ key, value: key })));
+    chaos.failNext.set('delete', 1);
+    await expect(cache.deleteMany(['a', 'b'])).rejects.toBeInstanceOf(CacheError);
+    expect(await cache.getMany(['a', 'b', 'c'])).toEqual([undefined, undefined, 'c']);
+    await advance(5_000);
+    const k = (key: string) => internalsOf(manager).access('acme').key(key);
+    expect([await chaos.inner.get(k('a')), await chaos.inner.get(k('b'))]).toEqual([undefined, undefined]);
+    expect((await chaos.inner.get(k('c')))?.value).toBe('c');
+  });
+
+  it('an expire the store failed is kept as a pending delete: the entry is not served, and the retry removes it', async () => {
+    const { manager, chaos, advance } = setup();
+    const cache = manager.forTenant('acme');
+    await cache.set('feed', 'v', { ttl: '1h', grace: '1h' });
+    chaos.failNext.set('get', 1);
+    await expect(cache.expire('feed')).rejects.toBeInstanceOf(CacheError);
+    expect(await cache.get('feed')).toBeUndefined();
+    await advance(5_000);
+    expect(await chaos.inner.get(internalsOf(manager).access('acme').key('feed'))).toBeUndefined();
+  });
+});

@@ -14,6 +14,7 @@ import {
   CircuitOpenError,
   DecodeError,
   EncodeError,
+  FactoryFailedError,
   FactoryTimeoutError,
   InvalidKeyError,
   InvalidTtlError,
@@ -44,6 +45,7 @@ const CASES: Array<{ make: () => CacheError; cls: new (...args: never[]) => Cach
   { make: () => new TenantRequiredError(), cls: TenantRequiredError, code: 'ERR_TENANT_REQUIRED', withCause: false },
   { make: () => new CircuitOpenError('get', 'redis localhost:6379', 1234.2), cls: CircuitOpenError, code: 'ERR_CIRCUIT_OPEN', withCause: false },
   { make: () => new FactoryTimeoutError(2000), cls: FactoryTimeoutError, code: 'ERR_FACTORY_TIMEOUT', withCause: false },
+  { make: () => new FactoryFailedError('upstream down'), cls: FactoryFailedError, code: 'ERR_FACTORY_FAILED', withCause: false },
   { make: () => new UnkeyedHeaderError('LinksController.home', ['x-forwarded-host']), cls: UnkeyedHeaderError, code: 'ERR_UNKEYED_HEADER', withCause: false },
 ];
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newStamp, type Envelope } from '../../lib/envelope/envelope.js';
-import { GLOBAL_SCOPE, KeyScope, storageKey, type StorageKey, type TenantRef } from '../../lib/keys/storage-key.js';
+import { GLOBAL_SCOPE, KeyScope, storageKey, userKeyOf, type StorageKey, type TenantRef } from '../../lib/keys/storage-key.js';
 import { CacheClosedError } from '../../lib/errors/cache.errors.js';
 import type { CacheStore, StoreBasis } from '../../lib/stores/cache-store.interface.js';
 import type { ManualClock } from './manual-clock.js';
@@ -436,6 +436,51 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         await store.set(plain, envelope(plain, 2, { tags: ['p:1'] }), 60_000);
         await store.invalidateTags([storageKey(scope, 'tag', 'p:*')]);
         expect((await store.get(plain))?.value).toBe(2);
+      });
+    });
+
+    describe('getMany / deleteMany / pull', () => {
+      it('getMany answers each key in order, as get would (misses, other tenants, invalidated entries)', async () => {
+        const ns = freshNamespace();
+        const a = KeyScope.of(ns, 'a');
+        const b = KeyScope.of(ns, 'ab');
+        const key = (scope: KeyScope, k: string): StorageKey => storageKey(scope, 'entry', k);
+        await store.set(key(a, '1'), envelope(key(a, '1'), { n: 1 }), 60_000);
+        await store.set(key(a, '2'), envelope(key(a, '2'), null, { tags: ['t'] }), 60_000);
+        await store.set(key(a, '3'), envelope(key(a, '3'), 'three', { tags: ['u'] }), 60_000);
+        await store.set(key(b, '1'), envelope(key(b, '1'), 'b1'), 60_000);
+        await store.invalidateTags([storageKey(a, 'tag', 'u')]);
+        const got = await store.getMany!([key(a, '1'), key(a, 'missing'), key(a, '2'), key(a, '3'), key(b, '1'), key(a, '1')]);
+        expect(got.map((env) => env?.value)).toEqual([{ n: 1 }, undefined, null, undefined, 'b1', { n: 1 }]);
+        expect(await store.getMany!([])).toEqual([]);
+      });
+
+      it('deleteMany deletes only the keys given, and resolves how many held a readable entry', async () => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const keys = ['1', '2', '3', '4'].map((k) => storageKey(scope, 'entry', k));
+        for (const k of keys) await store.set(k, envelope(k, userKeyOf(k), { tags: ['t'] }), 60_000);
+        await store.set(keys[2]!, envelope(keys[2]!, 'untagged'), 60_000);
+        await store.invalidateTags([storageKey(scope, 'tag', 't')]); // 1, 2 and 4 unreadable now
+        await store.set(keys[1]!, envelope(keys[1]!, 'again'), 60_000);
+        expect(await store.deleteMany!([keys[0]!, keys[1]!, keys[2]!, storageKey(scope, 'entry', 'none')])).toBe(2);
+        expect(await store.get(keys[1]!)).toBeUndefined();
+        expect(await store.get(keys[2]!)).toBeUndefined();
+        await store.set(keys[3]!, envelope(keys[3]!, 'kept'), 60_000);
+        expect((await store.get(keys[3]!))?.value).toBe('kept');
+      });
+
+      it('pull hands the entry to exactly one of concurrent callers and deletes it; an invalidated entry is deleted and not handed out', async () => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const k = storageKey(scope, 'entry', 'once');
+        await store.set(k, envelope(k, { token: 42 }), 60_000);
+        const got = await Promise.all(Array.from({ length: 20 }, () => store.pull!(k)));
+        expect(got.filter((env) => env !== undefined).map((env) => env!.value)).toEqual([{ token: 42 }]);
+        expect(await store.get(k)).toBeUndefined();
+        const tagged = storageKey(scope, 'entry', 'tagged');
+        await store.set(tagged, envelope(tagged, 1, { tags: ['t'] }), 60_000);
+        await store.invalidateTags([storageKey(scope, 'tag', 't')]);
+        expect(await store.pull!(tagged)).toBeUndefined();
+        expect(await store.pull!(storageKey(scope, 'entry', 'none'))).toBeUndefined();
       });
     });
 

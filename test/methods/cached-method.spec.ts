@@ -223,5 +223,8 @@ describe('@CacheResult() on a singleton service', () => {
     expect(() => CacheResult({ ttl: 'soon' })({ constructor: { name: 'S' } } as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(CacheConfigError);
     expect(() => CacheResult({ key: 'a:{0' })({} as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(/brace/);
     expect(() => CacheEvict({})({} as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(/nothing to evict/);
+    expect(() => CacheResult({ eagerRefresh: 80 })({ constructor: { name: 'S' } } as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(/eagerRefresh.*0 < threshold < 1/);
+    expect(() => CacheResult({ ttlJitter: 10 })({ constructor: { name: 'S' } } as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(/ttlJitter.*0\.1 for ±10%/);
+    expect(() => CacheResult({ eagerRefresh: { beta: 1 }, ttlJitter: 0.1 })({ constructor: { name: 'S' } } as never, 'm', { value: () => Promise.resolve() } as never)).not.toThrow();
   });
 });

@@ -27,7 +27,7 @@ describe("store: { type: 'tiered' } options", () => {
     [{ type: 'tiered', l2: { type: 'redis', url: 'redis://x' } }, 'store.l2.type', /l2 is always a Redis store/],
     [{ type: 'tiered', l1: { type: 'memory' }, l2 }, 'store.l1.type', /l1 is always a memory store/],
     [{ type: 'tiered', l1: { maxTenantShare: 25 }, l2 }, 'store.l1.maxTenantShare', /0\.25 for 25%/],
-    [{ type: 'tiered', l1: { maxBytes: -1 }, l2 }, 'store.l1.maxBytes', /positive integer/],
+    [{ type: 'tiered', l1: { maxBytes: -1 }, l2 }, 'store.l1.maxBytes', /positive size in bytes/],
     [{ type: 'tiered', l2: { ...l2, writeDeadlineMargin: 600 } }, 'store.l2.writeDeadlineMargin', /not below the commandTimeout/],
     [{ type: 'tiered', l2: { url: 'redis://x', cluster: { nodes: [] } } }, 'store.l2', /url and cluster given together/],
     [{ type: 'tiered', l2, l2Writes: 'later' }, 'store.l2Writes', /expected 'await' or 'background'/],

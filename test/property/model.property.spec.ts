@@ -15,7 +15,8 @@ import { busChannel } from '../../lib/stores/tiered/bus-message.js';
  * chosen to collide under a naive `${tenant}:${key}` join; every value carries its tenant, so
  * any cross-tenant read is caught even if it happened to equal the model. Writes carry random
  * tags (per tenant, named alike across tenants), invalidated at random; `wrap` computes through
- * the engine (a basis taken before its factory runs); clears bump the tenant's epoch.
+ * the engine (a basis taken before its factory runs); clears bump the tenant's epoch. Where the
+ * cache has them (not the 2-process spread), getMany, pull and deleteMany are checked too.
  */
 const TENANTS = 50;
 const OPS_PER_TENANT = 2_000; // 100,000 operations in all
@@ -49,7 +50,8 @@ interface Outcome {
 }
 
 /** What the model drives: a tenant's scoped cache, or one spread over processes (`spread`). */
-type ModelCache = Pick<TenantCache, 'get' | 'set' | 'delete' | 'getOrSet' | 'compareAndSet' | 'wrap' | 'invalidateTags' | 'clear'>;
+type ModelCache = Pick<TenantCache, 'get' | 'set' | 'delete' | 'getOrSet' | 'compareAndSet' | 'wrap' | 'invalidateTags' | 'clear'> &
+  Partial<Pick<TenantCache, 'getMany' | 'deleteMany' | 'pull'>>;
 
 async function runTenant(cache: ModelCache, tenant: string, seed: number, outcome: Outcome, opsPerTenant = OPS_PER_TENANT): Promise<Map<string, Value>> {
   const random = rng(seed);
@@ -108,6 +110,16 @@ async function runTenant(cache: ModelCache, tenant: string, seed: number, outcom
       const expected = model.has(key) ? { value: model.get(key), set: false } : { value, set: true };
       check(`getOrSet ${JSON.stringify(key)}`, result, expected);
       if (!model.has(key)) held.set(key, { value, tags });
+    } else if (r < 0.86 && cache.getMany !== undefined) {
+      const keys = [key, pickKey(), pickKey()];
+      check(`getMany ${JSON.stringify(keys)}`, await cache.getMany(keys), keys.map((k) => model.get(k)));
+    } else if (r < 0.89 && cache.pull !== undefined) {
+      check(`pull ${JSON.stringify(key)}`, await cache.pull(key), model.get(key));
+      model.delete(key);
+    } else if (r < 0.91 && cache.deleteMany !== undefined) {
+      const keys = [...new Set([key, pickKey()])];
+      check(`deleteMany ${JSON.stringify(keys)}`, await cache.deleteMany(keys), keys.filter((k) => model.has(k)).length);
+      for (const k of keys) model.delete(k);
     } else if (r < 0.995) {
       const current = model.get(key);
       const roll = random();

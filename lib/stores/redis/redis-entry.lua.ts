@@ -268,3 +268,47 @@ for i = 2, #ARGV, 2 do
 end
 return out
 `;
+
+/**
+ * deleteMany: KEYS[1] the first entry; ARGV[3] their scope's epoch key (all keys are of one
+ * scope), ARGV[4] the bus channel ('' = none), ARGV[5] the bus message of KEYS[1], then pairs
+ * ARGV[6+2j] a further entry (prefixed) and ARGV[7+2j] its bus message. UNLINKs every one;
+ * returns how many held an entry a read would have returned.
+ */
+export const DELETE_ENTRIES_LUA = `${ENTRY_LUA}
+local _, refused = check_window()
+if refused then return refused end
+local epoch = known_number(ARGV[3]) or -1
+local n = 0
+local function delete_one(key, message)
+  local v = get_entry(key)
+  local basis, bar = header(v)
+  local names = basis and tag_names(v, bar)
+  if names ~= nil and names ~= false and valid(basis, names, epoch) then n = n + 1 end
+  redis.call('UNLINK', key)
+  publish(ARGV[4], message)
+end
+delete_one(KEYS[1], ARGV[5])
+for i = 6, #ARGV, 2 do delete_one(ARGV[i], ARGV[i + 1]) end
+return n
+`;
+
+/**
+ * pull: KEYS[1] the entry; ARGV[3] its scope's epoch key, ARGV[4] the bus channel ('' = none),
+ * ARGV[5] the bus message. UNLINKs the key and returns what a read would have (READ_LUA): its
+ * bytes if it may be read, nil if not; bytes that are no entry as they are (the store drops them).
+ * Atomic: of concurrent pulls exactly one gets the bytes.
+ */
+export const PULL_LUA = `${ENTRY_LUA}
+local _, refused = check_window()
+if refused then return refused end
+local v = get_entry(KEYS[1])
+if not v then return nil end
+local out = v
+local basis, bar = header(v)
+local names = basis and tag_names(v, bar)
+if names and not valid(basis, names, known_number(ARGV[3]) or -1) then out = false end
+redis.call('UNLINK', KEYS[1])
+publish(ARGV[4], ARGV[5])
+return out
+`;

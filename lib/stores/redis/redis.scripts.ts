@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { StorageKey } from '../../keys/storage-key.js';
 import { encodeBusMessage, type BusChange } from '../tiered/bus-message.js';
-import { COMPARE_AND_SET_LUA, DELETE_ENTRY_LUA, GET_OR_SET_LUA, READ_LUA, SET_LUA } from './redis-entry.lua.js';
+import { COMPARE_AND_SET_LUA, DELETE_ENTRIES_LUA, DELETE_ENTRY_LUA, GET_OR_SET_LUA, PULL_LUA, READ_LUA, SET_LUA } from './redis-entry.lua.js';
 import type { ScopeMetaNames } from './redis-key.names.js';
 import { BASIS_LUA, CLEAR_SCOPE_LUA, INVALIDATE_TAGS_LUA, TOMBSTONE_LUA } from './redis-scope.lua.js';
 import { WRITE_WINDOW_LUA, type WriteDeadlines } from './write-deadline.js';
@@ -60,6 +60,8 @@ const SCRIPTS = {
   ntcCompareAndSet: COMPARE_AND_SET_LUA,
   ntcCompareAndDelete: COMPARE_AND_DELETE_LUA,
   ntcDeleteEntry: DELETE_ENTRY_LUA,
+  ntcDeleteEntries: DELETE_ENTRIES_LUA,
+  ntcPull: PULL_LUA,
   ntcDelete: DELETE_LUA,
   ntcAcquireLock: ACQUIRE_LOCK_LUA,
   ntcBasis: BASIS_LUA,
@@ -151,6 +153,19 @@ export class RedisScripts {
   /** Deletes an entry (and says so on the bus); resolves whether it held one a read would have returned. */
   async deleteEntry(key: StorageKey, meta: ScopeMetaNames): Promise<boolean> {
     return Number(await this.call('ntcDeleteEntry', key.full, [meta.epochName, ...this.message({ op: 'key', key })], false)) === 1;
+  }
+
+  /** Deletes entries of one scope (`keys`: non-empty; each said on the bus); resolves how many held one a read would have returned. */
+  async deleteEntries(keys: readonly StorageKey[], meta: ScopeMetaNames): Promise<number> {
+    const [first, ...rest] = keys;
+    const args: ScriptArg[] = [meta.epochName, ...this.message({ op: 'key', key: first! })];
+    for (const key of rest) args.push(this.prefixedName(key.full), this.message({ op: 'key', key })[1]);
+    return Number(await this.call('ntcDeleteEntries', first!.full, args, false));
+  }
+
+  /** Deletes an entry (and says so on the bus); resolves its bytes if a read would have returned them, else null. */
+  async pull(key: StorageKey, meta: ScopeMetaNames): Promise<Buffer | null> {
+    return ((await this.call('ntcPull', key.full, [meta.epochName, ...this.message({ op: 'key', key })], true)) as Buffer | null | undefined) ?? null;
   }
 
   /** `keys`: non-empty, all of one scope (one slot), unprefixed. UNLINKs them; resolves how many existed. */

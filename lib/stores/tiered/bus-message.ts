@@ -64,3 +64,15 @@ export function decodeBusMessage(text: string): BusMessage | undefined {
   }
   return undefined;
 }
+
+/** Tag keys by scope (tags are per scope): one bus message each. */
+export function byScope(tagKeys: readonly StorageKey[]): Array<{ scope: KeyScope; tags: string[] }> {
+  const groups = new Map<string, { scope: KeyScope; tags: string[] }>();
+  for (const tagKey of tagKeys) {
+    const id = `${tagKey.scope.namespace}:${tagKey.scope.id}`;
+    let group = groups.get(id);
+    if (group === undefined) groups.set(id, (group = { scope: tagKey.scope, tags: [] }));
+    group.tags.push(userKeyOf(tagKey));
+  }
+  return [...groups.values()];
+}
