@@ -116,5 +116,5 @@ export {
 
 // ---- utilities ----
 export type { Clock } from './utils/clock.js';
-export type { Duration } from './utils/duration.js';
+export type { Duration, DurationString, DurationUnit } from './utils/duration.js';
 export type { CacheLogger } from './utils/error-reporter.js';
