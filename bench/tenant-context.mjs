@@ -2,7 +2,15 @@
  * `npm run build && node bench/tenant-context.mjs`: what the tenant context costs a request in an
  * app that uses nestjs-cls, with the tenant kept in CLS's context (what CacheModule does when it
  * finds a ClsService) against a second AsyncLocalStorage of our own beside CLS's (what it did
- * before), and against our own alone (an app without nestjs-cls).
+ * before), against our own alone (an app without nestjs-cls), and against no tenant context at
+ * all (`tenantContext` off: the tenant read from a variable), which is what the context costs.
+ * Run it under each Node major (`.ci/run` keeps 22 and 24 under ~/.cache/ntc-node/): Node 24's
+ * AsyncContextFrame changes what an AsyncLocalStorage costs. On 20 and 22, once any
+ * AsyncLocalStorage is used in a process every promise pays for its hooks, so the `off` row
+ * (same process) pays too and the difference is small; on 24 nothing but the context's own runs
+ * pays: the `off` row is the real baseline. Measured on 24.22.3 (2 shared cores, other suites
+ * running): `off` 1.3-1.5 M requests/s, our context 0.55-0.8 M/s: +0.5-1.4 µs per request of 5
+ * awaits; on 20.20.2 +0.2 µs against an `off` row that already pays.
  *
  * One "request": a CLS context opened the way nestjs-cls's middleware opens it (when the app has
  * CLS), the tenant set in it, the handler run in the tenant context (`TenantContext.run`), and a
@@ -50,6 +58,16 @@ async function handlerC(context) {
   return seen;
 }
 
+/** `tenantContext` off: the same awaits, the tenant from a variable instead of the context. */
+async function handlerD(tenant) {
+  let seen = 0;
+  for (let i = 0; i < HOPS; i++) {
+    await Promise.resolve(i);
+    if (tenant !== undefined) seen++;
+  }
+  return seen;
+}
+
 function makeCases() {
   const cls = new ClsService(new AsyncLocalStorage());
   const inCls = new TenantContext();
@@ -72,6 +90,7 @@ function makeCases() {
       }),
     },
     { name: 'app without nestjs-cls, our AsyncLocalStorage', request: (tenant) => alone.run(tenant, () => handlerC(alone)) },
+    { name: 'app without nestjs-cls, tenantContext off', request: (tenant) => handlerD(tenant) },
   ];
 }
 
@@ -105,3 +124,5 @@ for (let i = 0; i < cases.length; i++) {
   const m = median(figures[i]);
   console.log(`  ${cases[i].name.padEnd(62)} ${Math.round(m).toLocaleString('en-US').padStart(10)} /s  x${(m / base).toFixed(2)}`);
 }
+const [alone, off] = [median(figures[2]), median(figures[3])];
+console.log(`  tenantContext on costs ${Math.round(1e9 / alone - 1e9 / off)} ns per request here (our AsyncLocalStorage against off)`);

@@ -117,6 +117,6 @@ export {
 
 // ---- utilities ----
 export type { Clock } from './utils/clock.js';
-export type { Duration } from './utils/duration.js';
+export type { Duration, DurationString, DurationUnit } from './utils/duration.js';
 export type { ByteSize, ByteUnit } from './utils/byte-size.js';
 export type { CacheLogger } from './utils/error-reporter.js';

@@ -1,7 +1,7 @@
-import type { Attributes } from '@opentelemetry/api';
 import type { KeyScope } from '../keys/storage-key.js';
 import type { CacheEvent } from '../observability/cache-channels.js';
 import type { CacheTelemetry } from '../observability/cache-telemetry.js';
+import type { TelemetryAttributes as Attributes } from '../observability/otel-api.js';
 import type { TenantCounters, TenantStatsRegistry } from './tenant-stats.js';
 
 /** A counter of `TenantCounters`, by the name its metric and diagnostics event carry. */

@@ -17,6 +17,22 @@ const SET_MANY_STEP = 1_000;
 /** Times `getOrSet` replaces an entry a pending invalidation covers before it gives up (another writer keeps racing it). */
 const REPLACE_ATTEMPTS = 3;
 
+/**
+ * A value that can be cached: `T` without `undefined` (which reads as a miss). `unknown` passes
+ * (it is checked at run time); `undefined` or a `string | undefined` does not compile.
+ */
+export type Defined<T> = T extends undefined ? never : T;
+
+/**
+ * What `wrap()` adds to its factory's type so that a factory that may resolve `undefined` does
+ * not compile (with this message); `unknown` passes.
+ */
+export type UndefinedGuard<T> = unknown extends T
+  ? unknown
+  : undefined extends T
+    ? { 'a factory that may resolve undefined cannot be cached: resolve null, or call ctx.skip()': never }
+    : unknown;
+
 /** Result of `getOrSet`: the value now stored and whether this call stored it. */
 export interface GetOrSetResult<T> {
   readonly value: T;
@@ -102,8 +118,11 @@ export class TenantCache {
     return undefined;
   }
 
-  /** Stores `value` (anything but `undefined`) under `key`. */
-  async set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
+  /**
+   * Stores `value` under `key`. `undefined` is refused (a miss reads as `undefined`), by the
+   * type (`Defined<T>`: a `string | undefined` must be narrowed first) and at run time.
+   */
+  async set<T>(key: string, value: Defined<T>, options?: SetOptions): Promise<void> {
     assertCallOptions(options, 'set');
     const k = this.access.key(key);
     await this.access.put(k, this.access.envelope(value, options));
@@ -162,7 +181,7 @@ export class TenantCache {
    * Atomically: if `key` holds a fresh value, resolve it (`set: false`); otherwise store
    * `value` and resolve it (`set: true`). Exactly one of many concurrent callers sets.
    */
-  async getOrSet<T>(key: string, value: T, options?: SetOptions): Promise<GetOrSetResult<T>> {
+  async getOrSet<T>(key: string, value: Defined<T>, options?: SetOptions): Promise<GetOrSetResult<T>> {
     assertCallOptions(options, 'getOrSet');
     const k = this.access.key(key);
     const env = this.access.envelope(value, options);
@@ -186,7 +205,7 @@ export class TenantCache {
    * (deep equality; `undefined` = "no fresh entry"). Resolves whether it wrote. A write in
    * between the read and the swap makes it resolve `false`, never overwrite.
    */
-  async compareAndSet<T>(key: string, expected: T | undefined, next: T, options?: SetOptions): Promise<boolean> {
+  async compareAndSet<T>(key: string, expected: T | undefined, next: Defined<T>, options?: SetOptions): Promise<boolean> {
     assertCallOptions(options, 'compareAndSet');
     const k = this.access.key(key);
     const env = this.access.envelope(next, options);
@@ -209,11 +228,12 @@ export class TenantCache {
    * The value of `key`, computing it with `factory` on a miss. Concurrent calls for one key in
    * this process make one store read and run `factory` once, sharing its value or its error;
    * across processes, on stores with locks, one process computes and the others wait for its
-   * entry. A throwing factory stores nothing; a factory resolving `undefined` (or calling
-   * `ctx.skip()`) is returned but not cached. Fails open: if the store is down, `factory` runs
+   * entry. A throwing factory stores nothing; a factory calling `ctx.skip()` is returned but
+   * not cached. The type refuses a factory that may resolve `undefined` (`Defined<T>`);
+   * one that does anyway (JavaScript) is returned and not cached. Fails open: if the store is down, `factory` runs
    * and its value is returned.
    */
-  async wrap<T>(key: string, factory: Factory<T>, options?: WrapOptions): Promise<T> {
+  async wrap<T>(key: string, factory: Factory<T> & UndefinedGuard<T>, options?: WrapOptions): Promise<T> {
     assertCallOptions(options, 'wrap');
     const outcome = await this.shared.engine.getOrCompute(this.access, key, factory, wrapPolicy(options));
     if (outcome.kind === 'computed') {

@@ -1,8 +1,8 @@
 import { EncodeError } from '../errors/cache.errors.js';
 import type { WrapOptions } from '../options/cache-options.interface.js';
-import type { FactoryContext } from './compute-policy.js';
+import type { Factory, FactoryContext } from './compute-policy.js';
 import { detachedContext } from './factory-context.js';
-import type { TenantCache } from './tenant-cache.js';
+import type { TenantCache, UndefinedGuard } from './tenant-cache.js';
 
 /**
  * `cache.wrap(key, factory, options)` for the faces whose value goes back to a caller (a cached
@@ -16,11 +16,12 @@ export async function wrapOrRun<T>(cache: TenantCache, key: string, factory: (ct
   try {
     return await cache.wrap<T>(
       key,
-      async (ctx) => {
+      // Any method result may come here: one that is undefined is returned, not stored.
+      (async (ctx: FactoryContext<T>) => {
         const value = await factory(ctx);
         computed = { value };
         return value;
-      },
+      }) as Factory<T> & UndefinedGuard<T>,
       options,
     );
   } catch (err) {

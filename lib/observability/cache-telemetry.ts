@@ -1,6 +1,6 @@
-import { metrics, trace, SpanStatusCode, type Attributes, type Counter, type Histogram, type Tracer } from '@opentelemetry/api';
 import type { KeyScope } from '../keys/storage-key.js';
 import { cacheChannels, type CacheEvent, type CacheEventKind } from './cache-channels.js';
+import { telemetryApi, type TelemetryAttributes as Attributes, type TelemetryCounter as Counter, type TelemetryHistogram as Histogram, type TelemetryTracer as Tracer } from './otel-api.js';
 
 /** Label of tenants beyond `maxTenantLabels`, and of the global scope. */
 export const OTHER_TENANT_LABEL = '(other)';
@@ -38,8 +38,9 @@ type CounterKind = 'hit' | 'miss' | 'staleServed' | 'bypass' | 'put' | 'eviction
 
 /**
  * Metrics (OpenTelemetry API), spans and diagnostics_channel events of one CacheManager.
- * Without an OpenTelemetry SDK in the app, the API is a no-op and this costs a function call
- * per event; attributes are built once per tenant, never per operation.
+ * Without an OpenTelemetry SDK in the app (or without `@opentelemetry/api`, an optional peer),
+ * the API is a no-op and this costs a function call per event; attributes are built once per
+ * tenant, never per operation.
  */
 export class CacheTelemetry {
   private readonly counters: Record<CounterKind, Counter>;
@@ -47,6 +48,7 @@ export class CacheTelemetry {
   readonly storeLatency: Histogram;
   private readonly circuitTransitions: Counter;
   readonly tracer: Tracer;
+  private readonly errorStatus: number;
   private readonly labels = new Map<string, Attributes>();
   private readonly tenantAttribute: 'bounded' | 'none';
   private readonly maxTenantLabels: number;
@@ -57,7 +59,8 @@ export class CacheTelemetry {
     const name = options.name ?? TELEMETRY_DEFAULTS.name;
     this.tenantAttribute = options.tenantAttribute ?? TELEMETRY_DEFAULTS.tenantAttribute;
     this.maxTenantLabels = options.maxTenantLabels ?? TELEMETRY_DEFAULTS.maxTenantLabels;
-    const meter = metrics.getMeter(name);
+    const api = telemetryApi();
+    const meter = api.getMeter(name);
     const counter = (metric: string, description: string) => meter.createCounter(metric, { description, unit: '{operation}' });
     this.counters = {
       hit: counter('cache.hits', 'Reads answered by a fresh entry'),
@@ -71,7 +74,8 @@ export class CacheTelemetry {
     };
     this.storeLatency = meter.createHistogram('cache.store.duration', { description: 'Store operation latency', unit: 'ms' });
     this.circuitTransitions = meter.createCounter('cache.circuit.transitions', { description: 'Circuit breaker state changes around the remote store; the attribute cache.circuit.state is the new state', unit: '{transition}' });
-    this.tracer = trace.getTracer(name);
+    this.tracer = api.getTracer(name);
+    this.errorStatus = api.errorStatus;
   }
 
   /** The metric attributes of a scope, built once and reused (bounded cardinality). */
@@ -107,7 +111,7 @@ export class CacheTelemetry {
         return await fn();
       } catch (err) {
         span.recordException(err as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR });
+        span.setStatus({ code: this.errorStatus });
         throw err;
       } finally {
         span.end();

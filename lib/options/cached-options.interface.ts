@@ -11,8 +11,12 @@ import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
  */
 export type CacheScope = 'tenant' | 'user' | 'global';
 
-/** Returns the user id of a request, or `undefined` when there is no user. */
-export type UserIdResolver = (request: CacheRequest) => string | undefined;
+/**
+ * Returns the user id of a request, or `undefined` when there is no user. A method type, so a
+ * function typed by the platform's request (`(req: express.Request) => …`) is accepted too (as
+ * `TenantResolverFn` is).
+ */
+export type UserIdResolver = { bivariant(request: CacheRequest): string | undefined }['bivariant'];
 
 /**
  * Options of `@Cached()`. On a controller class they are defaults for each of its handlers;

@@ -23,7 +23,12 @@ export type TenantResolution = string | undefined | Promise<string | undefined>;
  * interceptors; it is `undefined` when called for the REQUEST-scoped `TENANT_ID` provider (which
  * Nest builds before guards run).
  */
-export type TenantResolverFn = (request: CacheRequest, context: ExecutionContext | undefined) => TenantResolution;
+export type TenantResolverFn = {
+  // A method's parameter is checked both ways (bivariantly), a function type's only one way: so a
+  // function typed by the platform's request (`(req: express.Request) => …`, `FastifyRequest`)
+  // is accepted, as it is what the function receives at run time.
+  bivariant(request: CacheRequest, context: ExecutionContext | undefined): TenantResolution;
+}['bivariant'];
 
 /**
  * A tenant strategy as an injectable class, for resolvers with dependencies (a tenant

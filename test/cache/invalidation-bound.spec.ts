@@ -46,7 +46,7 @@ describe('pending invalidations stay within maxPending', () => {
   it('10,000 tenants with one failing invalidation each: 1,000 kept and retried, the rest covered by the horizon until their entries expire', async () => {
     const { manager, chaos, clock, advance, pending, lines } = setup({ invalidationRetry: { maxPending: 1000 } });
     const tenants = Array.from({ length: 10_000 }, (_, i) => manager.forTenant(`t${i}`));
-    for (const t of tenants) await t.set('k', t.tenantId, { tags: ['product'] });
+    for (const t of tenants) await t.set('k', t.tenantId!, { tags: ['product'] });
     chaos.failAll();
     let most = 0;
     for (const t of tenants) {

@@ -9,6 +9,7 @@ import {
 import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { managerFixture } from '../helpers/manager-fixture.js';
+import type { Duration } from '../../lib/utils/duration.js';
 
 const { setup, managers } = managerFixture();
 
@@ -26,7 +27,10 @@ describe('TenantCache: values', () => {
 
   it('refuses to store undefined, naming the fix', async () => {
     const cache = setup().manager.forTenant('acme');
+    // The type refuses undefined (Defined<T>); JavaScript callers get the run-time error.
+    // @ts-expect-error -- undefined does not compile
     await expect(cache.set('k', undefined)).rejects.toThrow(EncodeError);
+    // @ts-expect-error -- undefined does not compile
     await expect(cache.set('k', undefined)).rejects.toThrow(/store null instead/);
   });
 
@@ -55,7 +59,8 @@ describe('TenantCache: values', () => {
   it('rejects bad TTLs with InvalidTtlError and writes nothing', async () => {
     const cache = setup().manager.forTenant('acme');
     await cache.set('k', 'old');
-    for (const ttl of [-1, Number.NaN, '5 minutes', '']) {
+    // '5 minutes' and '' do not compile (Duration); JavaScript callers and config values still get here.
+    for (const ttl of [-1, Number.NaN, '5 minutes', ''] as Duration[]) {
       await expect(cache.set('k', 'new', { ttl })).rejects.toThrow(InvalidTtlError);
     }
     expect(await cache.get('k')).toBe('old');
@@ -197,7 +202,10 @@ describe('TenantCache.wrap', () => {
   it('returns but does not cache undefined', async () => {
     const cache = setup().manager.forTenant('acme');
     let runs = 0;
+    // The type refuses such a factory (UndefinedGuard); JavaScript callers get this behaviour.
+    // @ts-expect-error -- a factory resolving undefined does not compile
     expect(await cache.wrap('k', () => (runs++, undefined))).toBeUndefined();
+    // @ts-expect-error -- a factory resolving undefined does not compile
     expect(await cache.wrap('k', () => (runs++, undefined))).toBeUndefined();
     expect(runs).toBe(2);
   });

@@ -7,6 +7,7 @@ import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { ErrorReporter } from '../../lib/utils/error-reporter.js';
 import { ChaosStore } from '../helpers/chaos.store.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import type { Duration } from '../../lib/utils/duration.js';
 
 const managers: CacheManager[] = [];
 afterEach(async () => {
@@ -18,8 +19,8 @@ interface DedicatedOptions {
   maxOpen?: number;
   idleTimeout?: number;
   retryBackoff?: number;
-  createTimeout?: number | string;
-  circuitBreaker?: { failureThreshold?: number; cooldown?: string } | false;
+  createTimeout?: Duration;
+  circuitBreaker?: { failureThreshold?: number; cooldown?: Duration } | false;
   store?: CacheStore;
   clock?: ManualClock;
   factory?: (id: string) => CacheStore | undefined | Promise<CacheStore | undefined>;
@@ -171,7 +172,7 @@ describe('dedicated tenant stores: creation timeout', () => {
   });
 
   it('validates createTimeout like the other durations', () => {
-    expect(() => CacheManager.createSync({ logger: false, tenantStores: { factory: () => undefined, createTimeout: 'soon' } })).toThrow(/tenantStores\.createTimeout/);
+    expect(() => CacheManager.createSync({ logger: false, tenantStores: { factory: () => undefined, createTimeout: 'soon' as Duration } })).toThrow(/tenantStores\.createTimeout/);
     expect(() => CacheManager.createSync({ logger: false, tenantStores: { factory: () => undefined, createTimeout: -1 } })).toThrow(/tenantStores\.createTimeout/);
   });
 });

@@ -238,6 +238,7 @@ describe('CacheModule start-up and shutdown', () => {
     @Controller('bad')
     class BadController {
       @Get()
+      // @ts-expect-error -- not a Duration: the type rejects it, and so does start-up
       @Cached({ ttl: 'soon' })
       get() {
         return 1;
@@ -262,7 +263,7 @@ describe('CacheModule start-up and shutdown', () => {
   it('does not mutate the options object it is given, and applies it', async () => {
     const tenant = fromHeader('x-tenant-id');
     const vary = ['X-A'];
-    const options = { tenant, logger: false as const, vary, defaultTtl: '1m' };
+    const options = { tenant, logger: false as const, vary, defaultTtl: '1m' as const };
     const t = await boot('express', [CacheModule.forRoot(options)]);
     expect(options).toStrictEqual({ tenant, logger: false, vary: ['X-A'], defaultTtl: '1m' });
     expect(options.vary).toBe(vary);

@@ -1,3 +1,4 @@
+import type { Duration } from '../../lib/utils/duration.js';
 import { afterEach, vi } from 'vitest';
 import { CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
 import type { InvalidationRetryOptions } from '../../lib/options/cache-options.interface.js';
@@ -9,9 +10,9 @@ export interface InvalidationSetup {
   readonly invalidationRetry?: InvalidationRetryOptions;
   /** A circuit breaker around the chaos store (default: none, every call reaches the store). */
   readonly circuitBreaker?: boolean;
-  readonly defaultTtl?: string | number;
+  readonly defaultTtl?: Duration;
   /** Default 0: every line is logged (no burst suppression), so the tests read what each event said. */
-  readonly errorBurst?: string | number;
+  readonly errorBurst?: Duration;
 }
 
 /**

@@ -9,6 +9,7 @@ import { CacheResult } from '../../lib/decorators/cache-result.decorator.js';
 import { CacheConfigError, TenantRequiredError } from '../../lib/errors/cache.errors.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import type { Duration } from '../../lib/utils/duration.js';
 
 interface FindOptions {
   readonly locale: string;
@@ -220,7 +221,7 @@ describe('@CacheResult() on a singleton service', () => {
   });
 
   it('checks its options where it is applied, naming the method and the option', () => {
-    expect(() => CacheResult({ ttl: 'soon' })({ constructor: { name: 'S' } } as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(CacheConfigError);
+    expect(() => CacheResult({ ttl: 'soon' as Duration })({ constructor: { name: 'S' } } as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(CacheConfigError);
     expect(() => CacheResult({ key: 'a:{0' })({} as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(/brace/);
     expect(() => CacheEvict({})({} as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(/nothing to evict/);
     expect(() => CacheResult({ eagerRefresh: 80 })({ constructor: { name: 'S' } } as never, 'm', { value: () => Promise.resolve() } as never)).toThrow(/eagerRefresh.*0 < threshold < 1/);

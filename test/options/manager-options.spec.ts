@@ -36,7 +36,7 @@ describe('options are checked at creation', () => {
   });
 
   it('never mutates the options object', async () => {
-    const options = { store: { type: 'memory' as const, maxEntries: 10 }, defaultTtl: '1m' };
+    const options = { store: { type: 'memory' as const, maxEntries: 10 }, defaultTtl: '1m' as const };
     const manager = await CacheManager.create(options);
     managers.push(manager);
     await manager.forTenant('a').set('k', 1);

@@ -23,7 +23,7 @@ const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
 const PUBLIC_NAMES = ['CacheModule', 'CacheManager', 'Cached', 'InvalidateTags', 'NoCache', 'fromHeader', 'TENANT_ID'];
 
 let consumer: string; // node_modules/nestjs-tenant-cache -> the repository (as `npm link` would do)
-let noRedisConsumer: string; // a copy of the package whose dependency tree has no ioredis
+let noRedisConsumer: string; // a copy of the package whose dependency tree has neither optional peer: no ioredis, no @opentelemetry/api
 const tempDirs: string[] = [];
 
 interface Run {
@@ -79,15 +79,15 @@ beforeAll(() => {
   symlinkSync(join(ROOT, 'node_modules', '@nestjs'), join(consumer, 'node_modules', '@nestjs'), 'dir');
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
 
-  // An app that never installed the optional peer ioredis: the package is copied (a symlink
-  // would resolve its imports from the repository's node_modules, which has ioredis), and its
-  // node_modules links every installed package except ioredis.
+  // An app that never installed the optional peers ioredis and @opentelemetry/api: the package
+  // is copied (a symlink would resolve its imports from the repository's node_modules, which has
+  // both), and its node_modules links every installed package except those.
   noRedisConsumer = mkdtempSync(join(tmpdir(), 'ntc-no-ioredis-'));
   tempDirs.push(noRedisConsumer);
   const modules = join(noRedisConsumer, 'node_modules');
   mkdirSync(modules);
   for (const entry of readdirSync(join(ROOT, 'node_modules'))) {
-    if (entry === 'ioredis' || entry === '.bin' || entry === PKG.name) continue;
+    if (entry === 'ioredis' || entry === '@opentelemetry' || entry === '.bin' || entry === PKG.name) continue;
     symlinkSync(join(ROOT, 'node_modules', entry), join(modules, entry));
   }
   const copy = join(modules, PKG.name);
@@ -227,28 +227,34 @@ describe('the built dist', () => {
     expect(failures.slice(1).map(([file, code]) => `${relative(ROOT, file)}: ${code}`)).toEqual([]);
   });
 
-  it('does not load ioredis when imported: it works, memory store included, for an app without ioredis installed', async () => {
+  it('loads neither ioredis nor @opentelemetry/api when imported: it works, memory store and telemetry included, for an app without them', async () => {
     const result = await esm(
       noRedisConsumer,
       `
       let ioredis = 'resolvable';
       try { await import('ioredis'); } catch (err) { ioredis = err.code; }
+      let otel = 'resolvable';
+      try { await import('@opentelemetry/api'); } catch (err) { otel = err.code; }
       const { CacheManager } = await import('nestjs-tenant-cache');
       const manager = await CacheManager.create({ store: { type: 'memory' } });
       await manager.forTenant('acme').set('k', 'v');
       const value = await manager.forTenant('acme').get('k');
+      // Computations run in a (no-op) span, and every event is counted by (no-op) instruments.
+      const wrapped = await manager.forTenant('acme').wrap('w', () => 'computed');
       await manager.close();
       let redis;
       try { await CacheManager.create({ store: { type: 'redis', url: 'redis://127.0.0.1:1' } }); redis = 'created'; }
       catch (err) { redis = { name: err.name, message: err.message }; }
-      console.log(JSON.stringify({ ioredis, value, redis }));
+      console.log(JSON.stringify({ ioredis, otel, value, wrapped, redis }));
       `,
     );
-    const { ioredis, value, redis } = result as { ioredis: string; value: string; redis: { name: string; message: string } };
+    const { ioredis, otel, value, wrapped, redis } = result as { ioredis: string; otel: string; value: string; wrapped: string; redis: { name: string; message: string } };
     // The setup really hides ioredis from this consumer...
     expect(ioredis).toBe('ERR_MODULE_NOT_FOUND');
-    // ...yet the package loads and caches on memory,
+    expect(otel).toBe('ERR_MODULE_NOT_FOUND');
+    // ...yet the package loads and caches on memory, telemetry a no-op,
     expect(value).toBe('v');
+    expect(wrapped).toBe('computed');
     // and asking for Redis explains what to install instead of crashing at import time.
     expect(redis.name).toBe('CacheConfigError');
     expect(redis.message).toMatch(/ioredis/);

@@ -10,6 +10,7 @@ const SECTIONS = [
   { heading: '## Migrating from @nestjs/cache-manager', folder: 'test/e2e/fixtures/migration/', runBy: 'test/e2e/migration.e2e.spec.ts' },
   { heading: '## Beyond controllers', folder: 'test/e2e/fixtures/contexts/', runBy: 'test/e2e/contexts-readme.e2e.spec.ts' },
   { heading: '## Several instances: the tiered store', folder: 'test/e2e/fixtures/tiered/', runBy: 'test/e2e/tiered.e2e.spec.ts' },
+  { heading: '## Testing your app', folder: 'test/e2e/fixtures/testing/', runBy: 'test/e2e/fixtures/testing/quotes.controller.spec.ts (a Vitest spec itself)' },
 ];
 
 const root = new URL('../../', import.meta.url);

@@ -5,6 +5,7 @@ import type { StoreHealth } from '../../lib/stores/cache-store.interface.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { ChaosStore } from '../helpers/chaos.store.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import type { Duration } from '../../lib/utils/duration.js';
 
 const managers: CacheManager[] = [];
 afterEach(async () => {
@@ -40,7 +41,7 @@ class ReconnectingChaos extends ChaosStore {
   }
 }
 
-function setup(circuitBreaker?: { failureThreshold?: number; cooldown?: string | number } | false) {
+function setup(circuitBreaker?: { failureThreshold?: number; cooldown?: Duration } | false) {
   const clock = new ManualClock();
   const chaos = new ReconnectingChaos(new MemoryStore({ clock, sweepInterval: 0 })); // kind 'chaos(memory)': treated as remote
   const logger = { warn: vi.fn(), error: vi.fn() };
