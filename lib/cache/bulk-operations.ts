@@ -5,8 +5,6 @@ import type { CacheStore } from '../stores/cache-store.interface.js';
 import type { InvalidationRetries } from './invalidation.js';
 import type { ScopeAccess } from './scope-access.js';
 
-/** Times `expire` retries its compare-and-set when another write lands between its read and its swap. */
-const EXPIRE_ATTEMPTS = 3;
 
 /**
  * The bulk and read-modify operations of the scoped cache (`getMany`, `deleteMany`, `pull`,
@@ -81,15 +79,14 @@ export async function pullEntry(access: ScopeAccess, k: StorageKey): Promise<Env
  */
 export async function expireEntry(access: ScopeAccess, k: StorageKey): Promise<boolean> {
   return access.write('expire', k, async (store) => {
-    for (let attempt = 0; attempt < EXPIRE_ATTEMPTS; attempt++) {
-      const current = await store.get(k);
-      if (current === undefined || access.invalidated(k, current)) return current !== undefined && store.delete(k).then(() => false);
-      if (!access.isFresh(current)) return false;
-      const now = access.now();
-      if (current.staleUntil === undefined || current.staleUntil <= now) return store.delete(k);
-      const expired: Envelope = { ...current, expiresAt: now, stamp: newStamp() };
-      if (await store.compareAndSet(k, current.stamp, expired, retentionMs(expired, now))) return true;
-    }
-    throw new CacheOperationError('expire', keyHash(k));
+    const current = await store.get(k);
+    if (current === undefined || access.invalidated(k, current)) return current !== undefined && store.delete(k).then(() => false);
+    if (!access.isFresh(current)) return false;
+    const now = access.now();
+    if (current.staleUntil === undefined || current.staleUntil <= now) return store.delete(k);
+    const expired: Envelope = { ...current, expiresAt: now, stamp: newStamp() };
+    // Refused only when another write replaced the entry since it was read: that write is newer
+    // than this expiry and wins (retrying, or failing here, would delete it after all).
+    return store.compareAndSet(k, current.stamp, expired, retentionMs(expired, now));
   });
 }

@@ -8,7 +8,7 @@ import { assembleStore, assembleStoreSync, type StoreAssembly } from '../stores/
 import { CacheTelemetry } from '../observability/cache-telemetry.js';
 import { ErrorReporter } from '../utils/error-reporter.js';
 import type { SharedCacheState } from './shared-state.js';
-import { resolveManagerOptions, type ResolvedManagerOptions } from '../options/manager-options.js';
+import { MANAGER_DEFAULTS, resolveManagerOptions, type ResolvedManagerOptions } from '../options/manager-options.js';
 import { ComputeEngine } from './compute.js';
 import { InvalidationRetries } from './invalidation.js';
 import { MetricsRecorder } from './metrics-recorder.js';
@@ -19,13 +19,8 @@ import { TenantStatsRegistry, type TenantCounters } from './tenant-stats.js';
 import { TenantStorePool } from './tenant-store-pool.js';
 import { GenerationalMap } from '../utils/generational-map.js';
 
-/**
- * Tenants whose store access (and facade) is kept for reuse, per generation (see
- * `GenerationalMap`): a working set of up to this many active tenants never rebuilds its
- * access, so a lookup costs the same with 100,000 tenants as with one; at most twice this many
- * are held, whatever tenant ids arrive (~0.3 KB each: see the README's "Performance").
- */
-export const ACTIVE_TENANTS_KEPT = 131_072;
+/** The default of `activeTenants`: tenants whose store access and facade are kept, per generation (see `GenerationalMap`). */
+export const ACTIVE_TENANTS_KEPT = MANAGER_DEFAULTS.activeTenants;
 
 /** What `create()`/`createSync()` make before the store, so the store's observer reports to the manager's own stats. */
 interface Parts {
@@ -96,17 +91,19 @@ export interface CacheStatsReport extends TenantCounters {
 export class CacheManager {
   private readonly options: ResolvedManagerOptions;
   private readonly core: SharedCacheState;
-  private readonly facades = new GenerationalMap<string, TenantCache>(ACTIVE_TENANTS_KEPT);
+  private readonly facades: GenerationalMap<string, TenantCache>;
   private readonly globalCache: TenantCache;
   private readonly globalAccess: ScopeAccess;
   /** Store access by tenant id, shared by the tenant's facade and the HTTP face. */
-  private readonly accesses = new GenerationalMap<string, ScopeAccess>(ACTIVE_TENANTS_KEPT);
+  private readonly accesses: GenerationalMap<string, ScopeAccess>;
   private closing: Promise<void> | undefined;
   /** The tenant of the running request (AsyncLocalStorage), set by the Nest integration or `runWithTenant`. */
   readonly context = new TenantContext();
 
   private constructor(parts: Parts, store: CacheStore) {
     this.options = parts.resolved;
+    this.facades = new GenerationalMap(parts.resolved.activeTenants);
+    this.accesses = new GenerationalMap(parts.resolved.activeTenants);
     this.core = this.makeCore(parts, store);
     this.globalAccess = this.accessFor(KeyScope.of(parts.resolved.namespace, GLOBAL_SCOPE));
     this.globalCache = new TenantCache(this.globalAccess, this.core);

@@ -100,6 +100,8 @@ export class ComputeEngine {
         // An entry this caller may not get (another variant, or one an invalidation that failed
         // meanwhile covers) reads as absent: it computes its own.
         if (outcome.entry !== undefined && ((accept !== undefined && !accept(outcome.entry)) || access.invalidated(k, outcome.entry))) return this.solo(access, k, factory, policy);
+        // forceFresh asked for a new value: a flight that answered with the entry in grace does not give one.
+        if (outcome.kind === 'stale' && policy.forceFresh === true) return this.solo(access, k, factory, policy);
         if (outcome.kind === 'stale') access.count('staleServed');
         else if (!waits) access.count(outcome.kind === 'hit' || (ready && outcome.entry !== undefined) ? 'hits' : 'stampedeWaits');
         if (outcome.kind !== 'computed') return outcome;

@@ -1,9 +1,9 @@
 import type { Envelope } from '../envelope/envelope.js';
-import { CacheClosedError } from '../errors/cache.errors.js';
+import { CacheClosedError, FactoryFailedError } from '../errors/cache.errors.js';
 import { keyHash, type StorageKey } from '../keys/storage-key.js';
 import { LOCK_BUSY, tryLock, unlock } from './compute-lock.js';
 import type { ComputePolicy, EagerRefreshPolicy, Factory } from './compute-policy.js';
-import { runFactory, takeBasis } from './factory-run.js';
+import { runFactory, takeBasis, withTimeouts } from './factory-run.js';
 import { READ_FAILED, type ScopeAccess } from './scope-access.js';
 
 /**
@@ -60,7 +60,15 @@ export class EagerRefresher {
         if (again === READ_FAILED || again === undefined || again.stamp !== entry.stamp) return;
       }
       this.started++;
-      const run = await runFactory(access, k, factory, policy, entry, basis);
+      // A failure must be seen, not answered with the entry it refreshes (staleIfError is for
+      // callers, and nobody waits here); bounded by the hard timeout, else the lock's lifetime,
+      // so a factory that hangs does not end eager refreshes of its key in this process.
+      const refreshing = { ...policy, staleIfError: () => false, softTimeoutMs: undefined, hardTimeoutMs: policy.hardTimeoutMs ?? policy.lockTtlMs };
+      const started = runFactory(access, k, factory, refreshing, entry, basis);
+      const outcome = await withTimeouts(started, refreshing, undefined, 0);
+      // `ctx.fail()`: the factory kept the entry on purpose, but the refresh failed all the same.
+      if (outcome.kind === 'stale') throw new FactoryFailedError('ctx.fail()');
+      const run = await started;
       await run.written;
       // Nobody waits for this write to learn that the store refused the value: say it here.
       if (run.refused !== undefined) throw run.refused;

@@ -11,10 +11,12 @@ import type { TenantStorePool } from './tenant-store-pool.js';
 import { GenerationalMap } from '../utils/generational-map.js';
 
 /**
- * Storage keys built recently, by user key (two generations of 16,384: a few MB at most). A user
- * key several tenants use maps to the last one's; `key()` checks the scope, so it only saves work.
+ * Storage keys built recently, by user key: two generations of 16,384 keys of at most 256
+ * characters (longer ones are built every time), so at most ~20 MB. A user key several tenants
+ * use maps to the last one's; `key()` checks the scope, so it only saves work.
  */
 const builtKeys = new GenerationalMap<string, StorageKey>(16_384);
+const MEMO_KEY_LENGTH = 256;
 
 /** What a read that failed in the store reads as (a miss that must not be re-read). */
 export const READ_FAILED: unique symbol = Symbol('read failed');
@@ -73,7 +75,7 @@ export class ScopeAccess {
     const known = builtKeys.get(key);
     if (known !== undefined && known.scope === this.scope) return known;
     const built = storageKey(this.scope, 'entry', key);
-    builtKeys.set(key, built);
+    if (key.length <= MEMO_KEY_LENGTH) builtKeys.set(key, built);
     return built;
   }
 

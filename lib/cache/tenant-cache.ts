@@ -134,7 +134,8 @@ export class TenantCache {
    * at once: one round trip per 1,000). Not atomic: a failure rejects, and other entries may have
    * been written.
    */
-  async setMany(entries: ReadonlyArray<{ readonly key: string; readonly value: unknown; readonly options?: SetOptions }>): Promise<void> {
+  // `{} | null`: any value but `undefined` (which reads as a miss); an `unknown` value must be narrowed or cast.
+  async setMany(entries: ReadonlyArray<{ readonly key: string; readonly value: {} | null; readonly options?: SetOptions }>): Promise<void> {
     const writes = entries.map(({ key, value, options }) => ({ k: this.access.key(key), env: this.access.envelope(value, assertCallOptions(options, 'set')) }));
     // In steps: each write must be answered within the store's command timeout from its issue.
     for (let i = 0; i < writes.length; i += SET_MANY_STEP) await Promise.all(writes.slice(i, i + SET_MANY_STEP).map(({ k, env }) => this.access.put(k, env)));

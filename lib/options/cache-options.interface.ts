@@ -165,6 +165,15 @@ export interface CacheManagerOptions {
    */
   maxTrackedTenants?: number;
   /**
+   * How many active tenants keep what a lookup needs of them (their store access and facade,
+   * ~0.6 KB each with a short id) between requests: a working set up to this size costs the same
+   * per lookup as one tenant; at most twice this many are held, whatever tenant ids arrive (a
+   * flood of hostile ids holds ~160 MB at the default, ~2.5 MB at 2,048). Lower it where tenant
+   * ids come unchecked from requests and a lookup may pay a rebuild instead. A positive integer.
+   * @default MANAGER_DEFAULTS.activeTenants: 131,072 (tenants, per generation)
+   */
+  activeTenants?: number;
+  /**
    * Where failures are logged (once per burst), by the cache and by the stores it builds.
    * `false` silences all of them.
    * @default inside Nest, Nest's `Logger` with the context `nestjs-tenant-cache` (the app's

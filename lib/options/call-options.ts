@@ -1,5 +1,6 @@
 import { CacheConfigError, InvalidTtlError } from '../errors/cache.errors.js';
 import { kindOf } from '../utils/option-checks.js';
+import { jitterFraction } from './manager-options.js';
 
 /** The `TenantCache` methods whose last argument is an options object, and how each is called. */
 const CALL_SHAPES = {
@@ -19,7 +20,13 @@ export type CallOptionsMethod = keyof typeof CALL_SHAPES;
  * throws `CacheConfigError`. Cheap enough for every call: one `typeof` on the usual path.
  */
 export function assertCallOptions<O extends object>(options: O | undefined, method: CallOptionsMethod): O | undefined {
-  if (options === undefined || (typeof options === 'object' && options !== null && !Array.isArray(options))) return options;
+  if (options === undefined) return options;
+  if (typeof options === 'object' && options !== null && !Array.isArray(options)) {
+    // Checked here, naming the call, rather than when the entry is built (a wrap() would only report it).
+    const jitter = (options as { ttlJitter?: unknown }).ttlJitter;
+    if (jitter !== undefined) jitterFraction(jitter, `${method}.ttlJitter`);
+    return options;
+  }
   const value: unknown = options;
   const shape = CALL_SHAPES[method];
   if (typeof value === 'number' || typeof value === 'string') {

@@ -16,6 +16,8 @@ export const MANAGER_DEFAULTS = Object.freeze({
   defaultTtl: '5m',
   /** Tenants. */
   maxTrackedTenants: 1000,
+  /** Tenants, per generation (see `activeTenants`). */
+  activeTenants: 131_072,
   /** Milliseconds or a duration string. */
   errorBurst: '10s',
   /** Milliseconds or a duration string; 0 = no grace. */
@@ -63,6 +65,7 @@ export interface ResolvedManagerOptions {
   defaultGraceMs: number;
   ttlJitter: number;
   maxTrackedTenants: number;
+  activeTenants: number;
   /** `undefined` when silenced (`logger: false`). */
   logger: CacheLogger | undefined;
   errorBurstMs: number;
@@ -75,7 +78,7 @@ export interface ResolvedManagerOptions {
   invalidationRetry: { backoffMs: number; maxBackoffMs: number; maxPending: number; maxEntryLifetimeMs: number | undefined; random: () => number };
 }
 
-export const MANAGER_KEYS: readonly (keyof CacheManagerOptions)[] = ['store', 'namespace', 'defaultTtl', 'defaultGrace', 'ttlJitter', 'tenantStores', 'maxTrackedTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker', 'invalidationRetry'];
+export const MANAGER_KEYS: readonly (keyof CacheManagerOptions)[] = ['store', 'namespace', 'defaultTtl', 'defaultGrace', 'ttlJitter', 'tenantStores', 'maxTrackedTenants', 'activeTenants', 'logger', 'errorBurst', 'clock', 'telemetry', 'circuitBreaker', 'invalidationRetry'];
 const CIRCUIT_KEYS = Object.keys(CIRCUIT_BREAKER_DEFAULTS);
 const TELEMETRY_KEYS = Object.keys(TELEMETRY_DEFAULTS);
 const TENANT_STORE_KEYS = ['factory', ...Object.keys(TENANT_STORES_DEFAULTS)];
@@ -121,6 +124,7 @@ export function resolveManagerOptions(
     defaultGraceMs: durationMs(options.defaultGrace, MANAGER_DEFAULTS.defaultGrace, `${prefix}defaultGrace`),
     ttlJitter: jitterFraction(options.ttlJitter, `${prefix}ttlJitter`),
     maxTrackedTenants: positiveInteger(options.maxTrackedTenants, MANAGER_DEFAULTS.maxTrackedTenants, `${prefix}maxTrackedTenants`),
+    activeTenants: positiveInteger(options.activeTenants, MANAGER_DEFAULTS.activeTenants, `${prefix}activeTenants`),
     logger: resolveLogger(options.logger, `${prefix}logger`, consoleLogger),
     errorBurstMs: durationMs(options.errorBurst, MANAGER_DEFAULTS.errorBurst, `${prefix}errorBurst`),
     clock: resolveClock(options.clock, `${prefix}clock`),

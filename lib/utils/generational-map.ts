@@ -2,8 +2,10 @@
  * A map bounded in entries that keeps what is in use: two generations of at most `maxPerGeneration`
  * entries each. New and recently read entries go into the young one; when it fills up it becomes
  * the old one and the old one is dropped. An entry read from the old generation moves back into
- * the young one, so a working set of up to `maxPerGeneration` keys is never dropped, and at most
- * `2 * maxPerGeneration` entries are held however many keys come (hostile ones included).
+ * the young one. So an entry read at least once every `maxPerGeneration` insertions is kept (a
+ * working set that fits never pays more than one Map lookup per read), and at most
+ * `2 * maxPerGeneration` entries are held however many keys come (hostile ones included). What
+ * it drops only costs a rebuild: hold nothing here that cannot be made again.
  *
  * Unlike an LRU list it costs nothing on a read of the young generation (one Map lookup), which
  * is what a per-request lookup needs.

@@ -29,21 +29,27 @@ describe('many active tenants', () => {
     void manager.close();
   });
 
-  it('holds a bounded number of tenants whatever ids arrive, and keeps one in use through the flood', () => {
-    const manager = CacheManager.createSync({ store: { type: 'memory' } });
+  it('holds at most 2 x activeTenants tenants whatever ids arrive, and keeps one in use through the flood', () => {
+    const manager = CacheManager.createSync({ store: { type: 'memory' }, activeTenants: 1_000 });
     const internals = internalsOf(manager);
     const first = manager.forTenant('first');
     const held = manager as unknown as { facades: { size: number }; accesses: { size: number } };
     let most = 0;
-    for (let i = 0; i < 2 * ACTIVE_TENANTS_KEPT + 10; i++) {
+    for (let i = 0; i < 50_000; i++) {
       manager.forTenant(`hostile-${i}`);
       internals.access(`hostile-${i}`);
-      if (i % 1_000 === 0) expect(manager.forTenant('first')).toBe(first);
+      if (i % 500 === 0) expect(manager.forTenant('first')).toBe(first);
       most = Math.max(most, held.facades.size, held.accesses.size);
     }
-    expect(most).toBeLessThanOrEqual(2 * ACTIVE_TENANTS_KEPT);
+    console.log(`[tenant-scale] 50,000 hostile tenant ids, activeTenants 1,000: at most ${most} held per map`);
+    expect(most).toBeLessThanOrEqual(2_000);
     expect(manager.forTenant('first')).toBe(first);
     void manager.close();
+  });
+
+  it('refuses a bad activeTenants at start-up, naming the option', () => {
+    expect(() => CacheManager.createSync({ activeTenants: 0 })).toThrow(/activeTenants/);
+    expect(() => CacheManager.createSync({ activeTenants: 1.5 as number })).toThrow(/activeTenants/);
   });
 
   it('builds a hot key once per tenant, and never hands one tenant the storage key of another', () => {

@@ -63,6 +63,11 @@ describe('set() and wrap() refuse undefined values', () => {
       void cache.getOrSet('k', undefined);
       // @ts-expect-error -- undefined cannot be cached
       void cache.compareAndSet('k', 'a', maybe);
+      // @ts-expect-error -- undefined cannot be cached
+      void cache.setMany([{ key: 'a', value: 1 }, { key: 'b', value: undefined }]);
+      // @ts-expect-error -- string | undefined must be narrowed first
+      void cache.setMany([{ key: 'a', value: maybe }]);
+      void cache.setMany([{ key: 'a', value: 1 }, { key: 'b', value: 'x', options: { ttl: '5m' } }, { key: 'c', value: null }]);
       void cache.set('k', null);
       void cache.set('k', anything); // checked at run time
       void cache.set('k', { a: 1, b: undefined as string | undefined });

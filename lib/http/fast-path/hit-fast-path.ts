@@ -109,8 +109,7 @@ export class HitFastPath {
     if (platform === undefined || this.config === undefined || meta.cached === undefined) return;
     let guards = this.routeGuards.get(meta);
     if (guards === undefined) {
-      const eligible = qualifiesForFastPath(this.config, platform, this.requestScoped, owner, context, meta);
-      guards = (eligible ? this.guards?.of(context.getClass(), context.getHandler()) : undefined) ?? null;
+      guards = this.guardsOf(platform, owner, context, meta);
       this.routeGuards.set(meta, guards);
     }
     if (guards === null) return;
@@ -126,6 +125,18 @@ export class HitFastPath {
     if (expressRoute === undefined || expressRoute === null || this.expressRoutes.has(expressRoute)) return;
     this.expressRoutes.add(expressRoute);
     wrapExpressRoute(expressRoute, this.lookupOf(this.fastRoute(context, meta, meta.cached, hooks, resolveTenant, guards)));
+  }
+
+  /** The guards of a route the fast path takes, or `null`: it does not take the route (or could not work out its guards). */
+  private guardsOf(platform: 'fastify' | 'express', owner: object, context: ExecutionContext, meta: RouteMeta): readonly CanActivate[] | null {
+    if (!qualifiesForFastPath(this.config!, platform, this.requestScoped, owner, context, meta)) return null;
+    try {
+      return this.guards?.of(context.getClass(), context.getHandler()) ?? null;
+    } catch (err) {
+      // Nest's guard resolution changed under us: the route stays on Nest's pipeline, which is always right.
+      this.http.reportError(undefined, 'fast path guards', `The fast path could not resolve the guards of ${context.getClass().name}.${context.getHandler().name} (${err instanceof Error ? err.name : typeof err}); its hits are served by the interceptor.`);
+      return null;
+    }
   }
 
   private fastRoute(context: ExecutionContext, meta: RouteMeta, cached: CachedRoute, hooks: HttpCacheHooks, resolveTenant: FastRoute['resolveTenant'], guards: readonly CanActivate[]): FastRoute {

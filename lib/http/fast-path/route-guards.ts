@@ -34,10 +34,15 @@ function denied(kept: Verdicts, last: Verdict): Verdicts {
  * own error otherwise) through the route's exception filters. A denied request is answered by
  * Nest exactly as without the fast path, and never reaches the cache lookup.
  */
+/**
+ * Kept verdicts by request, and the guard instances wrapped to answer with them: shared by every
+ * app of the process, so a guard instance two apps use (a test suite booting one app per test)
+ * is wrapped once.
+ */
+const keptVerdicts = new WeakMap<object, Verdicts>();
+const replaying = new WeakSet<object>();
+
 export class RouteGuards {
-  private readonly verdicts = new WeakMap<object, Verdicts>();
-  /** The guard instances whose `canActivate` answers with a kept verdict. */
-  private readonly replaying = new WeakSet<object>();
   private readonly creator: GuardsContextCreator;
 
   constructor(
@@ -106,7 +111,7 @@ export class RouteGuards {
    * guard listed twice runs twice, as Nest runs it.
    */
   keep(req: object, verdicts: Verdicts): void {
-    this.verdicts.set(req, verdicts);
+    keptVerdicts.set(req, verdicts);
   }
 
   private async settle(guards: readonly CanActivate[], from: number, first: unknown, context: ExecutionContextHost, kept: Verdicts): Promise<Verdicts> {
@@ -127,10 +132,10 @@ export class RouteGuards {
 
   /** Wraps a guard instance's `canActivate` once, so Nest's call gets a kept verdict when there is one. */
   private replayOn(guard: CanActivate): boolean {
-    if (this.replaying.has(guard)) return true;
+    if (replaying.has(guard)) return true;
     const original = guard.canActivate;
-    const verdicts = this.verdicts;
-    const replaying = function (this: CanActivate, context: ExecutionContextHost): unknown {
+    const verdicts = keptVerdicts;
+    const replay = function (this: CanActivate, context: ExecutionContextHost): unknown {
       const kept = context?.getType?.() === 'http' ? verdicts.get(context.getArgByIndex<object>(0)) : undefined;
       const verdict = kept?.list[kept.next];
       if (verdict === undefined || verdict.guard !== this) return original.call(this, context);
@@ -139,11 +144,11 @@ export class RouteGuards {
       return verdict.allowed;
     };
     try {
-      Object.defineProperty(guard, 'canActivate', { value: replaying, writable: true, configurable: true, enumerable: false });
+      Object.defineProperty(guard, 'canActivate', { value: replay, writable: true, configurable: true, enumerable: false });
     } catch {
       return false; // a frozen or sealed instance: the route stays on Nest's pipeline
     }
-    this.replaying.add(guard);
+    replaying.add(guard);
     return true;
   }
 }
