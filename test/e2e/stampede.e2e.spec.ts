@@ -46,6 +46,26 @@ function waitsFor(count: number): { reached: Promise<void>; stop(): void } {
   return { reached, stop: () => unsubscribe(CACHE_CHANNELS.stampedeWait, listener) };
 }
 
+/**
+ * Holds the handler until `total` requests have either started it or joined a computation
+ * (counted on the `stampede-wait` channel, which also counts a wait on another process's lock).
+ */
+function holdHandlerUntil(total: number): { joins(): number; stop(): void } {
+  let release!: () => void;
+  gate = new Promise((r) => (release = r));
+  let joins = 0;
+  const check = () => {
+    if (joins + runs === total) release();
+  };
+  const listener = () => {
+    joins++;
+    check();
+  };
+  onRun = check;
+  subscribe(CACHE_CHANNELS.stampedeWait, listener);
+  return { joins: () => joins, stop: () => unsubscribe(CACHE_CHANNELS.stampedeWait, listener) };
+}
+
 /** A fresh app serving ReportController on `store`, with the handler counters reset. */
 function bootReports(platform: Platform, store: StoreConfig): Promise<TestApp> {
   runs = 0;
@@ -156,28 +176,17 @@ describeWithRedis('stampede protection with a Redis store', () => {
     });
 
     it('runs the handler once for 200 concurrent requests to a cold key', async () => {
-      let release!: () => void;
-      gate = new Promise((r) => (release = r));
-      let joins = 0;
-      const check = () => {
-        if (joins + runs === 200) release();
-      };
-      const listener = () => {
-        joins++;
-        check();
-      };
-      onRun = check;
-      subscribe(CACHE_CHANNELS.stampedeWait, listener);
+      const held = holdHandlerUntil(200);
       try {
         // A tenant of its own: the server outlives each app.
         const tenant = `acme-${platform}`;
         const responses = await Promise.all(Array.from({ length: 200 }, () => fetch(`${t.url}/report`, { headers: { 'x-tenant-id': tenant } })));
         expect(runs).toBe(1);
-        expect(joins).toBe(199);
+        expect(held.joins()).toBe(199);
         expect(responses.every((r) => r.status === 200)).toBe(true);
         expect((await fetch(`${t.url}/report`, { headers: { 'x-tenant-id': tenant } })).headers.get('x-cache')).toBe('HIT');
       } finally {
-        unsubscribe(CACHE_CHANNELS.stampedeWait, listener);
+        held.stop();
       }
     });
 
@@ -187,28 +196,17 @@ describeWithRedis('stampede protection with a Redis store', () => {
       try {
         await fetch(`${other.url}/report`, { headers: { 'x-tenant-id': 'warm-up' } });
         runs = 0;
-        let release!: () => void;
-        gate = new Promise((r) => (release = r));
-        let joins = 0;
-        const check = () => {
-          if (joins + runs === 200) release();
-        };
-        const listener = () => {
-          joins++;
-          check();
-        };
-        onRun = check;
-        subscribe(CACHE_CHANNELS.stampedeWait, listener);
+        const held = holdHandlerUntil(200);
         try {
           const tenant = `acme-two-${platform}`;
           const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => fetch(`${(i % 2 === 0 ? t : other).url}/report`, { headers: { 'x-tenant-id': tenant } })));
           const bodies = new Set(await Promise.all(responses.map((r) => r.text())));
-          console.log(`[stampede] ${platform}, 2 apps on one Redis, 200 concurrent cold requests (100 each): ${runs} handler run(s), ${joins} waits`);
+          console.log(`[stampede] ${platform}, 2 apps on one Redis, 200 concurrent cold requests (100 each): ${runs} handler run(s), ${held.joins()} waits`);
           expect(runs).toBe(1);
           expect(responses.every((r) => r.status === 200)).toBe(true);
           expect(bodies.size).toBe(1);
         } finally {
-          unsubscribe(CACHE_CHANNELS.stampedeWait, listener);
+          held.stop();
         }
       } finally {
         await other.close();
