@@ -170,7 +170,7 @@ export interface CacheManagerOptions {
    * per lookup as one tenant; at most twice this many are held, whatever tenant ids arrive (a
    * flood of hostile ids holds ~160 MB at the default, ~2.5 MB at 2,048). Lower it where tenant
    * ids come unchecked from requests and a lookup may pay a rebuild instead. A positive integer.
-   * @default MANAGER_DEFAULTS.activeTenants: 131,072 (tenants, per generation)
+   * @default MANAGER_DEFAULTS.activeTenants: 131072 (tenants, per generation)
    */
   activeTenants?: number;
   /**
