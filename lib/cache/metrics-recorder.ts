@@ -44,6 +44,8 @@ export class MetricsRecorder {
 export class ScopeMetrics {
   readonly counters: TenantCounters;
   readonly attributes: Attributes;
+  /** Whether store latency is recorded (an SDK is there): `storeLatency` is only worth timing then. */
+  readonly timesStore: boolean;
   private readonly readAttributes: Attributes;
   private readonly writeAttributes: Attributes;
   private readonly plainEvent: () => CacheEvent;
@@ -54,6 +56,7 @@ export class ScopeMetrics {
   ) {
     this.counters = recorder.stats.countersFor(scope);
     this.attributes = recorder.telemetry.attributesFor(scope);
+    this.timesStore = recorder.telemetry.timesStore;
     this.readAttributes = { ...this.attributes, 'cache.operation': 'read' };
     this.writeAttributes = { ...this.attributes, 'cache.operation': 'write' };
     const tenant = scope.tenant ?? null;

@@ -12,6 +12,10 @@ import type { SharedCacheState } from './shared-state.js';
 import type { TenantCounters } from './tenant-stats.js';
 import { wrapPolicy } from './wrap-policy.js';
 
+/** What `peek` answers for a read it counted as a miss, and for one it leaves to the asynchronous read. */
+const MISSED: unique symbol = Symbol('missed');
+const ASYNC: unique symbol = Symbol('read asynchronously');
+
 /** Writes of `setMany` in flight at once at most. */
 const SET_MANY_STEP = 1_000;
 /** Times `getOrSet` replaces an entry a pending invalidation covers before it gives up (another writer keeps racing it). */
@@ -80,11 +84,18 @@ export class TenantCache {
    * The value stored under `key`, or on a miss `options.defaultValue` (nothing is stored), else
    * `undefined` (a stored `null` is `null`).
    */
-  async get<T = unknown>(key: string, options: GetOptions<T> & { defaultValue: T }): Promise<T>;
-  async get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined>;
-  async get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined> {
-    const env = await this.getEntry<T>(key);
-    return env === undefined ? options?.defaultValue : env.value;
+  get<T = unknown>(key: string, options: GetOptions<T> & { defaultValue: T }): Promise<T>;
+  get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined>;
+  get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined> {
+    // Not `async`: a hit of a store that answers without I/O settles one promise, not four.
+    try {
+      const k = this.access.key(key);
+      const found = this.peek(k);
+      if (found === ASYNC) return this.readEntry<T>(k).then((env) => (env === undefined ? options?.defaultValue : env.value));
+      return Promise.resolve(found === MISSED ? options?.defaultValue : (found.value as T));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
@@ -108,8 +119,38 @@ export class TenantCache {
   }
 
   /** The fresh entry under `key` with its metadata (`createdAt`, `expiresAt`, `tags`), or `undefined`. Counts a hit or a miss; fails open. */
-  async getEntry<T = unknown>(key: string): Promise<Envelope<T> | undefined> {
-    const read = await this.access.read(this.access.key(key));
+  getEntry<T = unknown>(key: string): Promise<Envelope<T> | undefined> {
+    try {
+      const k = this.access.key(key);
+      const found = this.peek(k);
+      if (found === ASYNC) return this.readEntry<T>(k);
+      return Promise.resolve(found === MISSED ? undefined : (found as Envelope<T>));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The read of `k` without a promise, where the store answers one (a memory store; a tiered
+   * store's L1): the fresh entry or `MISSED` (counted), else `ASYNC`: the store must be read
+   * asynchronously (no synchronous read, or nothing fresh in the synchronous tier, which may not be
+   * all of the store). Throws like `readSync`.
+   */
+  private peek(k: StorageKey): Envelope | typeof MISSED | typeof ASYNC {
+    const access = this.access;
+    if (!access.readsSync) return ASYNC;
+    const read = access.readSync(k);
+    if (read === READ_FAILED) {
+      access.count('misses');
+      return MISSED;
+    }
+    if (read === undefined || !access.isFresh(read)) return ASYNC;
+    access.count('hits');
+    return read;
+  }
+
+  private async readEntry<T>(k: StorageKey): Promise<Envelope<T> | undefined> {
+    const read = await this.access.read(k);
     if (read !== READ_FAILED && read !== undefined && this.access.isFresh(read)) {
       this.access.count('hits');
       return read as Envelope<T>;

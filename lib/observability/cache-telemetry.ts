@@ -46,6 +46,10 @@ export class CacheTelemetry {
   private readonly counters: Record<CounterKind, Counter>;
   /** Store operation latency, milliseconds. */
   readonly storeLatency: Histogram;
+  /** Whether `storeLatency` records anything (false without an SDK registered first): untimed, a read skips its two clock reads. */
+  readonly timesStore: boolean;
+  /** Whether the counters record anything (false without an SDK registered first). */
+  private readonly countsMetrics: boolean;
   private readonly circuitTransitions: Counter;
   readonly tracer: Tracer;
   private readonly errorStatus: number;
@@ -73,6 +77,8 @@ export class CacheTelemetry {
       stampedeWait: counter('cache.stampede_waits', 'Callers that waited for a computation already in flight instead of running their own'),
     };
     this.storeLatency = meter.createHistogram('cache.store.duration', { description: 'Store operation latency', unit: 'ms' });
+    this.timesStore = !api.recordsNothing(this.storeLatency);
+    this.countsMetrics = !api.recordsNothing(this.counters.hit);
     this.circuitTransitions = meter.createCounter('cache.circuit.transitions', { description: 'Circuit breaker state changes around the remote store; the attribute cache.circuit.state is the new state', unit: '{transition}' });
     this.tracer = api.getTracer(name);
     this.errorStatus = api.errorStatus;
@@ -93,7 +99,7 @@ export class CacheTelemetry {
 
   /** Counts one event and publishes it on its diagnostics channel if anyone listens. */
   record(kind: CounterKind, attributes: Attributes, event?: () => CacheEvent): void {
-    this.counters[kind].add(1, attributes);
+    if (this.countsMetrics) this.counters[kind].add(1, attributes);
     const ch = cacheChannels[kind as CacheEventKind];
     if (ch.hasSubscribers && event !== undefined) ch.publish(event());
   }

@@ -42,6 +42,12 @@ export interface TelemetryApi {
   getTracer(name: string): TelemetryTracer;
   /** `SpanStatusCode.ERROR`. */
   readonly errorStatus: number;
+  /**
+   * Whether an instrument from `getMeter` records nothing, ever: the API's no-op, which a meter
+   * gets when no SDK was registered before it was made (the metrics API has no proxy: a later
+   * SDK does not reach it). Lets the hot path skip what would not be recorded.
+   */
+  recordsNothing(instrument: TelemetryCounter | TelemetryHistogram): boolean;
 }
 
 /** The lowest `@opentelemetry/api` with everything used here (the metrics API came in 1.3.0); the peer range starts there. */
@@ -60,10 +66,13 @@ const NOOP_API: TelemetryApi = Object.freeze({
   getMeter: () => ({ createCounter: () => NOOP_COUNTER, createHistogram: () => NOOP_HISTOGRAM }),
   getTracer: () => NOOP_TRACER,
   errorStatus: 2,
+  recordsNothing: () => true,
 });
 
 interface OtelModule {
   metrics: { getMeter(name: string): TelemetryMeter };
+  /** Since 1.3.0; looked up all the same (a copy without it: every histogram is taken as real). */
+  createNoopMeter?: () => TelemetryMeter;
   trace: { getTracer(name: string): TelemetryTracer };
   SpanStatusCode: { ERROR: number };
 }
@@ -89,10 +98,16 @@ export function telemetryApi(): TelemetryApi {
     if (code !== 'MODULE_NOT_FOUND' || !String((err as Error).message).includes("'@opentelemetry/api'")) throw err;
     return (loaded = NOOP_API);
   }
+  const noopMeter = typeof otel.createNoopMeter === 'function' ? otel.createNoopMeter() : undefined;
+  const noop = { description: '', unit: '' };
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  const noopClasses = new Set<Function>(noopMeter === undefined ? [] : [noopMeter.createCounter('noop', noop).constructor, noopMeter.createHistogram('noop', noop).constructor]);
   return (loaded = Object.freeze({
     present: true,
     getMeter: (name: string) => otel.metrics.getMeter(name),
     getTracer: (name: string) => otel.trace.getTracer(name),
     errorStatus: otel.SpanStatusCode.ERROR,
+    // Object's own constructor is no no-op's: an instrument made as a plain object is taken as real.
+    recordsNothing: (instrument: TelemetryCounter | TelemetryHistogram) => instrument.constructor !== Object && noopClasses.has(instrument.constructor),
   }));
 }
