@@ -72,15 +72,28 @@ const randomTenant = (tenants) => {
 };
 const tenantHeaders = (tenant) => ({ ...DEFAULT_HEADERS, 'x-tenant-id': tenant });
 
-/** What varies per request: a new URL (miss cases) or the tenant (tenant-scaling cases, 1 tenant included, so all pay the same). */
-function perRequest(c, tenantOf = randomTenant) {
+/** xorshift32 state of the URL sequence of the many-URLs row. */
+let urlSeed = 0x85ebca6b;
+const randomUrl = (urls) => {
+  urlSeed ^= urlSeed << 13;
+  urlSeed ^= urlSeed >>> 17;
+  urlSeed ^= urlSeed << 5;
+  return (urlSeed >>> 0) % urls;
+};
+
+/**
+ * What varies per request: a new URL (miss cases), the tenant (tenant-scaling cases, 1 tenant
+ * included, so all pay the same), or the hot URL of one tenant (`urls`).
+ */
+function perRequest(c, tenantOf = randomTenant, urlOf = randomUrl) {
   if (c.miss) return [{ setupRequest: (req) => ({ ...req, path: `${c.path ?? '/item'}?n=${++missSeq}` }) }];
+  if (c.urls) return [{ setupRequest: (req) => ({ ...req, path: `${c.path ?? '/item'}?k=${urlOf(c.urls)}`, headers: tenantHeaders('t0') }) }];
   if (c.tenants) return [{ setupRequest: (req) => ({ ...req, headers: tenantHeaders(tenantOf(c.tenants)) }) }];
   return undefined;
 }
 
-async function load(port, c, seconds, { amount, tenantOf } = {}) {
-  const requests = perRequest(c, tenantOf);
+async function load(port, c, seconds, { amount, tenantOf, urlOf } = {}) {
+  const requests = perRequest(c, tenantOf, urlOf);
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${c.path ?? '/item'}`,
     connections: Math.min(method.connections, amount ?? Infinity),
@@ -93,11 +106,15 @@ async function load(port, c, seconds, { amount, tenantOf } = {}) {
   return { rps: result.requests.total / elapsed, responses: result.requests.total, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
 }
 
-/** Tenant scaling: one request per tenant (t0 ... t<n-1>, in order), so every tenant's entry is cached before measuring. */
+/**
+ * Tenant scaling: one request per tenant (t0 ... t<n-1>, in order), or per hot URL of the
+ * many-URLs row, so every entry is cached before measuring.
+ */
 async function warmTenants(server, c) {
   let next = 0;
   const before = await handlerRuns(server.port);
-  await load(server.port, c, undefined, { amount: c.tenants, tenantOf: () => `t${next++}` });
+  if (c.urls) await load(server.port, c, undefined, { amount: c.urls, urlOf: () => next++ });
+  else await load(server.port, c, undefined, { amount: c.tenants, tenantOf: () => `t${next++}` });
   return (await handlerRuns(server.port)) - before;
 }
 
@@ -115,7 +132,7 @@ async function runHttp(cases, servers) {
   }
   for (const entry of live.filter((e) => e.c.tenants)) {
     const runs = await warmTenants(entry.server, entry.c);
-    log(`  ${entry.c.id}: warmed ${entry.c.tenants.toLocaleString('en-US')} tenants (${runs.toLocaleString('en-US')} handler runs)`);
+    log(`  ${entry.c.id}: warmed ${(entry.c.urls ?? entry.c.tenants).toLocaleString('en-US')} ${entry.c.urls ? 'URLs' : 'tenants'} (${runs.toLocaleString('en-US')} handler runs)`);
   }
   log(`HTTP: warm-up ${method.warmupSeconds} s per case, then ${method.rounds} interleaved rounds x ${method.roundSeconds} s of ${live.length} cases`);
   for (const entry of live) await load(entry.port, entry.c, method.warmupSeconds);
@@ -146,6 +163,7 @@ async function runHttp(cases, servers) {
       name: e.c.name,
       adapter: e.c.adapter,
       ...(e.c.tenants ? { tenants: e.c.tenants } : {}),
+      ...(e.c.urls ? { urls: e.c.urls } : {}),
       ...s,
       cpuMicrosPerResponse: cpu?.median,
       cpuMicrosPerResponseMin: cpu?.min,
