@@ -105,6 +105,11 @@ export class ScopeAccess {
     return this.state.store.getSync !== undefined && (this.state.pool === undefined || this.scope.tenant === undefined);
   }
 
+  /** Whether a synchronous read is the whole answer (`CacheStore.getSyncIsComplete`): what it misses, an asynchronous read would miss too. */
+  get syncReadIsComplete(): boolean {
+    return this.state.store.getSyncIsComplete === true;
+  }
+
   /** A synchronous read (only where `readsSync`); a store failure reads as `READ_FAILED`. */
   readSync(k: StorageKey): ReadResult {
     let env: Envelope | undefined;

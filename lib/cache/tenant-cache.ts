@@ -133,20 +133,20 @@ export class TenantCache {
   /**
    * The read of `k` without a promise, where the store answers one (a memory store; a tiered
    * store's L1): the fresh entry or `MISSED` (counted), else `ASYNC`: the store must be read
-   * asynchronously (no synchronous read, or nothing fresh in the synchronous tier, which may not be
-   * all of the store). Throws like `readSync`.
+   * asynchronously (no synchronous read, or nothing fresh in a synchronous tier that is not all
+   * of the store: a tiered store's L1, whose misses then cost two reads, each timed). Throws like `readSync`.
    */
   private peek(k: StorageKey): Envelope | typeof MISSED | typeof ASYNC {
     const access = this.access;
     if (!access.readsSync) return ASYNC;
     const read = access.readSync(k);
-    if (read === READ_FAILED) {
-      access.count('misses');
-      return MISSED;
+    if (read !== READ_FAILED && read !== undefined && access.isFresh(read)) {
+      access.count('hits');
+      return read;
     }
-    if (read === undefined || !access.isFresh(read)) return ASYNC;
-    access.count('hits');
-    return read;
+    if (read !== READ_FAILED && !access.syncReadIsComplete) return ASYNC;
+    access.count('misses');
+    return MISSED;
   }
 
   private async readEntry<T>(k: StorageKey): Promise<Envelope<T> | undefined> {

@@ -182,6 +182,12 @@ export function resolveLogger(logger: unknown, option: string, fallback: CacheLo
 function resolveClock(clock: unknown, option: string): Clock {
   if (clock === undefined) return systemClock;
   if (!isOptionsObject(clock) || typeof clock.now !== 'function') throw new CacheConfigError(option, 'expected an object with now()', 'omit it, or pass { now: () => ms }');
+  // Entries carry whole milliseconds (the wire format refuses anything else): a clock giving
+  // fractions (performance.timeOrigin + performance.now()) would fail every Redis write.
+  const now: unknown = (clock as unknown as Clock).now();
+  if (!Number.isSafeInteger(now) || (now as number) < 0) {
+    throw new CacheConfigError(option, `now() returned ${typeof now === 'number' ? now : typeof now}, not whole milliseconds since the epoch`, 'return an integer, e.g. { now: () => Math.floor(yourClock.now()) }');
+  }
   return clock as unknown as Clock;
 }
 

@@ -75,6 +75,12 @@ export interface CacheStore {
    */
   getSync?(key: StorageKey): Envelope | undefined;
   /**
+   * Optional: whether `getSync` answers for the whole store, so that what it does not find, `get`
+   * would not find either (a memory store). Absent or false: `getSync` reads a synchronous tier
+   * only (a tiered store's L1), and a miss there is read again with `get`.
+   */
+  readonly getSyncIsComplete?: boolean;
+  /**
    * Stores the entry. With `basis` (the write of a computation, see `basis()`): not applied when
    * the entry's scope was cleared or one of its tags invalidated since the basis was taken (it
    * resolves all the same: the computed value is still the caller's, it is just not stored),

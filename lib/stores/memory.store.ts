@@ -56,6 +56,8 @@ const NOT_APPLIED: Promise<boolean> = Promise.resolve(false);
 
 export class MemoryStore implements CacheStore {
   readonly kind = 'memory';
+  /** `getSync` is the whole store: a miss there is a miss. */
+  readonly getSyncIsComplete: boolean = true;
   /** The bounds in force, defaults applied (store-wide and per tenant). */
   readonly bounds: MemoryStoreBounds;
 

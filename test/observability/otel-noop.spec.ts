@@ -1,5 +1,5 @@
 import { metrics, type Meter, type MeterProvider } from '@opentelemetry/api';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { CacheTelemetry } from '../../lib/observability/cache-telemetry.js';
 import { telemetryApi } from '../../lib/observability/otel-api.js';
@@ -8,9 +8,9 @@ import { telemetryApi } from '../../lib/observability/otel-api.js';
  * Without an SDK registered before a manager is made, its instruments are the API's no-ops for
  * good (the metrics API has no proxy), so the hot path skips timing store reads and adding to
  * counters. With any other instrument (an SDK's, or a plain object as here) everything is recorded.
- * This file owns the process's global meter provider: none until the last test registers one.
+ * This file owns the process's global meter provider: none, but while a test of the second block runs.
  */
-afterAll(() => {
+afterEach(() => {
   metrics.disable();
 });
 
@@ -38,7 +38,9 @@ describe('telemetry without an SDK', () => {
     expect([stats.hits, stats.misses]).toEqual([1, 1]);
     await manager.close();
   });
+});
 
+describe('telemetry with an SDK', () => {
   it('a manager made after an SDK is registered times its reads and adds to its counters', async () => {
     const recorded: string[] = [];
     const instrument = (name: string) => ({ add: () => recorded.push(name), record: () => recorded.push(name) });

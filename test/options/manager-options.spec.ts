@@ -21,6 +21,10 @@ describe('options are checked at creation', () => {
     [{ tenantStores: { factory: 'nope' } }, 'tenantStores.factory'],
     [{ tenantStores: { factory: () => undefined, maxOpen: -2 } }, 'tenantStores.maxOpen'],
     [{ logger: 'console' }, 'logger'],
+    // Fractional or negative milliseconds: the wire format takes whole ones (every Redis write failed).
+    [{ clock: { now: () => 1_700_000_000_000.5 } }, 'clock'],
+    [{ clock: { now: () => -1 } }, 'clock'],
+    [{ clock: { now: () => '1700000000000' } }, 'clock'],
   ])('%j fails naming %s', async (options, option) => {
     const err = await CacheManager.create(options as never).then(
       () => undefined,
