@@ -107,6 +107,17 @@ export function describeStoreConformance(name: string, setup: () => Promise<Conf
         expect([...((await store.get(key))?.tags ?? [])].sort()).toEqual(['list', 'p:1']);
       });
 
+      it('keeps how long the computation ran (eager refresh by XFetch reads it), and none when none was given', async () => {
+        const scope = KeyScope.of(freshNamespace(), 'acme');
+        const timed = storageKey(scope, 'entry', 'timed');
+        const untimed = storageKey(scope, 'entry', 'untimed');
+        await store.set(timed, { ...envelope(timed, { n: 1 }), computeMs: 420 }, 60_000);
+        await store.set(untimed, envelope(untimed, 'v'), 60_000);
+        expect((await store.get(timed))?.computeMs).toBe(420);
+        expect((await store.get(untimed))?.computeMs).toBeUndefined();
+        if (store.getSync !== undefined) expect(store.getSync(timed)?.computeMs).toBe(420);
+      });
+
       it('an overwrite replaces the value and the stamp', async () => {
         const key = storageKey(KeyScope.of(freshNamespace(), 'acme'), 'entry', 'k');
         await store.set(key, envelope(key, 'v1'), 60_000);

@@ -17,6 +17,8 @@ export class HeldEntry implements Envelope {
   readonly http: HttpMeta | undefined;
   readonly stamp: string;
   readonly scope: string;
+  /** How long its computation ran (eager refresh by XFetch weighs the expiry by it). */
+  readonly computeMs: number | undefined;
   readonly #basis: number;
   readonly #versions: ScopeVersions;
   readonly #tagVersions: readonly TagVersion[] | undefined;
@@ -31,6 +33,7 @@ export class HeldEntry implements Envelope {
     this.http = env.http;
     this.stamp = env.stamp;
     this.scope = env.scope;
+    this.computeMs = env.computeMs;
     this.#basis = basis;
     this.#versions = versions;
     this.#tagVersions = tagVersions;

@@ -24,5 +24,5 @@ export function handOut(env: HeldEntry): Envelope {
   const value = env.value;
   if (typeof value !== 'object' || value === null) return env;
   // Every field a held entry has (a spread would copy the same, more slowly).
-  return { value: copyCacheable(value), createdAt: env.createdAt, expiresAt: env.expiresAt, staleUntil: env.staleUntil, tags: env.tags, http: env.http, stamp: env.stamp, scope: env.scope };
+  return { value: copyCacheable(value), createdAt: env.createdAt, expiresAt: env.expiresAt, staleUntil: env.staleUntil, tags: env.tags, http: env.http, stamp: env.stamp, scope: env.scope, computeMs: env.computeMs };
 }
