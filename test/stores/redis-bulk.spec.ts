@@ -37,7 +37,9 @@ describeWithRedis(
     });
 
     const two = async (): Promise<[CacheManager, CacheManager]> => {
-      const options: CacheManagerOptions = { store: { type: 'redis', cluster: { nodes: [...cluster.startupNodes] } }, namespace: `bulk-${++n}`, logger: false };
+      // These tests count commands, not time: a bound well above the default's 500 ms keeps the
+      // 1,000 writes of their setup from timing out on a loaded machine (it did, once, in CI).
+      const options: CacheManagerOptions = { store: { type: 'redis', cluster: { nodes: [...cluster.startupNodes] }, commandTimeout: 10_000 }, namespace: `bulk-${++n}`, logger: false };
       const pair: [CacheManager, CacheManager] = [await CacheManager.create(options), await CacheManager.create(options)];
       managers.push(...pair);
       return pair;
