@@ -102,6 +102,7 @@ export {
   CacheOperationError,
   CacheStoreFullError,
   CacheTimeoutError,
+  CacheUnsupportedError,
   CasConflictError,
   DecodeError,
   EncodeError,

@@ -1,6 +1,6 @@
 import { newStamp, retentionMs, type Envelope } from '../envelope/envelope.js';
-import { CacheOperationError } from '../errors/cache.errors.js';
-import { keyHash, type StorageKey } from '../keys/storage-key.js';
+import { CacheUnsupportedError } from '../errors/cache.errors.js';
+import type { StorageKey } from '../keys/storage-key.js';
 import type { CacheStore } from '../stores/cache-store.interface.js';
 import type { InvalidationRetries } from './invalidation.js';
 import type { ScopeAccess } from './scope-access.js';
@@ -56,11 +56,13 @@ function deleteAll(store: CacheStore, keys: readonly StorageKey[]): Promise<numb
 /**
  * Reads and deletes `k` atomically (the store's `pull`): its fresh entry to exactly one of
  * concurrent callers. An entry past its TTL, or one a pending invalidation covers, is deleted
- * all the same and reads as a miss. A failure rejects (nothing was taken).
+ * all the same and reads as a miss. A failure rejects (nothing was taken); a store without `pull`
+ * rejects with `CacheUnsupportedError`.
  */
 export async function pullEntry(access: ScopeAccess, k: StorageKey): Promise<Envelope | undefined> {
   const env = await access.write('pull', k, (store) => {
-    if (store.pull === undefined) throw new CacheOperationError('pull (the store has no atomic pull)', keyHash(k));
+    // An atomic read-and-delete cannot be built from get and delete: refuse rather than race.
+    if (store.pull === undefined) throw new CacheUnsupportedError('pull', 'the store has no atomic pull()', 'implement CacheStore.pull in the store, or call get() then delete() where a race between callers is harmless');
     return store.pull(k);
   });
   if (env !== undefined && access.isFresh(env) && !access.invalidated(k, env)) {

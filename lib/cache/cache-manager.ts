@@ -1,8 +1,8 @@
 import { GLOBAL_SCOPE, KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { CacheClosedError, TenantRequiredError } from '../errors/cache.errors.js';
 import type { CacheManagerOptions } from '../options/cache-options.interface.js';
-import type { CacheStore, StoreHealth, StoreStats } from '../stores/cache-store.interface.js';
-import { CircuitBreakerStore, type CircuitState } from '../stores/circuit-breaker.store.js';
+import type { CacheStore, StoreHealth } from '../stores/cache-store.interface.js';
+import { CircuitBreakerStore } from '../stores/circuit-breaker.store.js';
 import { TieredStore } from '../stores/tiered.store.js';
 import { assembleStore, assembleStoreSync, type StoreAssembly } from '../stores/store.factory.js';
 import { CacheTelemetry } from '../observability/cache-telemetry.js';
@@ -13,9 +13,10 @@ import { ComputeEngine } from './compute.js';
 import { InvalidationRetries } from './invalidation.js';
 import { MetricsRecorder } from './metrics-recorder.js';
 import { ScopeAccess } from './scope-access.js';
+import type { CacheHealth, CacheHealthStatus, CacheStatsReport, TenantPurgeReport } from './cache-reports.interface.js';
 import { TenantCache, type TenantStats } from './tenant-cache.js';
 import { TenantContext } from '../tenant/tenant-context.js';
-import { TenantStatsRegistry, type TenantCounters } from './tenant-stats.js';
+import { TenantStatsRegistry } from './tenant-stats.js';
 import { TenantStorePool } from './tenant-store-pool.js';
 import { GenerationalMap } from '../utils/generational-map.js';
 
@@ -34,50 +35,7 @@ interface Parts {
   readonly circuitClosed: { notify: () => void };
 }
 
-/** How the cache is doing: see `CacheHealth.status`. */
-export type CacheHealthStatus = 'up' | 'degraded' | 'down';
-
-export interface CacheHealth {
-  /** `status === 'up'`. */
-  readonly ok: boolean;
-  /**
-   * - `'up'`: the store answers and the circuit around it is closed: hits are being served.
-   * - `'degraded'`: hits are served, but not everything works (Redis full: writes refused); `reason` says what.
-   * - `'down'`: the cache serves nothing (the store does not answer, the circuit is open, or the
-   *   manager is closed). Requests still run their handlers: the cache fails open.
-   */
-  readonly status: CacheHealthStatus;
-  /** Why it is not `'up'` (no values, no keys). */
-  readonly reason?: string;
-  readonly store: StoreHealth;
-  /** Dedicated tenant stores open, when `tenantStores` is configured. */
-  readonly tenantStoresOpen?: number;
-  /** State of the circuit breaker around a remote store. */
-  readonly circuit?: CircuitState;
-  /** Invalidations the store has not applied yet, retried in the background (0 normally). */
-  readonly pendingInvalidations: number;
-}
-
-/** What `purgeTenant()` did. */
-export interface TenantPurgeReport {
-  readonly tenant: string;
-  /** Keys deleted from the store (entries, tag versions, locks). */
-  readonly deletedKeys: number;
-  /** How long the purge took, in milliseconds. */
-  readonly durationMs: number;
-}
-
-export interface CacheStatsReport extends TenantCounters {
-  /** Entries held by the shared store, where it can count them. */
-  readonly sizeEntries: number | undefined;
-  readonly store: StoreStats;
-  /** Per tracked tenant (at most `maxTrackedTenants`); `tenant: null` is the global scope. */
-  readonly tenants: readonly TenantStats[];
-  /** Tenants beyond `maxTrackedTenants`, counted together. */
-  readonly otherTenants: TenantCounters;
-  /** Invalidations the store has not applied yet (bounded by `invalidationRetry.maxPending`), retried in the background. */
-  readonly pendingInvalidations: number;
-}
+export type { CacheHealth, CacheHealthStatus, CacheStatsReport, TenantPurgeReport } from './cache-reports.interface.js';
 
 /**
  * Hands out caches bound to one tenant. A singleton: it never depends on the request, and

@@ -1,5 +1,5 @@
 import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
-import { CacheClosedError, CacheConfigError, CacheConnectionError, CacheError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, EncodeError } from '../errors/cache.errors.js';
+import { CacheClosedError, CacheConfigError, CacheConnectionError, CacheError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, CacheUnsupportedError, EncodeError } from '../errors/cache.errors.js';
 import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import type { CacheStore, StoreBasis } from '../stores/cache-store.interface.js';
 import { parseDuration } from '../utils/duration.js';
@@ -231,13 +231,14 @@ export class ScopeAccess {
     try {
       const result = await this.withStore(fn);
       if (this.state.pending.size !== 0) this.state.pending.onAnswered(this.scope.id);
+      this.metrics.storeLatency(performance.now() - started, 'write');
       return result;
     } catch (err) {
-      if (err instanceof CacheClosedError && this.state.isClosed()) throw err;
+      // The caller's misuse, not the store's failure: no error counted, no store latency.
+      if (err instanceof CacheUnsupportedError || (err instanceof CacheClosedError && this.state.isClosed())) throw err;
+      this.metrics.storeLatency(performance.now() - started, 'write');
       this.fail(op, k, err);
       throw err instanceof CacheError ? err : new CacheOperationError(op, k === undefined ? undefined : keyHash(k), { cause: err });
-    } finally {
-      this.metrics.storeLatency(performance.now() - started, 'write');
     }
   }
 

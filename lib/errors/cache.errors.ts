@@ -100,6 +100,16 @@ export class CacheStoreFullError extends CacheOperationError {
   }
 }
 
+/**
+ * The store cannot do what was asked (a custom store without `pull`): the call's misuse, not a
+ * store failure, so it is neither counted in `cache.errors` nor reported. Nothing was read or changed.
+ */
+export class CacheUnsupportedError extends CacheError {
+  constructor(readonly op: string, problem: string, fix: string) {
+    super('ERR_CACHE_UNSUPPORTED', `Cache ${op} is not supported: ${problem}. Fix: ${fix}.`);
+  }
+}
+
 /** An encoded entry is larger than `maxPayloadBytes`. Nothing is written. */
 export class PayloadTooLargeError extends CacheError {
   constructor(readonly size: number, readonly limit: number) {

@@ -47,11 +47,8 @@ import { estimateEntry } from './memory/memory-entry.size.js';
 import { tagKeysOf } from './memory/tag-keys.js';
 import { ScopeIndexes } from './memory/scope.index.js';
 import { ScopeQuota } from './memory/scope.quota.js';
+import { APPLIED, closedRejection, NOT_APPLIED, settled } from './memory/settled.js';
 
-/** One settled promise per answer of `set`: callers only await it. */
-const APPLIED: Promise<boolean> = Promise.resolve(true);
-/** A write its basis refused (see `set`). */
-const NOT_APPLIED: Promise<boolean> = Promise.resolve(false);
 
 
 export class MemoryStore implements CacheStore {
@@ -143,20 +140,20 @@ export class MemoryStore implements CacheStore {
 
   /** Resolves whether the key held an entry a read would have returned (an invalidated one is deleted too, and does not count). */
   delete(key: StorageKey): Promise<boolean> {
-    return this.settle(() => this.deleteNow(key));
+    return settled(this.closed, () => this.deleteNow(key));
   }
 
   getMany(keys: readonly StorageKey[]): Promise<Array<Envelope | undefined>> {
-    return this.settle(() => keys.map((key) => this.getSync(key)));
+    return settled(this.closed, () => keys.map((key) => this.getSync(key)));
   }
 
   deleteMany(keys: readonly StorageKey[]): Promise<number> {
-    return this.settle(() => keys.filter((key) => this.deleteNow(key)).length);
+    return settled(this.closed, () => keys.filter((key) => this.deleteNow(key)).length);
   }
 
   /** Read and delete in one synchronous step: atomic within the process. */
   pull(key: StorageKey): Promise<Envelope | undefined> {
-    return this.settle(() => {
+    return settled(this.closed, () => {
       const env = this.getSync(key);
       this.lru.delete(key.full);
       return env;
@@ -164,7 +161,7 @@ export class MemoryStore implements CacheStore {
   }
 
   getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
-    return this.settle(() => {
+    return settled(this.closed, () => {
       // Checked even when an entry is present, as a remote store encodes before it knows.
       const value = heldValue(envelope);
       const ttl = checkStoreTtl(ttlMs);
@@ -176,7 +173,7 @@ export class MemoryStore implements CacheStore {
   }
 
   compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
-    return this.settle(() => {
+    return settled(this.closed, () => {
       const value = heldValue(envelope);
       const ttl = checkStoreTtl(ttlMs);
       const existing = this.present(key);
@@ -188,7 +185,7 @@ export class MemoryStore implements CacheStore {
 
   /** O(1): a new epoch for the scope; its entries are retired at once and reclaimed in batches. */
   clearScope(scope: KeyScope): Promise<void> {
-    return this.settle(() => {
+    return settled(this.closed, () => {
       this.indexes.prune();
       this.indexes.clearScope(scope, this.versions.next());
       this.reclaimer.schedule();
@@ -201,7 +198,7 @@ export class MemoryStore implements CacheStore {
    * before are still refused.
    */
   purgeScope(scope: KeyScope): Promise<number> {
-    return this.settle(() => {
+    return settled(this.closed, () => {
       const index = this.indexes.clearScope(scope, this.versions.next());
       const deleted = this.reclaimer.reclaimAll(index);
       this.indexes.dropIdleTags(index);
@@ -211,7 +208,7 @@ export class MemoryStore implements CacheStore {
 
   /** O(1) per tag: the tags' versions move (one version per scope); the entries carrying them read as absent. */
   invalidateTags(tagKeys: readonly StorageKey[]): Promise<void> {
-    return this.settle(() => {
+    return settled(this.closed, () => {
       if (tagKeys.length === 0) return;
       this.indexes.prune();
       const byScope = new Map<KeyScope, Set<string>>();
@@ -272,16 +269,6 @@ export class MemoryStore implements CacheStore {
   /** Index sizes, for leak tests only. @internal */
   indexSizes(): { scopes: number; keys: number; tags: number; tagMembers: number; retired: number; overShare: number } {
     return this.indexes.sizes();
-  }
-
-  /** Runs `fn` as a store call: rejected once closed, and a throw becomes a rejection. */
-  private settle<T>(fn: () => T): Promise<T> {
-    if (this.closed) return closedRejection();
-    try {
-      return Promise.resolve(fn());
-    } catch (error) {
-      return Promise.reject(error);
-    }
   }
 
   private deleteNow(key: StorageKey): boolean {
@@ -351,8 +338,4 @@ export class MemoryStore implements CacheStore {
       // Observers must not throw; one that does must not corrupt the LRU bookkeeping.
     }
   }
-}
-
-function closedRejection(): Promise<never> {
-  return Promise.reject(new CacheClosedError('memory store'));
 }

@@ -3,7 +3,7 @@ import type { Codec } from '../envelope/codecs/codec.interface.js';
 import type { DecodeLimits } from '../envelope/decode-limits.js';
 import type { Envelope } from '../envelope/envelope.js';
 import { encodeEntry } from '../envelope/wire.js';
-import { CacheClosedError, DecodeError } from '../errors/cache.errors.js';
+import { CacheClosedError } from '../errors/cache.errors.js';
 import type { KeyScope, StorageKey } from '../keys/storage-key.js';
 import { consoleLogger, ErrorReporter } from '../utils/error-reporter.js';
 import type { CacheStore, StoreBasis, StoreGetOrSetResult, StoreHealth, StoreStats } from './cache-store.interface.js';
@@ -19,14 +19,12 @@ import { RedisClientLifecycle } from './redis/redis-client.lifecycle.js';
 import { RedisEntryDecoder } from './redis/redis-entry.decoder.js';
 import { RedisEntryReader } from './redis/redis-entry.reader.js';
 import { RedisGetBatcher } from './redis/redis-get.batcher.js';
+import { ReplySizer } from './redis/reply-sizer.js';
 import { RedisKeyNames } from './redis/redis-key.names.js';
 import { purgeScopeKeys } from './redis/redis-scope.purge.js';
 import { RedisScripts, type RedisBus } from './redis/redis.scripts.js';
 import { WriteDeadlines } from './redis/write-deadline.js';
 import { busChannel } from './tiered/bus-message.js';
-
-/** Attempts of `getOrSet` when the present entry turns out to be undecodable (it is deleted in between). */
-const GET_OR_SET_ATTEMPTS = 3;
 
 /**
  * How long after Redis last refused a write for memory (OOM) health says `degraded`, in
@@ -125,13 +123,15 @@ export class RedisStore implements CacheStore {
     this.reader = new RedisEntryReader(this.names, (keys) => client.mgetBuffer(keys as string[]), (keys, epochNames) => this.scripts.read(keys, epochNames));
     this.routes = client instanceof Cluster ? new ClusterRoutes(client, keyPrefix, resolved.commandTimeout) : undefined;
     this.calls = new RedisCallRunner(this.lifecycle, this.routes, resolved.commandTimeout, () => this.closed);
-    this.bulk = new RedisBulk(this.calls, this.reader, this.decoder, this.scripts, this.names);
+    const sizer = new ReplySizer();
+    this.bulk = new RedisBulk(this.calls, this.reader, this.decoder, this.scripts, this.names, sizer);
     this.gets = new RedisGetBatcher(
       (keys) => this.reader.read(keys),
       client instanceof Cluster,
       (key, bytes) => this.decoder.reply(key, bytes),
       (key, err) => this.calls.fail('get', key, err),
       resolved.commandTimeout,
+      sizer,
     );
   }
 
@@ -167,7 +167,7 @@ export class RedisStore implements CacheStore {
     return this.gets.get(key);
   }
 
-  /** One MGET per hash slot (one per tenant) of up to 1,000 keys, checked like `get` (redis/redis-bulk.ts). */
+  /** One read per hash slot (one per tenant) of up to 1,000 keys, fewer for large values, checked like `get` (redis/redis-bulk.ts). */
   getMany(keys: readonly StorageKey[]): Promise<Array<Envelope | undefined>> {
     return this.bulk.getMany(keys);
   }
@@ -232,34 +232,13 @@ export class RedisStore implements CacheStore {
   async getOrSet(key: StorageKey, envelope: Envelope, ttlMs: number): Promise<StoreGetOrSetResult> {
     this.assertOpen();
     const ttl = checkTtl(ttlMs);
-    const bytes = this.encode(key, envelope);
-    const meta = this.names.meta(key.scope);
-    for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
-      const existing = await this.calls.run('getOrSet', key, () => this.scripts.getOrSet(key, bytes, ttl, meta));
-      if (existing === null || existing === undefined) return { envelope, set: true };
-      // Present by its header but undecodable: it has been deleted now, so the next attempt writes.
-      const current = await this.decoder.decodeOrDrop(key, existing);
-      if (current !== undefined) return { envelope: current, set: false };
-    }
-    throw this.calls.fail('getOrSet', key, new DecodeError(`the present entry stayed undecodable over ${GET_OR_SET_ATTEMPTS} attempts`));
+    return this.bulk.getOrSet(key, envelope, this.encode(key, envelope), ttl);
   }
 
   async compareAndSet(key: StorageKey, expectedStamp: string | null, envelope: Envelope, ttlMs: number): Promise<boolean> {
     this.assertOpen();
     const ttl = checkTtl(ttlMs);
-    const bytes = this.encode(key, envelope);
-    const meta = this.names.meta(key.scope);
-    // '' stands for "no entry expected": a real stamp is never empty.
-    const expected = expectedStamp ?? '';
-    for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
-      const wrote = await this.calls.run('compareAndSet', key, () => this.scripts.compareAndSet(key, bytes, ttl, expected, meta));
-      if (wrote || expectedStamp !== null) return wrote;
-      // "No entry present" lost to an entry that may be read; if its payload does not decode
-      // (another tenant's entry, corrupt bytes) it is no entry: drop it and try again.
-      const [current] = await this.calls.run('compareAndSet', key, () => this.reader.read([key]));
-      if (current !== null && current !== undefined && (await this.decoder.decodeOrDrop(key, current)) !== undefined) return false;
-    }
-    return false;
+    return this.bulk.compareAndSet(key, expectedStamp, this.encode(key, envelope), ttl);
   }
 
   /** One script on the scope's slot (a new epoch), whatever the number of entries: they read as absent from now on and expire by themselves. */

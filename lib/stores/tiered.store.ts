@@ -14,6 +14,7 @@ import { L1Mirror } from './tiered/l1-mirror.js';
 import type { L1Tier } from './tiered/l1-tier.js';
 import { basisParts, composeBasis, type TieredBasis } from './tiered/tiered-basis.js';
 import { tieredDeleteMany, tieredGetMany, tieredPull, type TieredBulkParts } from './tiered/tiered-bulk.js';
+import { tieredHealth } from './tiered/tiered-health.js';
 import type { TieredStoreParts } from './tiered/tiered-store-parts.interface.js';
 import type { TieredBusStats, TieredStoreStats } from './tiered/tiered-stats.interface.js';
 
@@ -253,13 +254,7 @@ export class TieredStore implements CacheStore {
   /** L2's health; `degraded` while the bus is down (L1 then lives by `maxStaleness`). */
   async health(): Promise<StoreHealth> {
     if (this.closed) return { ok: false, detail: 'the store is closed' };
-    const l2 = await this.l2.health();
-    const outage = this.subscriber.outage;
-    const bound = `${this.l1.maxStalenessMs} ms`;
-    if (!l2.ok) return { ...l2, detail: `L2: ${l2.detail ?? 'not answering'}${outage === undefined ? '' : `; the invalidation bus is down too: L1 serves what it holds for at most ${bound}`}` };
-    if (outage === undefined) return l2;
-    const bus = `the invalidation bus has been down for ${(outage.forMs / 1000).toFixed(1)} s (${outage.why}): L1 entries live at most ${bound} until it is subscribed again`;
-    return { ...l2, degraded: l2.degraded === undefined ? bus : `${l2.degraded}; ${bus}` };
+    return tieredHealth(await this.l2.health(), this.subscriber.outage, this.l1.maxStalenessMs);
   }
 
   stats(): TieredStoreStats {

@@ -81,6 +81,25 @@ describeWithRedis(
       expect((await cache.getMany(keys)).every((v) => v === undefined)).toBe(true);
     });
 
+    it('getMany of large values is cut by reply size: about a MiB per MGET once sizes are known, not 1,000 keys', async () => {
+      const [a] = await two();
+      const cache = a.forTenant('acme');
+      const keys = Array.from({ length: 40 }, (_, i) => `big:${i}`);
+      // 40 values of ~100 KB: 4 MB, which one MGET would write out in one reply.
+      await cache.setMany(keys.map((key, i) => ({ key, value: `${i}:`.padEnd(100_000, 'x') })));
+
+      await resetStats();
+      await cache.get('big:0'); // one read: the store learns the size of its values
+      await resetStats();
+      const values = await cache.getMany<string>(keys);
+      const mgets = sum(await perNode('mget'));
+      console.log(`[bulk] getMany of 40 values of ~100 KB: ${mgets} MGETs (1 before, at up to 1,000 keys each)`);
+      expect(values.map((v) => v?.slice(0, v.indexOf(':')))).toEqual(keys.map((_, i) => String(i)));
+      expect(values.every((v) => v?.length === 100_000)).toBe(true);
+      // floor(1 MiB / ~100 KB) = 10 keys per MGET.
+      expect(mgets).toBe(4);
+    });
+
     it('getMany of keys of two tenants is one MGET per tenant, each on its own slot; neither reads the other', async () => {
       const [a] = await two();
       await a.forTenant('t1').setMany([{ key: 'k', value: 't1' }]);

@@ -1,23 +1,30 @@
 import type { Envelope } from '../../envelope/envelope.js';
+import { DecodeError } from '../../errors/cache.errors.js';
 import type { StorageKey } from '../../keys/storage-key.js';
+import type { StoreGetOrSetResult } from '../cache-store.interface.js';
 import type { RedisCallRunner } from './redis-call.runner.js';
 import type { RedisEntryDecoder } from './redis-entry.decoder.js';
 import type { RedisEntryReader } from './redis-entry.reader.js';
 import type { RedisKeyNames } from './redis-key.names.js';
 import type { RedisScripts } from './redis.scripts.js';
+import type { ReplySizer } from './reply-sizer.js';
 
 /**
- * Keys per command of a bulk call at most. One tenant's `getMany` of up to this many keys is one
- * MGET: the caller asked for them together. (Single gets are batched by at most 256 and by reply
- * size, redis-get.batcher.ts, because there each get waits for the others of its batch.)
+ * Keys per command of a bulk call at most. A `getMany` reads fewer per command where the values
+ * are large, so one reply stays near a MiB (`ReplySizer`, shared with single gets): one tenant's
+ * large `getMany` does not hold Redis while it writes out hundreds of MiB.
  */
 export const MAX_BULK_KEYS = 1_000;
 
+/** Attempts of `getOrSet` and `compareAndSet` when the present entry turns out to be undecodable (it is deleted in between). */
+const GET_OR_SET_ATTEMPTS = 3;
+
 /**
- * The bulk operations of `RedisStore`: `getMany` (one MGET snapshot per hash slot, checked like
- * every read: redis-entry.reader.ts), `deleteMany` (one script per slot) and `pull` (one script:
- * read and delete atomically). Every key of a scope is in its `{scope}` slot, so one tenant's keys
- * go in one command per `MAX_BULK_KEYS`.
+ * The bulk and read-modify-write operations of `RedisStore`: `getMany` (one MGET snapshot per
+ * hash slot, checked like every read: redis-entry.reader.ts), `deleteMany` (one script per slot),
+ * `pull` (one script: read and delete atomically), and `getOrSet` / `compareAndSet`, which drop an
+ * undecodable present entry and try again. Every key of a scope is in its `{scope}` slot, so one tenant's keys
+ * go in one command per `MAX_BULK_KEYS` (fewer for large values).
  */
 export class RedisBulk {
   constructor(
@@ -26,14 +33,16 @@ export class RedisBulk {
     private readonly decoder: RedisEntryDecoder,
     private readonly scripts: RedisScripts,
     private readonly names: RedisKeyNames,
+    private readonly sizer: ReplySizer,
   ) {}
 
   async getMany(keys: readonly StorageKey[]): Promise<Array<Envelope | undefined>> {
     const out = new Array<Envelope | undefined>(keys.length);
     await Promise.all(
-      slotChunks(keys).map(async (chunk) => {
+      slotChunks(keys, this.sizer.keysPerRead(MAX_BULK_KEYS)).map(async (chunk) => {
         const chunkKeys = chunk.map((i) => keys[i]!);
         const bytes = await this.calls.run('getMany', chunkKeys[0], () => this.reader.read(chunkKeys));
+        this.sizer.learn(bytes);
         await Promise.all(
           chunk.map(async (at, j) => {
             out[at] = await this.decoder.reply(chunkKeys[j]!, bytes[j]);
@@ -46,12 +55,41 @@ export class RedisBulk {
 
   async deleteMany(keys: readonly StorageKey[]): Promise<number> {
     const counts = await Promise.all(
-      slotChunks(keys).map((chunk) => {
+      slotChunks(keys, MAX_BULK_KEYS).map((chunk) => {
         const chunkKeys = chunk.map((i) => keys[i]!);
         return this.calls.run('deleteMany', chunkKeys[0], () => this.scripts.deleteEntries(chunkKeys, this.names.meta(chunkKeys[0]!.scope)));
       }),
     );
     return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Writes `bytes` (the encoded `envelope`) unless an entry a read would return is present: that one wins. */
+  async getOrSet(key: StorageKey, envelope: Envelope, bytes: Buffer, ttl: number): Promise<StoreGetOrSetResult> {
+    const meta = this.names.meta(key.scope);
+    for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
+      const existing = await this.calls.run('getOrSet', key, () => this.scripts.getOrSet(key, bytes, ttl, meta));
+      if (existing === null || existing === undefined) return { envelope, set: true };
+      // Present by its header but undecodable: it has been deleted now, so the next attempt writes.
+      const current = await this.decoder.decodeOrDrop(key, existing);
+      if (current !== undefined) return { envelope: current, set: false };
+    }
+    throw this.calls.fail('getOrSet', key, new DecodeError(`the present entry stayed undecodable over ${GET_OR_SET_ATTEMPTS} attempts`));
+  }
+
+  /** Writes `bytes` only if the present entry has `expectedStamp` (null: if none is present); resolves whether it wrote. */
+  async compareAndSet(key: StorageKey, expectedStamp: string | null, bytes: Buffer, ttl: number): Promise<boolean> {
+    const meta = this.names.meta(key.scope);
+    // '' stands for "no entry expected": a real stamp is never empty.
+    const expected = expectedStamp ?? '';
+    for (let attempt = 0; attempt < GET_OR_SET_ATTEMPTS; attempt++) {
+      const wrote = await this.calls.run('compareAndSet', key, () => this.scripts.compareAndSet(key, bytes, ttl, expected, meta));
+      if (wrote || expectedStamp !== null) return wrote;
+      // "No entry present" lost to an entry that may be read; if its payload does not decode
+      // (another tenant's entry, corrupt bytes) it is no entry: drop it and try again.
+      const [current] = await this.calls.run('compareAndSet', key, () => this.reader.read([key]));
+      if (current !== null && current !== undefined && (await this.decoder.decodeOrDrop(key, current)) !== undefined) return false;
+    }
+    return false;
   }
 
   async pull(key: StorageKey): Promise<Envelope | undefined> {
@@ -60,8 +98,8 @@ export class RedisBulk {
   }
 }
 
-/** Positions of `keys` by scope (one hash slot each), in chunks of at most `MAX_BULK_KEYS`. */
-function slotChunks(keys: readonly StorageKey[]): number[][] {
+/** Positions of `keys` by scope (one hash slot each), in chunks of at most `size`. */
+function slotChunks(keys: readonly StorageKey[], size: number): number[][] {
   const byScope = new Map<string, number[]>();
   for (let i = 0; i < keys.length; i++) {
     const id = `${keys[i]!.scope.namespace}\u0000${keys[i]!.scope.id}`;
@@ -70,6 +108,6 @@ function slotChunks(keys: readonly StorageKey[]): number[][] {
     else group.push(i);
   }
   const chunks: number[][] = [];
-  for (const group of byScope.values()) for (let i = 0; i < group.length; i += MAX_BULK_KEYS) chunks.push(group.slice(i, i + MAX_BULK_KEYS));
+  for (const group of byScope.values()) for (let i = 0; i < group.length; i += size) chunks.push(group.slice(i, i + size));
   return chunks;
 }

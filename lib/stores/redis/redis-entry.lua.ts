@@ -221,24 +221,6 @@ return 1
 `;
 
 /**
- * delete: KEYS[1] the entry; ARGV[3] its scope's epoch key, ARGV[4] the bus channel ('' = none),
- * ARGV[5] the bus message. UNLINKs the key; returns 1 if it held an entry a read would have
- * returned (of this wire version, not invalidated), else 0.
- */
-export const DELETE_ENTRY_LUA = `${ENTRY_LUA}
-local _, refused = check_window()
-if refused then return refused end
-local v = get_entry(KEYS[1])
-local basis, bar = header(v)
-local names = basis and tag_names(v, bar)
-local readable = names ~= nil and names ~= false and valid(basis, names, known_number(ARGV[3]) or -1)
-redis.call('UNLINK', KEYS[1])
-publish(ARGV[4], ARGV[5])
-if readable then return 1 end
-return 0
-`;
-
-/**
  * The read of a batch of gets of one hash slot (no write, so no deadline): KEYS[1] the first
  * entry and ARGV[1] its scope's epoch key; then ARGV[2k] a further entry and ARGV[2k+1] its
  * epoch key ('' = the previous one's). Returns each entry's bytes in order: nil for a miss or
@@ -270,10 +252,11 @@ return out
 `;
 
 /**
- * deleteMany: KEYS[1] the first entry; ARGV[3] their scope's epoch key (all keys are of one
- * scope), ARGV[4] the bus channel ('' = none), ARGV[5] the bus message of KEYS[1], then pairs
- * ARGV[6+2j] a further entry (prefixed) and ARGV[7+2j] its bus message. UNLINKs every one;
- * returns how many held an entry a read would have returned.
+ * delete and deleteMany: KEYS[1] the first entry; ARGV[3] their scope's epoch key (all keys are
+ * of one scope), ARGV[4] the bus channel ('' = none), ARGV[5] the bus message of KEYS[1], then
+ * pairs ARGV[6+2j] a further entry (prefixed) and ARGV[7+2j] its bus message. UNLINKs every one;
+ * returns how many held an entry a read would have returned (of this wire version, not
+ * invalidated): for one key, 1 or 0.
  */
 export const DELETE_ENTRIES_LUA = `${ENTRY_LUA}
 local _, refused = check_window()

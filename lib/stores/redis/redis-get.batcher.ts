@@ -2,16 +2,10 @@ import type { Envelope } from '../../envelope/envelope.js';
 import type { StorageKey } from '../../keys/storage-key.js';
 import { withDeadline } from './redis-command.deadline.js';
 import { COMMAND_TIMED_OUT } from './redis.failures.js';
+import type { ReplySizer } from './reply-sizer.js';
 
 /** Keys per read at most: a bound on one command, so one batch cannot hog the connection or Redis. */
 const MAX_READ_KEYS = 256;
-/**
- * Bytes one read's reply should stay under: with large entries (up to `maxPayloadBytes`, 1 MiB by
- * default) 256 keys could make one reply of 256 MiB that every get of the batch waits for. The
- * keys per read follow the average size of the values read so far (see `readKeys`).
- */
-const READ_TARGET_BYTES = 1024 * 1024;
-
 /** What a get resolves: an entry, a miss, or a miss that settles once an undecodable entry is deleted. */
 export type GetReply = Envelope | undefined | Promise<undefined>;
 
@@ -37,10 +31,6 @@ export class RedisGetBatcher {
   private pendingGets: Map<string, PendingGet[]> | undefined;
   /** When the first of the pending gets was issued (`performance.now()`): their deadline counts from it. */
   private pendingSince = 0;
-  /** Average bytes of the values read (a moving average; 0 until one was read). */
-  private averageValueBytes = 0;
-  /** Keys per read: `READ_TARGET_BYTES` over the average value size, from 1 to `MAX_READ_KEYS`. */
-  private readKeys = MAX_READ_KEYS;
 
   constructor(
     private readonly read: ReadBatch,
@@ -52,6 +42,8 @@ export class RedisGetBatcher {
     private readonly failure: (key: StorageKey, err: unknown) => unknown,
     /** Milliseconds from a get's issue to its settling at the latest (the store's `commandTimeout`). */
     private readonly timeoutMs: number,
+    /** Keys per read by reply size (shared with the store's `getMany`). */
+    private readonly sizer: ReplySizer,
   ) {}
 
   /** Queues a get for the next flush. */
@@ -73,12 +65,12 @@ export class RedisGetBatcher {
     });
   }
 
-  /** Sends the gets queued since the last flush, at most `readKeys` keys per read. */
+  /** Sends the gets queued since the last flush, at most `MAX_READ_KEYS` keys per read, fewer for large values (`ReplySizer`). */
   readonly flush = (): void => {
     const batches = this.pendingGets;
     this.pendingGets = undefined;
     if (batches === undefined) return;
-    const size = this.readKeys;
+    const size = this.sizer.keysPerRead(MAX_READ_KEYS);
     // Every get of these batches was issued at `pendingSince` or later: none waits past its timeout.
     const leftMs = Math.max(0, this.timeoutMs - (performance.now() - this.pendingSince));
     for (const batch of batches.values()) {
@@ -86,22 +78,6 @@ export class RedisGetBatcher {
       else for (let i = 0; i < batch.length; i += size) this.send(batch.slice(i, i + size), leftMs);
     }
   };
-
-  private learnValueSizes(values: readonly (Buffer | null)[]): void {
-    let bytes = 0;
-    let found = 0;
-    for (const value of values) {
-      if (value !== null && value !== undefined) {
-        bytes += value.length;
-        found++;
-      }
-    }
-    if (found === 0) return;
-    const average = bytes / found;
-    // Moves a quarter of the way per reply: one odd reply does not swing the batch size.
-    this.averageValueBytes = this.averageValueBytes === 0 ? average : this.averageValueBytes + (average - this.averageValueBytes) / 4;
-    this.readKeys = Math.max(1, Math.min(MAX_READ_KEYS, Math.floor(READ_TARGET_BYTES / this.averageValueBytes)));
-  }
 
   private send(batch: readonly PendingGet[], leftMs: number): void {
     let reply: Promise<(Buffer | null)[]>;
@@ -115,7 +91,7 @@ export class RedisGetBatcher {
     }
     reply.then(
       (values) => {
-        this.learnValueSizes(values);
+        this.sizer.learn(values);
         for (let i = 0; i < batch.length; i++) {
           const get = batch[i]!;
           try {

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { StorageKey } from '../../keys/storage-key.js';
 import { encodeBusMessage, type BusChange } from '../tiered/bus-message.js';
-import { COMPARE_AND_SET_LUA, DELETE_ENTRIES_LUA, DELETE_ENTRY_LUA, GET_OR_SET_LUA, PULL_LUA, READ_LUA, SET_LUA } from './redis-entry.lua.js';
+import { COMPARE_AND_SET_LUA, DELETE_ENTRIES_LUA, GET_OR_SET_LUA, PULL_LUA, READ_LUA, SET_LUA } from './redis-entry.lua.js';
 import type { ScopeMetaNames } from './redis-key.names.js';
 import { BASIS_LUA, CLEAR_SCOPE_LUA, INVALIDATE_TAGS_LUA, TOMBSTONE_LUA } from './redis-scope.lua.js';
 import { WRITE_WINDOW_LUA, type WriteDeadlines } from './write-deadline.js';
@@ -59,7 +59,6 @@ const SCRIPTS = {
   ntcGetOrSet: GET_OR_SET_LUA,
   ntcCompareAndSet: COMPARE_AND_SET_LUA,
   ntcCompareAndDelete: COMPARE_AND_DELETE_LUA,
-  ntcDeleteEntry: DELETE_ENTRY_LUA,
   ntcDeleteEntries: DELETE_ENTRIES_LUA,
   ntcPull: PULL_LUA,
   ntcDelete: DELETE_LUA,
@@ -152,7 +151,7 @@ export class RedisScripts {
 
   /** Deletes an entry (and says so on the bus); resolves whether it held one a read would have returned. */
   async deleteEntry(key: StorageKey, meta: ScopeMetaNames): Promise<boolean> {
-    return Number(await this.call('ntcDeleteEntry', key.full, [meta.epochName, ...this.message({ op: 'key', key })], false)) === 1;
+    return (await this.deleteEntries([key], meta)) === 1;
   }
 
   /** Deletes entries of one scope (`keys`: non-empty; each said on the bus); resolves how many held one a read would have returned. */
