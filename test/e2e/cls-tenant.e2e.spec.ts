@@ -1,6 +1,7 @@
 import { Controller, Get, Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { ClsModule, ClsService } from 'nestjs-cls';
+import * as cls7 from 'nestjs-cls';
+import * as cls6 from 'nestjs-cls-6';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CacheModule } from '../../lib/cache.module.js';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
@@ -44,11 +45,25 @@ class ClsController {
   }
 }
 
-/** nestjs-cls fills its context from the header in its middleware: the tenant never comes from the request here. */
-const clsModule = ClsModule.forRoot({ global: true, middleware: { mount: true, setup: (cls: ClsService, req: { headers: Record<string, string | undefined> }) => cls.set('tenantId', req.headers['x-org']) } });
+/**
+ * Both majors the peer range admits: 6.3 (what npm installs on Node 20; 7 needs Node 22) and 7.
+ * The library never imports nestjs-cls: it finds the app's ClsService in the container.
+ */
+const CLS_MAJORS = [
+  ['nestjs-cls 7', cls7.ClsModule],
+  ['nestjs-cls 6', cls6.ClsModule as unknown as typeof cls7.ClsModule],
+] as const;
 
-@Module({ imports: [clsModule, CacheModule.forRoot({ tenant: fromCls('tenantId'), store: { type: 'memory', maxEntries: 1_000 }, logger: false })], controllers: [ClsController], providers: [PricesService] })
-class ClsAppModule {}
+/** nestjs-cls fills its context from the header in its middleware: the tenant never comes from the request here. */
+function clsModuleOf(ClsModule: typeof cls7.ClsModule) {
+  return ClsModule.forRoot({ global: true, middleware: { mount: true, setup: (cls: cls7.ClsService, req: { headers: Record<string, string | undefined> }) => cls.set('tenantId', req.headers['x-org']) } });
+}
+
+function clsAppModule(ClsModule: typeof cls7.ClsModule) {
+  @Module({ imports: [clsModuleOf(ClsModule), CacheModule.forRoot({ tenant: fromCls('tenantId'), store: { type: 'memory', maxEntries: 1_000 }, logger: false })], controllers: [ClsController], providers: [PricesService] })
+  class ClsAppModule {}
+  return ClsAppModule;
+}
 
 let app: TestApp | undefined;
 afterEach(async () => {
@@ -56,9 +71,11 @@ afterEach(async () => {
   app = undefined;
 });
 
-describe.each(PLATFORMS)('tenants from nestjs-cls (%s)', (platform) => {
+const CASES = PLATFORMS.flatMap((platform) => CLS_MAJORS.map(([major, ClsModule]) => [platform, major, ClsModule] as const));
+
+describe.each(CASES)('tenants from nestjs-cls (%s, %s)', (platform, _major, ClsModule) => {
   it('a tenant set in CLS middleware reaches @Cached(), a cached method and current(), with no AsyncLocalStorage of ours', async () => {
-    app = await createTestApp(platform, { imports: [ClsAppModule] });
+    app = await createTestApp(platform, { imports: [clsAppModule(ClsModule)] });
     const acme1 = await app.http().get('/cls/route').set('x-org', 'acme');
     const acme2 = await app.http().get('/cls/route').set('x-org', 'acme');
     const globex = await app.http().get('/cls/route').set('x-org', 'globex');
@@ -79,7 +96,7 @@ describe.each(PLATFORMS)('tenants from nestjs-cls (%s)', (platform) => {
   });
 
   it('with another strategy, an app using nestjs-cls keeps the tenant context in CLS too', async () => {
-    @Module({ imports: [clsModule, CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory', maxEntries: 1_000 }, logger: false })], controllers: [ClsController], providers: [PricesService] })
+    @Module({ imports: [clsModuleOf(ClsModule), CacheModule.forRoot({ tenant: fromHeader('x-tenant-id'), store: { type: 'memory', maxEntries: 1_000 }, logger: false })], controllers: [ClsController], providers: [PricesService] })
     class HeaderAppModule {}
     app = await createTestApp(platform, { imports: [HeaderAppModule] });
     const res = await app.http().get('/cls/method').set('x-tenant-id', 'acme');
