@@ -8,9 +8,11 @@ import { InvalidateTags } from '../../lib/decorators/invalidate-tags.decorator.j
 import { CacheConnectionError } from '../../lib/errors/cache.errors.js';
 import type { StorageKey } from '../../lib/keys/storage-key.js';
 import type { CacheModuleOptions } from '../../lib/options/cache-module-options.interface.js';
+import { INVALIDATION_RETRY_DEFAULTS } from '../../lib/options/manager-options.js';
 import { MemoryStore } from '../../lib/stores/memory.store.js';
 import { fromHeader } from '../../lib/tenant/tenant-strategies.js';
 import type { Clock } from '../../lib/utils/clock.js';
+import { parseDuration } from '../../lib/utils/duration.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { createTestApp, PLATFORMS, RecordingLogger, type Platform, type TestApp } from './helpers/app-factory.js';
 import { FAST_PATH_MATRIX } from './helpers/fast-path-probe.js';
@@ -25,6 +27,22 @@ import { FAST_PATH_MATRIX } from './helpers/fast-path-probe.js';
 const OUTAGE_MS = 8_000;
 /** Longer than the outage: the circuit probes only when the test skips the clock. */
 const COOLDOWN_MS = 20_000;
+const COMMAND_TIMEOUT_MS = 200;
+/** The jitter's draw (full jitter at its top: the slowest retries the policy allows). */
+const JITTER = 0.99;
+/** How often the test reads both apps (and checks what is pending) after Redis resumed. */
+const POLL_MS = 20;
+/** Timer and scheduling lag allowed on a busy 2-core machine (both apps and their client share this process) on top of the timings the bound is made of. */
+const LAG_MS = 300;
+/**
+ * From the end of the cooldown (the test skips the clock) to an app's invalidation applied: its
+ * next read starts the probe, whose PING (under the command timeout, or it would fail) closes
+ * the circuit; a closed circuit brings the pending retry forward to the first backoff
+ * (jittered); its write succeeds under the command timeout, and the next round of reads sees
+ * nothing pending. Without that, the retry would wait out its backoff, seconds by then (doubled
+ * at each of the attempts that failed during the outage).
+ */
+const APPLIED_BOUND_MS = POLL_MS + COMMAND_TIMEOUT_MS + parseDuration(INVALIDATION_RETRY_DEFAULTS.backoff) * JITTER + COMMAND_TIMEOUT_MS + POLL_MS + LAG_MS;
 /** Versions of each item: a response carries the version it was computed from. */
 const versions = new Map<string, number>();
 
@@ -114,12 +132,12 @@ describeWithRedis('durable invalidation through a Redis outage, Express and Fast
       loggers.set(platform, logger);
       apps.push(
         await boot(platform, {
-          store: { type: 'redis', url: server.url, commandTimeout: 200 },
+          store: { type: 'redis', url: server.url, commandTimeout: COMMAND_TIMEOUT_MS },
           namespace: `inv-${platform}`,
           clock,
           logger,
           circuitBreaker: { failureThreshold: 5, cooldown: COOLDOWN_MS },
-          invalidationRetry: { random: () => 0.99 },
+          invalidationRetry: { random: () => JITTER },
         }),
       );
     }
@@ -149,6 +167,7 @@ describeWithRedis('durable invalidation through a Redis outage, Express and Fast
     server.resume();
     const resumedAt = performance.now();
     clock.skip(COOLDOWN_MS); // the cooldown is over: the next call probes the circuit
+    const cooldownOverAt = performance.now();
 
     let after = 0;
     const applied = new Map<Platform, number>();
@@ -159,11 +178,12 @@ describeWithRedis('durable invalidation through a Redis outage, Express and Fast
           expect(res.status).toBe(200);
           expect(res.body.version).toBe(1);
           after++;
-          if (!applied.has(t.platform) && (await t.app.get(CacheManager).stats()).pendingInvalidations === 0) applied.set(t.platform, performance.now() - resumedAt);
+          if (!applied.has(t.platform) && (await t.app.get(CacheManager).stats()).pendingInvalidations === 0) applied.set(t.platform, performance.now() - cooldownOverAt);
         }
         expect(applied.size).toBe(apps.length);
       },
-      { timeout: 15_000, interval: 20 },
+      // A hang guard; the bound is asserted below.
+      { timeout: 15_000, interval: POLL_MS },
     );
     // Applied in Redis: the route computes version 1 once, then serves it.
     for (const t of apps) {
@@ -175,8 +195,10 @@ describeWithRedis('durable invalidation through a Redis outage, Express and Fast
     }
     console.log(
       `Redis paused ${((resumedAt - outageStart) / 1000).toFixed(1)} s; ${during} rounds of reads during the outage and ${after} after, none stale; ` +
-        `applied ${[...applied].map(([p, ms]) => `${p} ${ms.toFixed(0)} ms`).join(', ')} after Redis resumed; logs (on the manager's clock, which skipped a cooldown of 20 s): ` +
+        `applied ${[...applied].map(([p, ms]) => `${p} ${ms.toFixed(0)} ms`).join(', ')} after the cooldown ended (bound ${Math.round(APPLIED_BOUND_MS)} ms); ` +
+        `logs (on the manager's clock, which skipped a cooldown of 20 s): ` +
         [...loggers].map(([p, l]) => `${p}: "${l.warnings.find((w) => w.includes('applied after'))}"`).join('; '),
     );
+    for (const ms of applied.values()) expect(ms).toBeLessThan(APPLIED_BOUND_MS);
   });
 });

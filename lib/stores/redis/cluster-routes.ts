@@ -28,7 +28,7 @@ export class ClusterRoutes {
     private readonly cluster: Cluster,
     /** The client's ioredis `keyPrefix` (brace-free, checked): part of the key the slot is computed on. */
     private readonly keyPrefix: string,
-    /** Bound of a refresh and of a probe's PING, in milliseconds. */
+    /** Bound of a probe's PING and of the refresh a failing call asks for, in milliseconds (a probe's refresh gets twice it). */
     private readonly timeoutMs: number,
   ) {}
 
@@ -50,27 +50,39 @@ export class ClusterRoutes {
     const now = performance.now();
     if (now - this.lastRefreshAt < REFRESH_SPACING_MS) return;
     this.lastRefreshAt = now;
-    void this.refresh();
+    void this.refresh(this.timeoutMs);
   }
 
   /**
-   * Whether calls routed to `node` can be served: the slot map is refreshed first; a node that
-   * owns no slot any more (failed over) is done with (`true`: nothing routes there), otherwise it
-   * must answer a PING within the timeout.
+   * Whether calls routed to `node` can be served: yes as soon as it answers a PING within the
+   * timeout, or a slot-map refresh shows it owns no slot any more (failed over: nothing routes
+   * there); no once both have said no. The two run at once, so a stopped node's PING and a
+   * refresh that asks that node first (it waits `slotsRefreshTimeout` before the next one) cost
+   * one wait, not two; the refresh is given two timeouts, so it gets past the stopped node.
    */
-  async probe(node: string): Promise<boolean> {
-    await this.refresh();
-    if (!this.owners().has(node)) return true;
+  probe(node: string): Promise<boolean> {
     const connection = this.cluster.nodes('master').find((n) => nodeKey(n) === node);
-    if (connection === undefined) return false;
-    return withDeadline(invoke(() => connection.ping()), this.timeoutMs, () => new Error('PING timed out')).then(
-      () => true,
-      () => false,
-    );
+    const answers =
+      connection === undefined
+        ? Promise.resolve(false)
+        : withDeadline(invoke(() => connection.ping()), this.timeoutMs, () => new Error('PING timed out')).then(
+            () => true,
+            () => false,
+          );
+    const movedAway = this.refresh(2 * this.timeoutMs).then(() => !this.owners().has(node));
+    return new Promise((resolve) => {
+      let noes = 0;
+      const heard = (yes: boolean): void => {
+        if (yes) resolve(true);
+        else if (++noes === 2) resolve(false);
+      };
+      void answers.then(heard);
+      void movedAway.then(heard);
+    });
   }
 
-  /** One slot-map refresh (ioredis joins concurrent ones), bounded; never rejects. */
-  private refresh(): Promise<void> {
+  /** One slot-map refresh (ioredis joins concurrent ones), given up after `deadlineMs`; never rejects. */
+  private refresh(deadlineMs: number): Promise<void> {
     this.lastRefreshAt = performance.now();
     const refreshed = new Promise<void>((resolve) => {
       try {
@@ -79,6 +91,6 @@ export class ClusterRoutes {
         resolve();
       }
     });
-    return withDeadline(refreshed, this.timeoutMs, () => new Error('slot refresh timed out')).catch(() => undefined);
+    return withDeadline(refreshed, deadlineMs, () => new Error('slot refresh timed out')).catch(() => undefined);
   }
 }
