@@ -60,11 +60,17 @@ function deleteAll(store: CacheStore, keys: readonly StorageKey[]): Promise<numb
  * rejects with `CacheUnsupportedError`.
  */
 export async function pullEntry(access: ScopeAccess, k: StorageKey): Promise<Envelope | undefined> {
-  const env = await access.write('pull', k, (store) => {
-    // An atomic read-and-delete cannot be built from get and delete: refuse rather than race.
-    if (store.pull === undefined) throw new CacheUnsupportedError('pull', 'the store has no atomic pull()', 'implement CacheStore.pull in the store, or call get() then delete() where a race between callers is harmless');
-    return store.pull(k);
-  });
+  let refused: CacheUnsupportedError | undefined;
+  const env = await access.write(
+    'pull',
+    k,
+    (store) => {
+      // An atomic read-and-delete cannot be built from get and delete: refuse rather than race.
+      if (store.pull === undefined) throw (refused = new CacheUnsupportedError('pull', 'the store has no atomic pull()', 'implement CacheStore.pull in the store, or call get() then delete() where a race between callers is harmless'));
+      return store.pull(k);
+    },
+    (err) => err === refused,
+  );
   if (env !== undefined && access.isFresh(env) && !access.invalidated(k, env)) {
     access.count('hits');
     return env;

@@ -1,5 +1,5 @@
 import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
-import { CacheClosedError, CacheConfigError, CacheConnectionError, CacheError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, CacheUnsupportedError, EncodeError } from '../errors/cache.errors.js';
+import { CacheClosedError, CacheConfigError, CacheConnectionError, CacheError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, EncodeError } from '../errors/cache.errors.js';
 import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import type { CacheStore, StoreBasis } from '../stores/cache-store.interface.js';
 import { parseDuration } from '../utils/duration.js';
@@ -224,21 +224,27 @@ export class ScopeAccess {
 
   /**
    * Runs a store operation that must not pretend to have happened: a failure is reported
-   * (once per burst) and rejects with a `CacheError`.
+   * (once per burst) and rejects with a `CacheError`. `callersError` picks out an error that is
+   * the call's own, not the store's (a store without the operation): it rejects as it is,
+   * neither counted nor reported, and no store latency is recorded for it.
    */
-  async write<R>(op: string, k: StorageKey | undefined, fn: (store: CacheStore) => Promise<R>): Promise<R> {
+  async write<R>(op: string, k: StorageKey | undefined, fn: (store: CacheStore) => Promise<R>, callersError?: (err: unknown) => boolean): Promise<R> {
     const started = performance.now();
+    let timed = true;
     try {
       const result = await this.withStore(fn);
       if (this.state.pending.size !== 0) this.state.pending.onAnswered(this.scope.id);
-      this.metrics.storeLatency(performance.now() - started, 'write');
       return result;
     } catch (err) {
-      // The caller's misuse, not the store's failure: no error counted, no store latency.
-      if (err instanceof CacheUnsupportedError || (err instanceof CacheClosedError && this.state.isClosed())) throw err;
-      this.metrics.storeLatency(performance.now() - started, 'write');
+      if (callersError?.(err) === true) {
+        timed = false;
+        throw err;
+      }
+      if (err instanceof CacheClosedError && this.state.isClosed()) throw err;
       this.fail(op, k, err);
       throw err instanceof CacheError ? err : new CacheOperationError(op, k === undefined ? undefined : keyHash(k), { cause: err });
+    } finally {
+      if (timed) this.metrics.storeLatency(performance.now() - started, 'write');
     }
   }
 

@@ -49,8 +49,6 @@ import { ScopeIndexes } from './memory/scope.index.js';
 import { ScopeQuota } from './memory/scope.quota.js';
 import { APPLIED, closedRejection, NOT_APPLIED, settled } from './memory/settled.js';
 
-
-
 export class MemoryStore implements CacheStore {
   readonly kind = 'memory';
   /** `getSync` is the whole store: a miss there is a miss. */

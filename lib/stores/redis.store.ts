@@ -123,15 +123,14 @@ export class RedisStore implements CacheStore {
     this.reader = new RedisEntryReader(this.names, (keys) => client.mgetBuffer(keys as string[]), (keys, epochNames) => this.scripts.read(keys, epochNames));
     this.routes = client instanceof Cluster ? new ClusterRoutes(client, keyPrefix, resolved.commandTimeout) : undefined;
     this.calls = new RedisCallRunner(this.lifecycle, this.routes, resolved.commandTimeout, () => this.closed);
-    const sizer = new ReplySizer();
-    this.bulk = new RedisBulk(this.calls, this.reader, this.decoder, this.scripts, this.names, sizer);
+    this.bulk = new RedisBulk(this.calls, this.reader, this.decoder, this.scripts, this.names);
     this.gets = new RedisGetBatcher(
       (keys) => this.reader.read(keys),
       client instanceof Cluster,
       (key, bytes) => this.decoder.reply(key, bytes),
       (key, err) => this.calls.fail('get', key, err),
       resolved.commandTimeout,
-      sizer,
+      new ReplySizer(),
     );
   }
 
@@ -167,7 +166,7 @@ export class RedisStore implements CacheStore {
     return this.gets.get(key);
   }
 
-  /** One read per hash slot (one per tenant) of up to 1,000 keys, fewer for large values, checked like `get` (redis/redis-bulk.ts). */
+  /** Reads per hash slot (one per tenant) of up to 1,000 keys, fewer for large values, checked like `get` (redis/redis-bulk.ts). */
   getMany(keys: readonly StorageKey[]): Promise<Array<Envelope | undefined>> {
     return this.bulk.getMany(keys);
   }

@@ -58,6 +58,7 @@ describeWithRedis(
       const keys = Array.from({ length: 1_000 }, (_, i) => `item:${i}`);
       await cache.setMany(keys.map((key, i) => ({ key, value: { i } })));
       await cache.deleteMany(['warm-up-1', 'warm-up-2']); // loads the script on that node's connection
+      await cache.getMany(['item:0']); // the tenant's value sizes known: its next getMany is cut by them alone (no first read of 16)
 
       await resetStats();
       const values = await cache.getMany<{ i: number }>(keys);
@@ -81,23 +82,34 @@ describeWithRedis(
       expect((await cache.getMany(keys)).every((v) => v === undefined)).toBe(true);
     });
 
-    it('getMany of large values is cut by reply size: about a MiB per MGET once sizes are known, not 1,000 keys', async () => {
+    it("getMany of large values is cut by reply size, learned per tenant: about a MiB per MGET, and another tenant's small values still one MGET", async () => {
       const [a] = await two();
-      const cache = a.forTenant('acme');
-      const keys = Array.from({ length: 40 }, (_, i) => `big:${i}`);
+      const acme = a.forTenant('acme');
+      const globex = a.forTenant('globex');
+      const big = Array.from({ length: 40 }, (_, i) => `big:${i}`);
       // 40 values of ~100 KB: 4 MB, which one MGET would write out in one reply.
-      await cache.setMany(keys.map((key, i) => ({ key, value: `${i}:`.padEnd(100_000, 'x') })));
+      await acme.setMany(big.map((key, i) => ({ key, value: `${i}:`.padEnd(100_000, 'x') })));
+      const small = Array.from({ length: 1_000 }, (_, i) => `small:${i}`);
+      await globex.setMany(small.map((key, i) => ({ key, value: i })));
 
-      await resetStats();
-      await cache.get('big:0'); // one read: the store learns the size of its values
-      await resetStats();
-      const values = await cache.getMany<string>(keys);
-      const mgets = sum(await perNode('mget'));
-      console.log(`[bulk] getMany of 40 values of ~100 KB: ${mgets} MGETs (1 before, at up to 1,000 keys each)`);
-      expect(values.map((v) => v?.slice(0, v.indexOf(':')))).toEqual(keys.map((_, i) => String(i)));
+      const mgetsOf = async (read: () => Promise<unknown>): Promise<number> => {
+        await resetStats();
+        await read();
+        return sum(await perNode('mget'));
+      };
+      let values: Array<string | undefined> = [];
+      // Cold: the first 16 keys, then the other 24 by what those weighed: floor(1 MiB / ~100 KB) = 10 a read.
+      const cold = await mgetsOf(async () => (values = await acme.getMany<string>(big)));
+      expect(values.map((v) => v?.slice(0, v.indexOf(':')))).toEqual(big.map((_, i) => String(i)));
       expect(values.every((v) => v?.length === 100_000)).toBe(true);
-      // floor(1 MiB / ~100 KB) = 10 keys per MGET.
-      expect(mgets).toBe(4);
+      const warm = await mgetsOf(() => acme.getMany(big));
+      const otherCold = await mgetsOf(() => globex.getMany(small));
+      const otherWarm = await mgetsOf(() => globex.getMany(small));
+      console.log(`[bulk] getMany of 40 values of ~100 KB: ${cold} MGETs cold, ${warm} warm (1 before, at up to 1,000 keys each); then another tenant's 1,000 small values: ${otherCold} cold, ${otherWarm} warm`);
+      expect(cold).toBe(1 + 3);
+      expect(warm).toBe(4);
+      expect(otherCold).toBe(2); // 16, then the other 984 together
+      expect(otherWarm).toBe(1);
     });
 
     it('getMany of keys of two tenants is one MGET per tenant, each on its own slot; neither reads the other', async () => {

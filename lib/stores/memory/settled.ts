@@ -1,6 +1,6 @@
 import { CacheClosedError } from '../../errors/cache.errors.js';
 
-/** The memory store's answers as promises: it works synchronously, callers only await. */
+// The memory store's answers as promises: it works synchronously, callers only await.
 
 /** One settled promise per answer of `set`: callers only await it. */
 export const APPLIED: Promise<boolean> = Promise.resolve(true);

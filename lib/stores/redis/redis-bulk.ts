@@ -7,14 +7,24 @@ import type { RedisEntryDecoder } from './redis-entry.decoder.js';
 import type { RedisEntryReader } from './redis-entry.reader.js';
 import type { RedisKeyNames } from './redis-key.names.js';
 import type { RedisScripts } from './redis.scripts.js';
-import type { ReplySizer } from './reply-sizer.js';
+import { GenerationalMap } from '../../utils/generational-map.js';
+import { ReplySizer } from './reply-sizer.js';
 
 /**
  * Keys per command of a bulk call at most. A `getMany` reads fewer per command where the values
- * are large, so one reply stays near a MiB (`ReplySizer`, shared with single gets): one tenant's
- * large `getMany` does not hold Redis while it writes out hundreds of MiB.
+ * are large, so one reply stays near a MiB (`ReplySizer`): one tenant's large `getMany` does not
+ * hold Redis while it writes out hundreds of MiB.
  */
 export const MAX_BULK_KEYS = 1_000;
+
+/**
+ * Keys of the first read of a scope whose value sizes are not known yet (none read by a
+ * `getMany` of this store): the rest of the call is cut by what it returned.
+ */
+export const PROBE_KEYS = 16;
+
+/** Scopes whose value sizes are remembered (per generation; see `GenerationalMap`). */
+const SIZED_SCOPES = 4_096;
 
 /** Attempts of `getOrSet` and `compareAndSet` when the present entry turns out to be undecodable (it is deleted in between). */
 const GET_OR_SET_ATTEMPTS = 3;
@@ -23,8 +33,8 @@ const GET_OR_SET_ATTEMPTS = 3;
  * The bulk and read-modify-write operations of `RedisStore`: `getMany` (one MGET snapshot per
  * hash slot, checked like every read: redis-entry.reader.ts), `deleteMany` (one script per slot),
  * `pull` (one script: read and delete atomically), and `getOrSet` / `compareAndSet`, which drop an
- * undecodable present entry and try again. Every key of a scope is in its `{scope}` slot, so one tenant's keys
- * go in one command per `MAX_BULK_KEYS` (fewer for large values).
+ * undecodable present entry and try again. Every key of a scope is in its `{scope}` slot, so one
+ * tenant's keys go in one command per `MAX_BULK_KEYS` (fewer for large values).
  */
 export class RedisBulk {
   constructor(
@@ -33,29 +43,51 @@ export class RedisBulk {
     private readonly decoder: RedisEntryDecoder,
     private readonly scripts: RedisScripts,
     private readonly names: RedisKeyNames,
-    private readonly sizer: ReplySizer,
   ) {}
 
+  /** The sizes of values read by `getMany`, per scope: one tenant's large values do not cut another's reads. */
+  private readonly sizes = new GenerationalMap<string, ReplySizer>(SIZED_SCOPES);
+
+  /**
+   * Each scope's keys in reads of about a MiB of reply at most (`MAX_BULK_KEYS` keys at most),
+   * sent at once; a scope whose sizes are not known yet is read `PROBE_KEYS` first, and the rest
+   * cut by what they weighed.
+   */
   async getMany(keys: readonly StorageKey[]): Promise<Array<Envelope | undefined>> {
     const out = new Array<Envelope | undefined>(keys.length);
     await Promise.all(
-      slotChunks(keys, this.sizer.keysPerRead(MAX_BULK_KEYS)).map(async (chunk) => {
-        const chunkKeys = chunk.map((i) => keys[i]!);
-        const bytes = await this.calls.run('getMany', chunkKeys[0], () => this.reader.read(chunkKeys));
-        this.sizer.learn(bytes);
-        await Promise.all(
-          chunk.map(async (at, j) => {
-            out[at] = await this.decoder.reply(chunkKeys[j]!, bytes[j]);
-          }),
-        );
+      [...byScope(keys)].map(async ([scope, positions]) => {
+        let sizer = this.sizes.get(scope);
+        if (sizer === undefined) this.sizes.set(scope, (sizer = new ReplySizer()));
+        let from = 0;
+        if (!sizer.knows && positions.length > PROBE_KEYS) {
+          await this.readInto(keys, positions.slice(0, PROBE_KEYS), sizer, out);
+          from = PROBE_KEYS;
+        }
+        const size = sizer.keysPerRead(MAX_BULK_KEYS);
+        const reads: Promise<void>[] = [];
+        for (let i = from; i < positions.length; i += size) reads.push(this.readInto(keys, positions.slice(i, i + size), sizer, out));
+        await Promise.all(reads);
       }),
     );
     return out;
   }
 
+  /** One read of the keys at `positions` (one scope), decoded into `out`; `sizer` learns from it. */
+  private async readInto(keys: readonly StorageKey[], positions: readonly number[], sizer: ReplySizer, out: Array<Envelope | undefined>): Promise<void> {
+    const chunkKeys = positions.map((i) => keys[i]!);
+    const bytes = await this.calls.run('getMany', chunkKeys[0], () => this.reader.read(chunkKeys));
+    sizer.learn(bytes);
+    await Promise.all(
+      positions.map(async (at, j) => {
+        out[at] = await this.decoder.reply(chunkKeys[j]!, bytes[j]);
+      }),
+    );
+  }
+
   async deleteMany(keys: readonly StorageKey[]): Promise<number> {
     const counts = await Promise.all(
-      slotChunks(keys, MAX_BULK_KEYS).map((chunk) => {
+      chunksOf(byScope(keys), MAX_BULK_KEYS).map((chunk) => {
         const chunkKeys = chunk.map((i) => keys[i]!);
         return this.calls.run('deleteMany', chunkKeys[0], () => this.scripts.deleteEntries(chunkKeys, this.names.meta(chunkKeys[0]!.scope)));
       }),
@@ -98,16 +130,21 @@ export class RedisBulk {
   }
 }
 
-/** Positions of `keys` by scope (one hash slot each), in chunks of at most `size`. */
-function slotChunks(keys: readonly StorageKey[], size: number): number[][] {
-  const byScope = new Map<string, number[]>();
+/** Positions of `keys` by scope (one hash slot each), in order. */
+function byScope(keys: readonly StorageKey[]): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
   for (let i = 0; i < keys.length; i++) {
     const id = `${keys[i]!.scope.namespace}\u0000${keys[i]!.scope.id}`;
-    const group = byScope.get(id);
-    if (group === undefined) byScope.set(id, [i]);
+    const group = groups.get(id);
+    if (group === undefined) groups.set(id, [i]);
     else group.push(i);
   }
+  return groups;
+}
+
+/** Each group in chunks of at most `size`. */
+function chunksOf(groups: Map<string, number[]>, size: number): number[][] {
   const chunks: number[][] = [];
-  for (const group of byScope.values()) for (let i = 0; i < group.length; i += size) chunks.push(group.slice(i, i + size));
+  for (const group of groups.values()) for (let i = 0; i < group.length; i += size) chunks.push(group.slice(i, i + size));
   return chunks;
 }

@@ -42,7 +42,7 @@ export class RedisGetBatcher {
     private readonly failure: (key: StorageKey, err: unknown) => unknown,
     /** Milliseconds from a get's issue to its settling at the latest (the store's `commandTimeout`). */
     private readonly timeoutMs: number,
-    /** Keys per read by reply size (shared with the store's `getMany`). */
+    /** Keys per read by reply size, learned from every read of the batcher (store-wide). */
     private readonly sizer: ReplySizer,
   ) {}
 

@@ -6,13 +6,18 @@
 export const READ_TARGET_BYTES = 1024 * 1024;
 
 /**
- * How many keys one read of a store may ask for, so its reply stays near `READ_TARGET_BYTES`:
- * the average size of the values read so far decides (nothing is known of a value before it is
- * read). Shared by a store's single gets and its `getMany`: they read the same entries.
+ * How many keys one read may ask for, so its reply stays near `READ_TARGET_BYTES`: the average
+ * size of the values read so far decides (nothing is known of a value before it is read). The
+ * single-get batcher keeps one per store; `getMany` one per scope.
  */
 export class ReplySizer {
   /** Average bytes of the values read (a moving average; 0 until one was read). */
   private averageValueBytes = 0;
+
+  /** Whether a value was read yet (before, `keysPerRead` says `max`). */
+  get knows(): boolean {
+    return this.averageValueBytes !== 0;
+  }
 
   /** Keys per read: `READ_TARGET_BYTES` over the average value size, from 1 to `max` (`max` while nothing was read). */
   keysPerRead(max: number): number {
