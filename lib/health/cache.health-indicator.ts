@@ -37,7 +37,7 @@ export type CacheHealthResult<Key extends string = string> = Record<Key, CacheHe
  * Whether a cache that is degraded or down fails the check is the module's `healthPolicy`
  * (default `'degraded-is-up'`: the cache fails open, so the app still serves). The details
  * always carry the cache's own `state`. The check never throws and settles within the store's
- * command timeout.
+ * command timeout (on a Redis Cluster with a failed node, twice that: it waits for that node's probe).
  */
 @Injectable()
 export class CacheHealthIndicator {

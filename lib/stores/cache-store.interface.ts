@@ -167,9 +167,10 @@ export interface CacheStore {
    */
   routeOf?(scope: KeyScope): string | undefined;
   /**
-   * Optional, with `routeOf`: whether calls routed to `route` can be served again, within the
-   * store's timeout (the breaker's probe of that route's circuit). The routes are refreshed
-   * first; a route nothing maps to any more (failed over) is done with: `true`.
+   * Optional, with `routeOf`: whether calls routed to `route` can be served again (the breaker's
+   * probe of that route's circuit), within twice the store's timeout (Redis Cluster: a PING of
+   * the node and a refresh of the routes at once, the refresh given two timeouts). A route
+   * nothing maps to any more (failed over) is done with: `true`.
    */
   probeRoute?(route: string): Promise<boolean>;
   /** Optional, with `routeOf`: the routes calls can take now (`undefined`: no routes); the breaker forgets circuits of any other. */

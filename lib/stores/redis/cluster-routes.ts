@@ -19,7 +19,7 @@ function nodeKey(node: Redis): string {
  * The map must follow a failover quickly: ioredis refreshes it on MOVED and every
  * `slotsRefreshInterval`, but not when a node stops answering (SIGSTOP, a network partition),
  * so a failing call asks for a refresh here (`failed`) and a probe of a failed node refreshes it
- * first (`probe`): once a replica is promoted, the scope's calls route to it.
+ * while it PINGs the node (`probe`): once a replica is promoted, the scope's calls route to it.
  */
 export class ClusterRoutes {
   private lastRefreshAt = Number.NEGATIVE_INFINITY;
@@ -61,15 +61,11 @@ export class ClusterRoutes {
    * one wait, not two; the refresh is given two timeouts, so it gets past the stopped node.
    */
   probe(node: string): Promise<boolean> {
-    const connection = this.cluster.nodes('master').find((n) => nodeKey(n) === node);
-    const answers =
-      connection === undefined
-        ? Promise.resolve(false)
-        : withDeadline(invoke(() => connection.ping()), this.timeoutMs, () => new Error('PING timed out')).then(
-            () => true,
-            () => false,
-          );
-    const movedAway = this.refresh(2 * this.timeoutMs).then(() => !this.owners().has(node));
+    const refreshed = this.refresh(2 * this.timeoutMs);
+    const connection = this.primary(node);
+    // A node ioredis dropped (it ended) is known again only after a refresh: PING it then.
+    const answers = connection !== undefined ? this.ping(connection) : refreshed.then(() => this.ping(this.primary(node)));
+    const movedAway = refreshed.then(() => !this.owners().has(node));
     return new Promise((resolve) => {
       let noes = 0;
       const heard = (yes: boolean): void => {
@@ -79,6 +75,19 @@ export class ClusterRoutes {
       void answers.then(heard);
       void movedAway.then(heard);
     });
+  }
+
+  private primary(node: string): Redis | undefined {
+    return this.cluster.nodes('master').find((n) => nodeKey(n) === node);
+  }
+
+  /** Whether `connection` answers a PING within the timeout (no connection: no). */
+  private ping(connection: Redis | undefined): Promise<boolean> {
+    if (connection === undefined) return Promise.resolve(false);
+    return withDeadline(invoke(() => connection.ping()), this.timeoutMs, () => new Error('PING timed out')).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** One slot-map refresh (ioredis joins concurrent ones), given up after `deadlineMs`; never rejects. */

@@ -22,8 +22,6 @@ export interface RedisClientSetup {
 
 /** How often a Cluster client refreshes its slot map anyway, in milliseconds (ioredis `slotsRefreshInterval`). */
 const SLOTS_REFRESH_INTERVAL_MS = 1_000;
-/** The longest a Cluster slot-map refresh waits for one node before it asks the next, in milliseconds (see below). */
-export const SLOTS_REFRESH_TIMEOUT_MS = 200;
 
 /** The longest wait between two reconnect attempts, before jitter, in milliseconds. */
 const MAX_RECONNECT_DELAY_MS = 300;
@@ -83,11 +81,11 @@ export function setUpRedisClient(connection: RedisConnection, timeouts: { readon
       enableAutoPipelining: true, // batches concurrent commands per node
       autoPipeliningIgnoredCommands: NOT_AUTO_PIPELINED, // see nodeDefaults
       clusterRetryStrategy: cappedBackoff, // capped backoff when no startup node answers
-      // A refresh asks one node after another, and a hung one costs this long before the next is
-      // asked: a healthy node answers CLUSTER SLOTS in about a millisecond, so 200 ms at most (and
-      // no longer than a call may take) keeps a failover within a second: the probe in flight at
-      // the promotion waits out one PING of the stopped node, the next one's refresh this.
-      slotsRefreshTimeout: Math.min(connectTimeout, commandTimeout, SLOTS_REFRESH_TIMEOUT_MS),
+      // A refresh asks one node after another (each on a new connection: connect, TLS, AUTH
+      // included), and a hung one costs this long before the next is asked: no longer than a
+      // call may take. Not shorter: a healthy node on a slow link must not be skipped, and a
+      // refresh in which every node is skipped fails (at start-up, the client never gets ready).
+      slotsRefreshTimeout: Math.min(connectTimeout, commandTimeout),
       // ioredis refreshes on MOVED, not when a node stops answering; the store refreshes on such
       // failures itself (ClusterRoutes), and this catches a promotion nobody failed on.
       slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,
