@@ -33,7 +33,8 @@ export interface RedisOptionsConnection {
  * Connect to a Redis Cluster. `options.redisOptions` apply to each node connection. Defaults
  * here: the slot map refreshed every second (ioredis `slotsRefreshInterval`: 1000 ms) and each
  * refresh asking a node for at most `min(connectTimeout, commandTimeout)` (`slotsRefreshTimeout`;
- * `options.slotsRefreshTimeout` overrides it), so a promoted replica is used within about a second; the store also refreshes it when a call finds
+ * `options.slotsRefreshTimeout` overrides it), so a promoted replica is used within about a
+ * second; the store also refreshes it when a call finds
  * its node unreachable or silent. Run the servers with `cluster-require-full-coverage no`, or
  * Redis refuses every key (CLUSTERDOWN) while one primary is failed and not yet replaced.
  */

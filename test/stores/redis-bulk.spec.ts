@@ -105,11 +105,17 @@ describeWithRedis(
       const warm = await mgetsOf(() => acme.getMany(big));
       const otherCold = await mgetsOf(() => globex.getMany(small));
       const otherWarm = await mgetsOf(() => globex.getMany(small));
-      console.log(`[bulk] getMany of 40 values of ~100 KB: ${cold} MGETs cold, ${warm} warm (1 before, at up to 1,000 keys each); then another tenant's 1,000 small values: ${otherCold} cold, ${otherWarm} warm`);
+      // A tenant with nothing cached: its probe finds only misses, and it is not probed again.
+      const empty = a.forTenant('initech');
+      const emptyCold = await mgetsOf(() => empty.getMany(small));
+      const emptyAgain = await mgetsOf(() => empty.getMany(small));
+      console.log(`[bulk] getMany of 40 values of ~100 KB: ${cold} MGETs cold, ${warm} warm (1 before, at up to 1,000 keys each); then another tenant's 1,000 small values: ${otherCold} cold, ${otherWarm} warm; an empty tenant's 1,000 misses: ${emptyCold} then ${emptyAgain}`);
       expect(cold).toBe(1 + 3);
       expect(warm).toBe(4);
       expect(otherCold).toBe(2); // 16, then the other 984 together
       expect(otherWarm).toBe(1);
+      expect(emptyCold).toBe(2);
+      expect(emptyAgain).toBe(1);
     });
 
     it('getMany of keys of two tenants is one MGET per tenant, each on its own slot; neither reads the other', async () => {

@@ -19,7 +19,8 @@ export const MAX_BULK_KEYS = 1_000;
 
 /**
  * Keys of the first read of a scope whose value sizes are not known yet (none read by a
- * `getMany` of this store): the rest of the call is cut by what it returned.
+ * `getMany` of this store): the rest of the call is cut by what it returned. Once per scope:
+ * a probe that found nothing leaves the scope at `MAX_BULK_KEYS` until a value is read.
  */
 export const PROBE_KEYS = 16;
 
@@ -30,8 +31,8 @@ const SIZED_SCOPES = 4_096;
 const GET_OR_SET_ATTEMPTS = 3;
 
 /**
- * The bulk and read-modify-write operations of `RedisStore`: `getMany` (one MGET snapshot per
- * hash slot, checked like every read: redis-entry.reader.ts), `deleteMany` (one script per slot),
+ * The bulk and read-modify-write operations of `RedisStore`: `getMany` (MGETs per hash slot,
+ * each one snapshot, checked like every read: redis-entry.reader.ts), `deleteMany` (one script per slot),
  * `pull` (one script: read and delete atomically), and `getOrSet` / `compareAndSet`, which drop an
  * undecodable present entry and try again. Every key of a scope is in its `{scope}` slot, so one
  * tenant's keys go in one command per `MAX_BULK_KEYS` (fewer for large values).
@@ -60,8 +61,11 @@ export class RedisBulk {
         let sizer = this.sizes.get(scope);
         if (sizer === undefined) this.sizes.set(scope, (sizer = new ReplySizer()));
         let from = 0;
-        if (!sizer.knows && positions.length > PROBE_KEYS) {
+        if (!sizer.knows && !sizer.probed && positions.length > PROBE_KEYS) {
           await this.readInto(keys, positions.slice(0, PROBE_KEYS), sizer, out);
+          // A probe of misses only (a tenant not cached yet) says nothing of sizes: not again, or
+          // every getMany of an empty tenant would pay a round trip more.
+          sizer.probed = true;
           from = PROBE_KEYS;
         }
         const size = sizer.keysPerRead(MAX_BULK_KEYS);

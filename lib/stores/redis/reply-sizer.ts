@@ -13,6 +13,8 @@ export const READ_TARGET_BYTES = 1024 * 1024;
 export class ReplySizer {
   /** Average bytes of the values read (a moving average; 0 until one was read). */
   private averageValueBytes = 0;
+  /** Set by a caller that probed sizes with a small read which found no value: it need not probe again. */
+  probed = false;
 
   /** Whether a value was read yet (before, `keysPerRead` says `max`). */
   get knows(): boolean {
