@@ -25,7 +25,7 @@ export async function readMany(access: ScopeAccess, keys: readonly StorageKey[])
   return keys.map((k, i) => {
     const env = found[i];
     if (env !== undefined && access.isFresh(env) && !access.invalidated(k, env)) {
-      access.count('hits');
+      access.countHit();
       return env;
     }
     access.count('misses');
@@ -72,7 +72,7 @@ export async function pullEntry(access: ScopeAccess, k: StorageKey): Promise<Env
     (err) => err === refused,
   );
   if (env !== undefined && access.isFresh(env) && !access.invalidated(k, env)) {
-    access.count('hits');
+    access.countHit();
     return env;
   }
   access.count('misses');

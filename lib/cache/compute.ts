@@ -44,7 +44,7 @@ export class ComputeEngine {
     if (this.flights.size !== 0 && this.flights.has(k.full)) return undefined;
     const read = access.readSync(k);
     if (read === READ_FAILED || read === undefined || !access.isFresh(read) || (accept !== undefined && !accept(read))) return undefined;
-    access.count('hits');
+    access.countHit();
     return read;
   }
 
@@ -58,7 +58,7 @@ export class ComputeEngine {
     if (this.flights.has(k.full)) return { fresh: undefined, first: undefined };
     const read = await this.sharedRead(access, k);
     if (read !== READ_FAILED && read !== undefined && access.isFresh(read) && (accept === undefined || accept(read))) {
-      access.count('hits');
+      access.countHit();
       return { fresh: read, first: { result: read } };
     }
     return { fresh: undefined, first: { result: read } };
@@ -146,7 +146,7 @@ export class ComputeEngine {
     const found = read === READ_FAILED || read === undefined || (accept !== undefined && !accept(read)) ? undefined : read;
     const force = policy.forceFresh === true;
     if (found !== undefined && access.isFresh(found) && !force) {
-      access.count('hits');
+      access.countHit();
       const hit: Outcome<T> = { kind: 'hit', entry: found as Envelope<T> };
       flight.answerWith(hit);
       endFlight();

@@ -63,6 +63,13 @@ export class ScopeMetrics {
     this.plainEvent = () => ({ tenant });
   }
 
+  /** `count('hits')` without the lookups by field name: the hit path's one count. */
+  countHit(): void {
+    this.counters.hits++;
+    this.recorder.stats.total.hits++;
+    this.recorder.telemetry.recordHit(this.attributes, this.plainEvent);
+  }
+
   count(field: CounterField, event?: () => CacheEvent): void {
     this.counters[field]++;
     this.recorder.stats.total[field]++;

@@ -61,21 +61,37 @@ export interface EntryPolicy {
  * face, the compute engine and the HTTP face use this.
  */
 export class ScopeAccess {
+  /** Whether a read can be answered without I/O (the shared memory store; never a dedicated tenant store). */
+  readonly readsSync: boolean;
+  /**
+   * The last user key this scope built a storage key for, and that key: a tenant reading one
+   * hot key never builds it again, however many tenants share the user key (`builtKeys` holds
+   * one scope's per user key). Held only for keys up to `MEMO_KEY_LENGTH`.
+   */
+  private lastUserKey: string | undefined = undefined;
+  private lastKey: StorageKey | undefined = undefined;
+
   constructor(
     readonly state: StoreState,
     readonly scope: KeyScope,
     readonly metrics: ScopeMetrics,
-  ) {}
+  ) {
+    this.readsSync = state.store.getSync !== undefined && (state.pool === undefined || scope.tenant === undefined);
+  }
 
   /** The storage key of a user key (validated; throws `InvalidKeyError`, or `CacheClosedError` once closed). */
   key(key: string): StorageKey {
     this.assertOpen();
     // A hot key is built once: the same string object comes back for it, whose hash the store's
     // maps then need not compute again. Only a key built under this very scope is reused.
+    if (key === this.lastUserKey) return this.lastKey!;
     const known = builtKeys.get(key);
-    if (known !== undefined && known.scope === this.scope) return known;
-    const built = storageKey(this.scope, 'entry', key);
-    if (key.length <= MEMO_KEY_LENGTH) builtKeys.set(key, built);
+    const built = known !== undefined && known.scope === this.scope ? known : storageKey(this.scope, 'entry', key);
+    if (key.length <= MEMO_KEY_LENGTH) {
+      if (built !== known) builtKeys.set(key, built);
+      this.lastUserKey = key;
+      this.lastKey = built;
+    }
     return built;
   }
 
@@ -100,9 +116,9 @@ export class ScopeAccess {
     this.metrics.count(field);
   }
 
-  /** Whether a read can be answered without I/O (the shared memory store; never a dedicated tenant store). */
-  get readsSync(): boolean {
-    return this.state.store.getSync !== undefined && (this.state.pool === undefined || this.scope.tenant === undefined);
+  /** `count('hits')`, the hit path's one count. */
+  countHit(): void {
+    this.metrics.countHit();
   }
 
   /** Whether a synchronous read is the whole answer (`CacheStore.getSyncIsComplete`): what it misses, an asynchronous read would miss too. */

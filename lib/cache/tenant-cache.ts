@@ -141,7 +141,7 @@ export class TenantCache {
     if (!access.readsSync) return ASYNC;
     const read = access.readSync(k);
     if (read !== READ_FAILED && read !== undefined && access.isFresh(read)) {
-      access.count('hits');
+      access.countHit();
       return read;
     }
     if (read !== READ_FAILED && !access.syncReadIsComplete) return ASYNC;
@@ -152,7 +152,7 @@ export class TenantCache {
   private async readEntry<T>(k: StorageKey): Promise<Envelope<T> | undefined> {
     const read = await this.access.read(k);
     if (read !== READ_FAILED && read !== undefined && this.access.isFresh(read)) {
-      this.access.count('hits');
+      this.access.countHit();
       return read as Envelope<T>;
     }
     this.access.count('misses');

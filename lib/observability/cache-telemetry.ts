@@ -104,6 +104,13 @@ export class CacheTelemetry {
     if (ch.hasSubscribers && event !== undefined) ch.publish(event());
   }
 
+  /** `record('hit', …)`, monomorphic: the one count every hit makes. */
+  recordHit(attributes: Attributes, event: () => CacheEvent): void {
+    if (this.countsMetrics) this.counters.hit.add(1, attributes);
+    const ch = cacheChannels.hit;
+    if (ch.hasSubscribers) ch.publish(event());
+  }
+
   /** Records a circuit breaker state change (metric and `circuit` diagnostics event). */
   recordCircuit(state: string, store: string): void {
     this.circuitTransitions.add(1, { 'cache.circuit.state': state, 'cache.store': store });

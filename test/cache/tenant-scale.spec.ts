@@ -52,6 +52,34 @@ describe('many active tenants', () => {
     expect(() => CacheManager.createSync({ activeTenants: 1.5 as number })).toThrow(/activeTenants/);
   });
 
+  it('builds the storage key of a user key every tenant shares once per tenant (100,000 tenants, each reading item:0)', () => {
+    const manager = CacheManager.createSync({ store: { type: 'memory' } });
+    const internals = internalsOf(manager);
+    const ids = Array.from({ length: 100_000 }, (_, i) => `tenant-${i}`);
+    // A new string each time, as a request's key is.
+    const first = ids.map((id) => internals.access(id).key(`item:${0}`));
+    let rebuilt = 0;
+    let foreign = 0;
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < ids.length; i++) {
+        const access = internals.access(ids[i]);
+        const k = access.key(`item:${0}`);
+        if (k !== first[i]) rebuilt++;
+        if (k.scope !== access.scope) foreign++;
+      }
+    }
+    // Before, the one memo by user key held the last tenant's item:0: every other tenant rebuilt it on every read.
+    console.log(`[tenant-scale] 100,000 tenants x item:0 x 2 rounds: ${rebuilt} storage keys rebuilt, ${foreign} of another scope`);
+    expect(rebuilt).toBe(0);
+    expect(foreign).toBe(0);
+    // Another key in between, then the first again: built anew, still this scope's own.
+    const a = internals.access('tenant-7');
+    expect(a.key('other').scope).toBe(a.scope);
+    expect(a.key('item:0').full).toBe(first[7].full);
+    expect(a.key('item:0').scope).toBe(a.scope);
+    void manager.close();
+  });
+
   it('builds a hot key once per tenant, and never hands one tenant the storage key of another', () => {
     const manager = CacheManager.createSync({ store: { type: 'memory' } });
     const internals = internalsOf(manager);
