@@ -38,28 +38,38 @@ export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefine
     const name = property.toLowerCase();
     if (!NOT_HEADERS.has(name)) names.add(name);
   };
-  /** A view of a headers object that records the names read through it, and enumerations. */
-  function recordingView<T extends object>(target: T): T {
-    return new Proxy(target, {
-      get(t, property) {
-        note(property);
-        return Reflect.get(t, property, t);
+  /**
+   * A view of a headers object that records the names read through it, and enumerations: of
+   * what `targetOf()` answers, asked only when the view is used (`headersDistinct` is computed
+   * on first use). Its own target stays empty, so it may stand for any object.
+   */
+  function recordingView(targetOf: () => object): object {
+    return new Proxy(
+      {},
+      {
+        get(_t, property) {
+          note(property);
+          return Reflect.get(targetOf(), property);
+        },
+        has(_t, property) {
+          note(property);
+          return Reflect.has(targetOf(), property);
+        },
+        getOwnPropertyDescriptor(_t, property) {
+          note(property);
+          return Reflect.getOwnPropertyDescriptor(targetOf(), property);
+        },
+        ownKeys() {
+          if (on) enumerated = true;
+          return Reflect.ownKeys(targetOf());
+        },
+        set: (_t, property, value) => Reflect.set(targetOf(), property, value),
+        defineProperty: (_t, property, descriptor) => Reflect.defineProperty(targetOf(), property, descriptor),
+        deleteProperty: (_t, property) => Reflect.deleteProperty(targetOf(), property),
       },
-      has(t, property) {
-        note(property);
-        return Reflect.has(t, property);
-      },
-      getOwnPropertyDescriptor(t, property) {
-        note(property);
-        return Reflect.getOwnPropertyDescriptor(t, property);
-      },
-      ownKeys(t) {
-        if (on) enumerated = true;
-        return Reflect.ownKeys(t);
-      },
-    });
+    );
   }
-  const view = recordingView(original);
+  const view = recordingView(() => original) as IncomingHttpHeaders;
   try {
     message.headers = view;
   } catch {
@@ -78,14 +88,10 @@ export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefine
       on = was;
     }
   };
-  const restoreRaw = shadow(message, 'rawHeaders', (current) => {
+  const restoreRaw = recordRawHeaders(message, () => {
     if (on) enumerated = true;
-    return current();
   });
-  const restoreDistinct = shadow(message, 'headersDistinct', (current) => {
-    const value = quietly(current);
-    return value !== null && typeof value === 'object' ? recordingView(value as object) : value;
-  });
+  const restoreDistinct = recordDistinct(message, recordingView, quietly);
   return {
     stop() {
       on = false;
@@ -94,6 +100,88 @@ export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefine
       restoreDistinct();
       return { names, enumerated };
     },
+  };
+}
+
+/**
+ * `rawHeaders` (every name and value) read while recording is an enumeration. Node keeps it as
+ * an own data property of the message, so a view of it is assigned, and the array put back:
+ * no accessor is defined on the message, which would change its shape (and, once deleted, put
+ * it in dictionary mode, slowing every later property access of Node and the platform on
+ * every request). Anything else gets the accessor.
+ */
+function recordRawHeaders(message: { headers: IncomingHttpHeaders }, enumerate: () => void): () => void {
+  const holder = message as unknown as { rawHeaders?: unknown };
+  const own = Object.getOwnPropertyDescriptor(message, 'rawHeaders');
+  const original = own?.value;
+  if (own === undefined || own.writable !== true || !Array.isArray(original)) {
+    return shadow(message, 'rawHeaders', (current) => {
+      enumerate();
+      return current();
+    });
+  }
+  const view = new Proxy(original, {
+    get(t, property) {
+      enumerate();
+      return Reflect.get(t, property, t);
+    },
+    has(t, property) {
+      enumerate();
+      return Reflect.has(t, property);
+    },
+    getOwnPropertyDescriptor(t, property) {
+      enumerate();
+      return Reflect.getOwnPropertyDescriptor(t, property);
+    },
+    ownKeys(t) {
+      enumerate();
+      return Reflect.ownKeys(t);
+    },
+  });
+  holder.rawHeaders = view;
+  return () => {
+    if (holder.rawHeaders === view) holder.rawHeaders = original;
+  };
+}
+
+/** Node's own cache of `headersDistinct` (a symbol it keeps on the message once computed). */
+function distinctSymbol(message: object): symbol | undefined {
+  for (const symbol of Object.getOwnPropertySymbols(message)) if (symbol.description === 'kHeadersDistinct') return symbol;
+  return undefined;
+}
+
+/**
+ * `headersDistinct` (the headers again, as arrays) read while recording: a recording view of it.
+ * Node's message has it as a prototype accessor whose setter replaces what the getter returns,
+ * so the view is assigned through it (no own property defined on the message; see
+ * `recordRawHeaders`). Node computes it from `rawHeaders` on first use; not computed yet, it is
+ * computed only if the view is read. Without that accessor, an own accessor shadows it.
+ */
+function recordDistinct(message: { headers: IncomingHttpHeaders }, viewOf: (targetOf: () => object) => object, quietly: <T>(fn: () => T) => T): () => void {
+  const holder = message as unknown as { headersDistinct?: unknown };
+  const accessor = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(message) as object, 'headersDistinct');
+  if (Object.hasOwn(message, 'headersDistinct') || accessor?.get === undefined || accessor.set === undefined) {
+    return shadow(message, 'headersDistinct', (current) => {
+      const value = quietly(current);
+      return value !== null && typeof value === 'object' ? viewOf(() => value as object) : value;
+    });
+  }
+  const symbol = distinctSymbol(message);
+  const cached = symbol === undefined ? undefined : (message as unknown as Record<symbol, unknown>)[symbol];
+  let real: object | undefined = cached !== null && typeof cached === 'object' ? cached : undefined;
+  const view = viewOf(() => {
+    if (real === undefined) {
+      // Node's getter answers what was assigned: let it compute the real one, then put the view back.
+      holder.headersDistinct = undefined;
+      real = quietly(() => holder.headersDistinct) as object;
+      holder.headersDistinct = view;
+    }
+    return real;
+  });
+  holder.headersDistinct = view;
+  return () => {
+    // Node's getter answers what it would have: the one it had, or one computed anew on next use.
+    if (quietly(() => holder.headersDistinct) === view) holder.headersDistinct = real;
   };
 }
 

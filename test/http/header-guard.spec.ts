@@ -1,6 +1,6 @@
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CacheConfigError, UnkeyedHeaderError } from '../../lib/errors/cache.errors.js';
 import { DEFAULT_SAFE_HEADERS, HeaderGuard, readableHeaders } from '../../lib/http/header-guard.js';
 import { recordHeaderReads } from '../../lib/http/header-reads.js';
@@ -39,6 +39,62 @@ describe('recordHeaderReads', () => {
       const recording = recordHeaderReads(req as unknown as CacheRequest)!;
       enumerate(req.headers);
       expect(recording.stop().enumerated).toBe(true);
+    }
+  });
+
+  it('records rawHeaders and headersDistinct reads without defining or deleting a property of the request', () => {
+    // An accessor defined on each request, then deleted, changed its shape and left it in
+    // dictionary mode: every later property access of Node and the platform paid for it.
+    const withRaw = (): IncomingMessage => {
+      const req = message({ 'x-a': '1', host: 'h' });
+      req.rawHeaders = ['X-A', '1', 'Host', 'h'];
+      // What Node's parser sets with rawHeaders: how many of them headersDistinct is built from.
+      const count = Object.getOwnPropertySymbols(req).find((symbol) => symbol.description === 'kHeadersCount')!;
+      (req as unknown as Record<symbol, number>)[count] = 4;
+      return req;
+    };
+    const spy = vi.spyOn(Object, 'defineProperty');
+    const deleted = vi.spyOn(Reflect, 'deleteProperty');
+    try {
+      // headersDistinct not computed yet: read through the recording, computed on first use.
+      const lazy = withRaw();
+      const names = Object.getOwnPropertyNames(lazy);
+      let recording = recordHeaderReads(lazy as unknown as CacheRequest)!;
+      expect(lazy.headersDistinct['x-a']).toEqual(['1']);
+      let reads = recording.stop();
+      expect([...reads.names]).toEqual(['x-a']);
+      expect(reads.enumerated).toBe(false);
+      expect(lazy.headersDistinct).toEqual({ 'x-a': ['1'], host: ['h'] });
+      expect(Object.getOwnPropertyNames(lazy)).toEqual(names);
+
+      // Computed before: the same object afterwards; rawHeaders read: an enumeration, the same array back.
+      const known = withRaw();
+      const distinct = known.headersDistinct;
+      const raw = known.rawHeaders;
+      recording = recordHeaderReads(known as unknown as CacheRequest)!;
+      expect(known.rawHeaders.length).toBe(4);
+      expect(Object.keys(known.headersDistinct)).toEqual(['x-a', 'host']);
+      reads = recording.stop();
+      expect(reads.enumerated).toBe(true);
+      expect(known.headersDistinct).toBe(distinct);
+      expect(known.rawHeaders).toBe(raw);
+
+      // Never read: nothing computed, nothing recorded.
+      const idle = withRaw();
+      recording = recordHeaderReads(idle as unknown as CacheRequest)!;
+      reads = recording.stop();
+      expect(reads.names.size).toBe(0);
+      expect(reads.enumerated).toBe(false);
+      expect(idle.headersDistinct).toEqual({ 'x-a': ['1'], host: ['h'] });
+
+      const onRequests = spy.mock.calls.filter(([target]) => target instanceof IncomingMessage).length;
+      const deletes = deleted.mock.calls.filter(([target]) => target instanceof IncomingMessage).length;
+      console.log(`[header-reads] properties defined on the request: ${onRequests}, deleted: ${deletes} (before: 3 per recording, 2 accessors and 1 put back, then a delete)`);
+      expect(onRequests).toBe(0);
+      expect(deletes).toBe(0);
+    } finally {
+      spy.mockRestore();
+      deleted.mockRestore();
     }
   });
 
