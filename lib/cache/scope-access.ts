@@ -84,7 +84,9 @@ export class ScopeAccess {
     this.assertOpen();
     // A hot key is built once: the same string object comes back for it, whose hash the store's
     // maps then need not compute again. Only a key built under this very scope is reused.
-    if (key === this.lastUserKey) return this.lastKey!;
+    const last = this.lastKey;
+    // `last` first: before any key is held, `lastUserKey` is undefined, and so may `key` be (from JavaScript).
+    if (last !== undefined && key === this.lastUserKey) return last;
     const known = builtKeys.get(key);
     const built = known !== undefined && known.scope === this.scope ? known : storageKey(this.scope, 'entry', key);
     if (key.length <= MEMO_KEY_LENGTH) {

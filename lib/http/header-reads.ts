@@ -39,37 +39,35 @@ export function recordHeaderReads(req: CacheRequest): HeaderRecording | undefine
     if (!NOT_HEADERS.has(name)) names.add(name);
   };
   /**
-   * A view of a headers object that records the names read through it, and enumerations: of
-   * what `targetOf()` answers, asked only when the view is used (`headersDistinct` is computed
-   * on first use). Its own target stays empty, so it may stand for any object.
+   * A view of a headers object that records the names read through it, and enumerations. Its
+   * target is the object itself where it is known (so inspection, freezing and the Proxy
+   * invariants behave as on the object); `headersDistinct` not computed yet gets an empty stand-in
+   * and `targetOf`, which computes it when the view is first used.
    */
-  function recordingView(targetOf: () => object): object {
-    return new Proxy(
-      {},
-      {
-        get(_t, property) {
-          note(property);
-          return Reflect.get(targetOf(), property);
-        },
-        has(_t, property) {
-          note(property);
-          return Reflect.has(targetOf(), property);
-        },
-        getOwnPropertyDescriptor(_t, property) {
-          note(property);
-          return Reflect.getOwnPropertyDescriptor(targetOf(), property);
-        },
-        ownKeys() {
-          if (on) enumerated = true;
-          return Reflect.ownKeys(targetOf());
-        },
-        set: (_t, property, value) => Reflect.set(targetOf(), property, value),
-        defineProperty: (_t, property, descriptor) => Reflect.defineProperty(targetOf(), property, descriptor),
-        deleteProperty: (_t, property) => Reflect.deleteProperty(targetOf(), property),
+  function recordingView(target: object, targetOf: () => object = () => target): object {
+    return new Proxy(target, {
+      get(_t, property) {
+        note(property);
+        return Reflect.get(targetOf(), property);
       },
-    );
+      has(_t, property) {
+        note(property);
+        return Reflect.has(targetOf(), property);
+      },
+      getOwnPropertyDescriptor(_t, property) {
+        note(property);
+        return Reflect.getOwnPropertyDescriptor(targetOf(), property);
+      },
+      ownKeys() {
+        if (on) enumerated = true;
+        return Reflect.ownKeys(targetOf());
+      },
+      set: (_t, property, value) => Reflect.set(targetOf(), property, value),
+      defineProperty: (_t, property, descriptor) => Reflect.defineProperty(targetOf(), property, descriptor),
+      deleteProperty: (_t, property) => Reflect.deleteProperty(targetOf(), property),
+    });
   }
-  const view = recordingView(() => original) as IncomingHttpHeaders;
+  const view = recordingView(original) as IncomingHttpHeaders;
   try {
     message.headers = view;
   } catch {
@@ -144,6 +142,23 @@ function recordRawHeaders(message: { headers: IncomingHttpHeaders }, enumerate: 
   };
 }
 
+/** The `headersDistinct` accessor a message inherits, by the message's prototype (Express puts two prototypes of its own above Node's). */
+const distinctAccessors = new WeakMap<object, PropertyDescriptor | null>();
+
+function inheritedDistinct(message: object): PropertyDescriptor | undefined {
+  const proto = Object.getPrototypeOf(message) as object | null;
+  if (proto === null) return undefined;
+  let found = distinctAccessors.get(proto);
+  if (found === undefined) {
+    found = null;
+    for (let at: object | null = proto; at !== null && found === null; at = Object.getPrototypeOf(at) as object | null) {
+      found = Object.getOwnPropertyDescriptor(at, 'headersDistinct') ?? null;
+    }
+    distinctAccessors.set(proto, found);
+  }
+  return found ?? undefined;
+}
+
 /** Node's own cache of `headersDistinct` (a symbol it keeps on the message once computed). */
 function distinctSymbol(message: object): symbol | undefined {
   for (const symbol of Object.getOwnPropertySymbols(message)) if (symbol.description === 'kHeadersDistinct') return symbol;
@@ -157,27 +172,35 @@ function distinctSymbol(message: object): symbol | undefined {
  * `recordRawHeaders`). Node computes it from `rawHeaders` on first use; not computed yet, it is
  * computed only if the view is read. Without that accessor, an own accessor shadows it.
  */
-function recordDistinct(message: { headers: IncomingHttpHeaders }, viewOf: (targetOf: () => object) => object, quietly: <T>(fn: () => T) => T): () => void {
+function recordDistinct(message: { headers: IncomingHttpHeaders }, viewOf: (target: object, targetOf?: () => object) => object, quietly: <T>(fn: () => T) => T): () => void {
   const holder = message as unknown as { headersDistinct?: unknown };
-  const accessor = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(message) as object, 'headersDistinct');
+  const accessor = inheritedDistinct(message);
   if (Object.hasOwn(message, 'headersDistinct') || accessor?.get === undefined || accessor.set === undefined) {
     return shadow(message, 'headersDistinct', (current) => {
       const value = quietly(current);
-      return value !== null && typeof value === 'object' ? viewOf(() => value as object) : value;
+      return value !== null && typeof value === 'object' ? viewOf(value) : value;
     });
   }
   const symbol = distinctSymbol(message);
   const cached = symbol === undefined ? undefined : (message as unknown as Record<symbol, unknown>)[symbol];
   let real: object | undefined = cached !== null && typeof cached === 'object' ? cached : undefined;
-  const view = viewOf(() => {
-    if (real === undefined) {
-      // Node's getter answers what was assigned: let it compute the real one, then put the view back.
-      holder.headersDistinct = undefined;
-      real = quietly(() => holder.headersDistinct) as object;
-      holder.headersDistinct = view;
-    }
-    return real;
-  });
+  const view: object =
+    real !== undefined
+      ? viewOf(real)
+      : viewOf({}, () => {
+          if (real !== undefined) return real;
+          const current = quietly(() => holder.headersDistinct);
+          if (current !== view) {
+            // No longer installed (recording stopped, or the handler assigned its own): what the message answers.
+            real = current as object;
+          } else {
+            // Node's getter answers what was assigned: let it compute the real one, then put the view back.
+            holder.headersDistinct = undefined;
+            real = quietly(() => holder.headersDistinct) as object;
+            holder.headersDistinct = view;
+          }
+          return real;
+        });
   holder.headersDistinct = view;
   return () => {
     // Node's getter answers what it would have: the one it had, or one computed anew on next use.

@@ -169,7 +169,8 @@ export interface CacheManagerOptions {
    * ~0.6 KB each with a short id, ~0.85 KB once they have read a key: the last storage key each
    * built is kept) between requests: a working set up to this size costs the same per lookup as
    * one tenant; at most twice this many are held, whatever tenant ids arrive (a flood of hostile
-   * ids holds up to ~220 MB at the default, ~3.5 MB at 2,048). Lower it where tenant
+   * ids with short keys holds up to ~220 MB at the default, ~3.5 MB at 2,048; a user key of up to
+   * 256 characters, the longest kept, adds up to ~0.6 KB per tenant). Lower it where tenant
    * ids come unchecked from requests and a lookup may pay a rebuild instead. A positive integer.
    * @default MANAGER_DEFAULTS.activeTenants: 131072 (tenants, per generation)
    */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ACTIVE_TENANTS_KEPT, CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
+import { InvalidKeyError } from '../../lib/errors/cache.errors.js';
 
 /**
  * Per-tenant state must not thrash with many tenants: what a lookup needs of a tenant (its store
@@ -78,6 +79,19 @@ describe('many active tenants', () => {
     expect(a.key('item:0').full).toBe(first[7].full);
     expect(a.key('item:0').scope).toBe(a.scope);
     void manager.close();
+  });
+
+  it('refuses an undefined key on a tenant that has built no key yet (the last-key memo holds nothing to match)', async () => {
+    const manager = CacheManager.createSync({ store: { type: 'memory' }, logger: false });
+    const internals = internalsOf(manager);
+    expect(() => internals.access('fresh').key(undefined as unknown as string)).toThrow(InvalidKeyError);
+    await expect(manager.forTenant('fresh-2').get(undefined as unknown as string)).rejects.toThrow(InvalidKeyError);
+    // A tenant that only used keys too long to hold.
+    const long = internals.access('long');
+    long.key('k'.repeat(300));
+    expect(() => long.key(undefined as unknown as string)).toThrow(InvalidKeyError);
+    expect((await manager.stats()).errors).toBe(0);
+    await manager.close();
   });
 
   it('builds a hot key once per tenant, and never hands one tenant the storage key of another', () => {
