@@ -38,6 +38,8 @@ export const httpCases = ADAPTERS.flatMap((adapter) => [
         { id: 'fastify.raw', name: 'fastify: raw Fastify route (no Nest)', adapter, app: 'rawFastify', rawLimit: true },
       ]
     : [{ id: 'express.raw', name: 'express: raw Express route (no Nest)', adapter, app: 'rawExpress', rawLimit: true }]),
+  // The same bytes from a route on the Nest app's own platform instance: every hook Nest adds to the platform, none of its pipeline (the floor of a hit inside a Nest app).
+  { id: `${adapter}.platform`, name: `${adapter}: route on Nest's ${adapter === 'fastify' ? 'Fastify' : 'Express'} instance (no Nest pipeline)`, adapter, app: 'platformRoute', options: { platformRoute: true } },
   { id: `${adapter}.constant`, name: `${adapter}: constant handler (limit)`, adapter, app: 'constant', limit: true },
   { id: `${adapter}.slow`, name: `${adapter}: 5 ms handler, uncached`, adapter, app: 'slow' },
   { id: `${adapter}.floor`, name: `${adapter}: interceptor floor (answers, no lookup)`, adapter, app: 'interceptorFloor' },
@@ -99,7 +101,7 @@ export const httpCases = ADAPTERS.flatMap((adapter) => [
  */
 export const OPEN_LOOP_RATE = Number(process.env.BENCH_OPEN_RATE ?? 12_000);
 export const OPEN_LOOP_CONNECTIONS = 64;
-export const openLoopCases = ['fastify.raw', 'fastify.constant', 'fastify.ours.memory', 'fastify.ours.redis', 'fastify.ours.memory.guarded', 'fastify.ncm.memory'];
+export const openLoopCases = ['fastify.raw', 'fastify.platform', 'fastify.constant', 'fastify.ours.memory', 'fastify.ours.redis', 'fastify.ours.memory.guarded', 'fastify.ncm.memory'];
 
 /** 200 concurrent requests to one cold key (a fresh one per trial); the figure is how often the handler ran. */
 export const STAMPEDE_CONCURRENCY = 200;

@@ -14,7 +14,7 @@
  *
  * BENCH_QUICK=1  ~1-minute smoke run (short rounds); writes bench/results/quick.tmp.json only.
  * BENCH_ONLY=http,openloop,stampede,micro,memory,invalidation  run a subset (development); also writes quick.tmp.json only.
- * BENCH_CASES=fastify,express.ours  only the HTTP cases whose id starts with one of these (and the open-loop
+ * BENCH_CASES=fastify,express.ours  only the HTTP cases whose id starts with one of these (`id$`: that id only; and the open-loop
  *   rows among them); quick.tmp.json only.
  * BENCH_MICRO=^engine\.|^tenants\.  only the micro cases whose id matches this regular expression.
  * BENCH_OPEN_RATE=12000  the open-loop request rate (req/s).
@@ -37,8 +37,9 @@ import { summarize } from './lib/stats.mjs';
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
-/** BENCH_CASES=fastify,express.ours: only HTTP cases whose id starts with one of these (development). */
+/** BENCH_CASES=fastify,express.ours: only HTTP cases whose id starts with one of these (development); `fastify.ours.memory$`: that id only. */
 const CASES = process.env.BENCH_CASES ? process.env.BENCH_CASES.split(',') : undefined;
+const selected = (id) => CASES === undefined || CASES.some((p) => (p.endsWith('$') ? id === p.slice(0, -1) : id.startsWith(p)));
 const PARTIAL = QUICK || ONLY !== undefined || CASES !== undefined || process.env.BENCH_MICRO !== undefined;
 const wants = (part) => ONLY === undefined || ONLY.has(part);
 
@@ -236,8 +237,8 @@ async function main() {
   log(`redis-server ${redis.version} on port ${redis.port}`);
   const servers = new Map();
   try {
-    const httpSel = wants('http') ? httpCases.filter((c) => CASES === undefined || CASES.some((prefix) => c.id.startsWith(prefix))) : [];
-    const openSel = wants('openloop') ? openLoopCases.filter((id) => CASES === undefined || CASES.some((prefix) => id.startsWith(prefix))).map((id) => httpCases.find((c) => c.id === id)) : [];
+    const httpSel = wants('http') ? httpCases.filter((c) => selected(c.id)) : [];
+    const openSel = wants('openloop') ? openLoopCases.filter(selected).map((id) => httpCases.find((c) => c.id === id)) : [];
     const stampedeSel = wants('stampede') ? stampedeCases : [];
     for (const c of [...httpSel, ...openSel, ...stampedeSel]) {
       for (let instance = 0; instance < (c.processes ?? 1); instance++) {

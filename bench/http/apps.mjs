@@ -87,6 +87,13 @@ export const apps = {
     return rootModule({ controller: makeController({ slow: false }) });
   },
 
+  /** No Nest route for /item: server.mjs registers it on the platform instance (`platformRoute: true`, the floor of a hit inside a Nest app). */
+  async platformRoute() {
+    class NoItemController {}
+    decorateClass(NoItemController, Controller());
+    return rootModule({ controller: NoItemController });
+  },
+
   /** The floor of an interceptor cache hit: an interceptor that returns the payload (no lookup, no key, no handler). */
   async interceptorFloor() {
     return rootModule({ controller: makeController({ slow: true, cacheDecorators: [UseInterceptors(AnswerInterceptor)] }) });

@@ -13,12 +13,27 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { apps } from './apps.mjs';
 import { rawApps } from './raw-apps.mjs';
+import { PAYLOAD } from '../lib/payload.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 
 process.on('message', (m) => {
   if (m?.cpu !== undefined) process.send({ cpu: m.cpu, usage: process.cpuUsage() });
 });
+
+const BODY = JSON.stringify(PAYLOAD);
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * `platformRoute`: GET /item registered straight on the Nest app's own Fastify or Express
+ * instance, sending the bytes as the raw apps do. It runs every hook and middleware Nest adds
+ * to its platform (Fastify: six onRequest hooks, middie, an onResponse hook) and none of Nest's
+ * request pipeline: the floor of anything served inside a Nest app, a cache hit included.
+ */
+function platformRoute(instance, adapter) {
+  if (adapter === 'fastify') instance.get('/item', (_req, reply) => reply.type(JSON_TYPE).send(BODY));
+  else instance.get('/item', (_req, res) => res.type(JSON_TYPE).send(BODY));
+}
 
 async function startNest() {
   const factory = apps[spec.app];
@@ -35,6 +50,7 @@ async function startNest() {
     throw new Error(`unknown adapter ${spec.adapter}`);
   }
   app.enableShutdownHooks();
+  if (spec.options?.platformRoute) platformRoute(app.getHttpAdapter().getInstance(), spec.adapter);
   await app.listen(0, '127.0.0.1');
   return { server: app.getHttpServer(), close: () => app.close() };
 }

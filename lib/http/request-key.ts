@@ -1,6 +1,7 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
+import { GenerationalMap } from '../utils/generational-map.js';
 import { DigestMemo } from './digest-memo.js';
 
 /** What the key of a cached HTTP response is computed from. */
@@ -52,9 +53,11 @@ export interface RequestHashInput {
  * - each vary header counts by its exact value, absent and empty being different.
  */
 export function requestHash(input: RequestHashInput): string {
+  const url = input.url;
+  const remembered = input.body === undefined ? lines.get(url) : undefined;
+  if (remembered !== undefined && sameInputs(remembered, input)) return remembered.digest;
   let s = 'ntc-http-1|';
   s += field(input.keyVersion) + field(input.controller) + field(input.handler) + field(input.method) + field(input.routePath);
-  const url = input.url;
   const q = url.indexOf('?');
   s += field(q === -1 ? url : url.slice(0, q));
   // No query encodes as before the parsed query was keyed ('0;'); a query as 'j' and its JSON.
@@ -73,7 +76,98 @@ export function requestHash(input: RequestHashInput): string {
     else s += `*${value.length};${value.map(field).join('')}`;
   }
   s += opt(input.custom) + field(input.scope) + opt(input.tenant) + opt(input.user) + opt(input.body);
-  return memoizable ? digests.get(s) : sha256(s);
+  if (!memoizable) return sha256(s);
+  const digest = digests.get(s);
+  if (s.length <= MAX_REMEMBERED_ENCODING) lines.set(url, lineOf(input, digest));
+  return digest;
+}
+
+/**
+ * What one request line was last hashed from, and its digest. A request to a hot URL then costs
+ * one Map lookup by the URL the platform received and a dozen comparisons of what it was hashed
+ * with, instead of building its canonical encoding (some twenty string joins, flattened and
+ * hashed again to find it in `digests`), which was the largest part of a hit's own work.
+ */
+interface RequestLine {
+  readonly keyVersion: string;
+  readonly controller: string;
+  readonly handler: string;
+  readonly method: string;
+  readonly routePath: string;
+  readonly query: string | undefined;
+  readonly vary: readonly string[];
+  /** The vary headers' values, in `vary`'s order (only single string values or absent ones are kept). */
+  readonly values: readonly (string | undefined)[];
+  readonly custom: string | undefined;
+  readonly scope: string;
+  readonly tenant: string | undefined;
+  readonly user: string | undefined;
+  readonly digest: string;
+}
+
+/** An encoding longer than this is neither remembered here nor in `digests`. */
+const MAX_REMEMBERED_ENCODING = 512;
+
+/**
+ * The last inputs and digest of each request line, by URL: exact, since a line is used only when
+ * every input but the URL (equal, being its key) is equal too, so the encoding would be the same.
+ * It keeps what `digests` keeps (only encodings it may keep, of up to 512 characters), at most
+ * 2 x 2,048 lines; a URL requested under another tenant, user or header value replaces its line,
+ * so a URL shared by many tenants costs what it did before (the encoding and `digests`).
+ * @internal Exported for tests.
+ */
+export const lines = new GenerationalMap<string, RequestLine>(2048);
+
+function lineOf(input: RequestHashInput, digest: string): RequestLine {
+  const { vary, headers } = input;
+  const values = new Array<string | undefined>(vary.length);
+  for (let i = 0; i < vary.length; i++) values[i] = headers[vary[i]!] as string | undefined;
+  return {
+    keyVersion: input.keyVersion,
+    controller: input.controller,
+    handler: input.handler,
+    method: input.method,
+    routePath: input.routePath,
+    query: input.query,
+    vary,
+    values,
+    custom: input.custom,
+    scope: input.scope,
+    tenant: input.tenant,
+    user: input.user,
+    digest,
+  };
+}
+
+/** Whether `input` (its URL being the line's) encodes as the line did. */
+function sameInputs(line: RequestLine, input: RequestHashInput): boolean {
+  if (
+    line.tenant !== input.tenant ||
+    line.user !== input.user ||
+    line.routePath !== input.routePath ||
+    line.method !== input.method ||
+    line.query !== input.query ||
+    line.custom !== input.custom ||
+    line.scope !== input.scope ||
+    line.handler !== input.handler ||
+    line.controller !== input.controller ||
+    line.keyVersion !== input.keyVersion
+  ) {
+    return false;
+  }
+  const vary = input.vary;
+  if (vary !== line.vary && !sameNames(vary, line.vary)) return false;
+  const values = line.values;
+  const headers = input.headers;
+  // An array value (a repeated header) never equals a kept string, so it is hashed anew.
+  for (let i = 0; i < vary.length; i++) if (headers[vary[i]!] !== values[i]) return false;
+  return true;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function sha256(s: string): string {
@@ -94,7 +188,7 @@ function sha256(s: string): string {
  * Shared by every app in the process: it holds a pure function's results.
  * @internal Exported for tests.
  */
-export const digests = new DigestMemo(sha256, 2048, 512);
+export const digests = new DigestMemo(sha256, 2048, MAX_REMEMBERED_ENCODING);
 
 /** Vary headers whose values carry no secret: only encodings limited to these are remembered. */
 const MEMO_SAFE_HEADERS = new Set(['accept', 'accept-language', 'accept-encoding', 'accept-charset', 'content-type', 'content-language', 'origin', 'host', 'x-forwarded-host', 'x-forwarded-proto']);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isNotModified } from '../../lib/http/conditional.js';
-import { canonicalJson, digests, requestHash, strongEtag, type RequestHashInput } from '../../lib/http/request-key.js';
+import fc from 'fast-check';
+import { canonicalJson, digests, lines, requestHash, strongEtag, type RequestHashInput } from '../../lib/http/request-key.js';
 
 const base: RequestHashInput = {
   keyVersion: '1',
@@ -157,6 +158,7 @@ describe('ETag helpers', () => {
 describe('the memo of requestHash', () => {
   it('keeps no encoding with a request body or a vary header off its safe list, and keeps the others', () => {
     digests.clear();
+    lines.clear();
     const unsafe: Partial<RequestHashInput>[] = [
       { method: 'POST', body: '{"card":"4111"}' },
       { vary: ['authorization'], headers: { authorization: 'Bearer t' } },
@@ -166,13 +168,16 @@ describe('the memo of requestHash', () => {
     ];
     for (const patch of unsafe) hash(patch);
     expect(digests.size).toBe(0);
+    expect(lines.size).toBe(0);
     hash({}); // vary accept, accept-language: on the safe list
-    hash({ vary: ['accept-encoding', 'origin'], headers: { origin: 'https://a.example' } });
+    hash({ vary: ['accept-encoding', 'origin'], headers: { origin: 'https://a.example' }, url: '/products/2' });
     expect(digests.size).toBe(2);
+    expect(lines.size).toBe(2);
   });
 
   it('still tells apart inputs that differ only in tenant, user or scope, remembered and after turning over', () => {
     digests.clear();
+    lines.clear();
     const inputs: Partial<RequestHashInput>[] = [
       { tenant: 'acme' },
       { tenant: 'acme2' },
@@ -187,5 +192,76 @@ describe('the memo of requestHash', () => {
     expect(inputs.map(hash)).toEqual(first); // now from the memo
     for (let i = 0; i < 5_000; i++) hash({ url: `/turnover/${i}` });
     expect(inputs.map(hash)).toEqual(first); // hashed again after the memo turned over
+  });
+});
+
+describe('the request lines of requestHash (one URL, its last inputs)', () => {
+  /** The digest with nothing remembered: what every remembered answer must equal. */
+  const cold = (input: RequestHashInput): string => {
+    lines.clear();
+    digests.clear();
+    return requestHash(input);
+  };
+
+  it('answers a repeated request from its line, and hashes anew whatever input differs', () => {
+    lines.clear();
+    digests.clear();
+    const first = hash({});
+    expect(lines.size).toBe(1);
+    digests.clear(); // the answer below can then only come from the line
+    expect(hash({})).toBe(first);
+    expect(digests.size).toBe(0);
+    // Same URL, one input changed each: every one is a new encoding, with the digest it has cold.
+    const patches: Partial<RequestHashInput>[] = [
+      { tenant: 'acme2' },
+      { tenant: undefined, scope: 'global' },
+      { scope: 'user', user: 'u1' },
+      { scope: 'user', user: 'u2' },
+      { routePath: '/products/:sku' },
+      { method: 'HEAD' },
+      { query: '{"a":"1"}' },
+      { custom: 'k' },
+      { handler: 'findTwo' },
+      { controller: 'OtherController' },
+      { keyVersion: '2' },
+      { vary: ['accept'] },
+      { headers: { accept: 'text/html' } },
+      { headers: { 'accept-language': 'fr' } },
+      { headers: { accept: ['a', 'b'] as unknown as string } },
+    ];
+    const seen = new Set([first]);
+    for (const patch of patches) {
+      const warm = hash(patch);
+      expect(warm).not.toBe(first);
+      seen.add(warm);
+      expect(hash(patch)).toBe(warm); // now from its line
+      expect(hash({})).toBe(first); // the URL's line back to the first inputs
+      expect(cold({ ...base, ...patch })).toBe(warm);
+    }
+    expect(seen.size).toBe(patches.length + 1);
+  });
+
+  it('gives the cold digest for any sequence of hostile inputs on a few URLs (property)', () => {
+    const text = fc.oneof(fc.constantFrom('', 'acme', 'acme\u0000', '1:a', '-', '\ud800', '__proto__'), fc.string({ maxLength: 6 }));
+    const input = fc.record({
+      url: fc.constantFrom('/products/1', '/products/1?a=1', '/x'),
+      tenant: fc.option(text, { nil: undefined }),
+      user: fc.option(text, { nil: undefined }),
+      custom: fc.option(text, { nil: undefined }),
+      query: fc.option(fc.constantFrom('{}', '{"a":"1"}', '{"a":["1","2"]}'), { nil: undefined }),
+      routePath: fc.constantFrom('/products/:id', '/products/:sku'),
+      accept: fc.option(text, { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(input, { minLength: 1, maxLength: 30 }), (seq) => {
+        lines.clear();
+        digests.clear();
+        const build = (i: (typeof seq)[number]): RequestHashInput => ({ ...base, url: i.url, tenant: i.tenant, user: i.user, custom: i.custom, query: i.query, routePath: i.routePath, headers: i.accept === undefined ? {} : { accept: i.accept } });
+        const warm = seq.map((i) => requestHash(build(i)));
+        const coldDigests = seq.map((i) => cold(build(i)));
+        expect(warm).toEqual(coldDigests);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
