@@ -176,12 +176,14 @@ async function runHttp(cases, servers) {
       ...(e.c.hit ? { handlerRunsWhileMeasured: e.runsDuringHits } : {}),
     };
   }
-  // Ratios to the Nest constant handler of the row's adapter, and to each raw framework route.
+  // Ratios to the Nest constant handler and the platform route of the row's adapter, and to each raw framework route.
   const rawOf = (adapter) => cases.find((x) => x.rawLimit && x.adapter === adapter)?.id;
   for (const e of live) {
     const limit = cases.find((x) => x.limit && x.adapter === e.c.adapter);
     const row = out[e.c.id];
     if (limit && out[limit.id]) row.ratioToLimit = row.median / out[limit.id].median;
+    const platform = cases.find((x) => x.platformLimit && x.adapter === e.c.adapter);
+    if (platform && out[platform.id]) row.ratioToPlatform = row.median / out[platform.id].median;
     for (const [field, adapter] of [['ratioToRawFastify', 'fastify'], ['ratioToRawExpress', 'express']]) {
       const raw = out[rawOf(adapter)];
       if (raw) row[field] = row.median / raw.median;

@@ -76,6 +76,7 @@ function httpRows(results) {
     `${int(r.min)}-${int(r.max)}`,
     fixed(r.cpuMicrosPerResponse, 1),
     fixed(r.ratioToLimit),
+    fixed(r.ratioToPlatform),
     fixed(r.ratioToRawFastify),
     fixed(r.ratioToRawExpress),
     fixed(r.p99Ms, 1),
@@ -83,8 +84,8 @@ function httpRows(results) {
     problems(r),
   ]);
 }
-const HTTP_HEADERS = ['case', 'req/s (median)', 'min-max', 'server CPU µs/response', 'x Nest constant', 'x raw Fastify', 'x raw Express', 'p99 ms', 'handler runs while measured', 'problems'];
-const HTTP_ALIGN = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
+const HTTP_HEADERS = ['case', 'req/s (median)', 'min-max', 'server CPU µs/response', 'x Nest constant', 'x platform route', 'x raw Fastify', 'x raw Express', 'p99 ms', 'handler runs while measured', 'problems'];
+const HTTP_ALIGN = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
 
 function openLoopRows(results) {
   return Object.values(results.openLoop ?? {}).map((r) => [
@@ -346,6 +347,10 @@ ${Object.keys(results.unavailable).length ? `\n### Not measured\n\n${Object.entr
   like Fastify's), a plain Fastify route (\`reply.type(...).send(body)\`, Fastify's defaults), a plain Express
   route (\`res.type(...).send(body)\`, Express's defaults: weak ETag, \`X-Powered-By\`, as Nest keeps them).
   "x raw Fastify" and "x raw Express" divide every row's median by that route's.
+- **Platform route** (\`platformRoute\` in \`http/server.mjs\`): the same bytes from a route registered straight on
+  the Nest app's own Fastify or Express instance. It runs every hook and middleware Nest puts on the platform
+  (on Fastify six \`onRequest\` hooks, middie and an \`onResponse\` hook) and none of Nest's request pipeline: the
+  floor of anything served inside a Nest app, a cache hit included. "x platform route" divides by it.
 - **Open loop** (\`open-loop.mjs\`, \`lib/open-loop-client.mjs\`): autocannon is closed-loop (each connection sends
   its next request when the last is answered, \`overallRate\` included), which on 2 shared cores rewards a server
   that answers in bursts. Here requests go out on a fixed schedule (${int(r.openLoop?.rate)} req/s, request i at start + i/rate) over ${r.openLoop?.connections ?? '-'}
