@@ -159,9 +159,13 @@ function inheritedDistinct(message: object): PropertyDescriptor | undefined {
   return found ?? undefined;
 }
 
+/** The symbol last found by `distinctSymbol` (one per Node process): checked before scanning. */
+let knownDistinct: symbol | undefined;
+
 /** Node's own cache of `headersDistinct` (a symbol it keeps on the message once computed). */
 function distinctSymbol(message: object): symbol | undefined {
-  for (const symbol of Object.getOwnPropertySymbols(message)) if (symbol.description === 'kHeadersDistinct') return symbol;
+  if (knownDistinct !== undefined && Object.hasOwn(message, knownDistinct)) return knownDistinct;
+  for (const symbol of Object.getOwnPropertySymbols(message)) if (symbol.description === 'kHeadersDistinct') return (knownDistinct = symbol);
   return undefined;
 }
 

@@ -65,20 +65,30 @@ export function requestHash(input: RequestHashInput): string {
   s += query === undefined || query === '{}' ? '0;' : `j${field(query)}`;
   const vary = input.vary;
   let memoizable = input.body === undefined;
+  // Each value is read once, and the line keeps what was encoded; a repeated header (an array) is never remembered.
+  let rememberable = url.length <= MAX_REMEMBERED_ENCODING;
+  const values = new Array<string | undefined>(vary.length);
   s += `${vary.length};`;
   for (let i = 0; i < vary.length; i++) {
     const name = vary[i]!;
     if (!MEMO_SAFE_HEADERS.has(name)) memoizable = false;
     s += field(name);
     const value = input.headers[name];
-    if (value === undefined) s += '-';
-    else if (typeof value === 'string') s += field(value);
-    else s += `*${value.length};${value.map(field).join('')}`;
+    if (value === undefined) {
+      s += '-';
+      values[i] = undefined;
+    } else if (typeof value === 'string') {
+      s += field(value);
+      values[i] = value;
+    } else {
+      s += `*${value.length};${value.map(field).join('')}`;
+      rememberable = false;
+    }
   }
   s += opt(input.custom) + field(input.scope) + opt(input.tenant) + opt(input.user) + opt(input.body);
   if (!memoizable) return sha256(s);
   const digest = digests.get(s);
-  if (s.length <= MAX_REMEMBERED_ENCODING) lines.set(url, lineOf(input, digest));
+  if (rememberable && s.length <= MAX_REMEMBERED_ENCODING) lines.set(url, lineOf(input, values, digest));
   return digest;
 }
 
@@ -96,7 +106,7 @@ interface RequestLine {
   readonly routePath: string;
   readonly query: string | undefined;
   readonly vary: readonly string[];
-  /** The vary headers' values, in `vary`'s order (only single string values or absent ones are kept). */
+  /** The vary headers' values as encoded, in `vary`'s order (a line is kept only when each is a string or absent). */
   readonly values: readonly (string | undefined)[];
   readonly custom: string | undefined;
   readonly scope: string;
@@ -111,17 +121,15 @@ const MAX_REMEMBERED_ENCODING = 512;
 /**
  * The last inputs and digest of each request line, by URL: exact, since a line is used only when
  * every input but the URL (equal, being its key) is equal too, so the encoding would be the same.
- * It keeps what `digests` keeps (only encodings it may keep, of up to 512 characters), at most
+ * It keeps what `digests` keeps (only encodings it may keep, of up to 512 characters, and only for
+ * URLs of up to 512 characters: a long query the platform parses to nothing is not kept), at most
  * 2 x 2,048 lines; a URL requested under another tenant, user or header value replaces its line,
  * so a URL shared by many tenants costs what it did before (the encoding and `digests`).
  * @internal Exported for tests.
  */
 export const lines = new GenerationalMap<string, RequestLine>(2048);
 
-function lineOf(input: RequestHashInput, digest: string): RequestLine {
-  const { vary, headers } = input;
-  const values = new Array<string | undefined>(vary.length);
-  for (let i = 0; i < vary.length; i++) values[i] = headers[vary[i]!] as string | undefined;
+function lineOf(input: RequestHashInput, values: readonly (string | undefined)[], digest: string): RequestLine {
   return {
     keyVersion: input.keyVersion,
     controller: input.controller,
@@ -129,7 +137,8 @@ function lineOf(input: RequestHashInput, digest: string): RequestLine {
     method: input.method,
     routePath: input.routePath,
     query: input.query,
-    vary,
+    // A copy: a caller's array changed later must not change what this line says it was made from.
+    vary: input.vary.slice(),
     values,
     custom: input.custom,
     scope: input.scope,
@@ -156,10 +165,10 @@ function sameInputs(line: RequestLine, input: RequestHashInput): boolean {
     return false;
   }
   const vary = input.vary;
-  if (vary !== line.vary && !sameNames(vary, line.vary)) return false;
+  if (!sameNames(vary, line.vary)) return false;
   const values = line.values;
   const headers = input.headers;
-  // An array value (a repeated header) never equals a kept string, so it is hashed anew.
+  // A line holds only single values: an array (a repeated header) never equals one, so it is hashed anew.
   for (let i = 0; i < vary.length; i++) if (headers[vary[i]!] !== values[i]) return false;
   return true;
 }

@@ -228,6 +228,8 @@ describe('the request lines of requestHash (one URL, its last inputs)', () => {
       { headers: { accept: 'text/html' } },
       { headers: { 'accept-language': 'fr' } },
       { headers: { accept: ['a', 'b'] as unknown as string } },
+      { vary: ['accept', 'origin'] }, // same length, other names
+      { method: 'GET', body: '{}' },
     ];
     const seen = new Set([first]);
     for (const patch of patches) {
@@ -241,6 +243,32 @@ describe('the request lines of requestHash (one URL, its last inputs)', () => {
     expect(seen.size).toBe(patches.length + 1);
   });
 
+  it('keeps no line for a repeated header, a URL over 512 characters, or a request body', () => {
+    lines.clear();
+    hash({ headers: { accept: ['a', 'b'] as unknown as string } });
+    // A long query the platform parses to nothing leaves the encoding short: the URL still is not kept.
+    hash({ url: `/products/1?${'&'.repeat(600)}`, query: '{}' });
+    hash({ method: 'POST', body: '{"a":1}' });
+    expect(lines.size).toBe(0);
+  });
+
+  it('is not misled by a vary list or a header value changed after it was remembered', () => {
+    lines.clear();
+    const vary = ['accept'];
+    const headers: Record<string, string> = { accept: 'text/html', 'accept-language': 'text/html' };
+    const first = requestHash({ ...base, vary, headers });
+    vary.push('x-api-key'); // absent, and off the safe list: a new encoding, never from the line
+    const longer = requestHash({ ...base, vary, headers });
+    expect(longer).not.toBe(first);
+    expect(longer).toBe(cold({ ...base, vary, headers }));
+    vary.pop();
+    requestHash({ ...base, vary, headers }); // the line of ['accept'] again
+    vary[0] = 'accept-language'; // same length, another name, the same value
+    const renamed = requestHash({ ...base, vary, headers });
+    expect(renamed).not.toBe(first);
+    expect(renamed).toBe(cold({ ...base, vary, headers }));
+  });
+
   it('gives the cold digest for any sequence of hostile inputs on a few URLs (property)', () => {
     const text = fc.oneof(fc.constantFrom('', 'acme', 'acme\u0000', '1:a', '-', '\ud800', '__proto__'), fc.string({ maxLength: 6 }));
     const input = fc.record({
@@ -251,12 +279,19 @@ describe('the request lines of requestHash (one URL, its last inputs)', () => {
       query: fc.option(fc.constantFrom('{}', '{"a":"1"}', '{"a":["1","2"]}'), { nil: undefined }),
       routePath: fc.constantFrom('/products/:id', '/products/:sku'),
       accept: fc.option(text, { nil: undefined }),
+      vary: fc.constantFrom(['accept'], ['accept', 'accept-language'], ['accept-language'], ['authorization'], []),
+      scope: fc.constantFrom('tenant', 'user', 'global'),
+      method: fc.constantFrom('GET', 'HEAD'),
     });
     fc.assert(
       fc.property(fc.array(input, { minLength: 1, maxLength: 30 }), (seq) => {
         lines.clear();
         digests.clear();
-        const build = (i: (typeof seq)[number]): RequestHashInput => ({ ...base, url: i.url, tenant: i.tenant, user: i.user, custom: i.custom, query: i.query, routePath: i.routePath, headers: i.accept === undefined ? {} : { accept: i.accept } });
+        const build = (i: (typeof seq)[number]): RequestHashInput => ({
+          ...base,
+          ...i,
+          headers: i.accept === undefined ? {} : { accept: i.accept, 'accept-language': i.accept, authorization: i.accept },
+        });
         const warm = seq.map((i) => requestHash(build(i)));
         const coldDigests = seq.map((i) => cold(build(i)));
         expect(warm).toEqual(coldDigests);
