@@ -4,19 +4,26 @@
  * autocannon like the bench does, stops it, and prints the heaviest functions by self time and
  * by inclusive time. The .cpuprofile (open it in Chrome DevTools) is kept in bench/results/profiles/.
  * Build first (`npm run build`).
+ *
+ * `--perf` (Linux, `perf` installed): samples the app with `perf record` instead, on
+ * `--perf-basic-prof` (JavaScript frames by name), and prints the heaviest symbols by self CPU in
+ * µs per response, kernel included. The V8 profiler samples wall time: on a shared machine its
+ * `writev` includes the time the app was preempted by the load generator, and a few µs of CPU per
+ * response hide in it; perf counts CPU only.
  */
 import autocannon from 'autocannon';
-import { fork } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_HEADERS, httpCases } from './cases.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { summarizeProfile } from './lib/profile-summary.mjs';
 
-const [id, secondsArg] = process.argv.slice(2);
+const usePerf = process.argv.includes('--perf');
+const [id, secondsArg] = process.argv.slice(2).filter((a) => a !== '--perf');
 const c = httpCases.find((x) => x.id === id);
 if (!c) {
-  console.error(`usage: node bench/profile.mjs <case id> [seconds]; ids: ${httpCases.map((x) => x.id).join(', ')}`);
+  console.error(`usage: node bench/profile.mjs <case id> [seconds] [--perf]; ids: ${httpCases.map((x) => x.id).join(', ')}`);
   process.exit(2);
 }
 const seconds = Number(secondsArg ?? 10);
@@ -26,12 +33,21 @@ mkdirSync(dir, { recursive: true });
 const redis = c.redis ? await startRedis() : undefined;
 const started = Date.now();
 const child = fork(fileURLToPath(new URL('./http/server.mjs', import.meta.url)), [JSON.stringify({ app: c.app, adapter: c.adapter, options: c.options ?? {}, redisUrl: redis?.url })], {
-  execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${id}.${started}.cpuprofile`],
+  execArgv: usePerf ? ['--perf-basic-prof'] : ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${id}.${started}.cpuprofile`],
 });
 const port = await new Promise((resolve, reject) => child.once('message', (m) => (m.ready ? resolve(m.ready) : reject(new Error(m.failed)))));
 const url = `http://127.0.0.1:${port}${c.path ?? '/item'}`;
 await fetch(url, { headers: c.headers ?? DEFAULT_HEADERS });
 let missSeq = 0;
+const PERF_HZ = 4999;
+const perfData = `${dir}${id}.${started}.perf.data`;
+const perf = usePerf ? spawn('perf', ['record', '-F', String(PERF_HZ), '-g', '-p', String(child.pid), '-o', perfData], { stdio: 'ignore' }) : undefined;
+if (perf) {
+  await new Promise((resolve, reject) => {
+    perf.once('error', (err) => reject(new Error(`perf could not start (${err.message}): install it (Debian: linux-perf) or drop --perf`)));
+    setTimeout(resolve, 300);
+  });
+}
 const result = await autocannon({
   url,
   connections: 50,
@@ -41,11 +57,30 @@ const result = await autocannon({
   ...(c.miss ? { requests: [{ setupRequest: (req) => ({ ...req, path: `${c.path ?? '/item'}?n=${++missSeq}` }) }] } : {}),
 });
 console.log(`${id}: ${Math.round(result.requests.average).toLocaleString('en-US')} req/s average over ${seconds} s (under the profiler, slower than in the bench)`);
+if (perf) {
+  const stopped = new Promise((r) => perf.once('exit', r));
+  perf.kill('SIGINT');
+  await stopped;
+}
 const exited = new Promise((r) => child.once('exit', r));
 child.disconnect();
 await exited;
 await redis?.stop();
 
+if (perf) {
+  // Self samples per symbol, as µs of CPU per response (samples / rate / responses).
+  const report = execFileSync('perf', ['report', '-i', perfData, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none', '-n'], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20, stdio: ['ignore', 'pipe', 'ignore'] });
+  const rows = [];
+  for (const line of report.split('\n')) {
+    const m = /^\s*[\d.]+%\s+(\d+)\s+(.*)$/.exec(line);
+    if (m) rows.push([Number(m[1]), m[2].trim()]);
+  }
+  const perResponse = (samples) => (samples / PERF_HZ / result.requests.total) * 1e6;
+  const total = rows.reduce((sum, [n]) => sum + n, 0);
+  console.log(`perf data: ${perfData}\nCPU per response, all symbols: ${perResponse(total).toFixed(2)} µs (under perf; [k] kernel, [.] user, JS:* JavaScript)\n`);
+  for (const [n, sym] of rows.slice(0, Number(process.env.TOP ?? 30))) console.log(`${perResponse(n).toFixed(3).padStart(7)} µs  ${sym.slice(0, 140)}`);
+  process.exit(0);
+}
 const file = readdirSync(dir)
   .filter((f) => f.startsWith(`${id}.${started}`))
   .map((f) => dir + f)

@@ -284,6 +284,7 @@ BENCH_ONLY=micro,memory npm run bench   # a subset (http, openloop, stampede, mi
 BENCH_ONLY=http BENCH_CASES=fastify.raw,fastify.ours.memory npm run bench   # HTTP cases whose id starts with one of these
 BENCH_ONLY=micro BENCH_MICRO='^engine\\.|^tenants\\.' npm run bench   # micro cases whose id matches the regular expression
 node bench/profile.mjs fastify.ours.memory 10   # CPU profile of one HTTP case's app under load (top self and inclusive time)
+node bench/profile.mjs fastify.ours.memory 10 --perf   # the same with Linux perf: CPU (not wall time) per symbol, µs per response, kernel included
 \`\`\`
 
 Needs \`redis-server\` on the PATH; the runner starts its own on a free port (never 6379) and stops it.
