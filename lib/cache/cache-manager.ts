@@ -19,6 +19,7 @@ import { TenantContext } from '../tenant/tenant-context.js';
 import { TenantStatsRegistry } from './tenant-stats.js';
 import { TenantStorePool } from './tenant-store-pool.js';
 import { GenerationalMap } from '../utils/generational-map.js';
+import { ownString } from '../utils/own-string.js';
 
 /** The default of `activeTenants`: tenants whose store access and facade are kept, per generation (see `GenerationalMap`). */
 export const ACTIVE_TENANTS_KEPT = MANAGER_DEFAULTS.activeTenants;
@@ -180,8 +181,9 @@ export class CacheManager {
   forTenant(tenantId: string): TenantCache {
     let facade = this.facades.get(tenantId);
     if (facade !== undefined) return facade;
-    facade = new TenantCache(this.tenantAccess(tenantId), this.core);
-    this.facades.set(tenantId, facade);
+    const kept = keptId(tenantId);
+    facade = new TenantCache(this.tenantAccess(kept), this.core);
+    this.facades.set(kept, facade);
     return facade;
   }
 
@@ -190,8 +192,9 @@ export class CacheManager {
     if (tenantId === undefined) return this.globalAccess;
     let access = this.accesses.get(tenantId);
     if (access !== undefined) return access;
-    access = this.accessFor(KeyScope.of(this.options.namespace, tenantId));
-    this.accesses.set(tenantId, access);
+    const kept = keptId(tenantId);
+    access = this.accessFor(KeyScope.of(this.options.namespace, kept));
+    this.accesses.set(kept, access);
     return access;
   }
 
@@ -312,4 +315,9 @@ export interface ManagerInternals {
 
 export function internalsOf(manager: CacheManager): ManagerInternals {
   return (manager as unknown as { internals: ManagerInternals }).internals;
+}
+
+/** A tenant id as kept beyond its request (a map key, a scope): its own copy (see `ownString`); anything but a string is left for validation to refuse. */
+function keptId(tenantId: string): string {
+  return typeof tenantId === 'string' ? ownString(tenantId) : tenantId;
 }

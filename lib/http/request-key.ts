@@ -2,6 +2,7 @@ import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CacheRequest } from '../tenant/tenant-resolver.interface.js';
 import { GenerationalMap } from '../utils/generational-map.js';
+import { ownString } from '../utils/own-string.js';
 import { DigestMemo } from './digest-memo.js';
 
 /** What the key of a cached HTTP response is computed from. */
@@ -88,7 +89,7 @@ export function requestHash(input: RequestHashInput): string {
   s += opt(input.custom) + field(input.scope) + opt(input.tenant) + opt(input.user) + opt(input.body);
   if (!memoizable) return sha256(s);
   const digest = digests.get(s);
-  if (rememberable && s.length <= MAX_REMEMBERED_ENCODING) lines.set(url, lineOf(input, values, digest));
+  if (rememberable && s.length <= MAX_REMEMBERED_ENCODING) lines.set(ownString(url), lineOf(input, values, digest));
   return digest;
 }
 
@@ -129,7 +130,8 @@ const MAX_REMEMBERED_ENCODING = 512;
  */
 export const lines = new GenerationalMap<string, RequestLine>(2048);
 
-function lineOf(input: RequestHashInput, values: readonly (string | undefined)[], digest: string): RequestLine {
+function lineOf(input: RequestHashInput, values: (string | undefined)[], digest: string): RequestLine {
+  for (let i = 0; i < values.length; i++) values[i] = ownOrUndefined(values[i]);
   return {
     keyVersion: input.keyVersion,
     controller: input.controller,
@@ -140,12 +142,17 @@ function lineOf(input: RequestHashInput, values: readonly (string | undefined)[]
     // A copy: a caller's array changed later must not change what this line says it was made from.
     vary: input.vary.slice(),
     values,
-    custom: input.custom,
+    custom: ownOrUndefined(input.custom),
     scope: input.scope,
-    tenant: input.tenant,
-    user: input.user,
+    tenant: ownOrUndefined(input.tenant),
+    user: ownOrUndefined(input.user),
     digest,
   };
+}
+
+/** What a line keeps of a string from the request: its own copy (see `ownString`), made when the line is. */
+function ownOrUndefined(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : ownString(value);
 }
 
 /** Whether `input` (its URL being the line's) encodes as the line did. */

@@ -30,6 +30,30 @@ describe('many active tenants', () => {
     void manager.close();
   });
 
+  it('keeps its own copy of each tenant id, not the long header it was cut from', () => {
+    // vitest runs the workers with --expose-gc (vitest.config.ts): heapUsed after full collections.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, 'the test workers run with --expose-gc').toBeTypeOf('function');
+    const heapUsed = (): number => {
+      gc!();
+      gc!();
+      return process.memoryUsage().heapUsed;
+    };
+    const manager = CacheManager.createSync({ store: { type: 'memory' } });
+    const before = heapUsed();
+    // 2,000 tenant ids of 40 characters, each cut from its own 16 KB Host header (what a subdomain
+    // strategy's split does): kept as cut, the facades and accesses would hold ~32 MB of headers.
+    for (let i = 0; i < 2_000; i++) {
+      const host = `tenant-${String(i).padStart(33, '0')}.${'x'.repeat(16_384)}`;
+      const id = host.split('.')[0]!;
+      manager.forTenant(id); // its facade and store access (the HTTP lookup's)
+    }
+    const growth = heapUsed() - before;
+    console.log(`[tenant-scale] 2,000 tenants with ids cut from 16 KB strings: heap growth ${(growth / 2 ** 20).toFixed(1)} MB`);
+    expect(growth).toBeLessThan(8 * 2 ** 20);
+    void manager.close();
+  });
+
   it('holds at most 2 x activeTenants tenants whatever ids arrive, and keeps one in use through the flood', () => {
     const manager = CacheManager.createSync({ store: { type: 'memory' }, activeTenants: 1_000 });
     const internals = internalsOf(manager);
