@@ -13,7 +13,7 @@
  */
 import autocannon from 'autocannon';
 import { execFileSync, fork, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_HEADERS, httpCases } from './cases.mjs';
 import { startRedis } from './lib/redis.mjs';
@@ -39,14 +39,22 @@ const port = await new Promise((resolve, reject) => child.once('message', (m) =>
 const url = `http://127.0.0.1:${port}${c.path ?? '/item'}`;
 await fetch(url, { headers: c.headers ?? DEFAULT_HEADERS });
 let missSeq = 0;
-const PERF_HZ = 4999;
 const perfData = `${dir}${id}.${started}.perf.data`;
-const perf = usePerf ? spawn('perf', ['record', '-F', String(PERF_HZ), '-g', '-p', String(child.pid), '-o', perfData], { stdio: 'ignore' }) : undefined;
+// cpu-clock samples carry their period in ns: what a symbol cost is the sum of its periods, whatever rate the kernel allowed.
+const perf = usePerf ? spawn('perf', ['record', '-e', 'cpu-clock', '-F', '4999', '-g', '-p', String(child.pid), '-o', perfData], { stdio: ['ignore', 'ignore', 'inherit'] }) : undefined;
+const perfExited = perf && new Promise((resolve) => perf.once('exit', resolve));
 if (perf) {
-  await new Promise((resolve, reject) => {
-    perf.once('error', (err) => reject(new Error(`perf could not start (${err.message}): install it (Debian: linux-perf) or drop --perf`)));
-    setTimeout(resolve, 300);
-  });
+  const failure = await Promise.race([
+    new Promise((resolve) => perf.once('error', (err) => resolve(err))),
+    perfExited.then((code) => new Error(`perf exited at once (code ${code})`)),
+    new Promise((resolve) => setTimeout(resolve, 300)),
+  ]);
+  if (failure instanceof Error) {
+    console.error(`perf could not record (${failure.message}): install it (Debian: linux-perf), allow it (kernel.perf_event_paranoid), or drop --perf`);
+    child.kill();
+    await redis?.stop();
+    process.exit(1);
+  }
 }
 const result = await autocannon({
   url,
@@ -58,9 +66,8 @@ const result = await autocannon({
 });
 console.log(`${id}: ${Math.round(result.requests.average).toLocaleString('en-US')} req/s average over ${seconds} s (under the profiler, slower than in the bench)`);
 if (perf) {
-  const stopped = new Promise((r) => perf.once('exit', r));
-  perf.kill('SIGINT');
-  await stopped;
+  if (perf.exitCode === null && perf.signalCode === null) perf.kill('SIGINT');
+  await perfExited;
 }
 const exited = new Promise((r) => child.once('exit', r));
 child.disconnect();
@@ -68,17 +75,20 @@ await exited;
 await redis?.stop();
 
 if (perf) {
-  // Self samples per symbol, as µs of CPU per response (samples / rate / responses).
-  const report = execFileSync('perf', ['report', '-i', perfData, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none', '-n'], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20, stdio: ['ignore', 'pipe', 'ignore'] });
+  // Self CPU per symbol (the sum of its samples' periods, ns), as µs per response.
+  const report = execFileSync('perf', ['report', '-i', perfData, '--no-children', '--sort', 'sym', '-F', 'period,sym', '--stdio', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20, stdio: ['ignore', 'pipe', 'ignore'] });
   const rows = [];
   for (const line of report.split('\n')) {
-    const m = /^\s*[\d.]+%\s+(\d+)\s+(.*)$/.exec(line);
+    const m = /^\s*(\d+)\s+(\[.*)$/.exec(line);
     if (m) rows.push([Number(m[1]), m[2].trim()]);
   }
-  const perResponse = (samples) => (samples / PERF_HZ / result.requests.total) * 1e6;
-  const total = rows.reduce((sum, [n]) => sum + n, 0);
+  rows.sort((a, b) => b[0] - a[0]);
+  const responses = Math.max(1, result.requests.total);
+  const perResponse = (periodNs) => periodNs / 1e3 / responses;
+  const total = rows.reduce((sum, [ns]) => sum + ns, 0);
   console.log(`perf data: ${perfData}\nCPU per response, all symbols: ${perResponse(total).toFixed(2)} µs (under perf; [k] kernel, [.] user, JS:* JavaScript)\n`);
-  for (const [n, sym] of rows.slice(0, Number(process.env.TOP ?? 30))) console.log(`${perResponse(n).toFixed(3).padStart(7)} µs  ${sym.slice(0, 140)}`);
+  for (const [ns, sym] of rows.slice(0, Number(process.env.TOP ?? 30))) console.log(`${perResponse(ns).toFixed(3).padStart(7)} µs  ${sym.slice(0, 140)}`);
+  rmSync(`/tmp/perf-${child.pid}.map`, { force: true }); // written by --perf-basic-prof for perf's symbols
   process.exit(0);
 }
 const file = readdirSync(dir)
