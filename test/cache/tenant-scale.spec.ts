@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ACTIVE_TENANTS_KEPT, CacheManager, internalsOf } from '../../lib/cache/cache-manager.js';
 import { InvalidKeyError } from '../../lib/errors/cache.errors.js';
+import { heapUsedAfterGc } from '../helpers/heap-used.js';
 
 /**
  * Per-tenant state must not thrash with many tenants: what a lookup needs of a tenant (its store
@@ -31,16 +32,8 @@ describe('many active tenants', () => {
   });
 
   it('keeps its own copy of each tenant id, not the long header it was cut from', () => {
-    // vitest runs the workers with --expose-gc (vitest.config.ts): heapUsed after full collections.
-    const gc = (globalThis as { gc?: () => void }).gc;
-    expect(gc, 'the test workers run with --expose-gc').toBeTypeOf('function');
-    const heapUsed = (): number => {
-      gc!();
-      gc!();
-      return process.memoryUsage().heapUsed;
-    };
     const manager = CacheManager.createSync({ store: { type: 'memory' } });
-    const before = heapUsed();
+    const before = heapUsedAfterGc();
     // 2,000 tenant ids of 40 characters, each cut from its own 16 KB Host header (what a subdomain
     // strategy's split does): kept as cut, the facades and accesses would hold ~32 MB of headers.
     for (let i = 0; i < 2_000; i++) {
@@ -48,7 +41,7 @@ describe('many active tenants', () => {
       const id = host.split('.')[0]!;
       manager.forTenant(id); // its facade and store access (the HTTP lookup's)
     }
-    const growth = heapUsed() - before;
+    const growth = heapUsedAfterGc() - before;
     console.log(`[tenant-scale] 2,000 tenants with ids cut from 16 KB strings: heap growth ${(growth / 2 ** 20).toFixed(1)} MB`);
     expect(growth).toBeLessThan(8 * 2 ** 20);
     void manager.close();

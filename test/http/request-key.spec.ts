@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isNotModified } from '../../lib/http/conditional.js';
+import { heapUsedAfterGc } from '../helpers/heap-used.js';
 import fc from 'fast-check';
 import { canonicalJson, digests, lines, requestHash, strongEtag, type RequestHashInput } from '../../lib/http/request-key.js';
 
@@ -270,17 +271,9 @@ describe('the request lines of requestHash (one URL, its last inputs)', () => {
   });
 
   it('keeps its own copies of what it remembers, not the long strings they were cut from', () => {
-    // vitest runs the workers with --expose-gc (vitest.config.ts): heapUsed after full collections.
-    const gc = (globalThis as { gc?: () => void }).gc;
-    expect(gc, 'the test workers run with --expose-gc').toBeTypeOf('function');
-    const heapUsed = (): number => {
-      gc!();
-      gc!();
-      return process.memoryUsage().heapUsed;
-    };
     lines.clear();
     digests.clear();
-    const before = heapUsed();
+    const before = heapUsedAfterGc();
     // 2,047 URLs (the young generation, all kept) with tenant ids of 40 characters, each cut from
     // its own 16 KB Host header (as a subdomain strategy does): held as cut, the lines would keep
     // ~32 MB of headers alive.
@@ -288,7 +281,7 @@ describe('the request lines of requestHash (one URL, its last inputs)', () => {
       const host = `tenant-${String(i).padStart(33, '0')}.${'x'.repeat(16_384)}`;
       requestHash({ ...base, url: `/products/${i}`, tenant: host.slice(0, host.indexOf('.')) });
     }
-    const growth = heapUsed() - before;
+    const growth = heapUsedAfterGc() - before;
     console.log(`2,047 lines with tenants cut from 16 KB strings: heap growth ${(growth / 2 ** 20).toFixed(1)} MB`);
     expect(lines.size).toBe(2_047);
     expect(growth).toBeLessThan(8 * 2 ** 20);
