@@ -61,8 +61,9 @@ export class CacheManager {
 
   private constructor(parts: Parts, store: CacheStore) {
     this.options = parts.resolved;
-    this.facades = new GenerationalMap(parts.resolved.activeTenants);
-    this.accesses = new GenerationalMap(parts.resolved.activeTenants);
+    // Keyed by each tenant's kept id (`keptId`), also when a tenant moves back from the old generation.
+    this.facades = new GenerationalMap(parts.resolved.activeTenants, (facade) => facade.tenantId!);
+    this.accesses = new GenerationalMap(parts.resolved.activeTenants, (access) => access.scope.tenant!);
     this.core = this.makeCore(parts, store);
     this.globalAccess = this.accessFor(KeyScope.of(parts.resolved.namespace, GLOBAL_SCOPE));
     this.globalCache = new TenantCache(this.globalAccess, this.core);

@@ -89,7 +89,10 @@ export function requestHash(input: RequestHashInput): string {
   s += opt(input.custom) + field(input.scope) + opt(input.tenant) + opt(input.user) + opt(input.body);
   if (!memoizable) return sha256(s);
   const digest = digests.get(s);
-  if (rememberable && s.length <= MAX_REMEMBERED_ENCODING) lines.set(ownString(url), lineOf(input, values, digest));
+  if (rememberable && s.length <= MAX_REMEMBERED_ENCODING) {
+    const line = lineOf(input, values, digest);
+    lines.set(line.url, line);
+  }
   return digest;
 }
 
@@ -100,6 +103,8 @@ export function requestHash(input: RequestHashInput): string {
  * hashed again to find it in `digests`), which was the largest part of a hit's own work.
  */
 interface RequestLine {
+  /** The URL it is kept under (its own copy). */
+  readonly url: string;
   readonly keyVersion: string;
   readonly controller: string;
   readonly handler: string;
@@ -128,11 +133,12 @@ const MAX_REMEMBERED_ENCODING = 512;
  * so a URL shared by many tenants costs what it did before (the encoding and `digests`).
  * @internal Exported for tests.
  */
-export const lines = new GenerationalMap<string, RequestLine>(2048);
+export const lines = new GenerationalMap<string, RequestLine>(2048, (line) => line.url);
 
 function lineOf(input: RequestHashInput, values: (string | undefined)[], digest: string): RequestLine {
   for (let i = 0; i < values.length; i++) values[i] = ownOrUndefined(values[i]);
   return {
+    url: ownString(input.url),
     keyVersion: input.keyVersion,
     controller: input.controller,
     handler: input.handler,

@@ -14,13 +14,21 @@ export class GenerationalMap<K, V> {
   private young = new Map<K, V>();
   private old = new Map<K, V>();
 
-  constructor(private readonly maxPerGeneration: number) {}
+  /**
+   * @param keyOf The key a value was stored under, for a map whose keys are kept copies (see
+   *   `ownString`): an entry read from the old generation moves back under that key, not under
+   *   the caller's equal string (which may keep a longer string alive). Default: the caller's.
+   */
+  constructor(
+    private readonly maxPerGeneration: number,
+    private readonly keyOf?: (value: V) => K,
+  ) {}
 
   get(key: K): V | undefined {
     const found = this.young.get(key);
     if (found !== undefined) return found;
     const kept = this.old.get(key);
-    if (kept !== undefined) this.set(key, kept);
+    if (kept !== undefined) this.set(this.keyOf === undefined ? key : this.keyOf(kept), kept);
     return kept;
   }
 

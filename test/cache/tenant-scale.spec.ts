@@ -47,6 +47,27 @@ describe('many active tenants', () => {
     void manager.close();
   });
 
+  it('keeps its own copy of a tenant id when the tenant moves back from the old generation', () => {
+    const tenants = 1_000;
+    const manager = CacheManager.createSync({ store: { type: 'memory' }, activeTenants: tenants });
+    const internals = internalsOf(manager);
+    const idOf = (i: number): string => `tenant-${String(i).padStart(33, '0')}`;
+    for (let i = 0; i < tenants; i++) manager.forTenant(idOf(i)); // fills the young generation: it becomes the old one
+    const before = heapUsedAfterGc();
+    // Each tenant read again by an id cut from its own 16 KB Host header: it moves back to the
+    // young generation, where it must be kept under its own id, not under the request's.
+    for (let i = 0; i < tenants - 1; i++) {
+      const host = `${idOf(i)}.${'x'.repeat(16_384)}`;
+      const id = host.split('.')[0]!;
+      manager.forTenant(id);
+      internals.access(id);
+    }
+    const growth = heapUsedAfterGc() - before;
+    console.log(`[tenant-scale] 999 tenants moved back by ids cut from 16 KB strings: heap growth ${(growth / 2 ** 20).toFixed(1)} MB`);
+    expect(growth).toBeLessThan(4 * 2 ** 20);
+    void manager.close();
+  });
+
   it('holds at most 2 x activeTenants tenants whatever ids arrive, and keeps one in use through the flood', () => {
     const manager = CacheManager.createSync({ store: { type: 'memory' }, activeTenants: 1_000 });
     const internals = internalsOf(manager);

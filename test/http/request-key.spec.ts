@@ -289,6 +289,25 @@ describe('the request lines of requestHash (one URL, its last inputs)', () => {
     digests.clear();
   });
 
+  it('keeps a line under its own URL when it moves back from the old generation', () => {
+    lines.clear();
+    digests.clear();
+    const urlOf = (i: number): string => `/products/${String(i).padStart(40, '0')}`;
+    for (let i = 0; i < 2_048; i++) hash({ url: urlOf(i) }); // fills the young generation: it becomes the old one
+    const before = heapUsedAfterGc();
+    // Each URL asked again as a piece of its own 16 KB string: its line moves back to the young
+    // generation, where it must be kept under its own URL, not under the request's.
+    for (let i = 0; i < 2_047; i++) {
+      const url = urlOf(i);
+      expect(hash({ url: `${url}#${'x'.repeat(16_384)}`.slice(0, url.length) })).toBe(hash({ url }));
+    }
+    const growth = heapUsedAfterGc() - before;
+    console.log(`2,047 lines moved back by URLs cut from 16 KB strings: heap growth ${(growth / 2 ** 20).toFixed(1)} MB`);
+    expect(growth).toBeLessThan(8 * 2 ** 20);
+    lines.clear();
+    digests.clear();
+  });
+
   it('gives the cold digest for any sequence of hostile inputs on a few URLs (property)', () => {
     const text = fc.oneof(fc.constantFrom('', 'acme', 'acme\u0000', '1:a', '-', '\ud800', '__proto__'), fc.string({ maxLength: 6 }));
     const input = fc.record({
