@@ -1,4 +1,4 @@
-import { GLOBAL_SCOPE, KeyScope, type StorageKey } from '../keys/storage-key.js';
+import { assertTenantId, GLOBAL_SCOPE, KeyScope, type StorageKey } from '../keys/storage-key.js';
 import { CacheClosedError, TenantRequiredError } from '../errors/cache.errors.js';
 import type { CacheManagerOptions } from '../options/cache-options.interface.js';
 import type { CacheStore, StoreHealth } from '../stores/cache-store.interface.js';
@@ -182,9 +182,11 @@ export class CacheManager {
   forTenant(tenantId: string): TenantCache {
     let facade = this.facades.get(tenantId);
     if (facade !== undefined) return facade;
-    const kept = keptId(tenantId);
-    facade = new TenantCache(this.tenantAccess(kept), this.core);
-    this.facades.set(kept, facade);
+    // From JavaScript, `undefined` would otherwise be handed the global scope's access.
+    assertTenantId(tenantId);
+    facade = new TenantCache(this.tenantAccess(tenantId), this.core);
+    // Under the id its access keeps (its own copy, see `keptId`).
+    this.facades.set(facade.tenantId!, facade);
     return facade;
   }
 

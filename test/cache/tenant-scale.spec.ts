@@ -52,19 +52,29 @@ describe('many active tenants', () => {
     const manager = CacheManager.createSync({ store: { type: 'memory' }, activeTenants: tenants });
     const internals = internalsOf(manager);
     const idOf = (i: number): string => `tenant-${String(i).padStart(33, '0')}`;
-    for (let i = 0; i < tenants; i++) manager.forTenant(idOf(i)); // fills the young generation: it becomes the old one
+    const facades = Array.from({ length: tenants }, (_, i) => manager.forTenant(idOf(i))); // fills the young generation: it becomes the old one
+    const accesses = Array.from({ length: tenants }, (_, i) => internals.access(idOf(i)));
     const before = heapUsedAfterGc();
     // Each tenant read again by an id cut from its own 16 KB Host header: it moves back to the
     // young generation, where it must be kept under its own id, not under the request's.
     for (let i = 0; i < tenants - 1; i++) {
       const host = `${idOf(i)}.${'x'.repeat(16_384)}`;
       const id = host.split('.')[0]!;
-      manager.forTenant(id);
-      internals.access(id);
+      expect(manager.forTenant(id)).toBe(facades[i]);
+      expect(internals.access(id)).toBe(accesses[i]);
     }
     const growth = heapUsedAfterGc() - before;
+    // Moved back, each is found again by an id equal to it (under its own key).
+    for (let i = 0; i < tenants - 1; i++) expect(manager.forTenant(idOf(i))).toBe(facades[i]);
     console.log(`[tenant-scale] 999 tenants moved back by ids cut from 16 KB strings: heap growth ${(growth / 2 ** 20).toFixed(1)} MB`);
     expect(growth).toBeLessThan(4 * 2 ** 20);
+    void manager.close();
+  });
+
+  it('refuses a tenant id that is not a string (from JavaScript) instead of handing out the global cache', () => {
+    const manager = CacheManager.createSync({ store: { type: 'memory' } });
+    for (const bad of [undefined, null, 42, { toString: () => 'acme' }]) expect(() => manager.forTenant(bad as never)).toThrow(InvalidKeyError);
+    expect(manager.forTenant('acme').tenantId).toBe('acme');
     void manager.close();
   });
 
