@@ -176,7 +176,7 @@ export class CacheManager {
   }
 
   /**
-   * The cache of one tenant. Throws `InvalidKeyError` for an empty or over-long (> 256) id.
+   * The cache of one tenant. Throws `InvalidKeyError` for an id that is not a string, empty or over-long (> 256).
    * Cheap to call per request: facades are reused.
    */
   forTenant(tenantId: string): TenantCache {
