@@ -289,6 +289,26 @@ describe('the request lines of requestHash (one URL, its last inputs)', () => {
     digests.clear();
   });
 
+  it('holds about 10 MB at most with both memos full of the longest inputs they keep (README)', () => {
+    lines.clear();
+    digests.clear();
+    const before = heapUsedAfterGc();
+    // 10,000 distinct requests, each as long as may be kept (a 512-character encoding, its URL
+    // and tenant in two-byte characters): both memos turn over and stay full.
+    for (let i = 0; i < 10_000; i++) {
+      const tag = String(i).padStart(5, '0');
+      const input: RequestHashInput = { ...base, vary: [], url: `/é/${tag}${'é'.repeat(200)}`, tenant: `t${tag}${'é'.repeat(180)}` };
+      hash(input);
+    }
+    const growth = heapUsedAfterGc() - before;
+    console.log(`digests + lines full of the longest kept inputs: ${digests.size} + ${lines.size} entries, heap growth ${(growth / 2 ** 20).toFixed(1)} MB`);
+    expect(lines.size).toBeGreaterThan(2_048);
+    expect(digests.size).toBeGreaterThan(2_048);
+    expect(growth).toBeLessThan(10 * 2 ** 20);
+    lines.clear();
+    digests.clear();
+  });
+
   it('keeps a line under its own URL when it moves back from the old generation', () => {
     lines.clear();
     digests.clear();
