@@ -1,6 +1,6 @@
 import { newStamp, retentionMs, type Envelope, type HttpMeta } from '../envelope/envelope.js';
 import { CacheClosedError, CacheConfigError, CacheConnectionError, CacheError, CacheOperationError, CacheStoreFullError, CacheTimeoutError, EncodeError } from '../errors/cache.errors.js';
-import { assertUserKey, keyHash, storageKey, type KeyScope, type StorageKey } from '../keys/storage-key.js';
+import { assertUserKey, keyHash, storageKey, userKeyOf, type KeyScope, type StorageKey } from '../keys/storage-key.js';
 import type { CacheStore, StoreBasis } from '../stores/cache-store.interface.js';
 import { parseDuration } from '../utils/duration.js';
 import type { CounterField, ScopeMetrics } from './metrics-recorder.js';
@@ -9,14 +9,19 @@ import { connectionBurst, type ErrorReporter } from '../utils/error-reporter.js'
 import type { PendingInvalidations } from './pending-invalidations.js';
 import type { TenantStorePool } from './tenant-store-pool.js';
 import { GenerationalMap } from '../utils/generational-map.js';
+import { ownString } from '../utils/own-string.js';
 
 /**
  * Storage keys built recently, by user key: two generations of 16,384 keys of at most 256
  * characters (longer ones are built every time), so at most ~20 MB. A user key several tenants
- * use maps to the last one's; `key()` checks the scope, so it only saves work.
+ * use maps to the last one's; `key()` checks the scope, so it only saves work. Keyed by the
+ * key's own copy (cut from the storage key), never by the caller's string, which may be a piece
+ * of a longer one it would keep alive (see `ownString`).
  */
-const builtKeys = new GenerationalMap<string, StorageKey>(16_384);
+const builtKeys = new GenerationalMap<string, StorageKey>(16_384, userKeyOf);
 const MEMO_KEY_LENGTH = 256;
+/** V8 makes a piece of a string (a slice, a join) that points into others only from this length up. */
+const SHORTEST_PIECE = 13;
 
 /** What a read that failed in the store reads as (a miss that must not be re-read). */
 export const READ_FAILED: unique symbol = Symbol('read failed');
@@ -66,7 +71,7 @@ export class ScopeAccess {
   /**
    * The last user key this scope built a storage key for, and that key: a tenant reading one
    * hot key never builds it again, however many tenants share the user key (`builtKeys` holds
-   * one scope's per user key). Held only for keys up to `MEMO_KEY_LENGTH`.
+   * one scope's per user key). Held only for keys up to `MEMO_KEY_LENGTH`, as the key's own copy.
    */
   private lastUserKey: string | undefined = undefined;
   private lastKey: StorageKey | undefined = undefined;
@@ -88,10 +93,23 @@ export class ScopeAccess {
     // `last` first: before any key is held, `lastUserKey` is undefined, and so may `key` be (from JavaScript).
     if (last !== undefined && key === this.lastUserKey) return last;
     const known = builtKeys.get(key);
-    const built = known !== undefined && known.scope === this.scope ? known : storageKey(this.scope, 'entry', key);
+    if (known !== undefined && known.scope === this.scope) {
+      // A short key is its own string (below); a longer one would need its copy made here.
+      if (key.length < SHORTEST_PIECE) {
+        this.lastUserKey = key;
+        this.lastKey = known;
+      }
+      return known;
+    }
+    const built = storageKey(this.scope, 'entry', key);
     if (key.length <= MEMO_KEY_LENGTH) {
-      if (built !== known) builtKeys.set(key, built);
-      this.lastUserKey = key;
+      // The memos keep the key's own copy, cut from the storage key's (own) string, never the
+      // caller's string, which may be a piece of a longer one it would keep alive. A string too
+      // short to be a piece of another is its own already (V8 copies those): it is kept as it
+      // is, so a caller passing the same string again is matched by identity.
+      const userKey = key.length < SHORTEST_PIECE ? key : userKeyOf(built);
+      builtKeys.set(userKey, built);
+      this.lastUserKey = userKey;
       this.lastKey = built;
     }
     return built;
@@ -205,7 +223,8 @@ export class ScopeAccess {
     if (grace > 0 && expiresAt !== 0) env.staleUntil = expiresAt + grace;
     if (policy?.tags !== undefined && policy.tags.length > 0) {
       for (const tag of policy.tags) assertUserKey(tag, 'tag');
-      env.tags = [...new Set(policy.tags)];
+      // Own copies: a stored entry keeps its tags, and a tag cut from a longer string would keep that alive.
+      env.tags = [...new Set(policy.tags)].map(ownString);
     }
     if (policy?.http !== undefined) env.http = policy.http;
     this.state.pending.noteWritten(env);

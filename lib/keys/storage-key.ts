@@ -115,7 +115,13 @@ export class KeyScope {
 /** Builds every storage key of the library. */
 export function storageKey(scope: KeyScope, kind: KeyKind, key: string): StorageKey {
   assertUserKey(key, kind === 'tag' ? 'tag' : 'key');
-  return { full: `${scope.namespace}:{${scope.id}}:${kind}:${key}`, scope, kind };
+  const full = `${scope.namespace}:{${scope.id}}:${kind}:${key}`;
+  // Reading a character of a joined string makes V8 flatten it in place into its own string.
+  // Unflattened, it points at the caller's string, and a key cut from a longer one (a header, a
+  // decoded token) would keep that alive as long as the entry is stored (test/cache/kept-keys).
+  // A copy (`ownString`) would do too, but a sliced string makes every store lookup slower.
+  full.charCodeAt(0);
+  return { full, scope, kind };
 }
 
 /** The user's key a storage key was built from (what follows `<namespace>:{<scope>}:<kind>:`); `storageKey(key.scope, key.kind, userKeyOf(key))` is `key` again. */
