@@ -11,11 +11,13 @@ import type { CacheRequest, MessageTenantStrategy, TenantResolverFn } from './te
 export function fromHeader(name: string): TenantResolverFn {
   if (typeof name !== 'string' || name.trim() === '') throw new TypeError('fromHeader(name): expected a header name such as "x-tenant-id"');
   const header = name.trim().toLowerCase();
+  // Whether a repeat can leave the value without a trace of it (see `mayBeRepeated`).
+  const hidesRepeats = HIDDEN_REPEATS.has(header);
   const resolver: TenantResolverFn = (req) => {
     const value = req.headers[header];
     if (value === undefined) return undefined;
     // Node joins a repeated header into "acme, globex": which tenant is meant is unknowable.
-    if (Array.isArray(value) ? value.length !== 1 : repeated(req, header)) return undefined;
+    if (Array.isArray(value) ? value.length !== 1 : mayBeRepeated(value, hidesRepeats) && repeated(req, header)) return undefined;
     const trimmed = (Array.isArray(value) ? value[0]! : value).trim();
     return trimmed === '' ? undefined : trimmed;
   };
@@ -34,6 +36,25 @@ const TENANT_HEADER = Symbol('nestjs-tenant-cache:tenant-header');
 export function tenantHeaderOf(strategy: unknown): string | undefined {
   const header = typeof strategy === 'function' ? (strategy as { [TENANT_HEADER]?: unknown })[TENANT_HEADER] : undefined;
   return typeof header === 'string' ? header : undefined;
+}
+
+/**
+ * Headers of which Node keeps the first of several (`matchKnownFields` in Node's
+ * `_http_incoming`), and `cookie`, whose repeats it joins with `; `: for these only
+ * `headersDistinct` tells a repeat. Node joins the repeats of any other header with `, `.
+ */
+const HIDDEN_REPEATS: ReadonlySet<string> = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'cookie', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
+]);
+
+/**
+ * Whether a header's value may come from several header lines. Most values have no comma, and
+ * then (unless the header is one whose repeats Node hides) it came from one: `headersDistinct`,
+ * which builds an array for every header of the request on first use, is not needed.
+ */
+function mayBeRepeated(value: string, hidesRepeats: boolean): boolean {
+  return hidesRepeats || value.includes(',');
 }
 
 /** Whether the request carried `header` more than once (Node's `headersDistinct`: Express `req`, Fastify `request.raw`). */
