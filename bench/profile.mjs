@@ -9,7 +9,8 @@
  * `--perf-basic-prof` (JavaScript frames by name), and prints the heaviest symbols by self CPU in
  * µs per response, kernel included. The V8 profiler samples wall time: on a shared machine its
  * `writev` includes the time the app was preempted by the load generator, and a few µs of CPU per
- * response hide in it; perf counts CPU only.
+ * response hide in it; perf counts CPU only. A second table gives the same CPU by the innermost
+ * JavaScript function of each sample (a function with the IC misses and builtins it called).
  */
 import autocannon from 'autocannon';
 import { execFileSync, fork, spawn } from 'node:child_process';
@@ -88,6 +89,27 @@ if (perf) {
   const total = rows.reduce((sum, [ns]) => sum + ns, 0);
   console.log(`perf data: ${perfData}\nCPU per response, all symbols: ${perResponse(total).toFixed(2)} µs (under perf; [k] kernel, [.] user, JS:* JavaScript)\n`);
   for (const [ns, sym] of rows.slice(0, Number(process.env.TOP ?? 30))) console.log(`${perResponse(ns).toFixed(3).padStart(7)} µs  ${sym.slice(0, 140)}`);
+  // The same CPU by the innermost JavaScript function of each sample: what a function costs with
+  // the runtime, IC misses and builtins it calls (which the table above lists by their own names).
+  const script = execFileSync('perf', ['script', '-i', perfData, '-F', 'period,ip,sym'], { encoding: 'utf8', maxBuffer: 2 ** 30, stdio: ['ignore', 'pipe', 'ignore'] });
+  const byJs = new Map();
+  let period = 0;
+  let js;
+  const flush = () => {
+    if (period > 0) byJs.set(js ?? '(no JavaScript frame)', (byJs.get(js ?? '(no JavaScript frame)') ?? 0) + period);
+    period = 0;
+  };
+  for (const line of script.split('\n')) {
+    if (line.trim() === '') flush();
+    else if (!line.startsWith('\t')) {
+      flush();
+      period = Number(line.trim().split(/\s+/)[0]);
+      js = undefined;
+    } else if (js === undefined) js = /\sJS:[*~^]?(\S+ \S+?)(?::\d+:\d+)?$/.exec(line)?.[1];
+  }
+  flush();
+  console.log('\nBy innermost JavaScript function (self, plus the native code it called):\n');
+  for (const [name, ns] of [...byJs].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.TOP ?? 30))) console.log(`${perResponse(ns).toFixed(3).padStart(7)} µs  ${name.slice(0, 140)}`);
   rmSync(`/tmp/perf-${child.pid}.map`, { force: true }); // written by --perf-basic-prof for perf's symbols
   process.exit(0);
 }
