@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it } from 'vitest';
 import { CacheManager, type CacheHealth } from '../../lib/cache/cache-manager.js';
 import { CIRCUIT_BREAKER_DEFAULTS } from '../../lib/options/manager-options.js';
+import { MAX_RECONNECT_SPACING_MS } from '../../lib/stores/redis/redis-client.factory.js';
 import { parseDuration } from '../../lib/utils/duration.js';
 import { RecordingLogger, type TestApp } from '../e2e/helpers/app-factory.js';
 import { bootFaultApp, itemPaths, TENANT_HEADERS } from '../helpers/fault-app.js';
@@ -18,8 +19,8 @@ import { percentile, pollFor, SteadyLoad } from '../helpers/steady-load.js';
 
 /** The breaker's default cooldown: an open circuit probes with the first call this long after its last probe started. */
 const COOLDOWN_MS = parseDuration(CIRCUIT_BREAKER_DEFAULTS.cooldown);
-/** The longest wait between two reconnect attempts of the store's client: its backoff caps at 300 ms plus a jitter under 100 ms (redis-client.factory.ts). */
-const RECONNECT_SPACING_MS = 400;
+/** The longest wait between two reconnect attempts of the store's client (its capped backoff plus jitter). */
+const RECONNECT_SPACING_MS = MAX_RECONNECT_SPACING_MS;
 const PATHS = 20;
 const REQUESTS_PER_SECOND = 200;
 const REQUEST_GAP_MS = 1_000 / REQUESTS_PER_SECOND;

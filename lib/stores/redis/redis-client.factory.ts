@@ -25,6 +25,10 @@ const SLOTS_REFRESH_INTERVAL_MS = 1_000;
 
 /** The longest wait between two reconnect attempts, before jitter, in milliseconds. */
 const MAX_RECONNECT_DELAY_MS = 300;
+/** The jitter added to each reconnect delay: under this many milliseconds. */
+const RECONNECT_JITTER_MS = 100;
+/** The longest wait between two reconnect attempts, jitter included (what recovery bounds are made of). */
+export const MAX_RECONNECT_SPACING_MS = MAX_RECONNECT_DELAY_MS + RECONNECT_JITTER_MS;
 
 /**
  * Capped exponential backoff with jitter: quick first retries, never more than ~0.4 s apart.
@@ -32,7 +36,7 @@ const MAX_RECONNECT_DELAY_MS = 300;
  * client still waiting out a 2 s backoff cannot give them; a refused connect costs nothing.
  */
 function cappedBackoff(times: number): number {
-  return Math.min(50 * 2 ** Math.min(times, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100);
+  return Math.min(50 * 2 ** Math.min(times, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * RECONNECT_JITTER_MS);
 }
 
 /**
