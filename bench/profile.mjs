@@ -105,7 +105,7 @@ if (perf) {
       flush();
       period = Number(line.trim().split(/\s+/)[0]);
       js = undefined;
-    } else if (js === undefined) js = /\sJS:[*~^]?(\S+ \S+?)(?::\d+:\d+)?$/.exec(line)?.[1];
+    } else if (js === undefined) js = /\sJS:[*~^+]?(\S+ \S+?)(?::\d+:\d+)?$/.exec(line)?.[1];
   }
   flush();
   console.log('\nBy innermost JavaScript function (self, plus the native code it called):\n');

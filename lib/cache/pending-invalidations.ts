@@ -1,5 +1,6 @@
 import type { Envelope } from '../envelope/envelope.js';
 import type { StorageKey } from '../keys/storage-key.js';
+import { ownString } from '../utils/own-string.js';
 
 /** An invalidation the store has not confirmed: of some tags, of one key, or of the whole scope. */
 export type InvalidationChange = { readonly kind: 'tags'; readonly tags: readonly string[] } | { readonly kind: 'delete'; readonly key: StorageKey } | { readonly kind: 'clear' };
@@ -165,7 +166,11 @@ export class PendingInvalidations {
       const target = rec ?? new ScopePending(undefined, new Map(), new Map());
       const before = rec === undefined ? 0 : target.size;
       if (change.kind === 'tags') {
-        for (const tag of change.tags) target.tags.set(tag, merge(target.tags.get(tag), item));
+        for (const tag of change.tags) {
+          const known = target.tags.get(tag);
+          // A new tag as its own copy: kept through an outage, one cut from a longer string would keep that alive.
+          target.tags.set(known === undefined ? ownString(tag) : tag, merge(known, item));
+        }
       } else {
         const { full } = change.key;
         target.keys.set(full, { ...merge(target.keys.get(full), item), key: change.key });

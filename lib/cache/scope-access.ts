@@ -94,15 +94,16 @@ export class ScopeAccess {
     if (last !== undefined && key === this.lastUserKey) return last;
     const known = builtKeys.get(key);
     if (known !== undefined && known.scope === this.scope) {
-      // A short key is its own string (below); a longer one would need its copy made here.
-      if (key.length < SHORTEST_PIECE) {
-        this.lastUserKey = key;
-        this.lastKey = known;
-      }
+      // The kept copy, as below (a longer key's costs a slice, once per switch of hot key).
+      this.lastUserKey = key.length < SHORTEST_PIECE ? key : userKeyOf(known);
+      this.lastKey = known;
       return known;
     }
     const built = storageKey(this.scope, 'entry', key);
     if (key.length <= MEMO_KEY_LENGTH) {
+      // Another scope's key under the same user key is replaced whole: `Map.set` would keep the
+      // old map key, a piece of the old storage key's string, alive beside the new one.
+      if (known !== undefined) builtKeys.delete(key);
       // The memos keep the key's own copy, cut from the storage key's (own) string, never the
       // caller's string, which may be a piece of a longer one it would keep alive. A string too
       // short to be a piece of another is its own already (V8 copies those): it is kept as it

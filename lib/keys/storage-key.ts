@@ -39,6 +39,7 @@ export const GLOBAL_SCOPE: unique symbol = Symbol('nestjs-tenant-cache.global');
 export type TenantRef = string | typeof GLOBAL_SCOPE;
 
 const NAMESPACE_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const COLON = 0x3a;
 const SAFE_RE = /^[A-Za-z0-9._~-]*$/;
 
 export function assertNamespace(namespace: unknown): asserts namespace is string {
@@ -119,8 +120,9 @@ export function storageKey(scope: KeyScope, kind: KeyKind, key: string): Storage
   // Reading a character of a joined string makes V8 flatten it in place into its own string.
   // Unflattened, it points at the caller's string, and a key cut from a longer one (a header, a
   // decoded token) would keep that alive as long as the entry is stored (test/cache/kept-keys).
-  // A copy (`ownString`) would do too, but a sliced string makes every store lookup slower.
-  full.charCodeAt(0);
+  // The read is compared, so no compiler drops it (a namespace never starts with ':'). A copy
+  // (`ownString`) would do too, but a sliced string makes every store lookup slower.
+  if (full.charCodeAt(0) === COLON) throw new InvalidKeyError('namespace', 'it starts with ":"', 'Use a namespace of [A-Za-z0-9._-].');
   return { full, scope, kind };
 }
 

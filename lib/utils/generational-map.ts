@@ -40,6 +40,12 @@ export class GenerationalMap<K, V> {
     }
   }
 
+  /** Forgets `key` in both generations. */
+  delete(key: K): void {
+    this.young.delete(key);
+    this.old.delete(key);
+  }
+
   /** Entries held (both generations; a key in both counts twice). */
   get size(): number {
     return this.young.size + this.old.size;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CacheManager } from '../../lib/cache/cache-manager.js';
 import { heapUsedAfterGc } from '../helpers/heap-used.js';
+import { invalidationFixture } from '../helpers/invalidation-fixture.js';
 
 /**
  * In V8 a string of 13 or more characters cut from a longer one (`slice`, `split`, a template
@@ -14,6 +15,8 @@ const BIG = 16_384;
 /** A 40-character piece of its own 16 KB string, as `header.split('.')[0]` gives. */
 const cut = (i: number): string => `${String(i).padStart(40, '0')}.${'x'.repeat(BIG)}`.split('.')[0]!;
 const MB = 2 ** 20;
+
+const failingStore = invalidationFixture();
 
 describe('what the cache keeps of a key or a tag', () => {
   it('keeps its own copy of each stored key, not the long string it was cut from', async () => {
@@ -84,5 +87,17 @@ describe('what the cache keeps of a key or a tag', () => {
     expect(await cache.get('k5')).toBeUndefined();
     expect(await cache.get('k6')).toBe(6);
     await manager.close();
+  });
+
+  it('keeps its own copy of each tag of an invalidation the store failed (pending until it is back)', async () => {
+    const { manager, chaos, pending } = failingStore({ invalidationRetry: { maxPending: 10_000 } });
+    const cache = manager.forTenant('acme');
+    chaos.failAll();
+    const before = heapUsedAfterGc();
+    for (let i = 0; i < N; i++) await cache.invalidateTags([`owner:${cut(i)}`]).catch(() => undefined);
+    const growth = heapUsedAfterGc() - before;
+    console.log(`[kept-keys] ${N} failed invalidations of tags cut from 16 KB strings: ${pending.count} pending, heap growth ${(growth / MB).toFixed(1)} MB`);
+    expect(pending.count).toBe(N);
+    expect(growth).toBeLessThan(8 * MB);
   });
 });

@@ -29,4 +29,16 @@ describe('GenerationalMap', () => {
     expect(map.get('a')).toBe('A');
     expect(map.get('c')).toBe('C');
   });
+
+  it('deletes a key from both generations', () => {
+    const map = new GenerationalMap<string, string>(2);
+    map.set('a', 'A');
+    map.set('b', 'B'); // {a, b} becomes old
+    map.set('c', 'C'); // young {c}
+    map.delete('a');
+    map.delete('c');
+    expect(map.get('a')).toBeUndefined();
+    expect(map.get('c')).toBeUndefined();
+    expect(map.get('b')).toBe('B');
+  });
 });
