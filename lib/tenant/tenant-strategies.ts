@@ -2,8 +2,8 @@ import type { CacheRequest, MessageTenantStrategy, TenantResolverFn } from './te
 
 /**
  * The tenant is the value of a request header, e.g. `fromHeader('x-tenant-id')`. Works on
- * Express and Fastify (both expose lowercased `req.headers`). A repeated header is no tenant
- * (never the joined `"acme, globex"`), and so is a blank one.
+ * Express and Fastify (both expose lowercased `req.headers`), over HTTP/1 and HTTP/2. A repeated
+ * header is no tenant (never the joined `"acme, globex"`), and so is a blank one.
  *
  * Only use a header the client cannot forge for another tenant (one your gateway sets after
  * authenticating, or one a guard checks against the user): the cache trusts it.
@@ -17,7 +17,7 @@ export function fromHeader(name: string): TenantResolverFn {
     const value = req.headers[header];
     if (value === undefined) return undefined;
     // Node joins a repeated header into "acme, globex": which tenant is meant is unknowable.
-    if (Array.isArray(value) ? value.length !== 1 : mayBeRepeated(value, hidesRepeats) && repeated(req, header)) return undefined;
+    if (Array.isArray(value) ? value.length !== 1 : mayBeRepeated(req, value, hidesRepeats) && repeated(req, header)) return undefined;
     const trimmed = (Array.isArray(value) ? value[0]! : value).trim();
     return trimmed === '' ? undefined : trimmed;
   };
@@ -51,17 +51,29 @@ const HIDDEN_REPEATS: ReadonlySet<string> = new Set([
 /**
  * Whether a header's value may come from several header lines. Most values have no comma, and
  * then (unless the header is one whose repeats Node hides) it came from one: `headersDistinct`,
- * which builds an array for every header of the request on first use, is not needed.
+ * which builds an array for every header of the request on first use, is not needed. HTTP/2
+ * (Node's compat API) keeps only the first of more headers than HTTP/1 does: always asked.
  */
-function mayBeRepeated(value: string, hidesRepeats: boolean): boolean {
-  return hidesRepeats || value.includes(',');
+function mayBeRepeated(req: CacheRequest, value: string, hidesRepeats: boolean): boolean {
+  return hidesRepeats || value.includes(',') || (req.httpVersionMajor ?? (req.raw as { httpVersionMajor?: unknown } | undefined)?.httpVersionMajor) === 2;
 }
 
-/** Whether the request carried `header` more than once (Node's `headersDistinct`: Express `req`, Fastify `request.raw`). */
+/**
+ * Whether the request carried `header` more than once: Node's `headersDistinct` (Express `req`,
+ * Fastify `request.raw`), else its `rawHeaders` (an HTTP/2 request has no `headersDistinct`).
+ */
 function repeated(req: CacheRequest, header: string): boolean {
-  const distinct = (req.headersDistinct ?? (req.raw as { headersDistinct?: unknown } | undefined)?.headersDistinct) as Record<string, string[] | undefined> | undefined;
-  const values = distinct?.[header];
-  return values !== undefined && values.length > 1;
+  const raw = req.raw as { headersDistinct?: unknown; rawHeaders?: unknown } | undefined;
+  const distinct = (req.headersDistinct ?? raw?.headersDistinct) as Record<string, string[] | undefined> | undefined;
+  if (distinct !== undefined && distinct !== null) {
+    const values = distinct[header];
+    return values !== undefined && values.length > 1;
+  }
+  const lines = (req.rawHeaders ?? raw?.rawHeaders) as unknown;
+  if (!Array.isArray(lines)) return false;
+  let seen = 0;
+  for (let i = 0; i < lines.length; i += 2) if (typeof lines[i] === 'string' && (lines[i] as string).toLowerCase() === header && ++seen > 1) return true;
+  return false;
 }
 
 /** Options of `fromSubdomain()`. */
