@@ -228,6 +228,8 @@ function opt(value: string | undefined): string {
  * alike. Returns `undefined` for a body that is not JSON-like (a stream, a cycle).
  */
 export function canonicalJson(value: unknown): string | undefined {
+  const flat = flatCanonicalJson(value);
+  if (flat !== undefined) return flat;
   try {
     return JSON.stringify(value, (_key, v: unknown) => {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
@@ -239,6 +241,32 @@ export function canonicalJson(value: unknown): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * `canonicalJson` of a parsed query (an object of strings, or of lists of strings), written
+ * directly, or `undefined` for anything else: a `toJSON`, another value, or a name that starts
+ * with a digit (which JSON.stringify could order before the others). The replacer of
+ * `canonicalJson` costs a query of one parameter ~0.5 µs, on every hit of a URL with a query.
+ */
+function flatCanonicalJson(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  const names = Object.keys(value);
+  const values = new Array<string>(names.length);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const first = name.charCodeAt(0);
+    if (first >= 0x30 && first <= 0x39) return undefined;
+    const v: unknown = (value as Record<string, unknown>)[name];
+    if (typeof v === 'string') values[i] = JSON.stringify(v);
+    else if (Array.isArray(v) && typeof (v as { toJSON?: unknown }).toJSON !== 'function' && v.every((item) => typeof item === 'string')) values[i] = JSON.stringify(v);
+    else return undefined;
+  }
+  // Sorted as `canonicalJson` sorts (UTF-16 code units), each value kept with its name.
+  const order = names.map((_, i) => i).sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
+  let out = '{';
+  for (let j = 0; j < order.length; j++) out += `${j === 0 ? '' : ','}${JSON.stringify(names[order[j]!]!)}:${values[order[j]!]!}`;
+  return `${out}}`;
 }
 
 /**

@@ -137,6 +137,30 @@ describe('canonicalJson', () => {
     cyclic.self = cyclic;
     expect(canonicalJson(cyclic)).toBeUndefined();
   });
+
+  /** canonicalJson as it was before parsed queries got a direct encoding: every key in requests stored since must stay the same. */
+  const replacerJson = (value: unknown): string | undefined =>
+    JSON.stringify(value, (_key, v: unknown) => {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+      const sorted: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+      for (const k of Object.keys(v as object).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+      return sorted;
+    });
+
+  it('encodes a parsed query exactly as the replacer did: names sorted by code unit, any text, lists, numeric and __proto__ names', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 12 }); // lone surrogates, quotes, controls included
+    const name = fc.oneof(text, fc.constantFrom('__proto__', 'constructor', 'toJSON', '0', '1', '10', '01', '4294967295', 'a', 'A', 'é', '\uD800'));
+    const query = fc.dictionary(name, fc.oneof(text, fc.array(text, { maxLength: 3 }), fc.constant(1), fc.constant(null)), { maxKeys: 6, noNullPrototype: false });
+    fc.assert(fc.property(query, (parsed) => canonicalJson(parsed) === replacerJson(parsed)), { numRuns: 20_000 });
+  });
+
+  it('encodes the query objects the platforms parse as before (null prototypes, a __proto__ parameter, repeated parameters)', () => {
+    const parsed = Object.assign(Object.create(null) as Record<string, unknown>, { page: '2', tag: ['a', 'b'], ['__proto__']: 'x', q: 'caf\u00e9 "quoted"' });
+    expect(canonicalJson(parsed)).toBe(replacerJson(parsed));
+    expect(canonicalJson(parsed)).toBe('{"__proto__":"x","page":"2","q":"caf\u00e9 \\"quoted\\"","tag":["a","b"]}');
+    const withToJson = { a: '1', toJSON: () => ({ z: '1', b: '2' }) };
+    expect(canonicalJson(withToJson)).toBe('{"b":"2","z":"1"}');
+  });
 });
 
 describe('ETag helpers', () => {
