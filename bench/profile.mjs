@@ -39,6 +39,27 @@ const child = fork(fileURLToPath(new URL('./http/server.mjs', import.meta.url)),
 const port = await new Promise((resolve, reject) => child.once('message', (m) => (m.ready ? resolve(m.ready) : reject(new Error(m.failed)))));
 const url = `http://127.0.0.1:${port}${c.path ?? '/item'}`;
 await fetch(url, { headers: c.headers ?? DEFAULT_HEADERS });
+// A tenant-scaling or many-URLs case: every tenant or URL is cached first, then picked at random, as the bench does.
+const tenantHeaders = (tenant) => ({ ...(c.headers ?? DEFAULT_HEADERS), 'x-tenant-id': tenant });
+const pathOf = (k) => `${c.path ?? '/item'}?k=${k}`;
+let seed = 0x9e3779b9;
+const random = (n) => {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>> 0) % n;
+};
+if (c.tenants || c.urls) {
+  let next = 0;
+  const count = c.urls ?? c.tenants;
+  const one = c.urls ? (req) => ({ ...req, path: pathOf(next++), headers: tenantHeaders('t0') }) : (req) => ({ ...req, headers: tenantHeaders(`t${next++}`) });
+  await autocannon({ url, connections: Math.min(50, count), amount: count, requests: [{ setupRequest: one }] });
+}
+const scaled = c.urls
+  ? [{ setupRequest: (req) => ({ ...req, path: pathOf(random(c.urls)), headers: tenantHeaders('t0') }) }]
+  : c.tenants
+    ? [{ setupRequest: (req) => ({ ...req, headers: tenantHeaders(`t${random(c.tenants)}`) }) }]
+    : undefined;
 let missSeq = 0;
 const perfData = `${dir}${id}.${started}.perf.data`;
 // cpu-clock samples carry their period in ns: what a symbol cost is the sum of its periods, whatever rate the kernel allowed.
@@ -64,6 +85,7 @@ const result = await autocannon({
   headers: c.headers ?? DEFAULT_HEADERS,
   // A miss case asks for a new URL every time, as in the bench.
   ...(c.miss ? { requests: [{ setupRequest: (req) => ({ ...req, path: `${c.path ?? '/item'}?n=${++missSeq}` }) }] } : {}),
+  ...(scaled ? { requests: scaled } : {}),
 });
 console.log(`${id}: ${Math.round(result.requests.average).toLocaleString('en-US')} req/s average over ${seconds} s (under the profiler, slower than in the bench)`);
 if (perf) {
