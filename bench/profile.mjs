@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_HEADERS, httpCases } from './cases.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { summarizeProfile } from './lib/profile-summary.mjs';
+import { xorshift32 } from './lib/xorshift.mjs';
 
 const usePerf = process.argv.includes('--perf');
 const [id, secondsArg] = process.argv.slice(2).filter((a) => a !== '--perf');
@@ -42,13 +43,7 @@ await fetch(url, { headers: c.headers ?? DEFAULT_HEADERS });
 // A tenant-scaling or many-URLs case: every tenant or URL is cached first, then picked at random, as the bench does.
 const tenantHeaders = (tenant) => ({ ...(c.headers ?? DEFAULT_HEADERS), 'x-tenant-id': tenant });
 const pathOf = (k) => `${c.path ?? '/item'}?k=${k}`;
-let seed = 0x9e3779b9;
-const random = (n) => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) % n;
-};
+const random = xorshift32(0x9e3779b9);
 if (c.tenants || c.urls) {
   let next = 0;
   const count = c.urls ?? c.tenants;

@@ -33,6 +33,7 @@ import { runOpenLoop } from './open-loop.mjs';
 import { runStampede } from './stampede.mjs';
 import { machineInfo, printReport, renderChart, renderReadme } from './lib/report.mjs';
 import { summarize } from './lib/stats.mjs';
+import { xorshift32 } from './lib/xorshift.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -63,24 +64,13 @@ const log = (msg) => process.stderr.write(`${msg}\n`);
 // ---- HTTP -------------------------------------------------------------------------------------
 
 let missSeq = 0;
-/** xorshift32 state of the tenant sequence: tenant-scaling requests pick uniformly random tenants. */
-let tenantSeed = 0x9e3779b9;
-const randomTenant = (tenants) => {
-  tenantSeed ^= tenantSeed << 13;
-  tenantSeed ^= tenantSeed >>> 17;
-  tenantSeed ^= tenantSeed << 5;
-  return `t${(tenantSeed >>> 0) % tenants}`;
-};
+/** The tenant sequence: tenant-scaling requests pick uniformly random tenants. */
+const nextTenant = xorshift32(0x9e3779b9);
+const randomTenant = (tenants) => `t${nextTenant(tenants)}`;
 const tenantHeaders = (tenant) => ({ ...DEFAULT_HEADERS, 'x-tenant-id': tenant });
 
-/** xorshift32 state of the URL sequence of the many-URLs row. */
-let urlSeed = 0x85ebca6b;
-const randomUrl = (urls) => {
-  urlSeed ^= urlSeed << 13;
-  urlSeed ^= urlSeed >>> 17;
-  urlSeed ^= urlSeed << 5;
-  return (urlSeed >>> 0) % urls;
-};
+/** The URL sequence of the many-URLs row. */
+const randomUrl = xorshift32(0x85ebca6b);
 
 /**
  * What varies per request: a new URL (miss cases), the tenant (tenant-scaling cases, 1 tenant
