@@ -11,6 +11,9 @@
  * `writev` includes the time the app was preempted by the load generator, and a few µs of CPU per
  * response hide in it; perf counts CPU only. A second table gives the same CPU by the innermost
  * JavaScript function of each sample (a function with the IC misses and builtins it called).
+ * Its names come from --perf-basic-prof's map, where V8 reuses code addresses: a row named after
+ * start-up code (`addJobsToDependencyGraph`, `parseSource`) under load is another function at
+ * that address (here, the write path); check names against a V8 profile (run without --perf).
  */
 import autocannon from 'autocannon';
 import { execFileSync, fork, spawn } from 'node:child_process';
@@ -108,12 +111,13 @@ if (perf) {
   for (const [ns, sym] of rows.slice(0, Number(process.env.TOP ?? 30))) console.log(`${perResponse(ns).toFixed(3).padStart(7)} µs  ${sym.slice(0, 140)}`);
   // The same CPU by the innermost JavaScript function of each sample: what a function costs with
   // the runtime, IC misses and builtins it calls (which the table above lists by their own names).
-  const script = execFileSync('perf', ['script', '-i', perfData, '-F', 'period,ip,sym'], { encoding: 'utf8', maxBuffer: 2 ** 30, stdio: ['ignore', 'pipe', 'ignore'] });
+  const script = execFileSync('perf', ['script', '-i', perfData, '-F', 'period,ip,sym'], { encoding: 'utf8', maxBuffer: 2 ** 28, stdio: ['ignore', 'pipe', 'ignore'] });
   const byJs = new Map();
   let period = 0;
   let js;
   const flush = () => {
-    if (period > 0) byJs.set(js ?? '(no JavaScript frame)', (byJs.get(js ?? '(no JavaScript frame)') ?? 0) + period);
+    const name = js ?? '(no JavaScript frame)';
+    if (period > 0) byJs.set(name, (byJs.get(name) ?? 0) + period);
     period = 0;
   };
   for (const line of script.split('\n')) {
